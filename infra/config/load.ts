@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs';
+import { LineCounter, type Node, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { type StrongboxConfig, StrongboxConfigSchema } from './schema';
+
+/**
+ * A config that cannot be used. `problems` holds one line per problem, each naming the YAML path, the
+ * value found and what is expected, so that the CLI and `cdk synth` can print them without a stack trace.
+ */
+export class ConfigError extends Error {
+  public constructor(
+    public readonly file: string,
+    public readonly problems: readonly string[],
+  ) {
+    super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(file: string): StrongboxConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [
+      `cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'}); expected a readable YAML file`,
+    ]);
+  }
+  return parseConfig(text, file);
+}
+
+export function parseConfig(text: string, file = 'strongbox.config.yaml'): StrongboxConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${e.message.split('\n')[0]}; expected valid YAML`;
+      }),
+    );
+  }
+  const input: unknown = doc.toJS();
+  const result = StrongboxConfigSchema.safeParse(input ?? {});
+  if (result.success) {
+    return result.data;
+  }
+  // A missing key has no node of its own, so point at the nearest enclosing one that exists.
+  const locate = (path: readonly PropertyKey[]): string => {
+    for (let depth = path.length; depth >= 0; depth--) {
+      const node = doc.getIn(path.slice(0, depth) as unknown[], true) as Node | undefined;
+      const offset = node?.range?.[0];
+      if (offset !== undefined) {
+        return `line ${lines.linePos(offset).line}: `;
+      }
+    }
+    return '';
+  };
+  const problems = result.error.issues.flatMap((issue) => describeIssue(issue, input, locate));
+  throw new ConfigError(file, problems);
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown, locate: (path: readonly PropertyKey[]) => string): string[] {
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeys(issue.path);
+    return issue.keys.map((key) => {
+      const path = [...issue.path, key];
+      const hint = suggest(key, known);
+      return `${locate(path)}${formatPath(path)}: found unknown key "${key}"; expected ${hint ? `"${hint}"` : 'it to be removed'} (check the spelling against strongbox.schema.json)`;
+    });
+  }
+  const found = valueAt(input, issue.path);
+  return [`${locate(issue.path)}${formatPath(issue.path)}: found ${describeValue(found)}; ${expected(issue.message)}`];
+}
+
+function expected(message: string): string {
+  if (message.startsWith('expected')) {
+    return message;
+  }
+  // zod's own messages read "Invalid input: expected string, received number"; keep the useful half.
+  const match = /expected .*/i.exec(message);
+  return match ? match[0].replace(/, received .*/, '') : `expected ${message.charAt(0).toLowerCase()}${message.slice(1)}`;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`;
+  }
+  return out || '(root)';
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let current: unknown = input;
+  for (const part of path) {
+    if (current === null || typeof current !== 'object') {
+      return undefined;
+    }
+    current = (current as Record<PropertyKey, unknown>)[part];
+  }
+  return current;
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) {
+    return 'nothing';
+  }
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Keys the schema knows at `path`, read from the schema's JSON Schema so the hint never drifts. */
+function knownKeys(path: readonly PropertyKey[]): string[] {
+  let node = jsonSchema();
+  for (const part of path) {
+    if (typeof part === 'number') {
+      node = (node.items as JsonSchemaNode | undefined) ?? {};
+    } else {
+      node = (node.properties?.[String(part)] as JsonSchemaNode | undefined) ?? {};
+    }
+  }
+  return Object.keys(node.properties ?? {});
+}
+
+interface JsonSchemaNode {
+  properties?: Record<string, JsonSchemaNode>;
+  items?: JsonSchemaNode;
+}
+
+let cachedJsonSchema: JsonSchemaNode | undefined;
+function jsonSchema(): JsonSchemaNode {
+  cachedJsonSchema ??= configJsonSchema() as JsonSchemaNode;
+  return cachedJsonSchema;
+}
+
+/** The JSON Schema that editors use to complete `strongbox.config.yaml`. */
+export function configJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(StrongboxConfigSchema, { io: 'input', unrepresentable: 'any' }),
+    title: 'Strongbox configuration',
+  };
+}
+
+function suggest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of known) {
+    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length];
+}

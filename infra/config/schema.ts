@@ -1,0 +1,323 @@
+import { z } from 'zod';
+import { longestGapSeconds, parseScheduleExpression, ScheduleExpressionError } from './schedule-expression';
+import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
+
+/**
+ * The one schema for `strongbox.config.yaml`. Everything that reads the config (the CDK app, `npm run
+ * validate`, the JSON Schema export, the local runtime) goes through `StrongboxConfigSchema`.
+ *
+ * Messages are written as "what is expected", because the formatter prefixes each with the YAML path and
+ * the value that was found.
+ */
+
+export const ENGINES = ['postgres', 'mysql', 'mariadb', 'redis', 'mongodb'] as const;
+export type Engine = (typeof ENGINES)[number];
+
+/** Engines whose tools cannot connect without a user and password. Redis AUTH is optional. */
+export const ENGINES_NEEDING_CREDENTIALS: readonly Engine[] = ['postgres', 'mysql', 'mariadb', 'mongodb'];
+
+export const DEFAULT_PORTS: Readonly<Record<Engine, number>> = {
+  postgres: 5432,
+  mysql: 3306,
+  mariadb: 3306,
+  redis: 6379,
+  mongodb: 27017,
+};
+
+const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+const KMS_KEY_ARN =
+  /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[a-f0-9-]{36}$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/mrk-[a-f0-9]{32}$/;
+const CLOCK = /^([01]\d|2[0-3]):[0-5]\d$/;
+const WEEKDAYS = ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'] as const;
+
+const region = z.string().regex(REGION, { error: 'expected an AWS region code such as "eu-west-1"' });
+const secretArn = z.string().regex(SECRET_ARN, {
+  error: 'expected a Secrets Manager ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>',
+});
+const kmsKeyArn = z.string().regex(KMS_KEY_ARN, {
+  error: 'expected a KMS key ARN: arn:aws:kms:<region>:<12-digit account>:key/<key id>',
+});
+const duration = z.string().refine((v) => parseDuration(v) !== undefined, {
+  error: 'expected a duration such as "15m", "4h" or "1d"',
+});
+const count = (what: string, fallback: number) =>
+  z
+    .number({ error: `expected a whole number of ${what} to keep (0 or more)` })
+    .int({ error: `expected a whole number of ${what} to keep (0 or more)` })
+    .min(0, { error: `expected 0 or more ${what} to keep; a negative count keeps nothing and is not allowed` })
+    .default(fallback)
+    .describe(`How many ${what} backups to keep (default ${fallback}).`);
+
+export const ScheduleSchema = z
+  .strictObject({
+    expression: z.string().describe('EventBridge Scheduler expression: cron(m h dom mon dow year) or rate(n unit).'),
+    timezone: z.string().default('UTC').describe('IANA time zone in which the expression and blackouts are read.'),
+    flexibleWindowMinutes: z
+      .number()
+      .int()
+      .min(0)
+      .max(1440, { error: 'expected a flexible window of at most 1440 minutes (EventBridge Scheduler limit)' })
+      .default(0)
+      .describe('Scheduler flexible time window; 0 means OFF.'),
+    blackouts: z
+      .array(
+        z.strictObject({
+          start: z.string().regex(CLOCK, { error: 'expected a local time "HH:MM"' }),
+          end: z.string().regex(CLOCK, { error: 'expected a local time "HH:MM"' }),
+          days: z
+            .array(z.enum(WEEKDAYS, { error: `expected one of ${WEEKDAYS.join(', ')}` }))
+            .optional()
+            .describe('Days on which the window applies (default every day).'),
+        }),
+      )
+      .default([])
+      .describe('Periods (local time, may wrap midnight) in which no backup may start: a run that starts inside one is skipped.'),
+  })
+  .describe('When the full backup runs.');
+
+export const DrillScheduleSchema = z.strictObject({
+  expression: z.string().describe('EventBridge Scheduler expression for the restore drill.'),
+  timezone: z.string().default('UTC'),
+});
+
+export const RetentionSchema = z
+  .strictObject({
+    daily: count('daily', 7),
+    weekly: count('weekly', 4),
+    monthly: count('monthly', 12),
+    yearly: count('yearly', 7),
+    complianceArchive: z
+      .literal('forever', { error: 'expected "forever" (or leave the key out)' })
+      .optional()
+      .describe('"forever" places a legal hold on every yearly representative.'),
+  })
+  .describe('Grandfather-father-son retention.');
+
+const FARGATE_CPU = [256, 512, 1024, 2048, 4096, 8192, 16384] as const;
+
+const DatabaseObject = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,39}$/, {
+      error: 'expected a name of lowercase letters, digits and "-", starting with a letter, at most 40 characters',
+    })
+    .describe('Unique name; used in keys, schedules, metrics and alarms.'),
+  engine: z.enum(ENGINES, { error: `expected one of ${ENGINES.join(', ')}` }),
+  connection: z.strictObject({
+    host: z.string().min(1, { error: 'expected a host name or address' }),
+    port: z.number().int().min(1).max(65535, { error: 'expected a TCP port 1-65535' }).optional().describe('Default: the engine port.'),
+    database: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Database to dump (PostgreSQL, MySQL); all databases when left out for MySQL and Redis.'),
+    secretArn: secretArn.optional().describe('Secrets Manager secret with "username" and "password" keys.'),
+    tls: z.enum(['disable', 'require', 'verify-full'], { error: 'expected one of disable, require, verify-full' }).default('require'),
+  }),
+  tier: z.enum(TIERS, { error: `expected one of ${TIERS.join(', ')}` }),
+  rpo: duration.optional().describe('Override of the tier RPO.'),
+  rto: duration.optional().describe('Override of the tier RTO.'),
+  schedule: ScheduleSchema,
+  retention: RetentionSchema.default({ daily: 7, weekly: 4, monthly: 12, yearly: 7 }),
+  drill: DrillScheduleSchema.optional().describe('Restore drill schedule; no drills when left out.'),
+  task: z
+    .strictObject({
+      cpu: z
+        .number()
+        .refine((v) => (FARGATE_CPU as readonly number[]).includes(v), { error: `expected a Fargate CPU value: ${FARGATE_CPU.join(', ')}` })
+        .default(1024),
+      memoryMiB: z.number().int().min(512).max(122880).default(2048),
+      timeoutMinutes: z
+        .number()
+        .int()
+        .min(5)
+        .max(24 * 60)
+        .default(120)
+        .describe('Longest a dump or restore task may run.'),
+    })
+    .default({ cpu: 1024, memoryMiB: 2048, timeoutMinutes: 120 }),
+  dump: z
+    .strictObject({
+      compressionLevel: z.number().int().min(1).max(19, { error: 'expected a zstd level 1-19' }).default(3),
+      restoreJobs: z.number().int().min(1).max(32).default(2).describe('Parallel jobs for pg_restore.'),
+      redisMode: z.enum(['auto', 'rdb', 'logical']).default('auto').describe('rdb needs SYNC; logical uses SCAN + DUMP.'),
+    })
+    .default({ compressionLevel: 3, restoreJobs: 2, redisMode: 'auto' }),
+});
+
+/** One database; its own cross-field checks run here so they report even when another database is broken. */
+export const DatabaseSchema = DatabaseObject.superRefine(checkDatabase);
+
+export const StrongboxConfigSchema = z
+  .strictObject({
+    app: z
+      .strictObject({
+        name: z
+          .string()
+          .regex(/^[a-z][a-z0-9-]{1,19}$/, { error: 'expected 2-20 lowercase letters, digits or "-", starting with a letter' })
+          .default('strongbox'),
+      })
+      .default({ name: 'strongbox' }),
+    vault: z.strictObject({
+      primaryRegion: region,
+      replicaRegion: region,
+      kms: z
+        .strictObject({
+          mode: z.enum(['create', 'import'], { error: 'expected "create" or "import"' }).default('create'),
+          keyArn: kmsKeyArn.optional().describe('Primary-region key, with mode: import.'),
+          replicaKeyArn: kmsKeyArn.optional().describe('Replica-region key, with mode: import.'),
+        })
+        .default({ mode: 'create' }),
+      objectLock: z
+        .strictObject({
+          mode: z.enum(['GOVERNANCE', 'COMPLIANCE'], { error: 'expected GOVERNANCE or COMPLIANCE' }).default('GOVERNANCE'),
+          defaultDays: z.number().int().min(1).max(36500).default(7),
+        })
+        .default({ mode: 'GOVERNANCE', defaultDays: 7 }),
+      graceHours: z.number().int().min(1).max(168).default(6).describe('Age after which unverified leftovers are pruned.'),
+    }),
+    network: z
+      .strictObject({
+        vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'expected a VPC id such as "vpc-0abc12345def67890"' }),
+        availabilityZones: z.array(z.string().min(1)).min(1),
+        subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { error: 'expected a subnet id "subnet-..."' })).min(1),
+        securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, { error: 'expected a security group id "sg-..."' })).min(1),
+      })
+      .optional()
+      .describe('Existing network for the Fargate tasks; a VPC is created when left out.'),
+    alerts: z.strictObject({
+      chat: z
+        .strictObject({
+          slack: z.strictObject({ workspaceId: z.string().min(1), channelId: z.string().min(1) }).optional(),
+          teams: z.strictObject({ teamId: z.uuid(), channelId: z.string().min(1), tenantId: z.uuid() }).optional(),
+        })
+        .optional(),
+      pager: z
+        .strictObject({
+          provider: z.enum(['pagerduty', 'opsgenie']),
+          endpointSecretArn: secretArn.describe('Secret whose string value is the HTTPS integration URL.'),
+        })
+        .optional(),
+      email: z.array(z.email({ error: 'expected an e-mail address' })).default([]),
+      pageOnImportant: z.boolean().default(false).describe('Also page for important-tier alarms.'),
+    }),
+    databases: z.array(DatabaseSchema).min(1, { error: 'expected at least one database' }),
+  })
+  // Runs even when other parts failed (`when`), so one pass reports every cross-field problem; the value
+  // may therefore be partly invalid and is read defensively.
+  .superRefine(
+    (config, ctx) => {
+      const vault = config.vault as Partial<StrongboxConfig['vault']> | undefined;
+      if (vault?.primaryRegion && vault.primaryRegion === vault.replicaRegion) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['vault', 'replicaRegion'],
+          message: 'expected a region different from vault.primaryRegion: a replica in the same region does not survive a regional outage',
+        });
+      }
+      if (vault?.kms?.mode === 'import') {
+        for (const key of ['keyArn', 'replicaKeyArn'] as const) {
+          if (!vault.kms[key]) {
+            ctx.addIssue({ code: 'custom', path: ['vault', 'kms', key], message: 'expected a KMS key ARN when kms.mode is "import"' });
+          }
+        }
+      }
+      const chat = config.alerts?.chat;
+      if (chat && Boolean(chat.slack) === Boolean(chat.teams)) {
+        ctx.addIssue({ code: 'custom', path: ['alerts', 'chat'], message: 'expected exactly one of "slack" or "teams"' });
+      }
+      const seen = new Map<unknown, number>();
+      (Array.isArray(config.databases) ? config.databases : []).forEach((db: { name?: unknown } | undefined, index) => {
+        const first = seen.get(db?.name);
+        if (typeof db?.name !== 'string') {
+          return;
+        }
+        if (first !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['databases', index, 'name'],
+            message: `expected a unique name; databases[${first}] already uses it`,
+          });
+        } else {
+          seen.set(db.name, index);
+        }
+      });
+    },
+    { when: () => true },
+  );
+
+type ParsedDatabase = z.output<typeof DatabaseObject>;
+
+function checkDatabase(db: ParsedDatabase, ctx: z.RefinementCtx): void {
+  const at = (...path: (string | number)[]) => path;
+  if (ENGINES_NEEDING_CREDENTIALS.includes(db.engine) && !db.connection.secretArn) {
+    ctx.addIssue({
+      code: 'custom',
+      path: at('connection', 'secretArn'),
+      message: `expected a Secrets Manager ARN: ${db.engine} needs credentials`,
+    });
+  }
+  const r = db.retention;
+  if (r.daily + r.weekly + r.monthly + r.yearly === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: at('retention'),
+      message: 'expected at least one of daily, weekly, monthly, yearly above 0: this retention would keep nothing',
+    });
+  }
+  const rpoSeconds = (db.rpo && parseDuration(db.rpo)) || TIER_PRESETS[db.tier].rpoSeconds;
+  checkSchedule(db.schedule.expression, db.schedule.timezone, at('schedule'), ctx, (gap) => {
+    const worst = gap + db.schedule.flexibleWindowMinutes * 60;
+    if (worst > rpoSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: at('schedule', 'expression'),
+        message: `expected runs at most ${formatDuration(rpoSeconds)} apart to meet the ${db.rpo ? '' : `${db.tier} tier `}RPO of ${formatDuration(rpoSeconds)}; this schedule (plus its flexible window) can leave ${formatDuration(worst)} between backups`,
+      });
+    }
+  });
+  if (db.drill) {
+    checkSchedule(db.drill.expression, db.drill.timezone, at('drill'), ctx);
+  }
+}
+
+function checkSchedule(
+  expression: string,
+  timezone: string,
+  path: (string | number)[],
+  ctx: z.RefinementCtx,
+  onGap?: (gapSeconds: number) => void,
+): void {
+  if (!isTimeZone(timezone)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [...path, 'timezone'],
+      message: 'expected an IANA time zone such as "UTC" or "Europe/Berlin"',
+    });
+  }
+  try {
+    const parsed = parseScheduleExpression(expression);
+    onGap?.(longestGapSeconds(parsed));
+  } catch (error) {
+    if (!(error instanceof ScheduleExpressionError)) {
+      throw error;
+    }
+    ctx.addIssue({ code: 'custom', path: [...path, 'expression'], message: `expected a valid schedule expression: ${error.message}` });
+  }
+}
+
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return name.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** The config as written (defaults not yet applied). */
+export type StrongboxConfigInput = z.input<typeof StrongboxConfigSchema>;
+/** The config after validation, with every default applied. */
+export type StrongboxConfig = z.output<typeof StrongboxConfigSchema>;
+export type DatabaseConfig = StrongboxConfig['databases'][number];

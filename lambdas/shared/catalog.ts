@@ -1,0 +1,201 @@
+import { z } from 'zod';
+
+/**
+ * The vault contract: where every object lives and what its JSON records look like. The dump task, every
+ * Lambda, the local runtime and the tests import these; nobody builds a key or parses a record by hand.
+ *
+ *   backups/<database>/<yyyy>/<mm>/<dd>/<backupId>/data.<format>.zst
+ *   backups/<database>/<yyyy>/<mm>/<dd>/<backupId>/manifest.json      written last: the backup exists once this does
+ *   backups/<database>/<yyyy>/<mm>/<dd>/<backupId>/verification.json
+ *   backups/<database>/<yyyy>/<mm>/<dd>/<backupId>/drill.json
+ *   backups/<database>/<yyyy>/<mm>/<dd>/<backupId>/failure.json       a failed dump's report (no manifest beside it)
+ *   locks/<database>.json
+ *   index/<database>/latest-verified.json                              pointer kept by Verify, read by the watchdog
+ *   restores/<database>/<time>.json                                    audit trail of console restores
+ */
+
+export const DATABASE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+export const BACKUP_KINDS = ['full'] as const;
+export type BackupKind = (typeof BACKUP_KINDS)[number];
+export const ARTIFACT_FORMATS = ['pgdump', 'sql', 'rdb', 'redis-logical', 'mongo-archive'] as const;
+export type ArtifactFormat = (typeof ARTIFACT_FORMATS)[number];
+
+const BACKUP_ID = /^([a-z][a-z0-9-]{0,39})-(\d{8}T\d{6}Z)-([a-z]+)$/;
+
+export const DatabaseNameSchema = z
+  .string()
+  .regex(DATABASE_NAME, { error: 'expected a database name of lowercase letters, digits and "-", starting with a letter' });
+export const BackupIdSchema = z.string().regex(BACKUP_ID, { error: 'expected a backupId "<database>-<yyyymmddThhmmssZ>-<kind>"' });
+
+/** `2026-11-21T03:04:05.678Z` -> `20261121T030405Z`. Seconds resolution: one backup per database per second. */
+export function compactTimestamp(at: Date): string {
+  return at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
+}
+
+export function mintBackupId(database: string, kind: BackupKind, at: Date): string {
+  return `${database}-${compactTimestamp(at)}-${kind}`;
+}
+
+export interface ParsedBackupId {
+  readonly database: string;
+  readonly kind: string;
+  readonly takenAt: Date;
+}
+
+export function parseBackupId(backupId: string): ParsedBackupId {
+  const match = BACKUP_ID.exec(backupId);
+  if (!match) {
+    throw new Error(`"${backupId}" is not a backupId; expected "<database>-<yyyymmddThhmmssZ>-<kind>"`);
+  }
+  const t = match[2];
+  const takenAt = new Date(`${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(9, 11)}:${t.slice(11, 13)}:${t.slice(13, 15)}Z`);
+  return { database: match[1], kind: match[3], takenAt };
+}
+
+export function databasePrefix(database: string): string {
+  return `backups/${database}/`;
+}
+
+/** The folder of one backup; the date folders come from the backupId, so the id alone locates it. */
+export function backupPrefix(backupId: string): string {
+  const { database, takenAt } = parseBackupId(backupId);
+  const yyyy = takenAt.getUTCFullYear().toString();
+  const mm = String(takenAt.getUTCMonth() + 1).padStart(2, '0');
+  const dd = String(takenAt.getUTCDate()).padStart(2, '0');
+  return `${databasePrefix(database)}${yyyy}/${mm}/${dd}/${backupId}/`;
+}
+
+export const keys = {
+  artifact: (backupId: string, format: ArtifactFormat) => `${backupPrefix(backupId)}data.${format}.zst`,
+  manifest: (backupId: string) => `${backupPrefix(backupId)}manifest.json`,
+  verification: (backupId: string) => `${backupPrefix(backupId)}verification.json`,
+  drill: (backupId: string) => `${backupPrefix(backupId)}drill.json`,
+  failure: (backupId: string) => `${backupPrefix(backupId)}failure.json`,
+  lock: (database: string) => `locks/${database}.json`,
+  latestVerified: (database: string) => `index/${database}/latest-verified.json`,
+  restoreAudit: (database: string, at: Date) => `restores/${database}/${at.toISOString()}.json`,
+} as const;
+
+/** Which record a key under `backups/` is, or undefined for anything else. */
+export function classifyKey(key: string): { backupId: string; file: string } | undefined {
+  const match = /^backups\/[a-z][a-z0-9-]{0,39}\/\d{4}\/\d{2}\/\d{2}\/([^/]+)\/([^/]+)$/.exec(key);
+  return match ? { backupId: match[1], file: match[2] } : undefined;
+}
+
+const isoDate = z.iso.datetime({ offset: true });
+const sha256Hex = z.string().regex(/^[a-f0-9]{64}$/, { error: 'expected a lowercase hex SHA-256' });
+
+export const InventoryEntrySchema = z.strictObject({
+  /** `schema.table` (PostgreSQL), `database.table` (MySQL), `db<N>` (Redis), `database.collection` (MongoDB). */
+  name: z.string().min(1),
+  kind: z.enum(['table', 'view', 'keyspace', 'collection']),
+  count: z.number().int().min(0),
+});
+
+export const InventorySchema = z.strictObject({
+  /** True when the counts were taken in the dump's own snapshot, so a restore must match them exactly. */
+  exact: z.boolean(),
+  entries: z.array(InventoryEntrySchema),
+});
+export type Inventory = z.infer<typeof InventorySchema>;
+
+export const LogPositionSchema = z
+  .strictObject({
+    lsn: z.string().optional(),
+    binlogFile: z.string().optional(),
+    binlogPosition: z.number().int().optional(),
+    gtid: z.string().optional(),
+  })
+  .describe('Where the engine exposes one: PostgreSQL LSN, MySQL/MariaDB binlog coordinates or GTID.');
+
+export const ManifestSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  backupId: BackupIdSchema,
+  database: DatabaseNameSchema,
+  kind: z.enum(BACKUP_KINDS),
+  trigger: z.string().min(1),
+  engine: z.strictObject({
+    name: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+    serverVersion: z.string().min(1),
+  }),
+  tool: z.strictObject({
+    name: z.string().min(1),
+    version: z.string().min(1),
+    /** The exact argv, which never holds a secret: credentials travel by environment or option files. */
+    args: z.array(z.string()),
+  }),
+  artifact: z.strictObject({
+    key: z.string().min(1),
+    format: z.enum(ARTIFACT_FORMATS),
+    bytes: z.number().int().min(0),
+    sha256: sha256Hex,
+    uncompressedBytes: z.number().int().min(0),
+    compression: z.strictObject({ algorithm: z.literal('zstd'), level: z.number().int() }),
+    parts: z.number().int().min(1),
+    partSizeBytes: z.number().int().min(1),
+  }),
+  startedAt: isoDate,
+  finishedAt: isoDate,
+  durationSeconds: z.number().min(0),
+  throughputMBps: z.number().min(0),
+  position: LogPositionSchema.optional(),
+  inventory: InventorySchema,
+});
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+export const VerificationSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  backupId: BackupIdSchema,
+  verified: z.boolean(),
+  verifiedAt: isoDate,
+  /** How the checksum was established: S3's stored full-object checksum, or a streamed re-read. */
+  method: z.enum(['s3-checksum', 'reread']),
+  bytes: z.number().int().min(0),
+  sha256: sha256Hex,
+  problems: z.array(z.string()),
+});
+export type Verification = z.infer<typeof VerificationSchema>;
+
+export const DrillRecordSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  backupId: BackupIdSchema,
+  passed: z.boolean(),
+  drilledAt: isoDate,
+  restoreSeconds: z.number().min(0),
+  mismatches: z.array(z.strictObject({ name: z.string(), expected: z.number().nullable(), actual: z.number().nullable() })),
+  checks: z.array(z.strictObject({ name: z.string(), passed: z.boolean(), detail: z.string().optional() })),
+});
+export type DrillRecord = z.infer<typeof DrillRecordSchema>;
+
+export const FailureRecordSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  backupId: BackupIdSchema,
+  failedAt: isoDate,
+  phase: z.enum(['connect', 'dump', 'upload', 'manifest']),
+  message: z.string(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  stderrTail: z.string(),
+});
+export type FailureRecord = z.infer<typeof FailureRecordSchema>;
+
+export const LockSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  backupId: BackupIdSchema,
+  owner: z.string().min(1).describe('The execution that holds the lock.'),
+  acquiredAt: isoDate,
+  expiresAt: isoDate,
+});
+export type Lock = z.infer<typeof LockSchema>;
+
+export const LatestVerifiedSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  backupId: BackupIdSchema,
+  takenAt: isoDate,
+  verifiedAt: isoDate,
+  bytes: z.number().int().min(0),
+});
+export type LatestVerified = z.infer<typeof LatestVerifiedSchema>;
