@@ -1,3 +1,5 @@
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+
 /**
  * Metric names shared by the emitters (task, Lambdas, drill) and the alarms and dashboard that read them.
  * Every metric carries the dimensions `Database` and `Engine`.
@@ -18,7 +20,42 @@ export const METRIC = {
   drillPassed: 'DrillPassed',
   measuredRtoSeconds: 'MeasuredRTOSeconds',
   recoveryPointAgeSeconds: 'RecoveryPointAgeSeconds',
+  /**
+   * Compressed bytes of the newest verified backup, re-emitted by the watchdog on every run. Sampled densely (one
+   * point per watchdog run, not one per backup), so the size-drop alarm compares consecutive points with DIFF
+   * whatever the backup schedule.
+   */
+  latestVerifiedBytes: 'LatestVerifiedBackupBytes',
 } as const;
 
 /** Age reported for a database that has never had a verified backup: large, so the RPO alarm fires. */
 export const NO_BACKUP_AGE_SECONDS = 10 * 365 * 24 * 3600;
+
+export interface DatabaseMetricTarget {
+  readonly database: string;
+  readonly engine: string;
+}
+
+export interface DatabaseMetricValue {
+  readonly name: string;
+  readonly unit: MetricUnit;
+  readonly value: number;
+}
+
+type MetricUnit = Parameters<Metrics['addMetric']>[1];
+
+/**
+ * Publishes metrics with exactly the dimensions `Database` and `Engine`. Powertools adds a `service` default
+ * dimension to everything the shared instance emits, and a CloudWatch alarm only matches a metric whose
+ * dimensions are exactly its own, so per-database metrics go out through a single-metric child whose default
+ * dimensions are cleared. The shared instance itself is left untouched.
+ */
+export function publishDatabaseMetrics(metrics: Metrics, target: DatabaseMetricTarget, values: readonly DatabaseMetricValue[]): void {
+  for (const { name, unit, value } of values) {
+    const single = metrics.singleMetric();
+    single.clearDefaultDimensions();
+    single.addDimension('Database', target.database);
+    single.addDimension('Engine', target.engine);
+    single.addMetric(name, unit, value);
+  }
+}
