@@ -45,5 +45,19 @@ export function buildPlan(config: StrongboxConfig): Plan {
         },
       ]),
     ),
+    drPlans: Object.fromEntries(
+      config.drPlans.map((dr) => {
+        const engineOf = (name: string) => config.databases.find((db) => db.name === name)?.engine ?? 'postgres';
+        return [
+          dr.name,
+          {
+            groups: dr.groups.map((group) => group.databases),
+            targets: Object.fromEntries(
+              Object.entries(dr.targets).map(([name, target]) => [name, { ...target, port: target.port ?? DEFAULT_PORTS[engineOf(name)] }]),
+            ),
+          },
+        ];
+      }),
+    ),
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkDrPlans, drPlansSchema } from './dr-plans';
 import { longestGapSeconds, parseScheduleExpression, ScheduleExpressionError } from './schedule-expression';
 import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
 
@@ -203,6 +204,7 @@ export const StrongboxConfigSchema = z
       pageOnImportant: z.boolean().default(false).describe('Also page for important-tier alarms.'),
     }),
     databases: z.array(DatabaseSchema).min(1, { error: 'expected at least one database' }),
+    drPlans: drPlansSchema({ secretArn }),
   })
   // Runs even when other parts failed (`when`), so one pass reports every cross-field problem; the value
   // may therefore be partly invalid and is read defensively.
@@ -243,6 +245,7 @@ export const StrongboxConfigSchema = z
           seen.set(db.name, index);
         }
       });
+      checkDrPlans(config.drPlans, config.databases, ENGINES_NEEDING_CREDENTIALS, ctx);
     },
     { when: () => true },
   );

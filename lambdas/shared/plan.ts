@@ -44,11 +44,29 @@ export const DatabasePlanSchema = z.strictObject({
 });
 export type DatabasePlan = z.infer<typeof DatabasePlanSchema>;
 
+/** One restore target of a DR plan, with the engine port filled in. */
+export const DrTargetPlanSchema = z.strictObject({
+  host: z.string(),
+  port: z.number().int(),
+  database: z.string().optional(),
+  secretArn: z.string().optional(),
+});
+export type DrTargetPlan = z.infer<typeof DrTargetPlanSchema>;
+
+export const DrPlanPlanSchema = z.strictObject({
+  /** Database names, group by group, in restore order. */
+  groups: z.array(z.array(DatabaseNameSchema)),
+  targets: z.record(z.string(), DrTargetPlanSchema),
+});
+export type DrPlanPlan = z.infer<typeof DrPlanPlanSchema>;
+
 export const PlanSchema = z.strictObject({
   app: z.string(),
   objectLock: z.strictObject({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), defaultDays: z.number().int() }),
   graceSeconds: z.number().int().positive(),
   databases: z.record(z.string(), DatabasePlanSchema),
+  /** Optional so plans baked before DR plans existed still parse. */
+  drPlans: z.record(z.string(), DrPlanPlanSchema).optional(),
 });
 export type Plan = z.infer<typeof PlanSchema>;
 
