@@ -1,0 +1,111 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import { keys, LatestVerifiedSchema } from '../shared/catalog';
+import { describeZodIssues, StrongboxError } from '../shared/errors';
+import { METRIC, NO_BACKUP_AGE_SECONDS, publishDatabaseMetrics } from '../shared/metrics';
+import type { Plan } from '../shared/plan';
+
+/** The watchdog could not read one or more pointers; their RPO alarms see missing data, which counts as breaching. */
+export class WatchdogError extends StrongboxError {}
+
+export interface WatchdogDeps {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly plan: Plan;
+  readonly metrics: Metrics;
+  readonly logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  readonly now?: () => Date;
+}
+
+export interface RecoveryPoint {
+  readonly database: string;
+  readonly engine: string;
+  /** Seconds since the newest verified backup was taken; NO_BACKUP_AGE_SECONDS when there is none. */
+  readonly ageSeconds: number;
+  readonly rpoSeconds: number;
+  readonly withinRpo: boolean;
+  readonly backupId?: string;
+  readonly bytes?: number;
+}
+
+/**
+ * Emits RecoveryPointAgeSeconds (and the newest verified backup's bytes) for every database in the plan.
+ * It reads one small pointer per database, `index/<db>/latest-verified.json`, which Verify keeps, so a run
+ * costs one GET per database however many backups the vault holds.
+ */
+export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> {
+  if (!deps.bucket) {
+    throw new WatchdogError('The vault bucket name is empty: set VAULT_BUCKET on the watchdog function (the Watchdog construct does this)');
+  }
+  const now = (deps.now ?? (() => new Date()))();
+  const databases = Object.values(deps.plan.databases);
+  const outcomes = await Promise.allSettled(databases.map((db) => readPointer(deps, db.name)));
+  const points: RecoveryPoint[] = [];
+  const unreadable: string[] = [];
+  outcomes.forEach((outcome, i) => {
+    const db = databases[i];
+    if (outcome.status === 'rejected') {
+      // No metric for this database: its RPO alarm treats missing data as breaching, so the gap still alarms.
+      unreadable.push(`${db.name}: ${outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason)}`);
+      return;
+    }
+    const pointer = outcome.value;
+    const ageSeconds = pointer ? Math.max(0, Math.round((now.getTime() - Date.parse(pointer.takenAt)) / 1000)) : NO_BACKUP_AGE_SECONDS;
+    const point: RecoveryPoint = {
+      database: db.name,
+      engine: db.engine,
+      ageSeconds,
+      rpoSeconds: db.rpoSeconds,
+      withinRpo: ageSeconds <= db.rpoSeconds,
+      backupId: pointer?.backupId,
+      bytes: pointer?.bytes,
+    };
+    publishDatabaseMetrics(deps.metrics, { database: db.name, engine: db.engine }, [
+      { name: METRIC.recoveryPointAgeSeconds, unit: 'Seconds', value: ageSeconds },
+      ...(pointer ? [{ name: METRIC.latestVerifiedBytes, unit: 'Bytes' as const, value: pointer.bytes }] : []),
+    ]);
+    (point.withinRpo ? deps.logger.info : deps.logger.warn).call(deps.logger, pointer ? 'Recovery point' : 'No verified backup', {
+      ...point,
+    });
+    points.push(point);
+  });
+  if (unreadable.length > 0) {
+    deps.logger.error('Unreadable recovery point pointers', { unreadable });
+    throw new WatchdogError(
+      `Could not read the latest-verified pointer of ${unreadable.length} database(s); their RPO alarms will fire on missing data. ` +
+        `Check the watchdog's s3:GetObject permission on index/* and the pointer files:\n${unreadable.join('\n')}`,
+    );
+  }
+  return points;
+}
+
+async function readPointer(deps: WatchdogDeps, database: string) {
+  const key = keys.latestVerified(database);
+  let text: string;
+  try {
+    const response = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
+    text = (await response.Body?.transformToString()) ?? '';
+  } catch (error) {
+    if (error instanceof NoSuchKey) {
+      return undefined;
+    }
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new WatchdogError(`s3://${deps.bucket}/${key} is not JSON`);
+  }
+  const parsed = LatestVerifiedSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new WatchdogError(
+      `s3://${deps.bucket}/${key} is not a valid pointer (Verify rewrites it on the next verified backup):\n${describeZodIssues(parsed.error, json)}`,
+    );
+  }
+  if (parsed.data.database !== database) {
+    throw new WatchdogError(`s3://${deps.bucket}/${key} names database "${parsed.data.database}"; expected "${database}"`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,210 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { keys, type LatestVerified } from '../../../lambdas/shared/catalog';
+import { METRICS_NAMESPACE, NO_BACKUP_AGE_SECONDS } from '../../../lambdas/shared/metrics';
+import type { DatabasePlan, Plan } from '../../../lambdas/shared/plan';
+import { runWatchdog, WatchdogError } from '../../../lambdas/watchdog/watchdog';
+import { type LocalS3, startS3rver } from '../../support/s3rver';
+
+const BUCKET = 'vault';
+const NOW = new Date('2026-03-10T12:00:00Z');
+
+function database(name: string, engine: DatabasePlan['engine'], tier: DatabasePlan['tier'], rpoSeconds: number): DatabasePlan {
+  return {
+    name,
+    engine,
+    tier,
+    rpoSeconds,
+    rtoSeconds: 3600,
+    timezone: 'UTC',
+    blackouts: [],
+    retention: { daily: 7, weekly: 4, monthly: 12, yearly: 0, legalHoldYearly: false },
+    connection: { host: 'db.internal', port: 5432, tls: 'require' },
+    taskFamily: `app-${name}-dump`,
+    taskTimeoutSeconds: 3600,
+    compressionLevel: 3,
+    restoreJobs: 2,
+    redisMode: 'auto',
+  };
+}
+
+function planOf(...databases: DatabasePlan[]): Plan {
+  return {
+    app: 'app',
+    objectLock: { mode: 'GOVERNANCE', defaultDays: 7 },
+    graceSeconds: 3600,
+    databases: Object.fromEntries(databases.map((db) => [db.name, db])),
+  };
+}
+
+async function plantPointer(client: S3Client, database: string, takenAt: Date, bytes: number): Promise<LatestVerified> {
+  const stamp = takenAt
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
+  const pointer: LatestVerified = {
+    database,
+    backupId: `${database}-${stamp}-full`,
+    takenAt: takenAt.toISOString(),
+    verifiedAt: new Date(takenAt.getTime() + 60_000).toISOString(),
+    bytes,
+  };
+  await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys.latestVerified(database), Body: JSON.stringify(pointer) }));
+  return pointer;
+}
+
+interface EmfLine {
+  _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] };
+  [key: string]: unknown;
+}
+
+/** Captures what Powertools prints: with POWERTOOLS_DEV set, EMF goes through the global console. */
+function captureEmf() {
+  const spy = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+  return {
+    lines: (): EmfLine[] => spy.mock.calls.map((call) => JSON.parse(String(call[0])) as EmfLine).filter((line) => line._aws !== undefined),
+    value: (database: string, metric: string): unknown =>
+      spy.mock.calls.map((call) => JSON.parse(String(call[0])) as EmfLine).find((line) => line.Database === database && metric in line)?.[
+        metric
+      ],
+  };
+}
+
+const quietLogger = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
+
+describe('runWatchdog against s3rver', () => {
+  let s3: LocalS3;
+  beforeAll(async () => {
+    // setup-env.ts sets POWERTOOLS_DEV, which also disables metrics unless they are enabled explicitly.
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+    s3 = await startS3rver([BUCKET]);
+  });
+  afterAll(async () => {
+    vi.unstubAllEnvs();
+    await s3.stop();
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('emits the age of the newest verified backup for fresh, stale and never-backed-up databases', async () => {
+    // Prepare
+    const client = s3.client();
+    const fresh = await plantPointer(client, 'fresh-db', new Date(NOW.getTime() - 300_000), 12_345);
+    await plantPointer(client, 'stale-db', new Date(NOW.getTime() - 7_200_000), 999);
+    const plan = planOf(
+      database('fresh-db', 'postgres', 'critical', 900),
+      database('stale-db', 'mariadb', 'important', 3600),
+      database('none-db', 'redis', 'general', 86_400),
+    );
+    const emf = captureEmf();
+    // Act
+    const points = await runWatchdog({
+      s3: client,
+      bucket: BUCKET,
+      plan,
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
+      logger: quietLogger,
+      now: () => NOW,
+    });
+    // Assess
+    expect(emf.value('fresh-db', 'RecoveryPointAgeSeconds')).toBe(300);
+    expect(emf.value('stale-db', 'RecoveryPointAgeSeconds')).toBe(7200);
+    expect(emf.value('none-db', 'RecoveryPointAgeSeconds')).toBe(NO_BACKUP_AGE_SECONDS);
+    expect(emf.value('fresh-db', 'LatestVerifiedBackupBytes')).toBe(12_345);
+    expect(emf.value('none-db', 'LatestVerifiedBackupBytes')).toBeUndefined();
+    expect(points).toEqual([
+      expect.objectContaining({ database: 'fresh-db', ageSeconds: 300, withinRpo: true, backupId: fresh.backupId }),
+      expect.objectContaining({ database: 'stale-db', ageSeconds: 7200, withinRpo: false }),
+      expect.objectContaining({ database: 'none-db', ageSeconds: NO_BACKUP_AGE_SECONDS, withinRpo: false, backupId: undefined }),
+    ]);
+  });
+
+  it('publishes every metric in the Strongbox namespace with exactly the Database and Engine dimensions', async () => {
+    // Prepare
+    const client = s3.client();
+    await plantPointer(client, 'dims-db', new Date(NOW.getTime() - 60_000), 10);
+    const emf = captureEmf();
+    // Act
+    await runWatchdog({
+      s3: client,
+      bucket: BUCKET,
+      plan: planOf(database('dims-db', 'mysql', 'critical', 900)),
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
+      logger: quietLogger,
+      now: () => NOW,
+    });
+    // Assess
+    const lines = emf.lines();
+    expect(lines).toHaveLength(2);
+    for (const line of lines) {
+      expect(line._aws.CloudWatchMetrics[0].Namespace).toBe('Strongbox');
+      expect(line._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Database', 'Engine']]);
+      expect(line).toMatchObject({ Database: 'dims-db', Engine: 'mysql' });
+      expect(line.service).toBeUndefined();
+    }
+    expect(lines.map((line) => line._aws.CloudWatchMetrics[0].Metrics[0])).toEqual([
+      { Name: 'RecoveryPointAgeSeconds', Unit: 'Seconds' },
+      { Name: 'LatestVerifiedBackupBytes', Unit: 'Bytes' },
+    ]);
+  });
+
+  it('still reports the readable databases when one pointer is corrupt, then fails naming the bad one', async () => {
+    // Prepare
+    const client = s3.client();
+    await plantPointer(client, 'good-db', new Date(NOW.getTime() - 120_000), 5);
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys.latestVerified('bad-db'), Body: '{"database":"bad-db"}' }));
+    const emf = captureEmf();
+    // Act
+    const run = runWatchdog({
+      s3: client,
+      bucket: BUCKET,
+      plan: planOf(database('good-db', 'postgres', 'critical', 900), database('bad-db', 'postgres', 'critical', 900)),
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
+      logger: quietLogger,
+      now: () => NOW,
+    });
+    // Assess
+    await expect(run).rejects.toThrow(WatchdogError);
+    await expect(run).rejects.toThrow(
+      /bad-db: s3:\/\/vault\/index\/bad-db\/latest-verified\.json is not a valid pointer[\s\S]*backupId: found nothing/,
+    );
+    expect(emf.value('good-db', 'RecoveryPointAgeSeconds')).toBe(120);
+    expect(emf.value('bad-db', 'RecoveryPointAgeSeconds')).toBeUndefined();
+  });
+
+  it('refuses a pointer that names another database', async () => {
+    // Prepare
+    const client = s3.client();
+    const other = await plantPointer(client, 'source-db', new Date(NOW.getTime() - 60_000), 1);
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys.latestVerified('copied-db'), Body: JSON.stringify(other) }));
+    captureEmf();
+    // Act
+    const run = runWatchdog({
+      s3: client,
+      bucket: BUCKET,
+      plan: planOf(database('copied-db', 'postgres', 'general', 86_400)),
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
+      logger: quietLogger,
+      now: () => NOW,
+    });
+    // Assess
+    await expect(run).rejects.toThrow(/names database "source-db"; expected "copied-db"/);
+  });
+
+  it('rejects an empty bucket name with the fix', async () => {
+    // Prepare
+    const deps = {
+      s3: s3.client(),
+      bucket: '',
+      plan: planOf(database('any-db', 'postgres', 'general', 86_400)),
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE }),
+      logger: quietLogger,
+    };
+    // Act
+    const run = runWatchdog(deps);
+    // Assess
+    await expect(run).rejects.toThrow(/set VAULT_BUCKET/);
+  });
+});
