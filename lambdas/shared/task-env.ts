@@ -31,6 +31,8 @@ export const TASK_ENV = {
   targetName: 'STRONGBOX_TARGET_NAME',
   targetSecretArn: 'STRONGBOX_TARGET_SECRET_ARN',
   include: 'STRONGBOX_INCLUDE',
+  /** "true" only when the restore input had overwrite:true AND confirm equal to the database name. */
+  restoreOverwrite: 'STRONGBOX_RESTORE_OVERWRITE',
 } as const;
 
 export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill'] as const;
@@ -65,5 +67,6 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.targetName]: z.string().optional(),
   [TASK_ENV.targetSecretArn]: z.string().optional(),
   [TASK_ENV.include]: z.string().optional().describe('JSON array of schemas/tables, databases/tables or key patterns.'),
+  [TASK_ENV.restoreOverwrite]: z.enum(['true', 'false']).default('false').describe('Lets a restore write into a non-empty target.'),
 });
 export type TaskEnv = z.infer<typeof TaskEnvSchema>;
