@@ -1,0 +1,89 @@
+import { App, type AppProps, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { StrongboxConfig } from './config/schema';
+import { PrimaryStack } from './stacks/primary-stack';
+import { ReplicaStack } from './stacks/replica-stack';
+
+/**
+ * Feature flags Strongbox relies on, set on every App it creates (so tests, the local runtime and the CLI
+ * synthesize the same thing): server access logs are delivered through a bucket policy rather than the
+ * legacy LogDeliveryWrite ACL, which would conflict with BucketOwnerEnforced object ownership.
+ */
+export const STRONGBOX_FEATURE_FLAGS: Readonly<Record<string, unknown>> = {
+  '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
+};
+
+/** A new App with {@link STRONGBOX_FEATURE_FLAGS}; `app` in {@link BuildAppProps} must come from here. */
+export function createApp(props: AppProps = {}): App {
+  return new App({ ...props, postCliContext: { ...STRONGBOX_FEATURE_FLAGS, ...props.postCliContext } });
+}
+
+export interface BuildAppProps {
+  /**
+   * An app made by {@link createApp} to add the stacks to (the CLI entry point creates it first to read
+   * `-c config=...`).
+   * @default a new App
+   */
+  readonly app?: App;
+  /**
+   * Directory of the cloud assembly, for a new App.
+   * @default the CDK default (a temporary directory outside the CLI)
+   */
+  readonly outdir?: string;
+  /**
+   * Bundle Lambda code with esbuild. Tests and the local runtime turn it off to synthesize in-process quickly;
+   * this sets the standard `aws:cdk:bundling-stacks` context to `[]`, for a new App only.
+   * @default true
+   */
+  readonly bundling?: boolean;
+  /**
+   * Run the cdk-nag AwsSolutions checks at synth (any unacknowledged finding fails synth).
+   * @default true
+   */
+  readonly nag?: boolean;
+}
+
+export interface StrongboxApp {
+  readonly app: App;
+  readonly primary: PrimaryStack;
+  readonly replica: ReplicaStack;
+  /** The cdk-nag pack registered on the app, when `nag` is on; `validateScope(app)` reports its findings. */
+  readonly nagPack?: AwsSolutionsChecks;
+}
+
+/**
+ * Builds the Strongbox stacks for one validated config: `<app>-replica` in the replica region and
+ * `<app>-primary` in the primary region, which depends on it. The account stays unresolved so synth needs
+ * no credentials and no lookups.
+ */
+export function buildApp(config: StrongboxConfig, props: BuildAppProps = {}): StrongboxApp {
+  const appProps: AppProps = {
+    outdir: props.outdir,
+    context: props.bundling === false ? { 'aws:cdk:bundling-stacks': [] } : undefined,
+  };
+  const app = props.app ?? createApp(appProps);
+  if (app.node.tryGetContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy') !== true) {
+    throw new Error('buildApp: the app must be made by createApp() so that the Strongbox feature flags are set');
+  }
+  const name = config.app.name;
+  const replica = new ReplicaStack(app, `${name}-replica`, {
+    config,
+    env: { region: config.vault.replicaRegion },
+    description: `Strongbox (${name}): replica vault in ${config.vault.replicaRegion}`,
+    terminationProtection: true,
+  });
+  const primary = new PrimaryStack(app, `${name}-primary`, {
+    config,
+    env: { region: config.vault.primaryRegion },
+    description: `Strongbox (${name}): vault, workflows and alarms in ${config.vault.primaryRegion}`,
+    terminationProtection: true,
+  });
+  // Replication writes into the replica vault, so it must exist first.
+  primary.addStackDependency(replica, 'the primary stack copies backups into the replica vault');
+  let nagPack: AwsSolutionsChecks | undefined;
+  if (props.nag !== false) {
+    nagPack = new AwsSolutionsChecks(app);
+    Validations.of(app).addPlugins(nagPack);
+  }
+  return { app, primary, replica, nagPack };
+}

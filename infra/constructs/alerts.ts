@@ -1,0 +1,157 @@
+import { RemovalPolicy, SecretValue, Stack, Validations } from 'aws-cdk-lib';
+import * as chatbot from 'aws-cdk-lib/aws-chatbot';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { StrongboxConfig } from '../config/schema';
+import type { Tier } from '../config/tiers';
+
+export type AlertsConfig = StrongboxConfig['alerts'];
+
+export interface AlertsProps {
+  /** Application name (`app.name`); prefixes the topic and chat channel names. */
+  readonly appName: string;
+  /** The `alerts` section of the config. */
+  readonly alerts: AlertsConfig;
+}
+
+/**
+ * Where alarms and notifications go: a `chat` topic wired to AWS Chatbot (Slack or Microsoft Teams) and
+ * e-mail, and a `pager` topic with an HTTPS subscription to PagerDuty or Opsgenie. Both topics are encrypted
+ * with one customer-managed key that CloudWatch alarms and Chatbot may use.
+ */
+export class Alerts extends Construct {
+  public readonly key: kms.Key;
+  public readonly chatTopic: sns.Topic;
+  public readonly pagerTopic: sns.Topic;
+  /** The Chatbot channel's role; its only permissions are the read-only guardrail below. */
+  public readonly chatbotRole?: iam.Role;
+  private readonly pageOnImportant: boolean;
+
+  public constructor(scope: Construct, id: string, props: AlertsProps) {
+    super(scope, id);
+    const { alerts, appName } = props;
+    const chat = alerts.chat;
+    if (chat && Boolean(chat.slack) === Boolean(chat.teams)) {
+      throw new Error(`Alerts: alerts.chat needs exactly one of slack or teams, got ${JSON.stringify(Object.keys(chat))}`);
+    }
+    this.pageOnImportant = alerts.pageOnImportant;
+    const account = Stack.of(this).account;
+
+    this.key = new kms.Key(this, 'Key', {
+      description: `Strongbox alert topics (${appName})`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // CloudWatch alarms publish to the topics; SNS must decrypt to deliver to Chatbot's endpoint.
+    for (const [sid, service] of [
+      ['AllowCloudWatchAlarms', 'cloudwatch.amazonaws.com'],
+      ['AllowChatbot', 'chatbot.amazonaws.com'],
+    ] as const) {
+      this.key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          principals: [new iam.ServicePrincipal(service)],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': account } },
+        }),
+      );
+    }
+
+    this.chatTopic = new sns.Topic(this, 'Chat', {
+      topicName: `${appName}-chat`,
+      displayName: `Strongbox (${appName}) notifications`,
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+    this.pagerTopic = new sns.Topic(this, 'Pager', {
+      topicName: `${appName}-pager`,
+      displayName: `Strongbox (${appName}) pages`,
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+
+    if (chat) {
+      this.chatbotRole = this.addChatbot(appName, chat);
+    }
+
+    if (alerts.pager) {
+      // The integration URL carries the routing key, so it stays in Secrets Manager: the template holds a
+      // `{{resolve:secretsmanager:...}}` dynamic reference that CloudFormation resolves at deploy time.
+      const endpoint = SecretValue.secretsManager(alerts.pager.endpointSecretArn).unsafeUnwrap();
+      this.pagerTopic.addSubscription(new subscriptions.UrlSubscription(endpoint, { protocol: sns.SubscriptionProtocol.HTTPS }));
+    }
+
+    for (const address of alerts.email) {
+      this.chatTopic.addSubscription(new subscriptions.EmailSubscription(address));
+    }
+  }
+
+  /**
+   * The topics an alarm of a database tier goes to: critical pages and chats; important chats, and pages
+   * when `alerts.pageOnImportant`; general only chats.
+   */
+  public topicsForTier(tier: Tier): sns.ITopic[] {
+    switch (tier) {
+      case 'critical':
+        return [this.chatTopic, this.pagerTopic];
+      case 'important':
+        return this.pageOnImportant ? [this.chatTopic, this.pagerTopic] : [this.chatTopic];
+      case 'general':
+        return [this.chatTopic];
+      default:
+        throw new Error(`Alerts.topicsForTier: unknown tier ${JSON.stringify(tier)}; expected critical, important or general`);
+    }
+  }
+
+  private addChatbot(appName: string, chat: NonNullable<AlertsConfig['chat']>): iam.Role {
+    // Chatbot renders alarm notifications with this role; nobody should run commands from the channel, so the
+    // guardrail (the ceiling for every channel member) is the same read-only alarm view.
+    const guardrail = new iam.ManagedPolicy(this, 'ChatbotGuardrail', {
+      description: 'Strongbox chat channel: read CloudWatch alarms and metric graphs only',
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['cloudwatch:DescribeAlarms', 'cloudwatch:GetMetricData', 'cloudwatch:GetMetricWidgetImage'],
+          resources: ['*'],
+        }),
+      ],
+    });
+    Validations.of(guardrail).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'cloudwatch:GetMetricData and GetMetricWidgetImage support no resource-level permissions; the actions are read-only alarm and graph views for the chat channel.',
+    });
+    const role = new iam.Role(this, 'ChatbotRole', {
+      assumedBy: new iam.ServicePrincipal('chatbot.amazonaws.com'),
+      description: 'AWS Chatbot channel role for Strongbox notifications (read-only)',
+    });
+    role.addManagedPolicy(guardrail);
+    const name = `${appName}-alerts`;
+    if (chat.slack) {
+      new chatbot.SlackChannelConfiguration(this, 'Slack', {
+        slackChannelConfigurationName: name,
+        slackWorkspaceId: chat.slack.workspaceId,
+        slackChannelId: chat.slack.channelId,
+        notificationTopics: [this.chatTopic],
+        role,
+        guardrailPolicies: [guardrail],
+        loggingLevel: chatbot.LoggingLevel.ERROR,
+      });
+    } else if (chat.teams) {
+      new chatbot.CfnMicrosoftTeamsChannelConfiguration(this, 'Teams', {
+        configurationName: name,
+        iamRoleArn: role.roleArn,
+        teamId: chat.teams.teamId,
+        teamsChannelId: chat.teams.channelId,
+        teamsTenantId: chat.teams.tenantId,
+        snsTopicArns: [this.chatTopic.topicArn],
+        guardrailPolicies: [guardrail.managedPolicyArn],
+        loggingLevel: 'ERROR',
+      });
+    }
+    return role;
+  }
+}
