@@ -1,0 +1,90 @@
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ConfigError, configJsonSchema, loadConfig } from './load';
+
+/**
+ * `npm run validate -- --config <file>`: checks a config and prints one line per problem (exit 1).
+ * `npm run schema [-- --out <file>]`: writes the JSON Schema editors use to complete the config.
+ *
+ * Every outcome is a line of text and an exit code; no stack trace reaches the user.
+ */
+export const USAGE = 'usage: cli.ts validate [--config <file>] | schema [--out <file>]';
+export const DEFAULT_CONFIG = 'strongbox.config.yaml';
+export const DEFAULT_SCHEMA = 'strongbox.schema.json';
+
+export interface CliIo {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+/** Returns the exit code, so tests can call it in-process. */
+export function runCli(argv: readonly string[], io: CliIo): number {
+  const [command, ...rest] = argv;
+  const options = parseOptions(rest);
+  if (typeof options === 'string') {
+    io.err(`${options}\n${USAGE}`);
+    return 2;
+  }
+  switch (command) {
+    case 'validate':
+      return validate(options.config ?? process.env.STRONGBOX_CONFIG ?? DEFAULT_CONFIG, io);
+    case 'schema':
+      return writeSchema(options.out ?? DEFAULT_SCHEMA, io);
+    default:
+      io.err(`unknown command ${JSON.stringify(command ?? '')}\n${USAGE}`);
+      return 2;
+  }
+}
+
+function parseOptions(args: readonly string[]): { config?: string; out?: string } | string {
+  const options: { config?: string; out?: string } = {};
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i];
+    const [name, inline] = flag.split('=', 2);
+    if (name !== '--config' && name !== '--out') {
+      return `unknown option ${JSON.stringify(flag)}`;
+    }
+    const value = inline ?? args[++i];
+    if (!value) {
+      return `option ${name} needs a value`;
+    }
+    options[name === '--config' ? 'config' : 'out'] = value;
+  }
+  return options;
+}
+
+function validate(file: string, io: CliIo): number {
+  try {
+    const config = loadConfig(file);
+    io.out(`${file}: valid (${config.databases.length} database${config.databases.length === 1 ? '' : 's'})`);
+    return 0;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) {
+        io.err(`${file}: ${problem}`);
+      }
+      io.err(`${file}: ${error.problems.length} problem${error.problems.length === 1 ? '' : 's'}`);
+      return 1;
+    }
+    io.err(`${file}: unexpected error: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+function writeSchema(out: string, io: CliIo): number {
+  try {
+    writeFileSync(resolve(out), `${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    io.out(`wrote ${out}`);
+    return 0;
+  } catch (error) {
+    io.err(`cannot write ${out}: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  process.exitCode = runCli(process.argv.slice(2), {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  });
+}
