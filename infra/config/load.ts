@@ -36,7 +36,8 @@ export function parseConfig(text: string, file = 'strongbox.config.yaml'): Stron
     throw new ConfigError(
       file,
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
+        // prettyErrors is off (it would print a code frame), so linePos is unset: locate through the LineCounter.
+        const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
         return `${pos ? `line ${pos.line}, column ${pos.col}: ` : ''}${e.message.split('\n')[0]}; expected valid YAML`;
       }),
     );

@@ -1,0 +1,223 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
+import { ConfigError, parseConfig } from '../../../infra/config/load';
+
+const EXAMPLE = readFileSync('strongbox.config.yaml', 'utf8');
+
+/** The example config with `edits` applied at YAML paths; `undefined` deletes the key. */
+function exampleWith(edits: [path: (string | number)[], value: unknown][]): string {
+  const doc = parseDocument(EXAMPLE);
+  for (const [path, value] of edits) {
+    if (value === undefined) {
+      doc.deleteIn(path);
+    } else {
+      doc.setIn(path, doc.createNode(value));
+    }
+  }
+  return doc.toString();
+}
+
+function problemsOf(text: string): readonly string[] {
+  try {
+    parseConfig(text, 'bad.yaml');
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      return error.problems;
+    }
+    throw error;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('parseConfig', () => {
+  it('accepts the example config and applies defaults', () => {
+    // Prepare
+    const text = EXAMPLE;
+
+    // Act
+    const config = parseConfig(text);
+
+    // Assess
+    expect(config.databases.map((db) => [db.name, db.engine, db.tier])).toEqual([
+      ['orders', 'postgres', 'critical'],
+      ['billing', 'mariadb', 'important'],
+      ['inventory', 'mysql', 'general'],
+      ['sessions', 'redis', 'important'],
+    ]);
+    expect(config.databases[1].retention).toEqual({ daily: 7, weekly: 4, monthly: 12, yearly: 7 });
+    expect(config.databases[3].schedule.timezone).toBe('UTC');
+    expect(config.vault.objectLock).toEqual({ mode: 'GOVERNANCE', defaultDays: 7 });
+  });
+
+  it.each([
+    {
+      case: 'an unknown key (typo), with the fix',
+      edits: [[['vault', 'objectLock', 'defaultDay'], 7]],
+      line: 'line 15: vault.objectLock.defaultDay: found unknown key "defaultDay"; expected "defaultDays" (check the spelling against strongbox.schema.json)',
+    },
+    {
+      case: 'a duplicate database name',
+      edits: [[['databases', 2, 'name'], 'orders']],
+      line: /^line \d+: databases\[2\]\.name: found "orders"; expected a unique name; databases\[0\] already uses it$/,
+    },
+    {
+      case: 'a cron expression with five fields',
+      edits: [[['databases', 2, 'schedule', 'expression'], 'cron(0 2 * * ?)']],
+      line: /^line \d+: databases\[2\]\.schedule\.expression: found "cron\(0 2 \* \* \?\)"; expected a valid schedule expression: cron needs 6 fields .*found 5$/,
+    },
+    {
+      case: 'a cron expression with both day fields set',
+      edits: [[['databases', 2, 'schedule', 'expression'], 'cron(0 2 * * MON *)']],
+      line: /databases\[2\]\.schedule\.expression: found "cron\(0 2 \* \* MON \*\)"; expected a valid schedule expression: exactly one of day-of-month and day-of-week must be "\?"$/,
+    },
+    {
+      case: 'a rate with an unknown unit',
+      edits: [[['databases', 2, 'schedule', 'expression'], 'rate(2 weeks)']],
+      line: /databases\[2\]\.schedule\.expression: found "rate\(2 weeks\)"; expected a valid schedule expression: rate unit "weeks" is not one of minute\(s\), hour\(s\), day\(s\)$/,
+    },
+    {
+      case: 'an unknown time zone',
+      edits: [[['databases', 1, 'schedule', 'timezone'], 'Europe/Atlantis']],
+      line: /^line \d+: databases\[1\]\.schedule\.timezone: found "Europe\/Atlantis"; expected an IANA time zone such as "UTC" or "Europe\/Berlin"$/,
+    },
+    {
+      case: 'a daily schedule on a 15-minute RPO',
+      edits: [[['databases', 0, 'schedule', 'expression'], 'cron(0 3 * * ? *)']],
+      line: /^line \d+: databases\[0\]\.schedule\.expression: found "cron\(0 3 \* \* \? \*\)"; expected runs at most 15m apart to meet the critical tier RPO of 15m; this schedule \(plus its flexible window\) can leave 1d between backups$/,
+    },
+    {
+      case: 'a flexible window that breaks the RPO of an otherwise fitting schedule',
+      edits: [[['databases', 1, 'schedule', 'flexibleWindowMinutes'], 30]],
+      line: /databases\[1\]\.schedule\.expression: .*RPO of 1h; this schedule \(plus its flexible window\) can leave 90m between backups$/,
+    },
+    {
+      case: 'a replica region equal to the primary region',
+      edits: [[['vault', 'replicaRegion'], 'eu-west-1']],
+      line: 'line 9: vault.replicaRegion: found "eu-west-1"; expected a region different from vault.primaryRegion: a replica in the same region does not survive a regional outage',
+    },
+    {
+      case: 'retention counts that are all zero',
+      edits: [[['databases', 3, 'retention'], { daily: 0, weekly: 0, monthly: 0, yearly: 0 }]],
+      line: /^line \d+: databases\[3\]\.retention: found \{"daily":0,"weekly":0,"monthly":0,"yearly":0\}; expected at least one of daily, weekly, monthly, yearly above 0: this retention would keep nothing$/,
+    },
+    {
+      case: 'a negative retention count',
+      edits: [[['databases', 3, 'retention', 'weekly'], -2]],
+      line: /^line \d+: databases\[3\]\.retention\.weekly: found -2; expected 0 or more weekly to keep; a negative count keeps nothing and is not allowed$/,
+    },
+    {
+      case: 'a missing secretArn for an engine that needs credentials',
+      edits: [[['databases', 1, 'connection', 'secretArn'], undefined]],
+      line: /^line \d+: databases\[1\]\.connection\.secretArn: found nothing; expected a Secrets Manager ARN: mariadb needs credentials$/,
+    },
+    {
+      case: 'a malformed secret ARN',
+      edits: [[['databases', 0, 'connection', 'secretArn'], 'arn:aws:secretsmanager:eu-west-1:1234:secret:orders']],
+      line: /databases\[0\]\.connection\.secretArn: found "arn:aws:secretsmanager:eu-west-1:1234:secret:orders"; expected a Secrets Manager ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>$/,
+    },
+    {
+      case: 'a malformed pager secret ARN',
+      edits: [[['alerts', 'pager', 'endpointSecretArn'], 'arn:aws:ssm:eu-west-1:123456789012:parameter/pd']],
+      line: /^line \d+: alerts\.pager\.endpointSecretArn: found "arn:aws:ssm:.*"; expected a Secrets Manager ARN/,
+    },
+    {
+      case: 'a malformed KMS key ARN',
+      edits: [
+        [
+          ['vault', 'kms'],
+          {
+            mode: 'import',
+            keyArn: 'arn:aws:kms:eu-west-1:123456789012:alias/vault',
+            replicaKeyArn: 'arn:aws:kms:eu-central-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef',
+          },
+        ],
+      ],
+      line: /^line \d+: vault\.kms\.keyArn: found "arn:aws:kms:eu-west-1:123456789012:alias\/vault"; expected a KMS key ARN: arn:aws:kms:<region>:<12-digit account>:key\/<key id>$/,
+    },
+    {
+      case: 'an unsupported engine',
+      edits: [[['databases', 2, 'engine'], 'oracle']],
+      line: /^line \d+: databases\[2\]\.engine: found "oracle"; expected one of postgres, mysql, mariadb, redis, mongodb$/,
+    },
+  ] as { case: string; edits: [(string | number)[], unknown][]; line: string | RegExp }[])(
+    'rejects $case with one path-precise line',
+    ({ edits, line }) => {
+      // Prepare
+      const text = exampleWith(edits);
+
+      // Act
+      const problems = problemsOf(text);
+
+      // Assess
+      expect(problems).toHaveLength(1);
+      if (typeof line === 'string') {
+        expect(problems[0]).toBe(line);
+      } else {
+        expect(problems[0]).toMatch(line);
+      }
+    },
+  );
+
+  it('reports every problem of a config in one pass', () => {
+    // Prepare
+    const text = exampleWith([
+      [['vault', 'replicaRegion'], 'eu-west-1'],
+      [['databases', 1, 'name'], 'orders'],
+      [['databases', 2, 'engine'], 'oracle'],
+      [['databases', 3, 'schedule', 'timezone'], 'Nowhere/Else'],
+    ]);
+
+    // Act
+    const problems = problemsOf(text);
+
+    // Assess
+    expect(problems.map((p) => p.replace(/^line \d+: /, '').split(':')[0]).sort()).toEqual([
+      'databases[1].name',
+      'databases[2].engine',
+      'databases[3].schedule.timezone',
+      'vault.replicaRegion',
+    ]);
+  });
+
+  it('rejects import mode without the key ARNs', () => {
+    // Prepare
+    const text = exampleWith([[['vault', 'kms'], { mode: 'import' }]]);
+
+    // Act
+    const problems = problemsOf(text);
+
+    // Assess
+    expect(problems).toEqual([
+      expect.stringMatching(/vault\.kms\.keyArn: found nothing; expected a KMS key ARN when kms\.mode is "import"$/),
+      expect.stringMatching(/vault\.kms\.replicaKeyArn: found nothing; expected a KMS key ARN when kms\.mode is "import"$/),
+    ]);
+  });
+
+  it('rejects a chat section with both Slack and Teams', () => {
+    // Prepare
+    const text = exampleWith([
+      [
+        ['alerts', 'chat', 'teams'],
+        { teamId: '0a1b2c3d-0000-4000-8000-000000000001', channelId: '19:abc', tenantId: '0a1b2c3d-0000-4000-8000-000000000002' },
+      ],
+    ]);
+
+    // Act
+    const problems = problemsOf(text);
+
+    // Assess
+    expect(problems).toEqual([expect.stringMatching(/alerts\.chat: found \{"slack".*; expected exactly one of "slack" or "teams"$/)]);
+  });
+
+  it('reports invalid YAML with its line and column', () => {
+    // Prepare
+    const text = 'vault:\n  primaryRegion: eu-west-1\n  primaryRegion: eu-west-2\n';
+
+    // Act
+    const problems = problemsOf(text);
+
+    // Assess
+    expect(problems).toEqual([expect.stringMatching(/^line 3, column 3: .*; expected valid YAML$/)]);
+  });
+});
