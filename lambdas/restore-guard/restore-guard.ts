@@ -1,0 +1,62 @@
+import { RestoreRefusedError } from '../shared/errors';
+import type { Plan } from '../shared/plan';
+import { type GuardResult, type ResolvedRestore, sourceRefusal } from '../shared/restore-payloads';
+
+export interface GuardDeps {
+  readonly plan: Plan;
+  /**
+   * Addresses a host name resolves to; lets the guard see that "orders-replica.internal" and the source are the
+   * same server behind two names. Left out, only the names are compared.
+   */
+  readonly lookup?: (host: string) => Promise<readonly string[]>;
+}
+
+/**
+ * Refuses a restore onto the database's own source connection unless the input carries overwrite:true AND
+ * confirm equal to the database name. The other half of the guard, a non-empty target, needs a connection
+ * to the target and therefore runs inside the restore task (tasks/src/restore-guard.ts) before anything is
+ * written, with the same wording.
+ */
+export async function guardRestore(resolved: ResolvedRestore, deps: GuardDeps): Promise<GuardResult> {
+  const source = deps.plan.databases[resolved.database]?.connection;
+  const sameAsSource = source !== undefined && (await sameConnection(source, resolved.target, deps.lookup));
+  if (sameAsSource && !resolved.overwriteConfirmed) {
+    throw new RestoreRefusedError(sourceRefusal(resolved.database, resolved.target));
+  }
+  return { sameAsSource, decision: resolved.overwriteConfirmed ? 'overwrite-confirmed' : 'fresh-target' };
+}
+
+interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly database?: string;
+}
+
+async function sameConnection(source: Endpoint, target: Endpoint, lookup?: GuardDeps['lookup']): Promise<boolean> {
+  if (source.port !== target.port) {
+    return false;
+  }
+  // Another database on the same server is a different target; a source without a database name (MySQL
+  // "all databases", Redis) covers the whole server.
+  if (source.database !== undefined && target.database !== undefined && source.database !== target.database) {
+    return false;
+  }
+  const a = normalise(source.host);
+  const b = normalise(target.host);
+  if (a === b || (isLoopback(a) && isLoopback(b))) {
+    return true;
+  }
+  if (!lookup) {
+    return false;
+  }
+  const [left, right] = await Promise.all([lookup(a).catch((): string[] => []), lookup(b).catch((): string[] => [])]);
+  return left.some((address) => right.includes(address));
+}
+
+function normalise(host: string): string {
+  return host.trim().toLowerCase().replace(/\.$/, '');
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}

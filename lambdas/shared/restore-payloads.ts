@@ -1,0 +1,306 @@
+import { z } from 'zod';
+import { BackupIdSchema, DatabaseNameSchema, InventorySchema, parseBackupId } from './catalog';
+import { ExecutionContextSchema } from './payloads';
+
+/**
+ * Payloads of the restore, drill and DR plan state machines. `RestoreInputSchema` is THE contract an on-call
+ * engineer types into the Step Functions console; its JSON Schema is published in the README
+ * (`restoreInputJsonSchema()`), and every message reads "expected ..." so `describeZodIssues` turns it into
+ * `field: found <value>; expected ...`.
+ *
+ * The recovery point is exactly one of three fields rather than one polymorphic field, so the console input
+ * reads naturally and each has its own type check:
+ *   { "backupId": "orders-20261121T030405Z-full" }   that backup
+ *   { "pointInTime": "2026-11-21T03:30:00Z" }         the newest verified backup taken at or before that instant
+ *   { "latest": true }                                the newest verified backup
+ */
+
+// Same rule as the config's secretArn (infra/config/schema.ts); Lambdas do not import the config module.
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+
+export const RestoreTargetSchema = z
+  .strictObject({
+    host: z
+      .string({ error: 'expected the host name or address of the server to restore into' })
+      .min(1, { error: 'expected the host name or address of the server to restore into' }),
+    port: z
+      .number({ error: 'expected a TCP port number 1-65535 (a number, not a string)' })
+      .int({ error: 'expected a TCP port number 1-65535' })
+      .min(1, { error: 'expected a TCP port number 1-65535' })
+      .max(65535, { error: 'expected a TCP port number 1-65535' })
+      .optional()
+      .describe('Default: the engine port.'),
+    database: z
+      .string({ error: 'expected the name of the database (PostgreSQL, MySQL) to restore into' })
+      .min(1, { error: 'expected the name of the database (PostgreSQL, MySQL) to restore into' })
+      .optional()
+      .describe(
+        'Database to restore into: required for PostgreSQL; for MySQL/MariaDB the dumped databases when left out; not used for Redis.',
+      ),
+    secretArn: z
+      .string({ error: 'expected a Secrets Manager ARN' })
+      .regex(SECRET_ARN, { error: 'expected a Secrets Manager ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>' })
+      .optional()
+      .describe('Secret of the target with "username" and "password" keys; required unless the engine is Redis without AUTH.'),
+  })
+  .describe('Where to restore to. Credentials are read by the task from secretArn; they are never part of the input.');
+export type RestoreTarget = z.infer<typeof RestoreTargetSchema>;
+
+const RECOVERY_POINT_FIELDS = ['backupId', 'pointInTime', 'latest'] as const;
+
+export const RestoreInputSchema = z
+  .strictObject({
+    database: z
+      .string({ error: 'expected the name of a configured database, such as "orders"' })
+      .pipe(DatabaseNameSchema)
+      .describe('Name of the database in strongbox.config.yaml whose backup is restored.'),
+    backupId: BackupIdSchema.optional().describe('Restore exactly this backup.'),
+    pointInTime: z.iso
+      .datetime({ offset: true, error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"' })
+      .optional()
+      .describe('Restore the newest verified backup taken at or before this instant.'),
+    latest: z.literal(true, { error: 'expected true (or leave the field out)' }).optional().describe('Restore the newest verified backup.'),
+    target: RestoreTargetSchema,
+    include: z
+      .array(z.string({ error: 'expected a name or pattern as a string' }).min(1, { error: 'expected a non-empty name or pattern' }), {
+        error: 'expected a list of names, such as ["public.orders"]',
+      })
+      .min(1, { error: 'expected at least one name; leave "include" out to restore everything' })
+      .max(200, { error: 'expected at most 200 names' })
+      .optional()
+      .describe(
+        'Only these objects: "schema" or "schema.table" (PostgreSQL), "database" or "database.table" (MySQL/MariaDB), key glob patterns (Redis).',
+      ),
+    overwrite: z
+      .boolean({ error: 'expected true or false' })
+      .default(false)
+      .describe('Allow restoring onto the source or into a non-empty target.'),
+    confirm: z
+      .string({ error: 'expected the database name, as a string' })
+      .optional()
+      .describe('Must equal "database" for an overwrite to go ahead.'),
+    requestedBy: z
+      .string({ error: 'expected free text such as "alice, INC-1234"' })
+      .max(200, { error: 'expected at most 200 characters' })
+      .optional()
+      .describe('Free text recorded in the audit trail next to the execution that started the restore.'),
+  })
+  .superRefine((input, ctx) => {
+    const given = RECOVERY_POINT_FIELDS.filter((field) => input[field] !== undefined);
+    if (given.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: given.length === 0 ? [] : [given[1]],
+        message:
+          given.length === 0
+            ? 'expected a recovery point: exactly one of "backupId", "pointInTime" or "latest": true'
+            : `expected exactly one recovery point, but ${given.map((f) => `"${f}"`).join(' and ')} are both set; keep one`,
+      });
+    }
+    const owner = input.backupId && BackupIdSchema.safeParse(input.backupId).success ? parseBackupId(input.backupId).database : undefined;
+    if (owner !== undefined && owner !== input.database) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backupId'],
+        message: `expected a backup of "${input.database}"; this backupId belongs to "${owner}"`,
+      });
+    }
+    if (input.confirm !== undefined && input.overwrite !== true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['confirm'],
+        message: 'expected "overwrite": true alongside "confirm"; confirm alone allows nothing',
+      });
+    }
+  })
+  .describe('Input of the Strongbox restore state machine.');
+export type RestoreInput = z.output<typeof RestoreInputSchema>;
+
+/** The JSON Schema of the console input, for the README and for editors. */
+export function restoreInputJsonSchema(): Record<string, unknown> {
+  return { ...z.toJSONSchema(RestoreInputSchema, { io: 'input', unrepresentable: 'any' }), title: 'Strongbox restore input' };
+}
+
+/** The execution context as the restore and DR state machines pass it ($$.Execution.*). */
+export const RestoreExecutionSchema = ExecutionContextSchema.extend({
+  name: z.string().min(1),
+});
+export type RestoreExecution = z.infer<typeof RestoreExecutionSchema>;
+
+/** Resolve's event: the raw input, so that a malformed one fails at this first state with a readable cause. */
+export const ResolveEventSchema = z.strictObject({
+  input: z.unknown(),
+  execution: RestoreExecutionSchema,
+});
+
+const EnvironmentSchema = z.array(z.strictObject({ Name: z.string(), Value: z.string() }));
+
+/** What Resolve hands to every later state: the input with the recovery point and the target settled. */
+export const ResolvedRestoreSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  engine: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+  backupId: BackupIdSchema,
+  takenAt: z.iso.datetime({ offset: true }),
+  /** How the recovery point was asked for, as written in the audit trail. */
+  requested: z.string(),
+  target: z.strictObject({ host: z.string(), port: z.number().int(), database: z.string().optional(), secretArn: z.string().optional() }),
+  include: z.array(z.string()),
+  overwrite: z.boolean(),
+  /** overwrite:true AND confirm equal to the database name; the only thing that lets a restore replace data. */
+  overwriteConfirmed: z.boolean(),
+  requestedBy: z.string().optional(),
+  taskFamily: z.string(),
+  taskTimeoutSeconds: z.number().int().positive(),
+  /** Container environment overrides of the restore task (identifiers only, never a credential). */
+  environment: EnvironmentSchema,
+  execution: RestoreExecutionSchema,
+  auditKey: z.string(),
+});
+export type ResolvedRestore = z.infer<typeof ResolvedRestoreSchema>;
+
+export const GuardResultSchema = z.strictObject({
+  sameAsSource: z.boolean(),
+  drPlanTarget: z.string().optional().describe('The DR plan whose target this is, when it is one.'),
+  decision: z.enum(['fresh-target', 'overwrite-confirmed']),
+});
+export type GuardResult = z.infer<typeof GuardResultSchema>;
+
+export const ValidateResultSchema = z.strictObject({
+  matched: z.boolean(),
+  compared: z.number().int().min(0),
+  mismatches: z.array(z.strictObject({ name: z.string(), expected: z.number().nullable(), actual: z.number().nullable() })),
+});
+export type ValidateResult = z.infer<typeof ValidateResultSchema>;
+
+/** Notify's event: the outcome of a run, or of a run stopped from the console (EventBridge status change). */
+export const RestoreNotifyEventSchema = z.strictObject({
+  outcome: z.enum(['restored', 'failed']),
+  resolved: ResolvedRestoreSchema,
+  validate: ValidateResultSchema.optional(),
+  error: z.strictObject({ Error: z.string(), Cause: z.string().optional() }).optional(),
+});
+export type RestoreNotifyEvent = z.infer<typeof RestoreNotifyEventSchema>;
+
+export const RestoreAuditSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  database: DatabaseNameSchema,
+  outcome: z.enum(['restored', 'failed', 'aborted', 'refused']),
+  /** Step Functions' context has no caller identity: the execution ARN is what CloudTrail's StartExecution event is keyed by. */
+  startedBy: z.strictObject({ executionArn: z.string(), executionName: z.string(), requestedBy: z.string().optional() }),
+  startedAt: z.iso.datetime({ offset: true }),
+  finishedAt: z.iso.datetime({ offset: true }),
+  restoreSeconds: z.number().min(0),
+  backupId: BackupIdSchema.optional(),
+  requested: z.string().optional(),
+  target: z.strictObject({ host: z.string(), port: z.number().int(), database: z.string().optional() }).optional(),
+  include: z.array(z.string()),
+  overwrite: z.boolean(),
+  validation: ValidateResultSchema.optional(),
+  error: z.string().optional(),
+});
+export type RestoreAudit = z.infer<typeof RestoreAuditSchema>;
+
+// ---- Drill ---------------------------------------------------------------------------------------------
+
+/** What the drill schedule (or a person) starts the drill state machine with. */
+export const DrillInputSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  trigger: z.enum(['schedule', 'manual', 'demo'], { error: 'expected trigger to be one of schedule, manual, demo' }).default('schedule'),
+});
+export type DrillInput = z.infer<typeof DrillInputSchema>;
+
+export const DrillPrepareEventSchema = z.strictObject({ input: z.unknown(), execution: RestoreExecutionSchema });
+
+export const DrillPreparedSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  engine: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+  backupId: BackupIdSchema,
+  taskFamily: z.string(),
+  taskTimeoutSeconds: z.number().int().positive(),
+  environment: EnvironmentSchema,
+});
+export type DrillPrepared = z.infer<typeof DrillPreparedSchema>;
+
+export const DrillReportEventSchema = z.strictObject({
+  prepared: DrillPreparedSchema,
+  error: z.strictObject({ Error: z.string(), Cause: z.string().optional() }).optional(),
+});
+export type DrillReportEvent = z.infer<typeof DrillReportEventSchema>;
+
+/** What the drill task prints as its last stdout line and what the manifest comparison yields. */
+export const DrillOutcomeSchema = z.strictObject({
+  backupId: BackupIdSchema,
+  passed: z.boolean(),
+  restoreSeconds: z.number().min(0),
+  inventory: InventorySchema.optional(),
+});
+
+// ---- DR plan -------------------------------------------------------------------------------------------
+
+export const DrPlanInputSchema = z.strictObject({
+  plan: z.string({ error: 'expected the name of a plan in drPlans, such as "region-loss"' }).min(1),
+  overwrite: z.boolean({ error: 'expected true or false' }).default(false).describe('Allow restoring into non-empty targets.'),
+  confirm: z.string().optional().describe('Must equal the plan name for an overwrite to go ahead.'),
+  requestedBy: z.string().max(200).optional(),
+});
+export type DrPlanInput = z.output<typeof DrPlanInputSchema>;
+
+/** One database of a group: the input of one nested restore execution. */
+export const DrItemSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  group: z.number().int().min(0),
+  restoreInput: z.record(z.string(), z.unknown()),
+});
+export type DrItem = z.infer<typeof DrItemSchema>;
+
+export const DrItemResultSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  group: z.number().int().min(0),
+  status: z.enum(['restored', 'failed']),
+  executionArn: z.string().optional(),
+  error: z.string().optional(),
+  cause: z.string().optional(),
+});
+export type DrItemResult = z.infer<typeof DrItemResultSchema>;
+
+/** The loop state of the DR plan machine: carried between the group Map and the Advance step. */
+export const DrStateSchema = z.strictObject({
+  plan: z.string(),
+  groups: z.array(z.array(DrItemSchema)),
+  next: z.number().int().min(0),
+  current: z.array(DrItemSchema),
+  results: z.array(DrItemResultSchema),
+  status: z.enum(['running', 'succeeded', 'failed']),
+  startedAt: z.iso.datetime({ offset: true }),
+  executionArn: z.string(),
+});
+export type DrState = z.infer<typeof DrStateSchema>;
+
+export const DrReportSchema = z.strictObject({
+  plan: z.string(),
+  status: z.enum(['succeeded', 'failed']),
+  restored: z.array(DatabaseNameSchema),
+  failed: z.array(z.strictObject({ database: DatabaseNameSchema, error: z.string(), cause: z.string().optional() })),
+  notRestored: z.array(DatabaseNameSchema),
+  summary: z.string(),
+});
+export type DrReport = z.infer<typeof DrReportSchema>;
+
+// ---- Refusal messages (one wording, used by the Guard Lambda and by the restore task) -------------------
+
+/** The one way to go ahead, spelled out the same in every refusal. */
+export function overwriteHint(database: string): string {
+  return `Set "overwrite": true and "confirm": "${database}" in the input to go ahead.`;
+}
+
+export function describeTarget(target: { host: string; port: number; database?: string }): string {
+  return `${target.host}:${target.port}${target.database ? `/${target.database}` : ''}`;
+}
+
+export function sourceRefusal(database: string, target: { host: string; port: number; database?: string }): string {
+  return `Refusing to restore "${database}" onto its own source connection ${describeTarget(target)}: that would replace live data. ${overwriteHint(database)}`;
+}
+
+export function nonEmptyRefusal(database: string, target: { host: string; port: number; database?: string }, found: string): string {
+  return `Refusing to restore "${database}" into a non-empty target ${describeTarget(target)} (${found}): that would mix or replace data. ${overwriteHint(database)}`;
+}
