@@ -1,0 +1,112 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../../infra/config/cli';
+import { configJsonSchema } from '../../../infra/config/load';
+
+const BAD_CONFIG = `vault:
+  primaryRegion: eu-west-1
+  replicaRegion: eu-west-1
+alerts:
+  emial: [ops@example.com]
+databases:
+  - name: orders
+    engine: postgres
+    tier: critical
+    connection:
+      host: orders.internal
+    schedule:
+      expression: cron(0 3 * * ? *)
+`;
+
+function npm(args: string[]) {
+  return spawnSync('npm', ['run', '--silent', ...args], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+}
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l) }, out, err };
+}
+
+describe('npm run validate', () => {
+  it('exits 1 with one path-precise line per problem and no stack trace', () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'strongbox-cli-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, BAD_CONFIG);
+
+    // Act
+    const result = npm(['validate', '--', '--config', file]);
+
+    // Assess
+    expect(result.status).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toEqual([
+      `${file}: line 5: alerts.emial: found unknown key "emial"; expected "email" (check the spelling against strongbox.schema.json)`,
+      `${file}: line 11: databases[0].connection.secretArn: found nothing; expected a Secrets Manager ARN: postgres needs credentials`,
+      `${file}: line 13: databases[0].schedule.expression: found "cron(0 3 * * ? *)"; expected runs at most 15m apart to meet the critical tier RPO of 15m; this schedule (plus its flexible window) can leave 1d between backups`,
+      `${file}: line 3: vault.replicaRegion: found "eu-west-1"; expected a region different from vault.primaryRegion: a replica in the same region does not survive a regional outage`,
+      `${file}: 4 problems`,
+    ]);
+    expect(result.stderr).not.toMatch(/\bat .*\.(ts|js):\d+/);
+    expect(result.stdout).toBe('');
+  });
+
+  it('exits 0 for the example config', () => {
+    // Prepare
+    const file = 'strongbox.config.yaml';
+
+    // Act
+    const result = npm(['validate', '--', '--config', file]);
+
+    // Assess
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim()).toBe('strongbox.config.yaml: valid (4 databases)');
+  });
+
+  it('reports a missing file as a problem, not a crash', () => {
+    // Prepare
+    const io = capture();
+
+    // Act
+    const code = runCli(['validate', '--config', '/nonexistent/strongbox.yaml'], io.io);
+
+    // Assess
+    expect(code).toBe(1);
+    expect(io.err[0]).toBe('/nonexistent/strongbox.yaml: cannot read the file (ENOENT); expected a readable YAML file');
+  });
+
+  it('refuses an unknown option with the usage', () => {
+    // Prepare
+    const io = capture();
+
+    // Act
+    const code = runCli(['validate', '--file', 'x.yaml'], io.io);
+
+    // Assess
+    expect(code).toBe(2);
+    expect(io.err.join('\n')).toContain('unknown option "--file"');
+    expect(io.err.join('\n')).toContain('usage:');
+  });
+});
+
+describe('npm run schema', () => {
+  it('writes the JSON Schema of the config, and the committed copy is current', () => {
+    // Prepare
+    const out = join(mkdtempSync(join(tmpdir(), 'strongbox-schema-')), 'schema.json');
+
+    // Act
+    const result = npm(['schema', '--', '--out', out]);
+
+    // Assess
+    expect(result.status).toBe(0);
+    const written = JSON.parse(readFileSync(out, 'utf8'));
+    expect(written).toEqual(configJsonSchema());
+    expect(written.properties.databases.items.properties.engine.enum).toEqual(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']);
+    expect(written.additionalProperties).toBe(false);
+    expect(JSON.parse(readFileSync('strongbox.schema.json', 'utf8'))).toEqual(written);
+  });
+});
