@@ -33,6 +33,10 @@ export const TASK_ENV = {
   include: 'STRONGBOX_INCLUDE',
   /** "true" only when the restore input had overwrite:true AND confirm equal to the database name. */
   restoreOverwrite: 'STRONGBOX_RESTORE_OVERWRITE',
+  /** Where a Redis RDB restore writes dump.rdb for a fresh redis-server (drills); an RDB cannot be pushed into a live server. */
+  restorePath: 'STRONGBOX_RESTORE_PATH',
+  /** Bench only: `null` discards the compressed dump instead of uploading it. */
+  sink: 'STRONGBOX_SINK',
 } as const;
 
 export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill'] as const;
@@ -68,5 +72,7 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.targetSecretArn]: z.string().optional(),
   [TASK_ENV.include]: z.string().optional().describe('JSON array of schemas/tables, databases/tables or key patterns.'),
   [TASK_ENV.restoreOverwrite]: z.enum(['true', 'false']).default('false').describe('Lets a restore write into a non-empty target.'),
+  [TASK_ENV.restorePath]: z.string().min(1).optional(),
+  [TASK_ENV.sink]: z.enum(['s3', 'null']).default('s3'),
 });
 export type TaskEnv = z.infer<typeof TaskEnvSchema>;
