@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { guardRestore } from '../../../lambdas/restore-guard/restore-guard';
+import { RestoreRefusedError } from '../../../lambdas/shared/errors';
+import type { ResolvedRestore } from '../../../lambdas/shared/restore-payloads';
+import { databasePlan, SECRET, testPlan } from '../restore-resolve/fixtures';
+
+const plan = testPlan([
+  databasePlan('orders', 'postgres', { host: 'orders.prod.internal', port: 5432, database: 'orders' }),
+  databasePlan('sessions', 'redis'),
+]);
+
+function resolved(target: ResolvedRestore['target'], overrides: Partial<ResolvedRestore> = {}): ResolvedRestore {
+  return {
+    database: 'orders',
+    engine: 'postgres',
+    backupId: 'orders-20260301T030000Z-full',
+    takenAt: '2026-03-01T03:00:00.000Z',
+    requested: 'latest',
+    target,
+    include: [],
+    overwrite: false,
+    overwriteConfirmed: false,
+    taskFamily: 'strongbox-orders-dump',
+    taskTimeoutSeconds: 7200,
+    environment: [],
+    execution: { executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:r:x', name: 'x', startTime: '2026-03-10T12:00:00.000Z' },
+    auditKey: 'restores/orders/2026-03-10T12:00:00.000Z.json',
+    ...overrides,
+  };
+}
+
+const SOURCE_MESSAGE =
+  'Refusing to restore "orders" onto its own source connection ORDERS.prod.internal.:5432/orders: that would replace live data. Set "overwrite": true and "confirm": "orders" in the input to go ahead.';
+
+describe('restore Guard', () => {
+  it('refuses the source connection, however the host is spelt, with the exact message', async () => {
+    // Prepare
+    const event = resolved({ host: 'ORDERS.prod.internal.', port: 5432, database: 'orders', secretArn: SECRET });
+
+    // Act
+    const error = await guardRestore(event, { plan }).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(RestoreRefusedError);
+    expect((error as Error).message).toBe(SOURCE_MESSAGE);
+  });
+
+  it('refuses the source reached under another name that resolves to the same address', async () => {
+    // Prepare
+    const event = resolved({ host: 'orders-alias.internal', port: 5432, database: 'orders', secretArn: SECRET });
+    const lookup = async (host: string) =>
+      host === 'orders-alias.internal' ? ['10.0.0.7'] : host === 'orders.prod.internal' ? ['10.0.0.7', '10.0.0.8'] : [];
+
+    // Act
+    const error = await guardRestore(event, { plan, lookup }).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(RestoreRefusedError);
+    expect((error as Error).message).toContain('onto its own source connection orders-alias.internal:5432/orders');
+  });
+
+  it('refuses overwrite:true whose confirm does not match (overwriteConfirmed false)', async () => {
+    // Prepare
+    const event = resolved({ host: 'orders.prod.internal', port: 5432, database: 'orders' }, { overwrite: true });
+
+    // Act
+    const attempt = guardRestore(event, { plan });
+
+    // Assess
+    await expect(attempt).rejects.toThrow('Set "overwrite": true and "confirm": "orders" in the input to go ahead.');
+  });
+
+  it('accepts the source with overwrite and confirm', async () => {
+    // Prepare
+    const event = resolved({ host: 'orders.prod.internal', port: 5432, database: 'orders' }, { overwrite: true, overwriteConfirmed: true });
+
+    // Act
+    const result = await guardRestore(event, { plan });
+
+    // Assess
+    expect(result).toEqual({ sameAsSource: true, decision: 'overwrite-confirmed' });
+  });
+
+  it.each([
+    ['another host', { host: 'orders-restore.internal', port: 5432, database: 'orders' }],
+    ['another port', { host: 'orders.prod.internal', port: 5433, database: 'orders' }],
+    ['another database on the same server', { host: 'orders.prod.internal', port: 5432, database: 'orders_copy' }],
+  ])('accepts %s as a fresh target', async (_what, target) => {
+    // Prepare
+    const event = resolved(target);
+
+    // Act
+    const result = await guardRestore(event, { plan });
+
+    // Assess
+    expect(result).toEqual({ sameAsSource: false, decision: 'fresh-target' });
+  });
+
+  it('treats a Redis server as one target whatever the database field', async () => {
+    // Prepare
+    const event = resolved({ host: 'sessions.prod.internal', port: 6379 }, { database: 'sessions', engine: 'redis' });
+
+    // Act
+    const attempt = guardRestore(event, { plan });
+
+    // Assess
+    await expect(attempt).rejects.toThrow('Refusing to restore "sessions" onto its own source connection sessions.prod.internal:6379');
+  });
+
+  it('runs behind the middy handler with the parser on the Resolve payload', async () => {
+    // Prepare
+    process.env.STRONGBOX_PLAN = JSON.stringify(plan);
+    const { handler } = await import('../../../lambdas/restore-guard/handler');
+    const event = resolved({ host: '127.0.0.1', port: 5432, database: 'orders_copy' });
+
+    // Act
+    const result = await handler(event, { functionName: 'guard', awsRequestId: '1' } as unknown as Parameters<typeof handler>[1]);
+
+    // Assess
+    expect(result).toEqual({ sameAsSource: false, decision: 'fresh-target' });
+  });
+});
