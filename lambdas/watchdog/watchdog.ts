@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
-import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { keys, LatestVerifiedSchema } from '../shared/catalog';
 import { describeZodIssues, StrongboxError } from '../shared/errors';
 import { METRIC, NO_BACKUP_AGE_SECONDS, publishDatabaseMetrics } from '../shared/metrics';
@@ -80,6 +80,11 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
   return points;
 }
 
+async function pointerListed(deps: WatchdogDeps, key: string): Promise<boolean> {
+  const listing = await deps.s3.send(new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: key, MaxKeys: 1 }));
+  return (listing.Contents ?? []).some((object) => object.Key === key);
+}
+
 async function readPointer(deps: WatchdogDeps, database: string) {
   const key = keys.latestVerified(database);
   let text: string;
@@ -88,6 +93,11 @@ async function readPointer(deps: WatchdogDeps, database: string) {
     text = (await response.Body?.transformToString()) ?? '';
   } catch (error) {
     if (error instanceof NoSuchKey) {
+      return undefined;
+    }
+    // S3 answers 403, not 404, for a missing key unless ListBucket applies to the request; the role may list
+    // only under index/, so a 403 is settled by listing the exact key (cheap, and only on this path).
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403 && !(await pointerListed(deps, key))) {
       return undefined;
     }
     throw error;

@@ -1,5 +1,15 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientResolvedConfig,
+  S3ServiceException,
+  type ServiceInputTypes,
+  type ServiceOutputTypes,
+} from '@aws-sdk/client-s3';
+import { type AwsStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { keys, type LatestVerified } from '../../../lambdas/shared/catalog';
 import { METRICS_NAMESPACE, NO_BACKUP_AGE_SECONDS } from '../../../lambdas/shared/metrics';
@@ -206,5 +216,62 @@ describe('runWatchdog against s3rver', () => {
     const run = runWatchdog(deps);
     // Assess
     await expect(run).rejects.toThrow(/set VAULT_BUCKET/);
+  });
+});
+
+describe('runWatchdog when S3 answers 403 for a missing pointer', () => {
+  beforeAll(() => {
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+  });
+  afterAll(() => {
+    vi.unstubAllEnvs();
+  });
+  let s3: AwsStub<ServiceInputTypes, ServiceOutputTypes, S3ClientResolvedConfig>;
+  afterEach(() => {
+    s3.restore();
+    vi.restoreAllMocks();
+  });
+
+  const accessDenied = () =>
+    new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'Access Denied' });
+
+  it('reports no backup when the key is not listed under index/', async () => {
+    // Prepare
+    s3 = mockClient(S3Client);
+    s3.on(GetObjectCommand).rejects(accessDenied());
+    s3.on(ListObjectsV2Command, { Bucket: BUCKET, Prefix: keys.latestVerified('new-db'), MaxKeys: 1 }).resolves({ Contents: [] });
+    const emf = captureEmf();
+    // Act
+    const points = await runWatchdog({
+      s3: new S3Client({}),
+      bucket: BUCKET,
+      plan: planOf(database('new-db', 'postgres', 'critical', 900)),
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE }),
+      logger: quietLogger,
+      now: () => NOW,
+    });
+    // Assess
+    expect(points[0].ageSeconds).toBe(NO_BACKUP_AGE_SECONDS);
+    expect(emf.value('new-db', 'RecoveryPointAgeSeconds')).toBe(NO_BACKUP_AGE_SECONDS);
+  });
+
+  it('fails on a real permission problem: the pointer is listed but cannot be read', async () => {
+    // Prepare
+    s3 = mockClient(S3Client);
+    s3.on(GetObjectCommand).rejects(accessDenied());
+    s3.on(ListObjectsV2Command).resolves({ Contents: [{ Key: keys.latestVerified('locked-db') }] });
+    const emf = captureEmf();
+    // Act
+    const run = runWatchdog({
+      s3: new S3Client({}),
+      bucket: BUCKET,
+      plan: planOf(database('locked-db', 'postgres', 'critical', 900)),
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE }),
+      logger: quietLogger,
+      now: () => NOW,
+    });
+    // Assess
+    await expect(run).rejects.toThrow(/locked-db: Access Denied/);
+    expect(emf.value('locked-db', 'RecoveryPointAgeSeconds')).toBeUndefined();
   });
 });
