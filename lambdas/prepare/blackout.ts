@@ -1,5 +1,5 @@
-import type { DatabasePlan } from '../shared/plan';
 import { ZoneClock } from '../shared/local-time';
+import type { DatabasePlan } from '../shared/plan';
 
 const WEEKDAYS = ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'] as const;
 type Blackout = DatabasePlan['blackouts'][number];

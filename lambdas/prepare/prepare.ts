@@ -2,9 +2,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { backupPrefix, mintBackupId } from '../shared/catalog';
 import { InputValidationError, parseInput } from '../shared/errors';
 import { acquireLock, LOCK_MARGIN_SECONDS } from '../shared/lock';
+import type { ExecutionContext } from '../shared/payloads';
 import { type BackupInput, BackupInputSchema, type PrepareResult, PrepareResultSchema } from '../shared/payloads';
 import type { Plan } from '../shared/plan';
-import type { ExecutionContext } from '../shared/payloads';
 import { activeBlackout } from './blackout';
 
 export interface PrepareDeps {

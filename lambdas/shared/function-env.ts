@@ -1,6 +1,6 @@
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { TASK_ENV } from './task-env';
 import { addConditionalWriteShim } from './s3-conditional-shim';
+import { TASK_ENV } from './task-env';
 
 /**
  * Environment variable names the workflow constructs set on the Lambdas (identifiers only: bucket names,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, paginateListObjectsV2, PutObjectCommand, type PutObjectCommandInput, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type PutObjectCommandInput, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { describeZodIssues } from './errors';
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Readable, Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { GetObjectCommand, HeadObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
+import { GetObjectCommand, HeadObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { keys, LatestVerifiedSchema, type Manifest, ManifestSchema, parseBackupId, type Verification } from '../shared/catalog';
 import { VerificationError } from '../shared/errors';
 import { METRIC } from '../shared/metrics';
