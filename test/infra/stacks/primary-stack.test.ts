@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
+import { buildApp } from '../../../infra/app';
+import { parseConfig } from '../../../infra/config/load';
+
+const EXAMPLE = readFileSync('strongbox.config.yaml', 'utf8');
+
+function configWith(edits: [(string | number)[], unknown][] = []) {
+  const doc = parseDocument(EXAMPLE);
+  for (const [path, value] of edits) {
+    doc.setIn(path, doc.createNode(value));
+  }
+  return parseConfig(doc.toString());
+}
+
+describe('PrimaryStack', () => {
+  it('runs ECS tasks in a cluster with Container Insights', () => {
+    // Prepare
+    const { primary } = buildApp(configWith(), { bundling: false });
+
+    // Act
+    const template = Template.fromStack(primary);
+
+    // Assess
+    template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterName: 'strongbox-tasks',
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+  });
+
+  it('holds the primary vault, the network and the alert topics in the primary region', () => {
+    // Prepare
+    const { primary } = buildApp(configWith(), { bundling: false });
+
+    // Act
+    const template = Template.fromStack(primary);
+
+    // Assess
+    expect(primary.region).toBe('eu-west-1');
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: { 'Fn::Join': ['', ['strongbox-vault-', { Ref: 'AWS::AccountId' }, '-eu-west-1']] },
+      ObjectLockEnabled: true,
+    });
+    template.resourceCountIs('AWS::EC2::VPC', 1);
+    template.resourceCountIs('AWS::SNS::Topic', 2);
+    template.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 1);
+  });
+
+  it('exposes what the workflow constructs need', () => {
+    // Prepare
+    const { primary } = buildApp(configWith(), { bundling: false });
+
+    // Act
+    const replicaBucket = primary.resolve(primary.replica.bucketName);
+
+    // Assess
+    expect(Object.keys(primary.plan.databases)).toEqual(['orders', 'billing', 'inventory', 'sessions']);
+    expect(primary.plan.databases.orders.rpoSeconds).toBe(900);
+    expect(replicaBucket).toEqual({ 'Fn::Join': ['', ['strongbox-vault-replica-', { Ref: 'AWS::AccountId' }, '-eu-central-1']] });
+    expect(primary.replica.keyAliasName).toBe('alias/strongbox-vault-replica');
+    expect(primary.vaultBucket).toBe(primary.vault.bucket);
+    expect(primary.vaultKey).toBe(primary.vault.key);
+    expect(primary.cluster.vpc).toBe(primary.vpc);
+    expect(primary.taskSecurityGroups).toHaveLength(1);
+    expect(primary.chatTopic).toBe(primary.alerts.chatTopic);
+    expect(primary.pagerTopic).toBe(primary.alerts.pagerTopic);
+  });
+
+  it('uses the given network and imported keys without creating either', () => {
+    // Prepare
+    const config = configWith([
+      [
+        ['network'],
+        {
+          vpcId: 'vpc-0abc12345def67890',
+          availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+          subnetIds: ['subnet-0abc12345def67890', 'subnet-0abc12345def67891'],
+          securityGroupIds: ['sg-0abc12345def67890'],
+        },
+      ],
+      [
+        ['vault', 'kms'],
+        {
+          mode: 'import',
+          keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000001',
+          replicaKeyArn: 'arn:aws:kms:eu-central-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000002',
+        },
+      ],
+    ]);
+
+    // Act
+    const { primary, replica } = buildApp(config, { bundling: false });
+
+    // Assess
+    const template = Template.fromStack(primary);
+    template.resourceCountIs('AWS::EC2::VPC', 0);
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    // The only key left is the alert topics' own.
+    template.resourceCountIs('AWS::KMS::Key', 1);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          Match.objectLike({ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: config.vault.kms.keyArn } }),
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::ECS::Cluster', { ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }] });
+    expect(primary.taskSecurityGroups.map((sg) => sg.securityGroupId)).toEqual(['sg-0abc12345def67890']);
+    expect(primary.replica.keyArn).toBe(config.vault.kms.replicaKeyArn);
+    Template.fromStack(replica).resourceCountIs('AWS::KMS::Key', 0);
+  });
+});
