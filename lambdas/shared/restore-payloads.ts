@@ -304,3 +304,69 @@ export function sourceRefusal(database: string, target: { host: string; port: nu
 export function nonEmptyRefusal(database: string, target: { host: string; port: number; database?: string }, found: string): string {
   return `Refusing to restore "${database}" into a non-empty target ${describeTarget(target)} (${found}): that would mix or replace data. ${overwriteHint(database)}`;
 }
+
+// ---- Inventory comparison (Validate after a restore, and the drill) -------------------------------------
+
+type InventoryEntry = z.infer<typeof InventorySchema>['entries'][number];
+export type Mismatch = ValidateResult['mismatches'][number];
+
+/**
+ * Whether an inventory entry is part of `include`. PostgreSQL entries are `schema.table`, MySQL ones
+ * `database.table`: a bare `schema`/`database` selects all its tables. Redis inventories count keyspaces
+ * (`db0`), which a key pattern cannot select, so for Redis every entry is kept and the caller compares loosely.
+ */
+export function isIncluded(entryName: string, include: readonly string[], engine: string): boolean {
+  if (include.length === 0 || engine === 'redis') {
+    return true;
+  }
+  return include.some((name) => entryName === name || entryName.startsWith(`${name}.`));
+}
+
+/**
+ * How far a count may drift when the manifest says `exact: false` (counted outside the dump's snapshot, as for
+ * Redis, where keys are written and expire between the count and the RDB): 2% of the expected count or 10,
+ * whichever is larger. With `exact: true` the counts must be equal.
+ */
+export function countTolerance(expected: number): number {
+  return Math.max(10, Math.ceil(expected * 0.02));
+}
+
+export interface CompareOptions {
+  readonly include?: readonly string[];
+  readonly engine: string;
+  /** Report objects the manifest does not know (a throwaway engine holds nothing else; a shared target may). */
+  readonly extrasAreMismatches?: boolean;
+}
+
+/** Compares an inventory taken after a restore with the manifest's. An empty result means they agree. */
+export function compareInventory(
+  expected: z.infer<typeof InventorySchema>,
+  actual: z.infer<typeof InventorySchema>,
+  options: CompareOptions,
+): Mismatch[] {
+  const include = options.include ?? [];
+  const wanted = expected.entries.filter((e) => isIncluded(e.name, include, options.engine));
+  const byName = new Map<string, InventoryEntry>(actual.entries.map((e) => [e.name, e]));
+  const mismatches: Mismatch[] = [];
+  for (const entry of wanted) {
+    const found = byName.get(entry.name);
+    const ok =
+      found !== undefined &&
+      (expected.exact ? found.count === entry.count : Math.abs(found.count - entry.count) <= countTolerance(entry.count));
+    // Redis selective restores bring back a subset of a keyspace: only "more than was dumped" is wrong there.
+    const subsetOk =
+      options.engine === 'redis' && include.length > 0 && found !== undefined && found.count <= entry.count + countTolerance(entry.count);
+    if (!ok && !subsetOk && !(entry.count === 0 && found === undefined && options.engine === 'redis')) {
+      mismatches.push({ name: entry.name, expected: entry.count, actual: found?.count ?? null });
+    }
+  }
+  if (options.extrasAreMismatches) {
+    const known = new Set(expected.entries.map((e) => e.name));
+    for (const entry of actual.entries) {
+      if (!known.has(entry.name) && entry.count > 0 && isIncluded(entry.name, include, options.engine)) {
+        mismatches.push({ name: entry.name, expected: null, actual: entry.count });
+      }
+    }
+  }
+  return mismatches;
+}

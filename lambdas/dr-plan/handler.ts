@@ -1,0 +1,36 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import { SNSClient } from '@aws-sdk/client-sns';
+import middy from '@middy/core';
+import { z } from 'zod';
+import { parseInput } from '../shared/errors';
+import { loadPlan } from '../shared/plan';
+import { logger, metrics, tracer } from '../shared/powertools';
+import { DrItemResultSchema, DrStateSchema, RestoreExecutionSchema } from '../shared/restore-payloads';
+import { advanceDrPlan, publishDrReport, reportDrPlan, startDrPlan } from './dr-plan';
+
+const sns = tracer.captureAWSv3Client(new SNSClient({}));
+
+const EventSchema = z.discriminatedUnion('action', [
+  z.strictObject({ action: z.literal('start'), input: z.unknown(), execution: RestoreExecutionSchema }),
+  z.strictObject({ action: z.literal('advance'), state: DrStateSchema, groupResults: z.array(DrItemResultSchema) }),
+  z.strictObject({ action: z.literal('report'), state: DrStateSchema }),
+]);
+
+// One function for the three bookkeeping steps of the DR plan machine; the state names tell them apart.
+export const handler = middy(async (raw: unknown) => {
+  const event = parseInput(EventSchema, raw, 'DR plan event');
+  if (event.action === 'start') {
+    return startDrPlan(event.input, event.execution, loadPlan());
+  }
+  if (event.action === 'advance') {
+    return advanceDrPlan(event.state, event.groupResults);
+  }
+  const report = reportDrPlan(event.state);
+  await publishDrReport(report, sns, process.env.CHAT_TOPIC_ARN ?? '');
+  return report;
+})
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .use(captureLambdaHandler(tracer));

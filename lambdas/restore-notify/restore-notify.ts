@@ -1,0 +1,153 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { keys } from '../shared/catalog';
+import { type RestoreAudit, RestoreAuditSchema, type RestoreNotifyEvent } from '../shared/restore-payloads';
+import { putJson } from '../shared/vault-io';
+
+export interface NotifyDeps {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly sns: SNSClient;
+  readonly chatTopicArn: string;
+  readonly now?: () => Date;
+}
+
+/** EventBridge's "Step Functions Execution Status Change" for a run stopped from the console. */
+export interface ExecutionStatusChange {
+  readonly 'detail-type': 'Step Functions Execution Status Change';
+  readonly detail: {
+    readonly executionArn: string;
+    readonly name: string;
+    readonly status: string;
+    readonly startDate: number;
+    readonly stopDate?: number | null;
+    readonly input?: string | null;
+  };
+}
+
+/**
+ * Last state of every restore that got past Resolve, and target of the EventBridge rule for stopped runs
+ * (a stopped execution runs no further state). Writes the audit record `restores/<database>/<time>.json`,
+ * then posts to chat with the restore time.
+ */
+export async function notifyRestore(event: RestoreNotifyEvent, deps: NotifyDeps): Promise<RestoreAudit> {
+  const { resolved } = event;
+  const finishedAt = (deps.now ?? (() => new Date()))();
+  const startedAt = new Date(resolved.execution.startTime);
+  const audit: RestoreAudit = RestoreAuditSchema.parse({
+    schemaVersion: 1,
+    database: resolved.database,
+    outcome: event.outcome === 'failed' && event.error?.Error === 'RestoreRefusedError' ? 'refused' : event.outcome,
+    startedBy: {
+      executionArn: resolved.execution.executionArn,
+      executionName: resolved.execution.name,
+      ...(resolved.requestedBy !== undefined && { requestedBy: resolved.requestedBy }),
+    },
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    restoreSeconds: seconds(startedAt, finishedAt),
+    backupId: resolved.backupId,
+    requested: resolved.requested,
+    target: {
+      host: resolved.target.host,
+      port: resolved.target.port,
+      ...(resolved.target.database && { database: resolved.target.database }),
+    },
+    include: resolved.include,
+    overwrite: resolved.overwriteConfirmed,
+    ...(event.validate && { validation: event.validate }),
+    ...(event.error && { error: `${event.error.Error}: ${event.error.Cause ?? ''}`.trim() }),
+  });
+  await putJson(deps.s3, deps.bucket, resolved.auditKey, audit);
+  await publish(deps, audit);
+  return audit;
+}
+
+/** A run stopped from the console: its ECS task was stopped by Step Functions (.sync); record and report it. */
+export async function notifyAborted(event: ExecutionStatusChange, deps: NotifyDeps): Promise<RestoreAudit | undefined> {
+  const input = parseLoosely(event.detail.input);
+  const database = typeof input.database === 'string' && /^[a-z][a-z0-9-]{0,39}$/.test(input.database) ? input.database : undefined;
+  if (!database) {
+    return undefined; // an input Resolve would have rejected: nothing ran, nothing to audit
+  }
+  const startedAt = new Date(event.detail.startDate);
+  const finishedAt = event.detail.stopDate ? new Date(event.detail.stopDate) : (deps.now ?? (() => new Date()))();
+  const target = input.target as { host?: unknown; port?: unknown; database?: unknown } | undefined;
+  const audit = RestoreAuditSchema.parse({
+    schemaVersion: 1,
+    database,
+    outcome: 'aborted',
+    startedBy: {
+      executionArn: event.detail.executionArn,
+      executionName: event.detail.name,
+      ...(typeof input.requestedBy === 'string' && { requestedBy: input.requestedBy }),
+    },
+    startedAt: startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    restoreSeconds: seconds(startedAt, finishedAt),
+    ...(typeof input.backupId === 'string' && { backupId: input.backupId }),
+    requested:
+      typeof input.backupId === 'string'
+        ? `backupId ${input.backupId}`
+        : typeof input.pointInTime === 'string'
+          ? `pointInTime ${input.pointInTime}`
+          : 'latest',
+    ...(typeof target?.host === 'string' && {
+      target: {
+        host: target.host,
+        port: typeof target.port === 'number' ? target.port : 0,
+        ...(typeof target.database === 'string' && { database: target.database }),
+      },
+    }),
+    include: Array.isArray(input.include) ? input.include.filter((i): i is string => typeof i === 'string') : [],
+    overwrite: input.overwrite === true && input.confirm === database,
+    error: `Execution ${event.detail.status.toLowerCase()} from the console; Step Functions stopped the restore task, so the target may hold a partial restore`,
+  });
+  await putJson(deps.s3, deps.bucket, keys.restoreAudit(database, startedAt), audit);
+  await publish(deps, audit);
+  return audit;
+}
+
+async function publish(deps: NotifyDeps, audit: RestoreAudit): Promise<void> {
+  const where = audit.target
+    ? `${audit.target.host}:${audit.target.port}${audit.target.database ? `/${audit.target.database}` : ''}`
+    : 'its target';
+  const what = audit.include.length > 0 ? ` (only ${audit.include.join(', ')})` : '';
+  const lines: Record<RestoreAudit['outcome'], string> = {
+    restored: `Restore of ${audit.database} succeeded: ${audit.backupId}${what} restored to ${where} in ${formatSeconds(audit.restoreSeconds)}; inventory matches the manifest.`,
+    failed: `Restore of ${audit.database} FAILED after ${formatSeconds(audit.restoreSeconds)} (${audit.backupId ?? 'no backup'} to ${where}): ${audit.error ?? 'unknown error'}`,
+    refused: `Restore of ${audit.database} refused before anything was written: ${audit.error ?? ''}`,
+    aborted: `Restore of ${audit.database} was STOPPED from the console after ${formatSeconds(audit.restoreSeconds)} (${audit.requested ?? ''} to ${where}); the target may hold a partial restore.`,
+  };
+  await deps.sns.send(
+    new PublishCommand({
+      TopicArn: deps.chatTopicArn,
+      Subject: `Strongbox restore ${audit.outcome}: ${audit.database}`.slice(0, 100),
+      Message: JSON.stringify({
+        version: '1.0',
+        source: 'custom',
+        content: { title: `Restore ${audit.outcome}: ${audit.database}`, description: lines[audit.outcome] },
+        metadata: { audit: `restores/${audit.database}/${audit.startedAt}.json`, executionArn: audit.startedBy.executionArn },
+      }),
+    }),
+  );
+}
+
+function seconds(from: Date, to: Date): number {
+  return Math.max(0, Math.round((to.getTime() - from.getTime()) / 100) / 10);
+}
+
+function formatSeconds(total: number): string {
+  const m = Math.floor(total / 60);
+  const s = Math.round(total - m * 60);
+  return m > 0 ? `${m} min ${s} s` : `${total} s`;
+}
+
+function parseLoosely(text: string | null | undefined): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text ?? '{}');
+    return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
