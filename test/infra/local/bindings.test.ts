@@ -1,0 +1,206 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type LocalBindingsOptions, localBindings, type TaskOutputLine } from '../../../infra/local/bindings';
+import { Outbox } from '../../../infra/local/outbox';
+import { type AslDefinition, LocalStateMachine, UnboundStateError } from '../../../infra/local/runtime';
+import type { SynthesizedApp, SynthesizedFunction, SynthesizedTaskDefinition } from '../../../infra/local/synth';
+
+const dir = mkdtempSync(join(tmpdir(), 'strongbox-bindings-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const echo: SynthesizedFunction = {
+  logicalId: 'PrepareFunctionABCD1234',
+  arn: 'arn:aws:lambda:eu-west-1:000000000000:function:PrepareFunctionABCD1234',
+  functionName: 'PrepareFunctionABCD1234',
+  handlerModule: 'test/infra/local/fixtures/echo-handler.ts',
+  environment: { STRONGBOX_VAULT_BUCKET: 'app-vault-000000000000-eu-west-1' },
+  timeoutSeconds: 30,
+  memoryMiB: 256,
+};
+const taskDefinition: SynthesizedTaskDefinition = {
+  logicalId: 'OrdersDump',
+  family: 'app-orders-dump',
+  arn: 'arn:aws:ecs:eu-west-1:000000000000:task-definition/app-orders-dump:1',
+  containers: [
+    {
+      name: 'dump',
+      environment: { STRONGBOX_DATABASE: 'orders', STRONGBOX_DB_HOST: '127.0.0.1' },
+      secrets: {
+        STRONGBOX_DB_USERNAME: 'arn:aws:secretsmanager:eu-west-1:000000000000:secret:orders-AbCdEf:username::',
+        STRONGBOX_DB_PASSWORD: 'arn:aws:secretsmanager:eu-west-1:000000000000:secret:orders-AbCdEf:password::',
+      },
+    },
+  ],
+};
+const app: SynthesizedApp = {
+  region: 'eu-west-1',
+  stackName: 'app-primary',
+  template: {},
+  stateMachines: [],
+  functions: new Map([
+    [echo.arn, echo],
+    [echo.functionName, echo],
+  ]),
+  taskDefinitions: new Map([
+    [taskDefinition.family, taskDefinition],
+    [taskDefinition.arn, taskDefinition],
+  ]),
+  buckets: { primary: 'p', replica: 'r' },
+};
+
+function options(extra: Partial<LocalBindingsOptions> = {}): LocalBindingsOptions {
+  return {
+    app,
+    outbox: new Outbox(join(dir, `${Math.random()}.jsonl`)),
+    lambdaEnv: { STRONGBOX_S3_ENDPOINT: 'http://127.0.0.1:1' },
+    taskBaseEnv: { PATH: process.env.PATH ?? '', STRONGBOX_S3_ENDPOINT: 'http://127.0.0.1:1' },
+    secretValues: (arn, key) => (arn.endsWith(':secret:orders-AbCdEf') ? { username: 'backup', password: 'pw' }[key ?? ''] : undefined),
+    taskCommand: [process.execPath, 'test/infra/local/fixtures/fake-task.js'],
+    ...extra,
+  };
+}
+
+const definition: AslDefinition = {
+  StartAt: 'Prepare',
+  States: {
+    Prepare: {
+      Type: 'Task',
+      Resource: 'arn:aws:states:::lambda:invoke',
+      Parameters: { FunctionName: echo.arn, 'Payload.$': '$' },
+      ResultSelector: { 'payload.$': '$.Payload' },
+      ResultPath: '$.prepare',
+      TimeoutSeconds: 10,
+      Next: 'Dump',
+    },
+    Dump: {
+      Type: 'Task',
+      Resource: 'arn:aws:states:::ecs:runTask.sync',
+      Parameters: {
+        Cluster: 'arn:aws:ecs:eu-west-1:000000000000:cluster/app-tasks',
+        'TaskDefinition.$': '$.family',
+        Overrides: {
+          ContainerOverrides: [
+            {
+              Name: 'dump',
+              Environment: [
+                { Name: 'STRONGBOX_COMMAND', Value: 'backup' },
+                { Name: 'STRONGBOX_BACKUP_ID', 'Value.$': '$.backupId' },
+                { Name: 'FAKE_EXIT', 'Value.$': '$.exit' },
+              ],
+            },
+          ],
+        },
+      },
+      ResultPath: '$.dump',
+      TimeoutSeconds: 30,
+      Next: 'Tell',
+    },
+    Tell: {
+      Type: 'Task',
+      Resource: 'arn:aws:states:::sns:publish',
+      Parameters: { TopicArn: 'arn:aws:sns:eu-west-1:000000000000:Chat', Subject: 'done', 'Message.$': '$.prepare.payload' },
+      ResultPath: null,
+      End: true,
+    },
+  },
+};
+
+describe('local bindings', () => {
+  it('runs the Lambda handler in process, the task as a child with exactly its ECS environment, and SNS into the outbox', async () => {
+    // Prepare
+    const lines: TaskOutputLine[] = [];
+    const opts = options({ onTaskOutput: (line) => lines.push(line) });
+    const machine = new LocalStateMachine('Backup', definition, localBindings(opts));
+
+    // Act
+    const result = await machine.execute(
+      { family: 'app-orders-dump', backupId: 'orders-20261121T000000Z-full', exit: '0' },
+      { name: 'ok' },
+    );
+
+    // Assess
+    expect(result.status).toBe('SUCCEEDED');
+    const output = result.output as Record<string, Record<string, unknown>>;
+    expect(output.prepare.payload).toMatchObject({
+      bucket: 'app-vault-000000000000-eu-west-1',
+      endpoint: 'http://127.0.0.1:1',
+      functionName: 'PrepareFunctionABCD1234',
+    });
+    expect(output.dump).toMatchObject({
+      LastStatus: 'STOPPED',
+      Containers: [{ Name: 'dump', ExitCode: 0 }],
+      TaskDefinitionArn: taskDefinition.arn,
+    });
+    const reported = lines.find((l) => l.json?.env)?.json?.env;
+    expect(reported).toEqual({
+      STRONGBOX_S3_ENDPOINT: 'http://127.0.0.1:1',
+      STRONGBOX_DATABASE: 'orders',
+      STRONGBOX_DB_HOST: '127.0.0.1',
+      STRONGBOX_DB_USERNAME: 'backup',
+      STRONGBOX_DB_PASSWORD: 'pw',
+      STRONGBOX_COMMAND: 'backup',
+      STRONGBOX_BACKUP_ID: 'orders-20261121T000000Z-full',
+      FAKE_EXIT: '0',
+    });
+    expect(lines.find((l) => l.json?.message === 'dump progress')).toMatchObject({ stateName: 'Dump', stream: 'stdout' });
+    expect(opts.outbox.read()).toMatchObject([{ topicArn: 'arn:aws:sns:eu-west-1:000000000000:Chat', subject: 'done', via: 'Tell' }]);
+  });
+
+  it('fails the RunTask state like ECS when the task exits non-zero: exit code and stopped reason in the Cause', async () => {
+    // Prepare
+    const failures: { exitCode: number; stderrTail: string }[] = [];
+    const machine = new LocalStateMachine('Backup', definition, localBindings(options({ onTaskFailure: (f) => failures.push(f) })));
+
+    // Act
+    const result = await machine.execute({ family: 'app-orders-dump', backupId: 'orders-20261121T000000Z-full', exit: '3' });
+
+    // Assess
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('States.TaskFailed');
+    expect(JSON.parse(result.cause!)).toMatchObject({
+      StoppedReason: 'Essential container in task exited',
+      StopCode: 'EssentialContainerExited',
+      Containers: [{ Name: 'dump', ExitCode: 3 }],
+    });
+    expect(failures).toEqual([expect.objectContaining({ exitCode: 3, stderrTail: 'pg_dump: error: connection to server lost\n' })]);
+  });
+
+  it('reports a Lambda error as Step Functions does: errorType as Error, the Lambda error JSON as Cause', async () => {
+    // Prepare
+    const machine = new LocalStateMachine('Backup', definition, localBindings(options()));
+
+    // Act
+    const result = await machine.execute({ bad: true });
+
+    // Assess
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InputValidationError');
+    expect(JSON.parse(result.cause!)).toMatchObject({
+      errorType: 'InputValidationError',
+      errorMessage: 'Invalid backup input:\ndatabase: found "nope"; expected one of orders',
+    });
+    expect(result.path).toEqual(['Prepare']);
+  });
+
+  it('refuses a definition with an integration it cannot run locally, and a Lambda it cannot find', () => {
+    // Prepare
+    const withUnknown: AslDefinition = {
+      StartAt: 'Describe',
+      States: {
+        Describe: { Type: 'Task', Resource: 'arn:aws:states:::aws-sdk:ec2:describeInstances', Next: 'Other' },
+        Other: { Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke', Parameters: { FunctionName: 'Nope' }, End: true },
+      },
+    };
+
+    // Act
+    const build = () => new LocalStateMachine('Odd', withUnknown, localBindings(options()));
+
+    // Assess
+    expect(build).toThrow(UnboundStateError);
+    expect(build).toThrow(
+      'Odd: no local binding for states "Describe" (arn:aws:states:::aws-sdk:ec2:describeInstances: no local implementation of this integration), "Other" (arn:aws:states:::lambda:invoke: FunctionName "Nope" is not a Strongbox function with a lambdas/<name>/handler.ts)',
+    );
+  });
+});
