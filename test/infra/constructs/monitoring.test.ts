@@ -1,6 +1,7 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { Monitoring, type MonitoringProps } from '../../../infra/constructs/monitoring';
 import { NO_BACKUP_AGE_SECONDS } from '../../../lambdas/shared/metrics';
@@ -240,5 +241,23 @@ describe('Monitoring routing', () => {
     expect(rule).not.toContain(stack.getLogicalId(monitoring.alarms.billing.rpoBreach.node.defaultChild as never));
     expect(rule.match(/ALARM\(/g)).toHaveLength(8);
     expect(rule).toContain(' OR ');
+  });
+});
+
+describe('Monitoring and cdk-nag', () => {
+  it('has no unacknowledged AwsSolutions findings', () => {
+    // Prepare
+    const app = new App();
+    const stack = new Stack(app, 'Nag', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const topic = (name: string) => sns.Topic.fromTopicArn(stack, name, `arn:aws:sns:eu-west-1:123456789012:acme-${name.toLowerCase()}`);
+    new Monitoring(stack, 'Monitoring', {
+      plan: monitoringPlan(),
+      topics: { chatTopic: topic('Chat'), pagerTopic: topic('Pager'), pageOnImportant: true },
+    });
+    // Act
+    const report = new AwsSolutionsChecks(app).validateScope(app);
+    // Assess
+    expect(report.violations).toEqual([]);
+    expect(Template.fromStack(stack).findResources('AWS::CloudWatch::CompositeAlarm')).not.toEqual({});
   });
 });
