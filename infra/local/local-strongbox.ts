@@ -124,7 +124,7 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     }
     let machine = machines.get(found.logicalId);
     if (!machine) {
-      machine = new LocalStateMachine(found.name, found.definition, resolver, app.region);
+      machine = new LocalStateMachine(found.name, found.definition, resolver, { region: app.region });
       machines.set(found.logicalId, machine);
     }
     return machine;

@@ -104,12 +104,44 @@ export function taskStates(definition: AslDefinition): Map<string, AslState> {
   return found;
 }
 
+/** Every state with a Retry field, at any depth. */
+function retryingStates(definition: AslDefinition): string[] {
+  const found: string[] = [];
+  const visit = (states: Record<string, AslState>) => {
+    for (const [name, state] of Object.entries(states)) {
+      if (Array.isArray(state.Retry) && state.Retry.length > 0) {
+        found.push(name);
+      }
+      for (const branch of (state.Branches as AslDefinition[] | undefined) ?? []) {
+        visit(branch.States);
+      }
+      const iterator = (state.ItemProcessor ?? state.Iterator) as AslDefinition | undefined;
+      if (iterator) {
+        visit(iterator.States);
+      }
+    }
+  };
+  visit(definition.States);
+  return found;
+}
+
+export interface LocalStateMachineOptions {
+  readonly region?: string;
+  /**
+   * Pause between retries, instead of the definition's IntervalSeconds/BackoffRate: the retry decisions
+   * (which errors, how many attempts) are the definition's, only the waiting is shortened for local runs.
+   * @default 100
+   */
+  readonly retryIntervalMs?: number;
+}
+
 export type BindingResolver = (stateName: string, state: AslState) => TaskBinding | { unbound: string };
 
 export class LocalStateMachine {
   public readonly arn: string;
   private readonly bindings: ReadonlyMap<string, TaskBinding>;
   private readonly engine: StepFunctionsEngine;
+  private readonly retryIntervals: Record<string, number>;
 
   /**
    * @param resolveBinding decides which local implementation serves each Task state; a state it cannot bind
@@ -119,8 +151,10 @@ export class LocalStateMachine {
     public readonly name: string,
     public readonly definition: AslDefinition,
     resolveBinding: BindingResolver,
-    region = 'eu-west-1',
+    options: LocalStateMachineOptions = {},
   ) {
+    const region = options.region ?? 'eu-west-1';
+    this.retryIntervals = Object.fromEntries(retryingStates(definition).map((state) => [state, options.retryIntervalMs ?? 100]));
     this.arn = `arn:aws:states:${region}:${LOCAL_ACCOUNT}:stateMachine:${name}`;
     const bindings = new Map<string, TaskBinding>();
     const unbound: { name: string; resource: string; reason: string }[] = [];
@@ -154,7 +188,7 @@ export class LocalStateMachine {
       overrides[stateName] = (taskInput) => binding.invoke(taskInput, { stateName, executionArn, executionName: name });
     }
     const run = this.engine.run(input as never, {
-      overrides: { taskResourceLocalHandlers: overrides as never },
+      overrides: { taskResourceLocalHandlers: overrides as never, retryIntervalOverrides: this.retryIntervals },
       context: {
         Execution: {
           Id: executionArn,

@@ -215,4 +215,41 @@ describe('LocalStateMachine', () => {
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('States.Timeout');
   });
+
+  it('keeps the retry decisions of the definition but not its long pauses', async () => {
+    // Prepare
+    const retrying: AslDefinition = {
+      StartAt: 'Flaky',
+      States: {
+        Flaky: {
+          Type: 'Task',
+          Resource: LAMBDA,
+          TimeoutSeconds: 5,
+          Retry: [{ ErrorEquals: ['Lambda.ServiceException'], IntervalSeconds: 30, MaxAttempts: 2, BackoffRate: 2 }],
+          End: true,
+        },
+      },
+    };
+    let calls = 0;
+    const machine = new LocalStateMachine('Flaky', retrying, () => ({
+      description: 'fails twice',
+      invoke: async () => {
+        calls++;
+        if (calls <= 2) {
+          throw new TaskFailedError('Lambda.ServiceException', 'try again');
+        }
+        return { ok: true };
+      },
+    }));
+    const started = Date.now();
+
+    // Act
+    const result = await machine.execute({});
+
+    // Assess
+    expect(result.status).toBe('SUCCEEDED');
+    expect(calls).toBe(3);
+    expect(result.transitions.filter((t) => t.type === 'retried')).toHaveLength(2);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
 });
