@@ -147,8 +147,12 @@ const DatabaseObject = z.strictObject({
     .default({ compressionLevel: 3, restoreJobs: 2, redisMode: 'auto' }),
 });
 
-/** One database; its own cross-field checks run here so they report even when another database is broken. */
-export const DatabaseSchema = DatabaseObject.superRefine(checkDatabase);
+/**
+ * One database; its own cross-field checks run here so they report even when another database is broken, and
+ * (`when`) even when a field of this one is, so one pass reports every problem. The value may then be partly
+ * invalid, and checkDatabase reads it defensively.
+ */
+export const DatabaseSchema = DatabaseObject.superRefine(checkDatabase, { when: () => true });
 
 export const StrongboxConfigSchema = z
   .strictObject({
@@ -252,35 +256,47 @@ export const StrongboxConfigSchema = z
 
 type ParsedDatabase = z.output<typeof DatabaseObject>;
 
-function checkDatabase(db: ParsedDatabase, ctx: z.RefinementCtx): void {
+function checkDatabase(parsed: ParsedDatabase, ctx: z.RefinementCtx): void {
+  if (typeof parsed !== 'object' || parsed === null) {
+    return;
+  }
+  const db = parsed as Partial<ParsedDatabase>;
   const at = (...path: (string | number)[]) => path;
-  if (ENGINES_NEEDING_CREDENTIALS.includes(db.engine) && !db.connection.secretArn) {
+  if (db.engine && ENGINES_NEEDING_CREDENTIALS.includes(db.engine) && db.connection && !db.connection.secretArn) {
     ctx.addIssue({
       code: 'custom',
       path: at('connection', 'secretArn'),
       message: `expected a Secrets Manager ARN: ${db.engine} needs credentials`,
     });
   }
-  const r = db.retention;
-  if (r.daily + r.weekly + r.monthly + r.yearly === 0) {
+  const counts = db.retention ? [db.retention.daily, db.retention.weekly, db.retention.monthly, db.retention.yearly] : [];
+  // Only when every count is valid: a negative count has its own message.
+  if (counts.length === 4 && counts.every((c) => Number.isInteger(c) && c >= 0) && counts.every((c) => c === 0)) {
     ctx.addIssue({
       code: 'custom',
       path: at('retention'),
       message: 'expected at least one of daily, weekly, monthly, yearly above 0: this retention would keep nothing',
     });
   }
-  const rpoSeconds = (db.rpo && parseDuration(db.rpo)) || TIER_PRESETS[db.tier].rpoSeconds;
-  checkSchedule(db.schedule.expression, db.schedule.timezone, at('schedule'), ctx, (gap) => {
-    const worst = gap + db.schedule.flexibleWindowMinutes * 60;
-    if (worst > rpoSeconds) {
-      ctx.addIssue({
-        code: 'custom',
-        path: at('schedule', 'expression'),
-        message: `expected runs at most ${formatDuration(rpoSeconds)} apart to meet the ${db.rpo ? '' : `${db.tier} tier `}RPO of ${formatDuration(rpoSeconds)}; this schedule (plus its flexible window) can leave ${formatDuration(worst)} between backups`,
-      });
-    }
-  });
-  if (db.drill) {
+  const schedule = db.schedule;
+  if (schedule && typeof schedule.expression === 'string') {
+    const rpoOverride = typeof db.rpo === 'string' ? parseDuration(db.rpo) : undefined;
+    const preset = db.tier ? TIER_PRESETS[db.tier] : undefined;
+    // No RPO check when the RPO itself is broken: its own issue says so.
+    const rpoSeconds = db.rpo === undefined ? preset?.rpoSeconds : rpoOverride;
+    const flexible = typeof schedule.flexibleWindowMinutes === 'number' ? schedule.flexibleWindowMinutes : 0;
+    checkSchedule(schedule.expression, schedule.timezone, at('schedule'), ctx, (gap) => {
+      const worst = gap + flexible * 60;
+      if (rpoSeconds !== undefined && worst > rpoSeconds) {
+        ctx.addIssue({
+          code: 'custom',
+          path: at('schedule', 'expression'),
+          message: `expected runs at most ${formatDuration(rpoSeconds)} apart to meet the ${db.rpo ? '' : `${db.tier} tier `}RPO of ${formatDuration(rpoSeconds)}; this schedule (plus its flexible window) can leave ${formatDuration(worst)} between backups`,
+        });
+      }
+    });
+  }
+  if (db.drill && typeof db.drill.expression === 'string') {
     checkSchedule(db.drill.expression, db.drill.timezone, at('drill'), ctx);
   }
 }
@@ -292,7 +308,8 @@ function checkSchedule(
   ctx: z.RefinementCtx,
   onGap?: (gapSeconds: number) => void,
 ): void {
-  if (!isTimeZone(timezone)) {
+  // A non-string time zone already has its type issue.
+  if (typeof timezone === 'string' && !isTimeZone(timezone)) {
     ctx.addIssue({
       code: 'custom',
       path: [...path, 'timezone'],

@@ -180,6 +180,36 @@ describe('parseConfig', () => {
     ]);
   });
 
+  it("reports a database's own checks even when another of its fields is invalid", () => {
+    // Prepare
+    const text = exampleWith([
+      [['databases', 0, 'engine'], 'postgress'],
+      [['databases', 0, 'schedule', 'timezone'], 'Europe/Dublinn'],
+      [['databases', 0, 'schedule', 'expression'], 'rate(1 hour)'],
+    ]);
+
+    // Act
+    const problems = problemsOf(text);
+
+    // Assess
+    expect(problems).toEqual([
+      expect.stringMatching(/databases\[0\]\.engine: found "postgress"; expected one of postgres/),
+      expect.stringMatching(/databases\[0\]\.schedule\.timezone: found "Europe\/Dublinn"; expected an IANA time zone/),
+      expect.stringMatching(/databases\[0\]\.schedule\.expression: found "rate\(1 hour\)"; expected runs at most 15m apart/),
+    ]);
+  });
+
+  it('reports a database entry that is not a mapping without crashing', () => {
+    // Prepare
+    const text = exampleWith([[['databases', 1], 5]]);
+
+    // Act
+    const problems = problemsOf(text);
+
+    // Assess
+    expect(problems).toEqual([expect.stringMatching(/^line \d+: databases\[1\]: found 5; expected object$/)]);
+  });
+
   it('rejects import mode without the key ARNs', () => {
     // Prepare
     const text = exampleWith([[['vault', 'kms'], { mode: 'import' }]]);
