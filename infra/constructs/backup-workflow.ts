@@ -1,0 +1,425 @@
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
+import type { Plan } from '../../lambdas/shared/plan';
+import { TASK_CONTAINER_NAME, TASK_ENV } from '../../lambdas/shared/task-env';
+import { AppFunction } from './app-function';
+import { grantVaultAccess, type VaultLocation } from './vault';
+
+/** What the workflow needs of one database's dump task (built by the DumpTask construct). */
+export interface DumpTaskRef {
+  readonly taskDefinition: ecs.TaskDefinition;
+}
+
+export interface BackupWorkflowProps {
+  readonly plan: Plan;
+  /** The primary vault. */
+  readonly vault: VaultLocation;
+  /** The replica vault in the other region. */
+  readonly replicaVault: VaultLocation;
+  /** KMS key of the replica vault as S3 accepts it in `SSEKMSKeyId`: key ARN or alias ARN. */
+  readonly replicaKmsKey: string;
+  readonly cluster: ecs.ICluster;
+  readonly taskSubnets: readonly ec2.ISubnet[];
+  readonly taskSecurityGroups: readonly ec2.ISecurityGroup[];
+  /** Topic that AWS Chatbot relays to Slack or Teams. */
+  readonly chatTopic: sns.ITopic;
+  /**
+   * Topic with the pager's HTTPS subscription.
+   * @default no paging
+   */
+  readonly pagerTopic?: sns.ITopic;
+  /**
+   * Page for failures of important-tier databases too (critical ones always page).
+   * @default false
+   */
+  readonly pageOnImportant?: boolean;
+  /** One dump task per database in the plan, keyed by database name. */
+  readonly dumpTasks: Readonly<Record<string, DumpTaskRef>>;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** Time the Lambdas and retries need around the dump, added to the longest task timeout. */
+const WORKFLOW_MARGIN = Duration.hours(1);
+/** Step Functions' managed rule for `.sync` ECS integrations. */
+const ECS_SYNC_RULE = 'StepFunctionsGetEventsForECSTaskRule';
+
+/**
+ * The shared backup state machine (JSONPath, so the local runtime can run the synthesized definition):
+ *
+ *   Prepare -> Skipped? -> NotifySkipped -> Succeed
+ *           -> Dump (ECS RunTask .sync) -> Verify -> Replicate -> Retain -> ReleaseLock -> Notify -> Succeed
+ *   any failure -> NotifyFailure -> ReleaseLockAfterFailure -> Fail (readable error and cause)
+ *
+ * Every Task has an explicit TimeoutSeconds; Lambda tasks invoke the function ARN directly, so a task's result
+ * is the handler's return value and the local runtime can stand in for any state by its name.
+ */
+export class BackupWorkflow extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly functions: {
+    readonly prepare: AppFunction;
+    readonly verify: AppFunction;
+    readonly replicate: AppFunction;
+    readonly retain: AppFunction;
+    readonly notify: AppFunction;
+    readonly releaseLock: AppFunction;
+  };
+
+  public constructor(scope: Construct, id: string, props: BackupWorkflowProps) {
+    super(scope, id);
+    const databases = Object.values(props.plan.databases);
+    if (databases.length === 0) {
+      throw new Error('BackupWorkflow: the plan has no databases');
+    }
+    for (const db of databases) {
+      const task = props.dumpTasks[db.name];
+      if (!task) {
+        throw new Error(
+          `BackupWorkflow: no dump task for database "${db.name}"; dumpTasks has ${JSON.stringify(Object.keys(props.dumpTasks))}`,
+        );
+      }
+      if (task.taskDefinition.family !== db.taskFamily) {
+        throw new Error(
+          `BackupWorkflow: dump task of "${db.name}" has family "${task.taskDefinition.family}", but the plan starts "${db.taskFamily}" (taskFamily(app, db))`,
+        );
+      }
+    }
+    if (props.taskSubnets.length === 0) {
+      throw new Error('BackupWorkflow: taskSubnets is empty; the Fargate tasks need at least one subnet');
+    }
+
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const env = { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName };
+    const fn = (name: string, description: string, extra: Partial<ConstructorParameters<typeof AppFunction>[2]> = {}) =>
+      new AppFunction(
+        this,
+        name.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase()),
+        {
+          name,
+          plan: props.plan,
+          description: `Strongbox (${props.plan.app}) backup: ${description}`,
+          logRetention,
+          ...extra,
+          environment: { ...env, ...extra.environment },
+        },
+      );
+
+    const prepare = fn('prepare', 'validate input, blackouts, per-database lock, backupId', { timeout: Duration.seconds(30) });
+    const verify = fn('verify', 'artifact against manifest (size, SHA-256, zstd frames)', {
+      timeout: Duration.minutes(15),
+      memorySize: 1024,
+    });
+    const replicate = fn('replicate', 'server-side copy to the replica vault, checksum compared', {
+      timeout: Duration.minutes(15),
+      memorySize: 512,
+      environment: {
+        [FUNCTION_ENV.replicaBucket]: props.replicaVault.bucketName,
+        [FUNCTION_ENV.replicaRegion]: props.replicaVault.region,
+        [FUNCTION_ENV.replicaKmsKey]: props.replicaKmsKey,
+      },
+    });
+    const retain = fn('retain', 'GFS prune, Object Lock and tiering in both vaults', {
+      timeout: Duration.minutes(10),
+      memorySize: 1024,
+      environment: {
+        [FUNCTION_ENV.replicaBucket]: props.replicaVault.bucketName,
+        [FUNCTION_ENV.replicaRegion]: props.replicaVault.region,
+      },
+    });
+    const notify = fn('notify', 'chat and pager notifications, metrics', {
+      environment: {
+        [FUNCTION_ENV.chatTopicArn]: props.chatTopic.topicArn,
+        ...(props.pagerTopic ? { [FUNCTION_ENV.pagerTopicArn]: props.pagerTopic.topicArn } : {}),
+        [FUNCTION_ENV.pageOnImportant]: String(props.pageOnImportant ?? false),
+      },
+    });
+    const releaseLock = fn('release-lock', 'release the per-database lock', { timeout: Duration.seconds(30) });
+    this.functions = { prepare, verify, replicate, retain, notify, releaseLock };
+    this.grantVault(props);
+    props.chatTopic.grantPublish(notify.function);
+    props.pagerTopic?.grantPublish(notify.function);
+
+    const definition = this.buildDefinition(props);
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    const longestTask = Math.max(...databases.map((db) => db.taskTimeoutSeconds));
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: `${props.plan.app}-backup`,
+      comment: `Strongbox (${props.plan.app}): dump, verify, replicate and retain one database`,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      timeout: Duration.seconds(longestTask + WORKFLOW_MARGIN.toSeconds()),
+      tracingEnabled: true,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    this.grantRunTasks(props);
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5',
+      reason:
+        'Wildcards: Lambda versions of the workflow functions (lambda:InvokeFunction on <arn>:*), task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
+    });
+  }
+
+  private buildDefinition(props: BackupWorkflowProps): sfn.IChainable {
+    const f = this.functions;
+    const execution = {
+      executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
+      startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+    };
+    const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
+      new tasks.LambdaInvoke(this, id, {
+        lambdaFunction: app.function,
+        payloadResponseOnly: true,
+        payload: sfn.TaskInput.fromObject(payload),
+        resultPath,
+        comment,
+        taskTimeout: sfn.Timeout.duration(app.function.timeout!.plus(Duration.minutes(1))),
+      });
+    const backupRef = { database: sfn.JsonPath.stringAt('$.prepare.database'), backupId: sfn.JsonPath.stringAt('$.prepare.backupId') };
+    const wholeState = { state: sfn.JsonPath.entirePayload };
+
+    // Failure path: never loses the original error, and never fails on its own problems.
+    const fail = new sfn.Fail(this, 'Failed', {
+      comment: 'The readable error and cause NotifyFailure derived from the failed state',
+      errorPath: '$.failure.error',
+      causePath: '$.failure.cause',
+    });
+    const releaseAfterFailure = invoke(
+      'ReleaseLockAfterFailure',
+      f.releaseLock,
+      wholeState,
+      sfn.JsonPath.DISCARD,
+      'Release the lock if this run took it',
+    );
+    releaseAfterFailure.addCatch(fail, { resultPath: '$.releaseError' });
+    releaseAfterFailure.next(fail);
+    const notifyFailure = invoke(
+      'NotifyFailure',
+      f.notify,
+      { outcome: 'failed', execution, ...wholeState },
+      '$.failure',
+      'Chat (and pager by tier) with the cause and stderr tail; returns the readable error and cause',
+    );
+    const rawFailure = new sfn.Pass(this, 'KeepRawFailure', {
+      comment: 'NotifyFailure itself failed: fail with the original error as Step Functions reported it',
+      parameters: { error: sfn.JsonPath.stringAt('$.error.Error'), cause: sfn.JsonPath.stringAt('$.error.Cause') },
+      resultPath: '$.failure',
+    });
+    notifyFailure.addCatch(rawFailure, { resultPath: '$.notifyError' });
+    rawFailure.next(releaseAfterFailure);
+    notifyFailure.next(releaseAfterFailure);
+    const catchAll = <T extends sfn.TaskStateBase | sfn.CustomState>(state: T): T => {
+      state.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });
+      return state;
+    };
+
+    const prepare = catchAll(
+      invoke(
+        'Prepare',
+        f.prepare,
+        { input: sfn.JsonPath.entirePayload, execution },
+        '$.prepare',
+        'Validate input, blackout, lock, backupId',
+      ),
+    );
+    const notifySkipped = catchAll(
+      invoke('NotifySkipped', f.notify, { outcome: 'skipped', execution, ...wholeState }, sfn.JsonPath.DISCARD, 'Chat notice for a skip'),
+    );
+    const dump = catchAll(this.dumpState(props));
+    const verify = catchAll(invoke('Verify', f.verify, backupRef, '$.verify', 'Size, SHA-256 and zstd frames against the manifest'));
+    const replicate = catchAll(invoke('Replicate', f.replicate, backupRef, '$.replicate', 'Server-side copy to the replica vault'));
+    const retain = catchAll(invoke('Retain', f.retain, backupRef, '$.retain', 'GFS prune of this database in both vaults'));
+    const release = catchAll(invoke('ReleaseLock', f.releaseLock, wholeState, sfn.JsonPath.DISCARD, 'Release the per-database lock'));
+    const notify = catchAll(
+      invoke('Notify', f.notify, { outcome: 'succeeded', execution, ...wholeState }, sfn.JsonPath.DISCARD, 'Success summary and metrics'),
+    );
+
+    return prepare.next(
+      new sfn.Choice(this, 'Skipped?')
+        .when(sfn.Condition.stringEquals('$.prepare.status', 'skipped'), notifySkipped.next(new sfn.Succeed(this, 'SkippedWithNotice')))
+        .otherwise(dump.next(verify).next(replicate).next(retain).next(release).next(notify).next(new sfn.Succeed(this, 'BackedUp'))),
+    );
+  }
+
+  /**
+   * EcsRunTask takes a fixed task definition; one shared state machine picks the database's family at run time
+   * (`TaskDefinition.$`), so the state is written out here. ECS resolves a family to its latest ACTIVE revision.
+   */
+  private dumpState(props: BackupWorkflowProps): sfn.CustomState {
+    const state = new sfn.CustomState(this, 'Dump', {
+      stateJson: {
+        Type: 'Task',
+        Comment: 'The dump task: engine tool -> zstd -> SHA-256 -> multipart upload, manifest last',
+        Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
+        Parameters: {
+          Cluster: props.cluster.clusterArn,
+          'TaskDefinition.$': '$.prepare.taskFamily',
+          LaunchType: 'FARGATE',
+          PropagateTags: 'TASK_DEFINITION',
+          NetworkConfiguration: {
+            AwsvpcConfiguration: {
+              Subnets: props.taskSubnets.map((s) => s.subnetId),
+              SecurityGroups: props.taskSecurityGroups.map((g) => g.securityGroupId),
+              AssignPublicIp: 'DISABLED',
+            },
+          },
+          Overrides: {
+            ContainerOverrides: [
+              {
+                Name: TASK_CONTAINER_NAME,
+                Environment: [
+                  { Name: TASK_ENV.command, Value: 'backup' },
+                  { Name: TASK_ENV.backupId, 'Value.$': '$.prepare.backupId' },
+                  { Name: TASK_ENV.trigger, 'Value.$': '$.prepare.trigger' },
+                ],
+              },
+            ],
+          },
+        },
+        // Per database: the task's own timeout from the config.
+        TimeoutSecondsPath: '$.prepare.taskTimeoutSeconds',
+        ResultSelector: {
+          'taskArn.$': '$.TaskArn',
+          'stoppedReason.$': '$.StoppedReason',
+          'exitCode.$': '$.Containers[0].ExitCode',
+        },
+        ResultPath: '$.dump',
+      },
+    });
+    state.addRetry({
+      errors: [
+        'ECS.AmazonECSException',
+        'ECS.ServerException',
+        'ECS.ThrottlingException',
+        'ECS.LimitExceededException',
+        'ECS.ClientException',
+      ],
+      interval: Duration.seconds(30),
+      maxAttempts: 4,
+      backoffRate: 2,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    return state;
+  }
+
+  private grantRunTasks(props: BackupWorkflowProps): void {
+    const role = this.stateMachine.role;
+    const stack = Stack.of(this);
+    const families = Object.values(props.plan.databases).map((db) =>
+      stack.formatArn({
+        service: 'ecs',
+        resource: 'task-definition',
+        resourceName: `${db.taskFamily}:*`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:RunTask'],
+        resources: families,
+        conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+        resources: [
+          stack.formatArn({
+            service: 'ecs',
+            resource: 'task',
+            resourceName: `${props.cluster.clusterName}/*`,
+            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+        resources: [stack.formatArn({ service: 'events', resource: 'rule', resourceName: ECS_SYNC_RULE })],
+      }),
+    );
+    const roles = Object.values(props.dumpTasks).flatMap((t) =>
+      [t.taskDefinition.taskRole, t.taskDefinition.executionRole].filter((r) => r !== undefined),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [...new Set(roles.map((r) => r.roleArn))],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+  }
+
+  /** Least privilege per function; each statement is the narrowest resource S3 lets us name. */
+  private grantVault(props: BackupWorkflowProps): void {
+    const { prepare, verify, replicate, retain, notify, releaseLock } = this.functions;
+    const objects = (grantee: AppFunction, vault: VaultLocation, actions: string[], patterns: string[]) => {
+      grantee.function.addToRolePolicy(new iam.PolicyStatement({ actions, resources: patterns.map((p) => `${vault.bucketArn}/${p}`) }));
+      Validations.of(grantee.function.role!).acknowledge({
+        id: 'AwsSolutions-IAM5',
+        reason: `Vault access by key pattern (${patterns.join(', ')}): the wildcard stands for the database and backup folders, which are created at run time.`,
+      });
+    };
+    // S3 answers 403 instead of 404 for a missing key without s3:ListBucket; every reader below needs 404.
+    const list = (grantee: AppFunction, vault: VaultLocation, prefix: string, key: 'encrypt' | 'decrypt') =>
+      grantVaultAccess(grantee.function, vault, prefix, { listActions: ['s3:ListBucket'], key });
+
+    // Prepare: the lock and nothing else.
+    grantVaultAccess(prepare.function, props.vault, 'locks/', {
+      objectActions: ['s3:GetObject', 's3:PutObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'encrypt',
+    });
+    // ReleaseLock: read and conditionally delete the lock.
+    grantVaultAccess(releaseLock.function, props.vault, 'locks/', {
+      objectActions: ['s3:GetObject', 's3:DeleteObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'decrypt',
+    });
+    // Verify: reads backups, writes only verification.json and the latest-verified pointer.
+    objects(verify, props.vault, ['s3:GetObject'], ['backups/*']);
+    objects(verify, props.vault, ['s3:PutObject'], ['backups/*/verification.json']);
+    grantVaultAccess(verify.function, props.vault, 'index/', {
+      objectActions: ['s3:GetObject', 's3:PutObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'encrypt',
+    });
+    list(verify, props.vault, 'backups/', 'encrypt');
+    // Replicate: reads the source, writes the replica (and removes a copy that does not match).
+    objects(replicate, props.vault, ['s3:GetObject', 's3:GetObjectTagging'], ['backups/*']);
+    list(replicate, props.vault, 'backups/', 'decrypt');
+    objects(
+      replicate,
+      props.replicaVault,
+      ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+      ['backups/*'],
+    );
+    list(replicate, props.replicaVault, 'backups/', 'encrypt');
+    // Retain: delete, tag, lock; reads no object body except verification.json.
+    const retainActions = [
+      's3:DeleteObject',
+      's3:GetObjectTagging',
+      's3:PutObjectTagging',
+      's3:GetObjectRetention',
+      's3:PutObjectRetention',
+      's3:GetObjectLegalHold',
+      's3:PutObjectLegalHold',
+    ];
+    objects(retain, props.vault, retainActions, ['backups/*']);
+    objects(retain, props.vault, ['s3:GetObject'], ['backups/*/verification.json']);
+    list(retain, props.vault, 'backups/', 'decrypt');
+    objects(retain, props.replicaVault, retainActions, ['backups/*']);
+    grantVaultAccess(retain.function, props.replicaVault, 'backups/', { listActions: ['s3:ListBucket'] });
+    // Notify: the figures of the manifest and the stderr tail of failure.json.
+    objects(notify, props.vault, ['s3:GetObject'], ['backups/*/manifest.json', 'backups/*/failure.json']);
+    list(notify, props.vault, 'backups/', 'decrypt');
+  }
+}

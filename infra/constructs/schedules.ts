@@ -1,0 +1,111 @@
+import { Duration, TimeZone, Validations } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { DatabaseConfig } from '../config/schema';
+
+export interface SchedulesProps {
+  /** App name: the schedule group is `<app>` and schedule names start with it. */
+  readonly app: string;
+  /** The validated databases of the config (expression, time zone, flexible window, drill). */
+  readonly databases: readonly DatabaseConfig[];
+  /** The backup state machine; each database's schedule starts it with `{database, kind: 'full', trigger: 'schedule'}`. */
+  readonly backupStateMachine: sfn.IStateMachine;
+  /**
+   * The drill state machine; databases with a `drill` schedule start it with `{database, trigger: 'schedule'}`.
+   * @default no drill schedules
+   */
+  readonly drillStateMachine?: sfn.IStateMachine;
+  /**
+   * Attempts Scheduler makes after a failed StartExecution (throttling, a state machine being updated).
+   * @default 3
+   */
+  readonly retryAttempts?: number;
+  /**
+   * How long Scheduler keeps retrying one invocation before it goes to the DLQ.
+   * @default Duration.hours(1)
+   */
+  readonly maxEventAge?: Duration;
+  /**
+   * Key for the DLQ.
+   * @default SQS-managed encryption (SSE-SQS)
+   */
+  readonly encryptionKey?: kms.IKey;
+}
+
+/**
+ * EventBridge Scheduler: one group per app, one backup schedule per database (and a drill schedule where the
+ * config has one), each in the database's time zone with its flexible window, a retry policy, and a shared
+ * encrypted DLQ so that a start that never happened is visible (the alarms issue alarms on its depth).
+ */
+export class Schedules extends Construct {
+  public readonly group: scheduler.ScheduleGroup;
+  public readonly deadLetterQueue: sqs.Queue;
+  public readonly backupSchedules: Readonly<Record<string, scheduler.Schedule>>;
+  public readonly drillSchedules: Readonly<Record<string, scheduler.Schedule>>;
+
+  public constructor(scope: Construct, id: string, props: SchedulesProps) {
+    super(scope, id);
+    if (props.databases.length === 0) {
+      throw new Error('Schedules: no databases to schedule');
+    }
+    const retryAttempts = props.retryAttempts ?? 3;
+    if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 185) {
+      throw new Error(`Schedules: retryAttempts must be a whole number 0-185 (Scheduler limit), got ${retryAttempts}`);
+    }
+    const maxEventAge = props.maxEventAge ?? Duration.hours(1);
+
+    this.group = new scheduler.ScheduleGroup(this, 'Group', { scheduleGroupName: props.app });
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      queueName: `${props.app}-schedules-dlq`,
+      retentionPeriod: Duration.days(14),
+      enforceSSL: true,
+      ...(props.encryptionKey
+        ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: props.encryptionKey }
+        : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is the dead-letter queue of the Scheduler targets; it has no DLQ of its own.',
+    });
+
+    const backups: Record<string, scheduler.Schedule> = {};
+    const drills: Record<string, scheduler.Schedule> = {};
+    for (const db of props.databases) {
+      const window = db.schedule.flexibleWindowMinutes;
+      backups[db.name] = new scheduler.Schedule(this, `Backup-${db.name}`, {
+        scheduleName: `${props.app}-backup-${db.name}`,
+        description: `Strongbox: full backup of ${db.name} (${db.schedule.expression} ${db.schedule.timezone})`,
+        scheduleGroup: this.group,
+        schedule: scheduler.ScheduleExpression.expression(db.schedule.expression, TimeZone.of(db.schedule.timezone)),
+        timeWindow: window > 0 ? scheduler.TimeWindow.flexible(Duration.minutes(window)) : scheduler.TimeWindow.off(),
+        target: new targets.StepFunctionsStartExecution(props.backupStateMachine, {
+          input: scheduler.ScheduleTargetInput.fromObject({ database: db.name, kind: 'full', trigger: 'schedule' }),
+          deadLetterQueue: this.deadLetterQueue,
+          retryAttempts,
+          maxEventAge,
+        }),
+      });
+      if (db.drill && props.drillStateMachine) {
+        drills[db.name] = new scheduler.Schedule(this, `Drill-${db.name}`, {
+          scheduleName: `${props.app}-drill-${db.name}`,
+          description: `Strongbox: restore drill of ${db.name} (${db.drill.expression} ${db.drill.timezone})`,
+          scheduleGroup: this.group,
+          schedule: scheduler.ScheduleExpression.expression(db.drill.expression, TimeZone.of(db.drill.timezone)),
+          timeWindow: scheduler.TimeWindow.off(),
+          target: new targets.StepFunctionsStartExecution(props.drillStateMachine, {
+            input: scheduler.ScheduleTargetInput.fromObject({ database: db.name, trigger: 'schedule' }),
+            deadLetterQueue: this.deadLetterQueue,
+            retryAttempts,
+            maxEventAge,
+          }),
+        });
+      }
+    }
+    this.backupSchedules = backups;
+    this.drillSchedules = drills;
+  }
+}
