@@ -1,14 +1,13 @@
-import * as path from 'node:path';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { keys } from '../../lambdas/shared/catalog';
-import { METRICS_NAMESPACE } from '../../lambdas/shared/metrics';
 import type { Plan } from '../../lambdas/shared/plan';
+import { AppFunction } from './app-function';
 import { DEFAULT_WATCHDOG_INTERVAL } from './monitoring';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
@@ -51,36 +50,17 @@ export class Watchdog extends Construct {
       throw new Error(`Watchdog: interval must be a whole number of minutes, got ${this.interval.toHumanString()}`);
     }
 
-    const logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    this.function = new AppFunction(this, 'Function', {
+      name: 'watchdog',
+      plan: props.plan,
       description: `Strongbox (${props.plan.app}): recovery-point age of every database, every ${this.interval.toHumanString()}`,
-      entry: path.join(__dirname, '../../lambdas/watchdog/handler.ts'),
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
+      environment: { VAULT_BUCKET: props.vault.bucketName },
       // One GET per database, in parallel: far below a minute even for hundreds of databases.
       timeout: Duration.minutes(1),
-      // Overlapping runs would only emit the same samples twice.
-      reservedConcurrentExecutions: 1,
-      tracing: lambda.Tracing.ACTIVE,
-      logGroup,
-      environment: {
-        VAULT_BUCKET: props.vault.bucketName,
-        POWERTOOLS_SERVICE_NAME: 'watchdog',
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-      },
-      bundling: {
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        // The plan is compiled in, so the function needs no config fetch and no plan in its environment.
-        define: { 'process.env.STRONGBOX_PLAN': JSON.stringify(JSON.stringify(props.plan)) },
-      },
-    });
+      logRetention: props.logRetention,
+    }).function;
+    // Overlapping runs would only emit the same samples twice.
+    (this.function.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = 1;
     grantVaultAccess(this.function, props.vault, POINTER_PREFIX, {
       objectActions: ['s3:GetObject'],
       listActions: ['s3:ListBucket'],
@@ -91,23 +71,6 @@ export class Watchdog extends Construct {
       description: `Strongbox (${props.plan.app}) watchdog, every ${this.interval.toHumanString()}`,
       schedule: events.Schedule.rate(this.interval),
       targets: [new targets.LambdaFunction(this.function, { retryAttempts: 0 })],
-    });
-
-    const role = this.function.role;
-    if (role) {
-      Validations.of(role).acknowledge({
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        reason: 'The AWS-managed basic execution role only lets the function write its own CloudWatch Logs.',
-      });
-      Validations.of(role).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'X-Ray PutTraceSegments/PutTelemetryRecords accept no resource narrower than "*".',
-      });
-    }
-    Validations.of(this.function).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason:
-        'Strongbox pins every function to nodejs22.x, the runtime its bundles target and its tests run on; moving to a newer runtime is one deliberate upgrade for all functions.',
     });
   }
 }
