@@ -1,0 +1,279 @@
+import { writeFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { Client, type ClientConfig } from 'pg';
+import type { Inventory } from '../../../lambdas/shared/catalog';
+import { type Connection, requireUsername } from '../credentials';
+import { runTool, startTool, toolVersion } from '../tools';
+import {
+  CONNECT_TIMEOUT_SECONDS,
+  connectError,
+  type DumpSession,
+  type EngineAdapter,
+  type RestorePlan,
+  TargetNotEmptyError,
+} from './engine';
+
+/**
+ * PostgreSQL: `pg_dump -Fc -Z0` (zstd compresses better and faster than pg_dump's own zlib) on the snapshot
+ * of a REPEATABLE READ transaction in which the row counts are taken, so the inventory is exact.
+ */
+const USER_TABLES = `
+  SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+  ORDER BY 1, 2`;
+
+function clientConfig(connection: Connection, database = connection.database ?? 'postgres'): ClientConfig {
+  return {
+    host: connection.host,
+    port: connection.port,
+    user: connection.username,
+    password: connection.password,
+    database,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_SECONDS * 1000,
+    ssl: connection.tls === 'disable' ? false : { rejectUnauthorized: connection.tls === 'verify-full' },
+    application_name: 'strongbox',
+  };
+}
+
+async function connect(connection: Connection, database?: string): Promise<Client> {
+  requireUsername(connection, 'postgres');
+  const client = new Client(clientConfig(connection, database));
+  // An error event after connect (server gone) must not crash the task; the pending query rejects instead.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw connectError('postgres', connection, error);
+  }
+  return client;
+}
+
+/** libpq's own variables: the password never appears in argv. */
+function toolEnv(connection: Connection): Record<string, string | undefined> {
+  return {
+    PGPASSWORD: connection.password,
+    PGSSLMODE: connection.tls === 'verify-full' ? 'verify-full' : connection.tls,
+    PGCONNECT_TIMEOUT: String(CONNECT_TIMEOUT_SECONDS),
+    PGAPPNAME: 'strongbox',
+  };
+}
+
+function connectionArgs(connection: Connection, database: string): string[] {
+  return [
+    '-h',
+    connection.host,
+    '-p',
+    String(connection.port),
+    '-U',
+    requireUsername(connection, 'postgres'),
+    '-d',
+    database,
+    '--no-password',
+  ];
+}
+
+/** Counts every table and view in the client's current transaction (exact when that holds the dump's snapshot). */
+async function countRelations(client: Client): Promise<Inventory['entries']> {
+  const relations = await client.query<{ schema: string; name: string; kind: string }>(USER_TABLES);
+  const entries: Inventory['entries'] = [];
+  for (const relation of relations.rows) {
+    const counted = await client.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${quoteIdent(relation.schema)}.${quoteIdent(relation.name)}`,
+    );
+    entries.push({
+      name: `${relation.schema}.${relation.name}`,
+      kind: relation.kind === 'r' ? 'table' : 'view',
+      count: Number(counted.rows[0].n),
+    });
+  }
+  return entries;
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export async function pgServerVersion(client: Client): Promise<string> {
+  const out = await client.query<{ server_version: string }>('SHOW server_version');
+  return out.rows[0].server_version;
+}
+
+export const postgres: EngineAdapter = {
+  name: 'postgres',
+
+  async serverVersion(connection) {
+    const client = await connect(connection);
+    try {
+      return await pgServerVersion(client);
+    } finally {
+      await client.end();
+    }
+  },
+
+  async inventory(connection) {
+    const client = await connect(connection);
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const entries = await countRelations(client);
+      await client.query('COMMIT');
+      return { exact: true, entries };
+    } finally {
+      await client.end();
+    }
+  },
+
+  async dump(connection, _options): Promise<DumpSession> {
+    const database = connection.database ?? 'postgres';
+    const client = await connect(connection, database);
+    try {
+      const serverVersion = await pgServerVersion(client);
+      // The transaction stays open until pg_dump exits: pg_dump attaches to the exported snapshot, and the
+      // counts below are taken in the very same snapshot.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0].id;
+      const lsn = (
+        await client.query<{ lsn: string }>(
+          'SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn',
+        )
+      ).rows[0].lsn;
+      const size = Number((await client.query<{ size: string }>('SELECT pg_database_size(current_database()) AS size')).rows[0].size);
+      const entries = await countRelations(client);
+      const args = ['-Fc', '-Z0', `--snapshot=${snapshot}`, ...connectionArgs(connection, database)];
+      const version = await toolVersion('pg_dump');
+      const process = startTool('pg_dump', args, { env: toolEnv(connection) });
+      return {
+        format: 'pgdump',
+        serverVersion,
+        tool: { name: 'pg_dump', version, args },
+        output: { kind: 'tool', process },
+        inventory: { exact: true, entries },
+        position: { lsn },
+        expectedBytes: size,
+        done: () => process.succeeded(),
+        close: async () => {
+          await client.query('COMMIT').catch(() => undefined);
+          await client.end().catch(() => undefined);
+        },
+      };
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+  },
+
+  async restore(connection, options): Promise<RestorePlan> {
+    const database = connection.database ?? 'postgres';
+    await ensureEmptyDatabase(connection, database, options.overwrite);
+    const common = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(connection, database)];
+    const env = toolEnv(connection);
+    if (options.jobs > 1 || options.include.length > 0) {
+      // pg_restore --jobs and the TOC filtering need a seekable archive: a local file, as large as the
+      // uncompressed dump (ephemeral storage is sized for it in the task definition).
+      return {
+        kind: 'file',
+        fromFile: async (path) => {
+          const selection = options.include.length > 0 ? ['-L', await selectionList(path, options.include)] : [];
+          const jobs = options.jobs > 1 ? ['--jobs', String(options.jobs)] : ['--single-transaction'];
+          await startTool('pg_restore', [...jobs, ...selection, ...common, path], { env }).succeeded();
+        },
+      };
+    }
+    return {
+      kind: 'stream',
+      // One transaction: a restore that fails (or is stopped on a checksum mismatch) leaves nothing behind.
+      consume: (input: Readable) => startTool('pg_restore', ['--single-transaction', ...common], { env, stdin: input }).succeeded(),
+    };
+  },
+};
+
+/** Creates the target database when missing; refuses a target that holds tables unless overwriting. */
+async function ensureEmptyDatabase(connection: Connection, database: string, overwrite: boolean): Promise<void> {
+  const admin = await connect(connection, 'postgres');
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) {
+      await admin.query(`CREATE DATABASE ${quoteIdent(database)}`);
+      return;
+    }
+  } finally {
+    await admin.end();
+  }
+  if (overwrite) {
+    return;
+  }
+  const target = await connect(connection, database);
+  try {
+    const tables = await target.query(`SELECT count(*)::int AS n FROM (${USER_TABLES}) t`);
+    if (tables.rows[0].n > 0) {
+      throw new TargetNotEmptyError(
+        `target database "${database}" on ${connection.host}:${connection.port} already has ${tables.rows[0].n} tables or views; restore into an empty database or set overwrite`,
+      );
+    }
+  } finally {
+    await target.end();
+  }
+}
+
+/**
+ * pg_restore's -n and -t combine with AND, so ["public.orders", "sales"] cannot be expressed with them; the
+ * archive's table of contents is filtered instead. A schema name keeps everything in that schema; a
+ * `schema.table` keeps the table, its data, sequences named after it, its constraints and triggers, and the
+ * schema itself. Indexes are listed without their table, so they come along only with a whole schema.
+ */
+export async function selectionList(archive: string, include: readonly string[]): Promise<string> {
+  const toc = await runTool('pg_restore', ['-l', archive]);
+  const listPath = `${archive}.list`;
+  writeFileSync(listPath, filterToc(toc, include));
+  return listPath;
+}
+
+const MULTI_WORD_TYPES = [
+  'MATERIALIZED VIEW DATA',
+  'SEQUENCE OWNED BY',
+  'MATERIALIZED VIEW',
+  'SEQUENCE SET',
+  'FK CONSTRAINT',
+  'TABLE DATA',
+  'TABLE ATTACH',
+  'INDEX ATTACH',
+  'DEFAULT ACL',
+];
+
+/** `3375; 0 16390 TABLE DATA public orders postgres` -> { type, schema, name: ['orders'] }. */
+export function parseTocLine(line: string): { type: string; schema: string; name: string[] } | undefined {
+  const match = /^\d+; \d+ \d+ (.+)$/.exec(line);
+  if (!match) {
+    return undefined;
+  }
+  const rest = match[1];
+  const type = MULTI_WORD_TYPES.find((t) => rest.startsWith(`${t} `)) ?? rest.split(' ')[0];
+  const tokens = rest.slice(type.length + 1).split(' ');
+  if (tokens.length < 3) {
+    return undefined;
+  }
+  return { type, schema: tokens[0], name: tokens.slice(1, -1) };
+}
+
+export function filterToc(toc: string, include: readonly string[]): string {
+  const schemas = new Set(include.filter((name) => !name.includes('.')));
+  const tables = include.filter((name) => name.includes('.')).map((name) => name.split('.', 2) as [string, string]);
+  const tableSchemas = new Set(tables.map(([schema]) => schema));
+  const kept = toc.split('\n').filter((line) => {
+    const entry = parseTocLine(line);
+    if (!entry) {
+      return false;
+    }
+    const first = entry.name[0] ?? '';
+    if (entry.type === 'SCHEMA') {
+      return schemas.has(first) || tableSchemas.has(first);
+    }
+    if (schemas.has(entry.schema)) {
+      return true;
+    }
+    return tables.some(([schema, table]) => schema === entry.schema && (first === table || first.startsWith(`${table}_`)));
+  });
+  return `${kept.join('\n')}\n`;
+}

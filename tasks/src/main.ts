@@ -1,0 +1,79 @@
+import { TASK_ENV } from '../../lambdas/shared/task-env';
+import { BackupFailedError, runBackup, type TaskDeps } from './backup';
+import { readTaskEnv, TaskEnvError, type TaskSettings } from './env';
+import { runInventory } from './inventory';
+import { logLine, resultLine } from './log';
+import { runRestore } from './restore';
+import { taskS3Client } from './stream/download';
+import { ToolFailedError } from './tools';
+
+/**
+ * The dump task's entrypoint: `STRONGBOX_COMMAND` picks a command, the rest of the environment configures it.
+ * Exit codes: 0 success, 1 failure (the message and the tool's stderr tail on stderr), 2 bad environment.
+ * The last stdout line is always the command's JSON result.
+ */
+export type Command = (settings: TaskSettings, deps: TaskDeps) => Promise<Record<string, unknown>>;
+
+/** Commands by name; a new command (drill) registers here. */
+export const COMMANDS: Record<string, Command> = {
+  backup: runBackup,
+  restore: runRestore,
+  inventory: runInventory,
+};
+
+export async function main(environment: NodeJS.ProcessEnv = process.env, deps?: Partial<TaskDeps>): Promise<number> {
+  let settings: TaskSettings;
+  try {
+    settings = readTaskEnv(environment);
+  } catch (error) {
+    if (error instanceof TaskEnvError) {
+      process.stderr.write(`strongbox: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const command = COMMANDS[settings.env.STRONGBOX_COMMAND];
+  if (!command) {
+    process.stderr.write(
+      `strongbox: ${TASK_ENV.command}: "${settings.env.STRONGBOX_COMMAND}" is not available in this build; expected one of ${Object.keys(COMMANDS).join(', ')}\n`,
+    );
+    return 2;
+  }
+  try {
+    const result = await command(settings, {
+      s3: deps?.s3 ?? taskS3Client(settings.env.STRONGBOX_S3_ENDPOINT),
+      readSecret: deps?.readSecret,
+    });
+    resultLine(result);
+    return 0;
+  } catch (error) {
+    if (error instanceof TaskEnvError) {
+      process.stderr.write(`strongbox: ${error.message}\n`);
+      return 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    const tail = error instanceof BackupFailedError ? error.record.stderrTail : error instanceof ToolFailedError ? error.stderrTail : '';
+    logLine('error', `${settings.env.STRONGBOX_COMMAND} failed`, { error: error instanceof Error ? error.name : 'Error', message });
+    resultLine({ command: settings.env.STRONGBOX_COMMAND, ok: false, error: message });
+    process.stderr.write(`strongbox: ${message}\n${tail ? `--- stderr tail ---\n${tail.trimEnd()}\n` : ''}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  // A pipeline promise that can never settle would otherwise let Node exit 0 with no result: never a success.
+  process.once('beforeExit', () => {
+    process.stderr.write('strongbox: internal error: the command stopped before producing a result\n');
+    process.exit(1);
+  });
+  main().then(
+    (code) => {
+      // Drivers may keep sockets or timers alive; the result is written, so leave once stdout is flushed.
+      process.stdout.write('', () => process.exit(code));
+    },
+    (error: Error) => {
+      process.stderr.write(`strongbox: unexpected error: ${error.message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

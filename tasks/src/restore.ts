@@ -1,0 +1,139 @@
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { keys, type Manifest, ManifestSchema, parseBackupId } from '../../lambdas/shared/catalog';
+import { TASK_ENV } from '../../lambdas/shared/task-env';
+import type { TaskDeps } from './backup';
+import { targetConnection } from './credentials';
+import { ADAPTERS } from './engines/index';
+import { TaskEnvError, type TaskSettings } from './env';
+import { logLine, peakRssMb } from './log';
+import { startDecompressor } from './stream/compress';
+import { openObject, readJson } from './stream/download';
+import { ChecksumMismatchError, HashMeter, VerifyingHoldBack } from './stream/hash';
+import { round, startProgress } from './stream/progress';
+import type { RunningTool } from './tools';
+
+/** Where pg_restore's seekable copy goes (ephemeral storage in Fargate); STRONGBOX_WORK_DIR overrides. */
+function workDirectory(): string {
+  return mkdtempSync(join(process.env.STRONGBOX_WORK_DIR ?? tmpdir(), 'strongbox-restore-'));
+}
+
+function stdinOf(tool: RunningTool): NodeJS.WritableStream {
+  const stdin = tool.child.stdin;
+  if (!stdin) {
+    throw new Error(`${tool.name} has no stdin`);
+  }
+  return stdin;
+}
+
+export async function loadManifest(deps: TaskDeps, bucket: string, backupId: string): Promise<Manifest> {
+  const key = keys.manifest(backupId);
+  let raw: unknown;
+  try {
+    raw = await readJson(deps.s3, bucket, key);
+  } catch (error) {
+    throw new Error(
+      `no manifest at s3://${bucket}/${key}: ${(error as Error).name === 'NoSuchKey' ? 'the backup does not exist or did not finish' : (error as Error).message}`,
+    );
+  }
+  return ManifestSchema.parse(raw);
+}
+
+/**
+ * restore: S3 GetObject -> SHA-256 while streaming -> zstd -d -> engine tool. Engines that need a file
+ * (pg_restore --jobs or selection) get one only after its checksum matched; streaming engines get every byte
+ * but the last few MiB until the checksum matched (VerifyingHoldBack).
+ */
+export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promise<Record<string, unknown>> {
+  const env = settings.env;
+  const backupId = env.STRONGBOX_BACKUP_ID;
+  if (!backupId) {
+    throw new TaskEnvError(
+      `${TASK_ENV.backupId}: not set; restore needs the backupId to restore, such as "${env.STRONGBOX_DATABASE}-20260101T030000Z-full"`,
+    );
+  }
+  if (parseBackupId(backupId).database !== env.STRONGBOX_DATABASE) {
+    throw new TaskEnvError(`${TASK_ENV.backupId}: "${backupId}"; expected a backup of ${env.STRONGBOX_DATABASE}`);
+  }
+  const started = Date.now();
+  const bucket = env.STRONGBOX_VAULT_BUCKET;
+  const manifest = await loadManifest(deps, bucket, backupId);
+  const connection = await targetConnection(env, deps.readSecret);
+  const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
+  const plan = await adapter.restore(connection, {
+    format: manifest.artifact.format,
+    include: settings.include,
+    jobs: env.STRONGBOX_RESTORE_JOBS,
+    overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
+    restorePath: env.STRONGBOX_RESTORE_PATH,
+  });
+  const { body } = await openObject(deps.s3, bucket, manifest.artifact.key);
+  logLine('info', 'restore started', {
+    backupId,
+    key: manifest.artifact.key,
+    target: `${connection.host}:${connection.port}`,
+    mode: plan.kind,
+  });
+  let bytes = () => 0;
+  const stopProgress = startProgress('restore', env.STRONGBOX_PROGRESS_INTERVAL_SECONDS, () => bytes());
+  const directory = plan.kind === 'file' ? workDirectory() : undefined;
+  let zstd: RunningTool | undefined;
+  try {
+    if (plan.kind === 'file' && directory) {
+      // zstd writes the file itself; the archive is as large as the uncompressed dump.
+      const path = join(directory, 'dump');
+      const fd = openSync(path, 'w', 0o600);
+      zstd = startDecompressor(fd);
+      closeSync(fd);
+      const meter = new HashMeter();
+      bytes = () => meter.bytes;
+      await Promise.all([pipeline(body, meter, stdinOf(zstd)), zstd.succeeded()]);
+      if (meter.sha256() !== manifest.artifact.sha256) {
+        throw new ChecksumMismatchError(manifest.artifact.sha256, meter.sha256());
+      }
+      await plan.fromFile(path);
+    } else if (plan.kind === 'stream') {
+      const decompressor = startDecompressor('pipe');
+      zstd = decompressor;
+      const verifier = new VerifyingHoldBack(manifest.artifact.sha256);
+      bytes = () => verifier.bytes;
+      const decompressed = decompressor.child.stdout;
+      if (!decompressed) {
+        throw new Error('zstd has no stdout');
+      }
+      const results = await Promise.allSettled([
+        pipeline(body, verifier, stdinOf(decompressor)),
+        plan.consume(decompressed),
+        decompressor.succeeded(),
+      ]);
+      // A checksum error is the cause; the tool failing on its truncated input is the consequence.
+      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) {
+        throw results[0].status === 'rejected' ? results[0].reason : failure.reason;
+      }
+    }
+  } catch (error) {
+    zstd?.child.kill('SIGTERM');
+    body.destroy();
+    throw error;
+  } finally {
+    stopProgress();
+    if (directory) {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  }
+  const seconds = (Date.now() - started) / 1000;
+  logLine('info', 'restore finished', { backupId, seconds: round(seconds, 3) });
+  return {
+    command: 'restore',
+    ok: true,
+    backupId,
+    bytes: manifest.artifact.bytes,
+    uncompressedBytes: manifest.artifact.uncompressedBytes,
+    durationSeconds: round(seconds, 3),
+    mbPerSecond: round(manifest.artifact.uncompressedBytes / 1e6 / Math.max(seconds, 0.001)),
+    peakRssMb: peakRssMb(),
+  };
+}

@@ -1,0 +1,30 @@
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+
+/** The task's S3 client; STRONGBOX_S3_ENDPOINT points it at s3rver (path-style) in local runs and tests. */
+export function taskS3Client(endpoint?: string): S3Client {
+  return endpoint
+    ? new S3Client({
+        endpoint,
+        forcePathStyle: true,
+        region: process.env.AWS_REGION ?? 'eu-west-1',
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      })
+    : new S3Client({});
+}
+
+/** Streams an object's body; nothing is buffered beyond the socket's own window. */
+export async function openObject(client: S3Client, bucket: string, key: string): Promise<{ body: Readable; bytes: number }> {
+  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  if (!out.Body) {
+    throw new Error(`s3://${bucket}/${key} has no body`);
+  }
+  return { body: out.Body as Readable, bytes: out.ContentLength ?? 0 };
+}
+
+export async function readJson(client: S3Client, bucket: string, key: string): Promise<unknown> {
+  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const text = await out.Body?.transformToString();
+  return JSON.parse(text ?? 'null');
+}

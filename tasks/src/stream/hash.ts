@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+
+/**
+ * Passes bytes through while counting them and computing their SHA-256. `beforeEnd` runs before the stream
+ * ends: the backup waits there for the dump tool and zstd to exit, so a failed tool turns the stream into an
+ * error and the multipart upload is aborted instead of completed.
+ */
+export class HashMeter extends Transform {
+  public bytes = 0;
+  private readonly hash = createHash('sha256');
+  private digest?: string;
+
+  public constructor(
+    private readonly beforeEnd?: () => Promise<void>,
+    /** Sees each chunk as it passes (the backup reads the dump's head through it); must not keep references. */
+    private readonly tap?: (chunk: Buffer) => void,
+  ) {
+    super();
+  }
+
+  public override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    this.tap?.(chunk);
+    callback(null, chunk);
+  }
+
+  public override _flush(callback: TransformCallback): void {
+    (this.beforeEnd ?? (async () => undefined))().then(
+      () => callback(),
+      (error: Error) => callback(error),
+    );
+  }
+
+  /** Hex SHA-256 of everything that passed; only valid once the stream has ended. */
+  public sha256(): string {
+    this.digest ??= this.hash.digest('hex');
+    return this.digest;
+  }
+}
+
+export class ChecksumMismatchError extends Error {
+  public constructor(expected: string, actual: string) {
+    super(`checksum mismatch: expected ${expected}, got ${actual}; the artifact is corrupt or was changed after the backup`);
+    this.name = 'ChecksumMismatchError';
+  }
+}
+
+/**
+ * Hashes a restore's download and withholds its last `holdBytes` until the whole artifact matched the
+ * manifest's SHA-256. The engine downstream therefore never receives a complete dump that is corrupt: on a
+ * mismatch the stream fails with ChecksumMismatchError, the tool sees a truncated input and fails, and its
+ * transaction (where the engine has one) is rolled back.
+ */
+export class VerifyingHoldBack extends Transform {
+  public bytes = 0;
+  private readonly hash = createHash('sha256');
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+
+  public constructor(
+    private readonly expectedSha256: string,
+    private readonly holdBytes = 4 * 1024 * 1024,
+  ) {
+    super();
+  }
+
+  public override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    while (this.held.length > 1 && this.heldBytes - this.held[0].length >= this.holdBytes) {
+      const first = this.held.shift() as Buffer;
+      this.heldBytes -= first.length;
+      this.push(first);
+    }
+    callback();
+  }
+
+  public override _flush(callback: TransformCallback): void {
+    const actual = this.hash.digest('hex');
+    if (actual !== this.expectedSha256) {
+      this.held = [];
+      callback(new ChecksumMismatchError(this.expectedSha256, actual));
+      return;
+    }
+    for (const chunk of this.held) {
+      this.push(chunk);
+    }
+    this.held = [];
+    callback();
+  }
+}

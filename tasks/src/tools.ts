@@ -1,0 +1,178 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { Readable } from 'node:stream';
+
+/** Where each tool comes from on Debian, so a missing binary names the package to install. */
+export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
+  pg_dump: 'postgresql-client',
+  pg_restore: 'postgresql-client',
+  psql: 'postgresql-client',
+  'mariadb-dump': 'mariadb-client',
+  mariadb: 'mariadb-client',
+  mysqldump: 'mysql-client (MySQL APT repository) or default-mysql-client',
+  mysql: 'mysql-client (MySQL APT repository) or default-mysql-client',
+  'redis-cli': 'redis-tools',
+  'redis-server': 'redis-server',
+  zstd: 'zstd',
+  mongodump: 'mongodb-database-tools (MongoDB APT repository)',
+  mongorestore: 'mongodb-database-tools (MongoDB APT repository)',
+};
+
+export class ToolNotFoundError extends Error {
+  public constructor(public readonly tool: string) {
+    super(
+      `${tool} not found on PATH; install the Debian package ${DEBIAN_PACKAGES[tool] ?? tool} (apt-get install -y ${(DEBIAN_PACKAGES[tool] ?? tool).split(' ')[0]})`,
+    );
+    this.name = 'ToolNotFoundError';
+  }
+}
+
+/** A tool that exited non-zero or was killed; carries the tail of its stderr for the failure record. */
+export class ToolFailedError extends Error {
+  public constructor(
+    public readonly tool: string,
+    public readonly exit: ToolExit,
+    public readonly stderrTail: string,
+  ) {
+    super(
+      `${tool} ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`,
+    );
+    this.name = 'ToolFailedError';
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n');
+  return lines[lines.length - 1] ?? '';
+}
+
+export function findTool(tool: string, path = process.env.PATH ?? ''): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    const candidate = join(dir, tool);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+export function requireTool(tool: string): string {
+  const found = findTool(tool);
+  if (!found) {
+    throw new ToolNotFoundError(tool);
+  }
+  return found;
+}
+
+/** Keeps the last `limit` characters of a stream: enough for an alert, bounded however chatty the tool is. */
+export class StderrTail {
+  private text = '';
+  public constructor(private readonly limit = 4000) {}
+  public attach(stream: Readable | null): this {
+    stream?.on('data', (chunk: Buffer) => this.add(chunk.toString()));
+    return this;
+  }
+  public add(text: string): void {
+    this.text = (this.text + text).slice(-this.limit);
+  }
+  public toString(): string {
+    return this.text;
+  }
+}
+
+export interface ToolExit {
+  readonly code: number | null;
+  readonly signal: string | null;
+}
+
+export interface RunningTool {
+  readonly name: string;
+  readonly args: readonly string[];
+  readonly child: ChildProcess;
+  readonly stderr: StderrTail;
+  /** Resolves when the process has exited and its stdio is closed; never rejects. */
+  readonly exited: Promise<ToolExit>;
+  /** Resolves on exit 0, rejects with ToolFailedError otherwise. */
+  succeeded(): Promise<void>;
+}
+
+export interface StartToolOptions {
+  /** Extra environment (credentials such as PGPASSWORD); the task's own secrets are never passed on. */
+  readonly env?: Record<string, string | undefined>;
+  readonly stdin?: 'ignore' | 'pipe' | number | Readable;
+  readonly stdout?: 'pipe' | 'ignore' | 'inherit' | number | Readable;
+}
+
+/** The environment a child sees: ours without the task's credential variables, plus what the caller adds. */
+export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/PASSWORD|SECRET|AWS_SESSION_TOKEN|AWS_SECRET_ACCESS_KEY/.test(name)) {
+      env[name] = value;
+    }
+  }
+  for (const [name, value] of Object.entries(extra)) {
+    if (value !== undefined) {
+      env[name] = value;
+    }
+  }
+  return env;
+}
+
+/** Spawns `name` with an argv array (never a shell string). */
+export function startTool(name: string, args: readonly string[], options: StartToolOptions = {}): RunningTool {
+  const path = requireTool(name);
+  const child = spawn(path, args, {
+    stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
+    env: childEnv(options.env),
+  });
+  // A stream handed over as the child's stdin/stdout now belongs to the child: closing our copy lets the
+  // other side see EOF/EPIPE when the child exits, and lets our 'close' events fire.
+  for (const handed of [options.stdin, options.stdout]) {
+    if (handed !== null && typeof handed === 'object') {
+      handed.destroy();
+    }
+  }
+  const stderr = new StderrTail().attach(child.stderr);
+  const exited = new Promise<ToolExit>((resolve) => {
+    child.once('error', (error) => {
+      stderr.add(`${error.message}\n`);
+      resolve({ code: 127, signal: null });
+    });
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  return {
+    name,
+    args,
+    child,
+    stderr,
+    exited,
+    succeeded: async () => {
+      const exit = await exited;
+      if (exit.code !== 0) {
+        throw new ToolFailedError(name, exit, stderr.toString());
+      }
+    },
+  };
+}
+
+/** Runs a tool to completion and returns its stdout; for short commands such as `--version`. */
+export async function runTool(name: string, args: readonly string[], env?: Record<string, string | undefined>): Promise<string> {
+  const tool = startTool(name, args, { env });
+  let out = '';
+  tool.child.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  await tool.succeeded();
+  return out;
+}
+
+/** First line of `<tool> --version`. */
+export async function toolVersion(name: string): Promise<string> {
+  const out = await runTool(name, ['--version']);
+  return out.trim().split('\n')[0] ?? name;
+}
