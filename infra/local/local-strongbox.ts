@@ -1,10 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Plan } from '../../lambdas/shared/plan';
+import { TASK_CONTAINER_NAME } from '../../lambdas/shared/task-env';
 import { buildPlan } from '../config/plan';
-import { type LocalBindingsOptions, localBindings } from './bindings';
+import { ecsBinding, type LocalBindingsOptions, localBindings } from './bindings';
 import type { LocalConfig } from './local-config';
 import { type LocalSns, Outbox, startLocalSns } from './outbox';
-import { type ExecuteOptions, type ExecutionResult, LocalStateMachine } from './runtime';
+import { type ExecuteOptions, type ExecutionResult, LocalStateMachine, TaskFailedError } from './runtime';
 import { type SynthesizedApp, synthesize } from './synth';
 import { LOCAL_SDK_ENV, type LocalVault, startVault } from './vault';
 
@@ -39,7 +41,20 @@ export interface LocalStrongbox {
   stateMachine(name: string): LocalStateMachine;
   /** Runs the backup state machine with `{database, kind, trigger}`. */
   backup(input: unknown, options?: ExecuteOptions): Promise<ExecutionResult>;
+  /**
+   * Runs one database's task outside any state machine, the way the restore and drill workflows start it:
+   * its task definition's environment plus `environment` (e.g. STRONGBOX_COMMAND=restore).
+   */
+  runTask(database: string, environment: Record<string, string>, label?: string): Promise<TaskRun>;
   stop(): Promise<void>;
+}
+
+export interface TaskRun {
+  readonly exitCode: number;
+  /** The task's last JSON stdout line: its result. */
+  readonly result?: Record<string, unknown>;
+  readonly stderrTail: string;
+  readonly seconds: number;
 }
 
 export class StateMachineNotFoundError extends Error {
@@ -101,17 +116,65 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     return (credentials as unknown as Record<string, string | undefined>)[jsonKey];
   };
 
-  const resolver = localBindings({
+  // Direct task runs collect their result line and stderr tail here, by the run's name.
+  const collectors = new Map<string, { last?: Record<string, unknown>; stderrTail: string }>();
+  const bindingOptions: LocalBindingsOptions = {
     app,
     outbox,
     lambdaEnv,
     taskBaseEnv,
     secretValues,
-    onTaskOutput: options.onTaskOutput,
-    onTaskFailure: options.onTaskFailure,
+    onTaskOutput: (line) => {
+      const collector = collectors.get(line.executionName);
+      if (collector && line.json && line.stream === 'stdout') {
+        collector.last = line.json;
+      }
+      options.onTaskOutput?.(line);
+    },
+    onTaskFailure: (failure) => {
+      const collector = collectors.get(failure.executionName);
+      if (collector) {
+        collector.stderrTail = failure.stderrTail;
+      }
+      options.onTaskFailure?.(failure);
+    },
     beforeState: options.beforeState,
     taskCommand: options.taskCommand,
-  });
+  };
+  const resolver = localBindings(bindingOptions);
+  const task = ecsBinding({ Type: 'Task' }, bindingOptions);
+  const runTask = async (database: string, environment: Record<string, string>, label = 'Task'): Promise<TaskRun> => {
+    const db = plan.databases[database];
+    if (!db) {
+      throw new Error(`runTask: no database "${database}" in the config; expected one of ${Object.keys(plan.databases).join(', ')}`);
+    }
+    const name = `${label}-${randomUUID()}`;
+    const collector: { last?: Record<string, unknown>; stderrTail: string } = { stderrTail: '' };
+    collectors.set(name, collector);
+    const started = Date.now();
+    let exitCode = 0;
+    try {
+      await task.invoke(
+        {
+          TaskDefinition: db.taskFamily,
+          Overrides: {
+            ContainerOverrides: [
+              { Name: TASK_CONTAINER_NAME, Environment: Object.entries(environment).map(([Name, Value]) => ({ Name, Value })) },
+            ],
+          },
+        },
+        { stateName: label, executionArn: name, executionName: name },
+      );
+    } catch (error) {
+      if (!(error instanceof TaskFailedError)) {
+        throw error;
+      }
+      exitCode = (JSON.parse(error.message) as { Containers: { ExitCode: number }[] }).Containers[0].ExitCode;
+    } finally {
+      collectors.delete(name);
+    }
+    return { exitCode, result: collector.last, stderrTail: collector.stderrTail, seconds: (Date.now() - started) / 1000 };
+  };
   const machines = new Map<string, LocalStateMachine>();
   const stateMachine = (name: string): LocalStateMachine => {
     const wanted = name.toLowerCase();
@@ -138,6 +201,7 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     sns,
     stateMachine,
     backup: (input, executeOptions) => stateMachine('backup').execute(input, executeOptions),
+    runTask,
     stop: async () => {
       await sns.stop();
       await vault.stop();

@@ -81,6 +81,26 @@ export function synthesize(config: StrongboxConfig): SynthesizedApp {
   const template = assembly.getStackArtifact(primary.artifactId).template as CfnTemplate;
   const region = config.vault.primaryRegion;
   const resolver = new IntrinsicResolver(template, { region, stackName: primary.stackName });
+  return extractApp(template, {
+    region,
+    stackName: primary.stackName,
+    buckets: {
+      primary: resolver.resolveString(primary.resolve(primary.vaultBucket.bucketName), 'vault bucket name'),
+      replica: resolver.resolveString(primary.resolve(primary.replica.bucketName), 'replica bucket name'),
+    },
+  });
+}
+
+export interface ExtractOptions {
+  readonly region: string;
+  readonly stackName: string;
+  readonly buckets: SynthesizedApp['buckets'];
+}
+
+/** Reads a synthesized stack template into the runtime's model (see {@link synthesize}). */
+export function extractApp(template: CfnTemplate, options: ExtractOptions): SynthesizedApp {
+  const { region } = options;
+  const resolver = new IntrinsicResolver(template, { region, stackName: options.stackName });
   const resources = template.Resources ?? {};
 
   const functions = new Map<string, SynthesizedFunction>();
@@ -148,18 +168,7 @@ export function synthesize(config: StrongboxConfig): SynthesizedApp {
     }
   }
 
-  return {
-    region,
-    stackName: primary.stackName,
-    template,
-    stateMachines,
-    functions,
-    taskDefinitions,
-    buckets: {
-      primary: resolver.resolveString(primary.resolve(primary.vaultBucket.bucketName), 'vault bucket name'),
-      replica: resolver.resolveString(primary.resolve(primary.replica.bucketName), 'replica bucket name'),
-    },
-  };
+  return { region, stackName: options.stackName, template, stateMachines, functions, taskDefinitions, buckets: options.buckets };
 }
 
 /**

@@ -1,0 +1,377 @@
+import './polyfill';
+import { relative } from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { Client as PgClient } from 'pg';
+import { type Inventory, keys, type Manifest, ManifestSchema, type Verification, VerificationSchema } from '../../lambdas/shared/catalog';
+import { getJson } from '../../lambdas/shared/vault-io';
+import { ConfigError } from '../config/load';
+import type { TaskOutputLine } from './bindings';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres';
+import { DEMO_CONFIG_FILE, type LocalConfig, loadLocalConfig } from './local-config';
+import { type LocalStrongbox, startLocalStrongbox } from './local-strongbox';
+import type { StateTransition } from './runtime';
+import { seedSampleDatabase } from './seed';
+
+/**
+ * `npm run demo`: the deployed backup state machine, run on this machine against a real PostgreSQL and an
+ * S3-compatible vault, then a restore into a new database with the inventories compared.
+ *
+ *   npm run demo                          embedded PostgreSQL 15 with a ~200 MB sample database
+ *   npm run demo -- --config <file>       your own local databases (a strongbox config plus `local:`, see
+ *                                         infra/local/local-config.ts and infra/local/demo.config.yaml)
+ *   npm run demo -- --scale 0.1           a smaller sample database (embedded mode only)
+ */
+
+interface DemoArgs {
+  readonly config?: string;
+  readonly scale: number;
+}
+
+class UsageError extends Error {}
+
+function parseArgs(argv: readonly string[]): DemoArgs {
+  let config: string | undefined;
+  let scale = 1;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--config') {
+      config = argv[++i];
+      if (!config) {
+        throw new UsageError('--config needs a file: npm run demo -- --config strongbox.local.yaml');
+      }
+    } else if (arg === '--scale') {
+      scale = Number(argv[++i]);
+      if (!(scale > 0 && scale <= 10)) {
+        throw new UsageError(`--scale: found ${JSON.stringify(argv[i])}; expected a number above 0 and at most 10 (1 is about 200 MB)`);
+      }
+    } else if (arg === '--help' || arg === '-h') {
+      throw new UsageError('usage: npm run demo [-- --config <local config file>] [-- --scale <0.01..10>]');
+    } else {
+      throw new UsageError(`unknown argument ${JSON.stringify(arg)}; expected --config <file> or --scale <n>`);
+    }
+  }
+  return { config, scale };
+}
+
+const tty = process.stdout.isTTY === true;
+const say = (line = '') => process.stdout.write(`${tty ? '\r\x1b[K' : ''}${line}\n`);
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** One progress line while the task dumps: rewritten in place on a terminal, every update otherwise. */
+function taskProgress(line: TaskOutputLine): void {
+  const json = line.json;
+  if (json && typeof json.message === 'string' && json.message.endsWith('progress') && typeof json.bytes === 'number') {
+    const text = `      ${json.message.replace(/ progress$/, '')}: ${mb(json.bytes)} at ${Number(json.mbPerSecond ?? 0).toFixed(1)} MB/s (${Number(json.elapsedSeconds ?? 0).toFixed(0)} s)`;
+    if (tty) {
+      process.stdout.write(`\r\x1b[K${text}`);
+    } else {
+      say(text);
+    }
+    return;
+  }
+  if (json && (json.level === 'error' || json.level === 'warn')) {
+    say(`      task ${json.level}: ${String(json.message)}${json.error ? ` (${String(json.error)})` : ''}`);
+  } else if (line.stream === 'stderr' && line.line.trim() !== '') {
+    say(`      task: ${line.line}`);
+  }
+}
+
+function transitionPrinter(): (t: StateTransition) => void {
+  const enteredAt = new Map<string, number>();
+  return (t) => {
+    if (t.type === 'entered') {
+      enteredAt.set(t.state, t.at);
+      say(`  → ${t.state}`);
+    } else if (t.type === 'exited') {
+      say(`  ✓ ${t.state} (${secs(t.at - (enteredAt.get(t.state) ?? t.at))})`);
+    } else if (t.type === 'failed') {
+      say(`  ✗ ${t.state}: ${t.error} ${typeof t.cause === 'string' ? t.cause.slice(0, 300) : ''}`);
+    } else if (t.type === 'retried') {
+      say(`  ↻ ${t.state} retried`);
+    }
+  };
+}
+
+interface DatabaseOutcome {
+  readonly database: string;
+  readonly status: string;
+  readonly backupId?: string;
+  readonly manifest?: Manifest;
+  readonly verification?: Verification;
+  readonly replicated: boolean;
+  readonly restoreSeconds?: number;
+  readonly restoreNote?: string;
+  readonly inventoryMatch?: { tables: number; mismatches: string[] };
+  readonly seconds: number;
+}
+
+function compareInventories(expected: Inventory, actual: Inventory): { tables: number; mismatches: string[] } {
+  const found = new Map(actual.entries.map((e) => [`${e.kind}:${e.name}`, e.count]));
+  const mismatches: string[] = [];
+  for (const entry of expected.entries) {
+    const count = found.get(`${entry.kind}:${entry.name}`);
+    if (count !== entry.count) {
+      mismatches.push(`${entry.name}: backup ${entry.count}, restored ${count ?? 'missing'}`);
+    }
+  }
+  return { tables: expected.entries.length, mismatches };
+}
+
+/** A fresh, empty database to restore into, on the same server (never the source). */
+async function prepareRestoreTarget(local: LocalConfig, database: string): Promise<{ name?: string; note?: string }> {
+  const db = local.config.databases.find((d) => d.name === database)!;
+  const credentials = local.credentials[database];
+  const source = db.connection.database ?? database;
+  const target = `${source}_strongbox_restore`.slice(0, 63);
+  if (db.engine === 'postgres') {
+    const client = new PgClient({
+      host: db.connection.host,
+      port: db.connection.port ?? 5432,
+      user: credentials?.username,
+      password: credentials?.password,
+      database: 'postgres',
+    });
+    await client.connect();
+    try {
+      await client.query(`DROP DATABASE IF EXISTS "${target}" WITH (FORCE)`);
+      await client.query(`CREATE DATABASE "${target}"`);
+    } finally {
+      await client.end();
+    }
+    return { name: target };
+  }
+  return { note: `restore skipped: the demo restores PostgreSQL only (a ${db.engine} restore would write into your server)` };
+}
+
+async function backupAndRestore(strongbox: LocalStrongbox, local: LocalConfig, database: string): Promise<DatabaseOutcome> {
+  const started = Date.now();
+  say(`\nBackup of "${database}": the synthesized ${strongbox.stateMachine('backup').name} state machine`);
+  const execution = await strongbox.backup(
+    { database, kind: 'full', trigger: 'demo' },
+    { name: `demo-${database}-${Date.now()}`, onTransition: transitionPrinter() },
+  );
+  if (execution.status !== 'SUCCEEDED') {
+    say(`  ✗ execution ${execution.status}: ${execution.error}: ${execution.cause}`);
+    return { database, status: execution.status, replicated: false, seconds: (Date.now() - started) / 1000 };
+  }
+  const output = execution.output as { prepare?: { status?: string; backupId?: string } };
+  const backupId = output.prepare?.backupId;
+  if (output.prepare?.status !== 'ready' || !backupId) {
+    return { database, status: `skipped (${JSON.stringify(output.prepare)})`, replicated: false, seconds: (Date.now() - started) / 1000 };
+  }
+  const s3 = strongbox.vault.client();
+  const manifest = (await getJson(s3, strongbox.app.buckets.primary, keys.manifest(backupId), ManifestSchema))?.value;
+  const verification = (await getJson(s3, strongbox.app.buckets.primary, keys.verification(backupId), VerificationSchema))?.value;
+  let replicated = false;
+  if (manifest) {
+    try {
+      const head = await s3.send(new HeadObjectCommand({ Bucket: strongbox.app.buckets.replica, Key: manifest.artifact.key }));
+      replicated = head.ContentLength === manifest.artifact.bytes;
+    } catch {
+      replicated = false;
+    }
+  }
+
+  const target = await prepareRestoreTarget(local, database);
+  if (!target.name || !manifest) {
+    return {
+      database,
+      status: 'SUCCEEDED',
+      backupId,
+      manifest,
+      verification,
+      replicated,
+      restoreNote: target.note,
+      seconds: (Date.now() - started) / 1000,
+    };
+  }
+  say(`\nRestore of ${backupId} into the new database "${target.name}"`);
+  const restore = await strongbox.runTask(
+    database,
+    { STRONGBOX_COMMAND: 'restore', STRONGBOX_BACKUP_ID: backupId, STRONGBOX_TARGET_NAME: target.name },
+    'Restore',
+  );
+  if (restore.exitCode !== 0) {
+    say(`  ✗ restore failed (exit ${restore.exitCode})\n${restore.stderrTail}`);
+    return {
+      database,
+      status: 'SUCCEEDED',
+      backupId,
+      manifest,
+      verification,
+      replicated,
+      restoreNote: 'restore failed',
+      seconds: (Date.now() - started) / 1000,
+    };
+  }
+  say(`  ✓ restored in ${restore.seconds.toFixed(1)} s`);
+  const inventory = await strongbox.runTask(database, { STRONGBOX_COMMAND: 'inventory', STRONGBOX_TARGET_NAME: target.name }, 'Inventory');
+  const restored = inventory.result?.inventory as Inventory | undefined;
+  const inventoryMatch = restored
+    ? compareInventories(manifest.inventory, restored)
+    : { tables: 0, mismatches: ['the inventory task returned no inventory'] };
+  say(
+    inventoryMatch.mismatches.length === 0
+      ? `  ✓ inventories match: ${inventoryMatch.tables} objects, same row counts as in the backup's snapshot`
+      : `  ✗ inventories differ:\n    ${inventoryMatch.mismatches.join('\n    ')}`,
+  );
+  return {
+    database,
+    status: 'SUCCEEDED',
+    backupId,
+    manifest,
+    verification,
+    replicated,
+    restoreSeconds: restore.seconds,
+    inventoryMatch,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+function table(rows: readonly (readonly [string, string])[]): string {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+function summary(strongbox: LocalStrongbox, outcomes: readonly DatabaseOutcome[], totalMs: number): string {
+  const cwd = process.cwd();
+  const parts: string[] = [];
+  for (const o of outcomes) {
+    const m = o.manifest;
+    const rows: [string, string][] = [
+      ['database', o.database],
+      ['execution', o.status],
+      ['backupId', o.backupId ?? '-'],
+    ];
+    if (m) {
+      rows.push(
+        ['bytes', `${mb(m.artifact.bytes)} stored (${mb(m.artifact.uncompressedBytes)} dumped)`],
+        [
+          'compression ratio',
+          `${(m.artifact.uncompressedBytes / Math.max(1, m.artifact.bytes)).toFixed(2)} : 1 (zstd -${m.artifact.compression.level})`,
+        ],
+        ['throughput', `${m.throughputMBps.toFixed(1)} MB/s over ${m.durationSeconds.toFixed(1)} s (${m.tool.name} ${m.tool.version})`],
+      );
+    }
+    rows.push(
+      [
+        'verified',
+        o.verification
+          ? `${o.verification.verified ? 'yes' : 'NO'} (${o.verification.method}, sha256 ${o.verification.sha256.slice(0, 12)}…)`
+          : 'no record',
+      ],
+      ['replicated', o.replicated ? `yes, s3://${strongbox.app.buckets.replica}` : 'no'],
+      ['restore time', o.restoreSeconds !== undefined ? `${o.restoreSeconds.toFixed(1)} s` : (o.restoreNote ?? '-')],
+      [
+        'inventory',
+        o.inventoryMatch
+          ? o.inventoryMatch.mismatches.length === 0
+            ? `match (${o.inventoryMatch.tables} objects)`
+            : `${o.inventoryMatch.mismatches.length} mismatches`
+          : '-',
+      ],
+    );
+    if (m) {
+      rows.push(['artifact', `s3://${strongbox.app.buckets.primary}/${m.artifact.key}`]);
+    }
+    parts.push(table(rows));
+  }
+  const messages = strongbox.outbox.read();
+  const outbox = messages.map(
+    (msg) => `    ${msg.at.slice(11, 19)}  ${msg.topicArn.replace(/^.*:/, '')}  ${msg.subject ?? msg.message.slice(0, 80)}`,
+  );
+  parts.push(
+    table([
+      ['outbox messages', String(messages.length)],
+      [
+        'vault files',
+        `${relative(cwd, strongbox.vault.directory) || '.'}/ (s3rver; buckets ${strongbox.app.buckets.primary}, ${strongbox.app.buckets.replica})`,
+      ],
+      ['outbox', relative(cwd, strongbox.outbox.file)],
+      ['total time', secs(totalMs)],
+    ]),
+  );
+  if (outbox.length > 0) {
+    parts.push(outbox.join('\n'));
+  }
+  return parts.join('\n\n');
+}
+
+function succeeded(o: DatabaseOutcome): boolean {
+  const restoredOk = o.restoreNote === undefined || o.restoreNote.startsWith('restore skipped');
+  return (
+    o.status === 'SUCCEEDED' &&
+    o.verification?.verified === true &&
+    o.replicated &&
+    restoredOk &&
+    (o.inventoryMatch === undefined ? o.restoreNote !== undefined : o.inventoryMatch.mismatches.length === 0)
+  );
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const startedAt = Date.now();
+  const args = parseArgs(argv);
+  const embedded = args.config === undefined;
+  const local = loadLocalConfig(args.config ?? DEMO_CONFIG_FILE);
+  say(
+    `Strongbox demo: the deployed state machines, run locally (${embedded ? 'embedded PostgreSQL' : relative(process.cwd(), local.file)})`,
+  );
+
+  let postgres: EmbeddedPostgres | undefined;
+  let strongbox: LocalStrongbox | undefined;
+  try {
+    if (embedded) {
+      const db = local.config.databases[0];
+      const credentials = local.credentials[db.name];
+      let t = Date.now();
+      postgres = await startEmbeddedPostgres({
+        directory: `${local.dataDir}/postgres`,
+        port: db.connection.port,
+        username: credentials.username,
+        password: credentials.password,
+      });
+      say(
+        `  ✓ PostgreSQL 15 (embedded-postgres) on 127.0.0.1:${postgres.port}, data in ${relative(process.cwd(), postgres.directory)} (${secs(Date.now() - t)})`,
+      );
+      t = Date.now();
+      await postgres.dropDatabase(db.connection.database!);
+      await postgres.createDatabase(db.connection.database!);
+      const pg = postgres;
+      const seeded = await seedSampleDatabase(() => pg.client(db.connection.database), { scale: args.scale });
+      say(
+        `  ✓ seeded "${db.connection.database}": ${mb(seeded.databaseBytes)}, ${seeded.tables} tables in 4 schemas, ${seeded.rows.toLocaleString('en')} rows (${secs(Date.now() - t)})`,
+      );
+    }
+    let t = Date.now();
+    strongbox = await startLocalStrongbox({ local, onTaskOutput: taskProgress });
+    say(
+      `  ✓ synthesized ${strongbox.app.stackName}: ${strongbox.app.stateMachines.map((m) => m.name).join(', ')}; vault ${strongbox.vault.endpoint} (${secs(Date.now() - t)})`,
+    );
+    strongbox.outbox.onMessage((m) => say(`  ✉ outbox: ${m.subject ?? m.message.slice(0, 100)}`));
+    const outcomes: DatabaseOutcome[] = [];
+    for (const db of local.config.databases) {
+      t = Date.now();
+      outcomes.push(await backupAndRestore(strongbox, local, db.name));
+    }
+    say(`\nSummary\n${summary(strongbox, outcomes, Date.now() - startedAt)}`);
+    return outcomes.every(succeeded) ? 0 : 1;
+  } finally {
+    await strongbox?.stop();
+    await postgres?.stop();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.stdout.write('', () => process.exit(code)),
+    (error: Error) => {
+      if (error instanceof ConfigError || error instanceof UsageError) {
+        process.stderr.write(`strongbox demo: ${error.message}\n`);
+        process.exit(2);
+      }
+      process.stderr.write(`strongbox demo: ${error.name}: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}
