@@ -1,0 +1,152 @@
+import * as path from 'node:path';
+import { IgnoreMode, RemovalPolicy } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { databasePrefix } from '../../lambdas/shared/catalog';
+import { TASK_CONTAINER_NAME, TASK_ENV } from '../../lambdas/shared/task-env';
+import { taskFamily } from '../config/plan';
+import { type DatabaseConfig, DEFAULT_PORTS } from '../config/schema';
+import { grantVaultAccess, VAULT_ACCESS, type VaultLocation } from './vault';
+
+export interface DumpTaskProps {
+  /** `app.name` from the config; part of the task family. */
+  readonly appName: string;
+  /** The database this task dumps; its `task` block sizes the task and its `dump` block sets the defaults. */
+  readonly database: DatabaseConfig;
+  /** The primary vault; the task may only write under `backups/<database>/`. */
+  readonly vault: VaultLocation;
+  /**
+   * Container image.
+   * @default {@link dumpTaskImage} (built by `cdk deploy` from tasks/Dockerfile; synth needs no Docker)
+   */
+  readonly image?: ecs.ContainerImage;
+  /**
+   * Retention of the task's log group.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Fargate ephemeral storage (21-200 GiB). pg_restore with `--jobs` or a selection writes the uncompressed
+   * dump there first, so PostgreSQL gets room for it.
+   * @default 100 for postgres, 21 for other engines
+   */
+  readonly ephemeralStorageGiB?: number;
+  /**
+   * Seconds between progress log lines.
+   * @default 30
+   */
+  readonly progressIntervalSeconds?: number;
+}
+
+const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
+
+/**
+ * The task image from tasks/Dockerfile. The build context is the repository root because the task imports the
+ * shared contracts (lambdas/shared); everything but the files the build copies is excluded, so the asset hash
+ * changes only when the task's code or dependencies do.
+ */
+export function dumpTaskImage(): ecs.ContainerImage {
+  return ecs.ContainerImage.fromAsset(REPOSITORY_ROOT, {
+    file: 'tasks/Dockerfile',
+    ignoreMode: IgnoreMode.DOCKER,
+    exclude: ['*', '!package.json', '!package-lock.json', '!tasks', '!lambdas', 'lambdas/*', '!lambdas/shared', 'tasks/node_modules'],
+  });
+}
+
+/** A secret ARN with the 6-character suffix Secrets Manager appends is complete; without it, partial. */
+function importSecret(scope: Construct, arn: string): secretsmanager.ISecret {
+  return /-[A-Za-z0-9]{6}$/.test(arn)
+    ? secretsmanager.Secret.fromSecretCompleteArn(scope, 'DatabaseSecret', arn)
+    : secretsmanager.Secret.fromSecretPartialArn(scope, 'DatabaseSecret', arn);
+}
+
+/**
+ * The Fargate task definition of one database's dump task. Its task role can only upload under that
+ * database's prefix of the vault (no read, no delete) and read only that database's secret; its execution
+ * role pulls the image, writes logs and resolves the `secrets` that inject the credentials. Nothing secret is
+ * in the environment values.
+ */
+export class DumpTask extends Construct {
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  public readonly taskRole: iam.Role;
+  public readonly executionRole: iam.Role;
+  public readonly containerName: string = TASK_CONTAINER_NAME;
+  public readonly container: ecs.ContainerDefinition;
+  public readonly logGroup: logs.LogGroup;
+  /** The database's credentials secret, when it has one (Redis may not). */
+  public readonly secret?: secretsmanager.ISecret;
+
+  public constructor(scope: Construct, id: string, props: DumpTaskProps) {
+    super(scope, id);
+    const db = props.database;
+    const storage = props.ephemeralStorageGiB ?? (db.engine === 'postgres' ? 100 : 21);
+    if (!Number.isInteger(storage) || storage < 21 || storage > 200) {
+      throw new Error(`DumpTask ${db.name}: ephemeralStorageGiB must be a whole number of GiB from 21 to 200, got ${storage}`);
+    }
+    const progress = props.progressIntervalSeconds ?? 30;
+    if (!(progress >= 1)) {
+      throw new Error(`DumpTask ${db.name}: progressIntervalSeconds must be at least 1, got ${progress}`);
+    }
+
+    this.taskRole = new iam.Role(this, 'TaskRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: `Strongbox dump task of ${db.name}: upload under ${databasePrefix(db.name)} only`,
+    });
+    this.executionRole = new iam.Role(this, 'ExecutionRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: `Strongbox dump task of ${db.name}: image pull, logs, credentials injection`,
+    });
+    grantVaultAccess(this.taskRole, props.vault, databasePrefix(db.name), { objectActions: VAULT_ACCESS.write, key: 'encrypt' });
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: `/strongbox/${props.appName}/dump/${db.name}`,
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      family: taskFamily(props.appName, db.name),
+      cpu: db.task.cpu,
+      memoryLimitMiB: db.task.memoryMiB,
+      ephemeralStorageGiB: storage,
+      taskRole: this.taskRole,
+      executionRole: this.executionRole,
+      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    });
+
+    const secrets: Record<string, ecs.Secret> = {};
+    if (db.connection.secretArn) {
+      this.secret = importSecret(this, db.connection.secretArn);
+      secrets[TASK_ENV.username] = ecs.Secret.fromSecretsManager(this.secret, 'username');
+      secrets[TASK_ENV.password] = ecs.Secret.fromSecretsManager(this.secret, 'password');
+      // The task may also read it through the SDK (STRONGBOX_DB_SECRET_ARN); it can read no other secret.
+      this.secret.grantRead(this.taskRole);
+    }
+
+    const environment: Record<string, string> = {
+      [TASK_ENV.database]: db.name,
+      [TASK_ENV.engine]: db.engine,
+      [TASK_ENV.host]: db.connection.host,
+      [TASK_ENV.port]: String(db.connection.port ?? DEFAULT_PORTS[db.engine]),
+      [TASK_ENV.tls]: db.connection.tls,
+      [TASK_ENV.bucket]: props.vault.bucketName,
+      [TASK_ENV.compressionLevel]: String(db.dump.compressionLevel),
+      [TASK_ENV.restoreJobs]: String(db.dump.restoreJobs),
+      [TASK_ENV.redisMode]: db.dump.redisMode,
+      [TASK_ENV.progressIntervalSeconds]: String(progress),
+      ...(db.connection.database ? { [TASK_ENV.dbName]: db.connection.database } : {}),
+    };
+
+    this.container = this.taskDefinition.addContainer('Dump', {
+      containerName: TASK_CONTAINER_NAME,
+      image: props.image ?? dumpTaskImage(),
+      essential: true,
+      environment,
+      secrets,
+      logging: ecs.LogDriver.awsLogs({ logGroup: this.logGroup, streamPrefix: db.name }),
+    });
+  }
+}

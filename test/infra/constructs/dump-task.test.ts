@@ -1,0 +1,164 @@
+import { Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { describe, expect, it } from 'vitest';
+import { DatabaseSchema } from '../../../infra/config/schema';
+import { DumpTask, type DumpTaskProps } from '../../../infra/constructs/dump-task';
+import type { VaultLocation } from '../../../infra/constructs/vault';
+
+const SECRET_A = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-db-AbCdEf';
+const SECRET_B = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-db-GhIjKl';
+const VAULT: VaultLocation = {
+  bucketName: 'sb-vault-123456789012-eu-west-1',
+  bucketArn: 'arn:aws:s3:::sb-vault-123456789012-eu-west-1',
+  region: 'eu-west-1',
+  keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000001',
+};
+
+function database(name: string, secretArn: string, extra: Record<string, unknown> = {}) {
+  return DatabaseSchema.parse({
+    name,
+    engine: 'postgres',
+    connection: { host: `${name}.example.internal`, database: name, secretArn },
+    tier: 'general',
+    schedule: { expression: 'cron(0 3 * * ? *)' },
+    task: { cpu: 2048, memoryMiB: 4096, timeoutMinutes: 60 },
+    ...extra,
+  });
+}
+
+function twoTasks(props: Partial<DumpTaskProps> = {}) {
+  const stack = new Stack(undefined, 'Test', { env: { region: 'eu-west-1', account: '123456789012' } });
+  const image = ecs.ContainerImage.fromRegistry('strongbox/dump:test');
+  const a = new DumpTask(stack, 'Orders', { appName: 'sb', database: database('orders', SECRET_A), vault: VAULT, image, ...props });
+  const b = new DumpTask(stack, 'Billing', { appName: 'sb', database: database('billing', SECRET_B), vault: VAULT, image });
+  return { stack, a, b, template: Template.fromStack(stack) };
+}
+
+/** Every statement of the inline policies attached to `role`, as JSON text for containment checks. */
+function policyText(stack: Stack, template: Template, role: iam.Role): string {
+  const logicalId = stack.getLogicalId(role.node.defaultChild as iam.CfnRole);
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+    JSON.stringify(p.Properties.Roles).includes(`"${logicalId}"`),
+  );
+  return JSON.stringify(policies.map((p) => p.Properties.PolicyDocument.Statement));
+}
+
+describe('DumpTask', () => {
+  it('defines a Fargate task per database with the plan family, the dump container and the configured size', () => {
+    // Prepare
+    const { template, a } = twoTasks();
+    // Act
+    const definitions = template.findResources('AWS::ECS::TaskDefinition');
+    // Assess
+    expect(Object.keys(definitions)).toHaveLength(2);
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Family: 'sb-orders-dump',
+      Cpu: '2048',
+      Memory: '4096',
+      RequiresCompatibilities: ['FARGATE'],
+      EphemeralStorage: { SizeInGiB: 100 },
+      ContainerDefinitions: [Match.objectLike({ Name: 'dump', Essential: true })],
+    });
+    expect(a.containerName).toBe('dump');
+  });
+
+  it('passes static settings as environment and the credentials only as secrets from the username/password keys', () => {
+    // Prepare
+    const { template } = twoTasks();
+    // Act
+    const definition = Object.values(template.findResources('AWS::ECS::TaskDefinition')).find(
+      (d) => d.Properties.Family === 'sb-orders-dump',
+    );
+    const container = definition?.Properties.ContainerDefinitions[0];
+    const environment = Object.fromEntries(container.Environment.map((e: { Name: string; Value: string }) => [e.Name, e.Value]));
+    // Assess
+    expect(environment).toMatchObject({
+      STRONGBOX_DATABASE: 'orders',
+      STRONGBOX_ENGINE: 'postgres',
+      STRONGBOX_DB_HOST: 'orders.example.internal',
+      STRONGBOX_DB_PORT: '5432',
+      STRONGBOX_DB_NAME: 'orders',
+      STRONGBOX_VAULT_BUCKET: VAULT.bucketName,
+      STRONGBOX_COMPRESSION_LEVEL: '3',
+    });
+    expect(Object.keys(environment).some((name) => /PASSWORD|USERNAME|SECRET/.test(name))).toBe(false);
+    expect(container.Secrets).toEqual([
+      { Name: 'STRONGBOX_DB_USERNAME', ValueFrom: `${SECRET_A}:username::` },
+      { Name: 'STRONGBOX_DB_PASSWORD', ValueFrom: `${SECRET_A}:password::` },
+    ]);
+  });
+
+  it('logs to its own log group with the configured retention', () => {
+    // Prepare
+    const { template } = twoTasks({ logRetention: logs.RetentionDays.ONE_MONTH });
+    // Act
+    const groups = template.findResources('AWS::Logs::LogGroup', { Properties: { LogGroupName: '/strongbox/sb/dump/orders' } });
+    // Assess
+    expect(Object.values(groups).map((g) => g.Properties.RetentionInDays)).toEqual([30]);
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      Family: 'sb-orders-dump',
+      ContainerDefinitions: [Match.objectLike({ LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }) })],
+    });
+  });
+
+  it("lets database A's task role upload only under A's prefix and read only A's secret", () => {
+    // Prepare
+    const { stack, template, a } = twoTasks();
+    // Act
+    const text = policyText(stack, template, a.taskRole);
+    const statements = JSON.parse(text).flat() as { Action: string | string[]; Resource: unknown }[];
+    const s3Actions = statements.flatMap((s) => [s.Action].flat()).filter((action) => action.startsWith('s3:'));
+    // Assess
+    expect(new Set(s3Actions)).toEqual(new Set(['s3:PutObject', 's3:AbortMultipartUpload']));
+    expect(text).toContain(`${VAULT.bucketArn}/backups/orders/*`);
+    expect(text).not.toContain('backups/billing');
+    expect(text).toContain(SECRET_A);
+    expect(text).not.toContain(SECRET_B);
+    expect(text).not.toMatch(/s3:GetObject|s3:DeleteObject|s3:\*|secretsmanager:\*/);
+  });
+
+  it("lets database A's execution role resolve only A's secret", () => {
+    // Prepare
+    const { stack, template, a, b } = twoTasks();
+    // Act
+    const textA = policyText(stack, template, a.executionRole);
+    const textB = policyText(stack, template, b.executionRole);
+    // Assess
+    expect(textA).toContain(SECRET_A);
+    expect(textA).not.toContain(SECRET_B);
+    expect(textB).toContain(SECRET_B);
+    expect(textB).not.toContain(SECRET_A);
+    expect(textA).not.toContain('s3:PutObject');
+  });
+
+  it('rejects an ephemeral storage size Fargate does not offer, showing the value', () => {
+    // Prepare
+    const stack = new Stack();
+    // Act
+    const create = () =>
+      new DumpTask(stack, 'Bad', {
+        appName: 'sb',
+        database: database('orders', SECRET_A),
+        vault: VAULT,
+        image: ecs.ContainerImage.fromRegistry('x'),
+        ephemeralStorageGiB: 500,
+      });
+    // Assess
+    expect(create).toThrow('ephemeralStorageGiB must be a whole number of GiB from 21 to 200, got 500');
+  });
+
+  it('builds the image from tasks/Dockerfile by default without needing Docker at synth', () => {
+    // Prepare
+    const stack = new Stack(undefined, 'Default', { env: { region: 'eu-west-1', account: '123456789012' } });
+    // Act
+    new DumpTask(stack, 'Orders', { appName: 'sb', database: database('orders', SECRET_A), vault: VAULT });
+    const template = Template.fromStack(stack);
+    // Assess
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Image: { 'Fn::Sub': Match.stringLikeRegexp('cdk-hnb659fds-container-assets') } })],
+    });
+  });
+});
