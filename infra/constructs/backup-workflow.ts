@@ -49,6 +49,8 @@ export interface BackupWorkflowProps {
 
 /** Time the Lambdas and retries need around the dump, added to the longest task timeout. */
 const WORKFLOW_MARGIN = Duration.hours(1);
+/** Time Fargate may take to place the task and pull the image, on top of the task's own timeout. */
+const DUMP_PROVISIONING_SECONDS = 15 * 60;
 /** Step Functions' managed rule for `.sync` ECS integrations. */
 const ECS_SYNC_RULE = 'StepFunctionsGetEventsForECSTaskRule';
 
@@ -155,7 +157,7 @@ export class BackupWorkflow extends Construct {
       comment: `Strongbox (${props.plan.app}): dump, verify, replicate and retain one database`,
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       queryLanguage: sfn.QueryLanguage.JSON_PATH,
-      timeout: Duration.seconds(longestTask + WORKFLOW_MARGIN.toSeconds()),
+      timeout: Duration.seconds(longestTask + DUMP_PROVISIONING_SECONDS + WORKFLOW_MARGIN.toSeconds()),
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
@@ -169,12 +171,15 @@ export class BackupWorkflow extends Construct {
 
   private buildDefinition(props: BackupWorkflowProps): sfn.IChainable {
     const f = this.functions;
+    // States live in their own scope: their ids are the state names, which the functions' ids would clash with.
+    const scope = new Construct(this, 'States');
     const execution = {
       executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
       startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
     };
     const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
-      new tasks.LambdaInvoke(this, id, {
+      new tasks.LambdaInvoke(scope, id, {
+        stateName: id,
         lambdaFunction: app.function,
         payloadResponseOnly: true,
         payload: sfn.TaskInput.fromObject(payload),
@@ -186,7 +191,7 @@ export class BackupWorkflow extends Construct {
     const wholeState = { state: sfn.JsonPath.entirePayload };
 
     // Failure path: never loses the original error, and never fails on its own problems.
-    const fail = new sfn.Fail(this, 'Failed', {
+    const fail = new sfn.Fail(scope, 'Failed', {
       comment: 'The readable error and cause NotifyFailure derived from the failed state',
       errorPath: '$.failure.error',
       causePath: '$.failure.cause',
@@ -207,7 +212,7 @@ export class BackupWorkflow extends Construct {
       '$.failure',
       'Chat (and pager by tier) with the cause and stderr tail; returns the readable error and cause',
     );
-    const rawFailure = new sfn.Pass(this, 'KeepRawFailure', {
+    const rawFailure = new sfn.Pass(scope, 'KeepRawFailure', {
       comment: 'NotifyFailure itself failed: fail with the original error as Step Functions reported it',
       parameters: { error: sfn.JsonPath.stringAt('$.error.Error'), cause: sfn.JsonPath.stringAt('$.error.Cause') },
       resultPath: '$.failure',
@@ -232,7 +237,7 @@ export class BackupWorkflow extends Construct {
     const notifySkipped = catchAll(
       invoke('NotifySkipped', f.notify, { outcome: 'skipped', execution, ...wholeState }, sfn.JsonPath.DISCARD, 'Chat notice for a skip'),
     );
-    const dump = catchAll(this.dumpState(props));
+    const dump = catchAll(this.dumpState(scope, props));
     const verify = catchAll(invoke('Verify', f.verify, backupRef, '$.verify', 'Size, SHA-256 and zstd frames against the manifest'));
     const replicate = catchAll(invoke('Replicate', f.replicate, backupRef, '$.replicate', 'Server-side copy to the replica vault'));
     const retain = catchAll(invoke('Retain', f.retain, backupRef, '$.retain', 'GFS prune of this database in both vaults'));
@@ -242,9 +247,9 @@ export class BackupWorkflow extends Construct {
     );
 
     return prepare.next(
-      new sfn.Choice(this, 'Skipped?')
-        .when(sfn.Condition.stringEquals('$.prepare.status', 'skipped'), notifySkipped.next(new sfn.Succeed(this, 'SkippedWithNotice')))
-        .otherwise(dump.next(verify).next(replicate).next(retain).next(release).next(notify).next(new sfn.Succeed(this, 'BackedUp'))),
+      new sfn.Choice(scope, 'Skipped?')
+        .when(sfn.Condition.stringEquals('$.prepare.status', 'skipped'), notifySkipped.next(new sfn.Succeed(scope, 'SkippedWithNotice')))
+        .otherwise(dump.next(verify).next(replicate).next(retain).next(release).next(notify).next(new sfn.Succeed(scope, 'BackedUp'))),
     );
   }
 
@@ -252,8 +257,9 @@ export class BackupWorkflow extends Construct {
    * EcsRunTask takes a fixed task definition; one shared state machine picks the database's family at run time
    * (`TaskDefinition.$`), so the state is written out here. ECS resolves a family to its latest ACTIVE revision.
    */
-  private dumpState(props: BackupWorkflowProps): sfn.CustomState {
-    const state = new sfn.CustomState(this, 'Dump', {
+  private dumpState(scope: Construct, props: BackupWorkflowProps): sfn.CustomState {
+    const longestTask = Math.max(...Object.values(props.plan.databases).map((db) => db.taskTimeoutSeconds));
+    const state = new sfn.CustomState(scope, 'Dump', {
       stateJson: {
         Type: 'Task',
         Comment: 'The dump task: engine tool -> zstd -> SHA-256 -> multipart upload, manifest last',
@@ -283,8 +289,10 @@ export class BackupWorkflow extends Construct {
             ],
           },
         },
-        // Per database: the task's own timeout from the config.
-        TimeoutSecondsPath: '$.prepare.taskTimeoutSeconds',
+        // The longest task timeout of the plan plus Fargate provisioning time. TimeoutSecondsPath would allow a
+        // per-database value, but aws-local-stepfunctions 3 evaluates it against the state's effective input
+        // (after Parameters), where `$.prepare` does not exist, so the local runtime could not run it.
+        TimeoutSeconds: longestTask + DUMP_PROVISIONING_SECONDS,
         ResultSelector: {
           'taskArn.$': '$.TaskArn',
           'stoppedReason.$': '$.StoppedReason',

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compactTimestamp } from '../../../lambdas/shared/catalog';
 import { type BackupStatus, type HistoryEntry, planRetention, type RetentionPolicy } from '../../../lambdas/retain/planner';
+import { compactTimestamp } from '../../../lambdas/shared/catalog';
 
 const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'America/Sao_Paulo', 'Australia/Lord_Howe', 'Asia/Kolkata', 'Pacific/Chatham'];
 const DAY = 86_400_000;
@@ -23,7 +23,9 @@ function labels(timeZone: string, at: number): Record<'daily' | 'weekly' | 'mont
 
 /** The small reference model: keep/delete/skip per the documented semantics, computed the obvious way. */
 function referenceModel(history: readonly HistoryEntry[], policy: RetentionPolicy, now: number) {
-  const verified = history.filter((e) => e.status === 'verified').sort((a, b) => b.takenAt - a.takenAt || (a.backupId < b.backupId ? 1 : -1));
+  const verified = history
+    .filter((e) => e.status === 'verified')
+    .sort((a, b) => b.takenAt - a.takenAt || (a.backupId < b.backupId ? 1 : -1));
   const keep = new Set<string>();
   const counts: Record<string, number> = {};
   if (verified[0]) keep.add(verified[0].backupId);
@@ -155,7 +157,15 @@ describe('reference ISO weeks', () => {
 });
 
 describe('planRetention (examples)', () => {
-  const policy: RetentionPolicy = { daily: 2, weekly: 2, monthly: 2, yearly: 1, legalHoldYearly: true, graceSeconds: 6 * 3600, timeZone: 'Europe/Berlin' };
+  const policy: RetentionPolicy = {
+    daily: 2,
+    weekly: 2,
+    monthly: 2,
+    yearly: 1,
+    legalHoldYearly: true,
+    graceSeconds: 6 * 3600,
+    timeZone: 'Europe/Berlin',
+  };
   const entry = (iso: string, status: BackupStatus = 'verified'): HistoryEntry => {
     const takenAt = Date.parse(iso);
     return { backupId: `db-${compactTimestamp(new Date(takenAt))}-full`, takenAt, status };
