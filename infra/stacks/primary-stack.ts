@@ -9,8 +9,14 @@ import type { Plan } from '../../lambdas/shared/plan';
 import { buildPlan } from '../config/plan';
 import type { StrongboxConfig } from '../config/schema';
 import { Alerts } from '../constructs/alerts';
+import { BackupWorkflow } from '../constructs/backup-workflow';
+import { Dashboard } from '../constructs/dashboard';
+import { DumpTask } from '../constructs/dump-task';
+import { Monitoring } from '../constructs/monitoring';
 import { Network } from '../constructs/network';
-import { replicaVaultLocation, Vault, type VaultLocation } from '../constructs/vault';
+import { Schedules } from '../constructs/schedules';
+import { replicaVaultLocation, Vault, type VaultLocation, vaultKeyAliasArn } from '../constructs/vault';
+import { Watchdog } from '../constructs/watchdog';
 
 export interface PrimaryStackProps extends StackProps {
   readonly config: StrongboxConfig;
@@ -37,6 +43,11 @@ export class PrimaryStack extends Stack {
   public readonly alerts: Alerts;
   public readonly chatTopic: sns.ITopic;
   public readonly pagerTopic: sns.ITopic;
+  public readonly dumpTasks: Readonly<Record<string, DumpTask>>;
+  public readonly backup: BackupWorkflow;
+  public readonly schedules: Schedules;
+  public readonly watchdog: Watchdog;
+  public readonly monitoring: Monitoring;
 
   public constructor(scope: Construct, id: string, props: PrimaryStackProps) {
     super(scope, id, props);
@@ -70,15 +81,44 @@ export class PrimaryStack extends Stack {
     this.chatTopic = this.alerts.chatTopic;
     this.pagerTopic = this.alerts.pagerTopic;
 
-    // ---------------------------------------------------------------------------------------------------
-    // Lead wiring point. The constructs below are built in parallel by other issues; wire them here, in
-    // this order, from the public fields above:
-    //   1. dump tasks        one task definition per database (this.plan.databases, this.cluster,
-    //                        this.vault.grantWriteUnder(taskRole, databasePrefix(db)), secrets from connection.secretArn)
-    //   2. backup workflow   Prepare -> Dump -> Verify -> Replicate (this.replica) -> Retain -> Notify (this.chatTopic)
-    //   3. schedules         EventBridge Scheduler per database (full backup, drill)
-    //   4. restore / drill   state machines (this.vault.grantReadUnder: restore never writes to the vault)
-    //   5. monitoring        RPO/RTO alarms routed with this.alerts.topicsForTier(tier)
-    // ---------------------------------------------------------------------------------------------------
+    // One task definition per database, so a task can reach only its own secret and prefix.
+    this.dumpTasks = Object.fromEntries(
+      config.databases.map((database) => [
+        database.name,
+        new DumpTask(this, `DumpTask-${database.name}`, { appName: config.app.name, database, vault: this.vault.location }),
+      ]),
+    );
+
+    this.backup = new BackupWorkflow(this, 'Backup', {
+      plan: this.plan,
+      vault: this.vault.location,
+      replicaVault: this.replica,
+      replicaKmsKey: imported ? config.vault.kms.replicaKeyArn! : vaultKeyAliasArn(config.app.name, 'replica', config.vault.replicaRegion),
+      cluster: this.cluster,
+      taskSubnets: this.vpc.selectSubnets(this.taskSubnets).subnets,
+      taskSecurityGroups: this.taskSecurityGroups,
+      chatTopic: this.chatTopic,
+      // Paging is left to the per-database composite alarm (Monitoring), so a run of failures pages once.
+      dumpTasks: this.dumpTasks,
+    });
+
+    this.watchdog = new Watchdog(this, 'Watchdog', { plan: this.plan, vault: this.vault.location });
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      plan: this.plan,
+      topics: { chatTopic: this.chatTopic, pagerTopic: this.pagerTopic, pageOnImportant: config.alerts.pageOnImportant },
+      watchdogInterval: this.watchdog.interval,
+      backupStateMachineArn: this.backup.stateMachine.stateMachineArn,
+    });
+    new Dashboard(this, 'Dashboard', {
+      plan: this.plan,
+      alarms: this.monitoring.allAlarms,
+      watchdogInterval: this.watchdog.interval,
+    });
+
+    this.schedules = new Schedules(this, 'Schedules', {
+      app: config.app.name,
+      databases: config.databases,
+      backupStateMachine: this.backup.stateMachine,
+    });
   }
 }
