@@ -11,6 +11,7 @@ import { DEMO_CONFIG_FILE, type LocalConfig, loadLocalConfig } from './local-con
 import { type LocalStrongbox, startLocalStrongbox } from './local-strongbox';
 import type { StateTransition } from './runtime';
 import { seedSampleDatabase } from './seed';
+import type { SynthesizedApp } from './synth';
 
 /**
  * `npm run demo`: the deployed backup state machine, run on this machine against a real PostgreSQL and an
@@ -309,7 +310,12 @@ function succeeded(o: DatabaseOutcome): boolean {
   );
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+export interface DemoOverrides {
+  /** Stands in for `synthesize(config)`, e.g. to run an app variant. */
+  readonly synthesize?: (local: LocalConfig) => SynthesizedApp;
+}
+
+export async function main(argv: readonly string[], overrides: DemoOverrides = {}): Promise<number> {
   const startedAt = Date.now();
   const args = parseArgs(argv);
   const embedded = args.config === undefined;
@@ -344,10 +350,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       );
     }
     let t = Date.now();
-    strongbox = await startLocalStrongbox({ local, onTaskOutput: taskProgress });
+    strongbox = await startLocalStrongbox({ local, app: overrides.synthesize?.(local), onTaskOutput: taskProgress });
     say(
       `  ✓ synthesized ${strongbox.app.stackName}: ${strongbox.app.stateMachines.map((m) => m.name).join(', ')}; vault ${strongbox.vault.endpoint} (${secs(Date.now() - t)})`,
     );
+    strongbox.outbox.clear();
     strongbox.outbox.onMessage((m) => say(`  ✉ outbox: ${m.subject ?? m.message.slice(0, 100)}`));
     const outcomes: DatabaseOutcome[] = [];
     for (const db of local.config.databases) {
@@ -363,6 +370,13 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // Powertools warns on every invocation that publishes no custom metric; on a terminal that is only noise.
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!String(args[0]).startsWith('No application metrics to publish')) {
+      warn(...args);
+    }
+  };
   main(process.argv.slice(2)).then(
     (code) => process.stdout.write('', () => process.exit(code)),
     (error: Error) => {

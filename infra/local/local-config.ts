@@ -59,7 +59,7 @@ export interface LocalConfig {
 }
 
 export function placeholderSecretArn(region: string, database: string): string {
-  return `arn:aws:secretsmanager:${region}:${LOCAL_ACCOUNT}:secret:strongbox-local/${database}`;
+  return `arn:aws:secretsmanager:${region}:${LOCAL_ACCOUNT}:secret:strongbox-local/${database}-000000`;
 }
 
 export function loadLocalConfig(file: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LocalConfig {

@@ -16,10 +16,20 @@ import { LOCAL_SDK_ENV, type LocalVault, startVault } from './vault';
  */
 export interface LocalStrongboxOptions {
   readonly local: LocalConfig;
+  /**
+   * The synthesized app to run.
+   * @default synthesize(local.config)
+   */
+  readonly app?: SynthesizedApp;
   /** @default `<dataDir>/vault` */
   readonly vaultDir?: string;
   /** @default `<dataDir>/outbox.jsonl` */
   readonly outboxFile?: string;
+  /**
+   * Let the in-process handlers print their CloudWatch EMF metrics (off for the demo: noise on a terminal).
+   * @default false
+   */
+  readonly metrics?: boolean;
   /**
    * Powertools log level of the in-process handlers.
    * @default 'WARN'
@@ -29,6 +39,11 @@ export interface LocalStrongboxOptions {
   readonly onTaskFailure?: LocalBindingsOptions['onTaskFailure'];
   readonly beforeState?: LocalBindingsOptions['beforeState'];
   readonly taskCommand?: readonly string[];
+  /**
+   * How often the task reports bytes and MB/s: a local-only default under the task definition's own setting.
+   * @default 1
+   */
+  readonly progressIntervalSeconds?: number;
 }
 
 export interface LocalStrongbox {
@@ -66,7 +81,7 @@ export class StateMachineNotFoundError extends Error {
 
 export async function startLocalStrongbox(options: LocalStrongboxOptions): Promise<LocalStrongbox> {
   const { local } = options;
-  const app = synthesize(local.config);
+  const app = options.app ?? synthesize(local.config);
   const plan = buildPlan(local.config);
   const vault = await startVault(options.vaultDir ?? join(local.dataDir, 'vault'), [app.buckets.primary, app.buckets.replica]);
   const outbox = new Outbox(options.outboxFile ?? join(local.dataDir, 'outbox.jsonl'));
@@ -82,6 +97,8 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     STRONGBOX_PLAN: JSON.stringify(plan),
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
     POWERTOOLS_METRICS_NAMESPACE: 'Strongbox',
+    POWERTOOLS_METRICS_DISABLED: options.metrics ? 'false' : 'true',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   // The Powertools singletons read their settings when the first handler module loads; set them before that.
   Object.assign(process.env, lambdaEnv);
@@ -92,10 +109,13 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     TMPDIR: process.env.TMPDIR ?? '/tmp',
     LANG: process.env.LANG ?? 'C.UTF-8',
     NODE_OPTIONS: process.env.NODE_OPTIONS ?? '',
+    // The SDK's "Node 22 will be required from 2027" notice would otherwise open every task's stderr tail.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     ...LOCAL_SDK_ENV,
     AWS_REGION: app.region,
     AWS_ENDPOINT_URL_SNS: sns.endpoint,
     STRONGBOX_S3_ENDPOINT: vault.endpoint,
+    STRONGBOX_PROGRESS_INTERVAL_SECONDS: String(options.progressIntervalSeconds ?? 1),
   };
 
   const databaseBySecret = new Map<string, string>();

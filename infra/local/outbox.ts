@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
@@ -38,6 +38,11 @@ export class Outbox {
       listener(record);
     }
     return record;
+  }
+
+  /** Starts an empty outbox (the demo shows one run's messages). */
+  public clear(): void {
+    writeFileSync(this.file, '');
   }
 
   /** Every message so far, oldest first. */
