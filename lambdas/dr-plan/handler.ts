@@ -3,6 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
+import { FUNCTION_ENV, requireEnv } from '../shared/function-env';
 import { z } from 'zod';
 import { parseInput } from '../shared/errors';
 import { loadPlan } from '../shared/plan';
@@ -28,7 +29,7 @@ export const handler = middy(async (raw: unknown) => {
     return advanceDrPlan(event.state, event.groupResults);
   }
   const report = reportDrPlan(event.state);
-  await publishDrReport(report, sns, process.env.CHAT_TOPIC_ARN ?? '');
+  await publishDrReport(report, sns, requireEnv(FUNCTION_ENV.chatTopicArn));
   return report;
 })
   .use(injectLambdaContext(logger))

@@ -1,20 +1,20 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import { S3Client } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
+import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../shared/function-env';
 import { parseInput } from '../shared/errors';
 import { loadPlan } from '../shared/plan';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { DrillPrepareEventSchema } from '../shared/restore-payloads';
 import { prepareDrill } from './drill-prepare';
 
-const s3 = tracer.captureAWSv3Client(new S3Client({}));
+const s3 = tracer.captureAWSv3Client(vaultS3Client());
 
 // The schedule's input is checked inside prepareDrill so that a bad one fails with a readable cause.
 export const handler = middy(async (event: unknown) => {
   const { input, execution } = parseInput(DrillPrepareEventSchema, event, 'drill Prepare event');
-  return prepareDrill(input, execution, { s3, bucket: process.env.VAULT_BUCKET ?? '', plan: loadPlan() });
+  return prepareDrill(input, execution, { s3, bucket: requireEnv(FUNCTION_ENV.vaultBucket), plan: loadPlan() });
 })
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics))

@@ -1,20 +1,20 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { parseInput } from '../shared/errors';
+import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../shared/function-env';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { RestoreNotifyEventSchema } from '../shared/restore-payloads';
 import { type ExecutionStatusChange, notifyAborted, notifyRestore } from './restore-notify';
 
-const s3 = tracer.captureAWSv3Client(new S3Client({}));
+const s3 = tracer.captureAWSv3Client(vaultS3Client());
 const sns = tracer.captureAWSv3Client(new SNSClient({}));
 
 // Two callers: the state machine (its own payload) and the EventBridge rule for executions stopped from the console.
 export const handler = middy(async (event: unknown) => {
-  const deps = { s3, sns, bucket: process.env.VAULT_BUCKET ?? '', chatTopicArn: process.env.CHAT_TOPIC_ARN ?? '' };
+  const deps = { s3, sns, bucket: requireEnv(FUNCTION_ENV.vaultBucket), chatTopicArn: requireEnv(FUNCTION_ENV.chatTopicArn) };
   if ((event as Partial<ExecutionStatusChange>)?.['detail-type'] === 'Step Functions Execution Status Change') {
     return notifyAborted(event as ExecutionStatusChange, deps);
   }

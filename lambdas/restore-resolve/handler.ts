@@ -1,21 +1,21 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import { S3Client } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
 import { parseInput } from '../shared/errors';
+import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../shared/function-env';
 import { loadPlan } from '../shared/plan';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { ResolveEventSchema } from '../shared/restore-payloads';
 import { resolveRestore } from './restore-resolve';
 
-const s3 = tracer.captureAWSv3Client(new S3Client({}));
+const s3 = tracer.captureAWSv3Client(vaultS3Client());
 
 // The envelope is parsed here, but the console input inside it is untrusted: resolveRestore validates it so that
 // a typo surfaces as a readable InputValidationError cause rather than a parser stack.
 export const handler = middy(async (event: unknown) => {
   const { input, execution } = parseInput(ResolveEventSchema, event, 'Resolve event');
-  return resolveRestore(input, execution, { s3, bucket: process.env.VAULT_BUCKET ?? '', plan: loadPlan() });
+  return resolveRestore(input, execution, { s3, bucket: requireEnv(FUNCTION_ENV.vaultBucket), plan: loadPlan() });
 })
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics))

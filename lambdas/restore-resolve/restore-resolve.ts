@@ -40,6 +40,7 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
     port: input.target.port ?? DEFAULT_PORTS[db.engine],
     ...(input.target.database !== undefined && { database: input.target.database }),
     ...(input.target.secretArn !== undefined && { secretArn: input.target.secretArn }),
+    tls: db.connection.tls,
   };
   const overwriteConfirmed = input.overwrite === true && input.confirm === input.database;
   const include = input.include ?? [];

@@ -143,7 +143,14 @@ export const ResolvedRestoreSchema = z.strictObject({
   takenAt: z.iso.datetime({ offset: true }),
   /** How the recovery point was asked for, as written in the audit trail. */
   requested: z.string(),
-  target: z.strictObject({ host: z.string(), port: z.number().int(), database: z.string().optional(), secretArn: z.string().optional() }),
+  /** The target; TLS as the source's (a restore target is reached the way the database itself is). */
+  target: z.strictObject({
+    host: z.string(),
+    port: z.number().int(),
+    database: z.string().optional(),
+    secretArn: z.string().optional(),
+    tls: z.enum(['disable', 'require', 'verify-full']).optional(),
+  }),
   include: z.array(z.string()),
   overwrite: z.boolean(),
   /** overwrite:true AND confirm equal to the database name; the only thing that lets a restore replace data. */

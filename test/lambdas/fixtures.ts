@@ -1,5 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseConfig } from '../../infra/config/load';
 import { buildPlan } from '../../infra/config/plan';
+import { keys, type Manifest, parseBackupId } from '../../lambdas/shared/catalog';
 import type { Plan } from '../../lambdas/shared/plan';
 
 /** A small, valid config for the workflow tests: three databases in three time zones and tiers. */
@@ -44,4 +48,59 @@ export function testConfig() {
 
 export function testPlan(): Plan {
   return buildPlan(testConfig());
+}
+
+/** Real zstd output from the Debian `zstd` binary (installed by scripts/ensure-tools.sh). */
+export function zstdCompress(data: Buffer): Buffer {
+  const result = spawnSync('zstd', ['-q', '-c', '-3'], { input: data, maxBuffer: 1 << 28 });
+  if (result.status !== 0) {
+    throw new Error(`zstd failed: ${result.stderr.toString()}`);
+  }
+  return result.stdout;
+}
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function manifestFor(backupId: string, artifact: Buffer, uncompressedBytes = artifact.length * 3): Manifest {
+  const { database, takenAt } = parseBackupId(backupId);
+  const finished = new Date(takenAt.getTime() + 90_000);
+  return {
+    schemaVersion: 1,
+    backupId,
+    database,
+    kind: 'full',
+    trigger: 'schedule',
+    engine: { name: 'postgres', serverVersion: '15.8' },
+    tool: { name: 'pg_dump', version: '15.8', args: ['-Fc', '-Z0'] },
+    artifact: {
+      key: keys.artifact(backupId, 'pgdump'),
+      format: 'pgdump',
+      bytes: artifact.length,
+      sha256: sha256(artifact),
+      uncompressedBytes,
+      compression: { algorithm: 'zstd', level: 3 },
+      parts: 1,
+      partSizeBytes: 8 * 1024 * 1024,
+    },
+    startedAt: takenAt.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationSeconds: 90,
+    throughputMBps: Math.round((uncompressedBytes / 1e6 / 90) * 100) / 100,
+    inventory: { exact: true, entries: [{ name: 'public.orders', kind: 'table', count: 3 }] },
+  };
+}
+
+/** Writes a backup the way the dump task does: data first, manifest last. */
+export async function putBackup(
+  s3: S3Client,
+  bucket: string,
+  backupId: string,
+  artifact: Buffer,
+  manifest = manifestFor(backupId, artifact),
+) {
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: manifest.artifact.key, Body: artifact }));
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.manifest(backupId), Body: JSON.stringify(manifest) }));
+  return manifest;
 }

@@ -183,7 +183,13 @@ describe('restore Resolve', () => {
     // Assess
     expect(resolved.backupId).toBe(ids.mar);
     expect(resolved.requested).toBe('latest');
-    expect(resolved.target).toEqual({ host: 'orders-restore.internal', port: 5432, database: 'orders_copy', secretArn: SECRET });
+    expect(resolved.target).toEqual({
+      host: 'orders-restore.internal',
+      port: 5432,
+      database: 'orders_copy',
+      secretArn: SECRET,
+      tls: 'require',
+    });
     expect(resolved.auditKey).toBe('restores/orders/2026-03-10T12:00:00.000Z.json');
     expect(resolved.taskFamily).toBe('strongbox-orders-dump');
   });

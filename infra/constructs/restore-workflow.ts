@@ -1,0 +1,356 @@
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
+import type { Plan } from '../../lambdas/shared/plan';
+import { TASK_CONTAINER_NAME } from '../../lambdas/shared/task-env';
+import { AppFunction } from './app-function';
+import { grantVaultAccess, type VaultLocation } from './vault';
+
+/** Tag a Secrets Manager secret must carry before a restore (its Validate step) may read it as a target. */
+export const RESTORE_TARGET_TAG = 'strongbox:restore-target';
+/** Step Functions' managed rule for `.sync` ECS integrations. */
+const ECS_SYNC_RULE = 'StepFunctionsGetEventsForECSTaskRule';
+
+export interface RestoreWorkflowProps {
+  readonly plan: Plan;
+  readonly vault: VaultLocation;
+  readonly cluster: ecs.ICluster;
+  readonly vpc: ec2.IVpc;
+  readonly taskSubnets: readonly ec2.ISubnet[];
+  readonly taskSecurityGroups: readonly ec2.ISecurityGroup[];
+  readonly chatTopic: sns.ITopic;
+  /** Task definitions of the databases' dump tasks (the restore runs their `restore` command); their roles are passed to ECS. */
+  readonly taskDefinitions: readonly ecs.TaskDefinition[];
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** The ECS RunTask .sync state shared by the restore and drill machines: family and environment come from the state. */
+export function runTaskState(
+  scope: Construct,
+  id: string,
+  props: { cluster: ecs.ICluster; taskSubnets: readonly ec2.ISubnet[]; taskSecurityGroups: readonly ec2.ISecurityGroup[] },
+  paths: { familyPath: string; environmentPath: string; timeoutSeconds: number; resultPath: string; comment: string },
+): sfn.CustomState {
+  const state = new sfn.CustomState(scope, id, {
+    stateJson: {
+      Type: 'Task',
+      Comment: paths.comment,
+      Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
+      Parameters: {
+        Cluster: props.cluster.clusterArn,
+        'TaskDefinition.$': paths.familyPath,
+        LaunchType: 'FARGATE',
+        PropagateTags: 'TASK_DEFINITION',
+        NetworkConfiguration: {
+          AwsvpcConfiguration: {
+            Subnets: props.taskSubnets.map((s) => s.subnetId),
+            SecurityGroups: props.taskSecurityGroups.map((g) => g.securityGroupId),
+            AssignPublicIp: 'DISABLED',
+          },
+        },
+        Overrides: { ContainerOverrides: [{ Name: TASK_CONTAINER_NAME, 'Environment.$': paths.environmentPath }] },
+      },
+      // A fixed timeout (the longest database task of the plan): aws-local-stepfunctions reads TimeoutSecondsPath
+      // from the Parameters output, where AWS reads the state input, so a path would behave differently locally.
+      TimeoutSeconds: paths.timeoutSeconds,
+      ResultSelector: { 'taskArn.$': '$.TaskArn' },
+      ResultPath: paths.resultPath,
+    },
+  });
+  state.addRetry({
+    errors: ['ECS.AmazonECSException', 'ECS.ServerException', 'ECS.ThrottlingException', 'ECS.LimitExceededException'],
+    interval: Duration.seconds(30),
+    maxAttempts: 3,
+    backoffRate: 2,
+    jitterStrategy: sfn.JitterType.FULL,
+  });
+  return state;
+}
+
+/** Lets a state machine run (and, through .sync, stop) the given task definitions on the cluster. */
+export function grantRunTasks(
+  stateMachine: sfn.StateMachine,
+  plan: Plan,
+  cluster: ecs.ICluster,
+  taskDefinitions: readonly ecs.TaskDefinition[],
+): void {
+  const stack = Stack.of(stateMachine);
+  const role = stateMachine.role;
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['ecs:RunTask'],
+      resources: Object.values(plan.databases).map((db) =>
+        stack.formatArn({
+          service: 'ecs',
+          resource: 'task-definition',
+          resourceName: `${db.taskFamily}:*`,
+          arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+        }),
+      ),
+      conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
+    }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+      resources: [
+        stack.formatArn({
+          service: 'ecs',
+          resource: 'task',
+          resourceName: `${cluster.clusterName}/*`,
+          arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+        }),
+      ],
+    }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+      resources: [stack.formatArn({ service: 'events', resource: 'rule', resourceName: ECS_SYNC_RULE })],
+    }),
+  );
+  const roles = taskDefinitions.flatMap((t) => [t.taskRole, t.executionRole].filter((r) => r !== undefined));
+  if (roles.length > 0) {
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [...new Set(roles.map((r) => r.roleArn))],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+  }
+}
+
+/**
+ * The console restore (JSONPath, so the local runtime runs the synthesized definition):
+ *
+ *   Resolve (validate input, settle the recovery point on a verified backup)   any problem: Fail, nothing touched
+ *   -> Guard (source connection refused unless overwrite + confirm)
+ *   -> Restore (ECS RunTask .sync, the database's task with STRONGBOX_COMMAND=restore; refuses a non-empty target)
+ *   -> Validate (target inventory vs manifest, included objects only)
+ *   -> Notify (audit record restores/<database>/<time>.json, chat with the restore time) -> Succeed
+ *   Guard/Restore/Validate failure -> NotifyFailure (audit + chat) -> Fail
+ *   StopExecution: .sync stops the ECS task; an EventBridge rule on ABORTED/TIMED_OUT runs Notify for the audit and chat.
+ *
+ * The restore's Lambdas can read the vault, and only Notify can write, and only under `restores/`.
+ */
+export class RestoreWorkflow extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly functions: {
+    readonly resolve: AppFunction;
+    readonly guard: AppFunction;
+    readonly validate: AppFunction;
+    readonly notify: AppFunction;
+  };
+  /** Security group of Validate, which connects to restore targets: allow it in the targets' security groups. */
+  public readonly validateSecurityGroup: ec2.SecurityGroup;
+
+  public constructor(scope: Construct, id: string, props: RestoreWorkflowProps) {
+    super(scope, id);
+    const databases = Object.values(props.plan.databases);
+    if (databases.length === 0) {
+      throw new Error('RestoreWorkflow: the plan has no databases; expected at least one');
+    }
+    if (props.taskSubnets.length === 0) {
+      throw new Error(`RestoreWorkflow: taskSubnets must not be empty, got ${props.taskSubnets.length} subnets`);
+    }
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const environment = { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName, [FUNCTION_ENV.chatTopicArn]: props.chatTopic.topicArn };
+    const fn = (name: string, description: string, timeout = Duration.minutes(1)) =>
+      new AppFunction(this, name, { name, plan: props.plan, description, environment, timeout, logRetention });
+    this.functions = {
+      resolve: fn('restore-resolve', 'Restore: validate the console input and settle the recovery point'),
+      guard: fn('restore-guard', 'Restore: refuse the source connection unless overwrite and confirm agree', Duration.seconds(30)),
+      validate: fn('restore-validate', 'Restore: compare the target inventory with the manifest', Duration.minutes(5)),
+      notify: fn('restore-notify', 'Restore: audit record and chat', Duration.seconds(30)),
+    };
+    this.validateSecurityGroup = new ec2.SecurityGroup(this, 'ValidateSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Strongbox restore Validate: connects to restore targets to count what was restored',
+      allowAllOutbound: true,
+    });
+    this.placeInVpc(this.functions.validate, props);
+    this.grantAccess(props);
+
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    const longestTask = Math.max(...databases.map((db) => db.taskTimeoutSeconds));
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: `${props.plan.app}-restore`,
+      comment: `Strongbox (${props.plan.app}): restore a verified backup into a target, from the console`,
+      definitionBody: sfn.DefinitionBody.fromChainable(this.buildDefinition(props)),
+      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      timeout: Duration.seconds(longestTask + 3600),
+      tracingEnabled: true,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    grantRunTasks(this.stateMachine, props.plan, props.cluster, props.taskDefinitions);
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5',
+      reason:
+        'Wildcards: Lambda versions of the restore functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
+    });
+
+    // A stopped execution runs no further state, so the audit record and the chat message come from here.
+    new events.Rule(this, 'StoppedRule', {
+      description: 'Strongbox restore stopped from the console or timed out: audit record and chat',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { status: ['ABORTED', 'TIMED_OUT'], stateMachineArn: [this.stateMachine.stateMachineArn] },
+      },
+      targets: [new targets.LambdaFunction(this.functions.notify.function, { retryAttempts: 4 })],
+    });
+  }
+
+  private buildDefinition(props: RestoreWorkflowProps): sfn.IChainable {
+    const f = this.functions;
+    // A TaskInput.fromJsonPathAt payload renders as `"Parameters": "$.x"` with payloadResponseOnly, which is not
+    // ASL; a path is therefore passed as InputPath.
+    const invoke = (id: string, app: AppFunction, payload: sfn.TaskInput | string, resultPath: string, comment: string) =>
+      new tasks.LambdaInvoke(this, id, {
+        lambdaFunction: app.function,
+        payloadResponseOnly: true,
+        ...(typeof payload === 'string' ? { inputPath: payload } : { payload }),
+        resultPath,
+        comment,
+        taskTimeout: sfn.Timeout.duration(app.function.timeout!.plus(Duration.minutes(1))),
+      });
+
+    const fail = new sfn.Fail(this, 'RestoreFailed', {
+      comment: 'The error and cause of the state that failed, as NotifyFailure recorded them',
+      errorPath: '$.error.Error',
+      causePath: '$.error.Cause',
+    });
+    const notifyFailure = invoke(
+      'NotifyFailure',
+      f.notify,
+      sfn.TaskInput.fromObject({
+        outcome: 'failed',
+        resolved: sfn.JsonPath.objectAt('$.resolved'),
+        error: sfn.JsonPath.objectAt('$.error'),
+      }),
+      '$.audit',
+      'Audit record and chat for a refused or failed restore',
+    );
+    // The audit record is best effort on the failure path: the original error is what the run must report.
+    notifyFailure.addCatch(fail, { resultPath: '$.notifyError' });
+    notifyFailure.next(fail);
+    const onFailure = <T extends sfn.TaskStateBase | sfn.CustomState>(state: T): T => {
+      state.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });
+      return state;
+    };
+
+    const resolve = invoke(
+      'Resolve',
+      f.resolve,
+      sfn.TaskInput.fromObject({
+        input: sfn.JsonPath.entirePayload,
+        execution: {
+          executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
+          name: sfn.JsonPath.stringAt('$$.Execution.Name'),
+          startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+        },
+      }),
+      '$.resolved',
+      'Validate the input and settle the recovery point; a bad input fails here, before anything is touched',
+    );
+    // Keep only what Resolve produced: the raw input is not carried through the run.
+    const keep = new sfn.Pass(this, 'KeepResolved', { parameters: { resolved: sfn.JsonPath.objectAt('$.resolved') } });
+    const guard = onFailure(
+      invoke('Guard', f.guard, '$.resolved', '$.guard', 'Refuse the source connection unless overwrite and confirm agree'),
+    );
+    const restore = onFailure(
+      runTaskState(this, 'Restore', props, {
+        familyPath: '$.resolved.taskFamily',
+        environmentPath: '$.resolved.environment',
+        timeoutSeconds: Math.max(...Object.values(props.plan.databases).map((db) => db.taskTimeoutSeconds)),
+        resultPath: '$.restore',
+        comment: 'The database task with STRONGBOX_COMMAND=restore: S3 -> SHA-256 -> zstd -d -> engine tool; refuses a non-empty target',
+      }),
+    );
+    const validate = onFailure(
+      invoke('Validate', f.validate, '$.resolved', '$.validate', 'Target inventory vs manifest, for the included objects only'),
+    );
+    const notify = invoke(
+      'Notify',
+      f.notify,
+      sfn.TaskInput.fromObject({
+        outcome: 'restored',
+        resolved: sfn.JsonPath.objectAt('$.resolved'),
+        validate: sfn.JsonPath.objectAt('$.validate'),
+      }),
+      '$.audit',
+      'Audit record restores/<database>/<time>.json and chat with the restore time',
+    );
+    return resolve.next(keep).next(guard).next(restore).next(validate).next(notify).next(new sfn.Succeed(this, 'Restored'));
+  }
+
+  /** Validate counts rows on the target, so it runs in the task subnets (AppFunction builds functions outside a VPC). */
+  private placeInVpc(app: AppFunction, props: RestoreWorkflowProps): void {
+    const cfn = app.function.node.defaultChild as lambda.CfnFunction;
+    cfn.vpcConfig = {
+      subnetIds: props.taskSubnets.map((s) => s.subnetId),
+      securityGroupIds: [this.validateSecurityGroup.securityGroupId],
+    };
+    app.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ],
+        resources: ['*'],
+      }),
+    );
+  }
+
+  private grantAccess(props: RestoreWorkflowProps): void {
+    const { resolve, validate, notify } = this.functions;
+    // Read-only on backups for the readers; Notify writes audit records and nothing else. No role here can
+    // write a backup, a lock or a retention setting.
+    grantVaultAccess(resolve.function, props.vault, 'backups/', {
+      objectActions: ['s3:GetObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'decrypt',
+    });
+    grantVaultAccess(validate.function, props.vault, 'backups/', {
+      objectActions: ['s3:GetObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'decrypt',
+    });
+    grantVaultAccess(notify.function, props.vault, 'restores/', { objectActions: ['s3:PutObject'], key: 'encrypt' });
+    props.chatTopic.grantPublish(notify.function);
+    // Targets are chosen at run time; only secrets their owners tagged as restore targets can be read.
+    validate.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'secretsmanager',
+            resource: 'secret',
+            resourceName: '*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+        conditions: { StringEquals: { [`secretsmanager:ResourceTag/${RESTORE_TARGET_TAG}`]: 'true' } },
+      }),
+    );
+    Validations.of(validate.function.role!).acknowledge({
+      id: 'AwsSolutions-IAM5',
+      reason: `Restore targets are named at run time: GetSecretValue on any secret tagged ${RESTORE_TARGET_TAG}=true, and the ENI actions a VPC function needs (no narrower resource).`,
+    });
+  }
+}

@@ -1,0 +1,35 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { parser } from '@aws-lambda-powertools/parser/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import { secretsManagerReader } from '../../tasks/src/credentials';
+import { ADAPTERS } from '../../tasks/src/engines/index';
+import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../shared/function-env';
+import { logger, metrics, tracer } from '../shared/powertools';
+import { type ResolvedRestore, ResolvedRestoreSchema } from '../shared/restore-payloads';
+import { validateRestore } from './restore-validate';
+
+const s3 = tracer.captureAWSv3Client(vaultS3Client());
+const readSecret = secretsManagerReader();
+
+/** Counts the target with the dump task's own adapter, so a restore is checked exactly as the dump counted. */
+async function readInventory(resolved: ResolvedRestore) {
+  const credentials = resolved.target.secretArn ? (JSON.parse(await readSecret(resolved.target.secretArn)) as Record<string, unknown>) : {};
+  return ADAPTERS[resolved.engine].inventory({
+    host: resolved.target.host,
+    port: resolved.target.port,
+    database: resolved.target.database,
+    tls: resolved.target.tls ?? 'require',
+    username: typeof credentials.username === 'string' ? credentials.username : undefined,
+    password: typeof credentials.password === 'string' ? credentials.password : undefined,
+  });
+}
+
+export const handler = middy(async (event: ResolvedRestore) =>
+  validateRestore(event, { s3, bucket: requireEnv(FUNCTION_ENV.vaultBucket), readInventory }),
+)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .use(captureLambdaHandler(tracer))
+  .use(parser({ schema: ResolvedRestoreSchema }));

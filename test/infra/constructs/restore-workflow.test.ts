@@ -1,0 +1,251 @@
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { Match } from 'aws-cdk-lib/assertions';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RestoreWorkflow } from '../../../infra/constructs/restore-workflow';
+import { LocalStateMachine, type TaskBinding } from '../../../infra/local/runtime';
+import { RestoreAuditSchema } from '../../../lambdas/shared/restore-payloads';
+import { getJson, listObjects } from '../../../lambdas/shared/vault-io';
+import { databasePlan, SECRET, seedBackup, testPlan } from '../../lambdas/restore-resolve/fixtures';
+import { type LocalS3, startS3rver } from '../../support/s3rver';
+import { definitionOf, workflowStack } from './workflow-stack';
+
+const BUCKET = 'strongbox-vault-primary';
+const plan = testPlan([
+  databasePlan('orders', 'postgres', { host: 'orders.prod.internal', database: 'orders' }),
+  databasePlan('sessions', 'redis'),
+]);
+
+function synth() {
+  const parts = workflowStack(plan);
+  new RestoreWorkflow(parts.stack, 'Restore', {
+    plan,
+    vault: parts.vault,
+    cluster: parts.cluster,
+    vpc: parts.vpc,
+    taskSubnets: parts.subnets,
+    taskSecurityGroups: parts.securityGroups,
+    chatTopic: parts.chatTopic,
+    taskDefinitions: parts.taskDefinitions,
+  });
+  return definitionOf(parts.stack, '-restore');
+}
+
+describe('RestoreWorkflow template', () => {
+  const { template, definition } = synth();
+
+  it('chains Resolve -> Guard -> Restore (RunTask .sync) -> Validate -> Notify in JSONPath', () => {
+    // Assess
+    expect(definition.StartAt).toBe('Resolve');
+    expect(definition.States.Resolve.Next).toBe('KeepResolved');
+    expect(definition.States.KeepResolved.Next).toBe('Guard');
+    expect(definition.States.Guard.Next).toBe('Restore');
+    expect(definition.States.Restore.Next).toBe('Validate');
+    expect(definition.States.Validate.Next).toBe('Notify');
+    expect(definition.States.Resolve.Catch).toBeUndefined();
+    expect(definition.States.Restore).toMatchObject({
+      Resource: 'arn:aws:states:::ecs:runTask.sync',
+      TimeoutSeconds: 7200,
+      Parameters: {
+        'TaskDefinition.$': '$.resolved.taskFamily',
+        LaunchType: 'FARGATE',
+        Overrides: { ContainerOverrides: [{ Name: 'dump', 'Environment.$': '$.resolved.environment' }] },
+      },
+    });
+    for (const name of ['Guard', 'Restore', 'Validate']) {
+      expect(definition.States[name].Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotifyFailure' }]);
+    }
+    expect(JSON.stringify(definition)).not.toContain('QueryLanguage":"JSONata');
+  });
+
+  it('reports a console stop through an EventBridge rule to Notify', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['ABORTED', 'TIMED_OUT'], stateMachineArn: [Match.anyValue()] },
+      },
+    });
+  });
+
+  it('lets no restore role write to the vault except Notify under restores/', () => {
+    // Assess
+    const policies = template.findResources('AWS::IAM::Policy');
+    const writes = Object.values(policies).flatMap((p) =>
+      (p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[])
+        .filter((s) => [s.Action].flat().some((a) => a === 's3:PutObject' || a === 's3:DeleteObject' || a === 's3:PutObjectRetention'))
+        .map((s) => JSON.stringify(s.Resource)),
+    );
+    expect(writes).toEqual(['"arn:aws:s3:::strongbox-vault-primary/restores/*"']);
+  });
+
+  it('runs Validate inside the VPC and lets it read only tagged target secrets', () => {
+    // Assess
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'restore-validate' }) },
+      VpcConfig: { SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() },
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'secretsmanager:GetSecretValue',
+            Condition: { StringEquals: { 'secretsmanager:ResourceTag/strongbox:restore-target': 'true' } },
+          }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('RestoreWorkflow definition run by aws-local-stepfunctions', () => {
+  const { definition } = synth();
+  let s3rver: LocalS3;
+  const sns = mockClient(SNSClient);
+  let backupId: string;
+  const touched: string[] = [];
+  type Handler = (event: unknown, context: unknown) => Promise<unknown>;
+  let handlers: Record<string, Handler>;
+
+  beforeAll(async () => {
+    s3rver = await startS3rver([BUCKET]);
+    backupId = await seedBackup(s3rver.client(), BUCKET, 'orders', '2026-03-01T03:00:00Z');
+    process.env.STRONGBOX_PLAN = JSON.stringify(plan);
+    process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
+    process.env.STRONGBOX_CHAT_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:chat';
+    process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;
+    handlers = {
+      Resolve: (await import('../../../lambdas/restore-resolve/handler')).handler,
+      Guard: (await import('../../../lambdas/restore-guard/handler')).handler as unknown as Handler,
+      Notify: (await import('../../../lambdas/restore-notify/handler')).handler,
+      NotifyFailure: (await import('../../../lambdas/restore-notify/handler')).handler,
+    };
+  });
+
+  afterAll(async () => {
+    sns.restore();
+    delete process.env.STRONGBOX_S3_ENDPOINT;
+    await s3rver.stop();
+  });
+
+  function machine(): LocalStateMachine {
+    const context = { functionName: 'local', awsRequestId: 'local', getRemainingTimeInMillis: () => 60_000 };
+    return new LocalStateMachine(
+      'strongbox-restore',
+      definition,
+      (name): TaskBinding => ({
+        description: name,
+        invoke: async (input) => {
+          touched.push(name);
+          if (handlers[name]) {
+            return handlers[name](input, context);
+          }
+          if (name === 'Restore') {
+            return { TaskArn: 'arn:aws:ecs:eu-west-1:000000000000:task/strongbox-tasks/1' };
+          }
+          return { matched: true, compared: 1, mismatches: [] }; // Validate: the real one needs a live target
+        },
+      }),
+    );
+  }
+
+  it.each([
+    [
+      { database: 'orders', target: { host: 'x', database: 'y', secretArn: SECRET } },
+      'expected a recovery point: exactly one of "backupId", "pointInTime" or "latest": true',
+    ],
+    [
+      { database: 'orders', latest: true, pointInTime: '2026-01-01T00:00:00Z', target: { host: 'x', database: 'y', secretArn: SECRET } },
+      '"pointInTime" and "latest" are both set',
+    ],
+    [
+      { database: 'nope', latest: true, target: { host: 'x' } },
+      'database: found "nope"; expected one of the configured databases: orders, sessions',
+    ],
+    [
+      { database: 'orders', latest: true, target: { host: 'x', port: '5432', database: 'y', secretArn: SECRET } },
+      'target.port: found "5432"; expected a TCP port number 1-65535',
+    ],
+    [
+      { database: 'sessions', latest: true, target: { host: 'x' }, confirm: 'sessions' },
+      'confirm: found "sessions"; expected "overwrite": true alongside "confirm"',
+    ],
+  ])('fails a malformed input at Resolve with a readable cause and runs nothing else (%#)', async (input, cause) => {
+    // Prepare
+    touched.length = 0;
+
+    // Act
+    const result = await machine().execute(input);
+
+    // Assess
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InputValidationError');
+    expect(result.cause).toContain(cause);
+    expect(result.path).toEqual(['Resolve']);
+    expect(touched).toEqual(['Resolve']);
+  });
+
+  it('restores the latest verified backup and writes the audit record with who started it', async () => {
+    // Prepare
+    touched.length = 0;
+    sns.reset();
+    sns.on(PublishCommand).resolves({ MessageId: '1' });
+    const input = {
+      database: 'orders',
+      latest: true,
+      target: { host: 'orders-copy.internal', database: 'orders_copy', secretArn: SECRET },
+      requestedBy: 'alice, INC-7',
+    };
+
+    // Act
+    const result = await machine().execute(input, { name: 'console-ok' });
+
+    // Assess
+    expect(result.status).toBe('SUCCEEDED');
+    expect(touched).toEqual(['Resolve', 'Guard', 'Restore', 'Validate', 'Notify']);
+    const restoreCall = result.transitions.find((t) => t.state === 'Restore' && t.type === 'entered');
+    expect(JSON.stringify(restoreCall?.input)).not.toContain('password');
+    const listed: string[] = [];
+    for await (const object of listObjects(s3rver.client(), BUCKET, 'restores/orders/')) {
+      listed.push(object.key);
+    }
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatch(/^restores\/orders\/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\.json$/);
+    const record = (await getJson(s3rver.client(), BUCKET, listed[0], RestoreAuditSchema))?.value;
+    expect(record).toMatchObject({
+      outcome: 'restored',
+      backupId,
+      startedBy: {
+        executionName: 'console-ok',
+        requestedBy: 'alice, INC-7',
+        executionArn: expect.stringContaining(':execution:strongbox-restore:console-ok'),
+      },
+      target: { host: 'orders-copy.internal', port: 5432, database: 'orders_copy' },
+    });
+    const message = JSON.parse(String(sns.commandCalls(PublishCommand)[0].args[0].input.Message));
+    expect(message.content.description).toMatch(
+      /^Restore of orders succeeded: orders-20260301T030000Z-full restored to orders-copy\.internal:5432\/orders_copy in [\d.]+ s/,
+    );
+  });
+
+  it('refuses the source connection at Guard, records the refusal and never starts the task', async () => {
+    // Prepare
+    touched.length = 0;
+    sns.reset();
+    sns.on(PublishCommand).resolves({ MessageId: '2' });
+    const input = { database: 'orders', latest: true, target: { host: 'orders.prod.internal', database: 'orders', secretArn: SECRET } };
+
+    // Act
+    const result = await machine().execute(input, { name: 'console-source' });
+
+    // Assess
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('RestoreRefusedError');
+    expect(result.cause).toContain('Refusing to restore "orders" onto its own source connection orders.prod.internal:5432/orders');
+    expect(result.cause).toContain('Set "overwrite": true and "confirm": "orders" in the input to go ahead.');
+    expect(touched).toEqual(['Resolve', 'Guard', 'NotifyFailure']);
+    const message = JSON.parse(String(sns.commandCalls(PublishCommand)[0].args[0].input.Message));
+    expect(message.content.title).toBe('Restore refused: orders');
+  });
+});

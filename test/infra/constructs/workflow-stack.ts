@@ -1,0 +1,61 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import type { VaultLocation } from '../../../infra/constructs/vault';
+import { type CfnTemplate, IntrinsicResolver } from '../../../infra/local/intrinsics';
+import type { AslDefinition } from '../../../infra/local/runtime';
+import type { Plan } from '../../../lambdas/shared/plan';
+
+/** The pieces the restore, drill and DR plan workflows need, in a stack that synthesizes without bundling. */
+export interface WorkflowStack {
+  readonly stack: Stack;
+  readonly vpc: ec2.Vpc;
+  readonly cluster: ecs.Cluster;
+  readonly chatTopic: sns.Topic;
+  readonly vault: VaultLocation;
+  readonly taskDefinitions: ecs.FargateTaskDefinition[];
+  readonly subnets: ec2.ISubnet[];
+  readonly securityGroups: ec2.ISecurityGroup[];
+}
+
+export function workflowStack(plan: Plan): WorkflowStack {
+  // No esbuild at synth: the template is what is asserted, not the bundle.
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const vpc = new ec2.Vpc(stack, 'Vpc', {
+    maxAzs: 2,
+    natGateways: 0,
+    subnetConfiguration: [{ name: 'tasks', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
+  });
+  const cluster = new ecs.Cluster(stack, 'Cluster', { vpc, clusterName: 'strongbox-tasks' });
+  const chatTopic = new sns.Topic(stack, 'Chat');
+  const securityGroup = new ec2.SecurityGroup(stack, 'TaskSg', { vpc });
+  const taskDefinitions = Object.values(plan.databases).map((db) => {
+    const td = new ecs.FargateTaskDefinition(stack, `Task-${db.name}`, { family: db.taskFamily, cpu: 1024, memoryLimitMiB: 2048 });
+    td.addContainer('dump', { image: ecs.ContainerImage.fromRegistry('strongbox/dump'), containerName: 'dump' });
+    return td;
+  });
+  const vault: VaultLocation = {
+    bucketName: 'strongbox-vault-primary',
+    bucketArn: 'arn:aws:s3:::strongbox-vault-primary',
+    region: 'eu-west-1',
+    keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+  };
+  return { stack, vpc, cluster, chatTopic, vault, taskDefinitions, subnets: vpc.isolatedSubnets, securityGroups: [securityGroup] };
+}
+
+/** The ASL of the one state machine whose name ends with `suffix`, intrinsics resolved the way the local runtime does. */
+export function definitionOf(stack: Stack, suffix: string): { template: Template; definition: AslDefinition } {
+  const template = Template.fromStack(stack);
+  const json = template.toJSON() as CfnTemplate;
+  const resolver = new IntrinsicResolver(json, { region: 'eu-west-1', stackName: 'Test' });
+  const machines = Object.entries(json.Resources ?? {}).filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine');
+  const found = machines.find(([, r]) => String((r.Properties as { StateMachineName?: string }).StateMachineName).endsWith(suffix));
+  if (!found) {
+    throw new Error(`no state machine named *${suffix} in the template`);
+  }
+  const props = found[1].Properties as { DefinitionString: unknown };
+  return { template, definition: JSON.parse(resolver.resolveString(props.DefinitionString)) as AslDefinition };
+}

@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys, LatestVerifiedSchema, VerificationSchema } from '../../../lambdas/shared/catalog';
+import { VerificationError } from '../../../lambdas/shared/errors';
+import { hexToBase64 } from '../../../lambdas/shared/vault-io';
+import { verify } from '../../../lambdas/verify/verify';
+import { ZstdFrameChecker } from '../../../lambdas/verify/zstd-frames';
+import { type LocalS3, startS3rver } from '../../support/s3rver';
+import { manifestFor, putBackup, zstdCompress } from '../fixtures';
+
+const BUCKET = 'vault';
+let s3rver: LocalS3;
+beforeAll(async () => {
+  s3rver = await startS3rver([BUCKET]);
+});
+afterAll(async () => {
+  await s3rver.stop();
+});
+
+async function readJson(key: string): Promise<unknown> {
+  const response = await s3rver.client().send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return JSON.parse(await response.Body!.transformToString());
+}
+
+describe('verify against s3rver (re-read path: s3rver stores no checksums)', () => {
+  it('verifies a real zstd artifact, writes verification.json and moves the latest-verified pointer', async () => {
+    // Prepare
+    const backupId = 'orders-20260401T100000Z-full';
+    const artifact = zstdCompress(randomBytes(700_000));
+    await putBackup(s3rver.client(), BUCKET, backupId, artifact);
+
+    // Act
+    const result = await verify(
+      { database: 'orders', backupId },
+      { s3: s3rver.client(), bucket: BUCKET, now: () => new Date('2026-04-01T10:05:00Z') },
+    );
+
+    // Assess
+    expect(result).toMatchObject({ verified: true, method: 'reread', bytes: artifact.length });
+    const record = VerificationSchema.parse(await readJson(keys.verification(backupId)));
+    expect(record).toMatchObject({ verified: true, problems: [], method: 'reread' });
+    expect(LatestVerifiedSchema.parse(await readJson(keys.latestVerified('orders')))).toMatchObject({ backupId, bytes: artifact.length });
+  });
+
+  it('does not move the pointer back for a late verification of an older backup', async () => {
+    // Prepare
+    const older = 'orders-20260331T100000Z-full';
+    await putBackup(s3rver.client(), BUCKET, older, zstdCompress(Buffer.from('older')));
+
+    // Act
+    await verify({ database: 'orders', backupId: older }, { s3: s3rver.client(), bucket: BUCKET });
+
+    // Assess
+    expect(LatestVerifiedSchema.parse(await readJson(keys.latestVerified('orders'))).backupId).toBe('orders-20260401T100000Z-full');
+  });
+
+  it('records a checksum mismatch with verified:false and fails with VerificationError', async () => {
+    // Prepare
+    const backupId = 'orders-20260402T100000Z-full';
+    const artifact = zstdCompress(Buffer.from('payload '.repeat(1000)));
+    const manifest = manifestFor(backupId, artifact);
+    await putBackup(s3rver.client(), BUCKET, backupId, artifact, {
+      ...manifest,
+      artifact: { ...manifest.artifact, sha256: 'f'.repeat(64) },
+    });
+
+    // Act
+    const error = await verify({ database: 'orders', backupId }, { s3: s3rver.client(), bucket: BUCKET }).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(VerificationError);
+    expect((error as Error).message).toContain('manifest says ffff');
+    expect(VerificationSchema.parse(await readJson(keys.verification(backupId)))).toMatchObject({ verified: false, method: 'reread' });
+  });
+
+  it('catches a truncated upload whose size still matches its manifest', async () => {
+    // Prepare
+    const backupId = 'orders-20260403T100000Z-full';
+    const truncated = zstdCompress(randomBytes(300_000)).subarray(0, 200_000);
+    await putBackup(s3rver.client(), BUCKET, backupId, Buffer.from(truncated));
+
+    // Act
+    const error = await verify({ database: 'orders', backupId }, { s3: s3rver.client(), bucket: BUCKET }).catch((e: unknown) => e);
+
+    // Assess
+    expect((error as Error).message).toMatch(/truncated/);
+  });
+
+  it('fails when there is no manifest, without inventing a verification record', async () => {
+    // Prepare
+    const backupId = 'orders-20260404T100000Z-full';
+    await s3rver.client().send(new PutObjectCommand({ Bucket: BUCKET, Key: keys.artifact(backupId, 'pgdump'), Body: 'x' }));
+
+    // Act
+    const error = await verify({ database: 'orders', backupId }, { s3: s3rver.client(), bucket: BUCKET }).catch((e: unknown) => e);
+
+    // Assess
+    expect((error as Error).message).toContain('no manifest');
+    expect(await readJson(keys.verification(backupId)).catch((e: Error) => e.name)).toBe('NoSuchKey');
+  });
+});
+
+describe('verify with S3 full-object checksums (client mock: s3rver has none)', () => {
+  it('uses the stored SHA-256 and reads only the first four bytes', async () => {
+    // Prepare
+    const backupId = 'orders-20260405T100000Z-full';
+    const artifact = zstdCompress(Buffer.from('stored checksum'));
+    const manifest = manifestFor(backupId, artifact);
+    const s3 = new S3Client({ region: 'eu-west-1' });
+    const mock = mockClient(s3);
+    mock
+      .on(GetObjectCommand, { Key: keys.manifest(backupId) })
+      .resolves({ Body: { transformToString: async () => JSON.stringify(manifest) } as never });
+    mock
+      .on(GetObjectCommand, { Key: manifest.artifact.key, Range: 'bytes=0-3' })
+      .resolves({ Body: { transformToByteArray: async () => artifact.subarray(0, 4) } as never });
+    mock.on(GetObjectCommand, { Key: keys.latestVerified('orders') }).rejects(Object.assign(new Error('nope'), { name: 'NoSuchKey' }));
+    mock
+      .on(HeadObjectCommand)
+      .resolves({ ContentLength: artifact.length, ChecksumSHA256: hexToBase64(manifest.artifact.sha256), ChecksumType: 'FULL_OBJECT' });
+    mock.on(PutObjectCommand).resolves({});
+
+    // Act
+    const result = await verify({ database: 'orders', backupId }, { s3, bucket: BUCKET });
+
+    // Assess
+    expect(result.method).toBe('s3-checksum');
+    const gets = mock.commandCalls(GetObjectCommand).map((c) => c.args[0].input);
+    expect(gets.filter((g) => g.Key === manifest.artifact.key)).toEqual([
+      { Bucket: BUCKET, Key: manifest.artifact.key, Range: 'bytes=0-3' },
+    ]);
+  });
+});
+
+describe('ZstdFrameChecker', () => {
+  it('accepts concatenated frames fed byte by byte and rejects trailing garbage', () => {
+    // Prepare
+    const data = Buffer.concat([zstdCompress(Buffer.from('a'.repeat(5000))), zstdCompress(randomBytes(200_000))]);
+    const good = new ZstdFrameChecker();
+    const bad = new ZstdFrameChecker();
+
+    // Act
+    for (const byte of data) good.push(Uint8Array.of(byte));
+    bad.push(Buffer.concat([data, Buffer.from('garbage!')]));
+
+    // Assess
+    expect(good.finish()).toBeUndefined();
+    expect(good.frames).toBe(2);
+    expect(bad.finish()).toMatch(/expected a zstd frame/);
+  });
+});
