@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -11,6 +11,7 @@ import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
 import type { Plan } from '../../lambdas/shared/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../lambdas/shared/task-env';
 import { AppFunction } from './app-function';
+import { acknowledgeWildcardPermissions } from './nag';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
 /** What the workflow needs of one database's dump task (built by the DumpTask construct). */
@@ -162,11 +163,10 @@ export class BackupWorkflow extends Construct {
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
     this.grantRunTasks(props);
-    Validations.of(this.stateMachine.role).acknowledge({
-      id: 'AwsSolutions-IAM5',
-      reason:
-        'Wildcards: Lambda versions of the workflow functions (lambda:InvokeFunction on <arn>:*), task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
-    });
+    acknowledgeWildcardPermissions(
+      this.stateMachine.role,
+      'Wildcards: Lambda versions of the workflow functions (lambda:InvokeFunction on <arn>:*), task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
+    );
   }
 
   private buildDefinition(props: BackupWorkflowProps): sfn.IChainable {
@@ -371,10 +371,10 @@ export class BackupWorkflow extends Construct {
     const { prepare, verify, replicate, retain, notify, releaseLock } = this.functions;
     const objects = (grantee: AppFunction, vault: VaultLocation, actions: string[], patterns: string[]) => {
       grantee.function.addToRolePolicy(new iam.PolicyStatement({ actions, resources: patterns.map((p) => `${vault.bucketArn}/${p}`) }));
-      Validations.of(grantee.function.role!).acknowledge({
-        id: 'AwsSolutions-IAM5',
-        reason: `Vault access by key pattern (${patterns.join(', ')}): the wildcard stands for the database and backup folders, which are created at run time.`,
-      });
+      acknowledgeWildcardPermissions(
+        grantee.function.role!,
+        `Vault access by key pattern (${patterns.join(', ')}): the wildcard stands for the database and backup folders, which are created at run time.`,
+      );
     };
     // S3 answers 403 instead of 404 for a missing key without s3:ListBucket; every reader below needs 404.
     const list = (grantee: AppFunction, vault: VaultLocation, prefix: string, key: 'encrypt' | 'decrypt') =>

@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -14,6 +14,7 @@ import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
 import type { Plan } from '../../lambdas/shared/plan';
 import { TASK_CONTAINER_NAME } from '../../lambdas/shared/task-env';
 import { AppFunction } from './app-function';
+import { acknowledgeWildcardPermissions } from './nag';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
 /** Tag a Secrets Manager secret must carry before a restore (its Validate step) may read it as a target. */
@@ -195,11 +196,10 @@ export class RestoreWorkflow extends Construct {
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
     grantRunTasks(this.stateMachine, props.plan, props.cluster, props.taskDefinitions);
-    Validations.of(this.stateMachine.role).acknowledge({
-      id: 'AwsSolutions-IAM5',
-      reason:
-        'Wildcards: Lambda versions of the restore functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
-    });
+    acknowledgeWildcardPermissions(
+      this.stateMachine.role,
+      'Wildcards: Lambda versions of the restore functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
+    );
 
     // A stopped execution runs no further state, so the audit record and the chat message come from here.
     new events.Rule(this, 'StoppedRule', {
@@ -348,9 +348,9 @@ export class RestoreWorkflow extends Construct {
         conditions: { StringEquals: { [`secretsmanager:ResourceTag/${RESTORE_TARGET_TAG}`]: 'true' } },
       }),
     );
-    Validations.of(validate.function.role!).acknowledge({
-      id: 'AwsSolutions-IAM5',
-      reason: `Restore targets are named at run time: GetSecretValue on any secret tagged ${RESTORE_TARGET_TAG}=true, and the ENI actions a VPC function needs (no narrower resource).`,
-    });
+    acknowledgeWildcardPermissions(
+      validate.function.role!,
+      `Restore targets are named at run time: GetSecretValue on any secret tagged ${RESTORE_TARGET_TAG}=true, and the ENI actions a VPC function needs (no narrower resource).`,
+    );
   }
 }

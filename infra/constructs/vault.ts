@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { flattenReference } from './nag';
 
 /**
  * Which of the two vaults a bucket is. The names are deterministic so that the primary stack can reference
@@ -153,35 +154,6 @@ function acknowledgeWildcards(grantee: iam.IGrantable, statements: readonly iam.
       });
     }
   }
-}
-
-/** Same flattening as cdk-nag's `flattenCfnReference` (not exported by the package). */
-function flattenReference(node: unknown): string {
-  if (node === undefined) {
-    return '';
-  }
-  if (typeof node === 'string') {
-    return node.replace(/\$\{/g, '<').replace(/}/g, '>');
-  }
-  const value = node as Record<string, unknown>;
-  if (value['Fn::Join']) {
-    const [delimiter, items] = value['Fn::Join'] as [string, unknown[]];
-    return items.map(flattenReference).join(delimiter);
-  }
-  if (value['Fn::Sub']) {
-    return flattenReference(value['Fn::Sub']);
-  }
-  if (value['Fn::GetAtt']) {
-    const [resource, attribute] = value['Fn::GetAtt'] as [unknown, unknown];
-    return `<${flattenReference(resource)}.${flattenReference(attribute)}>`;
-  }
-  if (value['Fn::ImportValue']) {
-    return flattenReference(value['Fn::ImportValue']);
-  }
-  if (value.Ref) {
-    return `<${flattenReference(value.Ref)}>`;
-  }
-  return JSON.stringify(node);
 }
 
 export interface VaultProps {
