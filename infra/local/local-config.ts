@@ -26,7 +26,11 @@ import { LOCAL_ACCOUNT } from './intrinsics';
 
 export const LocalCredentialsSchema = z
   .strictObject({
-    username: z.string().min(1, { error: 'expected the user name the backup connects as' }),
+    username: z
+      .string()
+      .min(1, { error: 'expected the user name the backup connects as' })
+      .optional()
+      .describe('Left out for Redis AUTH with a password only.'),
     password: z.string().optional(),
     passwordEnv: z
       .string()
@@ -46,7 +50,7 @@ export const LocalSectionSchema = z.strictObject({
 export type LocalSection = z.output<typeof LocalSectionSchema>;
 
 export interface LocalCredentials {
-  readonly username: string;
+  readonly username?: string;
   readonly password?: string;
 }
 

@@ -133,7 +133,8 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     if (jsonKey === undefined) {
       return JSON.stringify(credentials);
     }
-    return (credentials as unknown as Record<string, string | undefined>)[jsonKey];
+    // A secret without the key would stop ECS from starting the task; a password-only Redis has no user name.
+    return (credentials as unknown as Record<string, string | undefined>)[jsonKey] ?? (jsonKey === 'username' ? '' : undefined);
   };
 
   // Direct task runs collect their result line and stderr tail here, by the run's name.

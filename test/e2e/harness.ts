@@ -1,0 +1,94 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { parseLocalConfig } from '../../infra/local/local-config';
+import { type LocalStrongbox, type LocalStrongboxOptions, startLocalStrongbox } from '../../infra/local/local-strongbox';
+import type { EngineServer } from '../support/engines';
+
+/**
+ * End-to-end runs: the synthesized app for a config naming real throwaway engines, run by the local
+ * runtime against s3rver, with the vault and the outbox in a temp directory.
+ */
+export interface E2eDatabase {
+  readonly name: string;
+  readonly server: EngineServer;
+  /** Database to dump (PostgreSQL, MariaDB); left out for Redis. */
+  readonly database?: string;
+  /** YAML of the retention block. @default daily 7, weekly 4, monthly 12, yearly 2 */
+  readonly retention?: string;
+}
+
+export interface E2e {
+  readonly strongbox: LocalStrongbox;
+  readonly directory: string;
+  stop(): Promise<void>;
+}
+
+export function e2eConfigYaml(databases: readonly E2eDatabase[]): string {
+  const entries = databases.map((db) => {
+    const engine = db.server.engine;
+    return `  - name: ${db.name}
+    engine: ${engine}
+    tier: important
+    connection:
+      host: ${db.server.host}
+      port: ${db.server.port}
+${db.database ? `      database: ${db.database}\n` : ''}      tls: disable
+    schedule:
+      expression: rate(1 hour)
+    retention: ${db.retention ?? '{ daily: 7, weekly: 4, monthly: 12, yearly: 2 }'}
+    task:
+      timeoutMinutes: 10`;
+  });
+  const credentials = databases.map(
+    (db) => `    ${db.name}: { ${db.server.username ? `username: "${db.server.username}", ` : ''}password: "${db.server.password}" }`,
+  );
+  return `vault: { primaryRegion: eu-west-1, replicaRegion: eu-central-1 }
+alerts: { email: [] }
+databases:
+${entries.join('\n')}
+local:
+  credentials:
+${credentials.join('\n')}
+`;
+}
+
+export async function startE2e(databases: readonly E2eDatabase[], options: Partial<LocalStrongboxOptions> = {}): Promise<E2e> {
+  const directory = mkdtempSync(join(tmpdir(), 'strongbox-e2e-'));
+  const local = parseLocalConfig(e2eConfigYaml(databases), 'e2e.yaml', {}, directory);
+  const strongbox = await startLocalStrongbox({ local, ...options });
+  return {
+    strongbox,
+    directory,
+    stop: async () => {
+      await strongbox.stop();
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    found.push(...(page.Contents ?? []).map((o) => o.Key!));
+    token = page.NextContinuationToken;
+  } while (token);
+  return found;
+}
+
+export async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await response.Body!.transformToByteArray());
+}
+
+/**
+ * Multipart uploads still open in a bucket. s3rver has no ListMultipartUploads; it keeps each open upload as a
+ * folder under `<bucket>/._S3rver_uploads/`, removed on completion or abort.
+ */
+export function openMultipartUploads(strongbox: LocalStrongbox, bucket: string): string[] {
+  const uploads = join(strongbox.vault.directory, bucket, '._S3rver_uploads');
+  return existsSync(uploads) ? readdirSync(uploads) : [];
+}
