@@ -1,0 +1,83 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { describe, expect, it } from 'vitest';
+import { Schedules } from '../../../infra/constructs/schedules';
+import { testConfig } from '../../lambdas/fixtures';
+
+function build(withDrill: boolean) {
+  const stack = new Stack(new App(), 'Test');
+  const machine = (id: string) =>
+    new sfn.StateMachine(stack, id, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `${id}Pass`)) });
+  new Schedules(stack, 'Schedules', {
+    app: 'sbx',
+    databases: testConfig().databases,
+    backupStateMachine: machine('Backup'),
+    drillStateMachine: withDrill ? machine('Drill') : undefined,
+  });
+  return Template.fromStack(stack);
+}
+
+describe('Schedules', () => {
+  const template = build(true);
+
+  it('creates one group and one backup schedule per database with its time zone, window and input', () => {
+    // Assess
+    template.resourceCountIs('AWS::Scheduler::ScheduleGroup', 1);
+    template.hasResourceProperties('AWS::Scheduler::ScheduleGroup', { Name: 'sbx' });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: 'sbx-backup-billing',
+      ScheduleExpression: 'cron(0 * * * ? *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: Match.objectLike({ Input: JSON.stringify({ database: 'billing', kind: 'full', trigger: 'schedule' }) }),
+    });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: 'sbx-backup-cache',
+      ScheduleExpressionTimezone: 'America/New_York',
+      FlexibleTimeWindow: { Mode: 'FLEXIBLE', MaximumWindowInMinutes: 30 },
+    });
+  });
+
+  it('gives every target a retry policy and the encrypted DLQ', () => {
+    // Prepare
+    const schedules = Object.values(template.findResources('AWS::Scheduler::Schedule'));
+    const queues = template.findResources('AWS::SQS::Queue');
+
+    // Assess: three backups and one drill (only orders has a drill schedule).
+    expect(schedules).toHaveLength(4);
+    const dlq = Object.keys(queues)[0];
+    for (const schedule of schedules) {
+      expect(schedule.Properties.Target.RetryPolicy).toEqual({ MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 3600 });
+      expect(schedule.Properties.Target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [dlq, 'Arn'] } });
+    }
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+  });
+
+  it('prepares drill schedules only when a drill state machine is given', () => {
+    // Act
+    const withoutDrill = build(false);
+
+    // Assess
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: 'sbx-drill-orders',
+      ScheduleExpression: 'cron(30 4 ? * SUN *)',
+      Target: Match.objectLike({ Input: JSON.stringify({ database: 'orders', trigger: 'schedule' }) }),
+    });
+    withoutDrill.resourceCountIs('AWS::Scheduler::Schedule', 3);
+  });
+
+  it('rejects a retry count Scheduler would refuse, showing the value', () => {
+    // Act
+    const act = () =>
+      new Schedules(new Stack(new App(), 'Bad'), 'S', {
+        app: 'sbx',
+        databases: testConfig().databases,
+        backupStateMachine: sfn.StateMachine.fromStateMachineArn(new Stack(), 'M', 'arn:aws:states:eu-west-1:123456789012:stateMachine:m'),
+        retryAttempts: 500,
+      });
+
+    // Assess
+    expect(act).toThrow('retryAttempts must be a whole number 0-185 (Scheduler limit), got 500');
+  });
+});
