@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,12 @@ export interface EngineServer {
 export interface StartOptions {
   /** Password for the superuser (Redis: requirepass). @default 's3cret-<random>' */
   readonly password?: string;
+  /**
+   * Keep the server's files in this directory and reuse them on the next start (the bench caches its datasets
+   * this way); the directory is then not removed by `stop()`. Use the same password on every start.
+   * @default a fresh temp directory, removed by `stop()`
+   */
+  readonly directory?: string;
 }
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -51,6 +57,20 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+function prepareDirectory(options: StartOptions, prefix: string): string {
+  if (options.directory) {
+    mkdirSync(options.directory, { recursive: true });
+    return options.directory;
+  }
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+function cleanUp(options: StartOptions, directory: string): void {
+  if (!options.directory) {
+    rmSync(directory, { recursive: true, force: true });
+  }
 }
 
 function randomPassword(): string {
@@ -114,9 +134,10 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'
 
 export async function startPostgres(options: StartOptions = {}): Promise<EngineServer> {
   const password = options.password ?? randomPassword();
-  const directory = mkdtempSync(join(tmpdir(), 'strongbox-pg-'));
+  const directory = prepareDirectory(options, 'strongbox-pg-');
   chmodSync(directory, 0o755);
   const data = join(directory, 'data');
+  const reuse = existsSync(join(data, 'PG_VERSION'));
   const pwfile = join(directory, 'pwfile');
   writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
   ownDirectory(directory, 'postgres');
@@ -133,7 +154,9 @@ export async function startPostgres(options: StartOptions = {}): Promise<EngineS
     '--locale=C.UTF-8',
     '--no-sync',
   ]);
-  execFileSync(initCmd, initArgs, { stdio: 'pipe' });
+  if (!reuse) {
+    execFileSync(initCmd, initArgs, { stdio: 'pipe' });
+  }
   rmSync(pwfile);
   const port = await freePort();
   const [cmd, args] = asUser('postgres', join(PG_BIN, 'postgres'), [
@@ -186,25 +209,27 @@ export async function startPostgres(options: StartOptions = {}): Promise<EngineS
     stop: async () => {
       // SIGINT is PostgreSQL's "fast" shutdown: no waiting for clients that a failed test left connected.
       await stopChild(child, 'SIGINT');
-      rmSync(directory, { recursive: true, force: true });
+      cleanUp(options, directory);
     },
   };
 }
 
 export async function startMariadb(options: StartOptions = {}): Promise<EngineServer> {
   const password = options.password ?? randomPassword();
-  const directory = mkdtempSync(join(tmpdir(), 'strongbox-mariadb-'));
+  const directory = prepareDirectory(options, 'strongbox-mariadb-');
   chmodSync(directory, 0o755);
   const data = join(directory, 'data');
-  mkdirSync(data);
+  const reuse = existsSync(join(data, 'mysql'));
+  mkdirSync(data, { recursive: true });
   ownDirectory(directory, 'mysql');
   ownDirectory(data, 'mysql');
   const userArgs = isRoot ? ['--user=mysql'] : [];
-  execFileSync(
-    'mariadb-install-db',
-    ['--no-defaults', `--datadir=${data}`, ...userArgs, '--auth-root-authentication-method=normal', '--skip-test-db'],
-    { stdio: 'pipe' },
-  );
+  if (!reuse)
+    execFileSync(
+      'mariadb-install-db',
+      ['--no-defaults', `--datadir=${data}`, ...userArgs, '--auth-root-authentication-method=normal', '--skip-test-db'],
+      { stdio: 'pipe' },
+    );
   const port = await freePort();
   const socket = join(directory, 'mysqld.sock');
   const child = spawn(
@@ -263,7 +288,7 @@ export async function startMariadb(options: StartOptions = {}): Promise<EngineSe
     }),
     stop: async () => {
       await stopChild(child);
-      rmSync(directory, { recursive: true, force: true });
+      cleanUp(options, directory);
     },
   };
 }
