@@ -1,0 +1,155 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
+import type { Plan } from '../../lambdas/shared/plan';
+import { AppFunction } from './app-function';
+import { acknowledgeWildcardPermissions } from './nag';
+
+export interface DrPlanWorkflowProps {
+  readonly plan: Plan;
+  /** The restore state machine each database of a group is restored with (one nested execution each). */
+  readonly restoreStateMachine: sfn.IStateMachine;
+  readonly chatTopic: sns.ITopic;
+  /**
+   * Longest a whole plan may run.
+   * @default Duration.hours(24)
+   */
+  readonly timeout?: Duration;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The DR plan machine (JSONPath): started with `{"plan": "<name>"}`, it restores the newest verified backup of
+ * every database of the plan onto the plan's target for it, group by group.
+ *
+ *   Start (plan -> groups, first group) -> RestoreGroup (Map, every database of the group in parallel: a nested
+ *   restore execution .sync; a failure becomes a result, so the whole group finishes) -> Advance (first failure
+ *   stops, else the next group) -> MoreGroups? -> RestoreGroup | Report (chat) -> Succeed, or Fail with the report.
+ *
+ * A loop rather than a Map over groups: a JSONPath Map cannot stop its later iterations when one fails.
+ */
+export class DrPlanWorkflow extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly function: AppFunction;
+
+  public constructor(scope: Construct, id: string, props: DrPlanWorkflowProps) {
+    super(scope, id);
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    this.function = new AppFunction(this, 'dr-plan', {
+      name: 'dr-plan',
+      plan: props.plan,
+      description: 'DR plan: resolve the plan, advance group by group, report',
+      environment: { [FUNCTION_ENV.chatTopicArn]: props.chatTopic.topicArn },
+      timeout: Duration.seconds(30),
+      logRetention,
+    });
+    props.chatTopic.grantPublish(this.function.function);
+
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: `${props.plan.app}-dr-plan`,
+      comment: `Strongbox (${props.plan.app}): restore a DR plan, group by group, stopping at the first failure`,
+      definitionBody: sfn.DefinitionBody.fromChainable(this.buildDefinition(props)),
+      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      timeout: props.timeout ?? Duration.hours(24),
+      tracingEnabled: true,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    acknowledgeWildcardPermissions(
+      this.stateMachine.role,
+      'Wildcards: Lambda versions of the DR plan function, executions of the restore state machine (named at run time, needed by .sync), and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
+    );
+  }
+
+  private buildDefinition(props: DrPlanWorkflowProps): sfn.IChainable {
+    const invoke = (id: string, payload: Record<string, unknown>, comment: string) =>
+      new tasks.LambdaInvoke(this, id, {
+        lambdaFunction: this.function.function,
+        payloadResponseOnly: true,
+        payload: sfn.TaskInput.fromObject(payload),
+        resultPath: '$.state',
+        comment,
+        taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
+      });
+    const start = invoke(
+      'Start',
+      {
+        action: 'start',
+        input: sfn.JsonPath.entirePayload,
+        execution: {
+          executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
+          name: sfn.JsonPath.stringAt('$$.Execution.Name'),
+          startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+        },
+      },
+      'Validate the input and lay out the plan: groups in order, one restore input per database',
+    );
+
+    const restoreOne = new tasks.StepFunctionsStartExecution(this, 'RestoreDatabase', {
+      stateMachine: props.restoreStateMachine,
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      input: sfn.TaskInput.fromJsonPathAt('$.restoreInput'),
+      // The restore input schema is strict: the parent-execution field would make it fail at Resolve.
+      associateWithParent: false,
+      resultSelector: { 'executionArn.$': '$.ExecutionArn' },
+      resultPath: '$.execution',
+      comment: 'One nested restore execution (latest verified backup onto the plan target)',
+      taskTimeout: sfn.Timeout.duration(props.timeout ?? Duration.hours(24)),
+    });
+    const restored = new sfn.Pass(this, 'Restored', {
+      parameters: {
+        database: sfn.JsonPath.stringAt('$.database'),
+        group: sfn.JsonPath.numberAt('$.group'),
+        status: 'restored',
+        executionArn: sfn.JsonPath.stringAt('$.execution.executionArn'),
+      },
+    });
+    const notRestored = new sfn.Pass(this, 'NotRestored', {
+      comment: 'A failed database is a result, so the rest of its group still finishes and is reported',
+      parameters: {
+        database: sfn.JsonPath.stringAt('$.database'),
+        group: sfn.JsonPath.numberAt('$.group'),
+        status: 'failed',
+        error: sfn.JsonPath.stringAt('$.error.Error'),
+        cause: sfn.JsonPath.stringAt('$.error.Cause'),
+      },
+    });
+    restoreOne.addCatch(notRestored, { errors: ['States.ALL'], resultPath: '$.error' });
+    const group = new sfn.Map(this, 'RestoreGroup', {
+      comment: 'Every database of the current group in parallel',
+      itemsPath: '$.state.current',
+      maxConcurrency: 0,
+      resultPath: '$.groupResults',
+    });
+    group.itemProcessor(restoreOne.next(restored));
+
+    const advance = invoke(
+      'Advance',
+      { action: 'advance', state: sfn.JsonPath.objectAt('$.state'), groupResults: sfn.JsonPath.objectAt('$.groupResults') },
+      'Record the group; stop at the first failure, else move to the next group',
+    );
+    const report = new tasks.LambdaInvoke(this, 'Report', {
+      lambdaFunction: this.function.function,
+      payloadResponseOnly: true,
+      payload: sfn.TaskInput.fromObject({ action: 'report', state: sfn.JsonPath.objectAt('$.state') }),
+      resultPath: '$.report',
+      comment: 'What was and was not restored, to chat',
+      taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
+    });
+    const outcome = new sfn.Choice(this, 'PlanRestored?')
+      .when(
+        sfn.Condition.stringEquals('$.report.status', 'failed'),
+        new sfn.Fail(this, 'PlanFailed', { error: 'DrPlanFailedError', causePath: '$.report.summary' }),
+      )
+      .otherwise(new sfn.Succeed(this, 'PlanSucceeded', { outputPath: '$.report' }));
+    const more = new sfn.Choice(this, 'MoreGroups?')
+      .when(sfn.Condition.stringEquals('$.state.status', 'running'), group)
+      .otherwise(report.next(outcome));
+    return start.next(group).next(advance).next(more);
+  }
+}
