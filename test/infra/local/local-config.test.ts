@@ -34,7 +34,7 @@ describe('local config', () => {
     expect(local.dataDir).toBe('/somewhere/.strongbox');
     expect(local.config.databases.map((d) => d.name)).toEqual(['demo']);
     expect(local.config.databases[0].connection.secretArn).toBe(
-      'arn:aws:secretsmanager:eu-west-1:000000000000:secret:strongbox-local/demo',
+      'arn:aws:secretsmanager:eu-west-1:000000000000:secret:strongbox-local/demo-000000',
     );
     expect(local.credentials.demo.username).toBe('strongbox');
   });
