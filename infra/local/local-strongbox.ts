@@ -98,6 +98,8 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
     POWERTOOLS_METRICS_NAMESPACE: 'Strongbox',
     POWERTOOLS_METRICS_DISABLED: options.metrics ? 'false' : 'true',
+    // Dev mode makes Powertools write through the global console, which the demo filters.
+    POWERTOOLS_DEV: 'true',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   // The Powertools singletons read their settings when the first handler module loads; set them before that.
