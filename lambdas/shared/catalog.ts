@@ -51,7 +51,10 @@ export function parseBackupId(backupId: string): ParsedBackupId {
     throw new Error(`"${backupId}" is not a backupId; expected "<database>-<yyyymmddThhmmssZ>-<kind>"`);
   }
   const t = match[2];
-  const takenAt = new Date(`${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(9, 11)}:${t.slice(11, 13)}:${t.slice(13, 15)}Z`);
+  // Built from numbers rather than an ISO string: retention parses every backupId in the vault, and string
+  // date parsing dominated its run time.
+  const n = (from: number, to: number) => Number(t.slice(from, to));
+  const takenAt = new Date(Date.UTC(n(0, 4), n(4, 6) - 1, n(6, 8), n(9, 11), n(11, 13), n(13, 15)));
   return { database: match[1], kind: match[3], takenAt };
 }
 
