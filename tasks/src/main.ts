@@ -1,5 +1,6 @@
 import { TASK_ENV } from '../../lambdas/shared/task-env';
 import { BackupFailedError, runBackup, type TaskDeps } from './backup';
+import { runDrill } from './drill/drill';
 import { readTaskEnv, TaskEnvError, type TaskSettings } from './env';
 import { runInventory } from './inventory';
 import { logLine, resultLine } from './log';
@@ -19,6 +20,7 @@ export const COMMANDS: Record<string, Command> = {
   backup: runBackup,
   restore: runRestore,
   inventory: runInventory,
+  drill: runDrill,
 };
 
 export async function main(environment: NodeJS.ProcessEnv = process.env, deps?: Partial<TaskDeps>): Promise<number> {

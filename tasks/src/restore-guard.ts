@@ -37,7 +37,16 @@ async function occupied(options: TargetGuardOptions): Promise<string | undefined
     const count = await (options.countRedisKeys ?? countRedisKeys)(options.connection, options.include);
     return count > 0 ? `${count} key${count === 1 ? '' : 's'} matching ${options.include.join(', ')}` : undefined;
   }
-  const inventory = await options.adapter.inventory(options.connection);
+  let inventory: Awaited<ReturnType<EngineAdapter['inventory']>>;
+  try {
+    inventory = await options.adapter.inventory(options.connection);
+  } catch (error) {
+    // A database that does not exist yet is the emptiest target there is; the adapter creates it.
+    if (/does not exist|unknown database/i.test(error instanceof Error ? error.message : String(error))) {
+      return undefined;
+    }
+    throw error;
+  }
   if (options.engine === 'redis') {
     const keys = inventory.entries.reduce((sum, e) => sum + e.count, 0);
     return keys > 0

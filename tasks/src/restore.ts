@@ -8,6 +8,7 @@ import type { TaskDeps } from './backup';
 import { targetConnection } from './credentials';
 import { ADAPTERS } from './engines/index';
 import { TaskEnvError, type TaskSettings } from './env';
+import { assertTargetWritable } from './restore-guard';
 import { logLine, peakRssMb } from './log';
 import { startDecompressor } from './stream/compress';
 import { openObject, readJson } from './stream/download';
@@ -62,6 +63,18 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
   const manifest = await loadManifest(deps, bucket, backupId);
   const connection = await targetConnection(env, deps.readSecret);
   const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
+  // Before a byte is written: a non-empty target needs overwrite+confirm (the Guard's wording). An RDB is a
+  // file for a fresh server, so there is no live target to look into.
+  if (manifest.artifact.format !== 'rdb') {
+    await assertTargetWritable({
+      database: env.STRONGBOX_DATABASE,
+      engine: env.STRONGBOX_ENGINE,
+      adapter,
+      connection,
+      include: settings.include,
+      overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
+    });
+  }
   const plan = await adapter.restore(connection, {
     format: manifest.artifact.format,
     include: settings.include,

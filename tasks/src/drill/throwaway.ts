@@ -1,0 +1,252 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Connection } from '../credentials';
+
+/**
+ * A throwaway server started inside the drill task (the image carries PostgreSQL 15, MariaDB and Redis): its
+ * own data directory, loopback only, a random password, no durability (fsync off: it lives for one drill).
+ * PostgreSQL's initdb refuses root and MariaDB should not run as root, so as root they run as their system
+ * users (`runuser`); as any other user they run as that user.
+ */
+export interface ThrowawayEngine {
+  readonly engine: 'postgres' | 'mariadb' | 'redis';
+  readonly connection: Connection;
+  readonly directory: string;
+  readonly startSeconds: number;
+  stop(): Promise<void>;
+}
+
+const PG_BIN = process.env.STRONGBOX_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+export async function startThrowaway(
+  engine: 'postgres' | 'mariadb' | 'redis',
+  options: { redisRdbPath?: string } = {},
+): Promise<ThrowawayEngine> {
+  const started = Date.now();
+  const password = randomBytes(18).toString('base64url');
+  const directory = mkdtempSync(join(process.env.STRONGBOX_WORK_DIR ?? tmpdir(), `strongbox-drill-${engine}-`));
+  chmodSync(directory, 0o755);
+  const port = await freePort();
+  const server =
+    engine === 'postgres'
+      ? await startPostgres(directory, port, password)
+      : engine === 'mariadb'
+        ? await startMariadb(directory, port, password)
+        : await startRedis(directory, port, password, options.redisRdbPath);
+  return {
+    engine,
+    connection: { host: '127.0.0.1', port, tls: 'disable', ...server.credentials },
+    directory,
+    startSeconds: (Date.now() - started) / 1000,
+    stop: async () => {
+      await stopChild(server.child, engine === 'postgres' ? 'SIGINT' : 'SIGTERM');
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly credentials: { username?: string; password: string; database?: string };
+}
+
+async function startPostgres(directory: string, port: number, password: string): Promise<Started> {
+  const data = join(directory, 'data');
+  const pwfile = join(directory, 'pwfile');
+  writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+  own(directory, 'postgres');
+  own(pwfile, 'postgres');
+  run('postgres', join(PG_BIN, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '--auth=scram-sha-256',
+    `--pwfile=${pwfile}`,
+    '-E',
+    'UTF8',
+    '--locale=C.UTF-8',
+    '--no-sync',
+  ]);
+  rmSync(pwfile);
+  const child = spawnAs('postgres', join(PG_BIN, 'postgres'), [
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-k',
+    directory,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_wal_size=8GB',
+    '-c',
+    'checkpoint_timeout=1h',
+    '-c',
+    'maintenance_work_mem=512MB',
+    '-c',
+    'wal_level=minimal',
+    '-c',
+    'max_wal_senders=0',
+  ]);
+  const { Client } = await import('pg');
+  await waitFor(child, 'postgres', async () => {
+    const client = new Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
+    await client.connect();
+    await client.end();
+  });
+  return { child, credentials: { username: 'postgres', password, database: 'postgres' } };
+}
+
+async function startMariadb(directory: string, port: number, password: string): Promise<Started> {
+  const data = join(directory, 'data');
+  mkdirSync(data);
+  own(directory, 'mysql');
+  own(data, 'mysql');
+  const user = isRoot ? ['--user=mysql'] : [];
+  execFileSync(
+    'mariadb-install-db',
+    ['--no-defaults', `--datadir=${data}`, ...user, '--auth-root-authentication-method=normal', '--skip-test-db'],
+    {
+      stdio: 'pipe',
+    },
+  );
+  const socket = join(directory, 'mysqld.sock');
+  const child = spawn(
+    'mariadbd',
+    [
+      '--no-defaults',
+      `--datadir=${data}`,
+      ...user,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${socket}`,
+      `--pid-file=${join(directory, 'mysqld.pid')}`,
+      '--skip-name-resolve',
+      '--skip-log-bin',
+      '--innodb-flush-log-at-trx-commit=0',
+      '--innodb-doublewrite=0',
+      '--innodb-buffer-pool-size=512M',
+      '--max-allowed-packet=1G',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const mysql = await import('mysql2/promise');
+  await waitFor(child, 'mariadbd', async () => {
+    const conn = await mysql.createConnection({ socketPath: socket, user: 'root' });
+    await conn.end();
+  });
+  const root = await mysql.createConnection({ socketPath: socket, user: 'root' });
+  await root.query('CREATE USER ?@? IDENTIFIED BY ?', ['strongbox', '%', password]);
+  await root.query("GRANT ALL PRIVILEGES ON *.* TO 'strongbox'@'%' WITH GRANT OPTION");
+  await root.end();
+  return { child, credentials: { username: 'strongbox', password } };
+}
+
+async function startRedis(directory: string, port: number, password: string, rdbPath?: string): Promise<Started> {
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    directory,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--requirepass',
+    password,
+  ];
+  if (rdbPath) {
+    // An RDB restore is a file the fresh server loads at start.
+    args.push('--dir', join(rdbPath, '..'), '--dbfilename', rdbPath.split('/').pop() ?? 'dump.rdb');
+  }
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const { Redis } = await import('ioredis');
+  await waitFor(child, 'redis-server', async () => {
+    const client = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      await client.connect();
+      const loading = (await client.info('persistence')).includes('loading:1');
+      if (loading) {
+        throw new Error('still loading the RDB');
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
+  return { child, credentials: { password } };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+function own(path: string, user: string): void {
+  if (isRoot) {
+    const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
+    chownSync(path, uid, gid);
+  }
+}
+
+function run(user: string, command: string, args: string[]): void {
+  const [cmd, argv] = isRoot ? ['runuser', ['-u', user, '--', command, ...args]] : [command, args];
+  execFileSync(cmd, argv, { stdio: 'pipe' });
+}
+
+function spawnAs(user: string, command: string, args: string[]): ChildProcess {
+  const [cmd, argv] = isRoot ? ['runuser', ['-u', user, '--', command, ...args]] : [command, args];
+  return spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+async function waitFor(child: ChildProcess, what: string, probe: () => Promise<void>, timeoutMs = 120_000): Promise<void> {
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`throwaway ${what} exited with code ${child.exitCode} before accepting connections:\n${stderr}`);
+    }
+    try {
+      await probe();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  child.kill('SIGKILL');
+  throw new Error(`throwaway ${what} did not accept connections within ${timeoutMs / 1000} s:\n${stderr}`);
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return;
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}

@@ -1,0 +1,149 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Client } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DrillRecordSchema, keys, ManifestSchema, mintBackupId } from '../../../lambdas/shared/catalog';
+import { getJson, putJson } from '../../../lambdas/shared/vault-io';
+import { main } from '../../../tasks/src/main';
+import { type EngineServer, startMariadb, startPostgres, startRedis } from '../../support/engines';
+import { type LocalS3, startS3rver } from '../../support/s3rver';
+
+const BUCKET = 'vault';
+
+/** Runs the task entrypoint in process: backup or drill of `database` on `server`. */
+async function task(
+  command: 'backup' | 'drill',
+  database: string,
+  server: EngineServer,
+  s3rver: LocalS3,
+  backupId: string,
+): Promise<number> {
+  return main(
+    {
+      ...server.taskEnv(),
+      STRONGBOX_COMMAND: command,
+      STRONGBOX_DATABASE: database,
+      STRONGBOX_VAULT_BUCKET: BUCKET,
+      STRONGBOX_S3_ENDPOINT: s3rver.endpoint,
+      STRONGBOX_BACKUP_ID: backupId,
+      STRONGBOX_PROGRESS_INTERVAL_SECONDS: '60',
+    },
+    { s3: s3rver.client() },
+  );
+}
+
+async function drillRecord(s3: S3Client, backupId: string) {
+  return (await getJson(s3, BUCKET, keys.drill(backupId), DrillRecordSchema))?.value;
+}
+
+describe('drill command (real engines, throwaway servers started by the task)', () => {
+  let s3rver: LocalS3;
+  const servers: EngineServer[] = [];
+
+  beforeAll(async () => {
+    s3rver = await startS3rver([BUCKET]);
+  });
+
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await s3rver.stop();
+  });
+
+  it('passes a PostgreSQL backup, then fails it once the manifest inventory is tampered with', async () => {
+    // Prepare
+    const pg = await startPostgres();
+    servers.push(pg);
+    const client = new Client({ host: pg.host, port: pg.port, user: pg.username, password: pg.password, database: 'postgres' });
+    await client.connect();
+    await client.query(
+      'CREATE TABLE public.orders (id int primary key, note text); INSERT INTO public.orders SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 2000) g',
+    );
+    await client.query(
+      'CREATE SCHEMA sales; CREATE TABLE sales.items (id serial primary key, sku text); INSERT INTO sales.items (sku) SELECT md5(g::text) FROM generate_series(1, 300) g',
+    );
+    await client.end();
+    const backupId = mintBackupId('orders', 'full', new Date('2026-03-01T03:00:00Z'));
+    expect(await task('backup', 'orders', pg, s3rver, backupId)).toBe(0);
+
+    // Act
+    const passing = await task('drill', 'orders', pg, s3rver, backupId);
+    const passed = await drillRecord(s3rver.client(), backupId);
+    const manifest = (await getJson(s3rver.client(), BUCKET, keys.manifest(backupId), ManifestSchema))!.value;
+    const tampered = {
+      ...manifest,
+      inventory: {
+        ...manifest.inventory,
+        entries: manifest.inventory.entries.map((e) => (e.name === 'public.orders' ? { ...e, count: e.count + 1 } : e)),
+      },
+    };
+    await putJson(s3rver.client(), BUCKET, keys.manifest(backupId), tampered);
+    const failing = await task('drill', 'orders', pg, s3rver, backupId);
+    const failed = await drillRecord(s3rver.client(), backupId);
+
+    // Assess
+    expect(passing).toBe(0);
+    expect(passed).toMatchObject({ backupId, passed: true, mismatches: [] });
+    expect(passed?.restoreSeconds).toBeGreaterThan(0);
+    expect(passed?.checks.map((c) => [c.name, c.passed])).toEqual([
+      ['restore', true],
+      ['postgres: every table readable', true],
+      ['postgres: no invalid index', true],
+    ]);
+    expect(manifest.inventory.exact).toBe(true);
+    expect(failing).toBe(1);
+    expect(failed).toMatchObject({ backupId, passed: false, mismatches: [{ name: 'public.orders', expected: 2001, actual: 2000 }] });
+  });
+
+  it('passes a MariaDB backup restored into a throwaway MariaDB', async () => {
+    // Prepare
+    const maria = await startMariadb();
+    servers.push(maria);
+    const mysql = await import('mysql2/promise');
+    const conn = await mysql.createConnection({
+      host: maria.host,
+      port: maria.port,
+      user: maria.username,
+      password: maria.password,
+      multipleStatements: true,
+    });
+    await conn.query(
+      'CREATE DATABASE shop; CREATE TABLE shop.orders (id int primary key, total decimal(10,2)); INSERT INTO shop.orders SELECT seq, seq * 1.5 FROM seq_1_to_500',
+    );
+    await conn.end();
+    const backupId = mintBackupId('billing', 'full', new Date('2026-03-02T03:00:00Z'));
+    expect(await task('backup', 'billing', maria, s3rver, backupId)).toBe(0);
+
+    // Act
+    const code = await task('drill', 'billing', maria, s3rver, backupId);
+
+    // Assess
+    const record = await drillRecord(s3rver.client(), backupId);
+    expect(code).toBe(0);
+    expect(record).toMatchObject({ passed: true, mismatches: [] });
+    expect(record?.checks.find((c) => c.name === 'mariadb: CHECK TABLE on every table')).toMatchObject({ passed: true });
+  });
+
+  it('passes a Redis backup loaded by a throwaway redis-server', async () => {
+    // Prepare
+    const redis = await startRedis();
+    servers.push(redis);
+    const { Redis } = await import('ioredis');
+    const client = new Redis({ host: redis.host, port: redis.port, password: redis.password });
+    for (let i = 0; i < 200; i++) {
+      await client.set(`session:${i}`, `user-${i}`);
+    }
+    await client.select(2);
+    await client.hset('cart:1', { a: '1', b: '2' });
+    client.disconnect();
+    const backupId = mintBackupId('sessions', 'full', new Date('2026-03-03T03:00:00Z'));
+    expect(await task('backup', 'sessions', redis, s3rver, backupId)).toBe(0);
+
+    // Act
+    const code = await task('drill', 'sessions', redis, s3rver, backupId);
+
+    // Assess
+    const record = await drillRecord(s3rver.client(), backupId);
+    expect(code).toBe(0);
+    expect(record).toMatchObject({ passed: true, mismatches: [] });
+    expect(record?.checks.find((c) => c.name.startsWith('redis:'))).toMatchObject({ passed: true, detail: '201 keys read' });
+  });
+});
