@@ -177,6 +177,7 @@ async function startRedis(directory: string, port: number, password: string, rdb
   const { Redis } = await import('ioredis');
   await waitFor(child, 'redis-server', async () => {
     const client = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => undefined); // refusals while the server starts are expected; the probe retries
     try {
       await client.connect();
       const loading = (await client.info('persistence')).includes('loading:1');
