@@ -288,7 +288,7 @@ function summary(strongbox: LocalStrongbox, outcomes: readonly DatabaseOutcome[]
       ['outbox messages', String(messages.length)],
       [
         'vault files',
-        `${relative(cwd, strongbox.vault.directory) || '.'}/ (s3rver; buckets ${strongbox.app.buckets.primary}, ${strongbox.app.buckets.replica})`,
+        `${where(strongbox.vault.directory)}/ (s3rver; buckets ${strongbox.app.buckets.primary}, ${strongbox.app.buckets.replica})`,
       ],
       ['outbox', where(strongbox.outbox.file)],
       ['total time', secs(totalMs)],
