@@ -56,6 +56,7 @@ describe('IntrinsicResolver', () => {
 
     // Act
     const value = resolver.resolve({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Fn::Sub placeholders are CloudFormation's, not JavaScript's.
       sub: { 'Fn::Sub': ['${Topic}/${AWS::Region}/${Cluster}', { Topic: { Ref: 'ChatTopic' } }] },
       select: { 'Fn::Select': [1, { 'Fn::Split': [',', 'a,b,c'] }] },
       gone: { Ref: 'AWS::NoValue' },
