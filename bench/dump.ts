@@ -29,8 +29,11 @@ async function buildPostgres(client: Client, database: string, megabytes: number
     return;
   }
   log(`building PostgreSQL dataset "${database}" (~${megabytes} MB)`);
-  await client.query(`CREATE DATABASE ${database}`);
-  const db = new Client({ host: client.host, port: client.port, user: 'postgres', password: PASSWORD, database });
+  // Built under another name and renamed when complete, so an interrupted build is never mistaken for a cached one.
+  const building = `${database}_building`;
+  await client.query(`DROP DATABASE IF EXISTS ${building}`);
+  await client.query(`CREATE DATABASE ${building}`);
+  const db = new Client({ host: client.host, port: client.port, user: 'postgres', password: PASSWORD, database: building });
   await db.connect();
   await db.query(
     `CREATE TABLE documents (id bigint PRIMARY KEY, customer text, status text, body text, amount numeric(12,2), created timestamptz)`,
@@ -49,18 +52,20 @@ async function buildPostgres(client: Client, database: string, megabytes: number
   }
   await db.query('VACUUM ANALYZE documents');
   await db.end();
+  await client.query(`ALTER DATABASE ${building} RENAME TO ${database}`);
 }
 
 async function buildMariadb(port: number, megabytes: number): Promise<void> {
   const conn = await mysql.createConnection({ host: '127.0.0.1', port, user: 'strongbox', password: PASSWORD });
   const [rows] = await conn.query<mysql.RowDataPacket[]>(
-    "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'bench'",
+    "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'bench' AND table_name = 'dataset_complete'",
   );
   if (Number(rows[0].n) > 0) {
     await conn.end();
     return;
   }
   log(`building MariaDB dataset (~${megabytes} MB)`);
+  await conn.query('DROP DATABASE IF EXISTS bench');
   await conn.query('CREATE DATABASE bench');
   await conn.query(
     'CREATE TABLE bench.documents (id BIGINT PRIMARY KEY, customer VARCHAR(40), body TEXT, amount DECIMAL(12,2), created DATETIME) ENGINE=InnoDB',
@@ -71,9 +76,11 @@ async function buildMariadb(port: number, megabytes: number): Promise<void> {
   const batch = 50_000;
   for (let start = 1; start <= total; start += batch) {
     await conn.query(
-      `INSERT INTO bench.documents SELECT seq, CONCAT('customer-', FLOOR(RAND()*100000)), ${body}, RAND()*10000, NOW() - INTERVAL FLOOR(RAND()*900) DAY FROM seq_${start}_to_${Math.min(total, start + batch - 1)}`,
+      `INSERT INTO bench.documents SELECT seq, CONCAT('customer-', FLOOR(RAND()*100000)), ${body}, RAND()*10000, NOW() - INTERVAL FLOOR(RAND()*900) DAY FROM bench.seq_${start}_to_${Math.min(total, start + batch - 1)}`,
     );
   }
+  // Marks the dataset complete, so an interrupted build is rebuilt rather than measured.
+  await conn.query('CREATE TABLE bench.dataset_complete (at DATETIME)');
   await conn.end();
 }
 

@@ -1,6 +1,7 @@
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { keys, type Manifest, ManifestSchema, parseBackupId } from '../../lambdas/shared/catalog';
 import { TASK_ENV } from '../../lambdas/shared/task-env';
@@ -8,8 +9,8 @@ import type { TaskDeps } from './backup';
 import { targetConnection } from './credentials';
 import { ADAPTERS } from './engines/index';
 import { TaskEnvError, type TaskSettings } from './env';
-import { assertTargetWritable } from './restore-guard';
 import { logLine, peakRssMb } from './log';
+import { assertTargetWritable } from './restore-guard';
 import { startDecompressor } from './stream/compress';
 import { openObject, readJson } from './stream/download';
 import { ChecksumMismatchError, HashMeter, VerifyingHoldBack } from './stream/hash';
@@ -19,6 +20,52 @@ import type { RunningTool } from './tools';
 /** Where pg_restore's seekable copy goes (ephemeral storage in Fargate); STRONGBOX_WORK_DIR overrides. */
 function workDirectory(): string {
   return mkdtempSync(join(process.env.STRONGBOX_WORK_DIR ?? tmpdir(), 'strongbox-restore-'));
+}
+
+/**
+ * Forwards to a child's stdin until the child stops reading, then discards, so the download still runs to its
+ * end and the checksum verdict is reached even when zstd gave up on a corrupt frame first.
+ */
+function tolerant(target: NodeJS.WritableStream & Partial<Pick<Writable, 'destroyed'>>): Writable {
+  let broken = false;
+  target.on('error', () => {
+    broken = true;
+  });
+  target.on('close', () => {
+    broken = true;
+  });
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (broken || target.destroyed) {
+        callback();
+        return;
+      }
+      if (target.write(chunk)) {
+        callback();
+        return;
+      }
+      const done = () => {
+        target.removeListener('drain', done);
+        target.removeListener('close', done);
+        callback();
+      };
+      target.once('drain', done);
+      target.once('close', done);
+    },
+    final(callback) {
+      if (broken || target.destroyed) {
+        callback();
+        return;
+      }
+      target.end(() => callback());
+    },
+    // A failed download (checksum mismatch included) closes the child's stdin, so zstd and the tool behind it
+    // see a truncated input and stop instead of waiting for more.
+    destroy(error, callback) {
+      (target as Partial<Writable>).destroy?.();
+      callback(error);
+    },
+  });
 }
 
 function stdinOf(tool: RunningTool): NodeJS.WritableStream {
@@ -102,9 +149,14 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
       closeSync(fd);
       const meter = new HashMeter();
       bytes = () => meter.bytes;
-      await Promise.all([pipeline(body, meter, stdinOf(zstd)), zstd.succeeded()]);
-      if (meter.sha256() !== manifest.artifact.sha256) {
+      const results = await Promise.allSettled([pipeline(body, meter, tolerant(stdinOf(zstd))), zstd.succeeded()]);
+      // zstd rejects most corruption on its own; the checksum verdict names the cause either way.
+      if (results[0].status === 'fulfilled' && meter.sha256() !== manifest.artifact.sha256) {
         throw new ChecksumMismatchError(manifest.artifact.sha256, meter.sha256());
+      }
+      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) {
+        throw failure.reason;
       }
       await plan.fromFile(path);
     } else if (plan.kind === 'stream') {
@@ -117,7 +169,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
         throw new Error('zstd has no stdout');
       }
       const results = await Promise.allSettled([
-        pipeline(body, verifier, stdinOf(decompressor)),
+        pipeline(body, verifier, tolerant(stdinOf(decompressor))),
         plan.consume(decompressed),
         decompressor.succeeded(),
       ]);

@@ -1,0 +1,266 @@
+import { execFileSync } from 'node:child_process';
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { Client } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FailureRecordSchema, keys, ManifestSchema } from '../../../lambdas/shared/catalog';
+import { type EngineServer, startPostgres } from '../../support/engines';
+import { type LocalS3, localS3Client, startS3rver } from '../../support/s3rver';
+import { baseEnv, runTask, startTask } from '../run-task';
+import { type MultipartProxy, startMultipartProxy } from '../s3-multipart-proxy';
+
+/** Round trip and failure cases through the real entrypoint, against PostgreSQL 15 and s3rver on loopback. */
+const SEED = `
+  CREATE SCHEMA sales; CREATE SCHEMA audit;
+  CREATE TABLE public.customers (id int PRIMARY KEY, name text NOT NULL, note text, photo bytea, big text);
+  INSERT INTO public.customers VALUES
+    (1, 'Zoë Ångström 🚀 日本語', NULL, decode('00ff10ab00', 'hex'), NULL),
+    (2, 'O''Brien "quoted" \\ back', 'tab\tnew\nline', NULL, repeat(md5('large'), 200000)),
+    (3, 'plain', '', '\\x'::bytea, NULL);
+  CREATE TABLE audit.events (id serial PRIMARY KEY, order_id int, at timestamptz DEFAULT now());
+  CREATE FUNCTION audit.log_order() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN INSERT INTO audit.events (order_id) VALUES (NEW.id); RETURN NEW; END $$;
+  CREATE TABLE sales.orders (id int PRIMARY KEY, customer_id int REFERENCES public.customers (id), total numeric(10,2), meta jsonb);
+  CREATE TRIGGER orders_audit AFTER INSERT ON sales.orders FOR EACH ROW EXECUTE FUNCTION audit.log_order();
+  INSERT INTO sales.orders SELECT g, 1 + g % 3, g * 1.5, jsonb_build_object('n', g, 'tag', 'ü' || g) FROM generate_series(1, 5000) g;
+  CREATE VIEW sales.big_orders AS SELECT * FROM sales.orders WHERE total > 5000;
+  CREATE INDEX orders_total ON sales.orders (total);
+`;
+const FINGERPRINT = `
+  SELECT (SELECT md5(string_agg(id || name || coalesce(note, '<null>') || coalesce(encode(photo, 'hex'), '<null>') || coalesce(md5(big), '<null>'), '|' ORDER BY id)) FROM public.customers)
+      || (SELECT md5(string_agg(id || ':' || total || meta::text, ',' ORDER BY id)) FROM sales.orders) AS f`;
+
+describe('dump task entrypoint with PostgreSQL', () => {
+  let pg: EngineServer;
+  let s3: LocalS3;
+  let proxy: MultipartProxy;
+  let backupId: string;
+
+  const env = (extra: Record<string, string> = {}) => ({
+    ...baseEnv(),
+    ...pg.taskEnv(),
+    STRONGBOX_DATABASE: 'orders',
+    STRONGBOX_DB_NAME: 'shop',
+    STRONGBOX_VAULT_BUCKET: 'vault',
+    STRONGBOX_S3_ENDPOINT: proxy.endpoint,
+    STRONGBOX_PROGRESS_INTERVAL_SECONDS: '0.2',
+    ...extra,
+  });
+  const query = async (database: string, sql: string) => {
+    const client = new Client({ host: pg.host, port: pg.port, user: 'postgres', password: pg.password, database });
+    await client.connect();
+    try {
+      return (await client.query(sql)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+  const objectExists = (key: string) =>
+    s3
+      .client()
+      .send(new HeadObjectCommand({ Bucket: 'vault', Key: key }))
+      .then(
+        () => true,
+        () => false,
+      );
+
+  beforeAll(async () => {
+    [pg, s3] = await Promise.all([startPostgres(), startS3rver(['vault'])]);
+    proxy = await startMultipartProxy(s3.endpoint);
+    await query('postgres', 'CREATE DATABASE shop');
+    await query('shop', SEED);
+    await query('postgres', 'CREATE DATABASE big');
+    await query(
+      'big',
+      'CREATE TABLE filler AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) || md5(random()::text) AS t FROM generate_series(1, 600000) g',
+    );
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await s3?.stop();
+    await pg?.stop();
+  });
+
+  it('backs up: artifact, then a manifest with exact inventory, LSN, tool args without the password', async () => {
+    // Prepare
+    const run = env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_TRIGGER: 'test' });
+    // Act
+    const out = await runTask(run);
+    // Assess
+    expect(out.code, out.stderr).toBe(0);
+    backupId = String(out.result.backupId);
+    const manifest = ManifestSchema.parse(
+      JSON.parse(
+        await (await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: keys.manifest(backupId) }))).Body!.transformToString(),
+      ),
+    );
+    expect(manifest.artifact.key).toBe(keys.artifact(backupId, 'pgdump'));
+    expect(manifest.artifact.sha256).toBe(out.result.sha256);
+    expect(manifest.artifact.uncompressedBytes).toBeGreaterThan(manifest.artifact.bytes);
+    expect(manifest.position?.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(manifest.tool.args).toEqual(expect.arrayContaining(['-Fc', '-Z0']));
+    expect(JSON.stringify(manifest)).not.toContain(pg.password);
+    expect(manifest.inventory).toEqual({
+      exact: true,
+      entries: [
+        { name: 'audit.events', kind: 'table', count: 5000 },
+        { name: 'public.customers', kind: 'table', count: 3 },
+        { name: 'sales.big_orders', kind: 'view', count: 1667 },
+        { name: 'sales.orders', kind: 'table', count: 5000 },
+      ],
+    });
+    expect(out.stdout).toContain('"message":"backup progress"');
+    expect(out.stdout + out.stderr).not.toContain(pg.password);
+  });
+
+  it('restores by streaming into a new database with identical data, inventory, view, function and trigger', async () => {
+    // Prepare
+    const run = env({
+      STRONGBOX_COMMAND: 'restore',
+      STRONGBOX_BACKUP_ID: backupId,
+      STRONGBOX_TARGET_NAME: 'copy',
+      STRONGBOX_RESTORE_JOBS: '1',
+    });
+    // Act
+    const out = await runTask(run);
+    const inventory = await runTask(env({ STRONGBOX_COMMAND: 'inventory', STRONGBOX_TARGET_NAME: 'copy' }));
+    // Assess
+    expect(out.code, out.stderr).toBe(0);
+    const source = await runTask(env({ STRONGBOX_COMMAND: 'inventory' }));
+    expect(inventory.result.inventory).toEqual(source.result.inventory);
+    expect(await query('copy', FINGERPRINT)).toEqual(await query('shop', FINGERPRINT));
+    await query('copy', 'INSERT INTO sales.orders VALUES (9999, 1, 1, NULL)');
+    expect(await query('copy', 'SELECT count(*)::int AS n FROM audit.events')).toEqual([{ n: 5001 }]);
+  });
+
+  it('restores a selection with parallel jobs from a verified local file', async () => {
+    // Prepare
+    const run = env({
+      STRONGBOX_COMMAND: 'restore',
+      STRONGBOX_BACKUP_ID: backupId,
+      STRONGBOX_TARGET_NAME: 'partial',
+      STRONGBOX_RESTORE_JOBS: '2',
+      STRONGBOX_INCLUDE: '["public.customers"]',
+    });
+    // Act
+    const out = await runTask(run);
+    // Assess
+    expect(out.code, out.stderr).toBe(0);
+    const tables = await query(
+      'partial',
+      "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+    );
+    expect(tables).toEqual([{ t: 'public.customers' }]);
+  });
+
+  it('refuses to restore into a non-empty database unless overwrite is set', async () => {
+    // Prepare
+    const run = env({
+      STRONGBOX_COMMAND: 'restore',
+      STRONGBOX_BACKUP_ID: backupId,
+      STRONGBOX_TARGET_NAME: 'shop',
+      STRONGBOX_RESTORE_JOBS: '1',
+    });
+    // Act
+    const out = await runTask(run);
+    // Assess
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain('Refusing to restore "orders" into a non-empty target');
+    expect(await query('shop', 'SELECT count(*)::int AS n FROM sales.orders')).toEqual([{ n: 5000 }]);
+  });
+
+  it('stops a restore of a corrupted artifact with a checksum error and leaves the target empty', async () => {
+    // Prepare
+    const key = keys.artifact(backupId, 'pgdump');
+    const original = Buffer.from(
+      await (await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: key }))).Body!.transformToByteArray(),
+    );
+    const corrupt = Buffer.from(original);
+    corrupt[corrupt.length - 10] ^= 0xff;
+    await s3.client().send(new PutObjectCommand({ Bucket: 'vault', Key: key, Body: corrupt }));
+    // Act
+    const streamed = await runTask(
+      env({ STRONGBOX_COMMAND: 'restore', STRONGBOX_BACKUP_ID: backupId, STRONGBOX_TARGET_NAME: 'bad1', STRONGBOX_RESTORE_JOBS: '1' }),
+    );
+    const filed = await runTask(
+      env({ STRONGBOX_COMMAND: 'restore', STRONGBOX_BACKUP_ID: backupId, STRONGBOX_TARGET_NAME: 'bad2', STRONGBOX_RESTORE_JOBS: '2' }),
+    );
+    await s3.client().send(new PutObjectCommand({ Bucket: 'vault', Key: key, Body: original }));
+    // Assess
+    for (const out of [streamed, filed]) {
+      expect(out.code).toBe(1);
+      expect(out.stderr).toMatch(/checksum mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}/);
+    }
+    for (const database of ['bad1', 'bad2']) {
+      expect(
+        await query(database, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"),
+      ).toEqual([{ n: 0 }]);
+    }
+  });
+
+  it('aborts the multipart upload and writes failure.json but no manifest when pg_dump is killed mid-stream', async () => {
+    // Prepare
+    const id = 'orders-20260102T030405Z-full';
+    proxy.holdParts();
+    const task = startTask(env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'big', STRONGBOX_BACKUP_ID: id }));
+    // Act: with the first part held, backpressure stalls pg_dump mid-stream; then it is killed.
+    const deadline = Date.now() + 60_000;
+    while (proxy.heldParts() === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const pids = execFileSync('pgrep', ['-P', String(task.child.pid), 'pg_dump'])
+      .toString()
+      .trim();
+    execFileSync('kill', ['-KILL', ...pids.split('\n')]);
+    proxy.releaseParts();
+    const out = await task.done;
+    // Assess
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain('pg_dump was killed by SIGKILL');
+    expect(await objectExists(keys.manifest(id))).toBe(false);
+    expect(await objectExists(keys.artifact(id, 'pgdump'))).toBe(false);
+    const failure = FailureRecordSchema.parse(
+      JSON.parse(
+        await (await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: keys.failure(id) }))).Body!.transformToString(),
+      ),
+    );
+    expect(failure).toMatchObject({ phase: 'dump', signal: 'SIGKILL', exitCode: null });
+    expect(proxy.aborted.length).toBeGreaterThan(0);
+    const listed = await localS3Client(proxy.endpoint).send(new ListMultipartUploadsCommand({ Bucket: 'vault' }));
+    expect(listed.Uploads ?? []).toEqual([]);
+  });
+
+  it('fails clearly on a wrong password without printing it', async () => {
+    // Prepare
+    const wrong = 'Wr0ng-Passw0rd-7d41';
+    // Act
+    const out = await runTask(env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_PASSWORD: wrong }));
+    // Assess
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain('cannot connect to postgres at 127.0.0.1');
+    expect(out.stderr).toContain('password authentication failed');
+    expect(out.stdout + out.stderr).not.toContain(wrong);
+  });
+
+  it('fails clearly within a bounded time when the host is unreachable', async () => {
+    // Prepare: 192.0.2.1 is TEST-NET-1, never routed, so the connection times out rather than being refused.
+    const run = env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_HOST: '192.0.2.1', STRONGBOX_DB_PORT: '5432' });
+    // Act
+    const out = await runTask(run);
+    // Assess
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain('cannot connect to postgres at 192.0.2.1:5432');
+    expect(out.seconds).toBeLessThan(30);
+  });
+
+  it('exits 2 naming each bad or missing variable', async () => {
+    // Prepare
+    const run = env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_PORT: 'abc', STRONGBOX_VAULT_BUCKET: '' });
+    // Act
+    const out = await runTask(run);
+    // Assess
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain('STRONGBOX_DB_PORT: "abc"');
+    expect(out.stderr).toContain('STRONGBOX_VAULT_BUCKET: not set');
+    expect(out.stderr).not.toContain('    at ');
+  });
+});
