@@ -29,7 +29,8 @@ export async function reportDrill(
 ): Promise<DrillRecord | { passed: false; reason: string }> {
   const { prepared } = event;
   const record = (await getJson(deps.s3, deps.bucket, keys.drill(prepared.backupId), DrillRecordSchema))?.value;
-  const fresh = record && !event.error;
+  // A failed task with a passing drill.json left that record on an earlier run: it says nothing about this one.
+  const fresh = record && !(event.error && record.passed);
   if (!fresh) {
     publishDatabaseMetrics(deps.metrics, { database: prepared.database, engine: prepared.engine }, [
       { name: METRIC.drillPassed, unit: 'Count', value: 0 },

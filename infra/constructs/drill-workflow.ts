@@ -1,0 +1,146 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
+import type { Plan } from '../../lambdas/shared/plan';
+import { AppFunction } from './app-function';
+import { grantRunTasks, runTaskState } from './restore-workflow';
+import { grantVaultAccess, type VaultLocation } from './vault';
+
+export interface DrillWorkflowProps {
+  readonly plan: Plan;
+  readonly vault: VaultLocation;
+  readonly cluster: ecs.ICluster;
+  readonly taskSubnets: readonly ec2.ISubnet[];
+  readonly taskSecurityGroups: readonly ec2.ISecurityGroup[];
+  readonly chatTopic: sns.ITopic;
+  /** The databases' dump task definitions: the drill runs their `drill` command (the image carries the servers). */
+  readonly taskDefinitions: readonly ecs.TaskDefinition[];
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The drill machine (JSONPath), started per database by its drill schedule with `{"database": "<name>"}`:
+ *
+ *   Prepare (newest verified backup) -> Drill (ECS RunTask .sync, STRONGBOX_COMMAND=drill: throwaway engine in
+ *   the task, inventory vs manifest, sanity checks, drill.json, DrillPassed/MeasuredRTOSeconds) -> Report (chat)
+ *   Drill failure -> ReportFailure (chat, DrillPassed=0 when the task left no drill.json) -> Fail
+ *
+ * No target database is involved: the drill never leaves the task.
+ */
+export class DrillWorkflow extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly functions: { readonly prepare: AppFunction; readonly report: AppFunction };
+
+  public constructor(scope: Construct, id: string, props: DrillWorkflowProps) {
+    super(scope, id);
+    const databases = Object.values(props.plan.databases);
+    if (databases.length === 0) {
+      throw new Error('DrillWorkflow: the plan has no databases; expected at least one');
+    }
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const environment = { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName, [FUNCTION_ENV.chatTopicArn]: props.chatTopic.topicArn };
+    this.functions = {
+      prepare: new AppFunction(this, 'drill-prepare', {
+        name: 'drill-prepare',
+        plan: props.plan,
+        description: 'Drill: pick the newest verified backup',
+        environment,
+        logRetention,
+      }),
+      report: new AppFunction(this, 'drill-report', {
+        name: 'drill-report',
+        plan: props.plan,
+        description: 'Drill: report drill.json to chat',
+        environment,
+        timeout: Duration.seconds(30),
+        logRetention,
+      }),
+    };
+    grantVaultAccess(this.functions.prepare.function, props.vault, 'backups/', {
+      objectActions: ['s3:GetObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'decrypt',
+    });
+    grantVaultAccess(this.functions.report.function, props.vault, 'backups/', {
+      objectActions: ['s3:GetObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'decrypt',
+    });
+    props.chatTopic.grantPublish(this.functions.report.function);
+
+    const longestTask = Math.max(...databases.map((db) => db.taskTimeoutSeconds));
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: `${props.plan.app}-drill`,
+      comment: `Strongbox (${props.plan.app}): restore the newest verified backup into a throwaway engine and compare`,
+      definitionBody: sfn.DefinitionBody.fromChainable(this.buildDefinition(props, longestTask)),
+      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      timeout: Duration.seconds(longestTask + 1800),
+      tracingEnabled: true,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    grantRunTasks(this.stateMachine, props.plan, props.cluster, props.taskDefinitions);
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5',
+      reason:
+        'Wildcards: Lambda versions of the drill functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
+    });
+  }
+
+  private buildDefinition(props: DrillWorkflowProps, longestTask: number): sfn.IChainable {
+    const { prepare, report } = this.functions;
+    const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
+      new tasks.LambdaInvoke(this, id, {
+        lambdaFunction: app.function,
+        payloadResponseOnly: true,
+        payload: sfn.TaskInput.fromObject(payload),
+        resultPath,
+        comment,
+        taskTimeout: sfn.Timeout.duration(app.function.timeout!.plus(Duration.minutes(1))),
+      });
+    const prepareState = invoke(
+      'Prepare',
+      prepare,
+      {
+        input: sfn.JsonPath.entirePayload,
+        execution: {
+          executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
+          name: sfn.JsonPath.stringAt('$$.Execution.Name'),
+          startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+        },
+      },
+      '$.prepared',
+      'Validate the input and pick the newest verified backup',
+    );
+    const drill = runTaskState(this, 'Drill', props, {
+      familyPath: '$.prepared.taskFamily',
+      environmentPath: '$.prepared.environment',
+      timeoutSeconds: longestTask,
+      resultPath: '$.drill',
+      comment: 'The database task with STRONGBOX_COMMAND=drill: throwaway engine, restore, compare, drill.json, metrics',
+    });
+    const fail = new sfn.Fail(this, 'DrillFailed', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
+    const reportFailure = invoke(
+      'ReportFailure',
+      report,
+      { prepared: sfn.JsonPath.objectAt('$.prepared'), error: sfn.JsonPath.objectAt('$.error') },
+      '$.report',
+      'Chat; DrillPassed=0 when the task left no drill.json',
+    );
+    // ReportFailure always fails, with a DrillFailedError that carries the mismatches or the task's own error:
+    // that is the cause the run should show.
+    reportFailure.addCatch(fail, { resultPath: '$.error' });
+    reportFailure.next(fail);
+    drill.addCatch(reportFailure, { errors: ['States.ALL'], resultPath: '$.error' });
+    const reportState = invoke('Report', report, { prepared: sfn.JsonPath.objectAt('$.prepared') }, '$.report', 'drill.json to chat');
+    reportState.addCatch(fail, { errors: ['States.ALL'], resultPath: '$.error' });
+    return prepareState.next(drill).next(reportState).next(new sfn.Succeed(this, 'Drilled'));
+  }
+}
