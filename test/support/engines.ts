@@ -86,9 +86,18 @@ function ownDirectory(path: string, user: string): void {
   chownSync(path, uid, gid);
 }
 
-/** argv that runs `command` as `user` when we are root, otherwise as ourselves. */
-function asUser(user: string, command: string, args: string[]): [string, string[]] {
-  return isRoot ? ['runuser', ['-u', user, '--', command, ...args]] : [command, args];
+/**
+ * Process options that run a child as `user` when we are root (initdb and postgres refuse root), otherwise as
+ * ourselves. The server is then our direct child, so stopping it signals the server itself.
+ */
+function asUser(user: string): { uid?: number; gid?: number } {
+  if (!isRoot) {
+    return {};
+  }
+  return {
+    uid: Number(execFileSync('id', ['-u', user]).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', user]).toString().trim()),
+  };
 }
 
 async function waitFor(
@@ -142,7 +151,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<EngineS
   writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
   ownDirectory(directory, 'postgres');
   ownDirectory(pwfile, 'postgres');
-  const [initCmd, initArgs] = asUser('postgres', join(PG_BIN, 'initdb'), [
+  const initArgs = [
     '-D',
     data,
     '-U',
@@ -153,13 +162,13 @@ export async function startPostgres(options: StartOptions = {}): Promise<EngineS
     'UTF8',
     '--locale=C.UTF-8',
     '--no-sync',
-  ]);
+  ];
   if (!reuse) {
-    execFileSync(initCmd, initArgs, { stdio: 'pipe' });
+    execFileSync(join(PG_BIN, 'initdb'), initArgs, { stdio: 'pipe', ...asUser('postgres') });
   }
   rmSync(pwfile);
   const port = await freePort();
-  const [cmd, args] = asUser('postgres', join(PG_BIN, 'postgres'), [
+  const args = [
     '-D',
     data,
     '-p',
@@ -178,8 +187,8 @@ export async function startPostgres(options: StartOptions = {}): Promise<EngineS
     'max_wal_size=4GB',
     '-c',
     'shared_buffers=256MB',
-  ]);
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  ];
+  const child = spawn(join(PG_BIN, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...asUser('postgres') });
   const log = collect(child);
   const { Client } = await import('pg');
   const connect = async () => {
