@@ -13,7 +13,13 @@ const s3 = tracer.captureAWSv3Client(vaultS3Client());
 const sns = tracer.captureAWSv3Client(new SNSClient({}));
 
 export const handler = middy(async (event: DrillReportEvent) =>
-  reportDrill(event, { s3, sns, metrics, bucket: requireEnv(FUNCTION_ENV.vaultBucket), chatTopicArn: requireEnv(FUNCTION_ENV.chatTopicArn) }),
+  reportDrill(event, {
+    s3,
+    sns,
+    metrics,
+    bucket: requireEnv(FUNCTION_ENV.vaultBucket),
+    chatTopicArn: requireEnv(FUNCTION_ENV.chatTopicArn),
+  }),
 )
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics))
