@@ -10,4 +10,7 @@ import { METRICS_NAMESPACE } from './metrics';
  */
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'strongbox' });
 export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'strongbox' });
-export const tracer = new Tracer({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'strongbox', enabled: process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined });
+export const tracer = new Tracer({
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'strongbox',
+  enabled: process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined,
+});

@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { S3Client } from '@aws-sdk/client-s3';
+
 // biome-ignore lint/suspicious/noExplicitAny: s3rver ships no types.
 const S3rver: any = require('s3rver');
 
