@@ -1,5 +1,5 @@
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Inventory } from '../../../lambdas/shared/catalog';
@@ -352,6 +352,11 @@ export const redisAdapter: EngineAdapter = {
     } finally {
       client.disconnect();
     }
-    return { kind: 'stream', consume: (input) => restoreLogical(connection, input, restoreOptions.include) };
+    return {
+      kind: 'stream',
+      // Attach a reader at once: Node resumes a child's unread stdout when the child exits, and a small
+      // artifact is fully decompressed (and would be dropped) before the connection below is up.
+      consume: (input) => restoreLogical(connection, input.pipe(new PassThrough()), restoreOptions.include),
+    };
   },
 };
