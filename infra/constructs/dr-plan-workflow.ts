@@ -49,6 +49,10 @@ export class DrPlanWorkflow extends Construct {
       logRetention,
     });
     props.chatTopic.grantPublish(this.function.function);
+    acknowledgeWildcardPermissions(
+      this.function.function.role!,
+      'kms:GenerateDataKey* is how SNS publishes to the KMS-encrypted chat topic; the grant is limited to that topic key.',
+    );
 
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
 import type { Plan } from '../../lambdas/shared/plan';
 import { AppFunction } from './app-function';
+import { acknowledgeWildcardPermissions } from './nag';
 import { grantRunTasks, runTaskState } from './restore-workflow';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
@@ -74,6 +75,10 @@ export class DrillWorkflow extends Construct {
       key: 'decrypt',
     });
     props.chatTopic.grantPublish(this.functions.report.function);
+    acknowledgeWildcardPermissions(
+      this.functions.report.function.role!,
+      'kms:GenerateDataKey* is how SNS publishes to the KMS-encrypted chat topic; the grant is limited to that topic key. Vault wildcards stand for backup folders created at run time.',
+    );
 
     const longestTask = Math.max(...databases.map((db) => db.taskTimeoutSeconds));
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
@@ -87,11 +92,10 @@ export class DrillWorkflow extends Construct {
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
     grantRunTasks(this.stateMachine, props.plan, props.cluster, props.taskDefinitions);
-    Validations.of(this.stateMachine.role).acknowledge({
-      id: 'AwsSolutions-IAM5',
-      reason:
-        'Wildcards: Lambda versions of the drill functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
-    });
+    acknowledgeWildcardPermissions(
+      this.stateMachine.role,
+      'Wildcards: Lambda versions of the drill functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
+    );
   }
 
   private buildDefinition(props: DrillWorkflowProps, longestTask: number): sfn.IChainable {

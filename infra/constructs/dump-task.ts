@@ -10,6 +10,7 @@ import { TASK_CONTAINER_NAME, TASK_ENV } from '../../lambdas/shared/task-env';
 import { taskFamily } from '../config/plan';
 import { type DatabaseConfig, DEFAULT_PORTS } from '../config/schema';
 import { acknowledgeWildcardPermissions } from './nag';
+import { RESTORE_TARGET_TAG } from './restore-workflow';
 import { grantVaultAccess, VAULT_ACCESS, type VaultLocation } from './vault';
 
 export interface DumpTaskProps {
@@ -101,6 +102,26 @@ export class DumpTask extends Construct {
       description: `Strongbox dump task of ${db.name}: image pull, logs, credentials injection`,
     });
     grantVaultAccess(this.taskRole, props.vault, databasePrefix(db.name), { objectActions: VAULT_ACCESS.write, key: 'encrypt' });
+    // The restore and drill commands run in this same task definition and must read their own database's backups
+    // (never another's). A restore-only role without write access, passed as a RunTask TaskRoleArn override, is
+    // the stricter design and is noted as follow-up work in the README.
+    grantVaultAccess(this.taskRole, props.vault, databasePrefix(db.name), {
+      objectActions: VAULT_ACCESS.read,
+      listActions: ['s3:ListBucket'],
+      key: 'decrypt',
+    });
+    // Console restores name their target's secret at run time; only secrets tagged as restore targets qualify.
+    this.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: ['*'],
+        conditions: { StringEquals: { [`secretsmanager:ResourceTag/${RESTORE_TARGET_TAG}`]: 'true' } },
+      }),
+    );
+    acknowledgeWildcardPermissions(
+      this.taskRole,
+      `Restore targets are chosen at run time: GetSecretValue on any secret tagged ${RESTORE_TARGET_TAG}=true; vault wildcards stop at this database's prefix.`,
+    );
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: `/strongbox/${props.appName}/dump/${db.name}`,

@@ -333,6 +333,10 @@ export class RestoreWorkflow extends Construct {
     });
     grantVaultAccess(notify.function, props.vault, 'restores/', { objectActions: ['s3:PutObject'], key: 'encrypt' });
     props.chatTopic.grantPublish(notify.function);
+    acknowledgeWildcardPermissions(
+      notify.function.role!,
+      'kms:GenerateDataKey* is how SNS publishes to the KMS-encrypted chat topic; the grant is limited to that topic key. The audit prefix wildcard stands for record names made at run time.',
+    );
     // Targets are chosen at run time; only secrets their owners tagged as restore targets can be read.
     validate.function.addToRolePolicy(
       new iam.PolicyStatement({

@@ -11,9 +11,12 @@ import type { StrongboxConfig } from '../config/schema';
 import { Alerts } from '../constructs/alerts';
 import { BackupWorkflow } from '../constructs/backup-workflow';
 import { Dashboard } from '../constructs/dashboard';
+import { DrPlanWorkflow } from '../constructs/dr-plan-workflow';
+import { DrillWorkflow } from '../constructs/drill-workflow';
 import { DumpTask } from '../constructs/dump-task';
 import { Monitoring } from '../constructs/monitoring';
 import { Network } from '../constructs/network';
+import { RestoreWorkflow } from '../constructs/restore-workflow';
 import { Schedules } from '../constructs/schedules';
 import { replicaVaultLocation, Vault, type VaultLocation, vaultKeyAliasArn } from '../constructs/vault';
 import { Watchdog } from '../constructs/watchdog';
@@ -46,6 +49,10 @@ export class PrimaryStack extends Stack {
   public readonly dumpTasks: Readonly<Record<string, DumpTask>>;
   public readonly backup: BackupWorkflow;
   public readonly schedules: Schedules;
+  public readonly restore: RestoreWorkflow;
+  public readonly drill: DrillWorkflow;
+  /** Only when the config has `drPlans`. */
+  public readonly drPlan?: DrPlanWorkflow;
   public readonly watchdog: Watchdog;
   public readonly monitoring: Monitoring;
 
@@ -102,23 +109,56 @@ export class PrimaryStack extends Stack {
       dumpTasks: this.dumpTasks,
     });
 
+    const taskDefinitions = Object.values(this.dumpTasks).map((task) => task.taskDefinition);
+    const taskSubnets = this.vpc.selectSubnets(this.taskSubnets).subnets;
+    this.restore = new RestoreWorkflow(this, 'Restore', {
+      plan: this.plan,
+      vault: this.vault.location,
+      cluster: this.cluster,
+      vpc: this.vpc,
+      taskSubnets,
+      taskSecurityGroups: this.taskSecurityGroups,
+      chatTopic: this.chatTopic,
+      taskDefinitions,
+    });
+    this.drill = new DrillWorkflow(this, 'Drill', {
+      plan: this.plan,
+      vault: this.vault.location,
+      cluster: this.cluster,
+      taskSubnets,
+      taskSecurityGroups: this.taskSecurityGroups,
+      chatTopic: this.chatTopic,
+      taskDefinitions,
+    });
+    if (Object.keys(this.plan.drPlans ?? {}).length > 0) {
+      this.drPlan = new DrPlanWorkflow(this, 'DrPlan', {
+        plan: this.plan,
+        restoreStateMachine: this.restore.stateMachine,
+        chatTopic: this.chatTopic,
+      });
+    }
+
     this.watchdog = new Watchdog(this, 'Watchdog', { plan: this.plan, vault: this.vault.location });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       plan: this.plan,
       topics: { chatTopic: this.chatTopic, pagerTopic: this.pagerTopic, pageOnImportant: config.alerts.pageOnImportant },
       watchdogInterval: this.watchdog.interval,
       backupStateMachineArn: this.backup.stateMachine.stateMachineArn,
+      drillStateMachineArn: this.drill.stateMachine.stateMachineArn,
+      restoreStateMachineArn: this.restore.stateMachine.stateMachineArn,
     });
     new Dashboard(this, 'Dashboard', {
       plan: this.plan,
       alarms: this.monitoring.allAlarms,
       watchdogInterval: this.watchdog.interval,
+      restoreStateMachineArn: this.restore.stateMachine.stateMachineArn,
     });
 
     this.schedules = new Schedules(this, 'Schedules', {
       app: config.app.name,
       databases: config.databases,
       backupStateMachine: this.backup.stateMachine,
+      drillStateMachine: this.drill.stateMachine,
     });
   }
 }
