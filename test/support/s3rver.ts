@@ -1,11 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
-
-// biome-ignore lint/suspicious/noExplicitAny: s3rver ships no types.
-const S3rver: any = require('s3rver');
+import type { S3Client } from '@aws-sdk/client-s3';
+import { startVault, vaultClient } from '../../infra/local/vault';
 
 export interface LocalS3 {
   readonly endpoint: string;
@@ -15,38 +12,22 @@ export interface LocalS3 {
 }
 
 /**
- * A real S3 API on loopback. Needs the process to run with `--openssl-legacy-provider` (the npm scripts
- * set NODE_OPTIONS) and the checksum settings from `setup-env.ts`.
+ * A real S3 API on loopback in a temporary directory: the local runtime's vault (one starter for tests and demo),
+ * removed on stop. Needs `--openssl-legacy-provider` (the npm scripts set NODE_OPTIONS) and the checksum
+ * settings from `setup-env.ts`.
  */
 export async function startS3rver(buckets: readonly string[]): Promise<LocalS3> {
   const directory = mkdtempSync(join(tmpdir(), 'strongbox-s3rver-'));
-  const server = new S3rver({
-    address: '127.0.0.1',
-    port: 0,
-    silent: true,
-    directory,
-    configureBuckets: buckets.map((name) => ({ name })),
-  });
-  const address: AddressInfo = await server.run();
-  const endpoint = `http://127.0.0.1:${address.port}`;
+  const vault = await startVault(directory, buckets);
   return {
-    endpoint,
+    endpoint: vault.endpoint,
     directory,
-    client: () => localS3Client(endpoint),
+    client: () => vault.client(),
     stop: async () => {
-      await server.close();
+      await vault.stop();
       rmSync(directory, { recursive: true, force: true });
     },
   };
 }
 
-export function localS3Client(endpoint: string): S3Client {
-  return new S3Client({
-    endpoint,
-    region: 'eu-west-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
+export const localS3Client = (endpoint: string): S3Client => vaultClient(endpoint);
