@@ -1,9 +1,12 @@
 import './polyfill';
 import { relative } from 'node:path';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Client as PgClient } from 'pg';
 import { type Inventory, keys, type Manifest, ManifestSchema, type Verification, VerificationSchema } from '../../lambdas/shared/catalog';
+import { METRIC, METRICS_NAMESPACE } from '../../lambdas/shared/metrics';
 import { getJson } from '../../lambdas/shared/vault-io';
+import { runWatchdog } from '../../lambdas/watchdog/watchdog';
 import { ConfigError } from '../config/load';
 import type { TaskOutputLine } from './bindings';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres';
@@ -237,6 +240,54 @@ function table(rows: readonly (readonly [string, string])[]): string {
   return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n');
 }
 
+/**
+ * The values the Notify Lambda and the watchdog emit for this run. The backup figures come from the manifest the
+ * Notify Lambda reads; RecoveryPointAgeSeconds comes from running the real watchdog logic against the local vault
+ * with a recorder in place of the EMF writer, so the demo shows exactly what the RPO alarm would see.
+ */
+async function metricValues(strongbox: LocalStrongbox, outcomes: readonly DatabaseOutcome[]): Promise<string> {
+  const recorded: [string, string, number][] = [];
+  let current = '';
+  const recorder = {
+    singleMetric: () => ({
+      clearDefaultDimensions: () => undefined,
+      addDimension: (name: string, value: string) => {
+        if (name === 'Database') current = value;
+      },
+      addMetric: (name: string, _unit: string, value: number) => recorded.push([current, name, value]),
+    }),
+  } as unknown as Metrics;
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const points = await runWatchdog({
+    s3: strongbox.vault.client(),
+    bucket: strongbox.app.buckets.primary,
+    plan: strongbox.plan,
+    metrics: recorder,
+    logger: quiet,
+  });
+  const rows: [string, string][] = [];
+  for (const o of outcomes) {
+    const m = o.manifest;
+    const ok = o.status === 'SUCCEEDED' && m !== undefined;
+    rows.push([`${o.database} ${ok ? METRIC.backupSucceeded : METRIC.backupFailed}`, '1']);
+    if (m) {
+      rows.push(
+        [`${o.database} ${METRIC.backupBytes}`, String(m.artifact.bytes)],
+        [`${o.database} ${METRIC.backupDurationSeconds}`, m.durationSeconds.toFixed(1)],
+        [`${o.database} ${METRIC.backupThroughputMBps}`, m.throughputMBps.toFixed(1)],
+        [`${o.database} ${METRIC.compressionRatio}`, (m.artifact.uncompressedBytes / Math.max(1, m.artifact.bytes)).toFixed(2)],
+      );
+    }
+  }
+  for (const [database, name, value] of recorded) {
+    const point = points.find((p) => p.database === database);
+    const note =
+      name === METRIC.recoveryPointAgeSeconds && point ? ` (RPO ${point.rpoSeconds} s: ${point.withinRpo ? 'within' : 'BREACHED'})` : '';
+    rows.push([`${database} ${name}`, `${value}${note}`]);
+  }
+  return table(rows);
+}
+
 function summary(strongbox: LocalStrongbox, outcomes: readonly DatabaseOutcome[], totalMs: number): string {
   const parts: string[] = [];
   for (const o of outcomes) {
@@ -363,6 +414,9 @@ export async function main(argv: readonly string[], overrides: DemoOverrides = {
       outcomes.push(await backupAndRestore(strongbox, local, db.name));
     }
     say(`\nSummary\n${summary(strongbox, outcomes, Date.now() - startedAt)}`);
+    say(
+      `\nMetrics it would emit to CloudWatch (namespace ${METRICS_NAMESPACE}, dimensions Database, Engine)\n${await metricValues(strongbox, outcomes)}`,
+    );
     return outcomes.every(succeeded) ? 0 : 1;
   } finally {
     await strongbox?.stop();
