@@ -166,6 +166,8 @@ describe('parseConfig', () => {
       [['databases', 1, 'name'], 'orders'],
       [['databases', 2, 'engine'], 'oracle'],
       [['databases', 3, 'schedule', 'timezone'], 'Nowhere/Else'],
+      // The example's DR plan names databases[1]; renaming it is not the point here.
+      [['drPlans'], undefined],
     ]);
 
     // Act
@@ -201,7 +203,10 @@ describe('parseConfig', () => {
 
   it('reports a database entry that is not a mapping without crashing', () => {
     // Prepare
-    const text = exampleWith([[['databases', 1], 5]]);
+    const text = exampleWith([
+      [['databases', 1], 5],
+      [['drPlans'], undefined],
+    ]);
 
     // Act
     const problems = problemsOf(text);
