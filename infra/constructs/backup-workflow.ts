@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -12,6 +12,7 @@ import type { Plan } from '../../lambdas/shared/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../lambdas/shared/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
+import { grantRunTasks } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
 /** What the workflow needs of one database's dump task (built by the DumpTask construct). */
@@ -52,8 +53,6 @@ export interface BackupWorkflowProps {
 const WORKFLOW_MARGIN = Duration.hours(1);
 /** Time Fargate may take to place the task and pull the image, on top of the task's own timeout. */
 const DUMP_PROVISIONING_SECONDS = 15 * 60;
-/** Step Functions' managed rule for `.sync` ECS integrations. */
-const ECS_SYNC_RULE = 'StepFunctionsGetEventsForECSTaskRule';
 
 /**
  * The shared backup state machine (JSONPath, so the local runtime can run the synthesized definition):
@@ -162,7 +161,12 @@ export class BackupWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
-    this.grantRunTasks(props);
+    grantRunTasks(
+      this.stateMachine,
+      props.plan,
+      props.cluster,
+      Object.values(props.dumpTasks).map((t) => t.taskDefinition),
+    );
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
       'Wildcards: Lambda versions of the workflow functions (lambda:InvokeFunction on <arn>:*), task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
@@ -315,55 +319,6 @@ export class BackupWorkflow extends Construct {
       jitterStrategy: sfn.JitterType.FULL,
     });
     return state;
-  }
-
-  private grantRunTasks(props: BackupWorkflowProps): void {
-    const role = this.stateMachine.role;
-    const stack = Stack.of(this);
-    const families = Object.values(props.plan.databases).map((db) =>
-      stack.formatArn({
-        service: 'ecs',
-        resource: 'task-definition',
-        resourceName: `${db.taskFamily}:*`,
-        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:RunTask'],
-        resources: families,
-        conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
-        resources: [
-          stack.formatArn({
-            service: 'ecs',
-            resource: 'task',
-            resourceName: `${props.cluster.clusterName}/*`,
-            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-          }),
-        ],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
-        resources: [stack.formatArn({ service: 'events', resource: 'rule', resourceName: ECS_SYNC_RULE })],
-      }),
-    );
-    const roles = Object.values(props.dumpTasks).flatMap((t) =>
-      [t.taskDefinition.taskRole, t.taskDefinition.executionRole].filter((r) => r !== undefined),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: [...new Set(roles.map((r) => r.roleArn))],
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    );
   }
 
   /** Least privilege per function; each statement is the narrowest resource S3 lets us name. */

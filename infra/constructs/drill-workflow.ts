@@ -10,7 +10,8 @@ import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
 import type { Plan } from '../../lambdas/shared/plan';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
-import { grantRunTasks, runTaskState } from './restore-workflow';
+import { runTaskState } from './restore-workflow';
+import { grantRunTasks } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
 export interface DrillWorkflowProps {

@@ -15,12 +15,12 @@ import type { Plan } from '../../lambdas/shared/plan';
 import { TASK_CONTAINER_NAME } from '../../lambdas/shared/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
+import { grantRunTasks } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
 /** Tag a Secrets Manager secret must carry before a restore (its Validate step) may read it as a target. */
 export const RESTORE_TARGET_TAG = 'strongbox:restore-target';
 /** Step Functions' managed rule for `.sync` ECS integrations. */
-const ECS_SYNC_RULE = 'StepFunctionsGetEventsForECSTaskRule';
 
 export interface RestoreWorkflowProps {
   readonly plan: Plan;
@@ -77,60 +77,6 @@ export function runTaskState(
     jitterStrategy: sfn.JitterType.FULL,
   });
   return state;
-}
-
-/** Lets a state machine run (and, through .sync, stop) the given task definitions on the cluster. */
-export function grantRunTasks(
-  stateMachine: sfn.StateMachine,
-  plan: Plan,
-  cluster: ecs.ICluster,
-  taskDefinitions: readonly ecs.TaskDefinition[],
-): void {
-  const stack = Stack.of(stateMachine);
-  const role = stateMachine.role;
-  role.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      actions: ['ecs:RunTask'],
-      resources: Object.values(plan.databases).map((db) =>
-        stack.formatArn({
-          service: 'ecs',
-          resource: 'task-definition',
-          resourceName: `${db.taskFamily}:*`,
-          arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-        }),
-      ),
-      conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
-    }),
-  );
-  role.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
-      resources: [
-        stack.formatArn({
-          service: 'ecs',
-          resource: 'task',
-          resourceName: `${cluster.clusterName}/*`,
-          arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-        }),
-      ],
-    }),
-  );
-  role.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
-      resources: [stack.formatArn({ service: 'events', resource: 'rule', resourceName: ECS_SYNC_RULE })],
-    }),
-  );
-  const roles = taskDefinitions.flatMap((t) => [t.taskRole, t.executionRole].filter((r) => r !== undefined));
-  if (roles.length > 0) {
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: [...new Set(roles.map((r) => r.roleArn))],
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    );
-  }
 }
 
 /**
