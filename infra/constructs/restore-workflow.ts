@@ -83,8 +83,8 @@ export function runTaskState(
  * The console restore (JSONPath, so the local runtime runs the synthesized definition):
  *
  *   Resolve (validate input, settle the recovery point on a verified backup)   any problem: Fail, nothing touched
- *   -> Guard (source connection refused unless overwrite + confirm)
- *   -> Restore (ECS RunTask .sync, the database's task with STRONGBOX_COMMAND=restore; refuses a non-empty target)
+ *   -> Guard (source connection or a non-empty target refused unless overwrite + confirm)
+ *   -> Restore (ECS RunTask .sync, the database's task with STRONGBOX_COMMAND=restore; checks the target again before writing)
  *   -> Validate (target inventory vs manifest, included objects only)
  *   -> Notify (audit record restores/<database>/<time>.json, chat with the restore time) -> Succeed
  *   Guard/Restore/Validate failure -> NotifyFailure (audit + chat) -> Fail
@@ -100,8 +100,11 @@ export class RestoreWorkflow extends Construct {
     readonly validate: AppFunction;
     readonly notify: AppFunction;
   };
-  /** Security group of Validate, which connects to restore targets: allow it in the targets' security groups. */
-  public readonly validateSecurityGroup: ec2.SecurityGroup;
+  /**
+   * Security group of Guard and Validate, which connect to restore targets (Guard to see whether the target is
+   * empty, Validate to count what was restored): allow it in the targets' security groups.
+   */
+  public readonly targetAccessSecurityGroup: ec2.SecurityGroup;
 
   public constructor(scope: Construct, id: string, props: RestoreWorkflowProps) {
     super(scope, id);
@@ -122,11 +125,12 @@ export class RestoreWorkflow extends Construct {
       validate: fn('restore-validate', 'Restore: compare the target inventory with the manifest', Duration.minutes(5)),
       notify: fn('restore-notify', 'Restore: audit record and chat', Duration.seconds(30)),
     };
-    this.validateSecurityGroup = new ec2.SecurityGroup(this, 'ValidateSecurityGroup', {
+    this.targetAccessSecurityGroup = new ec2.SecurityGroup(this, 'TargetAccessSecurityGroup', {
       vpc: props.vpc,
-      description: 'Strongbox restore Validate: connects to restore targets to count what was restored',
+      description: 'Strongbox restore Guard and Validate: connect to restore targets to check and count them',
       allowAllOutbound: true,
     });
+    this.placeInVpc(this.functions.guard, props);
     this.placeInVpc(this.functions.validate, props);
     this.grantAccess(props);
 
@@ -242,12 +246,12 @@ export class RestoreWorkflow extends Construct {
     return resolve.next(keep).next(guard).next(restore).next(validate).next(notify).next(new sfn.Succeed(this, 'Restored'));
   }
 
-  /** Validate counts rows on the target, so it runs in the task subnets (AppFunction builds functions outside a VPC). */
+  /** Guard and Validate connect to the target, so they run in the task subnets (AppFunction builds functions outside a VPC). */
   private placeInVpc(app: AppFunction, props: RestoreWorkflowProps): void {
     const cfn = app.function.node.defaultChild as lambda.CfnFunction;
     cfn.vpcConfig = {
       subnetIds: props.taskSubnets.map((s) => s.subnetId),
-      securityGroupIds: [this.validateSecurityGroup.securityGroupId],
+      securityGroupIds: [this.targetAccessSecurityGroup.securityGroupId],
     };
     app.function.addToRolePolicy(
       new iam.PolicyStatement({
@@ -284,23 +288,25 @@ export class RestoreWorkflow extends Construct {
       'kms:GenerateDataKey* is how SNS publishes to the KMS-encrypted chat topic; the grant is limited to that topic key. The audit prefix wildcard stands for record names made at run time.',
     );
     // Targets are chosen at run time; only secrets their owners tagged as restore targets can be read.
-    validate.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue'],
-        resources: [
-          Stack.of(this).formatArn({
-            service: 'secretsmanager',
-            resource: 'secret',
-            resourceName: '*',
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ],
-        conditions: { StringEquals: { [`secretsmanager:ResourceTag/${RESTORE_TARGET_TAG}`]: 'true' } },
-      }),
-    );
-    acknowledgeWildcardPermissions(
-      validate.function.role!,
-      `Restore targets are named at run time: GetSecretValue on any secret tagged ${RESTORE_TARGET_TAG}=true, and the ENI actions a VPC function needs (no narrower resource).`,
-    );
+    for (const reader of [this.functions.guard, validate]) {
+      reader.function.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [
+            Stack.of(this).formatArn({
+              service: 'secretsmanager',
+              resource: 'secret',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+          conditions: { StringEquals: { [`secretsmanager:ResourceTag/${RESTORE_TARGET_TAG}`]: 'true' } },
+        }),
+      );
+      acknowledgeWildcardPermissions(
+        reader.function.role!,
+        `Restore targets are named at run time: GetSecretValue on any secret tagged ${RESTORE_TARGET_TAG}=true, and the ENI actions a VPC function needs (no narrower resource).`,
+      );
+    }
   }
 }

@@ -9,19 +9,35 @@ export interface GuardDeps {
    * same server behind two names. Left out, only the names are compared.
    */
   readonly lookup?: (host: string) => Promise<readonly string[]>;
+  /**
+   * Refuses a target that already holds what would be restored (throws TargetNotEmptyError, whose message is
+   * the refusal). Left out, only the source check runs; the restore task repeats this check right before it
+   * writes, so the window between the two is covered.
+   */
+  readonly checkTarget?: (resolved: ResolvedRestore) => Promise<void>;
 }
 
 /**
- * Refuses a restore onto the database's own source connection unless the input carries overwrite:true AND
- * confirm equal to the database name. The other half of the guard, a non-empty target, needs a connection
- * to the target and therefore runs inside the restore task (tasks/src/restore-guard.ts) before anything is
- * written, with the same wording.
+ * Refuses a restore onto the database's own source connection, or into a target that already holds what would
+ * be restored, unless the input carries overwrite:true AND confirm equal to the database name. Both refusals
+ * happen here, before the task starts, so the console shows the reason as this state's cause; the task checks
+ * the target again before its first write (tasks/src/restore-guard.ts, the same code and wording).
  */
 export async function guardRestore(resolved: ResolvedRestore, deps: GuardDeps): Promise<GuardResult> {
   const source = deps.plan.databases[resolved.database]?.connection;
   const sameAsSource = source !== undefined && (await sameConnection(source, resolved.target, deps.lookup));
   if (sameAsSource && !resolved.overwriteConfirmed) {
     throw new RestoreRefusedError(sourceRefusal(resolved.database, resolved.target));
+  }
+  if (!resolved.overwriteConfirmed && deps.checkTarget) {
+    try {
+      await deps.checkTarget(resolved);
+    } catch (error) {
+      if (error instanceof Error && error.name === 'TargetNotEmptyError') {
+        throw new RestoreRefusedError(error.message);
+      }
+      throw error;
+    }
   }
   return { sameAsSource, decision: resolved.overwriteConfirmed ? 'overwrite-confirmed' : 'fresh-target' };
 }

@@ -8,6 +8,7 @@ import { ADAPTERS } from '../../tasks/src/engines/index';
 import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../shared/function-env';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { type ResolvedRestore, ResolvedRestoreSchema } from '../shared/restore-payloads';
+import { restoreTargetConnection } from '../shared/restore-target';
 import { validateRestore } from './restore-validate';
 
 const s3 = tracer.captureAWSv3Client(vaultS3Client());
@@ -15,15 +16,7 @@ const readSecret = secretsManagerReader();
 
 /** Counts the target with the dump task's own adapter, so a restore is checked exactly as the dump counted. */
 async function readInventory(resolved: ResolvedRestore) {
-  const credentials = resolved.target.secretArn ? (JSON.parse(await readSecret(resolved.target.secretArn)) as Record<string, unknown>) : {};
-  return ADAPTERS[resolved.engine].inventory({
-    host: resolved.target.host,
-    port: resolved.target.port,
-    database: resolved.target.database,
-    tls: resolved.target.tls ?? 'require',
-    username: typeof credentials.username === 'string' ? credentials.username : undefined,
-    password: typeof credentials.password === 'string' ? credentials.password : undefined,
-  });
+  return ADAPTERS[resolved.engine].inventory(await restoreTargetConnection(resolved, readSecret));
 }
 
 export const handler = middy(async (event: ResolvedRestore) =>

@@ -4,7 +4,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RestoreWorkflow } from '../../../infra/constructs/restore-workflow';
 import { LocalStateMachine, type TaskBinding } from '../../../infra/local/runtime';
-import { RestoreAuditSchema } from '../../../lambdas/shared/restore-payloads';
+import { guardRestore } from '../../../lambdas/restore-guard/restore-guard';
+import { ResolvedRestoreSchema, RestoreAuditSchema } from '../../../lambdas/shared/restore-payloads';
 import { getJson, listObjects } from '../../../lambdas/shared/vault-io';
 import { databasePlan, SECRET, seedBackup, testPlan } from '../../lambdas/restore-resolve/fixtures';
 import { type LocalS3, startS3rver } from '../../support/s3rver';
@@ -80,12 +81,25 @@ describe('RestoreWorkflow template', () => {
     expect(writes).toEqual(['"arn:aws:s3:::strongbox-vault-primary/restores/*"']);
   });
 
-  it('runs Validate inside the VPC and lets it read only tagged target secrets', () => {
+  it.each(['restore-guard', 'restore-validate'])('runs %s inside the VPC, since it connects to the target', (service) => {
     // Assess
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'restore-validate' }) },
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: service }) },
       VpcConfig: { SubnetIds: Match.anyValue(), SecurityGroupIds: Match.anyValue() },
     });
+  });
+
+  it('lets only Guard and Validate read target secrets, and only tagged ones', () => {
+    // Prepare
+    const readers = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes('secretsmanager:GetSecretValue'),
+    );
+
+    // Assess
+    expect(readers.map((p) => JSON.stringify(p.Properties.Roles)).sort()).toEqual([
+      expect.stringContaining('restoreguard'),
+      expect.stringContaining('restorevalidate'),
+    ]);
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
@@ -117,7 +131,8 @@ describe('RestoreWorkflow definition run by aws-local-stepfunctions', () => {
     process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;
     handlers = {
       Resolve: (await import('../../../lambdas/restore-resolve/handler')).handler,
-      Guard: (await import('../../../lambdas/restore-guard/handler')).handler as unknown as Handler,
+      // Guard's logic without its target check: the target here is a name, not a server (test/e2e covers it).
+      Guard: async (event) => guardRestore(ResolvedRestoreSchema.parse(event), { plan }),
       Notify: (await import('../../../lambdas/restore-notify/handler')).handler,
       NotifyFailure: (await import('../../../lambdas/restore-notify/handler')).handler,
     };

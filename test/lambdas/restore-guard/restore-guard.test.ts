@@ -111,12 +111,52 @@ describe('restore Guard', () => {
     // Prepare
     process.env.STRONGBOX_PLAN = JSON.stringify(plan);
     const { handler } = await import('../../../lambdas/restore-guard/handler');
-    const event = resolved({ host: '127.0.0.1', port: 5432, database: 'orders_copy' });
+    // Overwrite confirmed: the handler's target check (a live connection, covered in test/e2e) is not needed.
+    const event = resolved({ host: '127.0.0.1', port: 5432, database: 'orders_copy' }, { overwrite: true, overwriteConfirmed: true });
 
     // Act
     const result = await handler(event, { functionName: 'guard', awsRequestId: '1' } as unknown as Parameters<typeof handler>[1]);
 
     // Assess
-    expect(result).toEqual({ sameAsSource: false, decision: 'fresh-target' });
+    expect(result).toEqual({ sameAsSource: false, decision: 'overwrite-confirmed' });
+  });
+
+  it("turns the target check's non-empty refusal into a RestoreRefusedError with its words", async () => {
+    // Prepare
+    const event = resolved({ host: 'scratch.internal', port: 5432, database: 'orders_copy', secretArn: SECRET });
+    const refusal = Object.assign(new Error('Refusing to restore "orders" into a non-empty target scratch.internal:5432/orders_copy'), {
+      name: 'TargetNotEmptyError',
+    });
+
+    // Act
+    const error = await guardRestore(event, { plan, checkTarget: async () => Promise.reject(refusal) }).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(RestoreRefusedError);
+    expect((error as Error).message).toBe(refusal.message);
+  });
+
+  it('does not check the target when overwrite is confirmed, and passes other target errors through', async () => {
+    // Prepare
+    const checked: string[] = [];
+    const confirmed = resolved(
+      { host: 'scratch.internal', port: 5432, database: 'x', secretArn: SECRET },
+      { overwrite: true, overwriteConfirmed: true },
+    );
+    const fresh = resolved({ host: 'scratch.internal', port: 5432, database: 'x', secretArn: SECRET });
+    const unreachable = async (r: ResolvedRestore) => {
+      checked.push(r.target.host);
+      throw new Error('connect ECONNREFUSED');
+    };
+
+    // Act
+    const accepted = await guardRestore(confirmed, { plan, checkTarget: unreachable });
+    const error = await guardRestore(fresh, { plan, checkTarget: unreachable }).catch((e: unknown) => e);
+
+    // Assess
+    expect(accepted.decision).toBe('overwrite-confirmed');
+    expect(checked).toEqual(['scratch.internal']);
+    expect(error).not.toBeInstanceOf(RestoreRefusedError);
+    expect((error as Error).message).toBe('connect ECONNREFUSED');
   });
 });
