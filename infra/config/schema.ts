@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SECRET_ARN } from '../../lambdas/shared/restore-payloads';
 import { checkDrPlans, drPlansSchema } from './dr-plans';
 import { longestGapSeconds, parseScheduleExpression, ScheduleExpressionError } from './schedule-expression';
 import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
@@ -26,7 +27,6 @@ export const DEFAULT_PORTS: Readonly<Record<Engine, number>> = {
 };
 
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
-const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 const KMS_KEY_ARN =
   /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[a-f0-9-]{36}$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/mrk-[a-f0-9]{32}$/;
 const CLOCK = /^([01]\d|2[0-3]):[0-5]\d$/;

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Outbox } from './outbox';
-import type { AslState, BindingResolver, TaskBinding, TaskCall } from './runtime';
+import type { AslState, BindingResolver, ExecutionResult, TaskBinding, TaskCall } from './runtime';
 import { TaskFailedError } from './runtime';
 import { REPO_ROOT, type SynthesizedApp, type SynthesizedFunction, type SynthesizedTaskDefinition, secretJsonKey } from './synth';
 
@@ -11,13 +11,15 @@ import { REPO_ROOT, type SynthesizedApp, type SynthesizedFunction, type Synthesi
  * The local implementations of the Task states in Strongbox's definitions, chosen by each state's Resource:
  *   - `arn:aws:states:::lambda:invoke` and bare Lambda ARNs: the real handler module, in process;
  *   - `arn:aws:states:::ecs:runTask.sync`: `tasks/src/main.ts` as a child process;
- *   - `arn:aws:states:::sns:publish`: the outbox.
+ *   - `arn:aws:states:::sns:publish`: the outbox;
+ *   - `arn:aws:states:::states:startExecution.sync(:2)`: another of the app's state machines, run to its end.
  * Anything else is reported unbound, which stops the run before it starts.
  */
 
 export const LAMBDA_INVOKE = /^arn:aws:states:::lambda:invoke$/;
 export const ECS_RUN_TASK_SYNC = /^arn:aws:states:::ecs:runTask\.sync$/;
 export const SNS_PUBLISH = /^arn:aws:states:::sns:publish$/;
+export const START_EXECUTION_SYNC = /^arn:aws:states:::states:startExecution\.sync(:2)?$/;
 const LAMBDA_ARN = /^arn:aws:lambda:[^:]+:\d{12}:function:([^:]+)(:.+)?$/;
 
 export interface TaskOutputLine {
@@ -55,6 +57,11 @@ export interface LocalBindingsOptions {
   readonly beforeState?: (stateName: string, input: unknown, call: TaskCall) => Promise<void> | void;
   /** The task command. @default node --import tsx tasks/src/main.ts */
   readonly taskCommand?: readonly string[];
+  /**
+   * Runs a nested execution of one of the app's state machines to its end (DR plans start restores).
+   * @default undefined (states that start executions are reported unbound)
+   */
+  readonly startExecution?: (stateMachineArn: string, input: unknown, name: string | undefined) => Promise<ExecutionResult>;
 }
 
 /** Real Lambda returns the handler's error like this; `Cause` in Step Functions is this object as JSON. */
@@ -284,6 +291,46 @@ export function snsBinding(stateName: string, options: LocalBindingsOptions): Ta
   };
 }
 
+/**
+ * `.sync` waits for the nested execution and returns DescribeExecution; `.sync:2` returns its Output as JSON
+ * rather than a string. A nested execution that did not succeed fails the state with States.TaskFailed and
+ * the description (with the child's Error and Cause) as the Cause, which is what AWS does.
+ */
+export function startExecutionBinding(
+  state: AslState,
+  start: NonNullable<LocalBindingsOptions['startExecution']>,
+  options: LocalBindingsOptions,
+): TaskBinding {
+  const outputAsJson = String(state.Resource).endsWith(':2');
+  return {
+    description: 'nested execution of a local state machine',
+    invoke: async (rawInput, call) => {
+      await options.beforeState?.(call.stateName, rawInput, call);
+      const input = rawInput as { StateMachineArn?: unknown; Input?: unknown; Name?: unknown };
+      const stateMachineArn = String(input.StateMachineArn ?? '');
+      const nestedInput = typeof input.Input === 'string' ? (JSON.parse(input.Input) as unknown) : (input.Input ?? {});
+      const result = await start(stateMachineArn, nestedInput, typeof input.Name === 'string' ? input.Name : undefined);
+      const description = {
+        ExecutionArn: result.executionArn,
+        StateMachineArn: stateMachineArn,
+        Name: result.name,
+        Status: result.status,
+        StartDate: result.startedAt.getTime(),
+        StopDate: result.stoppedAt.getTime(),
+        Input: JSON.stringify(nestedInput),
+        InputDetails: { Included: true },
+        ...(result.status === 'SUCCEEDED'
+          ? { Output: outputAsJson ? (result.output ?? null) : JSON.stringify(result.output ?? null), OutputDetails: { Included: true } }
+          : { Error: result.error, Cause: result.cause }),
+      };
+      if (result.status !== 'SUCCEEDED') {
+        throw new TaskFailedError('States.TaskFailed', JSON.stringify(description));
+      }
+      return description;
+    },
+  };
+}
+
 /** Chooses the binding for each Task state of a synthesized definition. */
 export function localBindings(options: LocalBindingsOptions): BindingResolver {
   return (stateName, state) => {
@@ -305,6 +352,11 @@ export function localBindings(options: LocalBindingsOptions): BindingResolver {
     }
     if (SNS_PUBLISH.test(resource)) {
       return snsBinding(stateName, options);
+    }
+    if (START_EXECUTION_SYNC.test(resource)) {
+      return options.startExecution
+        ? startExecutionBinding(state, options.startExecution, options)
+        : { unbound: 'no runner for nested executions was given to the local bindings' };
     }
     return { unbound: 'no local implementation of this integration' };
   };

@@ -4,6 +4,7 @@ import { isMap, isSeq, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DATABASE_NAME } from '../../lambdas/shared/catalog';
 import { describeZodIssues } from '../../lambdas/shared/errors';
+import { SECRET_ARN } from '../../lambdas/shared/restore-payloads';
 import { ConfigError, parseConfig } from '../config/load';
 import { ENGINES_NEEDING_CREDENTIALS, type StrongboxConfig } from '../config/schema';
 import { LOCAL_ACCOUNT } from './intrinsics';
@@ -18,6 +19,10 @@ import { LOCAL_ACCOUNT } from './intrinsics';
  *       orders:                      # a database name from `databases`
  *         username: backup
  *         passwordEnv: ORDERS_PASSWORD   # or `password: ...` (the file is then a secret itself)
+ *     secrets:                       # restore targets: what their secretArn holds in Secrets Manager
+ *       arn:aws:secretsmanager:eu-west-1:000000000000:secret:orders-scratch-AbCdEf:
+ *         username: restorer
+ *         passwordEnv: SCRATCH_PASSWORD
  *
  * A database that has local credentials may leave `connection.secretArn` out; the runtime gives it a
  * placeholder ARN, so the synthesized task definition still carries a `secrets` entry that the local task
@@ -46,6 +51,13 @@ export const LocalSectionSchema = z.strictObject({
   credentials: z
     .record(z.string().regex(DATABASE_NAME, { error: 'expected a database name from `databases`' }), LocalCredentialsSchema)
     .default({}),
+  secrets: z
+    .record(
+      z.string().regex(SECRET_ARN, { error: 'expected a Secrets Manager ARN: arn:aws:secretsmanager:<region>:<account>:secret:<name>' }),
+      LocalCredentialsSchema,
+    )
+    .default({})
+    .describe('Restore targets: the value of each secretArn a restore input may name, served by the local Secrets Manager.'),
 });
 export type LocalSection = z.output<typeof LocalSectionSchema>;
 
@@ -60,6 +72,8 @@ export interface LocalConfig {
   /** Absolute. */
   readonly dataDir: string;
   readonly credentials: Readonly<Record<string, LocalCredentials>>;
+  /** Restore-target secrets by ARN. */
+  readonly secrets: Readonly<Record<string, LocalCredentials>>;
 }
 
 export function placeholderSecretArn(region: string, database: string): string {
@@ -115,16 +129,11 @@ export function parseLocalConfig(text: string, file: string, env: NodeJS.Process
       problems.push(`local.credentials.${name}: found a database name that is not in databases; expected one of ${[...names].join(', ')}`);
       continue;
     }
-    let password = entry.password;
-    if (entry.passwordEnv !== undefined) {
-      password = env[entry.passwordEnv];
-      if (password === undefined) {
-        problems.push(
-          `local.credentials.${name}.passwordEnv: found ${entry.passwordEnv}, which is not set; expected it to hold the password`,
-        );
-      }
-    }
-    credentials[name] = { username: entry.username, password };
+    credentials[name] = withPassword(entry, `local.credentials.${name}`, env, problems);
+  }
+  const secrets: Record<string, LocalCredentials> = {};
+  for (const [arn, entry] of Object.entries(section.data.secrets)) {
+    secrets[arn] = withPassword(entry, `local.secrets.${arn}`, env, problems);
   }
   for (const db of config.databases) {
     if (ENGINES_NEEDING_CREDENTIALS.includes(db.engine) && !credentials[db.name] && !problems.some((p) => p.includes(`.${db.name}.`))) {
@@ -135,7 +144,23 @@ export function parseLocalConfig(text: string, file: string, env: NodeJS.Process
     throw new ConfigError(file, problems);
   }
   const dataDir = isAbsolute(section.data.dataDir) ? section.data.dataDir : resolve(cwd, section.data.dataDir);
-  return { file, config, dataDir, credentials };
+  return { file, config, dataDir, credentials, secrets };
+}
+
+function withPassword(
+  entry: z.output<typeof LocalCredentialsSchema>,
+  path: string,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+): LocalCredentials {
+  if (entry.passwordEnv === undefined) {
+    return { username: entry.username, password: entry.password };
+  }
+  const password = env[entry.passwordEnv];
+  if (password === undefined) {
+    problems.push(`${path}.passwordEnv: found ${entry.passwordEnv}, which is not set; expected it to hold the password`);
+  }
+  return { username: entry.username, password };
 }
 
 /** The demo's own config, next to this file: one PostgreSQL database on the embedded server. */

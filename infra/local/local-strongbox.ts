@@ -7,6 +7,7 @@ import { ecsBinding, type LocalBindingsOptions, localBindings } from './bindings
 import type { LocalConfig } from './local-config';
 import { type LocalSns, Outbox, startLocalSns } from './outbox';
 import { type ExecuteOptions, type ExecutionResult, LocalStateMachine, TaskFailedError } from './runtime';
+import { type LocalSecrets, startLocalSecrets } from './secrets';
 import { type SynthesizedApp, synthesize } from './synth';
 import { LOCAL_SDK_ENV, type LocalVault, startVault } from './vault';
 
@@ -44,6 +45,8 @@ export interface LocalStrongboxOptions {
    * @default 1
    */
   readonly progressIntervalSeconds?: number;
+  /** Transitions of nested executions (the restores a DR plan starts), as they happen. */
+  readonly onNestedTransition?: ExecuteOptions['onTransition'];
 }
 
 export interface LocalStrongbox {
@@ -52,10 +55,16 @@ export interface LocalStrongbox {
   readonly vault: LocalVault;
   readonly outbox: Outbox;
   readonly sns: LocalSns;
+  /** Secrets Manager on loopback: restore targets' secrets (`secrets.put(arn, JSON)` adds one). */
+  readonly secrets: LocalSecrets;
   /** The state machine whose name or logical id contains `name` (case-insensitive), bound and ready. */
   stateMachine(name: string): LocalStateMachine;
   /** Runs the backup state machine with `{database, kind, trigger}`. */
   backup(input: unknown, options?: ExecuteOptions): Promise<ExecutionResult>;
+  /** Runs the restore state machine with a console restore input. */
+  restore(input: unknown, options?: ExecuteOptions): Promise<ExecutionResult>;
+  /** Runs the drill state machine with `{database, trigger}`. */
+  drill(input: unknown, options?: ExecuteOptions): Promise<ExecutionResult>;
   /**
    * Runs one database's task outside any state machine, the way the restore and drill workflows start it:
    * its task definition's environment plus `environment` (e.g. STRONGBOX_COMMAND=restore).
@@ -86,12 +95,29 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
   const vault = await startVault(options.vaultDir ?? join(local.dataDir, 'vault'), [app.buckets.primary, app.buckets.replica]);
   const outbox = new Outbox(options.outboxFile ?? join(local.dataDir, 'outbox.jsonl'));
   const sns = await startLocalSns(outbox);
+  const secretJson = (c: { username?: string; password?: string }) =>
+    JSON.stringify({
+      ...(c.username !== undefined && { username: c.username }),
+      ...(c.password !== undefined && { password: c.password }),
+    });
+  const initialSecrets: Record<string, string> = {};
+  for (const [arn, credentials] of Object.entries(local.secrets)) {
+    initialSecrets[arn] = secretJson(credentials);
+  }
+  for (const db of Object.values(plan.databases)) {
+    const credentials = local.credentials[db.name];
+    if (db.connection.secretArn && credentials) {
+      initialSecrets[db.connection.secretArn] = secretJson(credentials);
+    }
+  }
+  const secrets = await startLocalSecrets(initialSecrets);
 
   const lambdaEnv: Record<string, string> = {
     ...LOCAL_SDK_ENV,
     AWS_REGION: app.region,
     AWS_DEFAULT_REGION: app.region,
     AWS_ENDPOINT_URL_SNS: sns.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
     STRONGBOX_S3_ENDPOINT: vault.endpoint,
     STRONGBOX_OBJECT_LOCK: 'off',
     STRONGBOX_PLAN: JSON.stringify(plan),
@@ -116,6 +142,7 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     ...LOCAL_SDK_ENV,
     AWS_REGION: app.region,
     AWS_ENDPOINT_URL_SNS: sns.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
     STRONGBOX_S3_ENDPOINT: vault.endpoint,
     STRONGBOX_PROGRESS_INTERVAL_SECONDS: String(options.progressIntervalSeconds ?? 1),
   };
@@ -163,6 +190,10 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     },
     beforeState: options.beforeState,
     taskCommand: options.taskCommand,
+    startExecution: (stateMachineArn, input, name) => {
+      const machineName = stateMachineArn.replace(/^.*:stateMachine:/, '');
+      return stateMachine(machineName).execute(input, { name, onTransition: options.onNestedTransition });
+    },
   };
   const resolver = localBindings(bindingOptions);
   const task = ecsBinding({ Type: 'Task' }, bindingOptions);
@@ -223,10 +254,14 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     outbox,
     sns,
     stateMachine,
+    secrets,
     backup: (input, executeOptions) => stateMachine('backup').execute(input, executeOptions),
+    restore: (input, executeOptions) => stateMachine('restore').execute(input, executeOptions),
+    drill: (input, executeOptions) => stateMachine('drill').execute(input, executeOptions),
     runTask,
     stop: async () => {
       await sns.stop();
+      await secrets.stop();
       await vault.stop();
     },
   };

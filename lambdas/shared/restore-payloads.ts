@@ -15,8 +15,8 @@ import { ExecutionContextSchema } from './payloads';
  *   { "latest": true }                                the newest verified backup
  */
 
-// Same rule as the config's secretArn (infra/config/schema.ts); Lambdas do not import the config module.
-const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+/** A Secrets Manager secret ARN; the config's secretArn fields use the same rule. */
+export const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 
 export const RestoreTargetSchema = z
   .strictObject({
