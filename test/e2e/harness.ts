@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { parseLocalConfig } from '../../infra/local/local-config';
 import { type LocalStrongbox, type LocalStrongboxOptions, startLocalStrongbox } from '../../infra/local/local-strongbox';
+import { type RestoreAudit, RestoreAuditSchema } from '../../lambdas/shared/restore-payloads';
+import { getJson } from '../../lambdas/shared/vault-io';
 import type { EngineServer } from '../support/engines';
 
 /**
@@ -91,4 +93,43 @@ export async function getBytes(s3: S3Client, bucket: string, key: string): Promi
 export function openMultipartUploads(strongbox: LocalStrongbox, bucket: string): string[] {
   const uploads = join(strongbox.vault.directory, bucket, '._S3rver_uploads');
   return existsSync(uploads) ? readdirSync(uploads) : [];
+}
+
+/** Registers a restore target's secret (the server's superuser) with the local Secrets Manager; returns its ARN. */
+export function targetSecret(strongbox: LocalStrongbox, name: string, server: EngineServer): string {
+  const arn = `arn:aws:secretsmanager:${strongbox.app.region}:000000000000:secret:${name}-AbCdEf`;
+  strongbox.secrets.put(arn, JSON.stringify({ ...(server.username && { username: server.username }), password: server.password }));
+  return arn;
+}
+
+/** Runs the backup state machine and returns the backupId it made (fails the test when it made none). */
+export async function backedUp(strongbox: LocalStrongbox, database: string): Promise<string> {
+  const execution = await strongbox.backup({ database, kind: 'full', trigger: 'manual' });
+  const backupId = (execution.output as { prepare?: { backupId?: string } } | undefined)?.prepare?.backupId;
+  if (execution.status !== 'SUCCEEDED' || !backupId) {
+    throw new Error(`backup of ${database} did not succeed: ${execution.status} ${execution.error ?? ''} ${execution.cause ?? ''}`);
+  }
+  return backupId;
+}
+
+/** The message a failed Lambda state reported: Step Functions' Cause is Lambda's error object as JSON. */
+export function causeMessage(cause: string | undefined): string {
+  try {
+    return String((JSON.parse(cause ?? '') as { errorMessage?: unknown }).errorMessage ?? cause);
+  } catch {
+    return String(cause);
+  }
+}
+
+/** The audit record a restore execution wrote under restores/<database>/, found by the execution's name. */
+export async function auditOf(strongbox: LocalStrongbox, database: string, executionName: string): Promise<RestoreAudit | undefined> {
+  const s3 = strongbox.vault.client();
+  const bucket = strongbox.app.buckets.primary;
+  for (const key of await listKeys(s3, bucket, `restores/${database}/`)) {
+    const audit = await getJson(s3, bucket, key, RestoreAuditSchema);
+    if (audit?.value.startedBy.executionName === executionName) {
+      return audit.value;
+    }
+  }
+  return undefined;
 }
