@@ -226,8 +226,41 @@ async function ensureEmptyDatabase(connection: Connection, database: string, ove
 export async function selectionList(archive: string, include: readonly string[]): Promise<string> {
   const toc = await runTool('pg_restore', ['-l', archive]);
   const listPath = `${archive}.list`;
-  writeFileSync(listPath, filterToc(toc, include));
+  const selected = filterToc(toc, include);
+  // A foreign key into a table left out cannot be created (the whole restore would fail on it), so such keys
+  // are left out too and named in the log. The TOC does not say what a key references; its DDL does.
+  const foreignKeys = selected.split('\n').filter((line) => parseTocLine(line)?.type === 'FK CONSTRAINT');
+  let dropped: string[] = [];
+  if (foreignKeys.length > 0) {
+    writeFileSync(listPath, `${foreignKeys.join('\n')}\n`);
+    const references = foreignKeyReferences(await runTool('pg_restore', ['-f', '-', '-L', listPath, archive]));
+    dropped = foreignKeys.filter((line) => {
+      const referenced = references.get(parseTocLine(line)!.name[1] ?? '');
+      return referenced !== undefined && !isSelected(referenced, include);
+    });
+  }
+  writeFileSync(listPath, selected.split('\n').filter((line) => !dropped.includes(line)).join('\n'));
+  if (dropped.length > 0) {
+    process.stderr.write(
+      `${JSON.stringify({ level: 'WARN', message: 'foreign keys into tables outside the selection are not restored', constraints: dropped.map((line) => parseTocLine(line)!.name.join(' ')) })}\n`,
+    );
+  }
   return listPath;
+}
+
+/** `ALTER TABLE ONLY s.t ADD CONSTRAINT c FOREIGN KEY (x) REFERENCES s2.t2(id);` -> c -> "s2.t2". */
+export function foreignKeyReferences(ddl: string): Map<string, string> {
+  const unquote = (identifier: string) => identifier.replace(/"/g, '');
+  const found = new Map<string, string>();
+  for (const match of ddl.matchAll(/ADD CONSTRAINT ("[^"]+"|\S+) FOREIGN KEY [\s\S]*?REFERENCES ((?:"[^"]+"|[^\s(".]+)\.(?:"[^"]+"|[^\s(".]+))\(/g)) {
+    found.set(unquote(match[1]), unquote(match[2]));
+  }
+  return found;
+}
+
+function isSelected(table: string, include: readonly string[]): boolean {
+  const [schema] = table.split('.', 1);
+  return include.includes(schema) || include.includes(table);
 }
 
 const MULTI_WORD_TYPES = [
