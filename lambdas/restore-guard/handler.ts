@@ -9,7 +9,7 @@ import { ADAPTERS } from '../../tasks/src/engines/index';
 import { assertTargetWritable } from '../../tasks/src/restore-guard';
 import { loadPlan } from '../shared/plan';
 import { logger, metrics, tracer } from '../shared/powertools';
-import { type ResolvedRestore, ResolvedRestoreSchema } from '../shared/restore-payloads';
+import { includeOnTarget, type ResolvedRestore, ResolvedRestoreSchema } from '../shared/restore-payloads';
 import { restoreTargetConnection } from '../shared/restore-target';
 import { guardRestore } from './restore-guard';
 
@@ -23,7 +23,7 @@ const checkTarget = async (resolved: ResolvedRestore) =>
     engine: resolved.engine,
     adapter: ADAPTERS[resolved.engine],
     connection: await restoreTargetConnection(resolved, readSecret),
-    include: resolved.include,
+    include: includeOnTarget(resolved.include, resolved.engine, resolved.sourceDatabase, resolved.target.database),
     overwrite: resolved.overwriteConfirmed,
   });
 

@@ -70,6 +70,7 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
     taskTimeoutSeconds: db.taskTimeoutSeconds,
     environment,
     execution,
+    ...(db.connection.database !== undefined && { sourceDatabase: db.connection.database }),
     auditKey: keys.restoreAudit(input.database, new Date(execution.startTime)),
   };
 }

@@ -162,6 +162,11 @@ export const ResolvedRestoreSchema = z.strictObject({
   environment: EnvironmentSchema,
   execution: RestoreExecutionSchema,
   auditKey: z.string(),
+  /**
+   * The database the backup was dumped from, when the config names one. A single MySQL/MariaDB database is
+   * dumped without its name and may be restored under another; `include` and the manifest use this name.
+   */
+  sourceDatabase: z.string().optional(),
 });
 export type ResolvedRestore = z.infer<typeof ResolvedRestoreSchema>;
 
@@ -327,6 +332,36 @@ export function isIncluded(entryName: string, include: readonly string[], engine
     return true;
   }
   return include.some((name) => entryName === name || entryName.startsWith(`${name}.`));
+}
+
+const RENAMABLE_ENGINES = new Set(['mysql', 'mariadb']);
+
+function renameDatabase(name: string, from: string, to: string): string {
+  return name === from ? to : name.startsWith(`${from}.`) ? `${to}${name.slice(from.length)}` : name;
+}
+
+/**
+ * `include` as the target spells it: a MySQL/MariaDB database restored under another name holds
+ * `target.table` where the input (and the manifest) say `source.table`. Other engines keep their names.
+ */
+export function includeOnTarget(include: readonly string[], engine: string, sourceDatabase?: string, targetDatabase?: string): string[] {
+  if (!RENAMABLE_ENGINES.has(engine) || !sourceDatabase || !targetDatabase || sourceDatabase === targetDatabase) {
+    return [...include];
+  }
+  return include.map((name) => renameDatabase(name, sourceDatabase, targetDatabase));
+}
+
+/** The target's inventory under the source's names, so it compares with the manifest (see includeOnTarget). */
+export function inventoryAsSource<T extends z.infer<typeof InventorySchema>>(
+  inventory: T,
+  engine: string,
+  sourceDatabase?: string,
+  targetDatabase?: string,
+): T {
+  if (!RENAMABLE_ENGINES.has(engine) || !sourceDatabase || !targetDatabase || sourceDatabase === targetDatabase) {
+    return inventory;
+  }
+  return { ...inventory, entries: inventory.entries.map((e) => ({ ...e, name: renameDatabase(e.name, targetDatabase, sourceDatabase) })) };
 }
 
 /**

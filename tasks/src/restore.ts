@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { keys, type Manifest, ManifestSchema, parseBackupId } from '../../lambdas/shared/catalog';
+import { includeOnTarget } from '../../lambdas/shared/restore-payloads';
 import { TASK_ENV } from '../../lambdas/shared/task-env';
 import type { TaskDeps } from './backup';
 import { targetConnection } from './credentials';
@@ -112,19 +113,20 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
   const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
   // Before a byte is written: a non-empty target needs overwrite+confirm (the Guard's wording). An RDB is a
   // file for a fresh server, so there is no live target to look into.
+  const include = includeOnTarget(settings.include, env.STRONGBOX_ENGINE, env.STRONGBOX_DB_NAME, connection.database);
   if (manifest.artifact.format !== 'rdb') {
     await assertTargetWritable({
       database: env.STRONGBOX_DATABASE,
       engine: env.STRONGBOX_ENGINE,
       adapter,
       connection,
-      include: settings.include,
+      include,
       overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
     });
   }
   const plan = await adapter.restore(connection, {
     format: manifest.artifact.format,
-    include: settings.include,
+    include,
     jobs: env.STRONGBOX_RESTORE_JOBS,
     overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
     restorePath: env.STRONGBOX_RESTORE_PATH,
