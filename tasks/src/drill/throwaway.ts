@@ -215,9 +215,18 @@ function run(user: string, command: string, args: string[]): void {
   execFileSync(cmd, argv, { stdio: 'pipe' });
 }
 
+/**
+ * The server runs as `user` itself rather than under runuser: runuser does not pass SIGINT on, so a fast
+ * shutdown never reached PostgreSQL, stop() waited 15 s, killed runuser and left the server running.
+ */
 function spawnAs(user: string, command: string, args: string[]): ChildProcess {
-  const [cmd, argv] = isRoot ? ['runuser', ['-u', user, '--', command, ...args]] : [command, args];
-  return spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ids = isRoot
+    ? {
+        uid: Number(execFileSync('id', ['-u', user]).toString().trim()),
+        gid: Number(execFileSync('id', ['-g', user]).toString().trim()),
+      }
+    : {};
+  return spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...ids });
 }
 
 async function waitFor(child: ChildProcess, what: string, probe: () => Promise<void>, timeoutMs = 120_000): Promise<void> {
