@@ -27,7 +27,8 @@ export interface E2e {
   stop(): Promise<void>;
 }
 
-export function e2eConfigYaml(databases: readonly E2eDatabase[]): string {
+/** @param extraYaml top-level config sections after `databases`, such as `drPlans:`. */
+export function e2eConfigYaml(databases: readonly E2eDatabase[], extraYaml = ''): string {
   const entries = databases.map((db) => {
     const engine = db.server.engine;
     return `  - name: ${db.name}
@@ -50,15 +51,20 @@ ${db.database ? `      database: ${db.database}\n` : ''}      tls: disable
 alerts: { email: [] }
 databases:
 ${entries.join('\n')}
+${extraYaml}
 local:
   credentials:
 ${credentials.join('\n')}
 `;
 }
 
-export async function startE2e(databases: readonly E2eDatabase[], options: Partial<LocalStrongboxOptions> = {}): Promise<E2e> {
+export async function startE2e(
+  databases: readonly E2eDatabase[],
+  options: Partial<LocalStrongboxOptions> = {},
+  extraYaml = '',
+): Promise<E2e> {
   const directory = mkdtempSync(join(tmpdir(), 'strongbox-e2e-'));
-  const local = parseLocalConfig(e2eConfigYaml(databases), 'e2e.yaml', {}, directory);
+  const local = parseLocalConfig(e2eConfigYaml(databases, extraYaml), 'e2e.yaml', {}, directory);
   const strongbox = await startLocalStrongbox({ local, ...options });
   return {
     strongbox,
@@ -95,9 +101,12 @@ export function openMultipartUploads(strongbox: LocalStrongbox, bucket: string):
   return existsSync(uploads) ? readdirSync(uploads) : [];
 }
 
+export const targetSecretArn = (name: string, region = 'eu-west-1') =>
+  `arn:aws:secretsmanager:${region}:000000000000:secret:${name}-AbCdEf`;
+
 /** Registers a restore target's secret (the server's superuser) with the local Secrets Manager; returns its ARN. */
 export function targetSecret(strongbox: LocalStrongbox, name: string, server: EngineServer): string {
-  const arn = `arn:aws:secretsmanager:${strongbox.app.region}:000000000000:secret:${name}-AbCdEf`;
+  const arn = targetSecretArn(name, strongbox.app.region);
   strongbox.secrets.put(arn, JSON.stringify({ ...(server.username && { username: server.username }), password: server.password }));
   return arn;
 }
