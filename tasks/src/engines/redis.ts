@@ -1,9 +1,11 @@
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Inventory } from '../../../lambdas/shared/catalog';
+import { TASK_ENV } from '../../../lambdas/shared/task-env';
 import type { Connection } from '../credentials';
+import { TaskEnvError } from '../env';
 import { startTool, toolVersion } from '../tools';
 import {
   CONNECT_TIMEOUT_SECONDS,
@@ -128,21 +130,62 @@ export async function* logicalDump(connection: Connection, databases: readonly n
   yield Buffer.from([TAG_END]);
 }
 
-/** Reads the logical format from a stream, holding at most one record plus one chunk in memory. */
+/** A logical artifact that is not one, or is damaged; the message says what was expected (main prints only it). */
+export class RedisArtifactError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'RedisArtifactError';
+  }
+}
+
+/** Bytes as a quoted string: printable ASCII as is, the rest as \n or \xNN (an artifact's head in an error). */
+function printable(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) {
+    out +=
+      b === 0x0a
+        ? '\\n'
+        : b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c
+          ? String.fromCharCode(b)
+          : `\\x${b.toString(16).padStart(2, '0')}`;
+  }
+  return `"${out}"`;
+}
+
+/** Why `head` (shorter than the header when the stream ended early) is not the logical format's header. */
+function headerError(head: Buffer): RedisArtifactError {
+  const expected = `expected a Strongbox redis logical artifact, whose first bytes are ${printable(LOGICAL_MAGIC)}`;
+  if (head.length === 0) {
+    return new RedisArtifactError(`redis logical artifact is empty: ${expected}, but the decompressed stream ended before its first byte`);
+  }
+  if (head.length < LOGICAL_MAGIC.length && head.equals(LOGICAL_MAGIC.subarray(0, head.length))) {
+    return new RedisArtifactError(`redis logical artifact is truncated: ${expected}, but it ends after ${head.length} of them`);
+  }
+  const rdb = /^REDIS\d{4}/.test(head.toString('latin1'))
+    ? '; this is an RDB file, which is restored with STRONGBOX_RESTORE_PATH for a fresh redis-server to load'
+    : '';
+  return new RedisArtifactError(`not a Strongbox redis logical artifact: ${expected}, found ${printable(head.subarray(0, 32))}${rdb}`);
+}
+
+/**
+ * Reads the logical format from a stream, holding at most one record plus one chunk in memory; any chunking of
+ * the bytes reads the same. The source is read only when a record is asked for, and released (a Readable is
+ * destroyed) when the reader stops for any reason, so a producer behind it (zstd) is never left blocked on a
+ * full pipe after an error.
+ */
 export async function* readLogical(
-  input: AsyncIterable<Buffer>,
+  input: AsyncIterable<Uint8Array>,
 ): AsyncGenerator<{ db: number } | { key: Buffer; dump: Buffer; pttl: number }> {
-  let buffer: Buffer = Buffer.alloc(0);
-  let ended = false;
-  let magicSeen = false;
   const iterator = input[Symbol.asyncIterator]();
+  let buffer: Buffer = Buffer.alloc(0);
   const need = async (n: number): Promise<boolean> => {
     while (buffer.length < n) {
       const next = await iterator.next();
       if (next.done) {
         return false;
       }
-      buffer = buffer.length === 0 ? next.value : Buffer.concat([buffer, next.value]);
+      const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+      buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
     }
     return true;
   };
@@ -151,64 +194,218 @@ export async function* readLogical(
     buffer = buffer.subarray(n);
     return out;
   };
-  const truncated = () => new Error('redis logical artifact is truncated: it ends before its end marker');
-  while (!ended) {
-    if (!magicSeen) {
-      if (!(await need(LOGICAL_MAGIC.length)) || !take(LOGICAL_MAGIC.length).equals(LOGICAL_MAGIC)) {
-        throw new Error('not a Strongbox redis logical artifact (bad magic)');
+  const truncated = () => new RedisArtifactError('redis logical artifact is truncated: it ends before its end marker');
+  try {
+    if (!(await need(LOGICAL_MAGIC.length))) {
+      throw headerError(buffer);
+    }
+    const head = take(LOGICAL_MAGIC.length);
+    if (!head.equals(LOGICAL_MAGIC)) {
+      throw headerError(head);
+    }
+    for (;;) {
+      if (!(await need(1))) {
+        throw truncated();
       }
-      magicSeen = true;
-      continue;
+      const tag = take(1)[0];
+      if (tag === TAG_END) {
+        break;
+      }
+      if (tag === TAG_SELECT) {
+        if (!(await need(4))) throw truncated();
+        yield { db: take(4).readUInt32BE() };
+      } else if (tag === TAG_KEY) {
+        if (!(await need(4))) throw truncated();
+        const keyLength = take(4).readUInt32BE();
+        if (!(await need(keyLength + 4))) throw truncated();
+        const key = Buffer.from(take(keyLength));
+        const dumpLength = take(4).readUInt32BE();
+        if (!(await need(dumpLength + 8))) throw truncated();
+        const dump = Buffer.from(take(dumpLength));
+        const pttl = Number(take(8).readBigInt64BE());
+        yield { key, dump, pttl };
+      } else {
+        throw new RedisArtifactError(`redis logical artifact is corrupt: unknown record tag 0x${tag.toString(16).padStart(2, '0')}`);
+      }
     }
-    if (!(await need(1))) {
-      throw truncated();
+    // The end marker is the last byte: reading on to the end of the stream also lets its producer finish.
+    if (buffer.length > 0 || (await need(1))) {
+      throw new RedisArtifactError('redis logical artifact is corrupt: bytes follow its end marker');
     }
-    const tag = take(1)[0];
-    if (tag === TAG_END) {
-      ended = true;
-    } else if (tag === TAG_SELECT) {
-      if (!(await need(4))) throw truncated();
-      yield { db: take(4).readUInt32BE() };
-    } else if (tag === TAG_KEY) {
-      if (!(await need(4))) throw truncated();
-      const keyLength = take(4).readUInt32BE();
-      if (!(await need(keyLength + 4))) throw truncated();
-      const key = Buffer.from(take(keyLength));
-      const dumpLength = take(4).readUInt32BE();
-      if (!(await need(dumpLength + 8))) throw truncated();
-      const dump = Buffer.from(take(dumpLength));
-      const pttl = Number(take(8).readBigInt64BE());
-      yield { key, dump, pttl };
-    } else {
-      throw new Error(`redis logical artifact is corrupt: unknown record tag 0x${tag.toString(16)}`);
-    }
+  } finally {
+    await iterator.return?.();
   }
 }
 
-/** `user:*` style patterns (only `*` and `?`) as a matcher. */
+const STAR = 0x2a;
+const QUESTION = 0x3f;
+const OPEN = 0x5b;
+const CLOSE = 0x5d;
+const CARET = 0x5e;
+const DASH = 0x2d;
+const BACKSLASH = 0x5c;
+
+/**
+ * Redis's own glob matching (stringmatchlen in util.c, as KEYS and SCAN MATCH use it), over bytes: `*` any run,
+ * `?` one byte, `[abc]`, `[^abc]`, `[a-z]` (bounds either way round), `\x` a literal x, also inside brackets.
+ * Its quirks are kept so a selective restore writes exactly the keys SCAN MATCH would list: an unclosed `[`
+ * ends the class at the end of the pattern, and a trailing lone `\` matches a backslash. Range bounds compare
+ * as unsigned bytes (redis-server on x86 compares signed chars, which differs only for bounds >= 0x80).
+ */
+export function globMatch(pattern: Uint8Array, key: Uint8Array): boolean {
+  // SCAN and KEYS skip matching for "*" alone, so it matches even the empty key, unlike "**".
+  if (pattern.length === 1 && pattern[0] === STAR) {
+    return true;
+  }
+  const state = { skipLongerMatches: false };
+  return matchFrom(pattern, 0, key, 0, state, 0);
+}
+
+function matchFrom(
+  pattern: Uint8Array,
+  p: number,
+  key: Uint8Array,
+  k: number,
+  state: { skipLongerMatches: boolean },
+  nesting: number,
+): boolean {
+  if (nesting > 1000) {
+    return false; // redis-server's guard against abusive patterns
+  }
+  const pEnd = pattern.length;
+  const kEnd = key.length;
+  while (p < pEnd && k < kEnd) {
+    const c = pattern[p];
+    if (c === STAR) {
+      while (p + 1 < pEnd && pattern[p + 1] === STAR) {
+        p++;
+      }
+      if (p + 1 === pEnd) {
+        return true;
+      }
+      while (k < kEnd) {
+        if (matchFrom(pattern, p + 1, key, k, state, nesting + 1)) {
+          return true;
+        }
+        if (state.skipLongerMatches) {
+          return false;
+        }
+        k++;
+      }
+      // The rest of the pattern matches nowhere in the rest of the key, so neither would a longer match of an
+      // earlier `*` (redis-server stops there too, which keeps patterns like a*a*a*b linear).
+      state.skipLongerMatches = true;
+      return false;
+    }
+    if (c === QUESTION) {
+      k++;
+    } else if (c === OPEN) {
+      p++;
+      const not = p < pEnd && pattern[p] === CARET;
+      if (not) {
+        p++;
+      }
+      let match = false;
+      for (;;) {
+        if (p < pEnd && pattern[p] === BACKSLASH && pEnd - p >= 2) {
+          p++;
+          if (pattern[p] === key[k]) {
+            match = true;
+          }
+        } else if (p < pEnd && pattern[p] === CLOSE) {
+          break;
+        } else if (p >= pEnd) {
+          p--;
+          break;
+        } else if (pEnd - p >= 3 && pattern[p + 1] === DASH) {
+          const low = Math.min(pattern[p], pattern[p + 2]);
+          const high = Math.max(pattern[p], pattern[p + 2]);
+          p += 2;
+          if (key[k] >= low && key[k] <= high) {
+            match = true;
+          }
+        } else if (pattern[p] === key[k]) {
+          match = true;
+        }
+        p++;
+      }
+      if (not) {
+        match = !match;
+      }
+      if (!match) {
+        return false;
+      }
+      k++;
+    } else {
+      if (c === BACKSLASH && pEnd - p >= 2) {
+        p++;
+      }
+      if (pattern[p] !== key[k]) {
+        return false;
+      }
+      k++;
+    }
+    p++;
+    if (k === kEnd) {
+      while (p < pEnd && pattern[p] === STAR) {
+        p++;
+      }
+      break;
+    }
+  }
+  return p === pEnd && k === kEnd;
+}
+
+/** STRONGBOX_INCLUDE's key patterns (Redis glob syntax, see globMatch) as one matcher; no patterns: every key. */
 export function keyMatcher(patterns: readonly string[]): (key: Buffer) => boolean {
   if (patterns.length === 0) {
     return () => true;
   }
-  const regexps = patterns.map(
-    (p) =>
-      new RegExp(
-        `^${p
-          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-          .replace(/\*/g, '.*')
-          .replace(/\?/g, '.')}$`,
-        's',
-      ),
-  );
-  return (key) => {
-    const text = key.toString('latin1');
-    return regexps.some((r) => r.test(text));
-  };
+  const compiled = patterns.map((p) => Buffer.from(p, 'utf8'));
+  return (key) => compiled.some((p) => globMatch(p, key));
+}
+
+/** Keys a restore with `include` would write over, per database: every key, or only those matching a pattern. */
+async function keysInTheWay(client: Redis, include: readonly string[]): Promise<Inventory['entries']> {
+  const entries = (await keyspace(client)).filter((e) => e.count > 0);
+  if (include.length === 0) {
+    return entries;
+  }
+  const wanted = keyMatcher(include);
+  const found: Inventory['entries'] = [];
+  for (const entry of entries) {
+    await client.select(Number(entry.name.slice(2)));
+    let count = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scanBuffer(cursor, 'COUNT', SCAN_COUNT);
+      cursor = String(next);
+      count += keys.filter(wanted).length;
+    } while (cursor !== '0');
+    if (count > 0) {
+      found.push({ ...entry, count });
+    }
+  }
+  await client.select(0);
+  return found;
 }
 
 async function restoreLogical(connection: Connection, input: Readable, include: readonly string[]): Promise<void> {
-  const client = await connect(connection);
   const wanted = keyMatcher(include);
+  // Start reading before anything is awaited. Node resumes a child's stdout at the child's exit unless something
+  // reads it, and drops what was buffered: a small artifact is wholly decompressed and zstd gone before the
+  // connection below is up, so a reader attached only after it saw an empty stream. Asking for the first record
+  // attaches the reader now; the stream then buffers (and applies backpressure) until the loop below takes over.
+  const records = readLogical(input);
+  const first = records.next();
+  first.catch(() => undefined);
+  let client: Redis;
+  try {
+    client = await connect(connection);
+  } catch (error) {
+    input.destroy();
+    throw error;
+  }
   try {
     let batch = client.pipeline();
     let pending = 0;
@@ -224,7 +421,8 @@ async function restoreLogical(connection: Connection, input: Readable, include: 
       batch = client.pipeline();
       pending = 0;
     };
-    for await (const record of readLogical(input)) {
+    for (let step = await first; !step.done; step = await records.next()) {
+      const record = step.value;
       if ('db' in record) {
         await flush();
         await client.select(record.db);
@@ -241,6 +439,8 @@ async function restoreLogical(connection: Connection, input: Readable, include: 
     }
     await flush();
   } finally {
+    // Releases the input when the loop stopped early (a failed RESTORE); a no-op once the reader finished.
+    await records.return(undefined);
     client.disconnect();
   }
 }
@@ -321,6 +521,11 @@ export const redisAdapter: EngineAdapter = {
 
   async restore(connection, restoreOptions): Promise<RestorePlan> {
     if (restoreOptions.format === 'rdb') {
+      if (restoreOptions.include.length > 0) {
+        throw new TaskEnvError(
+          `${TASK_ENV.include}: ${JSON.stringify(restoreOptions.include)}; an RDB backup is restored whole (redis-server loads the file at start), so key patterns cannot select keys from it. Leave ${TASK_ENV.include} out to restore every key, or restore a backup taken in logical mode (STRONGBOX_REDIS_MODE=logical), which restores only the keys matching the patterns`,
+        );
+      }
       const path = restoreOptions.restorePath;
       if (!path) {
         throw new Error(
@@ -343,20 +548,18 @@ export const redisAdapter: EngineAdapter = {
     }
     const client = await connect(connection);
     try {
-      const existing = (await keyspace(client)).reduce((sum, e) => sum + e.count, 0);
+      // With include, only keys the restore would write over are in the way (as in the restore guard).
+      const inTheWay = await keysInTheWay(client, restoreOptions.include);
+      const existing = inTheWay.reduce((sum, e) => sum + e.count, 0);
       if (existing > 0 && !restoreOptions.overwrite) {
+        const which = restoreOptions.include.length > 0 ? ` matching ${restoreOptions.include.join(', ')}` : '';
         throw new TargetNotEmptyError(
-          `target redis ${connection.host}:${connection.port} already holds ${existing} keys; restore into an empty instance or set overwrite`,
+          `target redis ${connection.host}:${connection.port} already holds ${existing} key${existing === 1 ? '' : 's'}${which} (${inTheWay.map((e) => `${e.name}: ${e.count}`).join(', ')}); restore into an empty instance or set overwrite`,
         );
       }
     } finally {
       client.disconnect();
     }
-    return {
-      kind: 'stream',
-      // Attach a reader at once: Node resumes a child's unread stdout when the child exits, and a small
-      // artifact is fully decompressed (and would be dropped) before the connection below is up.
-      consume: (input) => restoreLogical(connection, input.pipe(new PassThrough()), restoreOptions.include),
-    };
+    return { kind: 'stream', consume: (input) => restoreLogical(connection, input, restoreOptions.include) };
   },
 };
