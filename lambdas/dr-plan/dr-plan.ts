@@ -104,13 +104,20 @@ export async function publishDrReport(report: DrReport, sns: SNSClient, chatTopi
   );
 }
 
-/** A nested execution's cause is DescribeExecution JSON; keep the restore's own cause. */
+/**
+ * A nested execution's cause is DescribeExecution JSON whose Cause is the failed state's: for a Lambda state,
+ * Lambda's error object as JSON. Keep only the restore's own message, without the stack trace.
+ */
 function briefCause(cause: string): string {
+  const inner = field(cause, 'Cause') ?? field(cause, 'cause') ?? cause;
+  return (field(inner, 'errorMessage') ?? inner).slice(0, 500);
+}
+
+function field(json: string, name: string): string | undefined {
   try {
-    const parsed = JSON.parse(cause) as { Cause?: unknown; cause?: unknown };
-    const inner = parsed.Cause ?? parsed.cause;
-    return typeof inner === 'string' ? inner.slice(0, 500) : cause.slice(0, 500);
+    const value = (JSON.parse(json) as Record<string, unknown>)[name];
+    return typeof value === 'string' ? value : undefined;
   } catch {
-    return cause.slice(0, 500);
+    return undefined;
   }
 }
