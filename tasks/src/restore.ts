@@ -111,10 +111,10 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
   const manifest = await loadManifest(deps, bucket, backupId);
   const connection = await targetConnection(env, deps.readSecret);
   const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
-  // Before a byte is written: a non-empty target needs overwrite+confirm (the Guard's wording). An RDB is a
-  // file for a fresh server, so there is no live target to look into.
+  // Before a byte is written: a non-empty target needs overwrite+confirm (the Guard's wording). An RDB written
+  // to STRONGBOX_RESTORE_PATH is a file for a fresh server (drills), so there is no live target to look into.
   const include = includeOnTarget(settings.include, env.STRONGBOX_ENGINE, env.STRONGBOX_DB_NAME, connection.database);
-  if (manifest.artifact.format !== 'rdb') {
+  if (!(manifest.artifact.format === 'rdb' && env.STRONGBOX_RESTORE_PATH)) {
     await assertTargetWritable({
       database: env.STRONGBOX_DATABASE,
       engine: env.STRONGBOX_ENGINE,

@@ -32,7 +32,8 @@ async function query<T>(database: string, sql: string): Promise<T[]> {
   }
 }
 
-const orderCount = async (database: string) => Number((await query<{ n: string }>(database, 'SELECT count(*) AS n FROM sales.orders'))[0].n);
+const orderCount = async (database: string) =>
+  Number((await query<{ n: string }>(database, 'SELECT count(*) AS n FROM sales.orders'))[0].n);
 const tables = async (database: string) =>
   (
     await query<{ t: string }>(

@@ -1,10 +1,13 @@
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Inventory } from '../../../lambdas/shared/catalog';
 import { TASK_ENV } from '../../../lambdas/shared/task-env';
 import type { Connection } from '../credentials';
+import { startThrowaway, type ThrowawayEngine } from '../drill/throwaway';
 import { TaskEnvError } from '../env';
 import { startTool, toolVersion } from '../tools';
 import {
@@ -520,18 +523,13 @@ export const redisAdapter: EngineAdapter = {
   },
 
   async restore(connection, restoreOptions): Promise<RestorePlan> {
-    if (restoreOptions.format === 'rdb') {
+    if (restoreOptions.format === 'rdb' && restoreOptions.restorePath) {
       if (restoreOptions.include.length > 0) {
         throw new TaskEnvError(
-          `${TASK_ENV.include}: ${JSON.stringify(restoreOptions.include)}; an RDB backup is restored whole (redis-server loads the file at start), so key patterns cannot select keys from it. Leave ${TASK_ENV.include} out to restore every key, or restore a backup taken in logical mode (STRONGBOX_REDIS_MODE=logical), which restores only the keys matching the patterns`,
+          `${TASK_ENV.include}: ${JSON.stringify(restoreOptions.include)}; an RDB written to ${TASK_ENV.restorePath} is loaded whole by a fresh redis-server, so key patterns cannot select keys from it. Leave ${TASK_ENV.include} out, or restore into a running Redis (leave ${TASK_ENV.restorePath} out), which copies only the matching keys`,
         );
       }
       const path = restoreOptions.restorePath;
-      if (!path) {
-        throw new Error(
-          'an RDB backup cannot be pushed into a running Redis: set STRONGBOX_RESTORE_PATH to the dump.rdb a fresh redis-server will load (--dir/--dbfilename), or back up in logical mode',
-        );
-      }
       return {
         kind: 'stream',
         consume: async (input) => {
@@ -560,6 +558,35 @@ export const redisAdapter: EngineAdapter = {
     } finally {
       client.disconnect();
     }
+    if (restoreOptions.format === 'rdb') {
+      return { kind: 'stream', consume: (input) => restoreRdbIntoRunningRedis(connection, input, restoreOptions.include) };
+    }
     return { kind: 'stream', consume: (input) => restoreLogical(connection, input, restoreOptions.include) };
   },
 };
+
+/**
+ * An RDB cannot be pushed into a running Redis (SYNC only goes the other way), so the task loads it into a
+ * throwaway redis-server of its own (the image carries one for drills) and copies the keys across with the
+ * logical format's DUMP/RESTORE: the same code as a logical restore, so key patterns select here too.
+ */
+async function restoreRdbIntoRunningRedis(target: Connection, input: Readable, include: readonly string[]): Promise<void> {
+  const directory = mkdtempSync(join(process.env.STRONGBOX_WORK_DIR ?? tmpdir(), 'strongbox-rdb-'));
+  const rdbPath = join(directory, 'dump.rdb');
+  let loaded: ThrowawayEngine | undefined;
+  try {
+    await pipeline(input, createWriteStream(rdbPath, { mode: 0o600 }));
+    loaded = await startThrowaway('redis', { redisRdbPath: rdbPath });
+    const client = await connect(loaded.connection);
+    let databases: number[];
+    try {
+      databases = (await keyspace(client)).map((e) => Number(e.name.slice(2)));
+    } finally {
+      client.disconnect();
+    }
+    await restoreLogical(target, Readable.from(logicalDump(loaded.connection, databases), { objectMode: false }), include);
+  } finally {
+    await loaded?.stop().catch(() => undefined);
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
