@@ -1,9 +1,10 @@
+import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrillRecordSchema, keys, ManifestSchema } from '../../lambdas/shared/catalog';
 import { getJson, putJson } from '../../lambdas/shared/vault-io';
-import { type EngineServer, startMariadb, startPostgres } from '../support/engines';
+import { type EngineServer, startMariadb, startPostgres, startRedis } from '../support/engines';
 import { backedUp, causeMessage, type E2e, startE2e } from './harness';
 
 /**
@@ -15,10 +16,11 @@ const PASSED_PATH = ['Prepare', 'Drill', 'Report', 'Drilled'];
 
 let pg: EngineServer;
 let maria: EngineServer;
+let redis: EngineServer;
 let e2e: E2e;
 
 beforeAll(async () => {
-  [pg, maria] = await Promise.all([startPostgres(), startMariadb()]);
+  [pg, maria, redis] = await Promise.all([startPostgres(), startMariadb(), startRedis()]);
   const c = new Client({ host: pg.host, port: pg.port, user: pg.username, password: pg.password, database: 'postgres' });
   await c.connect();
   await c.query(`CREATE SCHEMA sales;
@@ -39,12 +41,13 @@ beforeAll(async () => {
   e2e = await startE2e([
     { name: 'shop', server: pg, database: 'postgres' },
     { name: 'billing', server: maria, database: 'strongbox' },
+    { name: 'sessions', server: redis },
   ]);
 }, 240_000);
 
 afterAll(async () => {
   await e2e?.stop();
-  await Promise.all([pg?.stop(), maria?.stop()]);
+  await Promise.all([pg?.stop(), maria?.stop(), redis?.stop()]);
 });
 
 describe('drill state machine, end to end', () => {
@@ -100,6 +103,25 @@ describe('drill state machine, end to end', () => {
     expect(record).toMatchObject({ backupId, passed: true, mismatches: [] });
   });
 
+  it('passes a Redis RDB backup loaded by a throwaway redis-server', async () => {
+    // Prepare
+    const r = new Redis({ host: redis.host, port: redis.port, password: redis.password, lazyConnect: true });
+    await r.connect();
+    await r.mset('user:1', 'Zoë', 'user:2', 'Jürgen');
+    await r.quit();
+    const backupId = await backedUp(e2e.strongbox, 'sessions');
+
+    // Act
+    const result = await e2e.strongbox.drill({ database: 'sessions' });
+    const record = (await getJson(e2e.strongbox.vault.client(), e2e.strongbox.app.buckets.primary, keys.drill(backupId), DrillRecordSchema))
+      ?.value;
+
+    // Assess
+    expect(result.status, result.cause).toBe('SUCCEEDED');
+    expect(record).toMatchObject({ backupId, passed: true, mismatches: [] });
+    expect(record?.checks[0].detail).toBe('rdb restored into a throwaway redis');
+  });
+
   it('fails at Prepare, with nothing started, for a database the config does not name', async () => {
     // Act
     const result = await e2e.strongbox.drill({ database: 'nope' });
@@ -108,6 +130,8 @@ describe('drill state machine, end to end', () => {
     expect(result.status).toBe('FAILED');
     expect(result.path[0]).toBe('Prepare');
     expect(result.path).not.toContain('Drill');
-    expect(causeMessage(result.cause)).toContain('database: found "nope"; expected one of the configured databases: shop, billing');
+    expect(causeMessage(result.cause)).toContain(
+      'database: found "nope"; expected one of the configured databases: shop, billing, sessions',
+    );
   });
 });
