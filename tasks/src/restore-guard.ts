@@ -1,7 +1,7 @@
-import { Redis } from 'ioredis';
 import { isIncluded, nonEmptyRefusal } from '../../lambdas/shared/restore-payloads';
 import type { Connection } from './credentials';
 import { type EngineAdapter, TargetNotEmptyError } from './engines/engine';
+import { redisKeysInTheWay } from './engines/redis';
 
 /**
  * The half of the restore guard that needs a connection to the target: before anything is written, a restore
@@ -17,8 +17,6 @@ export interface TargetGuardOptions {
   readonly connection: Connection;
   readonly include: readonly string[];
   readonly overwrite: boolean;
-  /** Keys matching Redis patterns; injectable for tests. @default SCAN on the target */
-  readonly countRedisKeys?: (connection: Connection, patterns: readonly string[]) => Promise<number>;
 }
 
 export async function assertTargetWritable(options: TargetGuardOptions): Promise<void> {
@@ -33,9 +31,14 @@ export async function assertTargetWritable(options: TargetGuardOptions): Promise
 
 /** A short description of what the target already holds among the objects being restored, or undefined. */
 async function occupied(options: TargetGuardOptions): Promise<string | undefined> {
-  if (options.engine === 'redis' && options.include.length > 0) {
-    const count = await (options.countRedisKeys ?? countRedisKeys)(options.connection, options.include);
-    return count > 0 ? `${count} key${count === 1 ? '' : 's'} matching ${options.include.join(', ')}` : undefined;
+  if (options.engine === 'redis') {
+    const entries = await redisKeysInTheWay(options.connection, options.include);
+    const keys = entries.reduce((sum, e) => sum + e.count, 0);
+    if (keys === 0) {
+      return undefined;
+    }
+    const matching = options.include.length > 0 ? ` matching ${options.include.join(', ')}` : '';
+    return `${keys} key${keys === 1 ? '' : 's'}${matching} in ${entries.map((e) => e.name).join(', ')}`;
   }
   let inventory: Awaited<ReturnType<EngineAdapter['inventory']>>;
   try {
@@ -47,15 +50,6 @@ async function occupied(options: TargetGuardOptions): Promise<string | undefined
     }
     throw error;
   }
-  if (options.engine === 'redis') {
-    const keys = inventory.entries.reduce((sum, e) => sum + e.count, 0);
-    return keys > 0
-      ? `${keys} key${keys === 1 ? '' : 's'} in ${inventory.entries
-          .filter((e) => e.count > 0)
-          .map((e) => e.name)
-          .join(', ')}`
-      : undefined;
-  }
   // An existing table is in the way even when empty: the restore would fail on it or mix with it.
   const present = inventory.entries.filter((e) => isIncluded(e.name, options.include, options.engine));
   if (present.length === 0) {
@@ -66,36 +60,4 @@ async function occupied(options: TargetGuardOptions): Promise<string | undefined
     .slice(0, 3)
     .map((e) => e.name)
     .join(', ')}`;
-}
-
-async function countRedisKeys(connection: Connection, patterns: readonly string[]): Promise<number> {
-  const client = new Redis({
-    host: connection.host,
-    port: connection.port,
-    username: connection.username,
-    password: connection.password,
-    tls: connection.tls === 'disable' ? undefined : { rejectUnauthorized: connection.tls === 'verify-full' },
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-  });
-  try {
-    await client.connect();
-    const info = await client.info('keyspace');
-    const dbs = [...info.matchAll(/^db(\d+):/gm)].map((m) => Number(m[1]));
-    let total = 0;
-    for (const db of dbs) {
-      await client.select(db);
-      for (const pattern of patterns) {
-        let cursor = '0';
-        do {
-          const [next, batch] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-          cursor = next;
-          total += batch.length;
-        } while (cursor !== '0');
-      }
-    }
-    return total;
-  } finally {
-    client.disconnect();
-  }
 }

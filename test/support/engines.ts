@@ -338,6 +338,8 @@ export async function startRedis(options: StartOptions = {}): Promise<EngineServ
         maxRetriesPerRequest: 0,
         retryStrategy: () => null,
       });
+      // A refused probe rejects connect(); without a listener ioredis would also print it as unhandled.
+      client.on('error', () => undefined);
       try {
         await client.connect();
         return (await client.ping()) === 'PONG';

@@ -1,5 +1,6 @@
 import type { DrillRecord, Inventory } from '../../../lambdas/shared/catalog';
 import type { Connection } from '../credentials';
+import { connectRedis } from '../engines/redis';
 
 type Check = DrillRecord['checks'][number];
 
@@ -97,15 +98,7 @@ async function mariadbChecks(connection: Connection, inventory: Inventory): Prom
 }
 
 async function redisChecks(connection: Connection, inventory: Inventory): Promise<Check[]> {
-  const { Redis } = await import('ioredis');
-  const client = new Redis({
-    host: connection.host,
-    port: connection.port,
-    password: connection.password,
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-  });
-  await client.connect();
+  const client = await connectRedis(connection);
   try {
     let sampled = 0;
     const bad: string[] = [];

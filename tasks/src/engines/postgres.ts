@@ -239,7 +239,13 @@ export async function selectionList(archive: string, include: readonly string[])
       return referenced !== undefined && !isSelected(referenced, include);
     });
   }
-  writeFileSync(listPath, selected.split('\n').filter((line) => !dropped.includes(line)).join('\n'));
+  writeFileSync(
+    listPath,
+    selected
+      .split('\n')
+      .filter((line) => !dropped.includes(line))
+      .join('\n'),
+  );
   if (dropped.length > 0) {
     process.stderr.write(
       `${JSON.stringify({ level: 'WARN', message: 'foreign keys into tables outside the selection are not restored', constraints: dropped.map((line) => parseTocLine(line)!.name.join(' ')) })}\n`,
@@ -252,7 +258,9 @@ export async function selectionList(archive: string, include: readonly string[])
 export function foreignKeyReferences(ddl: string): Map<string, string> {
   const unquote = (identifier: string) => identifier.replace(/"/g, '');
   const found = new Map<string, string>();
-  for (const match of ddl.matchAll(/ADD CONSTRAINT ("[^"]+"|\S+) FOREIGN KEY [\s\S]*?REFERENCES ((?:"[^"]+"|[^\s(".]+)\.(?:"[^"]+"|[^\s(".]+))\(/g)) {
+  for (const match of ddl.matchAll(
+    /ADD CONSTRAINT ("[^"]+"|\S+) FOREIGN KEY [\s\S]*?REFERENCES ((?:"[^"]+"|[^\s(".]+)\.(?:"[^"]+"|[^\s(".]+))\(/g,
+  )) {
     found.set(unquote(match[1]), unquote(match[2]));
   }
   return found;

@@ -55,7 +55,8 @@ function options(connection: Connection, db = 0): RedisOptions {
   };
 }
 
-async function connect(connection: Connection, db = 0): Promise<Redis> {
+/** A connected client with Strongbox's timeouts and no retries; its errors reject commands instead of being printed. */
+export async function connectRedis(connection: Connection, db = 0): Promise<Redis> {
   const client = new Redis(options(connection, db));
   client.on('error', () => undefined);
   try {
@@ -97,7 +98,7 @@ function u32(value: number): Buffer {
 export async function* logicalDump(connection: Connection, databases: readonly number[]): AsyncGenerator<Buffer> {
   yield LOGICAL_MAGIC;
   for (const db of databases) {
-    const client = await connect(connection, db);
+    const client = await connectRedis(connection, db);
     try {
       yield Buffer.concat([Buffer.from([TAG_SELECT]), u32(db)]);
       let cursor = '0';
@@ -369,6 +370,19 @@ export function keyMatcher(patterns: readonly string[]): (key: Buffer) => boolea
 }
 
 /** Keys a restore with `include` would write over, per database: every key, or only those matching a pattern. */
+/**
+ * The keyspaces of a target that already hold keys a restore would write: every key without `include`, else
+ * the keys matching its patterns (each key counted once). The restore guard and the adapter both ask this.
+ */
+export async function redisKeysInTheWay(connection: Connection, include: readonly string[]): Promise<Inventory['entries']> {
+  const client = await connectRedis(connection);
+  try {
+    return await keysInTheWay(client, include);
+  } finally {
+    client.disconnect();
+  }
+}
+
 async function keysInTheWay(client: Redis, include: readonly string[]): Promise<Inventory['entries']> {
   const entries = (await keyspace(client)).filter((e) => e.count > 0);
   if (include.length === 0) {
@@ -404,7 +418,7 @@ async function restoreLogical(connection: Connection, input: Readable, include: 
   first.catch(() => undefined);
   let client: Redis;
   try {
-    client = await connect(connection);
+    client = await connectRedis(connection);
   } catch (error) {
     input.destroy();
     throw error;
@@ -452,7 +466,7 @@ export const redisAdapter: EngineAdapter = {
   name: 'redis',
 
   async serverVersion(connection) {
-    const client = await connect(connection);
+    const client = await connectRedis(connection);
     try {
       return await version(client);
     } finally {
@@ -461,7 +475,7 @@ export const redisAdapter: EngineAdapter = {
   },
 
   async inventory(connection) {
-    const client = await connect(connection);
+    const client = await connectRedis(connection);
     try {
       return { exact: false, entries: await keyspace(client) };
     } finally {
@@ -470,7 +484,7 @@ export const redisAdapter: EngineAdapter = {
   },
 
   async dump(connection, dumpOptions): Promise<DumpSession> {
-    const client = await connect(connection);
+    const client = await connectRedis(connection);
     try {
       const serverVersion = await version(client);
       const entries = await keyspace(client);
@@ -544,7 +558,7 @@ export const redisAdapter: EngineAdapter = {
         },
       };
     }
-    const client = await connect(connection);
+    const client = await connectRedis(connection);
     try {
       // With include, only keys the restore would write over are in the way (as in the restore guard).
       const inTheWay = await keysInTheWay(client, restoreOptions.include);
@@ -577,7 +591,7 @@ async function restoreRdbIntoRunningRedis(target: Connection, input: Readable, i
   try {
     await pipeline(input, createWriteStream(rdbPath, { mode: 0o600 }));
     loaded = await startThrowaway('redis', { redisRdbPath: rdbPath });
-    const client = await connect(loaded.connection);
+    const client = await connectRedis(loaded.connection);
     let databases: number[];
     try {
       databases = (await keyspace(client)).map((e) => Number(e.name.slice(2)));

@@ -369,6 +369,7 @@ describe('dump task entrypoint with Redis', () => {
       '',
     ]);
     const fresh = new Redis({ host: '127.0.0.1', port, retryStrategy: (n) => (n < 50 ? 100 : null) });
+    fresh.on('error', () => undefined); // refusals until the server is up are expected; it retries
     // Assess
     expect(restore.code, restore.stderr).toBe(0);
     expect(String(backup.result.key)).toMatch(/data\.rdb\.zst$/);
@@ -439,7 +440,7 @@ describe('dump task entrypoint with Redis', () => {
     }
   });
 
-  it('refuses STRONGBOX_INCLUDE for an RDB backup before writing anything, naming the variable and the fix', async () => {
+  it('refuses STRONGBOX_INCLUDE for an RDB written to STRONGBOX_RESTORE_PATH before writing anything, naming the variable and the fix', async () => {
     // Prepare
     const backup = await runTask(
       env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_REDIS_MODE: 'rdb', STRONGBOX_BACKUP_ID: 'cache-20260103T000000Z-full' }),
@@ -458,8 +459,8 @@ describe('dump task entrypoint with Redis', () => {
     // Assess
     expect(String(backup.result.key)).toMatch(/data\.rdb\.zst$/);
     expect(restore.code).toBe(2);
-    expect(restore.stderr).toContain('STRONGBOX_INCLUDE: ["user:*"]; an RDB backup is restored whole');
-    expect(restore.stderr).toContain('Leave STRONGBOX_INCLUDE out to restore every key, or restore a backup taken in logical mode');
+    expect(restore.stderr).toContain('STRONGBOX_INCLUDE: ["user:*"]; an RDB written to STRONGBOX_RESTORE_PATH is loaded whole');
+    expect(restore.stderr).toContain('Leave STRONGBOX_INCLUDE out, or restore into a running Redis (leave STRONGBOX_RESTORE_PATH out)');
     expect(restore.stderr).not.toMatch(/\n\s+at /);
     expect(existsSync(restorePath)).toBe(false);
   });
