@@ -10,11 +10,12 @@ import type { TaskDeps } from './backup';
 import { targetConnection } from './credentials';
 import { ADAPTERS } from './engines/index';
 import { TaskEnvError, type TaskSettings } from './env';
-import { logLine, peakRssMb } from './log';
+import { logLine } from './log';
 import { assertTargetWritable } from './restore-guard';
 import { startDecompressor } from './stream/compress';
 import { openObject, readJson } from './stream/download';
 import { ChecksumMismatchError, HashMeter, VerifyingHoldBack } from './stream/hash';
+import { peakRssMb } from './stream/memory';
 import { round, startProgress } from './stream/progress';
 import type { RunningTool } from './tools';
 

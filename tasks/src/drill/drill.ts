@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { type DrillRecord, DrillRecordSchema, type Inventory, keys, type Manifest } from '../../../lambdas/shared/catalog';
-import { METRIC, publishDatabaseMetrics } from '../../../lambdas/shared/metrics';
-import { metrics } from '../../../lambdas/shared/powertools';
+import { METRIC, METRICS_NAMESPACE, publishDatabaseMetrics } from '../../../lambdas/shared/metrics';
 import { compareInventory } from '../../../lambdas/shared/restore-payloads';
 import { TASK_ENV } from '../../../lambdas/shared/task-env';
 import { putJson } from '../../../lambdas/shared/vault-io';
@@ -110,7 +110,7 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
   }
   DrillRecordSchema.parse(record);
   await putJson(deps.s3, bucket, keys.drill(backupId), record);
-  publishDatabaseMetrics(metrics, { database: env.STRONGBOX_DATABASE, engine: env.STRONGBOX_ENGINE }, [
+  publishDatabaseMetrics(metricsInstance(), { database: env.STRONGBOX_DATABASE, engine: env.STRONGBOX_ENGINE }, [
     { name: METRIC.drillPassed, unit: 'Count', value: record.passed ? 1 : 0 },
     ...(record.passed ? [{ name: METRIC.measuredRtoSeconds, unit: 'Seconds' as const, value: record.restoreSeconds }] : []),
   ]);
@@ -128,6 +128,17 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
     throw new DrillFailedError(`drill of ${backupId} failed (drill.json written): ${why.join('; ')}`);
   }
   return { command: 'drill', ok: true, backupId, passed: true, restoreSeconds: record.restoreSeconds, checks: record.checks.length };
+}
+
+/**
+ * The drill's own Metrics, with the namespace and service name of the shared instance in lambdas/shared/powertools.
+ * That module also builds a Tracer, whose X-Ray SDK enables async_hooks when it loads: in the task bundle that
+ * taxes every stream callback of every backup and restore, and the task never traces.
+ */
+let drillMetrics: Metrics | undefined;
+function metricsInstance(): Metrics {
+  drillMetrics ??= new Metrics({ namespace: METRICS_NAMESPACE, serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'strongbox' });
+  return drillMetrics;
 }
 
 /** The drill found the backup not restorable as recorded; drill.json says why, and the task exits 1. */
