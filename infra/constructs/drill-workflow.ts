@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -11,7 +12,7 @@ import type { Plan } from '../../lambdas/shared/plan';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
 import { runTaskState } from './restore-workflow';
-import { grantRunTasks } from './run-task-grants';
+import { grantRunTasks, restorePassRoles, restoreRolesEnvironment } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
 export interface DrillWorkflowProps {
@@ -23,6 +24,8 @@ export interface DrillWorkflowProps {
   readonly chatTopic: sns.ITopic;
   /** The databases' dump task definitions: the drill runs their `drill` command (the image carries the servers). */
   readonly taskDefinitions: readonly ecs.TaskDefinition[];
+  /** Each database's restore role (DumpTask.restoreRole): the drill task runs with it, not with the dump role. */
+  readonly restoreRoles: Readonly<Record<string, iam.IRole>>;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -53,7 +56,7 @@ export class DrillWorkflow extends Construct {
         name: 'drill-prepare',
         plan: props.plan,
         description: 'Drill: pick the newest verified backup',
-        environment,
+        environment: { ...environment, [FUNCTION_ENV.restoreRoles]: restoreRolesEnvironment(this, props.plan, props.restoreRoles) },
         logRetention,
       }),
       report: new AppFunction(this, 'drill-report', {
@@ -92,7 +95,13 @@ export class DrillWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
-    grantRunTasks(this.stateMachine, props.plan, props.cluster, props.taskDefinitions);
+    grantRunTasks(
+      this.stateMachine,
+      props.plan,
+      props.cluster,
+      props.taskDefinitions,
+      restorePassRoles(props.taskDefinitions, props.restoreRoles),
+    );
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
       'Wildcards: Lambda versions of the drill functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
@@ -127,6 +136,7 @@ export class DrillWorkflow extends Construct {
     const drill = runTaskState(this, 'Drill', props, {
       familyPath: '$.prepared.taskFamily',
       environmentPath: '$.prepared.environment',
+      taskRoleArnPath: '$.prepared.taskRoleArn',
       timeoutSeconds: longestTask,
       resultPath: '$.drill',
       comment: 'The database task with STRONGBOX_COMMAND=drill: throwaway engine, restore, compare, drill.json, metrics',

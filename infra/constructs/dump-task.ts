@@ -75,6 +75,11 @@ export class DumpTask extends Construct {
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   public readonly taskRole: iam.Role;
   public readonly executionRole: iam.Role;
+  /**
+   * Role of the restore and drill commands, passed as the RunTask TaskRoleArn override: reads this database's
+   * backups and tagged restore-target secrets, writes only drill.json; it cannot upload or replace a backup.
+   */
+  public readonly restoreRole: iam.Role;
   public readonly containerName: string = TASK_CONTAINER_NAME;
   public readonly container: ecs.ContainerDefinition;
   public readonly logGroup: logs.LogGroup;
@@ -95,23 +100,34 @@ export class DumpTask extends Construct {
 
     this.taskRole = new iam.Role(this, 'TaskRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: `Strongbox dump task of ${db.name}: upload under ${databasePrefix(db.name)} only`,
+      description: `Strongbox dump task of ${db.name}: upload under ${databasePrefix(db.name)} only (no read)`,
     });
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: `Strongbox dump task of ${db.name}: image pull, logs, credentials injection`,
     });
     grantVaultAccess(this.taskRole, props.vault, databasePrefix(db.name), { objectActions: VAULT_ACCESS.write, key: 'encrypt' });
-    // The restore and drill commands run in this same task definition and must read their own database's backups
-    // (never another's). A restore-only role without write access, passed as a RunTask TaskRoleArn override, is
-    // the stricter design and is noted as follow-up work in the README.
-    grantVaultAccess(this.taskRole, props.vault, databasePrefix(db.name), {
+
+    // The restore and drill commands run in this task definition with this role instead (RunTask TaskRoleArn
+    // override): they read their own database's backups, and the only thing they write is a drill.json.
+    this.restoreRole = new iam.Role(this, 'RestoreRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: `Strongbox restore and drill of ${db.name}: read ${databasePrefix(db.name)}, write only drill.json`,
+    });
+    grantVaultAccess(this.restoreRole, props.vault, databasePrefix(db.name), {
       objectActions: VAULT_ACCESS.read,
       listActions: ['s3:ListBucket'],
       key: 'decrypt',
     });
+    this.restoreRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [`${props.vault.bucketArn}/${databasePrefix(db.name)}*/drill.json`],
+      }),
+    );
+    grantVaultAccess(this.restoreRole, props.vault, databasePrefix(db.name), { key: 'encrypt' });
     // Console restores name their target's secret at run time; only secrets tagged as restore targets qualify.
-    this.taskRole.addToPrincipalPolicy(
+    this.restoreRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['secretsmanager:GetSecretValue'],
         resources: ['*'],
@@ -119,8 +135,8 @@ export class DumpTask extends Construct {
       }),
     );
     acknowledgeWildcardPermissions(
-      this.taskRole,
-      `Restore targets are chosen at run time: GetSecretValue on any secret tagged ${RESTORE_TARGET_TAG}=true; vault wildcards stop at this database's prefix.`,
+      this.restoreRole,
+      `Restore targets are chosen at run time: GetSecretValue on any secret tagged ${RESTORE_TARGET_TAG}=true; vault wildcards stop at this database's prefix, and the only writable key is a backup's drill.json.`,
     );
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
@@ -146,6 +162,7 @@ export class DumpTask extends Construct {
       secrets[TASK_ENV.password] = ecs.Secret.fromSecretsManager(this.secret, 'password');
       // The task may also read it through the SDK (STRONGBOX_DB_SECRET_ARN); it can read no other secret.
       this.secret.grantRead(this.taskRole);
+      this.secret.grantRead(this.restoreRole);
     }
 
     const environment: Record<string, string> = {

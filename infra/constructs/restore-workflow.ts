@@ -15,7 +15,7 @@ import type { Plan } from '../../lambdas/shared/plan';
 import { TASK_CONTAINER_NAME } from '../../lambdas/shared/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
-import { grantRunTasks } from './run-task-grants';
+import { grantRunTasks, restorePassRoles, restoreRolesEnvironment } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
 /** Tag a Secrets Manager secret must carry before a restore (its Validate step) may read it as a target. */
@@ -30,8 +30,13 @@ export interface RestoreWorkflowProps {
   readonly taskSubnets: readonly ec2.ISubnet[];
   readonly taskSecurityGroups: readonly ec2.ISecurityGroup[];
   readonly chatTopic: sns.ITopic;
-  /** Task definitions of the databases' dump tasks (the restore runs their `restore` command); their roles are passed to ECS. */
+  /** Task definitions of the databases' dump tasks (the restore runs their `restore` command). */
   readonly taskDefinitions: readonly ecs.TaskDefinition[];
+  /**
+   * Each database's restore role (DumpTask.restoreRole), passed as the RunTask TaskRoleArn override so that a
+   * restore runs without the dump role's write access to the vault.
+   */
+  readonly restoreRoles: Readonly<Record<string, iam.IRole>>;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -41,7 +46,15 @@ export function runTaskState(
   scope: Construct,
   id: string,
   props: { cluster: ecs.ICluster; taskSubnets: readonly ec2.ISubnet[]; taskSecurityGroups: readonly ec2.ISecurityGroup[] },
-  paths: { familyPath: string; environmentPath: string; timeoutSeconds: number; resultPath: string; comment: string },
+  paths: {
+    familyPath: string;
+    environmentPath: string;
+    /** Path of the role ARN passed as the TaskRoleArn override. */
+    taskRoleArnPath: string;
+    timeoutSeconds: number;
+    resultPath: string;
+    comment: string;
+  },
 ): sfn.CustomState {
   const state = new sfn.CustomState(scope, id, {
     stateJson: {
@@ -60,7 +73,10 @@ export function runTaskState(
             AssignPublicIp: 'DISABLED',
           },
         },
-        Overrides: { ContainerOverrides: [{ Name: TASK_CONTAINER_NAME, 'Environment.$': paths.environmentPath }] },
+        Overrides: {
+          'TaskRoleArn.$': paths.taskRoleArnPath,
+          ContainerOverrides: [{ Name: TASK_CONTAINER_NAME, 'Environment.$': paths.environmentPath }],
+        },
       },
       // A fixed timeout (the longest database task of the plan): aws-local-stepfunctions reads TimeoutSecondsPath
       // from the Parameters output, where AWS reads the state input, so a path would behave differently locally.
@@ -117,10 +133,19 @@ export class RestoreWorkflow extends Construct {
     }
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const environment = { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName, [FUNCTION_ENV.chatTopicArn]: props.chatTopic.topicArn };
-    const fn = (name: string, description: string, timeout = Duration.minutes(1)) =>
-      new AppFunction(this, name, { name, plan: props.plan, description, environment, timeout, logRetention });
+    const fn = (name: string, description: string, timeout = Duration.minutes(1), extra: Record<string, string> = {}) =>
+      new AppFunction(this, name, {
+        name,
+        plan: props.plan,
+        description,
+        environment: { ...environment, ...extra },
+        timeout,
+        logRetention,
+      });
     this.functions = {
-      resolve: fn('restore-resolve', 'Restore: validate the console input and settle the recovery point'),
+      resolve: fn('restore-resolve', 'Restore: validate the console input and settle the recovery point', Duration.minutes(1), {
+        [FUNCTION_ENV.restoreRoles]: restoreRolesEnvironment(this, props.plan, props.restoreRoles),
+      }),
       guard: fn('restore-guard', 'Restore: refuse the source connection unless overwrite and confirm agree', Duration.seconds(30)),
       validate: fn('restore-validate', 'Restore: compare the target inventory with the manifest', Duration.minutes(5)),
       notify: fn('restore-notify', 'Restore: audit record and chat', Duration.seconds(30)),
@@ -145,7 +170,13 @@ export class RestoreWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
-    grantRunTasks(this.stateMachine, props.plan, props.cluster, props.taskDefinitions);
+    grantRunTasks(
+      this.stateMachine,
+      props.plan,
+      props.cluster,
+      props.taskDefinitions,
+      restorePassRoles(props.taskDefinitions, props.restoreRoles),
+    );
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
       'Wildcards: Lambda versions of the restore functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
@@ -224,6 +255,7 @@ export class RestoreWorkflow extends Construct {
       runTaskState(this, 'Restore', props, {
         familyPath: '$.resolved.taskFamily',
         environmentPath: '$.resolved.environment',
+        taskRoleArnPath: '$.resolved.taskRoleArn',
         timeoutSeconds: Math.max(...Object.values(props.plan.databases).map((db) => db.taskTimeoutSeconds)),
         resultPath: '$.restore',
         comment: 'The database task with STRONGBOX_COMMAND=restore: S3 -> SHA-256 -> zstd -d -> engine tool; refuses a non-empty target',

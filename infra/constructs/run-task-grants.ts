@@ -2,17 +2,23 @@ import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
 import type { Plan } from '../../lambdas/shared/plan';
 
 /** Step Functions' managed rule for `.sync` ECS integrations. */
 const ECS_SYNC_RULE = 'StepFunctionsGetEventsForECSTaskRule';
 
-/** Lets a state machine run (and, through .sync, stop) the given task definitions on the cluster. */
+/**
+ * Lets a state machine run (and, through .sync, stop) the given task definitions on the cluster, passing
+ * `passRoles` to ECS (default: each task definition's task and execution roles; the restore and drill pass
+ * the execution roles and the restore roles they name as the TaskRoleArn override).
+ */
 export function grantRunTasks(
   stateMachine: sfn.StateMachine,
   plan: Plan,
   cluster: ecs.ICluster,
   taskDefinitions: readonly ecs.TaskDefinition[],
+  passRoles: readonly iam.IRole[] = taskDefinitions.flatMap((t) => [t.taskRole, t.executionRole].filter((r) => r !== undefined)),
 ): void {
   const stack = Stack.of(stateMachine);
   const role = stateMachine.role;
@@ -49,14 +55,35 @@ export function grantRunTasks(
       resources: [stack.formatArn({ service: 'events', resource: 'rule', resourceName: ECS_SYNC_RULE })],
     }),
   );
-  const roles = taskDefinitions.flatMap((t) => [t.taskRole, t.executionRole].filter((r) => r !== undefined));
-  if (roles.length > 0) {
+  if (passRoles.length > 0) {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['iam:PassRole'],
-        resources: [...new Set(roles.map((r) => r.roleArn))],
+        resources: [...new Set(passRoles.map((r) => r.roleArn))],
         conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       }),
     );
   }
+}
+
+/**
+ * The restore roles of every database of the plan, as the STRONGBOX_RESTORE_ROLES value the Resolve and drill
+ * Prepare functions read (database -> role ARN). Fails early, naming the database, when one has no role.
+ */
+export function restoreRolesEnvironment(scope: Construct, plan: Plan, restoreRoles: Readonly<Record<string, iam.IRole>>): string {
+  const missing = Object.keys(plan.databases).filter((name) => !restoreRoles[name]);
+  if (missing.length > 0) {
+    throw new Error(
+      `restoreRoles: no restore role for ${missing.map((m) => `"${m}"`).join(', ')}; expected one per database (DumpTask.restoreRole), got ${JSON.stringify(Object.keys(restoreRoles))}`,
+    );
+  }
+  return Stack.of(scope).toJsonString(Object.fromEntries(Object.keys(plan.databases).map((name) => [name, restoreRoles[name].roleArn])));
+}
+
+/** What ECS may be handed by a restore or drill: the task definitions' execution roles and the restore roles. */
+export function restorePassRoles(
+  taskDefinitions: readonly ecs.TaskDefinition[],
+  restoreRoles: Readonly<Record<string, iam.IRole>>,
+): iam.IRole[] {
+  return [...taskDefinitions.map((t) => t.executionRole).filter((r) => r !== undefined), ...Object.values(restoreRoles)];
 }

@@ -110,6 +110,7 @@ export class PrimaryStack extends Stack {
     });
 
     const taskDefinitions = Object.values(this.dumpTasks).map((task) => task.taskDefinition);
+    const restoreRoles = Object.fromEntries(Object.entries(this.dumpTasks).map(([name, task]) => [name, task.restoreRole]));
     const taskSubnets = this.vpc.selectSubnets(this.taskSubnets).subnets;
     this.restore = new RestoreWorkflow(this, 'Restore', {
       plan: this.plan,
@@ -120,6 +121,7 @@ export class PrimaryStack extends Stack {
       taskSecurityGroups: this.taskSecurityGroups,
       chatTopic: this.chatTopic,
       taskDefinitions,
+      restoreRoles,
     });
     this.drill = new DrillWorkflow(this, 'Drill', {
       plan: this.plan,
@@ -129,6 +131,7 @@ export class PrimaryStack extends Stack {
       taskSecurityGroups: this.taskSecurityGroups,
       chatTopic: this.chatTopic,
       taskDefinitions,
+      restoreRoles,
     });
     if (Object.keys(this.plan.drPlans ?? {}).length > 0) {
       this.drPlan = new DrPlanWorkflow(this, 'DrPlan', {

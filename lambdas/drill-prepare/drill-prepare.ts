@@ -12,6 +12,8 @@ export interface DrillPrepareDeps {
   readonly s3: S3Client;
   readonly bucket: string;
   readonly plan: Plan;
+  /** ARN of the database's restore role (the RunTask TaskRoleArn override). */
+  readonly restoreRoleArn: (database: string) => string;
 }
 
 /** Picks the newest verified backup of the database and the drill task's environment. */
@@ -33,6 +35,7 @@ export async function prepareDrill(rawInput: unknown, execution: RestoreExecutio
     backupId: newest.backupId,
     taskFamily: db.taskFamily,
     taskTimeoutSeconds: db.taskTimeoutSeconds,
+    taskRoleArn: deps.restoreRoleArn(input.database),
     environment: [
       { Name: TASK_ENV.command, Value: 'drill' },
       { Name: TASK_ENV.backupId, Value: newest.backupId },

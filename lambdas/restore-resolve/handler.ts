@@ -3,7 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import { parseInput } from '../shared/errors';
-import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../shared/function-env';
+import { FUNCTION_ENV, requireEnv, restoreRoleArn, vaultS3Client } from '../shared/function-env';
 import { loadPlan } from '../shared/plan';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { ResolveEventSchema } from '../shared/restore-payloads';
@@ -15,7 +15,7 @@ const s3 = tracer.captureAWSv3Client(vaultS3Client());
 // a typo surfaces as a readable InputValidationError cause rather than a parser stack.
 export const handler = middy(async (event: unknown) => {
   const { input, execution } = parseInput(ResolveEventSchema, event, 'Resolve event');
-  return resolveRestore(input, execution, { s3, bucket: requireEnv(FUNCTION_ENV.vaultBucket), plan: loadPlan() });
+  return resolveRestore(input, execution, { s3, bucket: requireEnv(FUNCTION_ENV.vaultBucket), plan: loadPlan(), restoreRoleArn });
 })
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics))

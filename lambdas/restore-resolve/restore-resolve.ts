@@ -10,6 +10,8 @@ export interface ResolveDeps {
   readonly s3: S3Client;
   readonly bucket: string;
   readonly plan: Plan;
+  /** ARN of the database's restore role (the RunTask TaskRoleArn override). */
+  readonly restoreRoleArn: (database: string) => string;
 }
 
 const DEFAULT_PORTS = { postgres: 5432, mysql: 3306, mariadb: 3306, redis: 6379, mongodb: 27017 } as const;
@@ -68,6 +70,7 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
     ...(input.requestedBy !== undefined && { requestedBy: input.requestedBy }),
     taskFamily: db.taskFamily,
     taskTimeoutSeconds: db.taskTimeoutSeconds,
+    taskRoleArn: deps.restoreRoleArn(input.database),
     environment,
     execution,
     ...(db.connection.database !== undefined && { sourceDatabase: db.connection.database }),

@@ -14,6 +14,11 @@ export const FUNCTION_ENV = {
   chatTopicArn: 'STRONGBOX_CHAT_TOPIC_ARN',
   pagerTopicArn: 'STRONGBOX_PAGER_TOPIC_ARN',
   pageOnImportant: 'STRONGBOX_PAGE_ON_IMPORTANT',
+  /**
+   * JSON object: database name -> ARN of its restore role, which the restore and drill pass as the RunTask
+   * TaskRoleArn override (it reads the database's backups and writes only drill.json).
+   */
+  restoreRoles: 'STRONGBOX_RESTORE_ROLES',
   /** `off` where the vault has no Object Lock (the local runtime's s3rver); the deployed vaults always have it. */
   objectLock: 'STRONGBOX_OBJECT_LOCK',
   /** Set only by the local runtime: the S3-compatible endpoint standing in for the vaults. */
@@ -25,6 +30,16 @@ export class MissingEnvironmentError extends Error {
     super(`${name} is not set: the function was deployed without it (see infra/constructs/backup-workflow.ts)`);
     this.name = 'MissingEnvironmentError';
   }
+}
+
+/** The restore role of a database, from STRONGBOX_RESTORE_ROLES. */
+export function restoreRoleArn(database: string): string {
+  const roles = JSON.parse(requireEnv(FUNCTION_ENV.restoreRoles)) as Record<string, string | undefined>;
+  const arn = roles[database];
+  if (!arn) {
+    throw new MissingEnvironmentError(`${FUNCTION_ENV.restoreRoles} entry for "${database}"`);
+  }
+  return arn;
 }
 
 export function requireEnv(name: string): string {

@@ -158,6 +158,8 @@ export const ResolvedRestoreSchema = z.strictObject({
   requestedBy: z.string().optional(),
   taskFamily: z.string(),
   taskTimeoutSeconds: z.number().int().positive(),
+  /** The database's restore role, passed as the RunTask TaskRoleArn override: it cannot write a backup. */
+  taskRoleArn: z.string(),
   /** Container environment overrides of the restore task (identifiers only, never a credential). */
   environment: EnvironmentSchema,
   execution: RestoreExecutionSchema,
@@ -229,6 +231,8 @@ export const DrillPreparedSchema = z.strictObject({
   backupId: BackupIdSchema,
   taskFamily: z.string(),
   taskTimeoutSeconds: z.number().int().positive(),
+  /** The database's restore role (RunTask TaskRoleArn override): reads its backups, writes only drill.json. */
+  taskRoleArn: z.string(),
   environment: EnvironmentSchema,
 });
 export type DrillPrepared = z.infer<typeof DrillPreparedSchema>;

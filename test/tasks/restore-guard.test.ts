@@ -6,7 +6,7 @@ import { keys, mintBackupId } from '../../lambdas/shared/catalog';
 import type { Plan } from '../../lambdas/shared/plan';
 import { putJson } from '../../lambdas/shared/vault-io';
 import { main } from '../../tasks/src/main';
-import { databasePlan, SECRET, testPlan } from '../lambdas/restore-resolve/fixtures';
+import { databasePlan, restoreRoleArn, SECRET, testPlan } from '../lambdas/restore-resolve/fixtures';
 import { type EngineServer, startMariadb, startPostgres } from '../support/engines';
 import { type LocalS3, startS3rver } from '../support/s3rver';
 
@@ -153,7 +153,7 @@ describe.each(cases)('console restore of $engine (Resolve logic + task entrypoin
         ...input,
       },
       execution,
-      { s3: s3rver.client(), bucket: BUCKET, plan },
+      { s3: s3rver.client(), bucket: BUCKET, plan, restoreRoleArn },
     );
     const overrides = Object.fromEntries(resolved.environment.map((e) => [e.Name, e.Value]));
     delete overrides.STRONGBOX_TARGET_SECRET_ARN; // the target's credentials come from the test server, as the source's do

@@ -40,6 +40,7 @@ function synth() {
     taskSecurityGroups: parts.securityGroups,
     chatTopic: parts.chatTopic,
     taskDefinitions: parts.taskDefinitions,
+    restoreRoles: parts.restoreRoles,
   });
   new DrPlanWorkflow(parts.stack, 'Dr', { plan, restoreStateMachine: restore.stateMachine, chatTopic: parts.chatTopic });
   return definitionOf(parts.stack, '-dr-plan');

@@ -5,7 +5,7 @@ import { DrillWorkflow } from '../../../infra/constructs/drill-workflow';
 import { LocalStateMachine, type TaskBinding, TaskFailedError } from '../../../infra/local/runtime';
 import { type DrillRecord, keys } from '../../../lambdas/shared/catalog';
 import { putJson } from '../../../lambdas/shared/vault-io';
-import { databasePlan, seedBackup, testPlan } from '../../lambdas/restore-resolve/fixtures';
+import { databasePlan, restoreRoleArn, seedBackup, testPlan } from '../../lambdas/restore-resolve/fixtures';
 import { type LocalS3, startS3rver } from '../../support/s3rver';
 import { definitionOf, workflowStack } from './workflow-stack';
 
@@ -22,6 +22,7 @@ function synth() {
     taskSecurityGroups: parts.securityGroups,
     chatTopic: parts.chatTopic,
     taskDefinitions: parts.taskDefinitions,
+    restoreRoles: parts.restoreRoles,
   });
   return definitionOf(parts.stack, '-drill');
 }
@@ -40,6 +41,9 @@ describe('DrillWorkflow', () => {
     backupId = await seedBackup(s3rver.client(), BUCKET, 'orders', '2026-03-02T03:00:00Z');
     await seedBackup(s3rver.client(), BUCKET, 'orders', '2026-03-03T03:00:00Z', { verified: false });
     process.env.STRONGBOX_PLAN = JSON.stringify(plan);
+    process.env.STRONGBOX_RESTORE_ROLES = JSON.stringify(
+      Object.fromEntries(Object.keys(plan.databases).map((name) => [name, restoreRoleArn(name)])),
+    );
     process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
     process.env.STRONGBOX_CHAT_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:chat';
     process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;
@@ -98,7 +102,10 @@ describe('DrillWorkflow', () => {
       Resource: 'arn:aws:states:::ecs:runTask.sync',
       Parameters: {
         'TaskDefinition.$': '$.prepared.taskFamily',
-        Overrides: { ContainerOverrides: [{ Name: 'dump', 'Environment.$': '$.prepared.environment' }] },
+        Overrides: {
+          'TaskRoleArn.$': '$.prepared.taskRoleArn',
+          ContainerOverrides: [{ Name: 'dump', 'Environment.$': '$.prepared.environment' }],
+        },
       },
     });
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'strongbox-drill' });

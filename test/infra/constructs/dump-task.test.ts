@@ -104,7 +104,7 @@ describe('DumpTask', () => {
     });
   });
 
-  it("lets database A's task role upload and read only under A's prefix and read only A's secret", () => {
+  it("lets database A's task role upload only under A's prefix, read nothing there, and read only A's secret", () => {
     // Prepare
     const { stack, template, a } = twoTasks();
     // Act
@@ -112,24 +112,30 @@ describe('DumpTask', () => {
     const statements = JSON.parse(text).flat() as { Action: string | string[]; Resource: unknown }[];
     const s3Actions = statements.flatMap((s) => [s.Action].flat()).filter((action) => action.startsWith('s3:'));
     // Assess
-    // Restore and drill run in this task definition, so it reads its own backups; it never deletes or re-locks.
-    expect(new Set(s3Actions)).toEqual(
-      new Set([
-        's3:PutObject',
-        's3:AbortMultipartUpload',
-        's3:GetObject',
-        's3:GetObjectVersion',
-        's3:GetObjectAttributes',
-        's3:GetObjectTagging',
-        's3:ListBucket',
-      ]),
-    );
+    expect(new Set(s3Actions)).toEqual(new Set(['s3:PutObject', 's3:AbortMultipartUpload']));
     expect(text).toContain(`${VAULT.bucketArn}/backups/orders/*`);
     expect(text).not.toContain('backups/billing');
     expect(text).toContain(SECRET_A);
     expect(text).not.toContain(SECRET_B);
     expect(text).not.toMatch(/s3:DeleteObject|s3:PutObjectRetention|s3:PutObjectLegalHold|s3:\*|secretsmanager:\*/);
-    // Other secrets only when tagged as restore targets.
+    expect(text).not.toContain('secretsmanager:ResourceTag/strongbox:restore-target');
+  });
+
+  it("lets database A's restore role read A's backups, write only drill.json, and read tagged target secrets", () => {
+    // Prepare
+    const { stack, template, a } = twoTasks();
+    // Act
+    const text = policyText(stack, template, a.restoreRole);
+    const statements = JSON.parse(text).flat() as { Action: string | string[]; Resource: unknown }[];
+    const writes = statements.filter((st) => [st.Action].flat().some((action) => /^s3:(Put|Delete|Abort)/.test(action)));
+    // Assess
+    expect(writes).toEqual([
+      expect.objectContaining({ Action: 's3:PutObject', Resource: `${VAULT.bucketArn}/backups/orders/*/drill.json` }),
+    ]);
+    expect(text).toContain('s3:GetObject');
+    expect(text).toContain(`${VAULT.bucketArn}/backups/orders/*`);
+    expect(text).not.toContain('backups/billing');
+    expect(text).not.toContain(SECRET_B);
     const secretReads = statements.filter((st) => [st.Action].flat().includes('secretsmanager:GetSecretValue') && st.Resource === '*');
     expect(JSON.stringify(secretReads)).toContain('secretsmanager:ResourceTag/strongbox:restore-target');
   });

@@ -7,7 +7,7 @@ import { LocalStateMachine, type TaskBinding } from '../../../infra/local/runtim
 import { guardRestore } from '../../../lambdas/restore-guard/restore-guard';
 import { ResolvedRestoreSchema, RestoreAuditSchema } from '../../../lambdas/shared/restore-payloads';
 import { getJson, listObjects } from '../../../lambdas/shared/vault-io';
-import { databasePlan, SECRET, seedBackup, testPlan } from '../../lambdas/restore-resolve/fixtures';
+import { databasePlan, restoreRoleArn, SECRET, seedBackup, testPlan } from '../../lambdas/restore-resolve/fixtures';
 import { type LocalS3, startS3rver } from '../../support/s3rver';
 import { definitionOf, workflowStack } from './workflow-stack';
 
@@ -28,6 +28,7 @@ function synth() {
     taskSecurityGroups: parts.securityGroups,
     chatTopic: parts.chatTopic,
     taskDefinitions: parts.taskDefinitions,
+    restoreRoles: parts.restoreRoles,
   });
   return definitionOf(parts.stack, '-restore');
 }
@@ -50,13 +51,34 @@ describe('RestoreWorkflow template', () => {
       Parameters: {
         'TaskDefinition.$': '$.resolved.taskFamily',
         LaunchType: 'FARGATE',
-        Overrides: { ContainerOverrides: [{ Name: 'dump', 'Environment.$': '$.resolved.environment' }] },
+        Overrides: {
+          'TaskRoleArn.$': '$.resolved.taskRoleArn',
+          ContainerOverrides: [{ Name: 'dump', 'Environment.$': '$.resolved.environment' }],
+        },
       },
     });
     for (const name of ['Guard', 'Restore', 'Validate']) {
       expect(definition.States[name].Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotifyFailure' }]);
     }
     expect(JSON.stringify(definition)).not.toContain('QueryLanguage":"JSONata');
+  });
+
+  it('runs the task with the restore role: the state machine may pass the restore roles, never a dump task role', () => {
+    // Prepare
+    const passRole = Object.values(template.findResources('AWS::IAM::Policy'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string; Resource: unknown }[])
+      .filter((st) => st.Action === 'iam:PassRole');
+    const resolve = Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (f) => f.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === 'restore-resolve',
+    );
+
+    // Assess
+    expect(passRole).toHaveLength(1);
+    const passed = JSON.stringify(passRole[0].Resource);
+    expect(passed).toContain('Restoreorders');
+    expect(passed).toContain('Restoresessions');
+    expect(passed).not.toContain('TaskRole');
+    expect(JSON.stringify(resolve?.Properties.Environment.Variables.STRONGBOX_RESTORE_ROLES)).toContain('Restoreorders');
   });
 
   it('reports a console stop through an EventBridge rule to Notify', () => {
@@ -126,6 +148,9 @@ describe('RestoreWorkflow definition run by aws-local-stepfunctions', () => {
     s3rver = await startS3rver([BUCKET]);
     backupId = await seedBackup(s3rver.client(), BUCKET, 'orders', '2026-03-01T03:00:00Z');
     process.env.STRONGBOX_PLAN = JSON.stringify(plan);
+    process.env.STRONGBOX_RESTORE_ROLES = JSON.stringify(
+      Object.fromEntries(Object.keys(plan.databases).map((name) => [name, restoreRoleArn(name)])),
+    );
     process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
     process.env.STRONGBOX_CHAT_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:chat';
     process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;

@@ -2,6 +2,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { VaultLocation } from '../../../infra/constructs/vault';
 import { type CfnTemplate, IntrinsicResolver } from '../../../infra/local/intrinsics';
@@ -16,6 +17,8 @@ export interface WorkflowStack {
   readonly chatTopic: sns.Topic;
   readonly vault: VaultLocation;
   readonly taskDefinitions: ecs.FargateTaskDefinition[];
+  /** One restore role per database, as DumpTask.restoreRole. */
+  readonly restoreRoles: Record<string, iam.Role>;
   readonly subnets: ec2.ISubnet[];
   readonly securityGroups: ec2.ISecurityGroup[];
 }
@@ -37,13 +40,29 @@ export function workflowStack(plan: Plan): WorkflowStack {
     td.addContainer('dump', { image: ecs.ContainerImage.fromRegistry('strongbox/dump'), containerName: 'dump' });
     return td;
   });
+  const restoreRoles = Object.fromEntries(
+    Object.values(plan.databases).map((db) => [
+      db.name,
+      new iam.Role(stack, `Restore-${db.name}`, { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') }),
+    ]),
+  );
   const vault: VaultLocation = {
     bucketName: 'strongbox-vault-primary',
     bucketArn: 'arn:aws:s3:::strongbox-vault-primary',
     region: 'eu-west-1',
     keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
   };
-  return { stack, vpc, cluster, chatTopic, vault, taskDefinitions, subnets: vpc.isolatedSubnets, securityGroups: [securityGroup] };
+  return {
+    stack,
+    vpc,
+    cluster,
+    chatTopic,
+    vault,
+    taskDefinitions,
+    restoreRoles,
+    subnets: vpc.isolatedSubnets,
+    securityGroups: [securityGroup],
+  };
 }
 
 /** The ASL of the one state machine whose name ends with `suffix`, intrinsics resolved the way the local runtime does. */

@@ -22,6 +22,7 @@ function resolved(target: ResolvedRestore['target'], overrides: Partial<Resolved
     overwriteConfirmed: false,
     taskFamily: 'strongbox-orders-dump',
     taskTimeoutSeconds: 7200,
+    taskRoleArn: 'arn:aws:iam::123456789012:role/strongbox-orders-restore',
     environment: [],
     execution: { executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:r:x', name: 'x', startTime: '2026-03-10T12:00:00.000Z' },
     auditKey: 'restores/orders/2026-03-10T12:00:00.000Z.json',

@@ -5,6 +5,9 @@ import { putJson } from '../../../lambdas/shared/vault-io';
 
 /** Vault records for tests that need backups to exist without running a dump. */
 
+/** What STRONGBOX_RESTORE_ROLES would map each database to. */
+export const restoreRoleArn = (database: string) => `arn:aws:iam::123456789012:role/strongbox-${database}-restore`;
+
 export const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:strongbox/target-AbCdEf';
 
 export function databasePlan(

@@ -5,7 +5,7 @@ import { InputValidationError, RestoreRefusedError } from '../../../lambdas/shar
 import { restoreInputJsonSchema } from '../../../lambdas/shared/restore-payloads';
 import { TASK_ENV } from '../../../lambdas/shared/task-env';
 import { type LocalS3, startS3rver } from '../../support/s3rver';
-import { SECRET, seedBackup, testPlan } from './fixtures';
+import { restoreRoleArn, SECRET, seedBackup, testPlan } from './fixtures';
 
 const BUCKET = 'vault';
 const execution = {
@@ -162,7 +162,7 @@ describe('restore Resolve', () => {
     const probe = counted(s3rver.client());
 
     // Act
-    const attempt = resolveRestore(input, execution, { s3: probe.client, bucket: BUCKET, plan: testPlan() });
+    const attempt = resolveRestore(input, execution, { s3: probe.client, bucket: BUCKET, plan: testPlan(), restoreRoleArn });
 
     // Assess
     const error = await attempt.catch((e: unknown) => e);
@@ -178,7 +178,7 @@ describe('restore Resolve', () => {
     const input = { database: 'orders', latest: true, target };
 
     // Act
-    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan() });
+    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn });
 
     // Assess
     expect(resolved.backupId).toBe(ids.mar);
@@ -199,7 +199,7 @@ describe('restore Resolve', () => {
     const input = { database: 'orders', pointInTime: '2026-02-28T00:00:00+01:00', target };
 
     // Act
-    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan() });
+    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn });
 
     // Assess
     expect(resolved.backupId).toBe(ids.feb);
@@ -219,7 +219,7 @@ describe('restore Resolve', () => {
     };
 
     // Act
-    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan() });
+    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn });
 
     // Assess
     expect(resolved.backupId).toBe(ids.jan);
@@ -243,7 +243,7 @@ describe('restore Resolve', () => {
     const input = { database: 'orders', latest: true, target, overwrite: true, confirm: 'Orders' };
 
     // Act
-    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan() });
+    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn });
 
     // Assess
     expect(resolved.overwriteConfirmed).toBe(false);
@@ -273,7 +273,7 @@ describe('restore Resolve', () => {
     const input = { database: 'orders', target, ...point };
 
     // Act
-    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan() }).catch((e: unknown) => e);
+    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn }).catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(RestoreRefusedError);
@@ -288,7 +288,7 @@ describe('restore Resolve', () => {
     const input = { database: 'billing', latest: true, target: { host: 'x', secretArn: SECRET } };
 
     // Act
-    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan() }).catch((e: unknown) => e);
+    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn }).catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(RestoreRefusedError);

@@ -108,7 +108,6 @@ describe('dump task entrypoint with PostgreSQL', () => {
         { name: 'sales.orders', kind: 'table', count: 5000 },
       ],
     });
-    expect(out.stdout).toContain('"message":"backup progress"');
     expect(out.stdout + out.stderr).not.toContain(pg.password);
   });
 
@@ -168,6 +167,42 @@ describe('dump task entrypoint with PostgreSQL', () => {
     expect(await query('shop', 'SELECT count(*)::int AS n FROM sales.orders')).toEqual([{ n: 5000 }]);
   });
 
+  it('overwrites a non-empty database when overwrite is set: the dump objects are replaced, others are kept', async () => {
+    // Prepare
+    const restore = (jobs: string, overwrite: string) =>
+      runTask(
+        env({
+          STRONGBOX_COMMAND: 'restore',
+          STRONGBOX_BACKUP_ID: backupId,
+          STRONGBOX_TARGET_NAME: 'existing',
+          STRONGBOX_RESTORE_JOBS: jobs,
+          STRONGBOX_RESTORE_OVERWRITE: overwrite,
+        }),
+      );
+    const drift = (database: string) =>
+      query(
+        database,
+        `INSERT INTO sales.orders VALUES (9001, 1, 1, NULL);
+         UPDATE public.customers SET name = 'changed' WHERE id = 1;
+         CREATE TABLE IF NOT EXISTS public.local_notes (note text)`,
+      );
+    expect((await restore('1', 'false')).code).toBe(0);
+    await drift('existing');
+    // Act: streamed in one transaction, then from a file with parallel jobs.
+    const streamed = await restore('1', 'true');
+    const streamedFingerprint = await query('existing', FINGERPRINT);
+    await drift('existing');
+    const parallel = await restore('2', 'true');
+    // Assess
+    expect(streamed.code, streamed.stderr).toBe(0);
+    expect(parallel.code, parallel.stderr).toBe(0);
+    const source = await query('shop', FINGERPRINT);
+    expect(streamedFingerprint).toEqual(source);
+    expect(await query('existing', FINGERPRINT)).toEqual(source);
+    expect(await query('existing', 'SELECT count(*)::int AS n FROM sales.orders')).toEqual([{ n: 5000 }]);
+    expect(await query('existing', "SELECT to_regclass('public.local_notes')::text AS t")).toEqual([{ t: 'local_notes' }]);
+  });
+
   it('stops a restore of a corrupted artifact with a checksum error and leaves the target empty', async () => {
     // Prepare
     const key = keys.artifact(backupId, 'pgdump');
@@ -202,9 +237,14 @@ describe('dump task entrypoint with PostgreSQL', () => {
     const id = 'orders-20260102T030405Z-full';
     proxy.holdParts();
     const task = startTask(env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'big', STRONGBOX_BACKUP_ID: id }));
-    // Act: with the first part held, backpressure stalls pg_dump mid-stream; then it is killed.
+    let stdout = '';
+    task.child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    // Act: with the first part held, backpressure stalls pg_dump mid-stream (long enough for a progress line,
+    // which a small backup may finish before); then it is killed.
     const deadline = Date.now() + 60_000;
-    while (proxy.heldParts() === 0 && Date.now() < deadline) {
+    while ((proxy.heldParts() === 0 || !stdout.includes('"message":"backup progress"')) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));
     }
     const pids = execFileSync('pgrep', ['-P', String(task.child.pid), 'pg_dump'])
@@ -214,6 +254,7 @@ describe('dump task entrypoint with PostgreSQL', () => {
     proxy.releaseParts();
     const out = await task.done;
     // Assess
+    expect(stdout).toContain('"message":"backup progress"');
     expect(out.code).toBe(1);
     expect(out.stderr).toContain('pg_dump was killed by SIGKILL');
     expect(await objectExists(keys.manifest(id))).toBe(false);
