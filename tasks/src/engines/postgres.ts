@@ -127,32 +127,51 @@ export const postgres: EngineAdapter = {
 
   async dump(connection, _options): Promise<DumpSession> {
     const database = connection.database ?? 'postgres';
+    // Asked while connecting: the manifest needs it, pg_dump's start does not.
+    const toolVersionAsked = toolVersion('pg_dump');
+    toolVersionAsked.catch(() => undefined);
     const client = await connect(connection, database);
     try {
-      const serverVersion = await pgServerVersion(client);
       // The transaction stays open until pg_dump exits: pg_dump attaches to the exported snapshot, and the
-      // counts below are taken in the very same snapshot.
+      // counts are taken in the very same snapshot, so the inventory is exact.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0].id;
-      const lsn = (
-        await client.query<{ lsn: string }>(
-          'SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn',
+      const started = (
+        await client.query<{ snapshot: string; version: string; lsn: string; size: string }>(
+          `SELECT pg_export_snapshot() AS snapshot, current_setting('server_version') AS version,
+             CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn,
+             pg_database_size(current_database()) AS size`,
         )
-      ).rows[0].lsn;
-      const size = Number((await client.query<{ size: string }>('SELECT pg_database_size(current_database()) AS size')).rows[0].size);
-      const entries = await countRelations(client);
-      const args = ['-Fc', '-Z0', `--snapshot=${snapshot}`, ...connectionArgs(connection, database)];
-      const version = await toolVersion('pg_dump');
+      ).rows[0];
+      const args = ['-Fc', '-Z0', `--snapshot=${started.snapshot}`, ...connectionArgs(connection, database)];
       const process = startTool('pg_dump', args, { env: toolEnv(connection) });
+      // Counted while pg_dump runs rather than before it starts (a count of every table is seconds on a large
+      // database): same transaction, same snapshot, off the critical path. done() waits for both, and the
+      // manifest is only built after done(), so `inventory` is never read before the counts are in.
+      let entries: Inventory['entries'] | undefined;
+      const counted = countRelations(client).then((counts) => {
+        entries = counts;
+      });
+      counted.catch(() => undefined);
+      const version = await toolVersionAsked.catch((error: Error) => {
+        process.child.kill('SIGTERM');
+        throw error;
+      });
       return {
         format: 'pgdump',
-        serverVersion,
+        serverVersion: started.version,
         tool: { name: 'pg_dump', version, args },
         output: { kind: 'tool', process },
-        inventory: { exact: true, entries },
-        position: { lsn },
-        expectedBytes: size,
-        done: () => process.succeeded(),
+        get inventory(): Inventory {
+          if (!entries) {
+            throw new Error('postgres: the inventory was read before done() resolved; the counts run alongside pg_dump');
+          }
+          return { exact: true, entries };
+        },
+        position: { lsn: started.lsn },
+        expectedBytes: Number(started.size),
+        done: async () => {
+          await Promise.all([process.succeeded(), counted]);
+        },
         close: async () => {
           await client.query('COMMIT').catch(() => undefined);
           await client.end().catch(() => undefined);
@@ -166,8 +185,12 @@ export const postgres: EngineAdapter = {
 
   async restore(connection, options): Promise<RestorePlan> {
     const database = connection.database ?? 'postgres';
-    await ensureEmptyDatabase(connection, database, options.overwrite);
-    const common = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(connection, database)];
+    const existed = await ensureEmptyDatabase(connection, database, options.overwrite);
+    // Overwriting replaces the dump's objects that the target already has (dropped first, in the same transaction
+    // where there is one); objects the dump does not have are left alone. A database created just now has
+    // nothing to drop.
+    const clean = options.overwrite && existed ? ['--clean', '--if-exists'] : [];
+    const common = [...clean, '--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(connection, database)];
     const env = toolEnv(connection);
     if (options.jobs > 1 || options.include.length > 0) {
       // pg_restore --jobs and the TOC filtering need a seekable archive: a local file, as large as the
@@ -189,20 +212,23 @@ export const postgres: EngineAdapter = {
   },
 };
 
-/** Creates the target database when missing; refuses a target that holds tables unless overwriting. */
-async function ensureEmptyDatabase(connection: Connection, database: string, overwrite: boolean): Promise<void> {
+/**
+ * Creates the target database when missing; refuses a target that holds tables unless overwriting. Returns
+ * whether the database existed before.
+ */
+async function ensureEmptyDatabase(connection: Connection, database: string, overwrite: boolean): Promise<boolean> {
   const admin = await connect(connection, 'postgres');
   try {
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
     if (exists.rowCount === 0) {
       await admin.query(`CREATE DATABASE ${quoteIdent(database)}`);
-      return;
+      return false;
     }
   } finally {
     await admin.end();
   }
   if (overwrite) {
-    return;
+    return true;
   }
   const target = await connect(connection, database);
   try {
@@ -215,6 +241,7 @@ async function ensureEmptyDatabase(connection: Connection, database: string, ove
   } finally {
     await target.end();
   }
+  return true;
 }
 
 /**
