@@ -12,7 +12,7 @@ import type { Plan } from '../../lambdas/shared/plan';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
 import { runTaskState } from './restore-workflow';
-import { grantRunTasks, restorePassRoles, restoreRolesEnvironment } from './run-task-grants';
+import { grantRestoreRunTasks, restoreRolesEnvironment } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
 export interface DrillWorkflowProps {
@@ -95,13 +95,7 @@ export class DrillWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
-    grantRunTasks(
-      this.stateMachine,
-      props.plan,
-      props.cluster,
-      props.taskDefinitions,
-      restorePassRoles(props.taskDefinitions, props.restoreRoles),
-    );
+    grantRestoreRunTasks(this.stateMachine, props);
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
       'Wildcards: Lambda versions of the drill functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',

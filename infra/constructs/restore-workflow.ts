@@ -15,7 +15,7 @@ import type { Plan } from '../../lambdas/shared/plan';
 import { TASK_CONTAINER_NAME } from '../../lambdas/shared/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
-import { grantRunTasks, restorePassRoles, restoreRolesEnvironment } from './run-task-grants';
+import { grantRestoreRunTasks, restoreRolesEnvironment } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
 /** Tag a Secrets Manager secret must carry before a restore (its Validate step) may read it as a target. */
@@ -170,13 +170,7 @@ export class RestoreWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
-    grantRunTasks(
-      this.stateMachine,
-      props.plan,
-      props.cluster,
-      props.taskDefinitions,
-      restorePassRoles(props.taskDefinitions, props.restoreRoles),
-    );
+    grantRestoreRunTasks(this.stateMachine, props);
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
       'Wildcards: Lambda versions of the restore functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',

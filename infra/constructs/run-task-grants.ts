@@ -80,10 +80,22 @@ export function restoreRolesEnvironment(scope: Construct, plan: Plan, restoreRol
   return Stack.of(scope).toJsonString(Object.fromEntries(Object.keys(plan.databases).map((name) => [name, restoreRoles[name].roleArn])));
 }
 
-/** What ECS may be handed by a restore or drill: the task definitions' execution roles and the restore roles. */
-export function restorePassRoles(
-  taskDefinitions: readonly ecs.TaskDefinition[],
-  restoreRoles: Readonly<Record<string, iam.IRole>>,
-): iam.IRole[] {
-  return [...taskDefinitions.map((t) => t.executionRole).filter((r) => r !== undefined), ...Object.values(restoreRoles)];
+/**
+ * grantRunTasks for the restore and drill state machines: ECS may be handed the task definitions' execution
+ * roles and the restore roles (the TaskRoleArn override), never a dump role.
+ */
+export function grantRestoreRunTasks(
+  stateMachine: sfn.StateMachine,
+  props: {
+    readonly plan: Plan;
+    readonly cluster: ecs.ICluster;
+    readonly taskDefinitions: readonly ecs.TaskDefinition[];
+    readonly restoreRoles: Readonly<Record<string, iam.IRole>>;
+  },
+): void {
+  const passRoles = [
+    ...props.taskDefinitions.map((t) => t.executionRole).filter((r) => r !== undefined),
+    ...Object.values(props.restoreRoles),
+  ];
+  grantRunTasks(stateMachine, props.plan, props.cluster, props.taskDefinitions, passRoles);
 }
