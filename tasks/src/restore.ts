@@ -78,6 +78,26 @@ function stdinOf(tool: RunningTool): NodeJS.WritableStream {
   return stdin;
 }
 
+/**
+ * Parallel restore jobs worth their price. pg_restore --jobs needs a seekable archive, so the whole uncompressed
+ * dump is first written to local disk, and no row is restored until the download has finished; a stream
+ * overlaps download and restore and runs in one transaction. Parallel jobs win that back only when several
+ * tables can load at once: with one table holding most of the rows (the manifest's only per-table size), the
+ * stream is faster, so the requested jobs drop to 1. A selection reads a file anyway, so it keeps its jobs.
+ */
+export function restoreJobs(manifest: Manifest, requested: number, include: readonly string[]): number {
+  if (requested <= 1 || include.length > 0) {
+    return requested;
+  }
+  const rows = manifest.inventory.entries.filter((entry) => entry.kind === 'table').map((entry) => entry.count);
+  const total = rows.reduce((sum, count) => sum + count, 0);
+  const largest = Math.max(0, ...rows);
+  return total > 0 && largest <= LARGEST_TABLE_SHARE_FOR_JOBS * total ? requested : 1;
+}
+
+/** Above this share of all rows in one table, that table's load is the restore and jobs cannot shorten it. */
+const LARGEST_TABLE_SHARE_FOR_JOBS = 0.75;
+
 export async function loadManifest(deps: TaskDeps, bucket: string, backupId: string): Promise<Manifest> {
   const key = keys.manifest(backupId);
   let raw: unknown;
@@ -125,10 +145,11 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
       overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
     });
   }
+  const jobs = restoreJobs(manifest, env.STRONGBOX_RESTORE_JOBS, include);
   const plan = await adapter.restore(connection, {
     format: manifest.artifact.format,
     include,
-    jobs: env.STRONGBOX_RESTORE_JOBS,
+    jobs,
     overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
     restorePath: env.STRONGBOX_RESTORE_PATH,
   });
@@ -138,6 +159,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
     key: manifest.artifact.key,
     target: `${connection.host}:${connection.port}`,
     mode: plan.kind,
+    jobs,
   });
   let bytes = () => 0;
   const stopProgress = startProgress('restore', env.STRONGBOX_PROGRESS_INTERVAL_SECONDS, () => bytes());
