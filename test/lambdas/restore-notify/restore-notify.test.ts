@@ -1,0 +1,312 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type ExecutionStatusChange, notifyAborted, notifyRestore } from '../../../lambdas/restore-notify/restore-notify';
+import { resolveRestore } from '../../../lambdas/restore-resolve/restore-resolve';
+import { keys } from '../../../lambdas/shared/catalog';
+import { type ResolvedRestore, RestoreAuditSchema } from '../../../lambdas/shared/restore-payloads';
+import { getJson, listObjects } from '../../../lambdas/shared/vault-io';
+import { type LocalS3, startS3rver } from '../../support/s3rver';
+import { databasePlan, restoreRoleArn, SECRET, seedBackup, testPlan } from '../restore-resolve/fixtures';
+
+const BUCKET = 'vault';
+const CHAT = 'arn:aws:sns:eu-west-1:123456789012:chat';
+const plan = testPlan([databasePlan('orders', 'postgres'), databasePlan('sessions', 'redis')]);
+const execution = {
+  executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:strongbox-restore:console-1',
+  name: 'console-1',
+  startTime: '2026-03-10T12:00:00.000Z',
+};
+const STOPPED_ARN = 'arn:aws:states:eu-west-1:123456789012:execution:strongbox-restore:console-stopped';
+
+describe('restore Notify', () => {
+  let s3rver: LocalS3;
+  let s3: S3Client;
+  const sns = mockClient(SNSClient);
+  const ids: Record<string, string> = {};
+
+  /** The payload Notify receives: the real Resolve output for a console input (the latest backup unless it names one). */
+  const resolve = (input: Record<string, unknown>): Promise<ResolvedRestore> =>
+    resolveRestore(input.backupId ? input : { latest: true, ...input }, execution, { s3, bucket: BUCKET, plan, restoreRoleArn });
+  const deps = (now: string) => ({ s3, bucket: BUCKET, sns: new SNSClient({}), chatTopicArn: CHAT, now: () => new Date(now) });
+  const published = () => sns.commandCalls(PublishCommand).map((call) => call.args[0].input);
+  const message = (index = 0) => JSON.parse(String(published()[index].Message));
+  const audits = async () => {
+    const listed: string[] = [];
+    for await (const object of listObjects(s3, BUCKET, 'restores/')) {
+      listed.push(object.key);
+    }
+    return listed.sort();
+  };
+  const stopped = (input: unknown, detail: Partial<ExecutionStatusChange['detail']> = {}): ExecutionStatusChange => ({
+    'detail-type': 'Step Functions Execution Status Change',
+    detail: {
+      executionArn: STOPPED_ARN,
+      name: 'console-stopped',
+      status: 'ABORTED',
+      startDate: Date.parse('2026-03-11T08:00:00.000Z'),
+      stopDate: Date.parse('2026-03-11T08:01:30.000Z'),
+      input: JSON.stringify(input),
+      ...detail,
+    },
+  });
+
+  beforeAll(async () => {
+    s3rver = await startS3rver([BUCKET]);
+    s3 = s3rver.client();
+    ids.orders = await seedBackup(s3, BUCKET, 'orders', '2026-03-01T03:00:00Z');
+    ids.sessions = await seedBackup(s3, BUCKET, 'sessions', '2026-03-01T03:00:00Z', { engine: 'redis' });
+  });
+
+  beforeEach(() => {
+    sns.reset();
+    sns.on(PublishCommand).resolves({ MessageId: '1' });
+  });
+
+  afterAll(async () => {
+    sns.restore();
+    delete process.env.STRONGBOX_S3_ENDPOINT;
+    await s3rver.stop();
+  });
+
+  it('writes the restored audit record at the auditKey and posts the restore time to chat', async () => {
+    // Prepare
+    const resolved = await resolve({
+      database: 'orders',
+      include: ['public.orders'],
+      requestedBy: 'alice, INC-7',
+      target: { host: 'orders-copy.internal', database: 'orders_copy', secretArn: SECRET },
+    });
+    const validate = { matched: true, compared: 1, mismatches: [] };
+
+    // Act
+    const returned = await notifyRestore({ outcome: 'restored', resolved, validate }, deps('2026-03-10T12:03:25.500Z'));
+
+    // Assess
+    const expected = {
+      schemaVersion: 1,
+      database: 'orders',
+      outcome: 'restored',
+      startedBy: { executionArn: execution.executionArn, executionName: 'console-1', requestedBy: 'alice, INC-7' },
+      startedAt: '2026-03-10T12:00:00.000Z',
+      finishedAt: '2026-03-10T12:03:25.500Z',
+      restoreSeconds: 205.5,
+      backupId: ids.orders,
+      requested: 'latest',
+      target: { host: 'orders-copy.internal', port: 5432, database: 'orders_copy' },
+      include: ['public.orders'],
+      overwrite: false,
+      validation: validate,
+    };
+    expect(resolved.auditKey).toBe('restores/orders/2026-03-10T12:00:00.000Z.json');
+    expect((await getJson(s3, BUCKET, resolved.auditKey, RestoreAuditSchema))?.value).toEqual(expected);
+    expect(returned).toEqual(expected);
+    expect(published()).toEqual([{ TopicArn: CHAT, Subject: 'Strongbox restore restored: orders', Message: expect.any(String) }]);
+    expect(message()).toEqual({
+      version: '1.0',
+      source: 'custom',
+      content: {
+        title: 'Restore restored: orders',
+        description: `Restore of orders succeeded: ${ids.orders} (only public.orders) restored to orders-copy.internal:5432/orders_copy in 3 min 26 s; inventory matches the manifest.`,
+      },
+      metadata: { audit: 'restores/orders/2026-03-10T12:00:00.000Z.json', executionArn: execution.executionArn },
+    });
+  });
+
+  it('records a failed restore with its error and cause, and says FAILED in chat', async () => {
+    // Prepare
+    const resolved = await resolve({
+      database: 'orders',
+      backupId: ids.orders,
+      overwrite: true,
+      confirm: 'orders',
+      target: { host: 'orders-copy.internal', port: 5433, database: 'orders_copy', secretArn: SECRET },
+    });
+    const error = {
+      Error: 'RestoreMismatchError',
+      Cause: `The restored target differs from the manifest of ${ids.orders} (exact counts):\npublic.orders: expected 3, found 2`,
+    };
+
+    // Act
+    const returned = await notifyRestore({ outcome: 'failed', resolved, error }, deps('2026-03-10T12:00:42.250Z'));
+
+    // Assess
+    const record = (await getJson(s3, BUCKET, resolved.auditKey, RestoreAuditSchema))?.value;
+    expect(record).toEqual(returned);
+    expect(record).toEqual({
+      schemaVersion: 1,
+      database: 'orders',
+      outcome: 'failed',
+      startedBy: { executionArn: execution.executionArn, executionName: 'console-1' },
+      startedAt: '2026-03-10T12:00:00.000Z',
+      finishedAt: '2026-03-10T12:00:42.250Z',
+      restoreSeconds: 42.3,
+      backupId: ids.orders,
+      requested: `backupId ${ids.orders}`,
+      target: { host: 'orders-copy.internal', port: 5433, database: 'orders_copy' },
+      include: [],
+      overwrite: true,
+      error: `RestoreMismatchError: ${error.Cause}`,
+    });
+    expect(published()[0].Subject).toBe('Strongbox restore failed: orders');
+    expect(message().content).toEqual({
+      title: 'Restore failed: orders',
+      description: `Restore of orders FAILED after 42.3 s (${ids.orders} to orders-copy.internal:5433/orders_copy): RestoreMismatchError: ${error.Cause}`,
+    });
+  });
+
+  it('records a RestoreRefusedError as refused, for a Redis target without a database', async () => {
+    // Prepare
+    const resolved = await resolve({ database: 'sessions', target: { host: 'sessions.prod.internal' } });
+    const cause =
+      'Refusing to restore "sessions" onto its own source connection sessions.prod.internal:6379: that would replace live data. Set "overwrite": true and "confirm": "sessions" in the input to go ahead.';
+
+    // Act
+    const returned = await notifyRestore(
+      { outcome: 'failed', resolved, error: { Error: 'RestoreRefusedError', Cause: cause } },
+      deps('2026-03-10T12:00:01.000Z'),
+    );
+
+    // Assess
+    const record = (await getJson(s3, BUCKET, 'restores/sessions/2026-03-10T12:00:00.000Z.json', RestoreAuditSchema))?.value;
+    expect(record).toEqual(returned);
+    expect(record).toMatchObject({
+      database: 'sessions',
+      outcome: 'refused',
+      backupId: ids.sessions,
+      target: { host: 'sessions.prod.internal', port: 6379 },
+      overwrite: false,
+      error: `RestoreRefusedError: ${cause}`,
+    });
+    expect(record?.target).not.toHaveProperty('database');
+    expect(record).not.toHaveProperty('validation');
+    expect(published()[0].Subject).toBe('Strongbox restore refused: sessions');
+    expect(message().content).toEqual({
+      title: 'Restore refused: sessions',
+      description: `Restore of sessions refused before anything was written: RestoreRefusedError: ${cause}`,
+    });
+  });
+
+  it('records a run stopped from the console as aborted, keyed by its start time', async () => {
+    // Prepare
+    const event = stopped({
+      database: 'orders',
+      backupId: ids.orders,
+      target: { host: 'orders-copy.internal', port: 5433, database: 'orders_copy', secretArn: SECRET },
+      include: ['public.orders', 7],
+      overwrite: true,
+      confirm: 'orders',
+      requestedBy: 'bob, INC-9',
+    });
+
+    // Act
+    const returned = await notifyAborted(event, deps('2026-03-11T09:00:00.000Z'));
+
+    // Assess
+    const expected = {
+      schemaVersion: 1,
+      database: 'orders',
+      outcome: 'aborted',
+      startedBy: { executionArn: STOPPED_ARN, executionName: 'console-stopped', requestedBy: 'bob, INC-9' },
+      startedAt: '2026-03-11T08:00:00.000Z',
+      finishedAt: '2026-03-11T08:01:30.000Z',
+      restoreSeconds: 90,
+      backupId: ids.orders,
+      requested: `backupId ${ids.orders}`,
+      target: { host: 'orders-copy.internal', port: 5433, database: 'orders_copy' },
+      include: ['public.orders'],
+      overwrite: true,
+      error: 'Execution aborted from the console; Step Functions stopped the restore task, so the target may hold a partial restore',
+    };
+    expect(keys.restoreAudit('orders', new Date('2026-03-11T08:00:00.000Z'))).toBe('restores/orders/2026-03-11T08:00:00.000Z.json');
+    expect((await getJson(s3, BUCKET, 'restores/orders/2026-03-11T08:00:00.000Z.json', RestoreAuditSchema))?.value).toEqual(expected);
+    expect(returned).toEqual(expected);
+    expect(published()[0].Subject).toBe('Strongbox restore aborted: orders');
+    expect(message()).toEqual({
+      version: '1.0',
+      source: 'custom',
+      content: {
+        title: 'Restore aborted: orders',
+        description: `Restore of orders was STOPPED from the console after 1 min 30 s (backupId ${ids.orders} to orders-copy.internal:5433/orders_copy); the target may hold a partial restore.`,
+      },
+      metadata: { audit: 'restores/orders/2026-03-11T08:00:00.000Z.json', executionArn: STOPPED_ARN },
+    });
+  });
+
+  it('takes the finish time from the clock when the event has no stopDate, and an unconfirmed overwrite as none', async () => {
+    // Prepare
+    const event = stopped(
+      {
+        database: 'orders',
+        pointInTime: '2026-03-01T04:00:00Z',
+        target: { host: 'orders-copy.internal', port: 5432, database: 'orders_copy', secretArn: SECRET },
+        overwrite: true,
+        confirm: 'yes',
+      },
+      { startDate: Date.parse('2026-03-12T08:00:00.000Z'), stopDate: null },
+    );
+
+    // Act
+    const returned = await notifyAborted(event, deps('2026-03-12T08:00:12.000Z'));
+
+    // Assess
+    const record = (await getJson(s3, BUCKET, 'restores/orders/2026-03-12T08:00:00.000Z.json', RestoreAuditSchema))?.value;
+    expect(record).toEqual(returned);
+    expect(record).toMatchObject({
+      finishedAt: '2026-03-12T08:00:12.000Z',
+      restoreSeconds: 12,
+      requested: 'pointInTime 2026-03-01T04:00:00Z',
+      include: [],
+      overwrite: false,
+    });
+    expect(record).not.toHaveProperty('backupId');
+    expect(record?.startedBy).toEqual({ executionArn: STOPPED_ARN, executionName: 'console-stopped' });
+    expect(message().content.description).toBe(
+      'Restore of orders was STOPPED from the console after 12 s (pointInTime 2026-03-01T04:00:00Z to orders-copy.internal:5432/orders_copy); the target may hold a partial restore.',
+    );
+  });
+
+  it.each([
+    ['no input at all', null],
+    ['input that is not JSON', '{"database": "orders"'],
+    ['input that is a JSON string', JSON.stringify('orders')],
+    ['no database', JSON.stringify({ latest: true, target: { host: 'x' } })],
+    ['an upper-case database', JSON.stringify({ database: 'Orders', latest: true, target: { host: 'x' } })],
+    ['a database that is not a string', JSON.stringify({ database: ['orders'], latest: true })],
+  ])('writes and posts nothing for a stopped run with %s', async (_what, input) => {
+    // Prepare
+    const before = await audits();
+    const event = stopped(undefined, { input, startDate: Date.parse('2026-03-13T08:00:00.000Z') });
+
+    // Act
+    const result = await notifyAborted(event, deps('2026-03-13T08:05:00.000Z'));
+
+    // Assess
+    expect(result).toBeUndefined();
+    expect(await audits()).toEqual(before);
+    expect(published()).toEqual([]);
+  });
+
+  it('runs behind the middy handler, sending an EventBridge status change to notifyAborted', async () => {
+    // Prepare
+    process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
+    process.env.STRONGBOX_CHAT_TOPIC_ARN = CHAT;
+    process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;
+    const { handler } = await import('../../../lambdas/restore-notify/handler');
+    const event = stopped(
+      { database: 'sessions', latest: true, target: { host: 'sessions-copy.internal', port: 6379 } },
+      { startDate: Date.parse('2026-03-14T08:00:00.000Z') },
+    );
+
+    // Act
+    const result = await handler(event, { functionName: 'notify', awsRequestId: '1' } as unknown as Parameters<typeof handler>[1]);
+
+    // Assess
+    const record = (await getJson(s3, BUCKET, 'restores/sessions/2026-03-14T08:00:00.000Z.json', RestoreAuditSchema))?.value;
+    expect(record).toEqual(result);
+    expect(record).toMatchObject({ outcome: 'aborted', requested: 'latest', target: { host: 'sessions-copy.internal', port: 6379 } });
+    expect(published()).toHaveLength(1);
+    expect(published()[0]).toMatchObject({ TopicArn: CHAT, Subject: 'Strongbox restore aborted: sessions' });
+  });
+});
