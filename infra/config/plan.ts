@@ -1,5 +1,6 @@
 import type { Plan } from '../../lambdas/shared/plan';
 import { DEFAULT_PORTS, type StrongboxConfig } from './schema';
+import { longestGapSeconds, parseScheduleExpression } from './schedule-expression';
 import { parseDuration, TIER_PRESETS } from './tiers';
 
 export function taskFamily(app: string, database: string): string {
@@ -42,6 +43,7 @@ export function buildPlan(config: StrongboxConfig): Plan {
           compressionLevel: db.dump.compressionLevel,
           restoreJobs: db.dump.restoreJobs,
           redisMode: db.dump.redisMode,
+          ...(db.drill && { drillIntervalSeconds: longestGapSeconds(parseScheduleExpression(db.drill.expression)) }),
         },
       ]),
     ),

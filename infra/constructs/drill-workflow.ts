@@ -78,6 +78,8 @@ export class DrillWorkflow extends Construct {
       listActions: ['s3:ListBucket'],
       key: 'decrypt',
     });
+    // Report keeps index/<db>/latest-drill.json, which the watchdog reads for the drill-overdue alarm.
+    grantVaultAccess(this.functions.report.function, props.vault, 'index/', { objectActions: ['s3:PutObject'], key: 'encrypt' });
     props.chatTopic.grantPublish(this.functions.report.function);
     acknowledgeWildcardPermissions(
       this.functions.report.function.role!,

@@ -74,6 +74,8 @@ export interface DatabaseAlarms {
   readonly drillFailed: cloudwatch.Alarm;
   readonly rtoAboveTarget: cloudwatch.Alarm;
   readonly sizeDrop: cloudwatch.Alarm;
+  /** Only for databases with a drill schedule; chat only, outside `any` (see below). */
+  readonly drillOverdue?: cloudwatch.Alarm;
   readonly any: cloudwatch.CompositeAlarm;
 }
 
@@ -106,6 +108,11 @@ export function stateMachineConsoleUrl(scope: Construct, stateMachineArn: string
  * | drill-failed       | DrillPassed (Minimum)                | < 1 within the failure hold                  | not breaching|
  * | rto                | MeasuredRTOSeconds (Maximum)         | > RTO within the failure hold                | not breaching|
  * | size-drop          | LatestVerifiedBackupBytes, math      | shrank > sizeDropPercent within the hold     | not breaching|
+ * | drill-overdue      | DrillAgeSeconds (Maximum)            | > drill gap + task timeout + 1 h, 2 of 3     | breaching    |
+ *
+ * drill-overdue exists only for databases with a drill schedule. It goes to chat but not into the composite
+ * alarm: a drill that did not run is a broken process to fix in working hours, not a page; a drill that ran
+ * and failed is drill-failed, which does page.
  *
  * Routing: every alarm sends ALARM and OK to the chat topic, so the channel says which check failed and when it
  * recovered. The pager subscribes only to the database's composite alarm (any of the above), for ALARM and OK,
@@ -263,6 +270,23 @@ export class Monitoring extends Construct {
       alarm.addOkAction(chat);
     }
 
+    // Built after the composite's members are fixed: the composite pages, and an overdue drill should not.
+    const drillOverdue =
+      db.drillIntervalSeconds === undefined
+        ? undefined
+        : new cloudwatch.Alarm(scope, 'DrillOverdue', {
+            alarmName: `${prefix}-drill-overdue`,
+            alarmDescription: `${where}: no drill has completed for longer than the drill schedule allows (${formatDuration(db.drillIntervalSeconds)} between drills, plus the task timeout and an hour). Check the drill schedule and the drill executions.${drillLink}`,
+            metric: max(METRIC.drillAgeSeconds),
+            threshold: db.drillIntervalSeconds + db.taskTimeoutSeconds + 3600,
+            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluationPeriods: 3,
+            datapointsToAlarm: 2,
+            treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+          });
+    drillOverdue?.addAlarmAction(chat);
+    drillOverdue?.addOkAction(chat);
+
     const any = new cloudwatch.CompositeAlarm(scope, 'Any', {
       compositeAlarmName: `${prefix}-any`,
       alarmDescription: `${where}: one or more Strongbox alarms are firing; the chat channel names which.${backupLink}${restoreLink}`,
@@ -275,6 +299,6 @@ export class Monitoring extends Construct {
       any.addAlarmAction(pager);
       any.addOkAction(pager);
     }
-    return { ...partial, any };
+    return { ...partial, ...(drillOverdue && { drillOverdue }), any };
   }
 }

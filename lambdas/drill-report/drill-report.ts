@@ -1,11 +1,11 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { type DrillRecord, DrillRecordSchema, keys } from '../shared/catalog';
+import { type DrillRecord, DrillRecordSchema, keys, type LatestDrill } from '../shared/catalog';
 import { StrongboxError } from '../shared/errors';
 import { METRIC, publishDatabaseMetrics } from '../shared/metrics';
 import type { DrillReportEvent } from '../shared/restore-payloads';
-import { getJson } from '../shared/vault-io';
+import { getJson, putJson } from '../shared/vault-io';
 
 /** The drill ran and found the backup not restorable as recorded; the execution fails with the mismatches. */
 export class DrillFailedError extends StrongboxError {}
@@ -39,6 +39,13 @@ export async function reportDrill(
     await post(deps, `Drill of ${prepared.database} FAILED (${prepared.backupId}): ${reason}`, prepared.database, false);
     throw new DrillFailedError(`Drill of ${prepared.database} (${prepared.backupId}) did not complete: ${reason}`);
   }
+  // The watchdog's DrillAgeSeconds (and the drill-overdue alarm) reads this pointer rather than listing backups.
+  await putJson(deps.s3, deps.bucket, keys.latestDrill(prepared.database), {
+    database: prepared.database,
+    backupId: record.backupId,
+    drilledAt: record.drilledAt,
+    passed: record.passed,
+  } satisfies LatestDrill);
   const summary = record.passed
     ? `Drill of ${prepared.database} passed: ${prepared.backupId} restored into a throwaway engine in ${record.restoreSeconds} s; inventory matches the manifest, ${record.checks.length} sanity checks passed.`
     : `Drill of ${prepared.database} FAILED: ${prepared.backupId} restored in ${record.restoreSeconds} s but ${describeFailures(record)}`;

@@ -79,6 +79,7 @@ export const keys = {
   failure: (backupId: string) => `${backupPrefix(backupId)}failure.json`,
   lock: (database: string) => `locks/${database}.json`,
   latestVerified: (database: string) => `index/${database}/latest-verified.json`,
+  latestDrill: (database: string) => `index/${database}/latest-drill.json`,
   restoreAudit: (database: string, at: Date) => `restores/${database}/${at.toISOString()}.json`,
 } as const;
 
@@ -202,3 +203,12 @@ export const LatestVerifiedSchema = z.strictObject({
   bytes: z.number().int().min(0),
 });
 export type LatestVerified = z.infer<typeof LatestVerifiedSchema>;
+
+/** `index/<db>/latest-drill.json`: the newest completed drill, kept by the drill Report, read by the watchdog. */
+export const LatestDrillSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  backupId: BackupIdSchema,
+  drilledAt: isoDate,
+  passed: z.boolean(),
+});
+export type LatestDrill = z.infer<typeof LatestDrillSchema>;

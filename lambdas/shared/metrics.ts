@@ -20,6 +20,8 @@ export const METRIC = {
   drillPassed: 'DrillPassed',
   measuredRtoSeconds: 'MeasuredRTOSeconds',
   recoveryPointAgeSeconds: 'RecoveryPointAgeSeconds',
+  /** Seconds since the newest completed drill, emitted by the watchdog for databases with a drill schedule. */
+  drillAgeSeconds: 'DrillAgeSeconds',
   /**
    * Compressed bytes of the newest verified backup, re-emitted by the watchdog on every run. Sampled densely (one
    * point per watchdog run, not one per backup), so the size-drop alarm compares consecutive points with DIFF

@@ -41,6 +41,8 @@ export const DatabasePlanSchema = z.strictObject({
   compressionLevel: z.number().int(),
   restoreJobs: z.number().int(),
   redisMode: z.enum(['auto', 'rdb', 'logical']),
+  /** Longest gap between two scheduled drills; only for databases with a drill schedule (the drill-overdue alarm). */
+  drillIntervalSeconds: z.number().int().positive().optional(),
 });
 export type DatabasePlan = z.infer<typeof DatabasePlanSchema>;
 

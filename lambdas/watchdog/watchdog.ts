@@ -1,7 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
-import { keys, LatestVerifiedSchema } from '../shared/catalog';
+import type { z } from 'zod';
+import { keys, LatestDrillSchema, LatestVerifiedSchema } from '../shared/catalog';
 import { describeZodIssues, StrongboxError } from '../shared/errors';
 import { METRIC, NO_BACKUP_AGE_SECONDS, publishDatabaseMetrics } from '../shared/metrics';
 import type { Plan } from '../shared/plan';
@@ -27,12 +28,15 @@ export interface RecoveryPoint {
   readonly withinRpo: boolean;
   readonly backupId?: string;
   readonly bytes?: number;
+  /** Seconds since the newest completed drill, for databases with a drill schedule (NO_BACKUP_AGE_SECONDS: none yet). */
+  readonly drillAgeSeconds?: number;
 }
 
 /**
- * Emits RecoveryPointAgeSeconds (and the newest verified backup's bytes) for every database in the plan.
- * It reads one small pointer per database, `index/<db>/latest-verified.json`, which Verify keeps, so a run
- * costs one GET per database however many backups the vault holds.
+ * Emits RecoveryPointAgeSeconds (and the newest verified backup's bytes) for every database in the plan, and
+ * DrillAgeSeconds for those with a drill schedule. It reads small pointers, `index/<db>/latest-verified.json`
+ * (kept by Verify) and `index/<db>/latest-drill.json` (kept by the drill Report), so a run costs one or two
+ * GETs per database however many backups the vault holds.
  */
 export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> {
   if (!deps.bucket) {
@@ -40,7 +44,15 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
   }
   const now = (deps.now ?? (() => new Date()))();
   const databases = Object.values(deps.plan.databases);
-  const outcomes = await Promise.allSettled(databases.map((db) => readPointer(deps, db.name)));
+  const outcomes = await Promise.allSettled(
+    databases.map(async (db) => ({
+      verified: await readPointer(deps, db.name, keys.latestVerified(db.name), LatestVerifiedSchema, 'Verify rewrites it on the next verified backup'),
+      drill:
+        db.drillIntervalSeconds === undefined
+          ? undefined
+          : await readPointer(deps, db.name, keys.latestDrill(db.name), LatestDrillSchema, 'the drill Report rewrites it after the next drill'),
+    })),
+  );
   const points: RecoveryPoint[] = [];
   const unreadable: string[] = [];
   outcomes.forEach((outcome, i) => {
@@ -50,7 +62,14 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
       unreadable.push(`${db.name}: ${outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason)}`);
       return;
     }
-    const pointer = outcome.value;
+    const pointer = outcome.value.verified;
+    const drill = outcome.value.drill;
+    const drillAgeSeconds =
+      db.drillIntervalSeconds === undefined
+        ? undefined
+        : drill
+          ? Math.max(0, Math.round((now.getTime() - Date.parse(drill.drilledAt)) / 1000))
+          : NO_BACKUP_AGE_SECONDS;
     const ageSeconds = pointer ? Math.max(0, Math.round((now.getTime() - Date.parse(pointer.takenAt)) / 1000)) : NO_BACKUP_AGE_SECONDS;
     const point: RecoveryPoint = {
       database: db.name,
@@ -60,10 +79,12 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
       withinRpo: ageSeconds <= db.rpoSeconds,
       backupId: pointer?.backupId,
       bytes: pointer?.bytes,
+      ...(drillAgeSeconds !== undefined && { drillAgeSeconds }),
     };
     publishDatabaseMetrics(deps.metrics, { database: db.name, engine: db.engine }, [
       { name: METRIC.recoveryPointAgeSeconds, unit: 'Seconds', value: ageSeconds },
       ...(pointer ? [{ name: METRIC.latestVerifiedBytes, unit: 'Bytes' as const, value: pointer.bytes }] : []),
+      ...(drillAgeSeconds !== undefined ? [{ name: METRIC.drillAgeSeconds, unit: 'Seconds' as const, value: drillAgeSeconds }] : []),
     ]);
     (point.withinRpo ? deps.logger.info : deps.logger.warn).call(deps.logger, pointer ? 'Recovery point' : 'No verified backup', {
       ...point,
@@ -85,8 +106,13 @@ async function pointerListed(deps: WatchdogDeps, key: string): Promise<boolean> 
   return (listing.Contents ?? []).some((object) => object.Key === key);
 }
 
-async function readPointer(deps: WatchdogDeps, database: string) {
-  const key = keys.latestVerified(database);
+async function readPointer<T extends { database: string }>(
+  deps: WatchdogDeps,
+  database: string,
+  key: string,
+  schema: z.ZodType<T>,
+  rewrittenBy: string,
+): Promise<T | undefined> {
   let text: string;
   try {
     const response = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
@@ -108,11 +134,9 @@ async function readPointer(deps: WatchdogDeps, database: string) {
   } catch {
     throw new WatchdogError(`s3://${deps.bucket}/${key} is not JSON`);
   }
-  const parsed = LatestVerifiedSchema.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    throw new WatchdogError(
-      `s3://${deps.bucket}/${key} is not a valid pointer (Verify rewrites it on the next verified backup):\n${describeZodIssues(parsed.error, json)}`,
-    );
+    throw new WatchdogError(`s3://${deps.bucket}/${key} is not a valid pointer (${rewrittenBy}):\n${describeZodIssues(parsed.error, json)}`);
   }
   if (parsed.data.database !== database) {
     throw new WatchdogError(`s3://${deps.bucket}/${key} names database "${parsed.data.database}"; expected "${database}"`);

@@ -134,7 +134,8 @@ describe('Dashboard', () => {
     const without = widgets();
     // Assess
     const status = withAlarms.widgets.find((w) => w.type === 'alarm');
-    expect(status?.properties.alarms).toHaveLength(27);
+    // 8 alarms and a composite per database, and orders' drill-overdue alarm.
+    expect(status?.properties.alarms).toHaveLength(28);
     expect(without.widgets.find((w) => w.type === 'alarm')).toBeUndefined();
   });
 

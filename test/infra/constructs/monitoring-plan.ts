@@ -25,6 +25,8 @@ databases:
       secretArn: arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-AbCdEf
     schedule:
       expression: rate(15 minutes)
+    drill:
+      expression: cron(0 4 ? * SUN *)
   - name: billing
     engine: mariadb
     tier: important

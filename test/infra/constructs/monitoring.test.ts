@@ -28,15 +28,41 @@ const dimensions = (database: string, engine: string) => [
 ];
 
 describe('Monitoring alarms', () => {
-  it('creates eight alarms and one composite per database', () => {
+  it('creates eight alarms and one composite per database, and a drill-overdue alarm where drills are scheduled', () => {
     // Prepare
     const { template } = synth();
     // Act
     const alarms = template.findResources('AWS::CloudWatch::Alarm');
     const composites = template.findResources('AWS::CloudWatch::CompositeAlarm');
     // Assess
-    expect(Object.keys(alarms)).toHaveLength(24);
+    expect(Object.keys(alarms)).toHaveLength(25);
     expect(Object.keys(composites)).toHaveLength(3);
+  });
+
+  it('alarms in chat, never the pager, when no drill completed within the drill schedule plus the task timeout', () => {
+    // Prepare
+    const { template, chat, monitoring } = synth();
+    // Act
+    const composite = Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm')).find((c) =>
+      String(c.Properties.AlarmName).startsWith('acme-orders'),
+    );
+    // Assess
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'acme-orders-drill-overdue',
+      MetricName: 'DrillAgeSeconds',
+      Dimensions: dimensions('orders', 'postgres'),
+      Statistic: 'Maximum',
+      // Weekly drills: 7 days, plus the 2 h task timeout, plus an hour.
+      Threshold: 7 * 86_400 + 7200 + 3600,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 2,
+      TreatMissingData: 'breaching',
+      AlarmActions: [chat],
+      OKActions: [chat],
+    });
+    expect(monitoring.alarms.billing.drillOverdue).toBeUndefined();
+    expect(JSON.stringify(composite?.Properties.AlarmRule)).not.toContain('DrillOverdue');
   });
 
   it('alarms on recovery-point age above the tier RPO, with missing data as breaching', () => {
@@ -233,7 +259,7 @@ describe('Monitoring routing', () => {
     const rule = JSON.stringify(composite.Properties.AlarmRule);
     // Assess
     const stack = Stack.of(monitoring);
-    const ordersAlarms = Object.entries(monitoring.alarms.orders).filter(([key]) => key !== 'any');
+    const ordersAlarms = Object.entries(monitoring.alarms.orders).filter(([key]) => key !== 'any' && key !== 'drillOverdue');
     expect(ordersAlarms).toHaveLength(8);
     for (const [, alarm] of ordersAlarms) {
       expect(rule).toContain(stack.getLogicalId(alarm.node.defaultChild as never));

@@ -4,9 +4,9 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DrillFailedError, reportDrill } from '../../../lambdas/drill-report/drill-report';
-import { type DrillRecord, keys } from '../../../lambdas/shared/catalog';
+import { type DrillRecord, keys, LatestDrillSchema } from '../../../lambdas/shared/catalog';
 import type { DrillPrepared } from '../../../lambdas/shared/restore-payloads';
-import { putJson } from '../../../lambdas/shared/vault-io';
+import { getJson, putJson } from '../../../lambdas/shared/vault-io';
 import { type LocalS3, startS3rver } from '../../support/s3rver';
 import { restoreRoleArn, seedBackup } from '../restore-resolve/fixtures';
 
@@ -119,6 +119,29 @@ describe('drill Report', () => {
         description: `Drill of orders passed: ${backupId} restored into a throwaway engine in 12.5 s; inventory matches the manifest, 2 sanity checks passed.`,
       },
     });
+  });
+
+  it('keeps index/<db>/latest-drill.json for the watchdog, for passing and failing drills, but not for a crash', async () => {
+    // Prepare
+    const { metrics } = metricsRecorder();
+    const passing = await drilled('2026-02-02T03:00:00Z', (id) => drillRecord(id));
+    const failing = await drilled('2026-02-03T03:00:00Z', (id) =>
+      drillRecord(id, { passed: false, drilledAt: '2026-03-11T04:35:00.000Z', mismatches: [{ name: 't', expected: 1, actual: 0 }] }),
+    );
+    const crashed = await drilled('2026-02-04T03:00:00Z');
+
+    // Act
+    await reportDrill({ prepared: prepared(passing) }, deps(metrics));
+    const afterPass = await getJson(s3, BUCKET, keys.latestDrill('orders'), LatestDrillSchema);
+    await reportDrill({ prepared: prepared(failing) }, deps(metrics)).catch(() => undefined);
+    const afterFail = await getJson(s3, BUCKET, keys.latestDrill('orders'), LatestDrillSchema);
+    await reportDrill({ prepared: prepared(crashed), error: TASK_CRASHED }, deps(metrics)).catch(() => undefined);
+    const afterCrash = await getJson(s3, BUCKET, keys.latestDrill('orders'), LatestDrillSchema);
+
+    // Assess
+    expect(afterPass?.value).toEqual({ database: 'orders', backupId: passing, drilledAt: '2026-03-10T04:35:00.000Z', passed: true });
+    expect(afterFail?.value).toEqual({ database: 'orders', backupId: failing, drilledAt: '2026-03-11T04:35:00.000Z', passed: false });
+    expect(afterCrash?.value).toEqual(afterFail?.value);
   });
 
   it('fails with the mismatches and failed checks of a failing drill.json, and says FAILED in chat', async () => {

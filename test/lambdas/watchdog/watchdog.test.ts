@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { type AwsStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { keys, type LatestVerified } from '../../../lambdas/shared/catalog';
+import { keys, type LatestDrill, type LatestVerified } from '../../../lambdas/shared/catalog';
 import { METRICS_NAMESPACE, NO_BACKUP_AGE_SECONDS } from '../../../lambdas/shared/metrics';
 import type { DatabasePlan, Plan } from '../../../lambdas/shared/plan';
 import { runWatchdog, WatchdogError } from '../../../lambdas/watchdog/watchdog';
@@ -129,6 +129,42 @@ describe('runWatchdog against s3rver', () => {
       expect.objectContaining({ database: 'stale-db', ageSeconds: 7200, withinRpo: false }),
       expect.objectContaining({ database: 'none-db', ageSeconds: NO_BACKUP_AGE_SECONDS, withinRpo: false, backupId: undefined }),
     ]);
+  });
+
+  it('emits DrillAgeSeconds only for databases with a drill schedule, from the latest-drill pointer', async () => {
+    // Prepare
+    const client = s3.client();
+    await plantPointer(client, 'drilled-db', new Date(NOW.getTime() - 600_000), 10);
+    await plantPointer(client, 'undrilled-db', new Date(NOW.getTime() - 600_000), 10);
+    await plantPointer(client, 'plain-db', new Date(NOW.getTime() - 600_000), 10);
+    const drill: LatestDrill = {
+      database: 'drilled-db',
+      backupId: 'drilled-db-20260309T030000Z-full',
+      drilledAt: new Date(NOW.getTime() - 86_400_000).toISOString(),
+      passed: true,
+    };
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys.latestDrill('drilled-db'), Body: JSON.stringify(drill) }));
+    const weekly = { drillIntervalSeconds: 7 * 86_400 };
+    const plan = planOf(
+      { ...database('drilled-db', 'postgres', 'critical', 900), ...weekly },
+      { ...database('undrilled-db', 'postgres', 'critical', 900), ...weekly },
+      database('plain-db', 'redis', 'general', 86_400),
+    );
+    const emf = captureEmf();
+    // Act
+    const points = await runWatchdog({
+      s3: client,
+      bucket: BUCKET,
+      plan,
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
+      logger: quietLogger,
+      now: () => NOW,
+    });
+    // Assess
+    expect(emf.value('drilled-db', 'DrillAgeSeconds')).toBe(86_400);
+    expect(emf.value('undrilled-db', 'DrillAgeSeconds')).toBe(NO_BACKUP_AGE_SECONDS);
+    expect(emf.value('plain-db', 'DrillAgeSeconds')).toBeUndefined();
+    expect(points.map((p) => p.drillAgeSeconds)).toEqual([86_400, NO_BACKUP_AGE_SECONDS, undefined]);
   });
 
   it('publishes every metric in the Strongbox namespace with exactly the Database and Engine dimensions', async () => {
