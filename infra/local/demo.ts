@@ -1,5 +1,5 @@
 import './polyfill';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Client as PgClient } from 'pg';
@@ -383,15 +383,47 @@ function succeeded(o: DatabaseOutcome): boolean {
 }
 
 export interface DemoOverrides {
-  /** Stands in for `synthesize(config)`, e.g. to run an app variant. */
+  /**
+   * Stands in for `synthesize(config)`, e.g. to run an app variant.
+   * @default synthesize(local.config)
+   */
   readonly synthesize?: (local: LocalConfig) => SynthesizedApp;
+  /**
+   * Where the vault, the outbox and the embedded PostgreSQL keep their files, e.g. a temp directory so that a
+   * test does not share them with a developer's own demo run. As root it must be traversable by the `postgres`
+   * user (see embedded-postgres.ts).
+   * @default the config's `local.dataDir` (.strongbox for the demo's own config)
+   */
+  readonly dataDir?: string;
+  /**
+   * The embedded PostgreSQL's port (embedded mode only), e.g. a free one so that runs do not collide; the
+   * backup, drill and restore connect to it.
+   * @default the port in demo.config.yaml (54329)
+   */
+  readonly port?: number;
+}
+
+/** The loaded config with the overridden data directory and, in embedded mode, the embedded server's port. */
+function withOverrides(local: LocalConfig, overrides: DemoOverrides, embedded: boolean): LocalConfig {
+  const port = embedded ? overrides.port : undefined;
+  return {
+    ...local,
+    dataDir: overrides.dataDir === undefined ? local.dataDir : resolve(overrides.dataDir),
+    config:
+      port === undefined
+        ? local.config
+        : {
+            ...local.config,
+            databases: local.config.databases.map((db, i) => (i === 0 ? { ...db, connection: { ...db.connection, port } } : db)),
+          },
+  };
 }
 
 export async function main(argv: readonly string[], overrides: DemoOverrides = {}): Promise<number> {
   const startedAt = Date.now();
   const args = parseArgs(argv);
   const embedded = args.config === undefined;
-  const local = loadLocalConfig(args.config ?? DEMO_CONFIG_FILE);
+  const local = withOverrides(loadLocalConfig(args.config ?? DEMO_CONFIG_FILE), overrides, embedded);
   say(
     `Strongbox demo: the deployed state machines, run locally (${embedded ? 'embedded PostgreSQL' : relative(process.cwd(), local.file)})`,
   );
