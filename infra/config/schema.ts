@@ -18,13 +18,7 @@ export type Engine = (typeof ENGINES)[number];
 /** Engines whose tools cannot connect without a user and password. Redis AUTH is optional. */
 export const ENGINES_NEEDING_CREDENTIALS: readonly Engine[] = ['postgres', 'mysql', 'mariadb', 'mongodb'];
 
-export const DEFAULT_PORTS: Readonly<Record<Engine, number>> = {
-  postgres: 5432,
-  mysql: 3306,
-  mariadb: 3306,
-  redis: 6379,
-  mongodb: 27017,
-};
+export { DEFAULT_PORTS } from '../../lambdas/shared/plan';
 
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 const KMS_KEY_ARN =

@@ -5,6 +5,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { parseInput } from '../shared/errors';
 import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../shared/function-env';
+import { loadPlan } from '../shared/plan';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { RestoreNotifyEventSchema } from '../shared/restore-payloads';
 import { type ExecutionStatusChange, notifyAborted, notifyRestore } from './restore-notify';
@@ -14,7 +15,13 @@ const sns = tracer.captureAWSv3Client(new SNSClient({}));
 
 // Two callers: the state machine (its own payload) and the EventBridge rule for executions stopped from the console.
 export const handler = middy(async (event: unknown) => {
-  const deps = { s3, sns, bucket: requireEnv(FUNCTION_ENV.vaultBucket), chatTopicArn: requireEnv(FUNCTION_ENV.chatTopicArn) };
+  const deps = {
+    s3,
+    sns,
+    bucket: requireEnv(FUNCTION_ENV.vaultBucket),
+    chatTopicArn: requireEnv(FUNCTION_ENV.chatTopicArn),
+    plan: loadPlan(),
+  };
   if ((event as Partial<ExecutionStatusChange>)?.['detail-type'] === 'Step Functions Execution Status Change') {
     return notifyAborted(event as ExecutionStatusChange, deps);
   }

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { keys } from '../shared/catalog';
+import { DEFAULT_PORTS, type Plan } from '../shared/plan';
 import { type RestoreAudit, RestoreAuditSchema, type RestoreNotifyEvent } from '../shared/restore-payloads';
 import { putJson } from '../shared/vault-io';
 
@@ -10,6 +11,12 @@ export interface NotifyDeps {
   readonly sns: SNSClient;
   readonly chatTopicArn: string;
   readonly now?: () => Date;
+  /**
+   * The deployment plan, for the engine port of a stopped run whose input left the port out (Resolve filled it
+   * in for the run, but a stopped run's event carries only the raw input).
+   * @default ports left out of the input are recorded as 0
+   */
+  readonly plan?: Plan;
 }
 
 /** EventBridge's "Step Functions Execution Status Change" for a run stopped from the console. */
@@ -95,13 +102,16 @@ export async function notifyAborted(event: ExecutionStatusChange, deps: NotifyDe
     ...(typeof target?.host === 'string' && {
       target: {
         host: target.host,
-        port: typeof target.port === 'number' ? target.port : 0,
+        port: typeof target.port === 'number' ? target.port : defaultPort(deps.plan, database),
         ...(typeof target.database === 'string' && { database: target.database }),
       },
     }),
     include: Array.isArray(input.include) ? input.include.filter((i): i is string => typeof i === 'string') : [],
     overwrite: input.overwrite === true && input.confirm === database,
-    error: `Execution ${event.detail.status.toLowerCase()} from the console; Step Functions stopped the restore task, so the target may hold a partial restore`,
+    error:
+      event.detail.status === 'TIMED_OUT'
+        ? 'Execution timed out; Step Functions stopped the restore task, so the target may hold a partial restore'
+        : 'Execution aborted from the console; Step Functions stopped the restore task, so the target may hold a partial restore',
   });
   await putJson(deps.s3, deps.bucket, keys.restoreAudit(database, startedAt), audit);
   await publish(deps, audit);
@@ -117,7 +127,7 @@ async function publish(deps: NotifyDeps, audit: RestoreAudit): Promise<void> {
     restored: `Restore of ${audit.database} succeeded: ${audit.backupId}${what} restored to ${where} in ${formatSeconds(audit.restoreSeconds)}; inventory matches the manifest.`,
     failed: `Restore of ${audit.database} FAILED after ${formatSeconds(audit.restoreSeconds)} (${audit.backupId ?? 'no backup'} to ${where}): ${audit.error ?? 'unknown error'}`,
     refused: `Restore of ${audit.database} refused before anything was written: ${audit.error ?? ''}`,
-    aborted: `Restore of ${audit.database} was STOPPED from the console after ${formatSeconds(audit.restoreSeconds)} (${audit.requested ?? ''} to ${where}); the target may hold a partial restore.`,
+    aborted: `Restore of ${audit.database} ${audit.error?.startsWith('Execution timed out') ? 'TIMED OUT' : 'was STOPPED from the console'} after ${formatSeconds(audit.restoreSeconds)} (${audit.requested ?? ''} to ${where}); the target may hold a partial restore.`,
   };
   await deps.sns.send(
     new PublishCommand({
@@ -133,14 +143,22 @@ async function publish(deps: NotifyDeps, audit: RestoreAudit): Promise<void> {
   );
 }
 
+function defaultPort(plan: Plan | undefined, database: string): number {
+  const engine = plan?.databases[database]?.engine;
+  return engine ? DEFAULT_PORTS[engine] : 0;
+}
+
 function seconds(from: Date, to: Date): number {
   return Math.max(0, Math.round((to.getTime() - from.getTime()) / 100) / 10);
 }
 
 function formatSeconds(total: number): string {
-  const m = Math.floor(total / 60);
-  const s = Math.round(total - m * 60);
-  return m > 0 ? `${m} min ${s} s` : `${total} s`;
+  if (total < 60) {
+    return `${total} s`;
+  }
+  // Rounded before splitting, so 119.6 s reads "2 min 0 s", not "1 min 60 s".
+  const whole = Math.round(total);
+  return `${Math.floor(whole / 60)} min ${whole % 60} s`;
 }
 
 function parseLoosely(text: string | null | undefined): Record<string, unknown> {

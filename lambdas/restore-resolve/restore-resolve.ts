@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { keys } from '../shared/catalog';
 import { InputValidationError, parseInput, RestoreRefusedError } from '../shared/errors';
-import type { DatabasePlan, Plan } from '../shared/plan';
+import { type DatabasePlan, DEFAULT_PORTS, type Plan } from '../shared/plan';
 import { type ResolvedRestore, type RestoreExecution, type RestoreInput, RestoreInputSchema } from '../shared/restore-payloads';
 import { TASK_ENV } from '../shared/task-env';
 import { describePoints, listStoredBackups, nearestVerified, newestVerified, pointStatus, type StoredBackup } from './recovery-points';
@@ -13,8 +13,6 @@ export interface ResolveDeps {
   /** ARN of the database's restore role (the RunTask TaskRoleArn override). */
   readonly restoreRoleArn: (database: string) => string;
 }
-
-const DEFAULT_PORTS = { postgres: 5432, mysql: 3306, mariadb: 3306, redis: 6379, mongodb: 27017 } as const;
 
 // Identifiers as PostgreSQL and MySQL print them unquoted; anything fancier is restored whole, not selected.
 const IDENT = '[A-Za-z_][A-Za-z0-9_$]*';

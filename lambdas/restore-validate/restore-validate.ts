@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type Inventory, keys, ManifestSchema } from '../shared/catalog';
 import { StrongboxError } from '../shared/errors';
-import { compareInventory, inventoryAsSource, type ResolvedRestore, type ValidateResult } from '../shared/restore-payloads';
+import { compareInventory, inventoryAsSource, isIncluded, type ResolvedRestore, type ValidateResult } from '../shared/restore-payloads';
 import { getJson } from '../shared/vault-io';
 
 /** The restored target does not hold what the manifest says was dumped. */
@@ -28,7 +28,7 @@ export async function validateRestore(resolved: ResolvedRestore, deps: ValidateD
   }
   const actual = inventoryAsSource(await deps.readInventory(resolved), resolved.engine, resolved.sourceDatabase, resolved.target.database);
   const mismatches = compareInventory(manifest.value.inventory, actual, { include: resolved.include, engine: resolved.engine });
-  const compared = manifest.value.inventory.entries.length;
+  const compared = manifest.value.inventory.entries.filter((e) => isIncluded(e.name, resolved.include, resolved.engine)).length;
   if (mismatches.length > 0) {
     const lines = mismatches.map((m) => `${m.name}: expected ${m.expected ?? 'nothing'}, found ${m.actual ?? 'nothing'}`);
     throw new RestoreMismatchError(

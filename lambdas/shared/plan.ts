@@ -7,6 +7,9 @@ import { DatabaseNameSchema } from './catalog';
  * bundle at synth (esbuild `define` of `process.env.STRONGBOX_PLAN`), so no Lambda fetches its config from
  * the network and nothing sits in template environment values. Locally the same variable is set for real.
  */
+/** The port each engine listens on unless the config or a restore input says otherwise. */
+export const DEFAULT_PORTS = { postgres: 5432, mysql: 3306, mariadb: 3306, redis: 6379, mongodb: 27017 } as const;
+
 export const DatabasePlanSchema = z.strictObject({
   name: DatabaseNameSchema,
   engine: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),

@@ -267,6 +267,28 @@ describe('restore Notify', () => {
     );
   });
 
+  it('records a timed-out run as timed out, not stopped from the console, with the engine port the input left out', async () => {
+    // Prepare
+    const event = stopped(
+      { database: 'orders', latest: true, target: { host: 'orders-copy.internal', database: 'orders_copy', secretArn: SECRET } },
+      { status: 'TIMED_OUT', startDate: Date.parse('2026-03-13T08:00:00.000Z'), stopDate: Date.parse('2026-03-13T08:01:59.600Z') },
+    );
+
+    // Act
+    const record = await notifyAborted(event, { ...deps('2026-03-13T09:00:00.000Z'), plan });
+
+    // Assess
+    expect(record).toMatchObject({
+      outcome: 'aborted',
+      target: { host: 'orders-copy.internal', port: 5432, database: 'orders_copy' },
+      error: 'Execution timed out; Step Functions stopped the restore task, so the target may hold a partial restore',
+    });
+    // 119.6 s rounds to two whole minutes, never "1 min 60 s".
+    expect(message().content.description).toBe(
+      'Restore of orders TIMED OUT after 2 min 0 s (latest to orders-copy.internal:5432/orders_copy); the target may hold a partial restore.',
+    );
+  });
+
   it.each([
     ['no input at all', null],
     ['input that is not JSON', '{"database": "orders"'],
@@ -293,6 +315,7 @@ describe('restore Notify', () => {
     process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
     process.env.STRONGBOX_CHAT_TOPIC_ARN = CHAT;
     process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;
+    process.env.STRONGBOX_PLAN = JSON.stringify(plan);
     const { handler } = await import('../../../lambdas/restore-notify/handler');
     const event = stopped(
       { database: 'sessions', latest: true, target: { host: 'sessions-copy.internal', port: 6379 } },
