@@ -1,6 +1,6 @@
 import type { Plan } from '../../lambdas/shared/plan';
-import { DEFAULT_PORTS, type StrongboxConfig } from './schema';
 import { longestGapSeconds, parseScheduleExpression } from './schedule-expression';
+import { DEFAULT_PORTS, type StrongboxConfig } from './schema';
 import { parseDuration, TIER_PRESETS } from './tiers';
 
 export function taskFamily(app: string, database: string): string {

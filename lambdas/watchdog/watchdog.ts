@@ -46,11 +46,23 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
   const databases = Object.values(deps.plan.databases);
   const outcomes = await Promise.allSettled(
     databases.map(async (db) => ({
-      verified: await readPointer(deps, db.name, keys.latestVerified(db.name), LatestVerifiedSchema, 'Verify rewrites it on the next verified backup'),
+      verified: await readPointer(
+        deps,
+        db.name,
+        keys.latestVerified(db.name),
+        LatestVerifiedSchema,
+        'Verify rewrites it on the next verified backup',
+      ),
       drill:
         db.drillIntervalSeconds === undefined
           ? undefined
-          : await readPointer(deps, db.name, keys.latestDrill(db.name), LatestDrillSchema, 'the drill Report rewrites it after the next drill'),
+          : await readPointer(
+              deps,
+              db.name,
+              keys.latestDrill(db.name),
+              LatestDrillSchema,
+              'the drill Report rewrites it after the next drill',
+            ),
     })),
   );
   const points: RecoveryPoint[] = [];
@@ -136,7 +148,9 @@ async function readPointer<T extends { database: string }>(
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    throw new WatchdogError(`s3://${deps.bucket}/${key} is not a valid pointer (${rewrittenBy}):\n${describeZodIssues(parsed.error, json)}`);
+    throw new WatchdogError(
+      `s3://${deps.bucket}/${key} is not a valid pointer (${rewrittenBy}):\n${describeZodIssues(parsed.error, json)}`,
+    );
   }
   if (parsed.data.database !== database) {
     throw new WatchdogError(`s3://${deps.bucket}/${key} names database "${parsed.data.database}"; expected "${database}"`);
