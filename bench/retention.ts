@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { type HistoryEntry, planRetention } from '../lambdas/retain/planner';
 import { classifyKey, keys, mintBackupId, parseBackupId, VerificationSchema } from '../lambdas/shared/catalog';
+import { peakRssMb } from '../tasks/src/stream/memory';
 
 /**
  * Retention at scale: plans GFS over 400,000 backups of one database (a 15-minute schedule for ~11 years,
@@ -88,7 +89,8 @@ const plan = planRetention(
 );
 const seconds = (performance.now() - began - simulatedMs) / 1000;
 const kept = plan.decisions.filter((d) => d.action === 'keep').length;
-const rssMb = process.resourceUsage().maxRSS / 1024;
+// VmHWM: getrusage's maxRSS would include the memory of the process that spawned this section.
+const rssMb = peakRssMb();
 
 process.stderr.write(
   `retention: ${plan.decisions.length} backups planned, ${kept} kept, in ${seconds.toFixed(2)} s wall, peak RSS ${rssMb.toFixed(0)} MB\n`,

@@ -1,8 +1,18 @@
 import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { buildSync } from 'esbuild';
+import mysql from 'mysql2/promise';
+import { Client } from 'pg';
+import { type EngineServer, startMariadb, startPostgres } from '../test/support/engines';
 
 export const BENCH_DIR = join(__dirname, '..', '.bench');
+
+/** Every bench server uses this password, so the cached data directories can be reused. */
+export const PASSWORD = 'bench-password';
 
 export interface Timed {
   readonly seconds: number;
@@ -48,15 +58,187 @@ export function bundleTask(): string {
   return outfile;
 }
 
-/** Runs the bundled task and returns its final JSON result line and wall time. */
-export async function runTask(bundle: string, env: NodeJS.ProcessEnv): Promise<{ seconds: number; result: Record<string, unknown> }> {
+export interface TaskRun {
+  readonly seconds: number;
+  /** The command's result: the last stdout line. */
+  readonly result: Record<string, unknown>;
+  /** The structured log lines before it (the task writes JSON lines), for figures the result does not carry. */
+  readonly logs: Record<string, unknown>[];
+}
+
+/** Runs the bundled task and returns its final JSON result line, its log lines and its wall time. */
+export async function runTask(bundle: string, env: NodeJS.ProcessEnv): Promise<TaskRun> {
   const out = await timed(process.execPath, [bundle], env);
-  const last = out.stdout.trim().split('\n').pop() ?? '{}';
-  return { seconds: out.seconds, result: JSON.parse(last) };
+  const lines = out.stdout
+    .trim()
+    .split('\n')
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  return { seconds: out.seconds, result: lines.pop() ?? {}, logs: lines };
 }
 
 export const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 
-export function log(message: string): void {
-  process.stderr.write(`bench/dump: ${message}\n`);
+/** A logger for one section: `bench/<section>: message` on stderr (stdout's last line is the figures). */
+export function logger(section: string): (message: string) => void {
+  return (message) => process.stderr.write(`bench/${section}: ${message}\n`);
 }
+
+/** The SDK environment a task needs to reach s3rver. */
+export const AWS_ENV: Readonly<Record<string, string>> = {
+  AWS_ACCESS_KEY_ID: 'S3RVER',
+  AWS_SECRET_ACCESS_KEY: 'S3RVER',
+  AWS_REGION: 'eu-west-1',
+  AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+  AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+};
+
+/** The task environment for `server`'s database `database`, backing up into s3rver's `bench` bucket. */
+export function taskEnv(server: EngineServer, endpoint: string, database: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...AWS_ENV,
+    ...server.taskEnv(),
+    STRONGBOX_DB_NAME: database,
+    STRONGBOX_DATABASE: `bench-${server.engine}`,
+    STRONGBOX_VAULT_BUCKET: 'bench',
+    STRONGBOX_S3_ENDPOINT: endpoint,
+    STRONGBOX_COMMAND: 'backup',
+    STRONGBOX_PROGRESS_INTERVAL_SECONDS: '60',
+    ...extra,
+  };
+}
+
+/** Streams an object to a local file (a 300 MB artifact held in memory would inflate this process's RSS). */
+export async function downloadToFile(client: S3Client, bucket: string, key: string, path: string): Promise<void> {
+  const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  await pipeline(object.Body as Readable, createWriteStream(path));
+}
+
+/**
+ * Runs `raw` and `ours` alternately `rounds` times and keeps each one's fastest run: on a shared machine the
+ * minimum is the run least disturbed by others, and alternating exposes both sides to the same background load.
+ */
+export async function bestOf<R extends { seconds: number }, O extends { seconds: number }>(
+  label: string,
+  rounds: number,
+  raw: () => Promise<R>,
+  ours: () => Promise<O>,
+  log: (message: string) => void,
+): Promise<{ raw: R; ours: O }> {
+  let best: { raw: R; ours: O } | undefined;
+  for (let i = 1; i <= rounds; i++) {
+    const r = await raw();
+    const o = await ours();
+    log(`${label}, round ${i}: raw ${round(r.seconds)} s, ours ${round(o.seconds)} s`);
+    best = {
+      raw: best && best.raw.seconds <= r.seconds ? best.raw : r,
+      ours: best && best.ours.seconds <= o.seconds ? best.ours : o,
+    };
+  }
+  if (!best) {
+    throw new Error(`bestOf: rounds is ${rounds}; expected at least 1`);
+  }
+  return best;
+}
+
+/**
+ * Datasets of random words (compressible like real text, unlike pgbench's padding), built once in server
+ * directories under .bench/ and reused by every section.
+ */
+const WORDS = (
+  'order customer invoice payment shipped pending refund account balance address street city country postal ' +
+  'product quantity price discount total tax currency euro dollar delivery warehouse stock supplier contract ' +
+  'the a of and to in is for on with as by at from this that be are was it an or not have has will can ' +
+  'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec ' +
+  'romeo sierra tango uniform victor whiskey xray yankee zulu monday tuesday wednesday thursday friday saturday ' +
+  'sunday january february march april may june july august september october november december urgent normal'
+).split(' ');
+
+/** The bench PostgreSQL server with its cached data directory. */
+export function startBenchPostgres(): Promise<EngineServer> {
+  return startPostgres({ password: PASSWORD, directory: join(BENCH_DIR, 'postgres') });
+}
+
+/** The bench MariaDB server with its cached data directory. */
+export function startBenchMariadb(): Promise<EngineServer> {
+  return startMariadb({ password: PASSWORD, directory: join(BENCH_DIR, 'mariadb') });
+}
+
+/** ~`megabytes` of rows: id, customer, status, random-word body (~900 bytes), amount, timestamp. */
+export async function buildPostgres(server: EngineServer, database: string, megabytes: number): Promise<void> {
+  const client = new Client({ host: server.host, port: server.port, user: 'postgres', password: PASSWORD, database: 'postgres' });
+  await client.connect();
+  try {
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount) {
+      return;
+    }
+    logger('support')(`building PostgreSQL dataset "${database}" (~${megabytes} MB)`);
+    // Built under another name and renamed when complete, so an interrupted build is never mistaken for a cached one.
+    const building = `${database}_building`;
+    await client.query(`DROP DATABASE IF EXISTS ${building}`);
+    await client.query(`CREATE DATABASE ${building}`);
+    const db = new Client({ host: server.host, port: server.port, user: 'postgres', password: PASSWORD, database: building });
+    await db.connect();
+    await db.query(
+      `CREATE TABLE documents (id bigint PRIMARY KEY, customer text, status text, body text, amount numeric(12,2), created timestamptz)`,
+    );
+    const words = `ARRAY[${WORDS.map((w) => `'${w}'`).join(',')}]`;
+    const rows = megabytes * 1000;
+    const batch = 100_000;
+    for (let start = 1; start <= rows; start += batch) {
+      await db.query(
+        `INSERT INTO documents SELECT g, 'customer-' || (random()*100000)::int, (${words})[1 + (random()*4)::int],
+           (SELECT string_agg((${words})[1 + floor(random()*${WORDS.length})::int], ' ') FROM generate_series(1, 140 + (g % 3)) s),
+           (random()*10000)::numeric(12,2), now() - random() * interval '900 days'
+         FROM generate_series($1::bigint, $2::bigint) g`,
+        [start, Math.min(rows, start + batch - 1)],
+      );
+    }
+    await db.query('VACUUM ANALYZE documents');
+    await db.end();
+    await client.query(`ALTER DATABASE ${building} RENAME TO ${database}`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function buildMariadb(server: EngineServer, megabytes: number): Promise<void> {
+  const conn = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'strongbox', password: PASSWORD });
+  try {
+    const [rows] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'bench' AND table_name = 'dataset_complete'",
+    );
+    if (Number(rows[0].n) > 0) {
+      return;
+    }
+    logger('support')(`building MariaDB dataset (~${megabytes} MB)`);
+    await conn.query('DROP DATABASE IF EXISTS bench');
+    await conn.query('CREATE DATABASE bench');
+    await conn.query(
+      'CREATE TABLE bench.documents (id BIGINT PRIMARY KEY, customer VARCHAR(40), body TEXT, amount DECIMAL(12,2), created DATETIME) ENGINE=InnoDB',
+    );
+    const word = () => `ELT(1 + FLOOR(RAND() * ${WORDS.length}), ${WORDS.map((w) => `'${w}'`).join(',')})`;
+    const body = `CONCAT_WS(' ', ${Array.from({ length: 140 }, word).join(', ')})`;
+    const total = megabytes * 1000;
+    const batch = 50_000;
+    for (let start = 1; start <= total; start += batch) {
+      await conn.query(
+        `INSERT INTO bench.documents SELECT seq, CONCAT('customer-', FLOOR(RAND()*100000)), ${body}, RAND()*10000, NOW() - INTERVAL FLOOR(RAND()*900) DAY FROM bench.seq_${start}_to_${Math.min(total, start + batch - 1)}`,
+      );
+    }
+    // Marks the dataset complete, so an interrupted build is rebuilt rather than measured.
+    await conn.query('CREATE TABLE bench.dataset_complete (at DATETIME)');
+  } finally {
+    await conn.end();
+  }
+}
+
+/** The 1.1 GB PostgreSQL dataset both the dump and the drill section measure. */
+export const LARGE_PG = { database: 'large', megabytes: 1100 } as const;
