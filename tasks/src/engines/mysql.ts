@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import type { Inventory } from '../../../lambdas/shared/catalog';
 import { type Connection, requireUsername } from '../credentials';
 import { findTool, startTool, toolVersion } from '../tools';
@@ -42,8 +42,11 @@ function sslOption(connection: Connection): mysql.ConnectionOptions['ssl'] {
 }
 
 async function connect(connection: Connection, database?: string): Promise<mysql.Connection> {
+  // Loaded on first use: every task start would otherwise evaluate mysql2 (and keep its ~3 MB of heap, which
+  // each full GC of a PostgreSQL or Redis stream then walks).
+  const { createConnection } = await import('mysql2/promise');
   try {
-    return await mysql.createConnection({
+    return await createConnection({
       host: connection.host,
       port: connection.port,
       user: requireUsername(connection, 'mysql'),
