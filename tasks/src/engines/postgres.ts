@@ -173,7 +173,11 @@ export const postgres: EngineAdapter = {
           await Promise.all([process.succeeded(), counted]);
         },
         close: async () => {
-          await client.query('COMMIT').catch(() => undefined);
+          // A failed dump does not wait for counts still running (a COMMIT would queue behind them): closing
+          // the connection ends the transaction as well.
+          if (entries) {
+            await client.query('COMMIT').catch(() => undefined);
+          }
           await client.end().catch(() => undefined);
         },
       };
