@@ -17,9 +17,12 @@ export interface Connection extends Credentials {
 
 export type SecretReader = (secretArn: string) => Promise<string>;
 
-export function secretsManagerReader(client = new SecretsManagerClient({})): SecretReader {
+/** @param client created on the first read: most tasks get their credentials from ECS secrets and never read one. */
+export function secretsManagerReader(client?: SecretsManagerClient): SecretReader {
+  let reader = client;
   return async (secretArn) => {
-    const out = await client.send(new GetSecretValueCommand({ SecretId: secretArn }));
+    reader ??= new SecretsManagerClient({});
+    const out = await reader.send(new GetSecretValueCommand({ SecretId: secretArn }));
     if (out.SecretString === undefined) {
       throw new Error(`secret ${secretArn} has no string value; expected JSON with "username" and "password"`);
     }

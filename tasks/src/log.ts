@@ -9,8 +9,3 @@ export function logLine(level: 'info' | 'warn' | 'error', message: string, field
 export function resultLine(result: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
-
-export function peakRssMb(): number {
-  // maxRSS is in kilobytes.
-  return Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10;
-}
