@@ -32,9 +32,10 @@ const log = logger('dump');
 async function main(): Promise<void> {
   mkdirSync(BENCH_DIR, { recursive: true });
   const bundle = bundleTask();
+  // The vault first: if it cannot start (no --openssl-legacy-provider), no database server is left running.
+  const s3 = await startS3rver(['bench']);
   const pg = await startBenchPostgres();
   const maria = await startBenchMariadb();
-  const s3 = await startS3rver(['bench']);
   const figures: Record<string, number> = {};
   try {
     await buildPostgres(pg, LARGE_PG.database, LARGE_PG.megabytes);
