@@ -1,14 +1,14 @@
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveRestore } from '../../lambdas/restore-resolve/restore-resolve';
-import { keys, mintBackupId } from '../../lambdas/shared/catalog';
-import type { Plan } from '../../lambdas/shared/plan';
-import { putJson } from '../../lambdas/shared/vault-io';
-import { main } from '../../tasks/src/main';
-import { databasePlan, restoreRoleArn, SECRET, testPlan } from '../lambdas/restore-resolve/fixtures';
-import { type EngineServer, startMariadb, startPostgres } from '../support/engines';
-import { type LocalS3, startS3rver } from '../support/s3rver';
+import { resolveRestore } from '../../../lambdas/restore-resolve/restore-resolve';
+import { keys, mintBackupId } from '../../../lambdas/shared/catalog';
+import type { Plan } from '../../../lambdas/shared/plan';
+import { putJson } from '../../../lambdas/shared/vault-io';
+import { main } from '../../../tasks/src/main';
+import { databasePlan, restoreRoleArn, SECRET, testPlan } from '../../lambdas/restore-resolve/fixtures';
+import { type EngineServer, startMariadb, startPostgres } from '../../support/engines';
+import { type LocalS3, startS3rver } from '../../support/s3rver';
 
 /**
  * Console restores end to end through the pieces that run them: the Resolve logic settles the recovery point

@@ -1,11 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DrillRecordSchema, keys, ManifestSchema, mintBackupId } from '../../../lambdas/shared/catalog';
-import { getJson, putJson } from '../../../lambdas/shared/vault-io';
-import { main } from '../../../tasks/src/main';
-import { type EngineServer, startMariadb, startPostgres, startRedis } from '../../support/engines';
-import { type LocalS3, startS3rver } from '../../support/s3rver';
+import { DrillRecordSchema, keys, ManifestSchema, mintBackupId } from '../../../../lambdas/shared/catalog';
+import { getJson, putJson } from '../../../../lambdas/shared/vault-io';
+import { main } from '../../../../tasks/src/main';
+import { type EngineServer, startMariadb, startPostgres, startRedis } from '../../../support/engines';
+import { type LocalS3, startS3rver } from '../../../support/s3rver';
 
 const BUCKET = 'vault';
 
