@@ -6,28 +6,10 @@ import { RestoreWorkflow } from '../../../infra/constructs/restore-workflow';
 import { LocalStateMachine, type TaskBinding, TaskFailedError } from '../../../infra/local/runtime';
 import type { Plan } from '../../../lambdas/shared/plan';
 import { DrReportSchema } from '../../../lambdas/shared/restore-payloads';
-import { databasePlan, SECRET, testPlan } from '../../lambdas/restore-resolve/fixtures';
+import { drPlanFixture, SECRET } from '../../lambdas/restore-resolve/fixtures';
 import { definitionOf, workflowStack } from './workflow-stack';
 
-const plan: Plan = {
-  ...testPlan([
-    databasePlan('users', 'postgres'),
-    databasePlan('orders', 'postgres'),
-    databasePlan('billing', 'mariadb'),
-    databasePlan('sessions', 'redis'),
-  ]),
-  drPlans: {
-    'region-loss': {
-      groups: [['users'], ['orders', 'billing'], ['sessions']],
-      targets: {
-        users: { host: 'users.dr.internal', port: 5432, database: 'users', secretArn: SECRET },
-        orders: { host: 'orders.dr.internal', port: 5432, database: 'orders', secretArn: SECRET },
-        billing: { host: 'billing.dr.internal', port: 3306, secretArn: SECRET },
-        sessions: { host: 'sessions.dr.internal', port: 6379 },
-      },
-    },
-  },
-};
+const plan: Plan = drPlanFixture();
 
 function synth() {
   const parts = workflowStack(plan);

@@ -5,32 +5,10 @@ import { advanceDrPlan, reportDrPlan, startDrPlan } from '../../../lambdas/dr-pl
 import { InputValidationError } from '../../../lambdas/shared/errors';
 import type { Plan } from '../../../lambdas/shared/plan';
 import { type DrItemResult, type DrState, RestoreInputSchema } from '../../../lambdas/shared/restore-payloads';
-import { databasePlan, SECRET, testPlan } from '../restore-resolve/fixtures';
+import { drPlanFixture, SECRET, testPlan } from '../restore-resolve/fixtures';
 
 const CHAT = 'arn:aws:sns:eu-west-1:123456789012:chat';
-const plan: Plan = {
-  ...testPlan([
-    databasePlan('users', 'postgres'),
-    databasePlan('orders', 'postgres'),
-    databasePlan('billing', 'mariadb'),
-    databasePlan('sessions', 'redis'),
-  ]),
-  drPlans: {
-    'region-loss': {
-      groups: [['users'], ['orders', 'billing'], ['sessions']],
-      targets: {
-        users: { host: 'users.dr.internal', port: 5432, database: 'users', secretArn: SECRET },
-        orders: { host: 'orders.dr.internal', port: 5432, database: 'orders', secretArn: SECRET },
-        billing: { host: 'billing.dr.internal', port: 3306, secretArn: SECRET },
-        sessions: { host: 'sessions.dr.internal', port: 6379 },
-      },
-    },
-    'az-loss': {
-      groups: [['orders']],
-      targets: { orders: { host: 'orders.az2.internal', port: 5432, database: 'orders', secretArn: SECRET } },
-    },
-  },
-};
+const plan: Plan = drPlanFixture();
 const execution = {
   executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:strongbox-dr-plan:dr-1',
   name: 'dr-1',

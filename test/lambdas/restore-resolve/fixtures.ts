@@ -107,3 +107,30 @@ export async function seedBackup(s3: S3Client, bucket: string, database: string,
   }
   return backupId;
 }
+
+/** Four databases and two DR plans: `region-loss` (three groups) and `az-loss` (one database). */
+export function drPlanFixture(): Plan {
+  return {
+    ...testPlan([
+      databasePlan('users', 'postgres'),
+      databasePlan('orders', 'postgres'),
+      databasePlan('billing', 'mariadb'),
+      databasePlan('sessions', 'redis'),
+    ]),
+    drPlans: {
+      'region-loss': {
+        groups: [['users'], ['orders', 'billing'], ['sessions']],
+        targets: {
+          users: { host: 'users.dr.internal', port: 5432, database: 'users', secretArn: SECRET },
+          orders: { host: 'orders.dr.internal', port: 5432, database: 'orders', secretArn: SECRET },
+          billing: { host: 'billing.dr.internal', port: 3306, secretArn: SECRET },
+          sessions: { host: 'sessions.dr.internal', port: 6379 },
+        },
+      },
+      'az-loss': {
+        groups: [['orders']],
+        targets: { orders: { host: 'orders.az2.internal', port: 5432, database: 'orders', secretArn: SECRET } },
+      },
+    },
+  };
+}
