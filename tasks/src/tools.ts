@@ -28,15 +28,33 @@ export class ToolNotFoundError extends Error {
   }
 }
 
-/** A tool that exited non-zero or was killed; carries the tail of its stderr for the failure record. */
+/**
+ * Lines on stderr that mean the tool failed even when it exits 0 (a dump that skipped a table it could not read
+ * is not a backup). Matched line by line as stderr arrives, so an early error is seen however much follows.
+ */
+export const STDERR_FAILURE: Readonly<Record<string, RegExp>> = {
+  pg_dump: /^pg_dump: error: /,
+  pg_restore: /^pg_restore: error: /,
+  'mariadb-dump': /^(?:mariadb-dump|mysqldump): (?:Got error|Error|Couldn't)/,
+  mysqldump: /^(?:mariadb-dump|mysqldump): (?:Got error|Error|Couldn't)/,
+  mariadb: /^ERROR \d+/,
+  mysql: /^ERROR \d+/,
+  'redis-cli': /^(?:Error|I\/O error|Could not connect|ERR )/,
+};
+
+/** A tool that exited non-zero, was killed, or reported an error on stderr; carries the tail of its stderr. */
 export class ToolFailedError extends Error {
   public constructor(
     public readonly tool: string,
     public readonly exit: ToolExit,
     public readonly stderrTail: string,
+    /** The stderr line that failed a tool which exited 0. */
+    public readonly errorLine?: string,
   ) {
     super(
-      `${tool} ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`,
+      errorLine !== undefined && !exit.signal && exit.code === 0
+        ? `${tool} exited 0 but reported an error on stderr: ${errorLine}`
+        : `${tool} ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`,
     );
     this.name = 'ToolFailedError';
   }
@@ -138,6 +156,22 @@ export function startTool(name: string, args: readonly string[], options: StartT
     }
   }
   const stderr = new StderrTail().attach(child.stderr);
+  const failure = STDERR_FAILURE[name];
+  let errorLine: string | undefined;
+  if (failure && child.stderr) {
+    let partial = '';
+    const check = (line: string) => {
+      if (errorLine === undefined && failure.test(line)) {
+        errorLine = line;
+      }
+    };
+    child.stderr.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      lines.forEach(check);
+    });
+    child.stderr.on('end', () => check(partial));
+  }
   const exited = new Promise<ToolExit>((resolve) => {
     child.once('error', (error) => {
       stderr.add(`${error.message}\n`);
@@ -153,8 +187,8 @@ export function startTool(name: string, args: readonly string[], options: StartT
     exited,
     succeeded: async () => {
       const exit = await exited;
-      if (exit.code !== 0) {
-        throw new ToolFailedError(name, exit, stderr.toString());
+      if (exit.code !== 0 || errorLine !== undefined) {
+        throw new ToolFailedError(name, exit, stderr.toString(), errorLine);
       }
     },
   };

@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -268,6 +271,36 @@ describe('dump task entrypoint with PostgreSQL', () => {
     expect(proxy.aborted.length).toBeGreaterThan(0);
     const listed = await localS3Client(proxy.endpoint).send(new ListMultipartUploadsCommand({ Bucket: 'vault' }));
     expect(listed.Uploads ?? []).toEqual([]);
+  });
+
+  it('fails a dump whose pg_dump reports an error on stderr but exits 0: no manifest, failure.json with the line', async () => {
+    // Prepare: a pg_dump that dumps, then reports an error and exits 0 anyway
+    const id = 'orders-20260102T040506Z-full';
+    const bin = mkdtempSync(join(tmpdir(), 'strongbox-fake-bin-'));
+    const real = execFileSync('sh', ['-c', 'command -v pg_dump']).toString().trim();
+    writeFileSync(
+      join(bin, 'pg_dump'),
+      `#!/bin/sh\n"${real}" "$@"\necho "pg_dump: error: query failed: ERROR:  permission denied for table payroll" >&2\nexit 0\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    // Act
+    const out = await runTask(env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_BACKUP_ID: id, PATH: `${bin}:${process.env.PATH}` }));
+    rmSync(bin, { recursive: true, force: true });
+    // Assess
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain(
+      'pg_dump exited 0 but reported an error on stderr: pg_dump: error: query failed: ERROR:  permission denied for table payroll',
+    );
+    expect(await objectExists(keys.manifest(id))).toBe(false);
+    const failure = FailureRecordSchema.parse(
+      JSON.parse(
+        await (await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: keys.failure(id) }))).Body!.transformToString(),
+      ),
+    );
+    expect(failure).toMatchObject({ phase: 'dump', exitCode: 0 });
+    expect(failure.stderrTail).toContain('permission denied for table payroll');
   });
 
   it('fails clearly on a wrong password without printing it', async () => {
