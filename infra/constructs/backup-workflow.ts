@@ -12,7 +12,7 @@ import type { Plan } from '../../lambdas/shared/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../lambdas/shared/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
-import { grantRunTasks } from './run-task-grants';
+import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
 /** What the workflow needs of one database's dump task (built by the DumpTask construct). */
@@ -269,17 +269,8 @@ export class BackupWorkflow extends Construct {
         Comment: 'The dump task: engine tool -> zstd -> SHA-256 -> multipart upload, manifest last',
         Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
         Parameters: {
-          Cluster: props.cluster.clusterArn,
+          ...fargateTaskParameters(props),
           'TaskDefinition.$': '$.prepare.taskFamily',
-          LaunchType: 'FARGATE',
-          PropagateTags: 'TASK_DEFINITION',
-          NetworkConfiguration: {
-            AwsvpcConfiguration: {
-              Subnets: props.taskSubnets.map((s) => s.subnetId),
-              SecurityGroups: props.taskSecurityGroups.map((g) => g.securityGroupId),
-              AssignPublicIp: 'DISABLED',
-            },
-          },
           Overrides: {
             ContainerOverrides: [
               {

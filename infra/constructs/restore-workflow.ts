@@ -15,12 +15,11 @@ import type { Plan } from '../../lambdas/shared/plan';
 import { TASK_CONTAINER_NAME } from '../../lambdas/shared/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
-import { grantRestoreRunTasks, restoreRolesEnvironment } from './run-task-grants';
+import { fargateTaskParameters, grantRestoreRunTasks, restoreRolesEnvironment } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
 /** Tag a Secrets Manager secret must carry before a restore (its Validate step) may read it as a target. */
 export const RESTORE_TARGET_TAG = 'strongbox:restore-target';
-/** Step Functions' managed rule for `.sync` ECS integrations. */
 
 export interface RestoreWorkflowProps {
   readonly plan: Plan;
@@ -62,17 +61,8 @@ export function runTaskState(
       Comment: paths.comment,
       Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
       Parameters: {
-        Cluster: props.cluster.clusterArn,
+        ...fargateTaskParameters(props),
         'TaskDefinition.$': paths.familyPath,
-        LaunchType: 'FARGATE',
-        PropagateTags: 'TASK_DEFINITION',
-        NetworkConfiguration: {
-          AwsvpcConfiguration: {
-            Subnets: props.taskSubnets.map((s) => s.subnetId),
-            SecurityGroups: props.taskSecurityGroups.map((g) => g.securityGroupId),
-            AssignPublicIp: 'DISABLED',
-          },
-        },
         Overrides: {
           'TaskRoleArn.$': paths.taskRoleArnPath,
           ContainerOverrides: [{ Name: TASK_CONTAINER_NAME, 'Environment.$': paths.environmentPath }],

@@ -1,4 +1,5 @@
 import { ArnFormat, Stack } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -98,4 +99,24 @@ export function grantRestoreRunTasks(
     ...Object.values(props.restoreRoles),
   ];
   grantRunTasks(stateMachine, props.plan, props.cluster, props.taskDefinitions, passRoles);
+}
+
+/** Where every Strongbox task runs: the cluster, Fargate, the task subnets and security groups, no public IP. */
+export function fargateTaskParameters(props: {
+  cluster: ecs.ICluster;
+  taskSubnets: readonly ec2.ISubnet[];
+  taskSecurityGroups: readonly ec2.ISecurityGroup[];
+}): Record<string, unknown> {
+  return {
+    Cluster: props.cluster.clusterArn,
+    LaunchType: 'FARGATE',
+    PropagateTags: 'TASK_DEFINITION',
+    NetworkConfiguration: {
+      AwsvpcConfiguration: {
+        Subnets: props.taskSubnets.map((s) => s.subnetId),
+        SecurityGroups: props.taskSecurityGroups.map((g) => g.securityGroupId),
+        AssignPublicIp: 'DISABLED',
+      },
+    },
+  };
 }
