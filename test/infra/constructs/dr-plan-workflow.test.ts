@@ -7,7 +7,7 @@ import { LocalStateMachine, type TaskBinding, TaskFailedError } from '../../../i
 import type { Plan } from '../../../lambdas/shared/plan';
 import { DrReportSchema } from '../../../lambdas/shared/restore-payloads';
 import { drPlanFixture, SECRET } from '../../lambdas/restore-resolve/fixtures';
-import { definitionOf, workflowStack } from './workflow-stack';
+import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
 
 const plan: Plan = drPlanFixture();
 
@@ -15,14 +15,7 @@ function synth() {
   const parts = workflowStack(plan);
   const restore = new RestoreWorkflow(parts.stack, 'Restore', {
     plan,
-    vault: parts.vault,
-    cluster: parts.cluster,
-    vpc: parts.vpc,
-    taskSubnets: parts.subnets,
-    taskSecurityGroups: parts.securityGroups,
-    chatTopic: parts.chatTopic,
-    taskDefinitions: parts.taskDefinitions,
-    restoreRoles: parts.restoreRoles,
+    ...workflowProps(parts),
   });
   new DrPlanWorkflow(parts.stack, 'Dr', { plan, restoreStateMachine: restore.stateMachine, chatTopic: parts.chatTopic });
   return definitionOf(parts.stack, '-dr-plan');

@@ -7,7 +7,7 @@ import { type DrillRecord, keys } from '../../../lambdas/shared/catalog';
 import { putJson } from '../../../lambdas/shared/vault-io';
 import { databasePlan, restoreRoleArn, seedBackup, testPlan } from '../../lambdas/restore-resolve/fixtures';
 import { type LocalS3, startS3rver } from '../../support/s3rver';
-import { definitionOf, workflowStack } from './workflow-stack';
+import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
 
 const BUCKET = 'strongbox-vault-primary';
 const plan = testPlan([databasePlan('orders', 'postgres')]);
@@ -16,13 +16,7 @@ function synth() {
   const parts = workflowStack(plan);
   new DrillWorkflow(parts.stack, 'Drill', {
     plan,
-    vault: parts.vault,
-    cluster: parts.cluster,
-    taskSubnets: parts.subnets,
-    taskSecurityGroups: parts.securityGroups,
-    chatTopic: parts.chatTopic,
-    taskDefinitions: parts.taskDefinitions,
-    restoreRoles: parts.restoreRoles,
+    ...workflowProps(parts),
   });
   return definitionOf(parts.stack, '-drill');
 }

@@ -9,7 +9,7 @@ import { ResolvedRestoreSchema, RestoreAuditSchema } from '../../../lambdas/shar
 import { getJson, listObjects } from '../../../lambdas/shared/vault-io';
 import { databasePlan, restoreRoleArn, SECRET, seedBackup, testPlan } from '../../lambdas/restore-resolve/fixtures';
 import { type LocalS3, startS3rver } from '../../support/s3rver';
-import { definitionOf, workflowStack } from './workflow-stack';
+import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
 
 const BUCKET = 'strongbox-vault-primary';
 const plan = testPlan([
@@ -21,14 +21,7 @@ function synth() {
   const parts = workflowStack(plan);
   new RestoreWorkflow(parts.stack, 'Restore', {
     plan,
-    vault: parts.vault,
-    cluster: parts.cluster,
-    vpc: parts.vpc,
-    taskSubnets: parts.subnets,
-    taskSecurityGroups: parts.securityGroups,
-    chatTopic: parts.chatTopic,
-    taskDefinitions: parts.taskDefinitions,
-    restoreRoles: parts.restoreRoles,
+    ...workflowProps(parts),
   });
   return definitionOf(parts.stack, '-restore');
 }

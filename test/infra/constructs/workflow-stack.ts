@@ -65,6 +65,20 @@ export function workflowStack(plan: Plan): WorkflowStack {
   };
 }
 
+/** The props the restore and drill workflows take from the stack's parts (each construct ignores what it does not need). */
+export function workflowProps(parts: WorkflowStack) {
+  return {
+    vault: parts.vault,
+    cluster: parts.cluster,
+    vpc: parts.vpc,
+    taskSubnets: parts.subnets,
+    taskSecurityGroups: parts.securityGroups,
+    chatTopic: parts.chatTopic,
+    taskDefinitions: parts.taskDefinitions,
+    restoreRoles: parts.restoreRoles,
+  };
+}
+
 /** The ASL of the one state machine whose name ends with `suffix`, intrinsics resolved the way the local runtime does. */
 export function definitionOf(stack: Stack, suffix: string): { template: Template; definition: AslDefinition } {
   const template = Template.fromStack(stack);
