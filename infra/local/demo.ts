@@ -6,6 +6,7 @@ import { Client as PgClient } from 'pg';
 import {
   type DrillRecord,
   DrillRecordSchema,
+  describeMismatch,
   keys,
   type Manifest,
   ManifestSchema,
@@ -153,7 +154,7 @@ async function prepareRestoreTarget(local: LocalConfig, database: string): Promi
 /** The table an on-call engineer would most likely want back: sales.orders in the sample, else the largest. */
 function tableToRestore(manifest: Manifest): string | undefined {
   const tables = manifest.inventory.entries.filter((e) => e.kind === 'table');
-  return tables.find((e) => e.name === 'sales.orders')?.name ?? [...tables].sort((a, b) => b.count - a.count)[0]?.name;
+  return tables.find((e) => e.name === 'sales.orders')?.name ?? [...tables].sort((a, b) => (b.count ?? 0) - (a.count ?? 0))[0]?.name;
 }
 
 async function drill(strongbox: LocalStrongbox, database: string, backupId: string): Promise<Pick<DatabaseOutcome, 'drill' | 'drillNote'>> {
@@ -341,7 +342,7 @@ function summary(strongbox: LocalStrongbox, outcomes: readonly DatabaseOutcome[]
         o.drill
           ? o.drill.passed
             ? `passed: restored into a throwaway engine in ${o.drill.restoreSeconds.toFixed(1)} s, ${o.drill.checks.length} checks (drill.json beside the backup)`
-            : `FAILED: ${o.drill.mismatches.map((m) => `${m.name} expected ${m.expected}, found ${m.actual}`).join('; ') || 'see drill.json'}`
+            : `FAILED: ${o.drill.mismatches.map(describeMismatch).join('; ') || 'see drill.json'}`
           : (o.drillNote ?? '-'),
       ],
       [

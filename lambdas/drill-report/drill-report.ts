@@ -1,7 +1,7 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { type DrillRecord, DrillRecordSchema, keys, type LatestDrill } from '../shared/catalog';
+import { type DrillRecord, DrillRecordSchema, describeMismatch, keys, type LatestDrill } from '../shared/catalog';
 import { StrongboxError } from '../shared/errors';
 import { METRIC, publishDatabaseMetrics } from '../shared/metrics';
 import type { DrillReportEvent } from '../shared/restore-payloads';
@@ -58,7 +58,7 @@ export async function reportDrill(
 
 function describeFailures(record: DrillRecord): string {
   const parts = [
-    ...record.mismatches.map((m) => `${m.name}: expected ${m.expected ?? 'nothing'}, found ${m.actual ?? 'nothing'}`),
+    ...record.mismatches.map(describeMismatch),
     ...record.checks.filter((c) => !c.passed).map((c) => `check ${c.name} failed${c.detail ? ` (${c.detail})` : ''}`),
   ];
   return parts.join('; ') || 'the drill failed';

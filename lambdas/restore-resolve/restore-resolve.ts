@@ -53,6 +53,9 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
     ...(target.secretArn ? [{ Name: TASK_ENV.targetSecretArn, Value: target.secretArn }] : []),
     ...(include.length > 0 ? [{ Name: TASK_ENV.include, Value: JSON.stringify(include) }] : []),
     { Name: TASK_ENV.restoreOverwrite, Value: String(overwriteConfirmed) },
+    ...(input.privileges !== 'restore' ? [{ Name: TASK_ENV.restorePrivileges, Value: input.privileges }] : []),
+    ...(input.roles === 'create' ? [{ Name: TASK_ENV.restoreCreateRoles, Value: 'true' }] : []),
+    ...(input.definers !== 'require' ? [{ Name: TASK_ENV.restoreDefiners, Value: input.definers }] : []),
     { Name: TASK_ENV.trigger, Value: `restore:${execution.name}` },
   ];
   return {
@@ -66,6 +69,9 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
     overwrite: input.overwrite,
     overwriteConfirmed,
     ...(input.requestedBy !== undefined && { requestedBy: input.requestedBy }),
+    ...(input.privileges !== 'restore' && { privileges: input.privileges }),
+    ...(input.roles !== 'require' && { roles: input.roles }),
+    ...(input.definers !== 'require' && { definers: input.definers }),
     taskFamily: db.taskFamily,
     taskTimeoutSeconds: db.taskTimeoutSeconds,
     taskRoleArn: deps.restoreRoleArn(input.database),
@@ -103,6 +109,15 @@ function checkAgainstEngine(input: RestoreInput, db: DatabasePlan): void {
       problems.push(`include.${index}: found ${found(name)}; expected ${shape}`);
     }
   });
+  if (db.engine !== 'postgres' && input.privileges !== 'restore') {
+    problems.push(`privileges: found ${found(input.privileges)}; expected it left out: only PostgreSQL restores have a privileges option`);
+  }
+  if (db.engine !== 'postgres' && input.roles !== 'require') {
+    problems.push(`roles: found ${found(input.roles)}; expected it left out: only PostgreSQL backups store role definitions`);
+  }
+  if (db.engine !== 'mysql' && db.engine !== 'mariadb' && input.definers !== 'require') {
+    problems.push(`definers: found ${found(input.definers)}; expected it left out: only MySQL/MariaDB objects have DEFINER accounts`);
+  }
   if (problems.length > 0) {
     throw new InputValidationError(`Invalid restore input:\n${problems.join('\n')}`);
   }

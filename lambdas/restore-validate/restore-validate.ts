@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { type Inventory, keys, ManifestSchema } from '../shared/catalog';
+import { describeMismatch, type Inventory, keys, ManifestSchema } from '../shared/catalog';
 import { StrongboxError } from '../shared/errors';
 import { compareInventory, inventoryAsSource, isIncluded, type ResolvedRestore, type ValidateResult } from '../shared/restore-payloads';
 import { getJson } from '../shared/vault-io';
@@ -30,7 +30,7 @@ export async function validateRestore(resolved: ResolvedRestore, deps: ValidateD
   const mismatches = compareInventory(manifest.value.inventory, actual, { include: resolved.include, engine: resolved.engine });
   const compared = manifest.value.inventory.entries.filter((e) => isIncluded(e.name, resolved.include, resolved.engine)).length;
   if (mismatches.length > 0) {
-    const lines = mismatches.map((m) => `${m.name}: expected ${m.expected ?? 'nothing'}, found ${m.actual ?? 'nothing'}`);
+    const lines = mismatches.map(describeMismatch);
     throw new RestoreMismatchError(
       `The restored target differs from the manifest of ${resolved.backupId} (${manifest.value.inventory.exact ? 'exact counts' : 'counts within tolerance'}):\n${lines.join('\n')}`,
     );

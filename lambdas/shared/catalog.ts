@@ -5,6 +5,7 @@ import { z } from 'zod';
  * Lambda, the local runtime and the tests import these; nobody builds a key or parses a record by hand.
  *
  *   backups/<database>/<yyyy>/<mm>/<dd>/<backupId>/data.<format>.zst
+ *   backups/<database>/<yyyy>/<mm>/<dd>/<backupId>/roles.sql.zst        PostgreSQL: the cluster's roles (pg_dumpall --roles-only)
  *   backups/<database>/<yyyy>/<mm>/<dd>/<backupId>/manifest.json      written last: the backup exists once this does
  *   backups/<database>/<yyyy>/<mm>/<dd>/<backupId>/verification.json
  *   backups/<database>/<yyyy>/<mm>/<dd>/<backupId>/drill.json
@@ -73,6 +74,8 @@ export function backupPrefix(backupId: string): string {
 
 export const keys = {
   artifact: (backupId: string, format: ArtifactFormat) => `${backupPrefix(backupId)}data.${format}.zst`,
+  /** PostgreSQL only: `pg_dumpall --roles-only` output (see ManifestSchema.roles). */
+  roles: (backupId: string) => `${backupPrefix(backupId)}roles.sql.zst`,
   manifest: (backupId: string) => `${backupPrefix(backupId)}manifest.json`,
   verification: (backupId: string) => `${backupPrefix(backupId)}verification.json`,
   drill: (backupId: string) => `${backupPrefix(backupId)}drill.json`,
@@ -92,12 +95,34 @@ export function classifyKey(key: string): { backupId: string; file: string } | u
 const isoDate = z.iso.datetime({ offset: true });
 const sha256Hex = z.string().regex(/^[a-f0-9]{64}$/, { error: 'expected a lowercase hex SHA-256' });
 
+export const INVENTORY_KINDS = ['table', 'view', 'matview', 'keyspace', 'collection'] as const;
+
+/**
+ * One object of a backup. Entries are either *counted* (`count` set: base tables, populated materialized views,
+ * keyspaces, collections) or *listed* (`count` absent: views and unpopulated materialized views). A backup reads
+ * data and never runs the application's queries, so a view is recorded by name and by a hash of its definition,
+ * and is compared that way after a restore, never executed.
+ */
 export const InventoryEntrySchema = z.strictObject({
   /** `schema.table` (PostgreSQL), `database.table` (MySQL), `db<N>` (Redis), `database.collection` (MongoDB). */
   name: z.string().min(1),
-  kind: z.enum(['table', 'view', 'keyspace', 'collection']),
-  count: z.number().int().min(0),
+  kind: z.enum(INVENTORY_KINDS),
+  /** Rows or keys; absent for listed entries (views, unpopulated materialized views). */
+  count: z.number().int().min(0).optional(),
+  /** Materialized views only: false for one created WITH NO DATA (it cannot be counted, and restores unpopulated). */
+  populated: z.boolean().optional(),
+  /** Views and materialized views: SHA-256 of the definition as the engine prints it. */
+  definitionSha256: z
+    .string()
+    .regex(/^[a-f0-9]{64}$/)
+    .optional(),
 });
+export type InventoryEntry = z.infer<typeof InventoryEntrySchema>;
+
+/** Whether an entry carries a count to compare (see InventoryEntrySchema). */
+export function isCounted(entry: InventoryEntry): entry is InventoryEntry & { count: number } {
+  return entry.count !== undefined;
+}
 
 export const InventorySchema = z.strictObject({
   /** True when the counts were taken in the dump's own snapshot, so a restore must match them exactly. */
@@ -147,8 +172,47 @@ export const ManifestSchema = z.strictObject({
   throughputMBps: z.number().min(0),
   position: LogPositionSchema.optional(),
   inventory: InventorySchema,
+  /**
+   * Accounts the backup's objects name and a target must have before a restore writes anything: PostgreSQL
+   * owners and ACL grantees (`roles`), MySQL/MariaDB DEFINER accounts of views, triggers, routines and events
+   * (`definers`, as `'user'@'host'`). Absent in manifests written before these were recorded.
+   */
+  requires: z
+    .strictObject({
+      roles: z.array(z.string()).optional(),
+      definers: z.array(z.string()).optional(),
+    })
+    .optional(),
+  /**
+   * PostgreSQL: the cluster's role definitions (`pg_dumpall --roles-only`), a second artifact with its own
+   * checksum, because roles are global objects that pg_dump never carries.
+   */
+  roles: z
+    .strictObject({
+      key: z.string().min(1),
+      bytes: z.number().int().min(0),
+      sha256: sha256Hex,
+      uncompressedBytes: z.number().int().min(0),
+      /** Whether the role passwords were left out (`--no-role-passwords`, where the server does not let them be read). */
+      passwordsOmitted: z.boolean(),
+    })
+    .optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** One difference between a manifest's inventory and a restored one; `detail` explains listed entries (views). */
+export const MismatchSchema = z.strictObject({
+  name: z.string(),
+  expected: z.number().nullable(),
+  actual: z.number().nullable(),
+  detail: z.string().optional(),
+});
+export type Mismatch = z.infer<typeof MismatchSchema>;
+
+/** One line per mismatch, for drill and restore reports. */
+export function describeMismatch(m: Mismatch): string {
+  return m.detail ? `${m.name}: ${m.detail}` : `${m.name}: expected ${m.expected ?? 'nothing'}, found ${m.actual ?? 'nothing'}`;
+}
 
 export const VerificationSchema = z.strictObject({
   schemaVersion: z.literal(1),
@@ -169,7 +233,7 @@ export const DrillRecordSchema = z.strictObject({
   passed: z.boolean(),
   drilledAt: isoDate,
   restoreSeconds: z.number().min(0),
-  mismatches: z.array(z.strictObject({ name: z.string(), expected: z.number().nullable(), actual: z.number().nullable() })),
+  mismatches: z.array(MismatchSchema),
   checks: z.array(z.strictObject({ name: z.string(), passed: z.boolean(), detail: z.string().optional() })),
 });
 export type DrillRecord = z.infer<typeof DrillRecordSchema>;

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { BackupIdSchema, DatabaseNameSchema, InventorySchema, parseBackupId } from './catalog';
+import {
+  BackupIdSchema,
+  DatabaseNameSchema,
+  type InventoryEntry,
+  InventorySchema,
+  isCounted,
+  type Mismatch,
+  MismatchSchema,
+  parseBackupId,
+} from './catalog';
 import { ExecutionContextSchema } from './payloads';
 
 /**
@@ -48,6 +57,10 @@ export type RestoreTarget = z.infer<typeof RestoreTargetSchema>;
 
 const RECOVERY_POINT_FIELDS = ['backupId', 'pointInTime', 'latest'] as const;
 
+export const PRIVILEGE_MODES = ['restore', 'skip'] as const;
+export const ROLE_MODES = ['require', 'create'] as const;
+export const DEFINER_MODES = ['require', 'ignore'] as const;
+
 export const RestoreInputSchema = z
   .strictObject({
     database: z
@@ -84,6 +97,24 @@ export const RestoreInputSchema = z
       .max(200, { error: 'expected at most 200 characters' })
       .optional()
       .describe('Free text recorded in the audit trail next to the execution that started the restore.'),
+    privileges: z
+      .enum(PRIVILEGE_MODES, { error: 'expected "restore" (the default) or "skip"' })
+      .default('restore')
+      .describe(
+        'PostgreSQL: "restore" brings back GRANT/REVOKE, default privileges and owners, and refuses a target that lacks a role they name; "skip" restores without privileges and owners (pg_restore --no-privileges --no-owner).',
+      ),
+    roles: z
+      .enum(ROLE_MODES, { error: 'expected "require" (the default) or "create"' })
+      .default('require')
+      .describe(
+        'PostgreSQL: "require" refuses a target that lacks a role the backup names; "create" first creates the missing roles from the backup\'s stored role definitions (without passwords), as for a DR restore into a fresh cluster.',
+      ),
+    definers: z
+      .enum(DEFINER_MODES, { error: 'expected "require" (the default) or "ignore"' })
+      .default('require')
+      .describe(
+        'MySQL/MariaDB: "require" refuses a target that lacks a DEFINER account of the backup\'s views, triggers, routines or events; "ignore" restores anyway and records the missing accounts in the audit trail.',
+      ),
   })
   .superRefine((input, ctx) => {
     const given = RECOVERY_POINT_FIELDS.filter((field) => input[field] !== undefined);
@@ -156,6 +187,10 @@ export const ResolvedRestoreSchema = z.strictObject({
   /** overwrite:true AND confirm equal to the database name; the only thing that lets a restore replace data. */
   overwriteConfirmed: z.boolean(),
   requestedBy: z.string().optional(),
+  /** The input's options where they differ from the defaults (restore, require, require). */
+  privileges: z.enum(PRIVILEGE_MODES).optional(),
+  roles: z.enum(ROLE_MODES).optional(),
+  definers: z.enum(DEFINER_MODES).optional(),
   taskFamily: z.string(),
   taskTimeoutSeconds: z.number().int().positive(),
   /** The database's restore role, passed as the RunTask TaskRoleArn override: it cannot write a backup. */
@@ -176,13 +211,15 @@ export const GuardResultSchema = z.strictObject({
   sameAsSource: z.boolean(),
   drPlanTarget: z.string().optional().describe('The DR plan whose target this is, when it is one.'),
   decision: z.enum(['fresh-target', 'overwrite-confirmed']),
+  /** MySQL/MariaDB with `definers: "ignore"`: DEFINER accounts the target lacks, for the audit record and chat. */
+  ignoredDefiners: z.array(z.string()).optional(),
 });
 export type GuardResult = z.infer<typeof GuardResultSchema>;
 
 export const ValidateResultSchema = z.strictObject({
   matched: z.boolean(),
   compared: z.number().int().min(0),
-  mismatches: z.array(z.strictObject({ name: z.string(), expected: z.number().nullable(), actual: z.number().nullable() })),
+  mismatches: z.array(MismatchSchema),
 });
 export type ValidateResult = z.infer<typeof ValidateResultSchema>;
 
@@ -210,6 +247,8 @@ export const RestoreAuditSchema = z.strictObject({
   include: z.array(z.string()),
   overwrite: z.boolean(),
   validation: ValidateResultSchema.optional(),
+  /** DEFINER accounts the target lacked when the input said `definers: "ignore"`. */
+  ignoredDefiners: z.array(z.string()).optional(),
   error: z.string().optional(),
 });
 export type RestoreAudit = z.infer<typeof RestoreAuditSchema>;
@@ -323,8 +362,7 @@ export function nonEmptyRefusal(database: string, target: { host: string; port: 
 
 // ---- Inventory comparison (Validate after a restore, and the drill) -------------------------------------
 
-type InventoryEntry = z.infer<typeof InventorySchema>['entries'][number];
-export type Mismatch = ValidateResult['mismatches'][number];
+export type { Mismatch };
 
 /**
  * Whether an inventory entry is part of `include`. PostgreSQL entries are `schema.table`, MySQL ones
@@ -396,12 +434,23 @@ export function compareInventory(
   const mismatches: Mismatch[] = [];
   for (const entry of wanted) {
     const found = byName.get(entry.name);
+    if (!isCounted(entry)) {
+      const listed = compareListed(entry, found);
+      if (listed) {
+        mismatches.push(listed);
+      }
+      continue;
+    }
     const ok =
       found !== undefined &&
+      isCounted(found) &&
       (expected.exact ? found.count === entry.count : Math.abs(found.count - entry.count) <= countTolerance(entry.count));
     // Redis selective restores bring back a subset of a keyspace: only "more than was dumped" is wrong there.
     const subsetOk =
-      options.engine === 'redis' && include.length > 0 && found !== undefined && found.count <= entry.count + countTolerance(entry.count);
+      options.engine === 'redis' &&
+      include.length > 0 &&
+      found !== undefined &&
+      (found.count ?? 0) <= entry.count + countTolerance(entry.count);
     if (!ok && !subsetOk && !(entry.count === 0 && found === undefined && options.engine === 'redis')) {
       mismatches.push({ name: entry.name, expected: entry.count, actual: found?.count ?? null });
     }
@@ -409,10 +458,32 @@ export function compareInventory(
   if (options.extrasAreMismatches) {
     const known = new Set(expected.entries.map((e) => e.name));
     for (const entry of actual.entries) {
-      if (!known.has(entry.name) && entry.count > 0 && isIncluded(entry.name, include, options.engine)) {
-        mismatches.push({ name: entry.name, expected: null, actual: entry.count });
+      if (!known.has(entry.name) && (entry.count ?? 1) > 0 && isIncluded(entry.name, include, options.engine)) {
+        mismatches.push({
+          name: entry.name,
+          expected: null,
+          actual: entry.count ?? null,
+          ...(isCounted(entry) ? {} : { detail: `${entry.kind} not in the backup` }),
+        });
       }
     }
   }
   return mismatches;
+}
+
+/** A listed entry (view, unpopulated materialized view) compares by presence, definition and populated state. */
+function compareListed(entry: InventoryEntry, found: InventoryEntry | undefined): Mismatch | undefined {
+  const mismatch = (detail: string): Mismatch => ({ name: entry.name, expected: null, actual: found?.count ?? null, detail });
+  if (!found) {
+    return mismatch(`${entry.kind} missing`);
+  }
+  if (entry.definitionSha256 && found.definitionSha256 && entry.definitionSha256 !== found.definitionSha256) {
+    return mismatch(
+      `${entry.kind} definition differs (sha256 ${entry.definitionSha256.slice(0, 12)}… expected, ${found.definitionSha256.slice(0, 12)}… found)`,
+    );
+  }
+  if (entry.populated === false && found.populated === true) {
+    return mismatch('materialized view was unpopulated in the backup but is populated');
+  }
+  return undefined;
 }

@@ -33,6 +33,12 @@ export const TASK_ENV = {
   include: 'STRONGBOX_INCLUDE',
   /** "true" only when the restore input had overwrite:true AND confirm equal to the database name. */
   restoreOverwrite: 'STRONGBOX_RESTORE_OVERWRITE',
+  /** "skip": restore without privileges and owners (PostgreSQL); see RestoreInputSchema.privileges. */
+  restorePrivileges: 'STRONGBOX_RESTORE_PRIVILEGES',
+  /** "true": create the roles the backup names and the target lacks, from the stored roles artifact (PostgreSQL). */
+  restoreCreateRoles: 'STRONGBOX_RESTORE_CREATE_ROLES',
+  /** "ignore": restore even when the target lacks DEFINER accounts (MySQL/MariaDB). */
+  restoreDefiners: 'STRONGBOX_RESTORE_DEFINERS',
   /** Where a Redis RDB restore writes dump.rdb for a fresh redis-server (drills); an RDB cannot be pushed into a live server. */
   restorePath: 'STRONGBOX_RESTORE_PATH',
   /** Bench only: `null` discards the compressed dump instead of uploading it. */
@@ -72,6 +78,9 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.targetSecretArn]: z.string().optional(),
   [TASK_ENV.include]: z.string().optional().describe('JSON array of schemas/tables, databases/tables or key patterns.'),
   [TASK_ENV.restoreOverwrite]: z.enum(['true', 'false']).default('false').describe('Lets a restore write into a non-empty target.'),
+  [TASK_ENV.restorePrivileges]: z.enum(['restore', 'skip']).default('restore'),
+  [TASK_ENV.restoreCreateRoles]: z.enum(['true', 'false']).default('false'),
+  [TASK_ENV.restoreDefiners]: z.enum(['require', 'ignore']).default('require'),
   [TASK_ENV.restorePath]: z.string().min(1).optional(),
   [TASK_ENV.sink]: z.enum(['s3', 'null']).default('s3'),
 });

@@ -33,7 +33,7 @@ export async function assertTargetWritable(options: TargetGuardOptions): Promise
 async function occupied(options: TargetGuardOptions): Promise<string | undefined> {
   if (options.engine === 'redis') {
     const entries = await redisKeysInTheWay(options.connection, options.include);
-    const keys = entries.reduce((sum, e) => sum + e.count, 0);
+    const keys = entries.reduce((sum, e) => sum + (e.count ?? 0), 0);
     if (keys === 0) {
       return undefined;
     }

@@ -89,7 +89,7 @@ export function restoreJobs(manifest: Manifest, requested: number, include: read
   if (requested <= 1 || include.length > 0) {
     return requested;
   }
-  const rows = manifest.inventory.entries.filter((entry) => entry.kind === 'table').map((entry) => entry.count);
+  const rows = manifest.inventory.entries.filter((entry) => entry.kind === 'table').map((entry) => entry.count ?? 0);
   const total = rows.reduce((sum, count) => sum + count, 0);
   const largest = Math.max(0, ...rows);
   return total > 0 && largest <= LARGEST_TABLE_SHARE_FOR_JOBS * total ? requested : 1;

@@ -64,7 +64,7 @@ async function backupOf(database: string) {
   return { execution, backupId: backupId! };
 }
 
-function counts(entries: readonly { name: string; count: number }[]): Record<string, number> {
+function counts(entries: readonly { name: string; count?: number }[]): Record<string, number | undefined> {
   return Object.fromEntries(entries.map((e) => [e.name, e.count]));
 }
 

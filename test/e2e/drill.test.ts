@@ -66,7 +66,7 @@ describe('drill state machine, end to end', () => {
       ...manifest,
       inventory: {
         ...manifest.inventory,
-        entries: manifest.inventory.entries.map((e) => (e.name === 'sales.orders' ? { ...e, count: e.count + 1 } : e)),
+        entries: manifest.inventory.entries.map((e) => (e.name === 'sales.orders' ? { ...e, count: (e.count ?? 0) + 1 } : e)),
       },
     });
     const failing = await e2e.strongbox.drill({ database: 'shop', trigger: 'manual' });

@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { type DrillRecord, DrillRecordSchema, type Inventory, keys, type Manifest } from '../../../lambdas/shared/catalog';
+import {
+  type DrillRecord,
+  DrillRecordSchema,
+  describeMismatch,
+  type Inventory,
+  keys,
+  type Manifest,
+} from '../../../lambdas/shared/catalog';
 import { METRIC, METRICS_NAMESPACE, publishDatabaseMetrics } from '../../../lambdas/shared/metrics';
 import { compareInventory } from '../../../lambdas/shared/restore-payloads';
 import { TASK_ENV } from '../../../lambdas/shared/task-env';
@@ -122,7 +129,7 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
   });
   if (!record.passed) {
     const why = [
-      ...record.mismatches.map((m) => `${m.name}: expected ${m.expected ?? 'nothing'}, found ${m.actual ?? 'nothing'}`),
+      ...record.mismatches.map(describeMismatch),
       ...record.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail ?? 'failed'}`),
     ];
     throw new DrillFailedError(`drill of ${backupId} failed (drill.json written): ${why.join('; ')}`);

@@ -384,7 +384,7 @@ export async function redisKeysInTheWay(connection: Connection, include: readonl
 }
 
 async function keysInTheWay(client: Redis, include: readonly string[]): Promise<Inventory['entries']> {
-  const entries = (await keyspace(client)).filter((e) => e.count > 0);
+  const entries = (await keyspace(client)).filter((e) => (e.count ?? 0) > 0);
   if (include.length === 0) {
     return entries;
   }
@@ -562,7 +562,7 @@ export const redisAdapter: EngineAdapter = {
     try {
       // With include, only keys the restore would write over are in the way (as in the restore guard).
       const inTheWay = await keysInTheWay(client, restoreOptions.include);
-      const existing = inTheWay.reduce((sum, e) => sum + e.count, 0);
+      const existing = inTheWay.reduce((sum, e) => sum + (e.count ?? 0), 0);
       if (existing > 0 && !restoreOptions.overwrite) {
         const which = restoreOptions.include.length > 0 ? ` matching ${restoreOptions.include.join(', ')}` : '';
         throw new TargetNotEmptyError(

@@ -72,7 +72,7 @@ describe('drill command (real engines, throwaway servers started by the task)', 
       ...manifest,
       inventory: {
         ...manifest.inventory,
-        entries: manifest.inventory.entries.map((e) => (e.name === 'public.orders' ? { ...e, count: e.count + 1 } : e)),
+        entries: manifest.inventory.entries.map((e) => (e.name === 'public.orders' ? { ...e, count: (e.count ?? 0) + 1 } : e)),
       },
     };
     await putJson(s3rver.client(), BUCKET, keys.manifest(backupId), tampered);
