@@ -1,3 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+
 // s3rver stores a streamed PutObject with its chunk framing unless the SDK only sends checksums when
 // an operation requires them (DESIGN.md, "Known facts").
 process.env.AWS_REQUEST_CHECKSUM_CALCULATION = 'WHEN_REQUIRED';
@@ -8,3 +13,11 @@ process.env.AWS_SECRET_ACCESS_KEY ??= 'S3RVER';
 // Powertools metrics would otherwise warn about a missing namespace in every unit test.
 process.env.POWERTOOLS_METRICS_NAMESPACE ??= 'Strongbox';
 process.env.POWERTOOLS_DEV ??= 'true';
+// The SDK warns once per process that Node 20 loses support in 2027; CI runs Node 20 on purpose (the machine's).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+// In-process synths (new App() without an outdir) would each leave a cdk.out* directory in the system temp
+// directory; one per test file, removed when the file is done, keeps /tmp clean.
+const cdkOutdir = mkdtempSync(join(tmpdir(), 'strongbox-test-cdk-'));
+process.env.CDK_OUTDIR ??= cdkOutdir;
+afterAll(() => rmSync(cdkOutdir, { recursive: true, force: true }));
