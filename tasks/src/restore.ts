@@ -8,6 +8,7 @@ import { includeOnTarget } from '../../lambdas/shared/restore-payloads';
 import { TASK_ENV } from '../../lambdas/shared/task-env';
 import type { TaskDeps } from './backup';
 import { targetConnection } from './credentials';
+import { type RestoreDetails, RestoreUndoneError } from './engines/engine';
 import { ADAPTERS } from './engines/index';
 import { TaskEnvError, type TaskSettings } from './env';
 import { logLine } from './log';
@@ -152,6 +153,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
     jobs,
     overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
     restorePath: env.STRONGBOX_RESTORE_PATH,
+    backupStartedAt: new Date(manifest.startedAt),
   });
   const { body } = await openObject(deps.s3, bucket, manifest.artifact.key);
   logLine('info', 'restore started', {
@@ -165,6 +167,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
   const stopProgress = startProgress('restore', env.STRONGBOX_PROGRESS_INTERVAL_SECONDS, () => bytes());
   const directory = plan.kind === 'file' ? workDirectory() : undefined;
   let zstd: RunningTool | undefined;
+  let details: RestoreDetails | undefined;
   try {
     if (plan.kind === 'file' && directory) {
       // zstd writes the file itself; the archive is as large as the uncompressed dump.
@@ -183,7 +186,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
       if (failure) {
         throw failure.reason;
       }
-      await plan.fromFile(path);
+      details = (await plan.fromFile(path)) ?? undefined;
     } else if (plan.kind === 'stream') {
       const decompressor = startDecompressor('pipe');
       zstd = decompressor;
@@ -201,8 +204,9 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
       // A checksum error is the cause; the tool failing on its truncated input is the consequence.
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure) {
-        throw results[0].status === 'rejected' ? results[0].reason : failure.reason;
+        throw results[0].status === 'rejected' ? withUndo(results[0].reason, results[1]) : failure.reason;
       }
+      details = results[1].status === 'fulfilled' ? (results[1].value ?? undefined) : undefined;
     }
   } catch (error) {
     zstd?.child.kill('SIGTERM');
@@ -225,5 +229,14 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
     durationSeconds: round(seconds, 3),
     mbPerSecond: round(manifest.artifact.uncompressedBytes / 1e6 / Math.max(seconds, 0.001)),
     peakRssMb: peakRssMb(),
+    ...details,
   };
+}
+
+/** The download's error stays the cause; what the engine then took back out of the target (or could not) is told with it. */
+function withUndo(cause: unknown, consumed: PromiseSettledResult<unknown>): unknown {
+  if (cause instanceof Error && consumed.status === 'rejected' && consumed.reason instanceof RestoreUndoneError) {
+    cause.message = `${cause.message}; ${consumed.reason.undo}`;
+  }
+  return cause;
 }

@@ -19,6 +19,8 @@ export interface E2eDatabase {
   readonly database?: string;
   /** YAML of the retention block. @default daily 7, weekly 4, monthly 12, yearly 2 */
   readonly retention?: string;
+  /** YAML of the dump block, such as `{ redisMode: logical }`. @default none (the config's defaults) */
+  readonly dump?: string;
 }
 
 export interface E2e {
@@ -41,7 +43,7 @@ ${db.database ? `      database: ${db.database}\n` : ''}      tls: disable
     schedule:
       expression: rate(1 hour)
     retention: ${db.retention ?? '{ daily: 7, weekly: 4, monthly: 12, yearly: 2 }'}
-    task:
+${db.dump ? `    dump: ${db.dump}\n` : ''}    task:
       timeoutMinutes: 10`;
   });
   const credentials = databases.map(

@@ -232,9 +232,14 @@ export async function startRedis(options: StartOptions = {}): Promise<EngineServ
   const password = options.password ?? randomPassword();
   const directory = mkdtempSync(join(tmpdir(), 'strongbox-redis-'));
   const port = await freePort();
-  const child = spawn('redis-server', [...redisServerArgs(port, directory, password), '--daemonize', 'no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // DEBUG (DIGEST, for the fidelity suites) from loopback only; the task's own throwaway servers keep it off.
+  const child = spawn(
+    'redis-server',
+    [...redisServerArgs(port, directory, password), '--daemonize', 'no', '--enable-debug-command', 'local'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const log = collect(child);
   const { default: Redis } = await import('ioredis');
   await waitFor(

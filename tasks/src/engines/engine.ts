@@ -40,7 +40,12 @@ export interface RestoreOptions {
   readonly overwrite: boolean;
   /** Redis RDB only: file the RDB is written to, for a fresh redis-server to load. */
   readonly restorePath?: string;
+  /** When the backup started (the manifest's startedAt): Redis counts a version-1 logical artifact's TTLs from it. */
+  readonly backupStartedAt?: Date;
 }
+
+/** Counts an engine reports about a finished restore (Redis: keys restored, keys left out as expired); the task's result carries them. */
+export type RestoreDetails = Readonly<Record<string, number>>;
 
 /**
  * Where the restore pipeline delivers decompressed bytes. `file`: the engine needs a seekable file (pg_restore
@@ -49,8 +54,12 @@ export interface RestoreOptions {
  * checksum matched, so a corrupt artifact never reaches the end of the restore.
  */
 export type RestorePlan =
-  | { readonly kind: 'file'; fromFile(path: string): Promise<void> }
-  | { readonly kind: 'stream'; consume(input: Readable): Promise<void> };
+  | { readonly kind: 'file'; fromFile(path: string): RestoreDone }
+  | { readonly kind: 'stream'; consume(input: Readable): RestoreDone };
+
+/** A plan's outcome: counts to report, or nothing (an adapter without counts resolves its tool's promise as is). */
+// biome-ignore lint/suspicious/noConfusingVoidType: the PostgreSQL and MySQL plans resolve the tool's Promise<void> unchanged
+export type RestoreDone = Promise<RestoreDetails | void>;
 
 export interface EngineAdapter {
   readonly name: string;
@@ -73,6 +82,20 @@ export class TargetNotEmptyError extends Error {
   public constructor(message: string) {
     super(message);
     this.name = 'TargetNotEmptyError';
+  }
+}
+
+/**
+ * A restore that failed after it had written to the target, and took back what it could: `undo` says what it
+ * removed and what it could not put back. The message is the cause's, followed by `undo`.
+ */
+export class RestoreUndoneError extends Error {
+  public constructor(
+    cause: unknown,
+    public readonly undo: string,
+  ) {
+    super(`${cause instanceof Error ? cause.message : String(cause)}; ${undo}`, { cause });
+    this.name = 'RestoreUndoneError';
   }
 }
 

@@ -1,4 +1,4 @@
-import { createWriteStream, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -9,6 +9,7 @@ import { TASK_ENV } from '../../../lambdas/shared/task-env';
 import type { Connection } from '../credentials';
 import { startThrowaway, type ThrowawayEngine } from '../drill/throwaway';
 import { TaskEnvError } from '../env';
+import { logLine } from '../log';
 import { startTool, toolVersion } from '../tools';
 import {
   CONNECT_TIMEOUT_SECONDS,
@@ -16,26 +17,35 @@ import {
   type DumpSession,
   type EngineAdapter,
   type RestorePlan,
+  RestoreUndoneError,
   TargetNotEmptyError,
 } from './engine';
 
 /**
  * Redis. `rdb` mode: `redis-cli --rdb -` asks the server for a replication snapshot (SYNC) and streams the RDB
  * file, which a fresh redis-server loads as dump.rdb. `logical` mode, for servers that refuse SYNC (such as
- * ElastiCache): SCAN + DUMP/PTTL per key, framed in the format below, restored with pipelined RESTORE ... REPLACE.
- * Neither is a point-in-time snapshot of all keyspaces together with the key counts, so the inventory is
- * `exact: false`.
+ * ElastiCache): SCAN + DUMP/PEXPIRETIME per key, framed in the format below, restored with pipelined
+ * RESTORE ... REPLACE ABSTTL. Neither is a point-in-time snapshot of all keyspaces together with the key counts,
+ * so the inventory is `exact: false`.
  *
- * Logical format (all integers big-endian):
- *   magic   "STRONGBOX-REDIS-LOGICAL/1\n"
- *   0x01 u32 db                                   select database
- *   0x02 u32 keyLength key u32 dumpLength dump i64 pttlMs   one key (pttl -1: no expiry)
- *   0xFF                                          end of stream (its absence means a truncated artifact)
+ * Logical format, version 2 (all integers big-endian):
+ *   magic   "STRONGBOX-REDIS-LOGICAL/2\n"
+ *   0x01 u32 db                                             select database
+ *   0x03 u32 keyLength key u32 dumpLength dump i64 expireAt  one key; expireAt is its expiry as an absolute
+ *                                                           instant in Unix ms on the source's clock, -1: none
+ *   0xFF                                                    end of stream (its absence means a truncated artifact)
+ * Version 1 (still read, no longer written) had the magic "STRONGBOX-REDIS-LOGICAL/1\n" and 0x02 key records
+ * whose i64 was the key's PTTL when it was dumped. A relative TTL replayed later moves every expiry by the age
+ * of the backup, so a version-1 TTL is made an instant counted from the backup's start (the manifest's
+ * startedAt): such a key expires early by at most the time the dump had run when it reached the key.
  */
-export const LOGICAL_MAGIC = Buffer.from('STRONGBOX-REDIS-LOGICAL/1\n');
+export const LOGICAL_MAGIC = Buffer.from('STRONGBOX-REDIS-LOGICAL/2\n');
+const LOGICAL_MAGIC_V1 = Buffer.from('STRONGBOX-REDIS-LOGICAL/1\n');
 const TAG_SELECT = 0x01;
-const TAG_KEY = 0x02;
+const TAG_KEY_V1 = 0x02;
+const TAG_KEY = 0x03;
 const TAG_END = 0xff;
+const NO_EXPIRY = -1;
 const SCAN_COUNT = 1000;
 const RESTORE_BATCH = 500;
 
@@ -94,13 +104,50 @@ function u32(value: number): Buffer {
   return b;
 }
 
+function selectRecord(db: number): Buffer {
+  return Buffer.concat([Buffer.from([TAG_SELECT]), u32(db)]);
+}
+
+/** One key's record, as parts to concatenate. */
+function keyRecord(key: Buffer, dump: Buffer, expireAt: number): Buffer[] {
+  const at = Buffer.alloc(8);
+  at.writeBigInt64BE(BigInt(expireAt));
+  return [Buffer.from([TAG_KEY]), u32(key.length), key, u32(dump.length), dump, at];
+}
+
+/** PEXPIRETIME (the absolute expiry, read with the key) arrived in Redis 7.0. */
+function hasExpireTime(serverVersion: string): boolean {
+  return Number(serverVersion.split('.')[0]) >= 7;
+}
+
+/** A `name:value` number from an INFO section; 0 when the server does not report it. */
+function infoNumber(info: string, name: string): number {
+  return Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+}
+
+export interface LogicalDumpOptions {
+  /**
+   * UNLINK every key as soon as it is read. For the task's own throwaway server holding an RDB: every key is
+   * then either emitted or expired by that server (and counted in its `expired_keys`), never both.
+   */
+  readonly consume?: boolean;
+}
+
 /** Streams every key of every non-empty database in the logical format; pulls one SCAN page at a time. */
-export async function* logicalDump(connection: Connection, databases: readonly number[]): AsyncGenerator<Buffer> {
+export async function* logicalDump(
+  connection: Connection,
+  databases: readonly number[],
+  options: LogicalDumpOptions = {},
+): AsyncGenerator<Buffer> {
   yield LOGICAL_MAGIC;
   for (const db of databases) {
     const client = await connectRedis(connection, db);
     try {
-      yield Buffer.concat([Buffer.from([TAG_SELECT]), u32(db)]);
+      // Before Redis 7 the instant is the server's TIME plus PTTL, off by at most the pipeline's own run time.
+      const absolute = hasExpireTime(await version(client));
+      const perKey = options.consume ? 3 : 2;
+      const first = absolute ? 0 : 1;
+      yield selectRecord(db);
       let cursor = '0';
       do {
         const [next, keys] = await client.scanBuffer(cursor, 'COUNT', SCAN_COUNT);
@@ -109,21 +156,39 @@ export async function* logicalDump(connection: Connection, databases: readonly n
           continue;
         }
         const batch = client.pipeline();
+        if (!absolute) {
+          batch.time();
+        }
         for (const key of keys) {
           batch.dumpBuffer(key);
-          batch.pttl(key);
+          if (absolute) {
+            batch.pexpiretime(key);
+          } else {
+            batch.pttl(key);
+          }
+          if (options.consume) {
+            batch.unlink(key);
+          }
         }
         const results = (await batch.exec()) ?? [];
+        const failed = results.find(([error]) => error);
+        if (failed) {
+          // A refused DUMP (an ACL, a renamed command) would otherwise leave every key out of a "successful" backup.
+          throw new Error(`redis logical dump of db${db} failed: ${failed[0]?.message}`);
+        }
+        const [seconds, micros] = absolute ? [0, 0] : ((results[0]?.[1] as string[]) ?? []).map(Number);
+        const serverNow = seconds * 1000 + Math.floor(micros / 1000);
         const frames: Buffer[] = [];
         keys.forEach((key, i) => {
-          const dump = results[2 * i]?.[1] as Buffer | null;
-          const pttl = Number(results[2 * i + 1]?.[1]);
-          if (!dump || pttl === -2) {
-            return; // deleted or expired since SCAN saw it
+          const at = first + perKey * i;
+          const dump = results[at]?.[1] as Buffer | null;
+          const expiry = Number(results[at + 1]?.[1]);
+          const unlinked = options.consume ? Number(results[at + 2]?.[1]) : 1;
+          // Deleted or expired since SCAN saw it; consumed: expired between DUMP and UNLINK, so already counted.
+          if (!dump || expiry === -2 || unlinked === 0) {
+            return;
           }
-          const ttl = Buffer.alloc(8);
-          ttl.writeBigInt64BE(BigInt(pttl));
-          frames.push(Buffer.from([TAG_KEY]), u32(key.length), key, u32(dump.length), dump, ttl);
+          frames.push(...keyRecord(key, dump, expiry < 0 ? NO_EXPIRY : absolute ? expiry : serverNow + expiry));
         });
         yield Buffer.concat(frames);
       } while (cursor !== '0');
@@ -156,14 +221,21 @@ function printable(bytes: Uint8Array): string {
   return `"${out}"`;
 }
 
-/** Why `head` (shorter than the header when the stream ended early) is not the logical format's header. */
+/** Why `head` (shorter than the header when the stream ended early) is not a logical format's header. */
 function headerError(head: Buffer): RedisArtifactError {
-  const expected = `expected a Strongbox redis logical artifact, whose first bytes are ${printable(LOGICAL_MAGIC)}`;
+  const expected = `expected a Strongbox redis logical artifact, whose first bytes are ${printable(LOGICAL_MAGIC)} (or ${printable(LOGICAL_MAGIC_V1)} before version 2)`;
   if (head.length === 0) {
     return new RedisArtifactError(`redis logical artifact is empty: ${expected}, but the decompressed stream ended before its first byte`);
   }
-  if (head.length < LOGICAL_MAGIC.length && head.equals(LOGICAL_MAGIC.subarray(0, head.length))) {
+  const prefixOf = (magic: Buffer) => head.length < magic.length && head.equals(magic.subarray(0, head.length));
+  if (prefixOf(LOGICAL_MAGIC) || prefixOf(LOGICAL_MAGIC_V1)) {
     return new RedisArtifactError(`redis logical artifact is truncated: ${expected}, but it ends after ${head.length} of them`);
+  }
+  const newer = /^STRONGBOX-REDIS-LOGICAL\/(\d+)/.exec(head.toString('latin1'));
+  if (newer) {
+    return new RedisArtifactError(
+      `redis logical artifact is format version ${newer[1]}, which this task does not read (it reads versions 1 and 2): restore it with the Strongbox release that wrote it or a newer one`,
+    );
   }
   const rdb = /^REDIS\d{4}/.test(head.toString('latin1'))
     ? '; this is an RDB file, which is restored with STRONGBOX_RESTORE_PATH for a fresh redis-server to load'
@@ -171,15 +243,21 @@ function headerError(head: Buffer): RedisArtifactError {
   return new RedisArtifactError(`not a Strongbox redis logical artifact: ${expected}, found ${printable(head.subarray(0, 32))}${rdb}`);
 }
 
+/** One record of the logical format; a key's `expireAt` is an absolute Unix ms instant, -1 for none. */
+export type LogicalRecord = { readonly db: number } | { readonly key: Buffer; readonly dump: Buffer; readonly expireAt: number };
+
+export interface ReadLogicalOptions {
+  /** Unix ms that a version-1 artifact's relative TTLs are counted from: the backup's start. */
+  readonly relativeTo?: number;
+}
+
 /**
- * Reads the logical format from a stream, holding at most one record plus one chunk in memory; any chunking of
- * the bytes reads the same. The source is read only when a record is asked for, and released (a Readable is
- * destroyed) when the reader stops for any reason, so a producer behind it (zstd) is never left blocked on a
- * full pipe after an error.
+ * Reads the logical format (version 2, or version 1 with `relativeTo`) from a stream, holding at most one record
+ * plus one chunk in memory; any chunking of the bytes reads the same. The source is read only when a record is
+ * asked for, and released (a Readable is destroyed) when the reader stops for any reason, so a producer behind
+ * it (zstd) is never left blocked on a full pipe after an error.
  */
-export async function* readLogical(
-  input: AsyncIterable<Uint8Array>,
-): AsyncGenerator<{ db: number } | { key: Buffer; dump: Buffer; pttl: number }> {
+export async function* readLogical(input: AsyncIterable<Uint8Array>, options: ReadLogicalOptions = {}): AsyncGenerator<LogicalRecord> {
   const iterator = input[Symbol.asyncIterator]();
   let buffer: Buffer = Buffer.alloc(0);
   const need = async (n: number): Promise<boolean> => {
@@ -204,9 +282,17 @@ export async function* readLogical(
       throw headerError(buffer);
     }
     const head = take(LOGICAL_MAGIC.length);
-    if (!head.equals(LOGICAL_MAGIC)) {
+    const v1 = head.equals(LOGICAL_MAGIC_V1);
+    if (!v1 && !head.equals(LOGICAL_MAGIC)) {
       throw headerError(head);
     }
+    const relativeTo = options.relativeTo;
+    if (v1 && relativeTo === undefined) {
+      throw new RedisArtifactError(
+        "redis logical artifact is format version 1, whose TTLs are relative to the moment each key was dumped: restoring it needs the backup's start time (the manifest's startedAt) to make them instants",
+      );
+    }
+    const keyTag = v1 ? TAG_KEY_V1 : TAG_KEY;
     for (;;) {
       if (!(await need(1))) {
         throw truncated();
@@ -218,7 +304,7 @@ export async function* readLogical(
       if (tag === TAG_SELECT) {
         if (!(await need(4))) throw truncated();
         yield { db: take(4).readUInt32BE() };
-      } else if (tag === TAG_KEY) {
+      } else if (tag === keyTag) {
         if (!(await need(4))) throw truncated();
         const keyLength = take(4).readUInt32BE();
         if (!(await need(keyLength + 4))) throw truncated();
@@ -226,8 +312,8 @@ export async function* readLogical(
         const dumpLength = take(4).readUInt32BE();
         if (!(await need(dumpLength + 8))) throw truncated();
         const dump = Buffer.from(take(dumpLength));
-        const pttl = Number(take(8).readBigInt64BE());
-        yield { key, dump, pttl };
+        const expiry = Number(take(8).readBigInt64BE());
+        yield { key, dump, expireAt: expiry < 0 ? NO_EXPIRY : v1 ? (relativeTo as number) + expiry : expiry };
       } else {
         throw new RedisArtifactError(`redis logical artifact is corrupt: unknown record tag 0x${tag.toString(16).padStart(2, '0')}`);
       }
@@ -407,13 +493,170 @@ async function keysInTheWay(client: Redis, include: readonly string[]): Promise<
   return found;
 }
 
-async function restoreLogical(connection: Connection, input: Readable, include: readonly string[]): Promise<void> {
-  const wanted = keyMatcher(include);
+/**
+ * The keys a restore has written, spilled to a 0600 file as they are written (in the logical framing, with empty
+ * payloads), so that a failed restore can take them back out however many millions there are: memory holds one
+ * batch. The file lives in STRONGBOX_WORK_DIR (the task's ephemeral storage) and is removed by `discard`.
+ */
+class WrittenKeys {
+  public count = 0;
+  private directory?: string;
+  private fd?: number;
+  private db = -1;
+
+  public add(db: number, keys: readonly Buffer[]): void {
+    if (keys.length === 0) {
+      return;
+    }
+    if (this.fd === undefined) {
+      this.directory = mkdtempSync(join(process.env.STRONGBOX_WORK_DIR ?? tmpdir(), 'strongbox-redis-written-'));
+      this.fd = openSync(join(this.directory, 'keys'), 'w', 0o600);
+      writeSync(this.fd, LOGICAL_MAGIC);
+    }
+    const parts: Buffer[] = [];
+    if (db !== this.db) {
+      parts.push(selectRecord(db));
+      this.db = db;
+    }
+    for (const key of keys) {
+      parts.push(...keyRecord(key, EMPTY, NO_EXPIRY));
+    }
+    writeSync(this.fd, Buffer.concat(parts));
+    this.count += keys.length;
+  }
+
+  /** The keys written so far, read back from the file (which takes no more keys after this). */
+  public async *read(): AsyncGenerator<LogicalRecord> {
+    if (this.fd === undefined || !this.directory) {
+      return;
+    }
+    writeSync(this.fd, Buffer.from([TAG_END]));
+    closeSync(this.fd);
+    this.fd = undefined;
+    yield* readLogical(createReadStream(join(this.directory, 'keys')));
+  }
+
+  public discard(): void {
+    if (this.fd !== undefined) {
+      closeSync(this.fd);
+      this.fd = undefined;
+    }
+    if (this.directory) {
+      rmSync(this.directory, { recursive: true, force: true });
+      this.directory = undefined;
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** What a Redis restore did; the task's result JSON carries it. */
+export type RedisRestoreCounts = {
+  readonly restoredKeys: number;
+  /** Keys of the backup left out because their expiry instant had passed by the time of the restore. */
+  readonly expiredSkipped: number;
+};
+
+interface LogicalRestoreOptions {
+  readonly include: readonly string[];
+  readonly overwrite: boolean;
+  /** Unix ms a version-1 artifact's relative TTLs are counted from. */
+  readonly relativeTo?: number;
+}
+
+/**
+ * The target's clock, read once: a key is left out when its instant has passed on the server that would expire
+ * it, whatever the task's own clock says (RESTORE ... ABSTTL of a past instant stores nothing and says OK).
+ */
+async function serverClock(client: Redis): Promise<() => number> {
+  const before = Date.now();
+  const [seconds, micros] = (await client.time()).map(Number);
+  const offset = seconds * 1000 + Math.floor(micros / 1000) - (before + Date.now()) / 2;
+  return () => Date.now() + offset;
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/** UNLINKs the journal's keys, database by database, one pipeline per RESTORE_BATCH keys; returns how many existed. */
+async function removeWritten(connection: Connection, written: WrittenKeys): Promise<number> {
+  const client = await connectRedis(connection);
+  try {
+    let removed = 0;
+    let batch = client.pipeline();
+    let pending = 0;
+    const flush = async () => {
+      const results = (await batch.exec()) ?? [];
+      const failed = results.find(([error]) => error);
+      if (failed) {
+        throw new Error(`UNLINK failed: ${failed[0]?.message}`);
+      }
+      removed += results.reduce((sum, [, n]) => sum + Number(n), 0);
+      batch = client.pipeline();
+      pending = 0;
+    };
+    for await (const record of written.read()) {
+      if ('db' in record) {
+        await flush();
+        await client.select(record.db);
+      } else {
+        batch.unlink(record.key);
+        if (++pending >= RESTORE_BATCH) {
+          await flush();
+        }
+      }
+    }
+    await flush();
+    return removed;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Takes a failed restore's writes back out of the target, and says so with the cause. A key that existed before
+ * and was replaced (only with overwrite) cannot be put back: RESTORE ... REPLACE discarded its value, and
+ * keeping a copy of every replaced value would double the restore's work for a failure that is rare.
+ */
+async function undo(connection: Connection, written: WrittenKeys, replaced: number, overwrite: boolean, cause: unknown): Promise<unknown> {
+  if (written.count === 0 && replaced === 0) {
+    return cause;
+  }
+  const notes: string[] = [];
+  try {
+    const removed = await removeWritten(connection, written);
+    notes.push(
+      overwrite
+        ? `the ${plural(removed, 'key', 'keys')} this restore had added were removed again`
+        : `the ${plural(removed, 'key', 'keys')} this restore had written were removed again: the target is as it was`,
+    );
+  } catch (error) {
+    notes.push(
+      `removing the ${plural(written.count, 'key', 'keys')} this restore had written failed (${error instanceof Error ? error.message : String(error)}), so the target holds part of the backup: remove them (or flush a target that was empty before) before restoring again`,
+    );
+  }
+  if (replaced > 0) {
+    notes.push(
+      `${plural(replaced, 'key that already existed on the target had', 'keys that already existed on the target had')} been replaced by the backup's values and cannot be put back: their earlier values are gone`,
+    );
+  }
+  return new RestoreUndoneError(cause, notes.join('; '));
+}
+
+/**
+ * Writes the keys of a logical stream into the target with RESTORE ... ABSTTL, so every expiry is the instant it
+ * was in the source; keys whose instant has passed are left out and counted. Every key is journalled before its
+ * RESTORE is sent, and a restore that fails for any reason (a corrupt artifact, a refused RESTORE, a lost
+ * connection) removes them again, so a target is never left holding part of a backup. With overwrite, an EXISTS
+ * before each batch tells keys it adds (journalled) from keys it replaces (counted, and named on failure); a key
+ * that SCAN listed twice in the dump counts as replaced on its second write.
+ */
+async function restoreLogical(connection: Connection, input: Readable, options: LogicalRestoreOptions): Promise<RedisRestoreCounts> {
+  const wanted = keyMatcher(options.include);
   // Start reading before anything is awaited. Node resumes a child's stdout at the child's exit unless something
   // reads it, and drops what was buffered: a small artifact is wholly decompressed and zstd gone before the
   // connection below is up, so a reader attached only after it saw an empty stream. Asking for the first record
   // attaches the reader now; the stream then buffers (and applies backpressure) until the loop below takes over.
-  const records = readLogical(input);
+  const records = readLogical(input, { relativeTo: options.relativeTo });
   const first = records.next();
   first.catch(() => undefined);
   let client: Redis;
@@ -423,43 +666,92 @@ async function restoreLogical(connection: Connection, input: Readable, include: 
     input.destroy();
     throw error;
   }
+  const written = new WrittenKeys();
+  let replaced = 0;
+  let restored = 0;
+  let expired = 0;
   try {
-    let batch = client.pipeline();
-    let pending = 0;
+    const now = await serverClock(client);
+    let db = 0;
+    let batch: { key: Buffer; dump: Buffer; expireAt: number }[] = [];
     const flush = async () => {
-      if (pending === 0) {
+      if (batch.length === 0) {
         return;
       }
-      const results = (await batch.exec()) ?? [];
+      if (options.overwrite) {
+        const probe = client.pipeline();
+        for (const record of batch) {
+          probe.exists(record.key);
+        }
+        const found = (await probe.exec()) ?? [];
+        const failed = found.find(([error]) => error);
+        if (failed) {
+          throw new Error(`EXISTS failed: ${failed[0]?.message}`);
+        }
+        const added = batch.filter((_, i) => Number(found[i]?.[1]) === 0).map((record) => record.key);
+        replaced += batch.length - added.length;
+        written.add(db, added);
+      } else {
+        written.add(
+          db,
+          batch.map((record) => record.key),
+        );
+      }
+      const restore = client.pipeline();
+      for (const record of batch) {
+        if (record.expireAt === NO_EXPIRY) {
+          restore.restore(record.key, 0, record.dump, 'REPLACE');
+        } else {
+          restore.restore(record.key, record.expireAt, record.dump, 'REPLACE', 'ABSTTL');
+        }
+      }
+      const results = (await restore.exec()) ?? [];
       const failed = results.find(([error]) => error);
       if (failed) {
         throw new Error(`RESTORE failed: ${failed[0]?.message}`);
       }
-      batch = client.pipeline();
-      pending = 0;
+      restored += batch.length;
+      batch = [];
     };
     for (let step = await first; !step.done; step = await records.next()) {
       const record = step.value;
       if ('db' in record) {
         await flush();
         await client.select(record.db);
+        db = record.db;
         continue;
       }
       if (!wanted(record.key)) {
         continue;
       }
-      batch.restore(record.key, Math.max(record.pttl, 0), record.dump, 'REPLACE');
-      pending++;
-      if (pending >= RESTORE_BATCH) {
+      if (record.expireAt !== NO_EXPIRY && record.expireAt <= now()) {
+        expired++;
+        continue;
+      }
+      batch.push(record);
+      if (batch.length >= RESTORE_BATCH) {
         await flush();
       }
     }
     await flush();
-  } finally {
-    // Releases the input when the loop stopped early (a failed RESTORE); a no-op once the reader finished.
+    return { restoredKeys: restored, expiredSkipped: expired };
+  } catch (error) {
+    // Releases the input (zstd) before the cleanup, which may take a while on a large restore.
     await records.return(undefined);
     client.disconnect();
+    throw await undo(connection, written, replaced, options.overwrite, error);
+  } finally {
+    // Releases the input when the loop stopped early; a no-op once the reader finished.
+    await records.return(undefined);
+    client.disconnect();
+    written.discard();
   }
+}
+
+/** Logs what a Redis restore did (one line) and hands the counts on to the task's result. */
+function reported(counts: RedisRestoreCounts): RedisRestoreCounts {
+  logLine('info', 'redis keys restored', { ...counts });
+  return counts;
 }
 
 export const redisAdapter: EngineAdapter = {
@@ -523,7 +815,11 @@ export const redisAdapter: EngineAdapter = {
       return {
         format: 'redis-logical',
         serverVersion,
-        tool: { name: 'strongbox-redis-logical', version: '1', args: ['SCAN', 'DUMP', 'PTTL'] },
+        tool: {
+          name: 'strongbox-redis-logical',
+          version: '2',
+          args: hasExpireTime(serverVersion) ? ['SCAN', 'DUMP', 'PEXPIRETIME'] : ['SCAN', 'DUMP', 'TIME', 'PTTL'],
+        },
         output: { kind: 'stream', stream },
         inventory: { exact: false, entries },
         expectedBytes: memory,
@@ -572,35 +868,49 @@ export const redisAdapter: EngineAdapter = {
     } finally {
       client.disconnect();
     }
+    const logical: LogicalRestoreOptions = {
+      include: restoreOptions.include,
+      overwrite: restoreOptions.overwrite,
+      relativeTo: restoreOptions.backupStartedAt?.getTime(),
+    };
     if (restoreOptions.format === 'rdb') {
-      return { kind: 'stream', consume: (input) => restoreRdbIntoRunningRedis(connection, input, restoreOptions.include) };
+      // A file plan: the task checks the RDB's checksum before redis-server loads it and the first key is copied.
+      return { kind: 'file', fromFile: async (path) => reported(await restoreRdbIntoRunningRedis(connection, path, logical)) };
     }
-    return { kind: 'stream', consume: (input) => restoreLogical(connection, input, restoreOptions.include) };
+    return { kind: 'stream', consume: async (input) => reported(await restoreLogical(connection, input, logical)) };
   },
 };
 
 /**
  * An RDB cannot be pushed into a running Redis (SYNC only goes the other way), so the task loads it into a
  * throwaway redis-server of its own (the image carries one for drills) and copies the keys across with the
- * logical format's DUMP/RESTORE: the same code as a logical restore, so key patterns select here too.
+ * logical format's DUMP/PEXPIRETIME -> RESTORE ... ABSTTL: the same code as a logical restore, so key patterns
+ * select here too, expiries stay the same instants, and a copy that fails half-way is taken back out.
+ * Keys past their instant are counted three ways, each key once: by redis-server while it loads the RDB
+ * (rdb_last_load_keys_expired), by it while the copy runs (expired_keys; the copy UNLINKs what it read, so no key
+ * it copied is counted there), and by the copy itself against the target's clock. The first two cannot see
+ * `include`, so with key patterns they count expired keys outside the patterns too.
  */
-async function restoreRdbIntoRunningRedis(target: Connection, input: Readable, include: readonly string[]): Promise<void> {
-  const directory = mkdtempSync(join(process.env.STRONGBOX_WORK_DIR ?? tmpdir(), 'strongbox-rdb-'));
-  const rdbPath = join(directory, 'dump.rdb');
+async function restoreRdbIntoRunningRedis(
+  target: Connection,
+  rdbPath: string,
+  options: LogicalRestoreOptions,
+): Promise<RedisRestoreCounts> {
   let loaded: ThrowawayEngine | undefined;
   try {
-    await pipeline(input, createWriteStream(rdbPath, { mode: 0o600 }));
     loaded = await startThrowaway('redis', { redisRdbPath: rdbPath });
     const client = await connectRedis(loaded.connection);
-    let databases: number[];
     try {
-      databases = (await keyspace(client)).map((e) => Number(e.name.slice(2)));
+      const expiredAtLoad = infoNumber(await client.info('persistence'), 'rdb_last_load_keys_expired');
+      const databases = (await keyspace(client)).map((e) => Number(e.name.slice(2)));
+      const copy = Readable.from(logicalDump(loaded.connection, databases, { consume: true }), { objectMode: false });
+      const copied = await restoreLogical(target, copy, options);
+      const expiredDuringCopy = infoNumber(await client.info('stats'), 'expired_keys');
+      return { restoredKeys: copied.restoredKeys, expiredSkipped: expiredAtLoad + expiredDuringCopy + copied.expiredSkipped };
     } finally {
       client.disconnect();
     }
-    await restoreLogical(target, Readable.from(logicalDump(loaded.connection, databases), { objectMode: false }), include);
   } finally {
     await loaded?.stop().catch(() => undefined);
-    rmSync(directory, { recursive: true, force: true });
   }
 }

@@ -1,7 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -14,6 +15,7 @@ import {
   globMatch,
   keyMatcher,
   LOGICAL_MAGIC,
+  type LogicalRecord,
   parseKeyspace,
   RedisArtifactError,
   readLogical,
@@ -43,23 +45,42 @@ async function seed(client: Redis): Promise<void> {
   await client.select(0);
 }
 
-type LogicalRecord = { db: number } | { key: Buffer; dump: Buffer; pttl: number };
+type V1Record = { db: number } | { key: Buffer; dump: Buffer; pttl: number };
 
-/** The logical format, framed independently of the code under test (see the format comment in redis.ts). */
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function i64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64BE(BigInt(n));
+  return b;
+}
+
+/** The logical format, version 2, framed independently of the code under test (see the format comment in redis.ts). */
 function frame(records: readonly LogicalRecord[]): Buffer {
-  const u32 = (n: number) => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(n);
-    return b;
-  };
+  const parts: Buffer[] = [Buffer.from('STRONGBOX-REDIS-LOGICAL/2\n')];
+  for (const r of records) {
+    if ('db' in r) {
+      parts.push(Buffer.from([0x01]), u32(r.db));
+    } else {
+      parts.push(Buffer.from([0x03]), u32(r.key.length), r.key, u32(r.dump.length), r.dump, i64(r.expireAt));
+    }
+  }
+  parts.push(Buffer.from([0xff]));
+  return Buffer.concat(parts);
+}
+
+/** Version 1 of the logical format (relative PTTLs), as Strongbox wrote it before version 2. */
+function frameV1(records: readonly V1Record[]): Buffer {
   const parts: Buffer[] = [Buffer.from('STRONGBOX-REDIS-LOGICAL/1\n')];
   for (const r of records) {
     if ('db' in r) {
       parts.push(Buffer.from([0x01]), u32(r.db));
     } else {
-      const ttl = Buffer.alloc(8);
-      ttl.writeBigInt64BE(BigInt(r.pttl));
-      parts.push(Buffer.from([0x02]), u32(r.key.length), r.key, u32(r.dump.length), r.dump, ttl);
+      parts.push(Buffer.from([0x02]), u32(r.key.length), r.key, u32(r.dump.length), r.dump, i64(r.pttl));
     }
   }
   parts.push(Buffer.from([0xff]));
@@ -72,9 +93,9 @@ function chunked(data: Buffer, cuts: readonly number[]): Buffer[] {
   return [0, ...sorted].map((start, i) => data.subarray(start, i < sorted.length ? sorted[i] : data.length));
 }
 
-async function readAll(chunks: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<LogicalRecord[]> {
+async function readAll(chunks: Iterable<Buffer> | AsyncIterable<Buffer>, relativeTo?: number): Promise<LogicalRecord[]> {
   const out: LogicalRecord[] = [];
-  for await (const record of readLogical(Readable.from(chunks))) {
+  for await (const record of readLogical(Readable.from(chunks), { relativeTo })) {
     out.push(record);
   }
   return out;
@@ -138,10 +159,7 @@ async function dumpState(client: Redis): Promise<Record<string, unknown>> {
 describe('Redis logical format', () => {
   it('reads back what it frames and rejects a stream cut before its end marker', async () => {
     // Prepare
-    const u32 = (n: number) => Buffer.from([0, 0, 0, n]);
-    const ttl = Buffer.alloc(8);
-    ttl.writeBigInt64BE(-1n);
-    const record = Buffer.concat([Buffer.from([2]), u32(1), Buffer.from('k'), u32(2), Buffer.from('vv'), ttl]);
+    const record = Buffer.concat([Buffer.from([3]), u32(1), Buffer.from('k'), u32(2), Buffer.from('vv'), i64(-1)]);
     const complete = Buffer.concat([LOGICAL_MAGIC, Buffer.from([1]), u32(2), record, Buffer.from([0xff])]);
     // Act
     const read = async (data: Buffer) => {
@@ -150,7 +168,7 @@ describe('Redis logical format', () => {
       return out;
     };
     // Assess
-    expect(await read(complete)).toEqual([{ db: 2 }, { key: Buffer.from('k'), dump: Buffer.from('vv'), pttl: -1 }]);
+    expect(await read(complete)).toEqual([{ db: 2 }, { key: Buffer.from('k'), dump: Buffer.from('vv'), expireAt: -1 }]);
     await expect(read(complete.subarray(0, complete.length - 1))).rejects.toThrow('truncated');
   });
 
@@ -159,7 +177,7 @@ describe('Redis logical format', () => {
     const bytes = fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a));
     const record: fc.Arbitrary<LogicalRecord> = fc.oneof(
       fc.record({ db: fc.integer({ min: 0, max: 15 }) }),
-      fc.record({ key: bytes, dump: bytes, pttl: fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 2 ** 40 })) }),
+      fc.record({ key: bytes, dump: bytes, expireAt: fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 2 ** 42 })) }),
     );
     const input = fc.array(record, { maxLength: 8 }).chain((records) => {
       const data = frame(records);
@@ -180,7 +198,7 @@ describe('Redis logical format', () => {
 
   it('reads a fixed artifact split at every single offset, and at every pair of offsets inside the header', async () => {
     // Prepare
-    const records: LogicalRecord[] = [{ db: 3 }, { key: Buffer.from('k'), dump: Buffer.from('vv'), pttl: 1234 }, { db: 0 }];
+    const records: LogicalRecord[] = [{ db: 3 }, { key: Buffer.from('k'), dump: Buffer.from('vv'), expireAt: 1234 }, { db: 0 }];
     const data = frame(records);
     const splits: number[][] = [];
     for (let i = 0; i <= data.length; i++) {
@@ -199,7 +217,7 @@ describe('Redis logical format', () => {
 
   it('rejects every strict prefix of an artifact with a clear RedisArtifactError, never with partial success', async () => {
     // Prepare
-    const data = frame([{ db: 0 }, { key: Buffer.from('key'), dump: Buffer.from('dump'), pttl: -1 }]);
+    const data = frame([{ db: 0 }, { key: Buffer.from('key'), dump: Buffer.from('dump'), expireAt: -1 }]);
     // Act
     const failures = await Promise.all(
       Array.from({ length: data.length }, (_, n) => failureOf(readAll(chunked(data.subarray(0, n), [Math.floor(n / 2)])))),
@@ -207,7 +225,7 @@ describe('Redis logical format', () => {
     // Assess
     expect(failures.every((e) => e instanceof RedisArtifactError)).toBe(true);
     expect(failures[0].message).toBe(
-      'redis logical artifact is empty: expected a Strongbox redis logical artifact, whose first bytes are "STRONGBOX-REDIS-LOGICAL/1\\n", but the decompressed stream ended before its first byte',
+      'redis logical artifact is empty: expected a Strongbox redis logical artifact, whose first bytes are "STRONGBOX-REDIS-LOGICAL/2\\n" (or "STRONGBOX-REDIS-LOGICAL/1\\n" before version 2), but the decompressed stream ended before its first byte',
     );
     expect(failures[10].message).toContain('truncated');
     expect(failures[10].message).toContain('ends after 10 of them');
@@ -228,11 +246,53 @@ describe('Redis logical format', () => {
     // Assess
     expect(foreign).toBeInstanceOf(RedisArtifactError);
     expect(foreign.message).toMatch(
-      /^not a Strongbox redis logical artifact: expected a Strongbox redis logical artifact, whose first bytes are "STRONGBOX-REDIS-LOGICAL\/1\\n", found "REDIS0010\\xfa\\x09redis-ver/,
+      /^not a Strongbox redis logical artifact: expected a Strongbox redis logical artifact, whose first bytes are "STRONGBOX-REDIS-LOGICAL\/2\\n" \(or "STRONGBOX-REDIS-LOGICAL\/1\\n" before version 2\), found "REDIS0010\\xfa\\x09redis-ver/,
     );
     expect(foreign.message).toContain('this is an RDB file, which is restored with STRONGBOX_RESTORE_PATH');
     expect(tag.message).toBe('redis logical artifact is corrupt: unknown record tag 0x07');
     expect(after.message).toBe('redis logical artifact is corrupt: bytes follow its end marker');
+  });
+
+  it('reads version 1 (relative PTTLs) as instants counted from the backup start, and refuses it without one', async () => {
+    // Prepare
+    const v1 = frameV1([
+      { db: 1 },
+      { key: Buffer.from('ttl'), dump: Buffer.from('d1'), pttl: 1500 },
+      { key: Buffer.from('none'), dump: Buffer.from('d2'), pttl: -1 },
+    ]);
+    // Act
+    const [read, refused] = await Promise.all([readAll(chunked(v1, [5, 30]), 1_700_000_000_000), failureOf(readAll([v1]))]);
+    // Assess
+    expect(read).toEqual([
+      { db: 1 },
+      { key: Buffer.from('ttl'), dump: Buffer.from('d1'), expireAt: 1_700_000_001_500 },
+      { key: Buffer.from('none'), dump: Buffer.from('d2'), expireAt: -1 },
+    ]);
+    expect(refused).toBeInstanceOf(RedisArtifactError);
+    expect(refused.message).toBe(
+      "redis logical artifact is format version 1, whose TTLs are relative to the moment each key was dumped: restoring it needs the backup's start time (the manifest's startedAt) to make them instants",
+    );
+  });
+
+  it("names a newer format version as such, and keeps each version's key records apart", async () => {
+    // Prepare
+    const newer = Buffer.concat([Buffer.from('STRONGBOX-REDIS-LOGICAL/3\n'), Buffer.from([0xff])]);
+    const v1RecordInV2 = Buffer.concat([
+      LOGICAL_MAGIC,
+      Buffer.from([0x02]),
+      u32(1),
+      Buffer.from('k'),
+      u32(0),
+      i64(-1),
+      Buffer.from([0xff]),
+    ]);
+    // Act
+    const [version, mixed] = await Promise.all([failureOf(readAll([newer])), failureOf(readAll([v1RecordInV2]))]);
+    // Assess
+    expect(version.message).toBe(
+      'redis logical artifact is format version 3, which this task does not read (it reads versions 1 and 2): restore it with the Strongbox release that wrote it or a newer one',
+    );
+    expect(mixed.message).toBe('redis logical artifact is corrupt: unknown record tag 0x02');
   });
 
   it('releases (destroys) its source stream when it stops on an error, so the producer behind it is not left blocked', async () => {
@@ -493,7 +553,7 @@ describe('dump task entrypoint with Redis', () => {
       // Assess
       expect(restore.code).toBe(1);
       expect(restore.stderr).toContain(
-        'strongbox: not a Strongbox redis logical artifact: expected a Strongbox redis logical artifact, whose first bytes are "STRONGBOX-REDIS-LOGICAL/1\\n", found "REDIS0010',
+        'strongbox: not a Strongbox redis logical artifact: expected a Strongbox redis logical artifact, whose first bytes are "STRONGBOX-REDIS-LOGICAL/2\\n" (or "STRONGBOX-REDIS-LOGICAL/1\\n" before version 2), found "REDIS0010',
       );
       expect(restore.stderr).not.toMatch(/\n\s+at /);
     } finally {
@@ -509,7 +569,7 @@ describe('dump task entrypoint with Redis', () => {
         ['user:1', 'queue', 'rank'].map(async (key) => ({
           key: Buffer.from(key),
           dump: (await client.dumpBuffer(key)) as Buffer,
-          pttl: -1,
+          expireAt: -1,
         })),
       )),
     ]);
@@ -617,5 +677,260 @@ describe('Redis glob patterns against redis-server', () => {
       { numRuns: 400 },
     );
     expect((await redis.keys('a\\*c')).sort()).toEqual(['a*c']);
+  });
+});
+
+/** Every key of every keyspace with its PEXPIRETIME (-1: none), as `db<n> <hex key>` -> ms. */
+async function expiriesOf(server: EngineServer): Promise<Record<string, number>> {
+  const redis = new Redis({ host: server.host, port: server.port, password: server.password });
+  try {
+    const out: Record<string, number> = {};
+    for (const { name } of parseKeyspace(await redis.info('keyspace'))) {
+      await redis.select(Number(name.slice(2)));
+      for (const key of await redis.keysBuffer('*')) {
+        out[`${name} ${key.toString('hex')}`] = await redis.pexpiretime(key);
+      }
+    }
+    return out;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function totalKeys(server: EngineServer): Promise<number> {
+  const redis = new Redis({ host: server.host, port: server.port, password: server.password });
+  try {
+    return parseKeyspace(await redis.info('keyspace')).reduce((sum, e) => sum + (e.count ?? 0), 0);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Rewrites a stored artifact with one byte flipped at `at` (0..1 of its length), so its sha256 no longer matches. */
+async function corrupt(s3: LocalS3, backupId: string, at: number): Promise<void> {
+  const client = s3.client();
+  const manifest = JSON.parse(
+    String(await (await client.send(new GetObjectCommand({ Bucket: 'vault', Key: keys.manifest(backupId) }))).Body?.transformToString()),
+  );
+  const body = Buffer.from(
+    await (await client.send(new GetObjectCommand({ Bucket: 'vault', Key: manifest.artifact.key }))).Body!.transformToByteArray(),
+  );
+  const i = Math.floor(body.length * at);
+  body[i] ^= 0xff;
+  await client.send(new PutObjectCommand({ Bucket: 'vault', Key: manifest.artifact.key, Body: body }));
+}
+
+describe('Redis restore fidelity: absolute expiries, and a failed restore leaves the target as it was', () => {
+  const SHORT_MS = 15_000;
+  let source: EngineServer;
+  let bulk: EngineServer;
+  let s3: LocalS3;
+  let workDir: string;
+  let logicalId: string;
+  let rdbId: string;
+  let bulkLogicalId: string;
+  let bulkRdbId: string;
+  const env = (server: EngineServer, extra: Record<string, string>) => ({
+    ...baseEnv(),
+    ...server.taskEnv(),
+    STRONGBOX_DATABASE: 'cache',
+    STRONGBOX_VAULT_BUCKET: 'vault',
+    STRONGBOX_S3_ENDPOINT: s3.endpoint,
+    STRONGBOX_WORK_DIR: workDir,
+    ...extra,
+  });
+  const backup = async (server: EngineServer, mode: string, backupId: string) => {
+    const run = await runTask(env(server, { STRONGBOX_COMMAND: 'backup', STRONGBOX_REDIS_MODE: mode, STRONGBOX_BACKUP_ID: backupId }));
+    expect(run.code, run.stderr).toBe(0);
+    return String(run.result.backupId);
+  };
+  const restoreInto = (server: EngineServer, target: EngineServer, backupId: string, extra: Record<string, string> = {}) =>
+    runTask(
+      env(server, {
+        STRONGBOX_COMMAND: 'restore',
+        STRONGBOX_BACKUP_ID: backupId,
+        STRONGBOX_TARGET_PORT: String(target.port),
+        STRONGBOX_DB_PASSWORD: target.password,
+        ...extra,
+      }),
+    );
+
+  beforeAll(async () => {
+    [source, bulk, s3] = await Promise.all([startRedis(), startRedis(), startS3rver(['vault'])]);
+    workDir = mkdtempSync(join(tmpdir(), 'strongbox-redis-work-'));
+    const b = new Redis({ host: bulk.host, port: bulk.port, password: bulk.password });
+    for (let i = 0; i < 30_000; i += 1000) {
+      const batch = b.pipeline();
+      for (let j = i; j < i + 1000; j++) {
+        batch.set(`bulk:${j}`, randomBytes(256));
+      }
+      await batch.exec();
+    }
+    b.disconnect();
+    const src = new Redis({ host: source.host, port: source.port, password: source.password });
+    const base = Date.now() + 3_600_000;
+    await src.set('plain', 'no expiry');
+    await src.set('exp:string', 'v');
+    await src.pexpireat('exp:string', base + 123);
+    await src.hset('exp:hash', { a: '1' });
+    await src.pexpireat('exp:hash', base + 4567);
+    await src.rpush('exp:list', 'a', 'b');
+    await src.pexpireat('exp:list', base + 89);
+    await src.set('short:1', 'gone before the restore', 'PX', SHORT_MS);
+    await src.select(4);
+    await src.set(Buffer.from([0xff, 0x00, 0x01]), 'binary key, expiring');
+    await src.pexpireat(Buffer.from([0xff, 0x00, 0x01]), base + 1);
+    await src.set('short:2', 'gone before the restore', 'PX', SHORT_MS);
+    await src.select(0);
+    const seeded = Date.now();
+    [logicalId, rdbId] = await Promise.all([
+      backup(source, 'logical', 'cache-20260201T000000Z-full'),
+      backup(source, 'rdb', 'cache-20260202T000000Z-full'),
+    ]);
+    // The short keys were alive when the dumps finished, so both backups hold them; the restores come after.
+    expect(await src.exists('short:1'), `the backups took ${Date.now() - seeded} ms, longer than the short keys live`).toBe(1);
+    [bulkLogicalId, bulkRdbId] = await Promise.all([
+      backup(bulk, 'logical', 'cache-20260203T000000Z-full'),
+      backup(bulk, 'rdb', 'cache-20260204T000000Z-full'),
+    ]);
+    const lapse = Math.max(0, (await src.pexpiretime('short:1')) - Date.now() + 50);
+    await new Promise((resolve) => setTimeout(resolve, lapse));
+    await src.keys('*'); // lets the source delete what expired, so its inventory is what a restore should give
+    await src.select(4);
+    await src.keys('*');
+    src.disconnect();
+  }, 180_000);
+  afterAll(async () => {
+    await Promise.all([source?.stop(), bulk?.stop(), s3?.stop()]);
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  for (const mode of ['logical', 'rdb'] as const) {
+    it(`${mode}: restores each expiry as the same instant to the millisecond, seconds after the backup, and skips and counts keys past theirs`, async () => {
+      // Prepare
+      const target = await startRedis();
+      try {
+        // Act
+        const run = await restoreInto(source, target, mode === 'logical' ? logicalId : rdbId);
+        // Assess
+        expect(run.code, run.stderr).toBe(0);
+        expect(await expiriesOf(target)).toEqual(await expiriesOf(source));
+        expect(Object.keys(await expiriesOf(target))).toHaveLength(5);
+        expect(run.result.expiredSkipped).toBe(2);
+        expect(run.result.restoredKeys).toBe(5);
+        expect(run.stdout).toMatch(/"message":"redis keys restored".*"restoredKeys":5,"expiredSkipped":2/);
+      } finally {
+        await target.stop();
+      }
+    });
+  }
+
+  it('reads a version-1 artifact, turning its relative TTLs into instants counted from the backup start', async () => {
+    // Prepare
+    const started = Date.now() - 10_000;
+    const dumpOf = async (value: string) => {
+      const scratch = new Redis({ host: source.host, port: source.port, password: source.password, db: 9 });
+      await scratch.set('scratch', value);
+      const dump = (await scratch.dumpBuffer('scratch')) as Buffer;
+      await scratch.del('scratch');
+      scratch.disconnect();
+      return dump;
+    };
+    const v1 = frameV1([
+      { db: 0 },
+      { key: Buffer.from('kept'), dump: await dumpOf('a'), pttl: 60_000 },
+      { key: Buffer.from('lapsed'), dump: await dumpOf('b'), pttl: 5_000 },
+      { key: Buffer.from('forever'), dump: await dumpOf('c'), pttl: -1 },
+    ]);
+    const target = await startRedis();
+    try {
+      const plan = await redisAdapter.restore(connectionTo(target), {
+        format: 'redis-logical',
+        include: [],
+        jobs: 1,
+        overwrite: false,
+        backupStartedAt: new Date(started),
+      });
+      if (plan.kind !== 'stream') throw new Error('expected a stream plan');
+      // Act
+      const details = await plan.consume(Readable.from([v1]));
+      // Assess
+      expect(await expiriesOf(target)).toEqual({
+        [`db0 ${Buffer.from('kept').toString('hex')}`]: started + 60_000,
+        [`db0 ${Buffer.from('forever').toString('hex')}`]: -1,
+      });
+      expect(details).toEqual({ restoredKeys: 2, expiredSkipped: 1 });
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it('logical: a corrupt artifact fails on its checksum and leaves an empty target empty, with no journal left behind', async () => {
+    // Prepare
+    await corrupt(s3, bulkLogicalId, 0.9);
+    const target = await startRedis();
+    try {
+      // Act
+      const run = await restoreInto(bulk, target, bulkLogicalId);
+      // Assess
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('checksum mismatch');
+      expect(run.stderr).toMatch(/the \d+ keys this restore had written were removed again/);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+      expect(await totalKeys(target)).toBe(0);
+      expect(readdirSync(workDir)).toEqual([]);
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it('logical with overwrite: a corrupt artifact removes the keys it created, keeps the others, and says plainly that replaced keys are gone', async () => {
+    // Prepare: the artifact is corrupt since the test above
+    const target = await startRedis();
+    const t = new Redis({ host: target.host, port: target.port, password: target.password });
+    await t.set('unrelated', 'kept');
+    for (let i = 0; i < 30_000; i += 300) {
+      await t.set(`bulk:${i}`, 'old value');
+    }
+    try {
+      // Act
+      const run = await restoreInto(bulk, target, bulkLogicalId, { STRONGBOX_RESTORE_OVERWRITE: 'true' });
+      // Assess
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('checksum mismatch');
+      const replaced =
+        /(\d+) keys? that already existed on the target had been replaced by the backup's values and cannot be put back: their earlier values are gone/.exec(
+          run.stderr,
+        );
+      expect(replaced, run.stderr).not.toBeNull();
+      expect(Number(replaced?.[1])).toBeGreaterThan(0);
+      expect(Number(replaced?.[1])).toBeLessThanOrEqual(100);
+      expect(await totalKeys(target)).toBe(101);
+      expect(await t.get('unrelated')).toBe('kept');
+    } finally {
+      t.disconnect();
+      await target.stop();
+    }
+  });
+
+  it('rdb: a restore that fails half-way (the target runs out of memory) removes the keys it had copied', async () => {
+    // Prepare
+    const target = await startRedis();
+    const t = new Redis({ host: target.host, port: target.port, password: target.password });
+    const used = Number(/^used_memory:(\d+)/m.exec(await t.info('memory'))?.[1]);
+    await t.config('SET', 'maxmemory', String(used + 3 * 1024 * 1024));
+    await t.config('SET', 'maxmemory-policy', 'noeviction');
+    try {
+      // Act
+      const run = await restoreInto(bulk, target, bulkRdbId);
+      // Assess
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('OOM');
+      expect(run.stderr).toMatch(/the \d+ keys this restore had written were removed again/);
+      expect(await totalKeys(target)).toBe(0);
+    } finally {
+      t.disconnect();
+      await target.stop();
+    }
   });
 });
