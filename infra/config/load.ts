@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { editDistance } from '../../lambdas/shared/errors';
 import { type StrongboxConfig, StrongboxConfigSchema } from './schema';
 
 /**
@@ -154,18 +155,4 @@ function suggest(key: string, known: readonly string[]): string | undefined {
     }
   }
   return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length];
 }

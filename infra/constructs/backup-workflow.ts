@@ -12,6 +12,7 @@ import type { Plan } from '../../lambdas/shared/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../lambdas/shared/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
+import { readableErrorStates } from './readable-error';
 import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
@@ -216,13 +217,9 @@ export class BackupWorkflow extends Construct {
       '$.failure',
       'Chat (and pager by tier) with the cause and stderr tail; returns the readable error and cause',
     );
-    const rawFailure = new sfn.Pass(scope, 'KeepRawFailure', {
-      comment: 'NotifyFailure itself failed: fail with the original error as Step Functions reported it',
-      parameters: { error: sfn.JsonPath.stringAt('$.error.Error'), cause: sfn.JsonPath.stringAt('$.error.Cause') },
-      resultPath: '$.failure',
-    });
+    // NotifyFailure itself failed: the original error, with Lambda's error JSON reduced to type and message.
+    const rawFailure = readableErrorStates(scope, { errorPath: '$.error', resultPath: '$.failure', next: releaseAfterFailure });
     notifyFailure.addCatch(rawFailure, { resultPath: '$.notifyError' });
-    rawFailure.next(releaseAfterFailure);
     notifyFailure.next(releaseAfterFailure);
     const catchAll = <T extends sfn.TaskStateBase | sfn.CustomState>(state: T): T => {
       state.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });

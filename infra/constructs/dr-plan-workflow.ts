@@ -8,6 +8,7 @@ import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
 import type { Plan } from '../../lambdas/shared/plan';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
+import { readableErrorStates } from './readable-error';
 
 export interface DrPlanWorkflowProps {
   readonly plan: Plan;
@@ -31,6 +32,7 @@ export interface DrPlanWorkflowProps {
  *   restore execution .sync; a failure becomes a result, so the whole group finishes) -> Advance (first failure
  *   stops, else the next group) -> MoreGroups? -> RestoreGroup | Report (chat) -> Succeed, or Fail with the report.
  *
+ * A bad input fails at Start; ReadError reduces Lambda's error JSON to the error type and message.
  * A loop rather than a Map over groups: a JSONPath Map cannot stop its later iterations when one fails.
  */
 export class DrPlanWorkflow extends Construct {
@@ -84,7 +86,8 @@ export class DrPlanWorkflow extends Construct {
       'Start',
       {
         action: 'start',
-        input: sfn.JsonPath.entirePayload,
+        // From the context rather than `$`: a null input has no `$` to evaluate, and must still reach Start's message.
+        input: sfn.JsonPath.objectAt('$$.Execution.Input'),
         execution: {
           executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
           name: sfn.JsonPath.stringAt('$$.Execution.Name'),
@@ -154,6 +157,21 @@ export class DrPlanWorkflow extends Construct {
     const more = new sfn.Choice(this, 'MoreGroups?')
       .when(sfn.Condition.stringEquals('$.state.status', 'running'), group)
       .otherwise(report.next(outcome));
+    const refused = new sfn.Fail(this, 'PlanRefused', {
+      comment: 'The error type and the message lines (no trace, no JSON)',
+      errorPath: '$.failure.error',
+      causePath: '$.failure.cause',
+    });
+    const readError = readableErrorStates(this, { errorPath: '$.error', resultPath: '$.failure', next: refused });
+    // No ResultPath on this Catch: the input may be null, a string or an array, which `$.error` cannot be set on.
+    start.addCatch(
+      new sfn.Pass(this, 'KeepError', { parameters: { 'error.$': '$' }, comment: 'The refusal, where ReadError looks for it' }).next(
+        readError,
+      ),
+      { errors: ['States.ALL'] },
+    );
+    advance.addCatch(readError, { errors: ['States.ALL'], resultPath: '$.error' });
+    report.addCatch(readError, { errors: ['States.ALL'], resultPath: '$.error' });
     return start.next(group).next(advance).next(more);
   }
 }

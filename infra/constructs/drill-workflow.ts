@@ -11,6 +11,7 @@ import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
 import type { Plan } from '../../lambdas/shared/plan';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
+import { readableErrorStates } from './readable-error';
 import { runTaskState } from './restore-workflow';
 import { grantRestoreRunTasks, restoreRolesEnvironment } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
@@ -35,7 +36,9 @@ export interface DrillWorkflowProps {
  *
  *   Prepare (newest verified backup) -> Drill (ECS RunTask .sync, STRONGBOX_COMMAND=drill: throwaway engine in
  *   the task, inventory vs manifest, sanity checks, drill.json, DrillPassed/MeasuredRTOSeconds) -> Report (chat)
- *   Drill failure -> ReportFailure (chat, DrillPassed=0 when the task left no drill.json) -> Fail
+ *   Drill failure -> ReportFailure (chat, DrillPassed=0 when the task left no drill.json; returns the message) -> Fail
+ *   Prepare or Report failure -> ReadError (Lambda's error JSON reduced to type and message) -> Fail
+ *   The Fail state's cause is the message the chat got (`Drill of <db> FAILED ...`): no stack frame.
  *
  * No target database is involved: the drill never leaves the task.
  */
@@ -119,7 +122,8 @@ export class DrillWorkflow extends Construct {
       'Prepare',
       prepare,
       {
-        input: sfn.JsonPath.entirePayload,
+        // From the context rather than `$`: a null input has no `$` to evaluate, and must still reach Prepare's message.
+        input: sfn.JsonPath.objectAt('$$.Execution.Input'),
         execution: {
           executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
           name: sfn.JsonPath.stringAt('$$.Execution.Name'),
@@ -137,21 +141,38 @@ export class DrillWorkflow extends Construct {
       resultPath: '$.drill',
       comment: 'The database task with STRONGBOX_COMMAND=drill: throwaway engine, restore, compare, drill.json, metrics',
     });
-    const fail = new sfn.Fail(this, 'DrillFailed', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
-    const reportFailure = invoke(
-      'ReportFailure',
-      report,
-      { prepared: sfn.JsonPath.objectAt('$.prepared'), error: sfn.JsonPath.objectAt('$.error') },
-      '$.report',
-      'Chat; DrillPassed=0 when the task left no drill.json',
-    );
-    // ReportFailure always fails, with a DrillFailedError that carries the mismatches or the task's own error:
-    // that is the cause the run should show.
-    reportFailure.addCatch(fail, { resultPath: '$.error' });
+    const fail = new sfn.Fail(this, 'DrillFailed', {
+      comment: 'The error type and the message lines (no trace, no JSON)',
+      errorPath: '$.failure.error',
+      causePath: '$.failure.cause',
+    });
+    const readError = readableErrorStates(this, { errorPath: '$.error', resultPath: '$.failure', next: fail });
+    const reportFailure = new tasks.LambdaInvoke(this, 'ReportFailure', {
+      lambdaFunction: report.function,
+      payloadResponseOnly: true,
+      payload: sfn.TaskInput.fromObject({
+        prepared: sfn.JsonPath.objectAt('$.prepared'),
+        error: sfn.JsonPath.objectAt('$.error'),
+        startedAt: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+      }),
+      // The message that went to chat (drill.json's mismatches or failed checks, or the task's stop) is the cause.
+      resultSelector: { 'error.$': '$.error', 'cause.$': '$.cause' },
+      resultPath: '$.failure',
+      comment: 'Chat; DrillPassed=0 when the task left no drill.json; returns the error type and message for the Fail state',
+      taskTimeout: sfn.Timeout.duration(report.function.timeout!.plus(Duration.minutes(1))),
+    });
+    reportFailure.addCatch(readError, { resultPath: '$.reportError' });
     reportFailure.next(fail);
     drill.addCatch(reportFailure, { errors: ['States.ALL'], resultPath: '$.error' });
     const reportState = invoke('Report', report, { prepared: sfn.JsonPath.objectAt('$.prepared') }, '$.report', 'drill.json to chat');
-    reportState.addCatch(fail, { errors: ['States.ALL'], resultPath: '$.error' });
+    reportState.addCatch(readError, { errors: ['States.ALL'], resultPath: '$.error' });
+    // No ResultPath on this Catch: the input may be null, a string or an array, which `$.error` cannot be set on.
+    prepareState.addCatch(
+      new sfn.Pass(this, 'KeepError', { parameters: { 'error.$': '$' }, comment: 'The refusal, where ReadError looks for it' }).next(
+        readError,
+      ),
+      { errors: ['States.ALL'] },
+    );
     return prepareState.next(drill).next(reportState).next(new sfn.Succeed(this, 'Drilled'));
   }
 }

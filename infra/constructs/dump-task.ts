@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { databasePrefix } from '../../lambdas/shared/catalog';
+import { databasePrefix, keys } from '../../lambdas/shared/catalog';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../lambdas/shared/task-env';
 import { taskFamily } from '../config/plan';
 import { type DatabaseConfig, DEFAULT_PORTS } from '../config/schema';
@@ -77,7 +77,8 @@ export class DumpTask extends Construct {
   public readonly executionRole: iam.Role;
   /**
    * Role of the restore and drill commands, passed as the RunTask TaskRoleArn override: reads this database's
-   * backups and tagged restore-target secrets, writes only drill.json; it cannot upload or replace a backup.
+   * backups and tagged restore-target secrets, writes only drill.json and a failed restore's error record
+   * (restores/<database>/task-errors/); it cannot upload or replace a backup.
    */
   public readonly restoreRole: iam.Role;
   public readonly containerName: string = TASK_CONTAINER_NAME;
@@ -109,10 +110,12 @@ export class DumpTask extends Construct {
     grantVaultAccess(this.taskRole, props.vault, databasePrefix(db.name), { objectActions: VAULT_ACCESS.write, key: 'encrypt' });
 
     // The restore and drill commands run in this task definition with this role instead (RunTask TaskRoleArn
-    // override): they read their own database's backups, and the only thing they write is a drill.json.
+    // override): they read their own database's backups, and write only a drill.json and, when a restore
+    // fails, its error record: ECS reports a failed task to Step Functions as DescribeTasks output, which the
+    // container cannot put its own words into, so the restore's NotifyFailure reads them from the vault.
     this.restoreRole = new iam.Role(this, 'RestoreRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: `Strongbox restore and drill of ${db.name}: read ${databasePrefix(db.name)}, write only drill.json`,
+      description: `Strongbox restore and drill of ${db.name}: read ${databasePrefix(db.name)}, write only drill.json and restore error records`,
     });
     grantVaultAccess(this.restoreRole, props.vault, databasePrefix(db.name), {
       objectActions: VAULT_ACCESS.read,
@@ -122,7 +125,10 @@ export class DumpTask extends Construct {
     this.restoreRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['s3:PutObject'],
-        resources: [`${props.vault.bucketArn}/${databasePrefix(db.name)}*/drill.json`],
+        resources: [
+          `${props.vault.bucketArn}/${databasePrefix(db.name)}*/drill.json`,
+          `${props.vault.bucketArn}/${keys.restoreTaskErrorPrefix(db.name)}*`,
+        ],
       }),
     );
     grantVaultAccess(this.restoreRole, props.vault, databasePrefix(db.name), { key: 'encrypt' });
@@ -136,7 +142,7 @@ export class DumpTask extends Construct {
     );
     acknowledgeWildcardPermissions(
       this.restoreRole,
-      `Restore targets are chosen at run time: GetSecretValue on any secret tagged ${RESTORE_TARGET_TAG}=true; vault wildcards stop at this database's prefix, and the only writable key is a backup's drill.json.`,
+      `Restore targets are chosen at run time: GetSecretValue on any secret tagged ${RESTORE_TARGET_TAG}=true; vault wildcards stop at this database's prefix, and the only writable keys are a backup's drill.json and this database's restore error records (restores/${db.name}/task-errors/).`,
     );
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {

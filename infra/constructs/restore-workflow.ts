@@ -15,6 +15,7 @@ import type { Plan } from '../../lambdas/shared/plan';
 import { TASK_CONTAINER_NAME } from '../../lambdas/shared/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
+import { readableErrorStates } from './readable-error';
 import { fargateTaskParameters, grantRestoreRunTasks, restoreRolesEnvironment } from './run-task-grants';
 import { grantVaultAccess, type VaultLocation } from './vault';
 
@@ -89,11 +90,14 @@ export function runTaskState(
  * The console restore (JSONPath, so the local runtime runs the synthesized definition):
  *
  *   Resolve (validate input, settle the recovery point on a verified backup)   any problem: Fail, nothing touched
+ *     (its error read by ReadError: Lambda's error JSON reduced to the error type and message)
  *   -> Guard (source connection or a non-empty target refused unless overwrite + confirm)
  *   -> Restore (ECS RunTask .sync, the database's task with STRONGBOX_COMMAND=restore; checks the target again before writing)
  *   -> Validate (target inventory vs manifest, included objects only)
  *   -> Notify (audit record restores/<database>/<time>.json, chat with the restore time) -> Succeed
- *   Guard/Restore/Validate failure -> NotifyFailure (audit + chat) -> Fail
+ *   Guard/Restore/Validate failure -> NotifyFailure (audit + chat; returns the readable error and cause) -> Fail
+ *     A failed Restore state's cause is ECS's task description; the task's own error line is in the record it
+ *     wrote to restores/<database>/task-errors/<execution name>.json, which NotifyFailure reads.
  *   StopExecution: .sync stops the ECS task; an EventBridge rule on ABORTED/TIMED_OUT runs Notify for the audit and chat.
  *
  * The restore's Lambdas can read the vault, and only Notify can write, and only under `restores/`.
@@ -193,23 +197,27 @@ export class RestoreWorkflow extends Construct {
       });
 
     const fail = new sfn.Fail(this, 'RestoreFailed', {
-      comment: 'The error and cause of the state that failed, as NotifyFailure recorded them',
-      errorPath: '$.error.Error',
-      causePath: '$.error.Cause',
+      comment: 'The error type and the message lines of the state that failed (no trace, no JSON)',
+      errorPath: '$.failure.error',
+      causePath: '$.failure.cause',
     });
-    const notifyFailure = invoke(
-      'NotifyFailure',
-      f.notify,
-      sfn.TaskInput.fromObject({
+    const readError = readableErrorStates(this, { errorPath: '$.error', resultPath: '$.failure', next: fail });
+    const notifyFailure = new tasks.LambdaInvoke(this, 'NotifyFailure', {
+      lambdaFunction: f.notify.function,
+      payloadResponseOnly: true,
+      payload: sfn.TaskInput.fromObject({
         outcome: 'failed',
         resolved: sfn.JsonPath.objectAt('$.resolved'),
         error: sfn.JsonPath.objectAt('$.error'),
       }),
-      '$.audit',
-      'Audit record and chat for a refused or failed restore',
-    );
+      // The audit record it wrote carries the readable error; the run fails with the same words.
+      resultSelector: { 'error.$': '$.errorType', 'cause.$': '$.error' },
+      resultPath: '$.failure',
+      comment: 'Audit record and chat for a refused or failed restore; returns the error type and message for the Fail state',
+      taskTimeout: sfn.Timeout.duration(f.notify.function.timeout!.plus(Duration.minutes(1))),
+    });
     // The audit record is best effort on the failure path: the original error is what the run must report.
-    notifyFailure.addCatch(fail, { resultPath: '$.notifyError' });
+    notifyFailure.addCatch(readError, { resultPath: '$.notifyError' });
     notifyFailure.next(fail);
     const onFailure = <T extends sfn.TaskStateBase | sfn.CustomState>(state: T): T => {
       state.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });
@@ -220,7 +228,8 @@ export class RestoreWorkflow extends Construct {
       'Resolve',
       f.resolve,
       sfn.TaskInput.fromObject({
-        input: sfn.JsonPath.entirePayload,
+        // From the context rather than `$`: a null input has no `$` to evaluate, and must still reach Resolve's message.
+        input: sfn.JsonPath.objectAt('$$.Execution.Input'),
         execution: {
           executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
           name: sfn.JsonPath.stringAt('$$.Execution.Name'),
@@ -229,6 +238,13 @@ export class RestoreWorkflow extends Construct {
       }),
       '$.resolved',
       'Validate the input and settle the recovery point; a bad input fails here, before anything is touched',
+    );
+    // No ResultPath on this Catch: the input may be null, a string or an array, which `$.error` cannot be set on.
+    resolve.addCatch(
+      new sfn.Pass(this, 'KeepError', { parameters: { 'error.$': '$' }, comment: 'The refusal, where ReadError looks for it' }).next(
+        readError,
+      ),
+      { errors: ['States.ALL'] },
     );
     // Keep only what Resolve produced: the raw input is not carried through the run.
     const keep = new sfn.Pass(this, 'KeepResolved', { parameters: { resolved: sfn.JsonPath.objectAt('$.resolved') } });
@@ -297,7 +313,9 @@ export class RestoreWorkflow extends Construct {
       listActions: ['s3:ListBucket'],
       key: 'decrypt',
     });
-    grantVaultAccess(notify.function, props.vault, 'restores/', { objectActions: ['s3:PutObject'], key: 'encrypt' });
+    // Notify writes audit records, and reads back the error record a failed restore task left under
+    // restores/<database>/task-errors/ (see RestoreTaskErrorSchema).
+    grantVaultAccess(notify.function, props.vault, 'restores/', { objectActions: ['s3:PutObject', 's3:GetObject'], key: 'encrypt' });
     props.chatTopic.grantPublish(notify.function);
     acknowledgeWildcardPermissions(
       notify.function.role!,

@@ -13,6 +13,7 @@ import {
   type Verification,
   VerificationSchema,
 } from '../../lambdas/shared/catalog';
+import { readableError } from '../../lambdas/shared/errors';
 import { METRIC, METRICS_NAMESPACE } from '../../lambdas/shared/metrics';
 import { getJson } from '../../lambdas/shared/vault-io';
 import { runWatchdog } from '../../lambdas/watchdog/watchdog';
@@ -93,18 +94,37 @@ function taskProgress(line: TaskOutputLine): void {
   }
 }
 
+/**
+ * One line per transition, as a person reads it: a failed state shows its error type and message, never
+ * Lambda's error JSON with its stack frames, nor ECS's task description (the frames stay in the logs).
+ */
+export function describeTransition(t: StateTransition, enteredAt?: number): string | undefined {
+  if (t.type === 'entered') {
+    return `  → ${t.state}`;
+  }
+  if (t.type === 'exited') {
+    return `  ✓ ${t.state} (${secs(t.at - (enteredAt ?? t.at))})`;
+  }
+  if (t.type === 'failed') {
+    const { error, cause } = readableError({ Error: t.error, Cause: typeof t.cause === 'string' ? t.cause : undefined });
+    const first = cause.split('\n').filter((line) => line.trim() !== '' && !/^Invalid .*:$/.test(line))[0] ?? cause;
+    return `  ✗ ${t.state}: ${error}: ${first.slice(0, 300)}`;
+  }
+  if (t.type === 'retried') {
+    return `  ↻ ${t.state} retried`;
+  }
+  return undefined;
+}
+
 function transitionPrinter(): (t: StateTransition) => void {
   const enteredAt = new Map<string, number>();
   return (t) => {
     if (t.type === 'entered') {
       enteredAt.set(t.state, t.at);
-      say(`  → ${t.state}`);
-    } else if (t.type === 'exited') {
-      say(`  ✓ ${t.state} (${secs(t.at - (enteredAt.get(t.state) ?? t.at))})`);
-    } else if (t.type === 'failed') {
-      say(`  ✗ ${t.state}: ${t.error} ${typeof t.cause === 'string' ? t.cause.slice(0, 300) : ''}`);
-    } else if (t.type === 'retried') {
-      say(`  ↻ ${t.state} retried`);
+    }
+    const line = describeTransition(t, enteredAt.get(t.state));
+    if (line !== undefined) {
+      say(line);
     }
   };
 }

@@ -1,5 +1,5 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { InputValidationError, parseInput } from '../shared/errors';
+import { InputValidationError, parseInput, readableError, shown } from '../shared/errors';
 import type { Plan } from '../shared/plan';
 import {
   type DrItem,
@@ -7,6 +7,7 @@ import {
   DrPlanInputSchema,
   type DrReport,
   type DrState,
+  drPlanRequestedBy,
   type RestoreExecution,
 } from '../shared/restore-payloads';
 
@@ -17,6 +18,11 @@ import {
  * the run, and the report says what was and was not restored.
  */
 export function startDrPlan(rawInput: unknown, execution: RestoreExecution, plan: Plan): DrState {
+  if (rawInput === null || typeof rawInput !== 'object' || Array.isArray(rawInput)) {
+    throw new InputValidationError(
+      `Invalid DR plan input:\n(input): found ${shown(rawInput ?? null)}; expected a JSON object such as {"plan": "region-loss"}`,
+    );
+  }
   const input = parseInput(DrPlanInputSchema, rawInput, 'DR plan input');
   const dr = plan.drPlans?.[input.plan];
   if (!dr) {
@@ -42,7 +48,7 @@ export function startDrPlan(rawInput: unknown, execution: RestoreExecution, plan
             ...(target.secretArn !== undefined && { secretArn: target.secretArn }),
           },
           ...(confirmed && { overwrite: true, confirm: database }),
-          requestedBy: `DR plan ${input.plan} (${execution.name})${input.requestedBy ? `: ${input.requestedBy}` : ''}`,
+          requestedBy: drPlanRequestedBy(input.plan, execution.name, input.requestedBy),
         },
       };
     }),
@@ -75,7 +81,10 @@ export function reportDrPlan(state: DrState): DrReport {
   const restored = state.results.filter((r) => r.status === 'restored').map((r) => r.database);
   const failed = state.results
     .filter((r) => r.status === 'failed')
-    .map((r) => ({ database: r.database, error: r.error ?? 'unknown', ...(r.cause !== undefined && { cause: briefCause(r.cause) }) }));
+    .map((r) => {
+      const nested = r.cause !== undefined ? readableError({ Error: r.error, Cause: r.cause }) : undefined;
+      return { database: r.database, error: nested?.error ?? r.error ?? 'unknown', ...(nested && { cause: nested.cause.slice(0, 1000) }) };
+    });
   const attempted = new Set(state.results.map((r) => r.database));
   const notRestored = state.groups
     .flat()
@@ -102,22 +111,4 @@ export async function publishDrReport(report: DrReport, sns: SNSClient, chatTopi
       }),
     }),
   );
-}
-
-/**
- * A nested execution's cause is DescribeExecution JSON whose Cause is the failed state's: for a Lambda state,
- * Lambda's error object as JSON. Keep only the restore's own message, without the stack trace.
- */
-function briefCause(cause: string): string {
-  const inner = field(cause, 'Cause') ?? field(cause, 'cause') ?? cause;
-  return (field(inner, 'errorMessage') ?? inner).slice(0, 500);
-}
-
-function field(json: string, name: string): string | undefined {
-  try {
-    const value = (JSON.parse(json) as Record<string, unknown>)[name];
-    return typeof value === 'string' ? value : undefined;
-  } catch {
-    return undefined;
-  }
 }

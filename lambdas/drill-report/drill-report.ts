@@ -2,7 +2,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { type DrillRecord, DrillRecordSchema, describeMismatch, keys, type LatestDrill } from '../shared/catalog';
-import { StrongboxError } from '../shared/errors';
+import { readableError, StrongboxError } from '../shared/errors';
 import { METRIC, publishDatabaseMetrics } from '../shared/metrics';
 import type { DrillReportEvent } from '../shared/restore-payloads';
 import { getJson, putJson } from '../shared/vault-io';
@@ -18,26 +18,37 @@ export interface DrillReportDeps {
   readonly metrics: Metrics;
 }
 
+/** ReportFailure's result: the drill machine's Fail state shows it as the execution's error and cause. */
+export interface DrillFailure {
+  readonly passed: false;
+  readonly error: 'DrillFailedError';
+  readonly cause: string;
+}
+
 /**
  * Reports a drill to chat from its drill.json. The task emits DrillPassed and MeasuredRTOSeconds itself (EMF);
  * only when it left no record (crashed, stopped, never started) does this emit DrillPassed=0, so the drill
  * alarm sees every failure exactly once.
+ *
+ * On the failure path (an `error` in the event: ReportFailure) it returns the readable failure rather than
+ * throwing it, so the execution's cause is the message the chat got, not Lambda's error JSON with its trace.
  */
-export async function reportDrill(
-  event: DrillReportEvent,
-  deps: DrillReportDeps,
-): Promise<DrillRecord | { passed: false; reason: string }> {
+export async function reportDrill(event: DrillReportEvent, deps: DrillReportDeps): Promise<DrillRecord | DrillFailure> {
   const { prepared } = event;
   const record = (await getJson(deps.s3, deps.bucket, keys.drill(prepared.backupId), DrillRecordSchema))?.value;
-  // A failed task with a passing drill.json left that record on an earlier run: it says nothing about this one.
-  const fresh = record && !(event.error && record.passed);
-  if (!fresh) {
+  // A record from before this run started, or a passing one when the task failed, was left by an earlier run.
+  const stale =
+    record !== undefined &&
+    ((event.error !== undefined && record.passed) ||
+      (event.startedAt !== undefined && Date.parse(record.drilledAt) < Date.parse(event.startedAt)));
+  if (!record || stale) {
     publishDatabaseMetrics(deps.metrics, { database: prepared.database, engine: prepared.engine }, [
       { name: METRIC.drillPassed, unit: 'Count', value: 0 },
     ]);
-    const reason = event.error ? `${event.error.Error}: ${event.error.Cause ?? ''}` : 'the drill task left no drill.json';
-    await post(deps, `Drill of ${prepared.database} FAILED (${prepared.backupId}): ${reason}`, prepared.database, false);
-    throw new DrillFailedError(`Drill of ${prepared.database} (${prepared.backupId}) did not complete: ${reason}`);
+    const reason = event.error ? readableError(event.error).cause : 'the drill task left no drill.json';
+    const summary = `Drill of ${prepared.database} FAILED (${prepared.backupId}): the drill did not complete: ${reason}`;
+    await post(deps, summary, prepared.database, false);
+    return failed(event, summary);
   }
   // The watchdog's DrillAgeSeconds (and the drill-overdue alarm) reads this pointer rather than listing backups.
   await putJson(deps.s3, deps.bucket, keys.latestDrill(prepared.database), {
@@ -51,9 +62,17 @@ export async function reportDrill(
     : `Drill of ${prepared.database} FAILED: ${prepared.backupId} restored in ${record.restoreSeconds} s but ${describeFailures(record)}`;
   await post(deps, summary, prepared.database, record.passed);
   if (!record.passed) {
-    throw new DrillFailedError(summary);
+    return failed(event, summary);
   }
   return record;
+}
+
+function failed(event: DrillReportEvent, summary: string): DrillFailure {
+  // Report (no error in the event) ran after a task that exited 0: a failed record there must still fail the run.
+  if (!event.error) {
+    throw new DrillFailedError(summary);
+  }
+  return { passed: false, error: 'DrillFailedError', cause: new DrillFailedError(summary).message };
 }
 
 function describeFailures(record: DrillRecord): string {

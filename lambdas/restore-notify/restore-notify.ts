@@ -1,9 +1,16 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { keys } from '../shared/catalog';
+import { keys, RestoreTaskErrorSchema } from '../shared/catalog';
+import { capMessage, readableError } from '../shared/errors';
 import { DEFAULT_PORTS, type Plan } from '../shared/plan';
-import { type RestoreAudit, RestoreAuditSchema, type RestoreNotifyEvent } from '../shared/restore-payloads';
-import { putJson } from '../shared/vault-io';
+import {
+  type ResolvedRestore,
+  type RestoreAudit,
+  RestoreAuditSchema,
+  type RestoreNotifyEvent,
+  refusalForDrPlan,
+} from '../shared/restore-payloads';
+import { getJson, putJson } from '../shared/vault-io';
 
 export interface NotifyDeps {
   readonly s3: S3Client;
@@ -41,10 +48,11 @@ export async function notifyRestore(event: RestoreNotifyEvent, deps: NotifyDeps)
   const { resolved } = event;
   const finishedAt = (deps.now ?? (() => new Date()))();
   const startedAt = new Date(resolved.execution.startTime);
+  const failure = event.outcome === 'failed' ? await describeRestoreFailure(event, resolved, deps) : undefined;
   const audit: RestoreAudit = RestoreAuditSchema.parse({
     schemaVersion: 1,
     database: resolved.database,
-    outcome: event.outcome === 'failed' && event.error?.Error === 'RestoreRefusedError' ? 'refused' : event.outcome,
+    outcome: failure?.error === 'RestoreRefusedError' ? 'refused' : event.outcome,
     startedBy: {
       executionArn: resolved.execution.executionArn,
       executionName: resolved.execution.name,
@@ -63,11 +71,41 @@ export async function notifyRestore(event: RestoreNotifyEvent, deps: NotifyDeps)
     include: resolved.include,
     overwrite: resolved.overwriteConfirmed,
     ...(event.validate && { validation: event.validate }),
-    ...(event.error && { error: `${event.error.Error}: ${event.error.Cause ?? ''}`.trim() }),
+    ...(failure && { errorType: failure.error, error: failure.cause }),
   });
   await putJson(deps.s3, deps.bucket, resolved.auditKey, audit);
   await publish(deps, audit);
   return audit;
+}
+
+/**
+ * The failed run's error type and message lines: the execution's Fail state shows them (NotifyFailure's result),
+ * and the audit record and chat carry the same text. A failed Restore state's cause is ECS's description of the
+ * stopped task; the task's own words are in the error record it wrote under restores/<database>/task-errors/.
+ */
+async function describeRestoreFailure(
+  event: RestoreNotifyEvent,
+  resolved: ResolvedRestore,
+  deps: NotifyDeps,
+): Promise<{ error: string; cause: string }> {
+  const readable = readableError(event.error);
+  let { error, cause } = readable;
+  if (readable.source === 'task') {
+    const key = keys.restoreTaskError(resolved.database, resolved.execution.name);
+    const record = await getJson(deps.s3, deps.bucket, key, RestoreTaskErrorSchema).catch(() => undefined);
+    if (record) {
+      // The task's refusal of a target that filled up after Guard is the same refusal as Guard's.
+      error = record.value.errorType === 'TargetNotEmptyError' ? 'RestoreRefusedError' : record.value.errorType;
+      const tail = record.value.stderrTail?.trim();
+      cause = `${record.value.message}${tail ? `\nstderr (last lines):\n${tail}` : ''}`;
+    } else {
+      cause = `${cause}. The task wrote no error record (${key}); its log in CloudWatch Logs says why.`;
+    }
+  }
+  if (resolved.drPlan) {
+    cause = refusalForDrPlan(cause, resolved.database, resolved.drPlan);
+  }
+  return { error, cause: capMessage(cause) };
 }
 
 /** A run stopped from the console: its ECS task was stopped by Step Functions (.sync); record and report it. */

@@ -13,6 +13,7 @@ import { z } from 'zod';
  *   locks/<database>.json
  *   index/<database>/latest-verified.json                              pointer kept by Verify, read by the watchdog
  *   restores/<database>/<time>.json                                    audit trail of console restores
+ *   restores/<database>/task-errors/<execution name>.json              a failed restore task's own error line
  */
 
 export const DATABASE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
@@ -84,6 +85,9 @@ export const keys = {
   latestVerified: (database: string) => `index/${database}/latest-verified.json`,
   latestDrill: (database: string) => `index/${database}/latest-drill.json`,
   restoreAudit: (database: string, at: Date) => `restores/${database}/${at.toISOString()}.json`,
+  /** Written by a failed restore task, read by the restore's NotifyFailure (see RestoreTaskErrorSchema). */
+  restoreTaskErrorPrefix: (database: string) => `restores/${database}/task-errors/`,
+  restoreTaskError: (database: string, executionName: string) => `restores/${database}/task-errors/${executionName}.json`,
 } as const;
 
 /** Which record a key under `backups/` is, or undefined for anything else. */
@@ -249,6 +253,27 @@ export const FailureRecordSchema = z.strictObject({
   stderrTail: z.string(),
 });
 export type FailureRecord = z.infer<typeof FailureRecordSchema>;
+
+/**
+ * A failed restore task's own error, keyed by the execution that ran it. ECS reports a failed RunTask .sync to
+ * Step Functions as DescribeTasks output (exit code, stop reason), which the container cannot put its words
+ * into; so the task writes them here and the restore's NotifyFailure reads them back for the execution's
+ * cause, the audit record and chat. The restore role may write nothing else in the vault but drill.json.
+ */
+export const RestoreTaskErrorSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  database: DatabaseNameSchema,
+  executionName: z.string().min(1),
+  backupId: BackupIdSchema.optional(),
+  failedAt: isoDate,
+  /** The task's error class, such as ChecksumMismatchError or TargetNotEmptyError. */
+  errorType: z.string().min(1),
+  /** The task's error line (its message), never a stack trace. */
+  message: z.string(),
+  /** The engine tool's last stderr lines, when a tool failed. */
+  stderrTail: z.string().optional(),
+});
+export type RestoreTaskError = z.infer<typeof RestoreTaskErrorSchema>;
 
 export const LockSchema = z.strictObject({
   database: DatabaseNameSchema,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import {
   BackupIdSchema,
@@ -27,11 +28,104 @@ import { ExecutionContextSchema } from './payloads';
 /** A Secrets Manager secret ARN; the config's secretArn fields use the same rule. */
 export const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
 
+/**
+ * Length limits of the console input, each taken from the limit the value meets later, so that nothing passes
+ * Resolve only to break a later state:
+ *   - every value but `requestedBy` reaches the restore task through ECS RunTask container overrides, limited to
+ *     8,192 characters in all, JSON formatting included (RunTask `overrides`); `include` gets half of that, and
+ *     Resolve checks the overrides it builds against the whole limit (RUN_TASK_OVERRIDES_LIMIT);
+ *   - host names: 253 characters, labels of 63 (RFC 1035);
+ *   - database names: PostgreSQL keeps 63 bytes of an identifier (NAMEDATALEN - 1), MySQL/MariaDB 64 characters;
+ *   - a Secrets Manager ARN is at most 2,048 characters;
+ *   - a Redis pattern is capped at 512 characters (the task passes each to SCAN MATCH);
+ *   - the Step Functions cause shows a message of at most 32,768 characters, and a value is quoted in it
+ *     shortened to 60 (describeZodIssues).
+ */
+export const LIMITS = {
+  hostChars: 253,
+  hostLabelChars: 63,
+  databaseChars: 64,
+  postgresIdentifierBytes: 63,
+  mysqlIdentifierChars: 64,
+  secretArnChars: 2048,
+  includeEntryChars: 512,
+  includeEntries: 200,
+  /** JSON of the whole list, as it travels in STRONGBOX_INCLUDE: half of the RunTask overrides. */
+  includeJsonChars: 4096,
+  confirmChars: 64,
+  pointInTimeChars: 64,
+  requestedByChars: 200,
+} as const;
+
+/** ECS RunTask accepts at most 8,192 characters of overrides, JSON formatting included. */
+export const RUN_TASK_OVERRIDES_LIMIT = 8192;
+
+const IPV4_LIKE = /^[0-9.]+$/;
+const HOST_LABEL = /^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$/;
+
+/**
+ * Why `host` is not a host name or an IP address literal, or undefined when it is one. Host names are
+ * RFC 1123 labels (letters, digits, "-" inside), plus "_", which some internal DNS zones use and resolvers
+ * accept; one trailing dot (a fully qualified name) is allowed.
+ */
+export function hostProblem(host: string, portField = 'port'): string | undefined {
+  if (host.trim() === '') {
+    return `expected the host name or address of the server, such as "orders-copy.internal"; found ${host === '' ? 'an empty string' : 'only spaces'}`;
+  }
+  if (host !== host.trim()) {
+    return 'expected the host name without spaces around it';
+  }
+  if (host.length > LIMITS.hostChars) {
+    return `expected at most ${LIMITS.hostChars} characters (the longest DNS name), found ${host.length}`;
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host)) {
+    return 'expected a host name, not a URL: put only the host name here, such as "orders-copy.internal"';
+  }
+  const bracketed = /^\[([^\]]*)\](?::(\d+))?$/.exec(host);
+  if (bracketed) {
+    return bracketed[2]
+      ? `expected the address without brackets or port: put "${bracketed[1]}" here and ${bracketed[2]} in "${portField}"`
+      : `expected the address without brackets: "${bracketed[1]}"`;
+  }
+  if (isIP(host) !== 0) {
+    return undefined;
+  }
+  const withPort = /^([^:]+):(\d{1,5})$/.exec(host);
+  if (withPort) {
+    return `expected a host name without a port: put "${withPort[1]}" here and ${withPort[2]} in "${portField}"`;
+  }
+  if (host.includes(':')) {
+    return 'expected a host name or an IPv4/IPv6 address; an IPv6 address has only hexadecimal groups and colons';
+  }
+  const name = host.endsWith('.') ? host.slice(0, -1) : host;
+  if (IPV4_LIKE.test(name)) {
+    return 'expected an IPv4 address of four numbers 0-255, such as "10.0.1.17", or a host name';
+  }
+  const labels = name.split('.');
+  const long = labels.find((label) => label.length > LIMITS.hostLabelChars);
+  if (long) {
+    return `expected DNS labels of at most ${LIMITS.hostLabelChars} characters; "${long.slice(0, 20)}..." has ${long.length}`;
+  }
+  if (labels.some((label) => !HOST_LABEL.test(label))) {
+    return 'expected a host name of dot-separated labels (letters, digits, "-" and "_", not starting or ending with "-") or an IPv4/IPv6 address';
+  }
+  return undefined;
+}
+
+const hostSchema = (error: string) =>
+  z
+    .string({ error })
+    .max(LIMITS.hostChars, { error: `expected at most ${LIMITS.hostChars} characters (the longest DNS name)`, abort: true })
+    .superRefine((host, ctx) => {
+      const problem = hostProblem(host, 'target.port');
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+      }
+    });
+
 export const RestoreTargetSchema = z
   .strictObject({
-    host: z
-      .string({ error: 'expected the host name or address of the server to restore into' })
-      .min(1, { error: 'expected the host name or address of the server to restore into' }),
+    host: hostSchema('expected the host name or address of the server to restore into'),
     port: z
       .number({ error: 'expected a TCP port number 1-65535 (a number, not a string)' })
       .int({ error: 'expected a TCP port number 1-65535' })
@@ -42,12 +136,20 @@ export const RestoreTargetSchema = z
     database: z
       .string({ error: 'expected the name of the database (PostgreSQL, MySQL) to restore into' })
       .min(1, { error: 'expected the name of the database (PostgreSQL, MySQL) to restore into' })
+      .max(LIMITS.databaseChars, {
+        error: `expected at most ${LIMITS.databaseChars} characters: the longest database name MySQL accepts (PostgreSQL: ${LIMITS.postgresIdentifierBytes} bytes)`,
+        abort: true,
+      })
       .optional()
       .describe(
         'Database to restore into: required for PostgreSQL; for MySQL/MariaDB the dumped databases when left out; not used for Redis.',
       ),
     secretArn: z
       .string({ error: 'expected a Secrets Manager ARN' })
+      .max(LIMITS.secretArnChars, {
+        error: `expected at most ${LIMITS.secretArnChars} characters, the longest Secrets Manager ARN`,
+        abort: true,
+      })
       .regex(SECRET_ARN, { error: 'expected a Secrets Manager ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>' })
       .optional()
       .describe('Secret of the target with "username" and "password" keys; required unless the engine is Redis without AUTH.'),
@@ -68,21 +170,35 @@ export const RestoreInputSchema = z
       .pipe(DatabaseNameSchema)
       .describe('Name of the database in strongbox.config.yaml whose backup is restored.'),
     backupId: BackupIdSchema.optional().describe('Restore exactly this backup.'),
-    pointInTime: z.iso
-      .datetime({ offset: true, error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"' })
+    pointInTime: z
+      .string({ error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"' })
+      .max(LIMITS.pointInTimeChars, { error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"', abort: true })
+      .pipe(z.iso.datetime({ offset: true, error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"' }))
       .optional()
-      .describe('Restore the newest verified backup taken at or before this instant.'),
+      .describe('Restore the newest verified backup taken at or before this instant (not in the future).'),
     latest: z.literal(true, { error: 'expected true (or leave the field out)' }).optional().describe('Restore the newest verified backup.'),
     target: RestoreTargetSchema,
     include: z
-      .array(z.string({ error: 'expected a name or pattern as a string' }).min(1, { error: 'expected a non-empty name or pattern' }), {
-        error: 'expected a list of names, such as ["public.orders"]',
-      })
+      .array(
+        z
+          .string({ error: 'expected a name or pattern as a string' })
+          .min(1, { error: 'expected a non-empty name or pattern' })
+          .max(LIMITS.includeEntryChars, {
+            error: `expected at most ${LIMITS.includeEntryChars} characters per name or pattern`,
+            abort: true,
+          }),
+        { error: 'expected a list of names, such as ["public.orders"]' },
+      )
       .min(1, { error: 'expected at least one name; leave "include" out to restore everything' })
-      .max(200, { error: 'expected at most 200 names' })
+      .max(LIMITS.includeEntries, { error: `expected at most ${LIMITS.includeEntries} names; select whole schemas or databases instead` })
+      .refine((names) => JSON.stringify(names).length <= LIMITS.includeJsonChars, {
+        error: (issue) =>
+          `expected at most ${LIMITS.includeJsonChars} characters of names in all (found ${JSON.stringify(issue.input).length}): the restore task receives them through ECS RunTask overrides, limited to 8 KiB; select whole schemas or databases instead`,
+        abort: true,
+      })
       .optional()
       .describe(
-        'Only these objects: "schema" or "schema.table" (PostgreSQL), "database" or "database.table" (MySQL/MariaDB), key glob patterns (Redis).',
+        'Only these objects: "schema" or "schema.table" (PostgreSQL), "database" or "database.table" (MySQL/MariaDB), key glob patterns (Redis). Each must be in the backup (Redis patterns excepted).',
       ),
     overwrite: z
       .boolean({ error: 'expected true or false' })
@@ -90,11 +206,12 @@ export const RestoreInputSchema = z
       .describe('Allow restoring onto the source or into a non-empty target.'),
     confirm: z
       .string({ error: 'expected the database name, as a string' })
+      .max(LIMITS.confirmChars, { error: 'expected the database name', abort: true })
       .optional()
       .describe('Must equal "database" for an overwrite to go ahead.'),
     requestedBy: z
       .string({ error: 'expected free text such as "alice, INC-1234"' })
-      .max(200, { error: 'expected at most 200 characters' })
+      .max(LIMITS.requestedByChars, { error: `expected at most ${LIMITS.requestedByChars} characters` })
       .optional()
       .describe('Free text recorded in the audit trail next to the execution that started the restore.'),
     privileges: z
@@ -204,6 +321,11 @@ export const ResolvedRestoreSchema = z.strictObject({
    * dumped without its name and may be restored under another; `include` and the manifest use this name.
    */
   sourceDatabase: z.string().optional(),
+  /**
+   * The DR plan that started this restore (see drPlanOfRestore), so that a refusal tells what the plan's own
+   * input needs rather than this nested restore's.
+   */
+  drPlan: z.string().optional(),
 });
 export type ResolvedRestore = z.infer<typeof ResolvedRestoreSchema>;
 
@@ -249,6 +371,9 @@ export const RestoreAuditSchema = z.strictObject({
   validation: ValidateResultSchema.optional(),
   /** DEFINER accounts the target lacked when the input said `definers: "ignore"`. */
   ignoredDefiners: z.array(z.string()).optional(),
+  /** The error type (RestoreRefusedError, ChecksumMismatchError, ...), as the execution's Error shows it. */
+  errorType: z.string().optional(),
+  /** What went wrong, in the execution cause's words (message lines, no stack trace). */
   error: z.string().optional(),
 });
 export type RestoreAudit = z.infer<typeof RestoreAuditSchema>;
@@ -279,6 +404,8 @@ export type DrillPrepared = z.infer<typeof DrillPreparedSchema>;
 export const DrillReportEventSchema = z.strictObject({
   prepared: DrillPreparedSchema,
   error: z.strictObject({ Error: z.string(), Cause: z.string().optional() }).optional(),
+  /** When this drill execution started: a drill.json older than that was left by an earlier run. */
+  startedAt: z.iso.datetime({ offset: true }).optional(),
 });
 export type DrillReportEvent = z.infer<typeof DrillReportEventSchema>;
 
@@ -292,12 +419,39 @@ export const DrillOutcomeSchema = z.strictObject({
 
 // ---- DR plan -------------------------------------------------------------------------------------------
 
-export const DrPlanInputSchema = z.strictObject({
-  plan: z.string({ error: 'expected the name of a plan in drPlans, such as "region-loss"' }).min(1),
-  overwrite: z.boolean({ error: 'expected true or false' }).default(false).describe('Allow restoring into non-empty targets.'),
-  confirm: z.string().optional().describe('Must equal the plan name for an overwrite to go ahead.'),
-  requestedBy: z.string().max(200).optional(),
-});
+export const DrPlanInputSchema = z
+  .strictObject({
+    plan: z
+      .string({ error: 'expected the name of a plan in drPlans, such as "region-loss"' })
+      .min(1, { error: 'expected the name of a plan in drPlans, such as "region-loss"' })
+      .max(LIMITS.confirmChars, { error: 'expected the name of a plan in drPlans, such as "region-loss"', abort: true }),
+    overwrite: z.boolean({ error: 'expected true or false' }).default(false).describe('Allow restoring into non-empty targets.'),
+    confirm: z
+      .string({ error: 'expected the plan name, as a string' })
+      .max(LIMITS.confirmChars, { error: 'expected the plan name', abort: true })
+      .optional()
+      .describe('Must equal the plan name for an overwrite to go ahead.'),
+    requestedBy: z
+      .string({ error: 'expected free text such as "alice, INC-1234"' })
+      .max(LIMITS.requestedByChars, { error: `expected at most ${LIMITS.requestedByChars} characters` })
+      .optional(),
+  })
+  .superRefine((input, ctx) => {
+    // A plan's overwrite is confirmed with the plan's name; saying so here spares a run that refuses group 1.
+    if (input.confirm !== undefined && input.overwrite !== true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['confirm'],
+        message: 'expected "overwrite": true alongside "confirm"; confirm alone allows nothing',
+      });
+    } else if (input.overwrite === true && input.confirm !== input.plan) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['confirm'],
+        message: `expected the plan name "${input.plan.slice(0, LIMITS.confirmChars)}" alongside "overwrite": true (a DR plan's confirm is the plan's name, not a database's)`,
+      });
+    }
+  });
 export type DrPlanInput = z.output<typeof DrPlanInputSchema>;
 
 /** One database of a group: the input of one nested restore execution. */
@@ -346,6 +500,45 @@ export type DrReport = z.infer<typeof DrReportSchema>;
 /** The one way to go ahead, spelled out the same in every refusal. */
 export function overwriteHint(database: string): string {
   return `Set "overwrite": true and "confirm": "${database}" in the input to go ahead.`;
+}
+
+/** The way to go ahead when the refused restore was started by a DR plan: the plan's input, confirmed with the plan's name. */
+export function drPlanOverwriteHint(plan: string): string {
+  return `This restore was started by DR plan "${plan}": set "overwrite": true and "confirm": "${plan}" in the DR plan's input ({"plan": "${plan}", "overwrite": true, "confirm": "${plan}"}) to go ahead.`;
+}
+
+/**
+ * A refusal as the DR plan's operator must read it. Guard and the restore task word refusals for a console
+ * restore (overwriteHint); inside a plan, the nested restore's own input is not something a person types.
+ */
+export function refusalForDrPlan(message: string, database: string, plan: string): string {
+  return message.split(overwriteHint(database)).join(drPlanOverwriteHint(plan));
+}
+
+const DR_REQUESTED_BY = /^DR plan ([a-z][a-z0-9-]{0,39}) \(/;
+
+/** `requestedBy` of a restore a DR plan starts; kept within the restore input's limit. */
+export function drPlanRequestedBy(plan: string, executionName: string, requestedBy?: string): string {
+  return `DR plan ${plan} (${executionName})${requestedBy ? `: ${requestedBy}` : ''}`.slice(0, LIMITS.requestedByChars);
+}
+
+/**
+ * The DR plan a restore input came from: its requestedBy names a configured plan, and its target is that plan's
+ * target for the database. A console restore that copies both is, for every purpose of a hint, the plan's.
+ */
+export function drPlanOfRestore(
+  input: { database: string; requestedBy?: string; target: { host: string; port?: number; database?: string } },
+  plans: Readonly<Record<string, { targets: Readonly<Record<string, { host: string; port: number; database?: string }>> }>> | undefined,
+  defaultPort: number,
+): string | undefined {
+  const name = DR_REQUESTED_BY.exec(input.requestedBy ?? '')?.[1];
+  const target = name ? plans?.[name]?.targets[input.database] : undefined;
+  if (!name || !target) {
+    return undefined;
+  }
+  const same =
+    target.host === input.target.host && target.port === (input.target.port ?? defaultPort) && target.database === input.target.database;
+  return same ? name : undefined;
 }
 
 export function describeTarget(target: { host: string; port: number; database?: string }): string {

@@ -41,6 +41,8 @@ export const TASK_ENV = {
   restoreDefiners: 'STRONGBOX_RESTORE_DEFINERS',
   /** Where a Redis RDB restore writes dump.rdb for a fresh redis-server (drills); an RDB cannot be pushed into a live server. */
   restorePath: 'STRONGBOX_RESTORE_PATH',
+  /** Name of the restore execution that started the task: the key of the error record a failed restore writes. */
+  executionName: 'STRONGBOX_EXECUTION_NAME',
   /** Bench only: `null` discards the compressed dump instead of uploading it. */
   sink: 'STRONGBOX_SINK',
 } as const;
@@ -83,5 +85,6 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.restoreDefiners]: z.enum(['require', 'ignore']).default('require'),
   [TASK_ENV.restorePath]: z.string().min(1).optional(),
   [TASK_ENV.sink]: z.enum(['s3', 'null']).default('s3'),
+  [TASK_ENV.executionName]: z.string().min(1).max(80).optional(),
 });
 export type TaskEnv = z.infer<typeof TaskEnvSchema>;

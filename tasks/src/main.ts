@@ -1,4 +1,7 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { keys, type RestoreTaskError } from '../../lambdas/shared/catalog';
 import { TASK_ENV } from '../../lambdas/shared/task-env';
+import { putJson } from '../../lambdas/shared/vault-io';
 import type { BackupFailedError, TaskDeps } from './backup';
 import { readTaskEnv, TaskEnvError, type TaskSettings } from './env';
 import { logLine, resultLine } from './log';
@@ -41,15 +44,14 @@ export async function main(environment: NodeJS.ProcessEnv = process.env, deps?: 
     );
     return 2;
   }
+  const s3 = deps?.s3 ?? taskS3Client(settings.env.STRONGBOX_S3_ENDPOINT);
   try {
     const command = await load();
-    const result = await command(settings, {
-      s3: deps?.s3 ?? taskS3Client(settings.env.STRONGBOX_S3_ENDPOINT),
-      readSecret: deps?.readSecret,
-    });
+    const result = await command(settings, { s3, readSecret: deps?.readSecret });
     resultLine(result);
     return 0;
   } catch (error) {
+    await recordRestoreError(settings, s3, error);
     if (error instanceof TaskEnvError) {
       process.stderr.write(`strongbox: ${error.message}\n`);
       return 2;
@@ -67,6 +69,35 @@ export async function main(environment: NodeJS.ProcessEnv = process.env, deps?: 
     process.stderr.write(`strongbox: ${message}\n${tail ? `--- stderr tail ---\n${tail.trimEnd()}\n` : ''}`);
     return 1;
   }
+}
+
+/** How much of a failing tool's stderr the error record keeps: enough for the tool's own error lines. */
+const RECORD_STDERR_CHARS = 1500;
+
+/**
+ * A failed restore says why in the vault, at the key its execution's NotifyFailure reads: ECS hands Step
+ * Functions only the task's exit code and stop reason. Best effort: the exit code still reports the failure.
+ */
+async function recordRestoreError(settings: TaskSettings, s3: S3Client, error: unknown): Promise<void> {
+  const env = settings.env;
+  const executionName = env[TASK_ENV.executionName];
+  if (env.STRONGBOX_COMMAND !== 'restore' || !executionName) {
+    return;
+  }
+  const tail = error instanceof ToolFailedError ? error.stderrTail : '';
+  const record: RestoreTaskError = {
+    schemaVersion: 1,
+    database: env.STRONGBOX_DATABASE,
+    executionName,
+    ...(env.STRONGBOX_BACKUP_ID && { backupId: env.STRONGBOX_BACKUP_ID }),
+    failedAt: new Date().toISOString(),
+    errorType: error instanceof Error ? error.name : 'Error',
+    message: (error instanceof Error ? error.message : String(error)).slice(0, 4000),
+    ...(tail.trim() && { stderrTail: tail.trimEnd().slice(-RECORD_STDERR_CHARS) }),
+  };
+  await putJson(s3, env.STRONGBOX_VAULT_BUCKET, keys.restoreTaskError(env.STRONGBOX_DATABASE, executionName), record).catch((e: Error) =>
+    logLine('error', 'could not write the restore error record', { error: e.message }),
+  );
 }
 
 if (require.main === module) {

@@ -93,7 +93,7 @@ describe('DR plan state machine, end to end', () => {
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('DrPlanFailedError');
     expect(result.cause).toMatch(
-      /^DR plan region-loss stopped at group 2 of 3: billing failed \(States\.TaskFailed: Refusing to restore "billing" into a non-empty target 127\.0\.0\.1:\d+\/billing_dr \(1 existing object, such as billing_dr\.invoices\): that would mix or replace data\. .*\)\. Restored: shop, ledger\. Not restored: billing, catalog\.$/,
+      /^DR plan region-loss stopped at group 2 of 3: billing failed \(RestoreRefusedError: Refusing to restore "billing" into a non-empty target 127\.0\.0\.1:\d+\/billing_dr \(1 existing object, such as billing_dr\.invoices\): that would mix or replace data\. This restore was started by DR plan "region-loss": set "overwrite": true and "confirm": "region-loss" .*\)\. Restored: shop, ledger\. Not restored: billing, catalog\.$/,
     );
     expect(await pgQuery('shop_dr', 'SELECT count(*)::int AS n FROM orders')).toEqual([{ n: 120 }]);
     expect(await mariaQuery('SELECT count(*) AS n FROM ledger_dr.entries')).toEqual([{ n: 3 }]);

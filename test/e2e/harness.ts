@@ -123,7 +123,10 @@ export async function backedUp(strongbox: LocalStrongbox, database: string): Pro
   return backupId;
 }
 
-/** The message a failed Lambda state reported: Step Functions' Cause is Lambda's error object as JSON. */
+/**
+ * The message a failed execution reported. The state machines' Fail states show the message itself; a Lambda
+ * state's own cause (a transition's) is Lambda's error object as JSON.
+ */
 export function causeMessage(cause: string | undefined): string {
   try {
     return String((JSON.parse(cause ?? '') as { errorMessage?: unknown }).errorMessage ?? cause);
@@ -136,7 +139,11 @@ export function causeMessage(cause: string | undefined): string {
 export async function auditOf(strongbox: LocalStrongbox, database: string, executionName: string): Promise<RestoreAudit | undefined> {
   const s3 = strongbox.vault.client();
   const bucket = strongbox.app.buckets.primary;
-  for (const key of await listKeys(s3, bucket, `restores/${database}/`)) {
+  // Audit records only: a failed restore task's error record sits below, under task-errors/.
+  const audits = (await listKeys(s3, bucket, `restores/${database}/`)).filter(
+    (key) => !key.slice(`restores/${database}/`.length).includes('/'),
+  );
+  for (const key of audits) {
     const audit = await getJson(s3, bucket, key, RestoreAuditSchema);
     if (audit?.value.startedBy.executionName === executionName) {
       return audit.value;

@@ -112,7 +112,8 @@ describe('restore state machine, end to end on PostgreSQL', () => {
 
     // Assess
     expect(result.status).toBe('FAILED');
-    expect(result.path).toEqual(['Resolve']);
+    expect(result.path[0]).toBe('Resolve');
+    expect(result.path).not.toContain('Guard');
     expect(causeMessage(result.cause)).toBe(
       `No verified backup of "shop" was taken at or before pointInTime 2020-01-01T00:00:00Z. Nearest verified recovery points of "shop": ${first} (taken ${takenAt(first)})`,
     );
@@ -160,7 +161,8 @@ describe('restore state machine, end to end on PostgreSQL', () => {
 
     // Assess
     expect(result.status).toBe('FAILED');
-    expect(result.path).toEqual(['Resolve']);
+    expect(result.path[0]).toBe('Resolve');
+    expect(result.path).not.toContain('Guard');
     expect(causeMessage(result.cause)).toBe(
       `Recovery point backupId "${first}" does not exist in the vault. Nearest verified recovery points of "shop": ${second} (taken ${takenAt(second)})`,
     );

@@ -131,7 +131,7 @@ describe('DrPlanWorkflow', () => {
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('DrPlanFailedError');
     expect(result.cause).toBe(
-      'DR plan region-loss stopped at group 2 of 3: billing failed (States.TaskFailed: Refusing to restore "billing" into a non-empty target). Restored: users, orders. Not restored: billing, sessions.',
+      'DR plan region-loss stopped at group 2 of 3: billing failed (RestoreRefusedError: Refusing to restore "billing" into a non-empty target). Restored: users, orders. Not restored: billing, sessions.',
     );
     expect(started.map((s) => s.database).sort()).toEqual(['billing', 'orders', 'users']);
     const message = JSON.parse(String(sns.commandCalls(PublishCommand)[0].args[0].input.Message));
@@ -149,7 +149,9 @@ describe('DrPlanWorkflow', () => {
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('InputValidationError');
     expect(result.cause).toContain('plan: found "regoin-loss"; expected one of the drPlans in the config: region-loss');
-    expect(result.path).toEqual(['Start']);
+    expect(result.path[0]).toBe('Start');
+    expect(result.path.at(-1)).toBe('PlanRefused');
+    expect(result.path).not.toContain('RestoreGroup');
     expect(started).toEqual([]);
   });
 });

@@ -83,7 +83,7 @@ describe('DrillWorkflow', () => {
     schemaVersion: 1,
     backupId: id,
     passed: true,
-    drilledAt: '2026-03-04T00:00:00Z',
+    drilledAt: new Date().toISOString(), // written by the task, during the run
     restoreSeconds: 12.5,
     mismatches: [],
     checks: [],
@@ -138,7 +138,20 @@ describe('DrillWorkflow', () => {
     // Assess
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('DrillFailedError');
-    expect(result.cause).toContain('public.orders: expected 2001, found 2000');
+    expect(result.cause).toBe(`Drill of orders FAILED: ${backupId} restored in 12.5 s but public.orders: expected 2001, found 2000`);
     expect(result.path).toEqual(['Prepare', 'Drill', 'ReportFailure', 'DrillFailed']);
+  });
+
+  it('fails a null input at Prepare with its message, not a path error', async () => {
+    // Act
+    const result = await machine(base, []).execute(null);
+
+    // Assess
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InputValidationError');
+    expect(result.cause).toMatch(/^Invalid drill input:\n\(input\): found null; expected/);
+    expect(result.path[0]).toBe('Prepare');
+    expect(result.path).not.toContain('Drill');
+    expect(result.path.at(-1)).toBe('DrillFailed');
   });
 });

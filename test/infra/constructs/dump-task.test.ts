@@ -121,7 +121,7 @@ describe('DumpTask', () => {
     expect(text).not.toContain('secretsmanager:ResourceTag/strongbox:restore-target');
   });
 
-  it("lets database A's restore role read A's backups, write only drill.json, and read tagged target secrets", () => {
+  it("lets database A's restore role read A's backups, write only drill.json and A's restore error records, and read tagged target secrets", () => {
     // Prepare
     const { stack, template, a } = twoTasks();
     // Act
@@ -130,8 +130,13 @@ describe('DumpTask', () => {
     const writes = statements.filter((st) => [st.Action].flat().some((action) => /^s3:(Put|Delete|Abort)/.test(action)));
     // Assess
     expect(writes).toEqual([
-      expect.objectContaining({ Action: 's3:PutObject', Resource: `${VAULT.bucketArn}/backups/orders/*/drill.json` }),
+      expect.objectContaining({
+        Action: 's3:PutObject',
+        Resource: [`${VAULT.bucketArn}/backups/orders/*/drill.json`, `${VAULT.bucketArn}/restores/orders/task-errors/*`],
+      }),
     ]);
+    expect(text).not.toContain('restores/billing');
+    expect(text).not.toContain('restores/*');
     expect(text).toContain('s3:GetObject');
     expect(text).toContain(`${VAULT.bucketArn}/backups/orders/*`);
     expect(text).not.toContain('backups/billing');

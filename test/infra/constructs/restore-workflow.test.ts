@@ -37,7 +37,22 @@ describe('RestoreWorkflow template', () => {
     expect(definition.States.Guard.Next).toBe('Restore');
     expect(definition.States.Restore.Next).toBe('Validate');
     expect(definition.States.Validate.Next).toBe('Notify');
-    expect(definition.States.Resolve.Catch).toBeUndefined();
+    // Resolve's refusal goes straight to the Fail state, through the states that read Lambda's error JSON.
+    expect(definition.States.Resolve.Catch).toEqual([{ ErrorEquals: ['States.ALL'], Next: 'KeepError' }]);
+    expect((definition.States.Resolve.Parameters as Record<string, unknown>)['input.$']).toBe('$$.Execution.Input');
+    expect(definition.States.ParseLambdaError.Parameters).toEqual({ 'lambdaError.$': 'States.StringToJson($.error.Cause)' });
+    expect(definition.States.RestoreFailed).toEqual({
+      Type: 'Fail',
+      Comment: expect.any(String),
+      ErrorPath: '$.failure.error',
+      CausePath: '$.failure.cause',
+    });
+    expect(definition.States.NotifyFailure).toMatchObject({
+      ResultSelector: { 'error.$': '$.errorType', 'cause.$': '$.error' },
+      ResultPath: '$.failure',
+      Next: 'RestoreFailed',
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.notifyError', Next: 'ReadError' }],
+    });
     expect(definition.States.Restore).toMatchObject({
       Resource: 'arn:aws:states:::ecs:runTask.sync',
       TimeoutSeconds: 7200,
@@ -94,6 +109,19 @@ describe('RestoreWorkflow template', () => {
         .map((s) => JSON.stringify(s.Resource)),
     );
     expect(writes).toEqual(['"arn:aws:s3:::strongbox-vault-primary/restores/*"']);
+  });
+
+  it('lets Notify read back, under restores/, the error record a failed restore task wrote', () => {
+    // Assess
+    const notifyPolicies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.Roles).includes('restorenotify'),
+    );
+    const reads = notifyPolicies.flatMap((p) =>
+      (p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]).filter((st) =>
+        [st.Action].flat().includes('s3:GetObject'),
+      ),
+    );
+    expect(reads.map((st) => st.Resource)).toEqual(['arn:aws:s3:::strongbox-vault-primary/restores/*']);
   });
 
   it.each(['restore-guard', 'restore-validate'])('runs %s inside the VPC, since it connects to the target', (service) => {
@@ -215,7 +243,9 @@ describe('RestoreWorkflow definition run by aws-local-stepfunctions', () => {
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('InputValidationError');
     expect(result.cause).toContain(cause);
-    expect(result.path).toEqual(['Resolve']);
+    expect(result.cause).not.toMatch(/\n\s+at |"trace"/);
+    expect(result.path[0]).toBe('Resolve');
+    expect(result.path.at(-1)).toBe('RestoreFailed');
     expect(touched).toEqual(['Resolve']);
   });
 

@@ -2,9 +2,10 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../../infra/local/demo';
+import { describeTransition, main } from '../../../infra/local/demo';
 import { type EmbeddedPostgres, freePort, startEmbeddedPostgres } from '../../../infra/local/embedded-postgres';
 import { Outbox } from '../../../infra/local/outbox';
+import type { StateTransition } from '../../../infra/local/runtime';
 import { DrillRecordSchema, keys, type Manifest, ManifestSchema, VerificationSchema } from '../../../lambdas/shared/catalog';
 import { RestoreAuditSchema } from '../../../lambdas/shared/restore-payloads';
 
@@ -215,5 +216,52 @@ describe('npm run demo, bad arguments', () => {
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }
+  });
+});
+
+describe('npm run demo, a failing state on the terminal', () => {
+  it('prints the error type and message of a failed Report, not its error JSON with stack frames', () => {
+    // Prepare: ReportFailure failing as the local runtime reports a Lambda error (Lambda's own format)
+    const transition: StateTransition = {
+      state: 'ReportFailure',
+      type: 'failed',
+      at: Date.now(),
+      error: 'DrillFailedError',
+      cause: JSON.stringify({
+        errorType: 'DrillFailedError',
+        errorMessage: 'Drill of demo FAILED: demo-20260101T000000Z-full restored in 1.2 s but sales.orders: expected 3, found 2',
+        trace: ['DrillFailedError: Drill of demo FAILED', '    at reportDrill (/work/lambdas/drill-report/drill-report.ts:54:11)'],
+      }),
+    };
+
+    // Act
+    const line = describeTransition(transition);
+
+    // Assess
+    expect(line).toBe(
+      '  ✗ ReportFailure: DrillFailedError: Drill of demo FAILED: demo-20260101T000000Z-full restored in 1.2 s but sales.orders: expected 3, found 2',
+    );
+    expect(line).not.toMatch(/\bat |\.ts:|"trace"/);
+  });
+
+  it('prints a failed task state as its stop, not as ECS task JSON', () => {
+    // Prepare
+    const transition: StateTransition = {
+      state: 'Drill',
+      type: 'failed',
+      at: Date.now(),
+      error: 'States.TaskFailed',
+      cause: JSON.stringify({
+        Containers: [{ Name: 'dump', ExitCode: 1 }],
+        StoppedReason: 'Essential container in task exited',
+        TaskArn: 't',
+      }),
+    };
+
+    // Act
+    const line = describeTransition(transition);
+
+    // Assess
+    expect(line).toBe('  ✗ Drill: States.TaskFailed: The task stopped: Essential container in task exited; exit code 1');
   });
 });

@@ -141,14 +141,12 @@ describe('DR plan bookkeeping', () => {
     expect(problems).toEqual([]);
   });
 
-  it('asks every restore to overwrite, confirmed with its own database name, only when confirm equals the plan name', () => {
+  it('asks every restore to overwrite, confirmed with its own database name, when confirm equals the plan name', () => {
     // Prepare
     const confirmed = { plan: 'region-loss', overwrite: true, confirm: 'region-loss' };
-    const wrongConfirm = { plan: 'region-loss', overwrite: true, confirm: 'orders' };
-    const noConfirm = { plan: 'region-loss', overwrite: true };
 
     // Act
-    const [yes, wrong, missing] = [confirmed, wrongConfirm, noConfirm].map((input) => startDrPlan(input, execution, plan));
+    const [yes, no] = [confirmed, { plan: 'region-loss' }].map((input) => startDrPlan(input, execution, plan));
 
     // Assess
     expect(yes.groups.flat().map((i) => [i.database, i.restoreInput.overwrite, i.restoreInput.confirm])).toEqual([
@@ -157,13 +155,25 @@ describe('DR plan bookkeeping', () => {
       ['billing', true, 'billing'],
       ['sessions', true, 'sessions'],
     ]);
-    for (const state of [wrong, missing]) {
-      for (const item of state.groups.flat()) {
-        expect(item.restoreInput).not.toHaveProperty('overwrite');
-        expect(item.restoreInput).not.toHaveProperty('confirm');
-      }
+    for (const item of no.groups.flat()) {
+      expect(item.restoreInput).not.toHaveProperty('overwrite');
+      expect(item.restoreInput).not.toHaveProperty('confirm');
     }
     expect(yes.groups[0][0].restoreInput.requestedBy).toBe('DR plan region-loss (dr-1)');
+  });
+
+  it("keeps a long requestedBy within the restore input's 200 characters", () => {
+    // Prepare
+    const input = { plan: 'region-loss', requestedBy: 'r'.repeat(200) };
+
+    // Act
+    const state = startDrPlan(input, execution, plan);
+
+    // Assess
+    const requestedBy = String(state.groups[0][0].restoreInput.requestedBy);
+    expect(requestedBy).toHaveLength(200);
+    expect(requestedBy.startsWith('DR plan region-loss (dr-1): rrr')).toBe(true);
+    expect(RestoreInputSchema.safeParse(state.groups[0][0].restoreInput).success).toBe(true);
   });
 
   it('rejects an unknown plan, listing the plans in the config', () => {
@@ -190,6 +200,25 @@ describe('DR plan bookkeeping', () => {
     ['no plan', {}, plan, 'plan: found nothing; expected the name of a plan in drPlans, such as "region-loss"'],
     ['overwrite as a string', { plan: 'region-loss', overwrite: 'yes' }, plan, 'overwrite: found "yes"; expected true or false'],
     ['a misspelt field', { plan: 'region-loss', overwite: true }, plan, 'unknown field "overwite"; remove it'],
+    [
+      'a confirm naming a database',
+      { plan: 'region-loss', overwrite: true, confirm: 'orders' },
+      plan,
+      'confirm: found "orders"; expected the plan name "region-loss" alongside "overwrite": true (a DR plan\'s confirm is the plan\'s name, not a database\'s)',
+    ],
+    [
+      'overwrite without confirm',
+      { plan: 'region-loss', overwrite: true },
+      plan,
+      'confirm: found nothing; expected the plan name "region-loss" alongside "overwrite": true (a DR plan\'s confirm is the plan\'s name, not a database\'s)',
+    ],
+    [
+      'confirm without overwrite',
+      { plan: 'region-loss', confirm: 'region-loss' },
+      plan,
+      'confirm: found "region-loss"; expected "overwrite": true alongside "confirm"; confirm alone allows nothing',
+    ],
+    ['null', null, plan, '(input): found null; expected a JSON object such as {"plan": "region-loss"}'],
   ])('rejects %s with a readable error', (_what, input, config, line) => {
     // Prepare
     const start = () => startDrPlan(input, execution, config);
@@ -288,18 +317,29 @@ describe('DR plan bookkeeping', () => {
       plan: 'region-loss',
       status: 'failed',
       restored: ['users', 'orders'],
-      failed: [{ database: 'billing', error: 'States.TaskFailed', cause: message }],
+      failed: [{ database: 'billing', error: 'RestoreMismatchError', cause: message }],
       notRestored: ['billing', 'sessions'],
-      summary: `DR plan region-loss stopped at group 2 of 3: billing failed (States.TaskFailed: ${message}). Restored: users, orders. Not restored: billing, sessions.`,
+      summary: `DR plan region-loss stopped at group 2 of 3: billing failed (RestoreMismatchError: ${message}). Restored: users, orders. Not restored: billing, sessions.`,
     });
   });
 
   it.each([
-    ['a lower-case cause field', describeExecutionCause('users', 'RestoreRefusedError', REFUSED, 'cause'), REFUSED],
-    ['a cause that is not JSON', REFUSED, REFUSED],
-    ['a DescribeExecution cause that is plain text', JSON.stringify({ Status: 'FAILED', Cause: REFUSED }), REFUSED],
-    ['an errorMessage over 500 characters', describeExecutionCause('users', 'RestoreRefusedError', 'x'.repeat(600)), 'x'.repeat(500)],
-  ])('keeps only the message from %s', (_what, cause, brief) => {
+    ['a lower-case cause field', describeExecutionCause('users', 'RestoreRefusedError', REFUSED, 'cause'), REFUSED, 'RestoreRefusedError'],
+    ['a cause that is not JSON', REFUSED, REFUSED, 'States.TaskFailed'],
+    ['a DescribeExecution cause that is plain text', JSON.stringify({ Status: 'FAILED', Cause: REFUSED }), REFUSED, 'States.TaskFailed'],
+    [
+      'a DescribeExecution of a restore whose cause is already readable',
+      JSON.stringify({ Status: 'FAILED', Error: 'RestoreRefusedError', Cause: REFUSED }),
+      REFUSED,
+      'RestoreRefusedError',
+    ],
+    [
+      'an errorMessage over 1000 characters',
+      describeExecutionCause('users', 'RestoreRefusedError', 'x'.repeat(1200)),
+      'x'.repeat(1000),
+      'RestoreRefusedError',
+    ],
+  ])('keeps only the message from %s', (_what, cause, brief, error) => {
     // Prepare
     const state = advanceDrPlan(startDrPlan({ plan: 'region-loss' }, execution, plan), [
       { database: 'users', group: 0, status: 'failed', error: 'States.TaskFailed', cause },
@@ -309,9 +349,9 @@ describe('DR plan bookkeeping', () => {
     const report = reportDrPlan(state);
 
     // Assess
-    expect(report.failed).toEqual([{ database: 'users', error: 'States.TaskFailed', cause: brief }]);
+    expect(report.failed).toEqual([{ database: 'users', error, cause: brief }]);
     expect(report.summary).toBe(
-      `DR plan region-loss stopped at group 1 of 3: users failed (States.TaskFailed: ${brief}). Restored: none. Not restored: users, orders, billing, sessions.`,
+      `DR plan region-loss stopped at group 1 of 3: users failed (${error}: ${brief}). Restored: none. Not restored: users, orders, billing, sessions.`,
     );
   });
 

@@ -144,7 +144,7 @@ describe('drill Report', () => {
     expect(afterCrash?.value).toEqual(afterFail?.value);
   });
 
-  it('fails with the mismatches and failed checks of a failing drill.json, and says FAILED in chat', async () => {
+  it('returns the mismatches and failed checks of a failing drill.json as the failure, and says FAILED in chat', async () => {
     // Prepare
     const backupId = await drilled('2026-03-02T03:00:00Z', (id) =>
       drillRecord(id, {
@@ -165,18 +165,16 @@ describe('drill Report', () => {
     const summary = `Drill of orders FAILED: ${backupId} restored in 12.5 s but public.orders: expected 3, found 2; public.customers: expected 2, found nothing; public.scratch: expected nothing, found 4; check foreign-keys failed (2 orphan rows in public.orders); check sequences failed`;
 
     // Act
-    const error = await reportDrill({ prepared: prepared(backupId), error: TASK_CRASHED }, deps(metrics)).catch((e: unknown) => e);
+    const result = await reportDrill({ prepared: prepared(backupId), error: TASK_CRASHED }, deps(metrics));
 
     // Assess
-    expect(error).toBeInstanceOf(DrillFailedError);
-    expect((error as Error).name).toBe('DrillFailedError');
-    expect((error as Error).message).toBe(summary);
+    expect(result).toEqual({ passed: false, error: 'DrillFailedError', cause: summary });
     expect(recorded).toEqual([]); // the task emitted DrillPassed=0 itself when it wrote this record
     expect(published()[0].Subject).toBe('Strongbox drill FAILED: orders');
     expect(message().content).toEqual({ title: 'Drill failed: orders', description: summary });
   });
 
-  it('emits DrillPassed=0 and fails when the task left no drill.json', async () => {
+  it('emits DrillPassed=0 and fails when the task exited 0 but left no drill.json', async () => {
     // Prepare
     const backupId = await drilled('2026-03-03T03:00:00Z');
     const { metrics, recorded } = metricsRecorder();
@@ -186,14 +184,16 @@ describe('drill Report', () => {
 
     // Assess
     expect(error).toBeInstanceOf(DrillFailedError);
-    expect((error as Error).message).toBe(`Drill of orders (${backupId}) did not complete: the drill task left no drill.json`);
+    expect((error as Error).message).toBe(
+      `Drill of orders FAILED (${backupId}): the drill did not complete: the drill task left no drill.json`,
+    );
     expect(recorded).toEqual([
       { dimensions: { Database: 'orders', Engine: 'postgres' }, defaultsCleared: true, name: 'DrillPassed', unit: 'Count', value: 0 },
     ]);
     expect(published()[0].Subject).toBe('Strongbox drill FAILED: orders');
     expect(message().content).toEqual({
       title: 'Drill failed: orders',
-      description: `Drill of orders FAILED (${backupId}): the drill task left no drill.json`,
+      description: `Drill of orders FAILED (${backupId}): the drill did not complete: the drill task left no drill.json`,
     });
   });
 
@@ -203,16 +203,55 @@ describe('drill Report', () => {
     const { metrics, recorded } = metricsRecorder();
 
     // Act
-    const error = await reportDrill({ prepared: prepared(backupId), error: TASK_CRASHED }, deps(metrics)).catch((e: unknown) => e);
+    const result = await reportDrill({ prepared: prepared(backupId), error: TASK_CRASHED }, deps(metrics));
 
     // Assess
-    expect((error as Error).message).toBe(
-      `Drill of orders (${backupId}) did not complete: States.TaskFailed: Essential container in task exited (exit code 137)`,
-    );
+    const summary = `Drill of orders FAILED (${backupId}): the drill did not complete: Essential container in task exited (exit code 137)`;
+    expect(result).toEqual({ passed: false, error: 'DrillFailedError', cause: summary });
     expect(recorded.map((m) => [m.name, m.value])).toEqual([['DrillPassed', 0]]);
-    expect(message().content.description).toBe(
-      `Drill of orders FAILED (${backupId}): States.TaskFailed: Essential container in task exited (exit code 137)`,
+    expect(message().content.description).toBe(summary);
+  });
+
+  it("reads ECS's task description in the failure as the task's stop, without the JSON", async () => {
+    // Prepare
+    const backupId = await drilled('2026-03-07T03:00:00Z');
+    const { metrics } = metricsRecorder();
+    const error = {
+      Error: 'States.TaskFailed',
+      Cause: JSON.stringify({
+        Containers: [{ Name: 'dump', ExitCode: 1, LastStatus: 'STOPPED' }],
+        StoppedReason: 'Essential container in task exited',
+        TaskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/strongbox-tasks/1',
+      }),
+    };
+
+    // Act
+    const result = await reportDrill({ prepared: prepared(backupId), error }, deps(metrics));
+
+    // Assess
+    expect(result).toEqual({
+      passed: false,
+      error: 'DrillFailedError',
+      cause: `Drill of orders FAILED (${backupId}): the drill did not complete: The task stopped: Essential container in task exited; exit code 1`,
+    });
+  });
+
+  it('does not trust a failing drill.json written before this run started', async () => {
+    // Prepare
+    const backupId = await drilled('2026-03-08T03:00:00Z', (id) =>
+      drillRecord(id, { passed: false, drilledAt: '2026-02-01T04:35:00.000Z' }),
     );
+    const { metrics, recorded } = metricsRecorder();
+
+    // Act
+    const result = await reportDrill(
+      { prepared: prepared(backupId), error: TASK_CRASHED, startedAt: '2026-03-10T04:00:00.000Z' },
+      deps(metrics),
+    );
+
+    // Assess
+    expect(result).toMatchObject({ cause: expect.stringContaining('the drill did not complete: Essential container in task exited') });
+    expect(recorded.map((m) => [m.name, m.value])).toEqual([['DrillPassed', 0]]);
   });
 
   it('does not trust a passing drill.json left by an earlier run when this run failed', async () => {
@@ -221,13 +260,14 @@ describe('drill Report', () => {
     const { metrics, recorded } = metricsRecorder();
 
     // Act
-    const error = await reportDrill({ prepared: prepared(backupId), error: TASK_CRASHED }, deps(metrics)).catch((e: unknown) => e);
+    const result = await reportDrill({ prepared: prepared(backupId), error: TASK_CRASHED }, deps(metrics));
 
     // Assess
-    expect(error).toBeInstanceOf(DrillFailedError);
-    expect((error as Error).message).toBe(
-      `Drill of orders (${backupId}) did not complete: States.TaskFailed: Essential container in task exited (exit code 137)`,
-    );
+    expect(result).toEqual({
+      passed: false,
+      error: 'DrillFailedError',
+      cause: `Drill of orders FAILED (${backupId}): the drill did not complete: Essential container in task exited (exit code 137)`,
+    });
     expect(recorded).toEqual([
       { dimensions: { Database: 'orders', Engine: 'postgres' }, defaultsCleared: true, name: 'DrillPassed', unit: 'Count', value: 0 },
     ]);

@@ -6,7 +6,7 @@ import { type ExecutionStatusChange, notifyAborted, notifyRestore } from '../../
 import { resolveRestore } from '../../../lambdas/restore-resolve/restore-resolve';
 import { keys } from '../../../lambdas/shared/catalog';
 import { type ResolvedRestore, RestoreAuditSchema } from '../../../lambdas/shared/restore-payloads';
-import { getJson, listObjects } from '../../../lambdas/shared/vault-io';
+import { getJson, listObjects, putJson } from '../../../lambdas/shared/vault-io';
 import { type LocalS3, startS3rver } from '../../support/s3rver';
 import { databasePlan, restoreRoleArn, SECRET, seedBackup, testPlan } from '../restore-resolve/fixtures';
 
@@ -147,12 +147,13 @@ describe('restore Notify', () => {
       target: { host: 'orders-copy.internal', port: 5433, database: 'orders_copy' },
       include: [],
       overwrite: true,
-      error: `RestoreMismatchError: ${error.Cause}`,
+      errorType: 'RestoreMismatchError',
+      error: error.Cause,
     });
     expect(published()[0].Subject).toBe('Strongbox restore failed: orders');
     expect(message().content).toEqual({
       title: 'Restore failed: orders',
-      description: `Restore of orders FAILED after 42.3 s (${ids.orders} to orders-copy.internal:5433/orders_copy): RestoreMismatchError: ${error.Cause}`,
+      description: `Restore of orders FAILED after 42.3 s (${ids.orders} to orders-copy.internal:5433/orders_copy): ${error.Cause}`,
     });
   });
 
@@ -177,15 +178,163 @@ describe('restore Notify', () => {
       backupId: ids.sessions,
       target: { host: 'sessions.prod.internal', port: 6379 },
       overwrite: false,
-      error: `RestoreRefusedError: ${cause}`,
+      errorType: 'RestoreRefusedError',
+      error: cause,
     });
     expect(record?.target).not.toHaveProperty('database');
     expect(record).not.toHaveProperty('validation');
     expect(published()[0].Subject).toBe('Strongbox restore refused: sessions');
     expect(message().content).toEqual({
       title: 'Restore refused: sessions',
-      description: `Restore of sessions refused before anything was written: RestoreRefusedError: ${cause}`,
+      description: `Restore of sessions refused before anything was written: ${cause}`,
     });
+  });
+
+  it("keeps only the message of a Lambda error's JSON: no trace in the audit record or chat", async () => {
+    // Prepare
+    const resolved = await resolve({
+      database: 'orders',
+      target: { host: 'orders-copy.internal', database: 'orders_new', secretArn: SECRET },
+    });
+    const lambdaError = {
+      Error: 'RestoreRefusedError',
+      Cause: JSON.stringify({
+        errorType: 'RestoreRefusedError',
+        errorMessage:
+          'Refusing to restore "orders" into a non-empty target orders-copy.internal:5432/orders_new (1 existing object, such as public.orders)',
+        trace: ['RestoreRefusedError: Refusing ...', '    at guardRestore (/var/task/lambdas/restore-guard/restore-guard.ts:37:15)'],
+      }),
+    };
+
+    // Act
+    const audit = await notifyRestore({ outcome: 'failed', resolved, error: lambdaError }, deps('2026-03-10T12:00:02.000Z'));
+
+    // Assess
+    expect(audit).toMatchObject({
+      outcome: 'refused',
+      errorType: 'RestoreRefusedError',
+      error:
+        'Refusing to restore "orders" into a non-empty target orders-copy.internal:5432/orders_new (1 existing object, such as public.orders)',
+    });
+    expect(message().content.description).not.toMatch(/trace|\.ts:|\n\s+at /);
+  });
+
+  describe('a failed Restore state (ECS reports the stopped task, not its words)', () => {
+    const ecsCause = JSON.stringify({
+      Containers: [{ Name: 'dump', ExitCode: 1, LastStatus: 'STOPPED' }],
+      StoppedReason: 'Essential container in task exited',
+      TaskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/strongbox-tasks/1',
+    });
+    const failedTask = { Error: 'States.TaskFailed', Cause: ecsCause };
+
+    it("takes the task's own error line, and its tool's stderr, from the record it wrote", async () => {
+      // Prepare
+      const resolved = await resolve({
+        database: 'orders',
+        target: { host: 'orders-copy.internal', database: 'orders_t1', secretArn: SECRET },
+      });
+      const line = `checksum mismatch: expected ${'a'.repeat(64)}, got ${'b'.repeat(64)}; the artifact is corrupt or was changed after the backup`;
+      await putJson(s3, BUCKET, keys.restoreTaskError('orders', 'console-1'), {
+        schemaVersion: 1,
+        database: 'orders',
+        executionName: 'console-1',
+        failedAt: '2026-03-10T12:00:30.000Z',
+        errorType: 'ChecksumMismatchError',
+        message: line,
+        stderrTail: 'pg_restore: error: could not read input file: end of file\n',
+      });
+
+      // Act
+      const audit = await notifyRestore({ outcome: 'failed', resolved, error: failedTask }, deps('2026-03-10T12:00:31.000Z'));
+
+      // Assess
+      expect(audit).toMatchObject({
+        outcome: 'failed',
+        errorType: 'ChecksumMismatchError',
+        error: `${line}\nstderr (last lines):\npg_restore: error: could not read input file: end of file`,
+      });
+      expect(message().content.description).toContain(line);
+    });
+
+    it('records a target the task found non-empty as refused', async () => {
+      // Prepare
+      const resolved = await resolve({
+        database: 'orders',
+        target: { host: 'orders-copy.internal', database: 'orders_t2', secretArn: SECRET },
+      });
+      await putJson(s3, BUCKET, keys.restoreTaskError('orders', 'console-1'), {
+        schemaVersion: 1,
+        database: 'orders',
+        executionName: 'console-1',
+        failedAt: '2026-03-10T12:00:30.000Z',
+        errorType: 'TargetNotEmptyError',
+        message:
+          'Refusing to restore "orders" into a non-empty target orders-copy.internal:5432/orders_t2 (1 existing object, such as public.orders): that would mix or replace data. Set "overwrite": true and "confirm": "orders" in the input to go ahead.',
+      });
+
+      // Act
+      const audit = await notifyRestore({ outcome: 'failed', resolved, error: failedTask }, deps('2026-03-10T12:00:31.000Z'));
+
+      // Assess
+      expect(audit).toMatchObject({ outcome: 'refused', errorType: 'RestoreRefusedError' });
+      expect(message().content.title).toBe('Restore refused: orders');
+    });
+
+    it('says the task stopped, with its exit code, when it wrote no record', async () => {
+      // Prepare
+      const resolved = await resolveRestore(
+        { database: 'orders', latest: true, target: { host: 'orders-copy.internal', database: 'orders_t3', secretArn: SECRET } },
+        { ...execution, name: 'console-crashed' },
+        { s3, bucket: BUCKET, plan, restoreRoleArn },
+      );
+
+      // Act
+      const audit = await notifyRestore({ outcome: 'failed', resolved, error: failedTask }, deps('2026-03-10T12:00:31.000Z'));
+
+      // Assess
+      expect(audit.errorType).toBe('States.TaskFailed');
+      expect(audit.error).toBe(
+        'The task stopped: Essential container in task exited; exit code 1. The task wrote no error record (restores/orders/task-errors/console-crashed.json); its log in CloudWatch Logs says why.',
+      );
+    });
+  });
+
+  it('tells a restore started by a DR plan what the plan input needs', async () => {
+    // Prepare
+    const drPlan = {
+      ...plan,
+      drPlans: {
+        'region-loss': {
+          groups: [['orders']],
+          targets: { orders: { host: 'orders.dr.internal', port: 5432, database: 'orders', secretArn: SECRET } },
+        },
+      },
+    };
+    const resolved = await resolveRestore(
+      {
+        database: 'orders',
+        latest: true,
+        target: { host: 'orders.dr.internal', port: 5432, database: 'orders', secretArn: SECRET },
+        requestedBy: 'DR plan region-loss (dr-7)',
+      },
+      execution,
+      { s3, bucket: BUCKET, plan: drPlan, restoreRoleArn },
+    );
+    const cause =
+      'Refusing to restore "orders" into a non-empty target orders.dr.internal:5432/orders (3 existing objects, such as public.orders): that would mix or replace data. Set "overwrite": true and "confirm": "orders" in the input to go ahead.';
+
+    // Act
+    const audit = await notifyRestore(
+      { outcome: 'failed', resolved, error: { Error: 'RestoreRefusedError', Cause: cause } },
+      deps('2026-03-10T12:00:05.000Z'),
+    );
+
+    // Assess
+    expect(resolved.drPlan).toBe('region-loss');
+    expect(audit.error).toBe(
+      'Refusing to restore "orders" into a non-empty target orders.dr.internal:5432/orders (3 existing objects, such as public.orders): that would mix or replace data. This restore was started by DR plan "region-loss": set "overwrite": true and "confirm": "region-loss" in the DR plan\'s input ({"plan": "region-loss", "overwrite": true, "confirm": "region-loss"}) to go ahead.',
+    );
+    expect(message().content.description).not.toContain('"confirm": "orders"');
   });
 
   it('records a run stopped from the console as aborted, keyed by its start time', async () => {

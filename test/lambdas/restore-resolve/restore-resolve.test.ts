@@ -49,7 +49,9 @@ describe('restore Resolve', () => {
   });
 
   const malformed: [string, unknown, string][] = [
-    ['a string instead of an object', 'orders', '(input): found "orders"; expected object'],
+    ['a string instead of an object', 'orders', '(input): found "orders"; expected a JSON object such as {"database": "orders"'],
+    ['null', null, '(input): found null; expected a JSON object'],
+    ['an array', [{ database: 'orders' }], '(input): found [{"database":"orders"}]; expected a JSON object'],
     ['an empty object', {}, 'database: found nothing; expected the name of a configured database'],
     [
       'an upper-case database name',
@@ -151,6 +153,46 @@ describe('restore Resolve', () => {
       'target.database: found "orders"; expected no database for redis',
     ],
     [
+      'host:port in the host',
+      { database: 'orders', latest: true, target: { ...target, host: 'orders-restore.internal:5433' } },
+      'target.host: found "orders-restore.internal:5433"; expected a host name without a port: put "orders-restore.internal" here and 5433 in "target.port"',
+    ],
+    [
+      'a blank host',
+      { database: 'orders', latest: true, target: { ...target, host: '   ' } },
+      'target.host: found "   "; expected the host name or address of the server, such as "orders-copy.internal"; found only spaces',
+    ],
+    [
+      'a 200 KiB host',
+      { database: 'orders', latest: true, target: { ...target, host: 'h'.repeat(200 * 1024) } },
+      '...; expected at most 253 characters (the longest DNS name)',
+    ],
+    [
+      'a 64-byte PostgreSQL database name',
+      { database: 'orders', latest: true, target: { ...target, database: 'ü'.repeat(32) } },
+      'target.database: found "üüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüü"; expected at most 63 bytes, the longest name PostgreSQL keeps',
+    ],
+    [
+      'a 64-byte PostgreSQL identifier in include',
+      { database: 'orders', latest: true, target, include: [`public.${'t'.repeat(64)}`] },
+      '...; expected names of at most 63 bytes each, the longest postgres keeps',
+    ],
+    [
+      'a 513-character Redis pattern',
+      { database: 'sessions', latest: true, target: { host: 'x' }, include: ['k'.repeat(513)] },
+      '...; expected at most 512 characters per name or pattern',
+    ],
+    [
+      'include names longer than the task overrides allow',
+      {
+        database: 'sessions',
+        latest: true,
+        target: { host: 'x' },
+        include: Array.from({ length: 100 }, (_, i) => `${'k'.repeat(60)}${i}`),
+      },
+      'include: found [',
+    ],
+    [
       'a Redis include with a space',
       { database: 'sessions', latest: true, target: { host: 'x' }, include: ['session *'] },
       'include.0: found "session *"; expected a key glob pattern without spaces',
@@ -235,6 +277,7 @@ describe('restore Resolve', () => {
       [TASK_ENV.include]: '["public.orders"]',
       [TASK_ENV.restoreOverwrite]: 'true',
       [TASK_ENV.trigger]: 'restore:console-1',
+      [TASK_ENV.executionName]: 'console-1',
     });
   });
 
@@ -295,6 +338,90 @@ describe('restore Resolve', () => {
     expect((error as Error).message).toBe(
       'Recovery point "latest": "billing" has no verified backup. Nearest verified recovery points of "billing": none: the vault holds no verified backup of "billing"',
     );
+  });
+
+  it('refuses a pointInTime after the start of the execution, naming the newest restorable point', async () => {
+    // Prepare: one second after the execution started
+    const input = { database: 'orders', pointInTime: '2026-03-10T12:00:01Z', target };
+
+    // Act
+    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn }).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(InputValidationError);
+    expect((error as Error).message).toBe(
+      `Invalid restore input:\npointInTime: found "2026-03-10T12:00:01Z"; expected an instant no later than the start of this execution (2026-03-10T12:00:00.000Z): the newest restorable point of "orders" is ${ids.mar} (taken 2026-03-01T03:00:00.000Z); use "latest": true or that backupId`,
+    );
+  });
+
+  it('refuses include names the backup does not hold, listing the closest names in its manifest', async () => {
+    // Prepare: the seeded backups hold public.orders only
+    const input = { database: 'orders', latest: true, target, include: ['public', 'public.order', 'sales'] };
+
+    // Act
+    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn }).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(InputValidationError);
+    expect((error as Error).message).toBe(
+      `Invalid restore input:\ninclude.1: found "public.order"; expected a schema or schema.table that backup ${ids.mar} holds; closest: public.orders, public\ninclude.2: found "sales"; expected a schema or schema.table that backup ${ids.mar} holds; closest: public, public.orders`,
+    );
+  });
+
+  it('refuses values that together overflow the RunTask overrides, naming the largest', async () => {
+    // Prepare: every input value at its own limit (which alone cannot reach 8 KiB), plus a role ARN with a long IAM path
+    const roleArn = () => `arn:aws:iam::123456789012:role/${'p/'.repeat(800)}strongbox-sessions-restore`;
+    const longArn = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${'s'.repeat(1990)}`;
+    const input = {
+      database: 'sessions',
+      latest: true,
+      target: { host: `${'h'.repeat(63)}.${'h'.repeat(63)}.${'h'.repeat(63)}.${'h'.repeat(61)}`, secretArn: longArn },
+      include: Array.from({ length: 64 }, (_, i) => `${'k'.repeat(58)}${String(i).padStart(2, '0')}`),
+    };
+    const plan = testPlan();
+    await seedBackup(s3, BUCKET, 'sessions', '2026-03-01T03:00:00Z', { engine: 'redis' });
+
+    // Act
+    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan, restoreRoleArn: roleArn }).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(InputValidationError);
+    expect((error as Error).message).toMatch(
+      /^Invalid restore input:\n\(input\): found values that make \d+ characters of ECS RunTask overrides \(largest: STRONGBOX_INCLUDE 4033 characters, STRONGBOX_TARGET_SECRET_ARN 2043 characters\); expected at most 8192 \(8 KiB\) in all/,
+    );
+  });
+
+  it('knows a restore a DR plan started by its requestedBy and the plan target, and nothing else', async () => {
+    // Prepare
+    const plan = {
+      ...testPlan(),
+      drPlans: {
+        'region-loss': {
+          groups: [['orders']],
+          targets: { orders: { host: 'orders.dr.internal', port: 5432, database: 'orders', secretArn: SECRET } },
+        },
+      },
+    };
+    const drTarget = { host: 'orders.dr.internal', port: 5432, database: 'orders', secretArn: SECRET };
+    const resolveWith = (extra: Record<string, unknown>) =>
+      resolveRestore({ database: 'orders', latest: true, target: drTarget, ...extra }, execution, {
+        s3,
+        bucket: BUCKET,
+        plan,
+        restoreRoleArn,
+      });
+
+    // Act
+    const [fromPlan, elsewhere, typed] = await Promise.all([
+      resolveWith({ requestedBy: 'DR plan region-loss (dr-1): bob' }),
+      resolveWith({ requestedBy: 'DR plan region-loss (dr-1)', target: { ...drTarget, database: 'orders_copy' } }),
+      resolveWith({ requestedBy: 'alice' }),
+    ]);
+
+    // Assess
+    expect(fromPlan.drPlan).toBe('region-loss');
+    expect(elsewhere).not.toHaveProperty('drPlan');
+    expect(typed).not.toHaveProperty('drPlan');
   });
 
   it('publishes a JSON Schema with the recovery point fields and the target', () => {

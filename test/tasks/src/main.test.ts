@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FailureRecordSchema, keys, ManifestSchema } from '../../../lambdas/shared/catalog';
+import { FailureRecordSchema, keys, ManifestSchema, RestoreTaskErrorSchema } from '../../../lambdas/shared/catalog';
+import { getJson } from '../../../lambdas/shared/vault-io';
 import { type EngineServer, startPostgres } from '../../support/engines';
 import { type LocalS3, localS3Client, startS3rver } from '../../support/s3rver';
 import { baseEnv, runTask, startTask } from '../run-task';
@@ -154,20 +155,33 @@ describe('dump task entrypoint with PostgreSQL', () => {
     expect(tables).toEqual([{ t: 'public.customers' }]);
   });
 
-  it('refuses to restore into a non-empty database unless overwrite is set', async () => {
+  it('refuses to restore into a non-empty database unless overwrite is set, and records why for its execution', async () => {
     // Prepare
     const run = env({
       STRONGBOX_COMMAND: 'restore',
       STRONGBOX_BACKUP_ID: backupId,
       STRONGBOX_TARGET_NAME: 'shop',
       STRONGBOX_RESTORE_JOBS: '1',
+      STRONGBOX_EXECUTION_NAME: 'console-refused',
     });
     // Act
     const out = await runTask(run);
+    const record = await getJson(s3.client(), 'vault', keys.restoreTaskError('orders', 'console-refused'), RestoreTaskErrorSchema);
     // Assess
     expect(out.code).toBe(1);
     expect(out.stderr).toContain('Refusing to restore "orders" into a non-empty target');
     expect(await query('shop', 'SELECT count(*)::int AS n FROM sales.orders')).toEqual([{ n: 5000 }]);
+    expect(record?.value).toMatchObject({
+      schemaVersion: 1,
+      database: 'orders',
+      executionName: 'console-refused',
+      backupId,
+      errorType: 'TargetNotEmptyError',
+      message: expect.stringMatching(
+        /^Refusing to restore "orders" into a non-empty target .*"confirm": "orders" in the input to go ahead\.$/,
+      ),
+    });
+    expect(JSON.stringify(record?.value)).not.toContain(pg.password);
   });
 
   it('overwrites a non-empty database when overwrite is set: the dump objects are replaced, others are kept', async () => {
@@ -216,17 +230,28 @@ describe('dump task entrypoint with PostgreSQL', () => {
     corrupt[corrupt.length - 10] ^= 0xff;
     await s3.client().send(new PutObjectCommand({ Bucket: 'vault', Key: key, Body: corrupt }));
     // Act
-    const streamed = await runTask(
-      env({ STRONGBOX_COMMAND: 'restore', STRONGBOX_BACKUP_ID: backupId, STRONGBOX_TARGET_NAME: 'bad1', STRONGBOX_RESTORE_JOBS: '1' }),
-    );
-    const filed = await runTask(
-      env({ STRONGBOX_COMMAND: 'restore', STRONGBOX_BACKUP_ID: backupId, STRONGBOX_TARGET_NAME: 'bad2', STRONGBOX_RESTORE_JOBS: '2' }),
-    );
+    const restoreAs = (target: string, jobs: string) =>
+      runTask(
+        env({
+          STRONGBOX_COMMAND: 'restore',
+          STRONGBOX_BACKUP_ID: backupId,
+          STRONGBOX_TARGET_NAME: target,
+          STRONGBOX_RESTORE_JOBS: jobs,
+          STRONGBOX_EXECUTION_NAME: `console-${target}`,
+        }),
+      );
+    const streamed = await restoreAs('bad1', '1');
+    const filed = await restoreAs('bad2', '2');
     await s3.client().send(new PutObjectCommand({ Bucket: 'vault', Key: key, Body: original }));
     // Assess
     for (const out of [streamed, filed]) {
       expect(out.code).toBe(1);
       expect(out.stderr).toMatch(/checksum mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}/);
+    }
+    for (const target of ['bad1', 'bad2']) {
+      const record = await getJson(s3.client(), 'vault', keys.restoreTaskError('orders', `console-${target}`), RestoreTaskErrorSchema);
+      expect(record?.value.errorType).toBe('ChecksumMismatchError');
+      expect(record?.value.message).toMatch(/^checksum mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}; the artifact is corrupt/);
     }
     for (const database of ['bad1', 'bad2']) {
       expect(
