@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys, type Manifest, ManifestSchema, mintBackupId } from '../../../../lambdas/shared/catalog';
 import { getJson } from '../../../../lambdas/shared/vault-io';
-import { postgres } from '../../../../tasks/src/engines/postgres';
+import { postgres, RoleDefinitionsError, roleCreation } from '../../../../tasks/src/engines/postgres';
 import { main } from '../../../../tasks/src/main';
 import { type EngineServer, startPostgres } from '../../../support/engines';
 import { type LocalS3, startS3rver } from '../../../support/s3rver';
@@ -463,5 +463,79 @@ describe('PostgreSQL restore atomicity', () => {
     } finally {
       await target.stop();
     }
+  });
+});
+
+describe('roleCreation (statements from pg_dumpall --roles-only output)', () => {
+  const DUMPALL = `--
+-- PostgreSQL database cluster dump
+--
+
+\\restrict abc123
+
+SET default_transaction_read_only = off;
+
+--
+-- Roles
+--
+
+CREATE ROLE "Mixed Case";
+ALTER ROLE "Mixed Case" WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB NOLOGIN NOREPLICATION NOBYPASSRLS;
+CREATE ROLE app_reader;
+ALTER ROLE app_reader WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB NOLOGIN NOREPLICATION NOBYPASSRLS;
+COMMENT ON ROLE app_reader IS 'reads; never
+writes';
+CREATE ROLE app_writer;
+ALTER ROLE app_writer WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 5 PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$a;b=:c' VALID UNTIL '2030-01-01 00:00:00+00';
+CREATE ROLE postgres;
+ALTER ROLE postgres WITH SUPERUSER INHERIT CREATEROLE CREATEDB LOGIN REPLICATION BYPASSRLS PASSWORD 'SCRAM-SHA-256$x';
+
+--
+-- User Configurations
+--
+
+ALTER ROLE app_reader SET work_mem TO '8MB';
+ALTER ROLE app_reader IN DATABASE films SET search_path TO 'catalog';
+
+--
+-- Role memberships
+--
+
+GRANT app_reader TO "Mixed Case" WITH ADMIN OPTION GRANTED BY postgres;
+GRANT app_reader TO app_writer GRANTED BY postgres;
+GRANT app_reader TO someone_else GRANTED BY postgres;
+
+\\unrestrict abc123
+`;
+
+  it('creates only the missing roles, without passwords or per-database settings, with memberships among roles that will exist', () => {
+    // Act
+    const creation = roleCreation(DUMPALL, ['app_reader', 'app_writer'], ['postgres', 'Mixed Case']);
+
+    // Assess
+    expect(creation).toEqual({
+      roles: ['app_reader', 'app_writer'],
+      statements: [
+        'CREATE ROLE app_reader;',
+        'ALTER ROLE app_reader WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB NOLOGIN NOREPLICATION NOBYPASSRLS;',
+        "COMMENT ON ROLE app_reader IS 'reads; never\nwrites';",
+        'CREATE ROLE app_writer;',
+        "ALTER ROLE app_writer WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 5 VALID UNTIL '2030-01-01 00:00:00+00';",
+        "ALTER ROLE app_reader SET work_mem TO '8MB';",
+        'GRANT app_reader TO "Mixed Case" WITH ADMIN OPTION;',
+        'GRANT app_reader TO app_writer;',
+      ],
+    });
+  });
+
+  it('refuses to create a role the stored definitions do not have, naming it and the way out', () => {
+    // Act
+    const attempt = () => roleCreation(DUMPALL, ['app_reader', 'ghost'], []);
+
+    // Assess
+    expect(attempt).toThrow(RoleDefinitionsError);
+    expect(attempt).toThrow(
+      `the backup's stored role definitions do not define ghost; create it on the target by hand, or restore with "privileges": "skip"`,
+    );
   });
 });
