@@ -130,22 +130,24 @@ export async function tableChecksum(client: Client, table: string): Promise<stri
 
 /**
  * The privileges and owners of everything in the database, like psql's \dp, \dn+, \df+, \ddp and \dl: one row
- * per object with its owner and ACL (and column ACLs), in a fixed order.
+ * per object with its owner and ACL (and column ACLs), in a fixed order. An ACL that equals the built-in
+ * default is shown as that default: \`REVOKE ALL ON t FROM PUBLIC\` on a table turns a NULL ACL into the
+ * explicit default, which pg_dump (rightly) does not repeat, so source and restore differ only in spelling.
  */
 export const ACL_QUERY = `
-  SELECT 'relation ' || n.nspname || '.' || c.relname || ' ' || c.relkind::text AS object, pg_get_userbyid(c.relowner) AS owner, c.relacl::text AS acl,
+  SELECT 'relation ' || n.nspname || '.' || c.relname || ' ' || c.relkind::text AS object, pg_get_userbyid(c.relowner) AS owner, coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))::text AS acl,
          (SELECT string_agg(a.attname || '=' || a.attacl::text, ' ' ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL) AS columns,
          c.relrowsecurity::text AS rls
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-  UNION ALL SELECT 'schema ' || nspname, pg_get_userbyid(nspowner), nspacl::text, NULL, NULL FROM pg_namespace
+  UNION ALL SELECT 'schema ' || nspname, pg_get_userbyid(nspowner), coalesce(nspacl, acldefault('n', nspowner))::text, NULL, NULL FROM pg_namespace
    WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%'
-  UNION ALL SELECT 'function ' || p.oid::regprocedure::text, pg_get_userbyid(p.proowner), p.proacl::text, NULL, NULL
+  UNION ALL SELECT 'function ' || p.oid::regprocedure::text, pg_get_userbyid(p.proowner), coalesce(p.proacl, acldefault('f', p.proowner))::text, NULL, NULL
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-  UNION ALL SELECT 'type ' || t.oid::regtype::text, pg_get_userbyid(t.typowner), t.typacl::text, NULL, NULL
+  UNION ALL SELECT 'type ' || t.oid::regtype::text, pg_get_userbyid(t.typowner), coalesce(t.typacl, acldefault('T', t.typowner))::text, NULL, NULL
     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND (t.typtype IN ('d', 'e') OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
   UNION ALL SELECT 'default ' || defaclobjtype::text || ' for ' || pg_get_userbyid(defaclrole) || ' in ' || coalesce(defaclnamespace::regnamespace::text, '*'), NULL, defaclacl::text, NULL, NULL FROM pg_default_acl
   UNION ALL SELECT 'policy ' || polrelid::regclass::text || ' ' || polname, NULL, (SELECT string_agg(r::regrole::text, ',' ORDER BY r::regrole::text) FROM unnest(polroles) r), pg_get_expr(polqual, polrelid), NULL FROM pg_policy
-  UNION ALL SELECT 'large object', pg_get_userbyid(lomowner), lomacl::text, NULL, NULL FROM pg_largeobject_metadata
+  UNION ALL SELECT 'large object', pg_get_userbyid(lomowner), coalesce(lomacl, acldefault('L', lomowner))::text, NULL, NULL FROM pg_largeobject_metadata
   ORDER BY 1`;
