@@ -109,13 +109,13 @@ describe('PostgreSQL fidelity, end to end through the state machines', () => {
 
     // Act
     const execution = await e2e.strongbox.backup({ database: 'rich', kind: 'full', trigger: 'manual' });
+    expect(execution.status, execution.cause).toBe('SUCCEEDED');
     backupId = (execution.output as { prepare: { backupId: string } }).prepare.backupId;
     const s3 = e2e.strongbox.vault.client();
     const { primary, replica } = e2e.strongbox.app.buckets;
     manifest = (await getJson(s3, primary, keys.manifest(backupId), ManifestSchema))!.value;
 
     // Assess
-    expect(execution.status, execution.cause).toBe('SUCCEEDED');
     expect(manifest.durationSeconds).toBeLessThan(rawSeconds + 1);
     const listed = manifest.inventory.entries.filter((e) => e.kind !== 'table');
     expect(listed).toEqual([
