@@ -86,10 +86,14 @@ function stdinOf(tool: RunningTool): NodeJS.WritableStream {
  * dump is first written to local disk, and no row is restored until the download has finished; a stream
  * overlaps download and restore and runs in one transaction. Parallel jobs win that back only when several
  * tables can load at once: with one table holding most of the rows (the manifest's only per-table size), the
- * stream is faster, so the requested jobs drop to 1. A selection reads a file anyway, so it keeps its jobs.
+ * stream is faster, so the requested jobs drop to 1. A selection runs one job: it restores in one transaction,
+ * so that a failed one leaves nothing behind.
  */
 export function restoreJobs(manifest: Manifest, requested: number, include: readonly string[]): number {
-  if (requested <= 1 || include.length > 0) {
+  if (include.length > 0) {
+    return 1;
+  }
+  if (requested <= 1) {
     return requested;
   }
   const rows = manifest.inventory.entries.filter((entry) => entry.kind === 'table').map((entry) => entry.count ?? 0);
