@@ -101,7 +101,8 @@ describe('RestoreWorkflow template', () => {
     const guard = Object.values(template.findResources('AWS::IAM::Policy')).find((p) =>
       JSON.stringify(p.Properties.Roles).includes('restoreguard'),
     );
-    const s3 = (guard?.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]).filter((s) =>
+    expect(guard).toBeDefined();
+    const s3 = (guard!.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]).filter((s) =>
       [s.Action].flat().some((a) => a.startsWith('s3:')),
     );
     expect(s3.map((s) => [[s.Action].flat(), JSON.stringify(s.Resource)])).toEqual([
