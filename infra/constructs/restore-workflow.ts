@@ -140,7 +140,11 @@ export class RestoreWorkflow extends Construct {
       resolve: fn('restore-resolve', 'Restore: validate the console input and settle the recovery point', Duration.minutes(1), {
         [FUNCTION_ENV.restoreRoles]: restoreRolesEnvironment(this, props.plan, props.restoreRoles),
       }),
-      guard: fn('restore-guard', 'Restore: refuse the source connection unless overwrite and confirm agree', Duration.seconds(30)),
+      guard: fn(
+        'restore-guard',
+        'Restore: refuse the source connection, a non-empty target and (PostgreSQL) a target lacking the roles, unless told otherwise',
+        Duration.seconds(30),
+      ),
       validate: fn('restore-validate', 'Restore: compare the target inventory with the manifest', Duration.minutes(5)),
       notify: fn('restore-notify', 'Restore: audit record and chat', Duration.seconds(30)),
     };
@@ -308,6 +312,8 @@ export class RestoreWorkflow extends Construct {
       listActions: ['s3:ListBucket'],
       key: 'decrypt',
     });
+    // Guard reads the backup's manifest for the roles a PostgreSQL restore needs on the target.
+    grantVaultAccess(this.functions.guard.function, props.vault, 'backups/', { objectActions: ['s3:GetObject'], key: 'decrypt' });
     grantVaultAccess(validate.function, props.vault, 'backups/', {
       objectActions: ['s3:GetObject'],
       listActions: ['s3:ListBucket'],

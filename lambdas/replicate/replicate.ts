@@ -44,7 +44,8 @@ interface CopyItem {
 }
 
 /**
- * Server-side copy of one verified backup into the replica vault: data first, then verification.json, then
+ * Server-side copy of one verified backup into the replica vault: data first (with PostgreSQL's roles
+ * artifact), then verification.json, then
  * manifest.json, so the replica shows a backup only once its data is there (the same "manifest last" rule as the
  * dump). Every copy is checked against the source's SHA-256 at the destination, and a destination that already
  * matches is left alone, so a retried execution does not copy again.
@@ -61,6 +62,7 @@ export async function replicate(ref: BackupRef, deps: ReplicateDeps): Promise<Re
 
   const items: CopyItem[] = [
     { key: manifest.artifact.key, bytes: manifest.artifact.bytes, sha256: manifest.artifact.sha256 },
+    ...(manifest.roles ? [{ key: manifest.roles.key, bytes: manifest.roles.bytes, sha256: manifest.roles.sha256 }] : []),
     await describeRecord(deps, keys.verification(ref.backupId)),
     await describeRecord(deps, keys.manifest(ref.backupId)),
   ];

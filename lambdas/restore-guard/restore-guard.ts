@@ -15,6 +15,19 @@ export interface GuardDeps {
    * writes, so the window between the two is covered.
    */
   readonly checkTarget?: (resolved: ResolvedRestore) => Promise<void>;
+  /**
+   * PostgreSQL: refuses a target that lacks roles the backup's owners and privileges name (throws
+   * MissingRolesError). Runs whatever `overwrite` says; see `needsRoleCheck`.
+   */
+  readonly checkRoles?: (resolved: ResolvedRestore) => Promise<void>;
+}
+
+/**
+ * PostgreSQL restoring owners and privileges (privileges not "skip"): the roles must exist, or, with
+ * roles "create", the backup must store their definitions.
+ */
+export function needsRoleCheck(resolved: ResolvedRestore): boolean {
+  return resolved.engine === 'postgres' && resolved.privileges !== 'skip';
 }
 
 /**
@@ -30,16 +43,24 @@ export async function guardRestore(resolved: ResolvedRestore, deps: GuardDeps): 
     throw new RestoreRefusedError(sourceRefusal(resolved.database, resolved.target));
   }
   if (!resolved.overwriteConfirmed && deps.checkTarget) {
-    try {
-      await deps.checkTarget(resolved);
-    } catch (error) {
-      if (error instanceof Error && error.name === 'TargetNotEmptyError') {
-        throw new RestoreRefusedError(error.message);
-      }
-      throw error;
-    }
+    await refuseOn('TargetNotEmptyError', () => deps.checkTarget!(resolved));
+  }
+  if (deps.checkRoles && needsRoleCheck(resolved)) {
+    await refuseOn('MissingRolesError', () => deps.checkRoles!(resolved));
   }
   return { sameAsSource, decision: resolved.overwriteConfirmed ? 'overwrite-confirmed' : 'fresh-target' };
+}
+
+/** Runs a target check; its refusal (an error named `name`) becomes the Guard's RestoreRefusedError with its words. */
+async function refuseOn(name: string, check: () => Promise<void>): Promise<void> {
+  try {
+    await check();
+  } catch (error) {
+    if (error instanceof Error && error.name === name) {
+      throw new RestoreRefusedError(error.message);
+    }
+    throw error;
+  }
 }
 
 interface Endpoint {

@@ -206,9 +206,9 @@ async function lockRead<T>(read: () => Promise<T>): Promise<T | undefined> {
   }
 }
 
-/** Manifest first (the backup stops existing for every reader), then the data, then the other records. */
+/** Manifest first (the backup stops existing for every reader), then the artifacts, then the other records. */
 export function deletionOrder(files: Map<string, string>): string[] {
-  const rank = (file: string) => (file === 'manifest.json' ? 0 : file.startsWith('data.') ? 1 : 2);
+  const rank = (file: string) => (file === 'manifest.json' ? 0 : file.startsWith('data.') || file === 'roles.sql.zst' ? 1 : 2);
   return [...files.entries()].sort((a, b) => rank(a[0]) - rank(b[0]) || a[0].localeCompare(b[0])).map(([, key]) => key);
 }
 

@@ -627,7 +627,8 @@ export function compareInventory(
   const mismatches: Mismatch[] = [];
   for (const entry of wanted) {
     const found = byName.get(entry.name);
-    if (!isCounted(entry)) {
+    // Manifests written before views were listed carry a count for them; the view is compared as listed now.
+    if (!isCounted(entry) || (entry.kind === 'view' && found !== undefined && !isCounted(found))) {
       const listed = compareListed(entry, found);
       if (listed) {
         mismatches.push(listed);

@@ -54,45 +54,16 @@ export async function verify(ref: BackupRef, deps: VerifyDeps): Promise<VerifyRe
     problems.push(`manifest artifact key is ${manifest.artifact.key}, expected ${expectedKey}`);
   }
 
-  let head: HeadObjectCommandOutput | undefined;
-  try {
-    head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: expectedKey, ChecksumMode: 'ENABLED' }));
-  } catch (error) {
-    if (!isNotFound(error)) {
-      throw error;
+  const artifact = await checkStored(deps, expectedKey, manifest.artifact, 'artifact');
+  problems.push(...artifact.problems);
+  const { method, bytes, sha256 } = artifact;
+  // PostgreSQL's roles artifact is part of the backup: a restore that creates roles reads it.
+  if (manifest.roles) {
+    const rolesKey = keys.roles(ref.backupId);
+    if (manifest.roles.key !== rolesKey) {
+      problems.push(`manifest roles key is ${manifest.roles.key}, expected ${rolesKey}`);
     }
-    problems.push(`artifact ${expectedKey} does not exist`);
-  }
-
-  let method: Verification['method'] = 'reread';
-  let bytes = manifest.artifact.bytes;
-  let sha256 = manifest.artifact.sha256;
-  if (head) {
-    bytes = head.ContentLength ?? 0;
-    if (bytes !== manifest.artifact.bytes) {
-      problems.push(`artifact is ${bytes} bytes, manifest says ${manifest.artifact.bytes}`);
-    }
-    const magic = await readHead(deps.s3, deps.bucket, expectedKey, bytes);
-    if (!hasZstdMagic(magic)) {
-      problems.push(`artifact does not start with the zstd magic number 28 B5 2F FD`);
-    }
-    const stored = fullObjectSha256(head);
-    if (stored) {
-      method = 's3-checksum';
-      sha256 = stored;
-    } else {
-      const reread = await rereadArtifact(deps.s3, deps.bucket, expectedKey, deps.decode ?? zstdDecompress !== undefined);
-      sha256 = reread.sha256;
-      if (reread.bytes !== bytes) {
-        problems.push(`re-read ${reread.bytes} bytes, the object reports ${bytes}`);
-      }
-      if (reread.problem) {
-        problems.push(reread.problem);
-      }
-    }
-    if (sha256 !== manifest.artifact.sha256) {
-      problems.push(`artifact sha256 is ${sha256} (${method}), manifest says ${manifest.artifact.sha256}`);
-    }
+    problems.push(...(await checkStored(deps, rolesKey, manifest.roles, 'roles artifact')).problems);
   }
 
   const verifiedAt = now();
@@ -112,6 +83,63 @@ export async function verify(ref: BackupRef, deps: VerifyDeps): Promise<VerifyRe
   }
   await advanceLatestVerified(deps, ref, verifiedAt, bytes);
   return { verified: true, method, bytes, sha256 };
+}
+
+interface StoredCheck {
+  readonly method: Verification['method'];
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly problems: string[];
+}
+
+/** One stored object against the manifest's size and SHA-256: it exists, starts like zstd, and hashes right. */
+async function checkStored(
+  deps: VerifyDeps,
+  key: string,
+  expected: { readonly bytes: number; readonly sha256: string },
+  label: string,
+): Promise<StoredCheck> {
+  const problems: string[] = [];
+  let head: HeadObjectCommandOutput | undefined;
+  try {
+    head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key, ChecksumMode: 'ENABLED' }));
+  } catch (error) {
+    if (!isNotFound(error)) {
+      throw error;
+    }
+    problems.push(`${label} ${key} does not exist`);
+  }
+  let method: Verification['method'] = 'reread';
+  let bytes = expected.bytes;
+  let sha256 = expected.sha256;
+  if (head) {
+    bytes = head.ContentLength ?? 0;
+    if (bytes !== expected.bytes) {
+      problems.push(`${label} is ${bytes} bytes, manifest says ${expected.bytes}`);
+    }
+    const magic = await readHead(deps.s3, deps.bucket, key, bytes);
+    if (!hasZstdMagic(magic)) {
+      problems.push(`${label} does not start with the zstd magic number 28 B5 2F FD`);
+    }
+    const stored = fullObjectSha256(head);
+    if (stored) {
+      method = 's3-checksum';
+      sha256 = stored;
+    } else {
+      const reread = await rereadArtifact(deps.s3, deps.bucket, key, deps.decode ?? zstdDecompress !== undefined);
+      sha256 = reread.sha256;
+      if (reread.bytes !== bytes) {
+        problems.push(`re-read ${reread.bytes} bytes${label === 'artifact' ? '' : ` of the ${label}`}, the object reports ${bytes}`);
+      }
+      if (reread.problem) {
+        problems.push(label === 'artifact' ? reread.problem : `${label}: ${reread.problem}`);
+      }
+    }
+    if (sha256 !== expected.sha256) {
+      problems.push(`${label} sha256 is ${sha256} (${method}), manifest says ${expected.sha256}`);
+    }
+  }
+  return { method, bytes, sha256, problems };
 }
 
 function fail(deps: VerifyDeps, ref: BackupRef, message: string, manifest?: Manifest): VerificationError {

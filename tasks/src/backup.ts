@@ -40,65 +40,69 @@ const HEAD_BYTES = 1024 * 1024;
  */
 export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise<Record<string, unknown>> {
   const env = settings.env;
-  const startedAt = new Date();
-  const backupId = env.STRONGBOX_BACKUP_ID ?? mintBackupId(env.STRONGBOX_DATABASE, 'full', startedAt);
+  const backupId = env.STRONGBOX_BACKUP_ID ?? mintBackupId(env.STRONGBOX_DATABASE, 'full', new Date());
   const bucket = env.STRONGBOX_VAULT_BUCKET;
   const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
   let phase: FailureRecord['phase'] = 'connect';
   let session: DumpSession | undefined;
-  let zstd: RunningTool | undefined;
+  let rolesTool: RunningTool | undefined;
+  const compressors: RunningTool[] = [];
   let stopProgress = () => {};
   try {
     const connection = await sourceConnection(env, deps.readSecret);
     session = await adapter.dump(connection, { redisMode: env.STRONGBOX_REDIS_MODE });
+    // The dump's figures start here: connecting and asking for credentials are not the dump.
+    const startedAt = new Date();
     phase = 'dump';
     const current = session;
     const key = keys.artifact(backupId, current.format);
     logLine('info', 'backup started', { backupId, key, tool: current.tool.name, args: current.tool.args, sink: settings.sink });
 
-    if (current.output.kind === 'tool') {
-      const stdout = current.output.process.child.stdout;
-      if (!stdout) {
-        throw new Error(`${current.tool.name} has no stdout`);
-      }
-      zstd = startCompressor(env.STRONGBOX_COMPRESSION_LEVEL, stdout);
-      // zstd holds the pipe now; closing our copy lets the tool see EPIPE if zstd dies.
-      stdout.destroy();
-    } else {
-      zstd = startCompressor(env.STRONGBOX_COMPRESSION_LEVEL, 'pipe');
-      const stdin = zstd.child.stdin;
-      if (!stdin) {
-        throw new Error('zstd has no stdin');
-      }
-      pipeline(current.output.stream, stdin).catch(() => undefined);
-    }
-    const compressor = zstd;
     const head = current.positionFromHead ? new HeadReader() : undefined;
-    const meter = new HashMeter(
-      async () => {
-        await Promise.all([current.done(), compressor.succeeded()]);
+    const stored = await storeCompressed({
+      settings,
+      deps,
+      key,
+      output: current.output,
+      name: current.tool.name,
+      done: () => current.done(),
+      expectedBytes: current.expectedBytes,
+      tap: head ? (chunk) => head.add(chunk) : undefined,
+      started: (zstd, meter) => {
+        compressors.push(zstd);
+        stopProgress = startProgress('backup', env.STRONGBOX_PROGRESS_INTERVAL_SECONDS, () => meter.bytes);
       },
-      head ? (chunk) => head.add(chunk) : undefined,
-    );
-    const compressed = compressor.child.stdout;
-    if (!compressed) {
-      throw new Error('zstd has no stdout');
-    }
-    compressed.pipe(meter);
-    compressed.once('error', (error) => meter.destroy(error));
-    stopProgress = startProgress('backup', env.STRONGBOX_PROGRESS_INTERVAL_SECONDS, () => meter.bytes);
-
-    const upload: UploadResult =
-      settings.sink === 'null'
-        ? await discardStream(meter, current.expectedBytes)
-        : await uploadStream({ client: deps.s3, bucket, key, body: meter, expectedBytes: current.expectedBytes, bytes: () => meter.bytes });
+    });
     stopProgress();
+    const finishedAt = new Date();
+
+    // Roles are global objects that pg_dump never carries; they go beside the dump, checksummed alike.
+    let roles: Manifest['roles'];
+    if (current.roles) {
+      const tool = current.roles.start();
+      rolesTool = tool;
+      const rolesStored = await storeCompressed({
+        settings,
+        deps,
+        key: keys.roles(backupId),
+        output: { kind: 'tool', process: tool },
+        name: tool.name,
+        done: () => tool.succeeded(),
+        expectedBytes: 0,
+        started: (zstd) => compressors.push(zstd),
+      });
+      roles = {
+        key: keys.roles(backupId),
+        bytes: rolesStored.bytes,
+        sha256: rolesStored.sha256,
+        uncompressedBytes: rolesStored.uncompressedBytes,
+        passwordsOmitted: current.roles.passwordsOmitted,
+      };
+    }
     await current.close();
 
     phase = 'manifest';
-    const finishedAt = new Date();
     const seconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
-    const sizes = parseZstdSummary(compressor.stderr.toString());
     const position: LogPosition | undefined = current.position ?? (head ? current.positionFromHead?.(await head.text()) : undefined);
     const manifest: Manifest = ManifestSchema.parse({
       schemaVersion: 1,
@@ -111,46 +115,51 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       artifact: {
         key,
         format: current.format,
-        bytes: meter.bytes,
-        sha256: meter.sha256(),
-        uncompressedBytes: sizes?.uncompressedBytes ?? 0,
+        bytes: stored.bytes,
+        sha256: stored.sha256,
+        uncompressedBytes: stored.uncompressedBytes,
         compression: { algorithm: 'zstd', level: env.STRONGBOX_COMPRESSION_LEVEL },
-        parts: upload.parts,
-        partSizeBytes: upload.partSizeBytes,
+        parts: stored.parts,
+        partSizeBytes: stored.partSizeBytes,
       },
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationSeconds: round(seconds, 3),
-      throughputMBps: round((sizes?.uncompressedBytes ?? meter.bytes) / 1e6 / Math.max(seconds, 0.001)),
+      throughputMBps: round((stored.uncompressedBytes || stored.bytes) / 1e6 / Math.max(seconds, 0.001)),
       ...(position && Object.keys(position).length > 0 ? { position } : {}),
       inventory: current.inventory,
+      ...(current.requires ? { requires: current.requires } : {}),
+      ...(roles ? { roles } : {}),
     });
     if (settings.sink === 's3') {
       await putJson(deps.s3, bucket, keys.manifest(backupId), manifest);
     }
-    logLine('info', 'backup finished', { backupId, bytes: meter.bytes, sha256: manifest.artifact.sha256 });
+    logLine('info', 'backup finished', { backupId, bytes: stored.bytes, sha256: manifest.artifact.sha256 });
     return {
       command: 'backup',
       ok: true,
       backupId,
       key,
-      bytes: meter.bytes,
+      bytes: stored.bytes,
       uncompressedBytes: manifest.artifact.uncompressedBytes,
       sha256: manifest.artifact.sha256,
-      parts: upload.parts,
+      parts: stored.parts,
       durationSeconds: manifest.durationSeconds,
       mbPerSecond: manifest.throughputMBps,
       peakRssMb: peakRssMb(),
     };
   } catch (error) {
     stopProgress();
-    const failure = await describeFailure(error, phase, session, zstd);
+    const failure = await describeFailure(error, phase, session, compressors[0]);
     if (session?.output.kind === 'tool') {
       session.output.process.child.kill('SIGTERM');
     } else if (session?.output.kind === 'stream') {
       session.output.stream.destroy();
     }
-    zstd?.child.kill('SIGTERM');
+    rolesTool?.child.kill('SIGTERM');
+    for (const zstd of compressors) {
+      zstd.child.kill('SIGTERM');
+    }
     await session?.close().catch(() => undefined);
     const record: FailureRecord = FailureRecordSchema.parse({
       schemaVersion: 1,
@@ -165,6 +174,78 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
     }
     throw new BackupFailedError(`backup ${backupId} failed in phase ${record.phase}: ${record.message}`, record);
   }
+}
+
+interface StoreArgs {
+  readonly settings: TaskSettings;
+  readonly deps: TaskDeps;
+  readonly key: string;
+  readonly output: DumpSession['output'];
+  /** The producing tool, for error messages. */
+  readonly name: string;
+  /** Resolves once the producer succeeded; the upload completes only after it (and zstd) did. */
+  readonly done: () => Promise<void>;
+  readonly expectedBytes: number;
+  readonly tap?: (chunk: Buffer) => void;
+  /** Called once zstd and the hash meter exist, so the caller can watch and, on failure, stop them. */
+  readonly started: (zstd: RunningTool, meter: HashMeter) => void;
+}
+
+interface Stored extends UploadResult {
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly uncompressedBytes: number;
+}
+
+/**
+ * producer stdout -> zstd (the producer's stdout fd is zstd's stdin) -> SHA-256 in Node -> multipart upload
+ * (or the null sink). The hash meter does not end its stream until the producer and zstd both exited 0, so a
+ * failed producer never completes the upload.
+ */
+async function storeCompressed(args: StoreArgs): Promise<Stored> {
+  const { settings, deps } = args;
+  const level = settings.env.STRONGBOX_COMPRESSION_LEVEL;
+  let zstd: RunningTool;
+  if (args.output.kind === 'tool') {
+    const stdout = args.output.process.child.stdout;
+    if (!stdout) {
+      throw new Error(`${args.name} has no stdout`);
+    }
+    zstd = startCompressor(level, stdout);
+    // zstd holds the pipe now; closing our copy lets the tool see EPIPE if zstd dies.
+    stdout.destroy();
+  } else {
+    zstd = startCompressor(level, 'pipe');
+    const stdin = zstd.child.stdin;
+    if (!stdin) {
+      throw new Error('zstd has no stdin');
+    }
+    pipeline(args.output.stream, stdin).catch(() => undefined);
+  }
+  const compressor = zstd;
+  const meter = new HashMeter(async () => {
+    await Promise.all([args.done(), compressor.succeeded()]);
+  }, args.tap);
+  args.started(compressor, meter);
+  const compressed = compressor.child.stdout;
+  if (!compressed) {
+    throw new Error('zstd has no stdout');
+  }
+  compressed.pipe(meter);
+  compressed.once('error', (error) => meter.destroy(error));
+  const upload: UploadResult =
+    settings.sink === 'null'
+      ? await discardStream(meter, args.expectedBytes)
+      : await uploadStream({
+          client: deps.s3,
+          bucket: settings.env.STRONGBOX_VAULT_BUCKET,
+          key: args.key,
+          body: meter,
+          expectedBytes: args.expectedBytes,
+          bytes: () => meter.bytes,
+        });
+  const sizes = parseZstdSummary(compressor.stderr.toString());
+  return { ...upload, bytes: meter.bytes, sha256: meter.sha256(), uncompressedBytes: sizes?.uncompressedBytes ?? 0 };
 }
 
 async function describeFailure(

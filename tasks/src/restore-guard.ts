@@ -1,6 +1,7 @@
 import { isIncluded, nonEmptyRefusal } from '../../lambdas/shared/restore-payloads';
 import type { Connection } from './credentials';
 import { type EngineAdapter, TargetNotEmptyError } from './engines/engine';
+import { missingRoles } from './engines/postgres';
 import { redisKeysInTheWay } from './engines/redis';
 
 /**
@@ -60,4 +61,52 @@ async function occupied(options: TargetGuardOptions): Promise<string | undefined
     .slice(0, 3)
     .map((e) => e.name)
     .join(', ')}`;
+}
+
+// ---- PostgreSQL roles ------------------------------------------------------------------------------------
+
+/** A PostgreSQL target lacks roles that the backup's owners, grants and policies name. */
+export class MissingRolesError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'MissingRolesError';
+  }
+}
+
+export interface RoleGuardOptions {
+  /** The Strongbox database name, for the message. */
+  readonly database: string;
+  readonly connection: Connection;
+  /** manifest.requires.roles: every role the backup's owners, ACLs and policies name. */
+  readonly required: readonly string[];
+  /** The input said `roles: "create"`. */
+  readonly create: boolean;
+  /** The backup has a roles artifact (manifest.roles) to create them from. */
+  readonly rolesStored: boolean;
+}
+
+/**
+ * The PostgreSQL half of the guard for a restore that brings owners and privileges back (the default): the
+ * roles they name must exist on the target, or pg_restore fails part way. Returns the missing roles when
+ * they are to be created from the backup's stored definitions; refuses with their names otherwise.
+ */
+export async function assertRolesPresent(options: RoleGuardOptions): Promise<string[]> {
+  const missing = await missingRoles(options.connection, options.required);
+  if (missing.length === 0 || (options.create && options.rolesStored)) {
+    return missing;
+  }
+  throw new MissingRolesError(missingRolesRefusal(options.database, options.connection, missing, options.create));
+}
+
+export function missingRolesRefusal(
+  database: string,
+  target: { host: string; port: number; database?: string },
+  missing: readonly string[],
+  create: boolean,
+): string {
+  const where = `${target.host}:${target.port}${target.database ? `/${target.database}` : ''}`;
+  const lacks = `Refusing to restore "${database}" into ${where}: the target lacks ${missing.length} role${missing.length === 1 ? '' : 's'} that the backup's owners and privileges name: ${missing.join(', ')}.`;
+  return create
+    ? `${lacks} This backup stores no role definitions to create them from (it was taken before Strongbox stored them); create them on the target first, or set "privileges": "skip" to restore without owners and privileges.`
+    : `${lacks} Create them first (the backup's roles.sql.zst holds their definitions; see the README), set "roles": "create" to create them from it, or set "privileges": "skip" to restore without owners and privileges.`;
 }

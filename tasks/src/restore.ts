@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,12 +8,13 @@ import { keys, type Manifest, ManifestSchema, parseBackupId } from '../../lambda
 import { includeOnTarget } from '../../lambdas/shared/restore-payloads';
 import { TASK_ENV } from '../../lambdas/shared/task-env';
 import type { TaskDeps } from './backup';
-import { targetConnection } from './credentials';
-import { type RestoreDetails, RestoreUndoneError } from './engines/engine';
+import { type Connection, targetConnection } from './credentials';
+import { type RestoreDetails, RestoreUndoneError, type RoleCreation } from './engines/engine';
 import { ADAPTERS } from './engines/index';
+import { roleCreation } from './engines/postgres';
 import { TaskEnvError, type TaskSettings } from './env';
 import { logLine } from './log';
-import { assertTargetWritable } from './restore-guard';
+import { assertRolesPresent, assertTargetWritable } from './restore-guard';
 import { startDecompressor } from './stream/compress';
 import { openObject, readJson } from './stream/download';
 import { ChecksumMismatchError, HashMeter, VerifyingHoldBack } from './stream/hash';
@@ -84,10 +86,14 @@ function stdinOf(tool: RunningTool): NodeJS.WritableStream {
  * dump is first written to local disk, and no row is restored until the download has finished; a stream
  * overlaps download and restore and runs in one transaction. Parallel jobs win that back only when several
  * tables can load at once: with one table holding most of the rows (the manifest's only per-table size), the
- * stream is faster, so the requested jobs drop to 1. A selection reads a file anyway, so it keeps its jobs.
+ * stream is faster, so the requested jobs drop to 1. A selection runs one job: it restores in one transaction,
+ * so that a failed one leaves nothing behind.
  */
 export function restoreJobs(manifest: Manifest, requested: number, include: readonly string[]): number {
-  if (requested <= 1 || include.length > 0) {
+  if (include.length > 0) {
+    return 1;
+  }
+  if (requested <= 1) {
     return requested;
   }
   const rows = manifest.inventory.entries.filter((entry) => entry.kind === 'table').map((entry) => entry.count ?? 0);
@@ -110,6 +116,65 @@ export async function loadManifest(deps: TaskDeps, bucket: string, backupId: str
     );
   }
   return ManifestSchema.parse(raw);
+}
+
+/** Above this, a roles artifact is not what Strongbox stored (role definitions are kilobytes). */
+const ROLES_ARTIFACT_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * PostgreSQL, owners and privileges restored: the roles they name must exist on the target before anything is
+ * written (the Guard checked too; this is the check right before the first write). With `roles: "create"`,
+ * the missing ones are created from the backup's stored definitions, checked against the manifest's SHA-256.
+ */
+async function rolesToCreate(
+  settings: TaskSettings,
+  deps: TaskDeps,
+  manifest: Manifest,
+  connection: Connection,
+): Promise<RoleCreation | undefined> {
+  const env = settings.env;
+  if (env.STRONGBOX_RESTORE_PRIVILEGES === 'skip') {
+    return undefined;
+  }
+  const required = manifest.requires?.roles ?? [];
+  const missing = await assertRolesPresent({
+    database: env.STRONGBOX_DATABASE,
+    connection,
+    required,
+    create: env.STRONGBOX_RESTORE_CREATE_ROLES === 'true',
+    rolesStored: manifest.roles !== undefined,
+  });
+  if (missing.length === 0 || !manifest.roles) {
+    return undefined;
+  }
+  const sql = await readRolesArtifact(deps, env.STRONGBOX_VAULT_BUCKET, manifest.roles);
+  const creation = roleCreation(
+    sql,
+    missing,
+    required.filter((role) => !missing.includes(role)),
+  );
+  logLine('info', 'roles to create before restoring', { roles: creation.roles });
+  return creation;
+}
+
+async function readRolesArtifact(deps: TaskDeps, bucket: string, roles: NonNullable<Manifest['roles']>): Promise<string> {
+  if (roles.bytes > ROLES_ARTIFACT_LIMIT || roles.uncompressedBytes > ROLES_ARTIFACT_LIMIT) {
+    throw new Error(
+      `${roles.key}: ${roles.uncompressedBytes} bytes of role definitions is more than a roles artifact holds; create the roles by hand`,
+    );
+  }
+  const { body } = await openObject(deps.s3, bucket, roles.key);
+  const stored = Buffer.concat(await body.toArray());
+  const sha256 = createHash('sha256').update(stored).digest('hex');
+  if (sha256 !== roles.sha256) {
+    throw new ChecksumMismatchError(roles.sha256, sha256);
+  }
+  const zstd = startDecompressor('pipe');
+  const chunks: Buffer[] = [];
+  zstd.child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
+  zstd.child.stdin?.end(stored);
+  await zstd.succeeded();
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
@@ -146,16 +211,25 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
       overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
     });
   }
+  const createRoles = env.STRONGBOX_ENGINE === 'postgres' ? await rolesToCreate(settings, deps, manifest, connection) : undefined;
   const jobs = restoreJobs(manifest, env.STRONGBOX_RESTORE_JOBS, include);
-  const plan = await adapter.restore(connection, {
-    format: manifest.artifact.format,
-    include,
-    jobs,
-    overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
-    restorePath: env.STRONGBOX_RESTORE_PATH,
-    backupStartedAt: new Date(manifest.startedAt),
-  });
+  // Opened before the plan: a plan may create the target database, and a missing artifact must fail first.
   const { body } = await openObject(deps.s3, bucket, manifest.artifact.key);
+  const plan = await adapter
+    .restore(connection, {
+      format: manifest.artifact.format,
+      include,
+      jobs,
+      overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
+      restorePath: env.STRONGBOX_RESTORE_PATH,
+      privileges: env.STRONGBOX_RESTORE_PRIVILEGES,
+      backupStartedAt: new Date(manifest.startedAt),
+      ...(createRoles ? { createRoles } : {}),
+    })
+    .catch((error: unknown) => {
+      body.destroy();
+      throw error;
+    });
   logLine('info', 'restore started', {
     backupId,
     key: manifest.artifact.key,
@@ -211,6 +285,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
   } catch (error) {
     zstd?.child.kill('SIGTERM');
     body.destroy();
+    await plan.abort?.();
     throw error;
   } finally {
     stopProgress();

@@ -8,6 +8,7 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   pg_dump: 'postgresql-client',
   pg_restore: 'postgresql-client',
   psql: 'postgresql-client',
+  pg_dumpall: 'postgresql-client',
   'mariadb-dump': 'mariadb-client',
   mariadb: 'mariadb-client',
   mysqldump: 'mysql-client (MySQL APT repository) or default-mysql-client',
@@ -35,6 +36,7 @@ export class ToolNotFoundError extends Error {
 export const STDERR_FAILURE: Readonly<Record<string, RegExp>> = {
   pg_dump: /^pg_dump: error: /,
   pg_restore: /^pg_restore: error: /,
+  pg_dumpall: /^pg_dumpall: error: /,
   'mariadb-dump': /^(?:mariadb-dump|mysqldump): (?:Got error|Error|Couldn't)/,
   mysqldump: /^(?:mariadb-dump|mysqldump): (?:Got error|Error|Couldn't)/,
   mariadb: /^ERROR \d+/,
@@ -48,13 +50,13 @@ export class ToolFailedError extends Error {
     public readonly tool: string,
     public readonly exit: ToolExit,
     public readonly stderrTail: string,
-    /** The stderr line that failed a tool which exited 0. */
+    /** The first stderr line that reports an error (STDERR_FAILURE): the cause, where the last line is often the echoed statement's ");". */
     public readonly errorLine?: string,
   ) {
     super(
       errorLine !== undefined && !exit.signal && exit.code === 0
         ? `${tool} exited 0 but reported an error on stderr: ${errorLine}`
-        : `${tool} ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${stderrTail ? `: ${lastLine(stderrTail)}` : ''}`,
+        : `${tool} ${exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`}${errorLine !== undefined ? `: ${errorLine}` : stderrTail ? `: ${lastLine(stderrTail)}` : ''}`,
     );
     this.name = 'ToolFailedError';
   }

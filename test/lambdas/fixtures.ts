@@ -104,3 +104,17 @@ export async function putBackup(
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.manifest(backupId), Body: JSON.stringify(manifest) }));
   return manifest;
 }
+
+/**
+ * A PostgreSQL backup's second artifact: puts `roles` (zstd) at keys.roles and returns the manifest naming it
+ * (the manifest is rewritten too, as the dump writes it last).
+ */
+export async function putRoles(s3: S3Client, bucket: string, manifest: Manifest, roles: Buffer, uncompressedBytes = roles.length * 2) {
+  const withRoles: Manifest = {
+    ...manifest,
+    roles: { key: keys.roles(manifest.backupId), bytes: roles.length, sha256: sha256(roles), uncompressedBytes, passwordsOmitted: false },
+  };
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.roles(manifest.backupId), Body: roles }));
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.manifest(manifest.backupId), Body: JSON.stringify(withRoles) }));
+  return withRoles;
+}

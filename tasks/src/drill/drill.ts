@@ -74,6 +74,11 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
           STRONGBOX_TARGET_SECRET_ARN: undefined,
           STRONGBOX_RESTORE_OVERWRITE: 'true',
           STRONGBOX_RESTORE_PATH: rdbPath,
+          // The throwaway server has none of the source's roles: they are created from the backup's stored
+          // definitions, so the drill restores owners and privileges exactly as a real restore does. A backup
+          // from before roles were recorded cannot say which roles it needs, so it drills without them.
+          STRONGBOX_RESTORE_CREATE_ROLES: 'true',
+          STRONGBOX_RESTORE_PRIVILEGES: engine === 'postgres' && !manifest.requires?.roles ? 'skip' : 'restore',
         },
       },
       deps,
@@ -88,7 +93,7 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
     const connection: Connection = { ...server.connection, database };
     const actual: Inventory = await ADAPTERS[env.STRONGBOX_ENGINE].inventory(connection);
     const mismatches = compareInventory(manifest.inventory, actual, { engine, extrasAreMismatches: true });
-    const checks = await sanityChecks(engine, connection, actual);
+    const checks = await sanityChecks(engine, connection, actual, manifest.requires?.roles);
     record = {
       schemaVersion: 1,
       backupId,

@@ -1,5 +1,6 @@
 import type { DrillRecord, Inventory } from '../../../lambdas/shared/catalog';
 import type { Connection } from '../credentials';
+import { requiredRoles } from '../engines/postgres';
 import { connectRedis } from '../engines/redis';
 
 type Check = DrillRecord['checks'][number];
@@ -11,10 +12,16 @@ type Check = DrillRecord['checks'][number];
  *   MariaDB:    CHECK TABLE on every table answers OK.
  *   Redis:      every keyspace answers SCAN, and a sample of keys each DUMP (the serialized value is readable).
  */
-export async function sanityChecks(engine: string, connection: Connection, inventory: Inventory): Promise<Check[]> {
+export async function sanityChecks(
+  engine: string,
+  connection: Connection,
+  inventory: Inventory,
+  /** PostgreSQL: the roles the backup's owners, grants and policies named (manifest.requires.roles). */
+  requiredRoles?: readonly string[],
+): Promise<Check[]> {
   try {
     if (engine === 'postgres') {
-      return await postgresChecks(connection, inventory);
+      return await postgresChecks(connection, inventory, requiredRoles);
     }
     if (engine === 'mariadb' || engine === 'mysql') {
       return await mariadbChecks(connection, inventory);
@@ -25,7 +32,7 @@ export async function sanityChecks(engine: string, connection: Connection, inven
   }
 }
 
-async function postgresChecks(connection: Connection, inventory: Inventory): Promise<Check[]> {
+async function postgresChecks(connection: Connection, inventory: Inventory, expectedRoles?: readonly string[]): Promise<Check[]> {
   const { Client } = await import('pg');
   const client = new Client({
     host: connection.host,
@@ -37,7 +44,10 @@ async function postgresChecks(connection: Connection, inventory: Inventory): Pro
   await client.connect();
   try {
     const unreadable: string[] = [];
-    for (const entry of inventory.entries.filter((e) => e.kind === 'table')) {
+    // Stored rows only: tables and populated materialized views. Views are never run (their queries are the
+    // application's, and may be slow or fail); they were compared by definition.
+    const stored = inventory.entries.filter((e) => e.kind === 'table' || (e.kind === 'matview' && e.populated !== false));
+    for (const entry of stored) {
       const [schema, ...rest] = entry.name.split('.');
       const ident = `${quote(schema)}.${quote(rest.join('.'))}`;
       try {
@@ -54,17 +64,41 @@ async function postgresChecks(connection: Connection, inventory: Inventory): Pro
       {
         name: 'postgres: every table readable',
         passed: unreadable.length === 0,
-        detail: unreadable.length ? unreadable.join('; ') : `${inventory.entries.length} relations read in full`,
+        detail: unreadable.length ? unreadable.join('; ') : `${stored.length} relations read in full`,
       },
       {
         name: 'postgres: no invalid index',
         passed: invalid.rowCount === 0,
         ...(invalid.rowCount ? { detail: invalid.rows.map((r) => r.name).join(', ') } : {}),
       },
+      ...(expectedRoles ? [await privilegesCheck(client, expectedRoles)] : []),
     ];
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Owners and privileges came back: the roles the restored objects name as owners, grantees and policy roles
+ * are exactly the ones the backup's objects named. A restore that dropped grants or owners names fewer.
+ */
+async function privilegesCheck(client: import('pg').Client, expected: readonly string[]): Promise<Check> {
+  const named = await requiredRoles(client);
+  const missing = expected.filter((role) => !named.includes(role));
+  const extra = named.filter((role) => !expected.includes(role));
+  return {
+    name: 'postgres: owners and privileges restored',
+    passed: missing.length === 0 && extra.length === 0,
+    detail:
+      missing.length || extra.length
+        ? [
+            missing.length ? `roles no longer named: ${missing.join(', ')}` : '',
+            extra.length ? `roles not named in the backup: ${extra.join(', ')}` : '',
+          ]
+            .filter(Boolean)
+            .join('; ')
+        : `${expected.length} roles named by owners, grants and policies, as in the backup`,
+  };
 }
 
 async function mariadbChecks(connection: Connection, inventory: Inventory): Promise<Check[]> {

@@ -23,6 +23,13 @@ export interface DumpSession {
   readonly position?: LogPosition;
   /** Engine's own size of the data, for the multipart part size. */
   readonly expectedBytes: number;
+  /** Accounts the dump's objects name (manifest.requires), taken in the dump's snapshot; read after done(). */
+  readonly requires?: NonNullable<Manifest['requires']>;
+  /**
+   * A second artifact made once the dump has finished (PostgreSQL: the cluster's role definitions, which
+   * pg_dump never carries), stored beside the dump through the same compression, checksum and upload.
+   */
+  readonly roles?: { readonly passwordsOmitted: boolean; start(): RunningTool };
   /** Reads the log position from the dump's first bytes (MySQL writes it as a comment at the top). */
   positionFromHead?(head: string): LogPosition | undefined;
   /** Resolves once the producer finished successfully; rejects with its error (ToolFailedError for tools). */
@@ -42,6 +49,16 @@ export interface RestoreOptions {
   readonly restorePath?: string;
   /** When the backup started (the manifest's startedAt): Redis counts a version-1 logical artifact's TTLs from it. */
   readonly backupStartedAt?: Date;
+  /** PostgreSQL: "skip" restores without owners and privileges (--no-owner --no-privileges). @default 'restore' */
+  readonly privileges?: 'restore' | 'skip';
+  /** PostgreSQL: roles to create right before the first write, and to drop again if the restore fails. */
+  readonly createRoles?: RoleCreation;
+}
+
+/** Roles a restore creates on the target from the backup's stored definitions, and the statements that do it. */
+export interface RoleCreation {
+  readonly roles: readonly string[];
+  readonly statements: readonly string[];
 }
 
 /** Counts an engine reports about a finished restore (Redis: keys restored, keys left out as expired); the task's result carries them. */
@@ -53,9 +70,13 @@ export type RestoreDetails = Readonly<Record<string, number>>;
  * the engine consumes decompressed bytes as they come; the pipeline withholds the final bytes until the
  * checksum matched, so a corrupt artifact never reaches the end of the restore.
  */
-export type RestorePlan =
+export type RestorePlan = (
   | { readonly kind: 'file'; fromFile(path: string): RestoreDone }
-  | { readonly kind: 'stream'; consume(input: Readable): RestoreDone };
+  | { readonly kind: 'stream'; consume(input: Readable): RestoreDone }
+) & {
+  /** Undoes what the plan made on the target (a database it created, roles); the pipeline calls it on any failure. */
+  abort?(): Promise<void>;
+};
 
 /** A plan's outcome: counts to report, or nothing (an adapter without counts resolves its tool's promise as is). */
 // biome-ignore lint/suspicious/noConfusingVoidType: the PostgreSQL and MySQL plans resolve the tool's Promise<void> unchanged

@@ -124,6 +124,20 @@ describe('RestoreWorkflow template', () => {
     expect(reads.map((st) => st.Resource)).toEqual(['arn:aws:s3:::strongbox-vault-primary/restores/*']);
   });
 
+  it("lets Guard read backups (the manifest's required roles) and nothing else of the vault", () => {
+    // Assess
+    const guard = Object.values(template.findResources('AWS::IAM::Policy')).find((p) =>
+      JSON.stringify(p.Properties.Roles).includes('restoreguard'),
+    );
+    expect(guard).toBeDefined();
+    const s3 = (guard!.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]).filter((s) =>
+      [s.Action].flat().some((a) => a.startsWith('s3:')),
+    );
+    expect(s3.map((s) => [[s.Action].flat(), JSON.stringify(s.Resource)])).toEqual([
+      [['s3:GetObject'], '"arn:aws:s3:::strongbox-vault-primary/backups/*"'],
+    ]);
+  });
+
   it.each(['restore-guard', 'restore-validate'])('runs %s inside the VPC, since it connects to the target', (service) => {
     // Assess
     template.hasResourceProperties('AWS::Lambda::Function', {

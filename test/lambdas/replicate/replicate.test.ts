@@ -16,7 +16,7 @@ import { keys } from '../../../lambdas/shared/catalog';
 import { ReplicationError } from '../../../lambdas/shared/errors';
 import { hexToBase64 } from '../../../lambdas/shared/vault-io';
 import { type LocalS3, startS3rver } from '../../support/s3rver';
-import { manifestFor, putBackup, sha256, zstdCompress } from '../fixtures';
+import { manifestFor, putBackup, putRoles, sha256, zstdCompress } from '../fixtures';
 
 let s3rver: LocalS3;
 beforeAll(async () => {
@@ -97,6 +97,22 @@ describe('replicate between two s3rver buckets', () => {
     // Assess
     expect(result).toMatchObject({ copied: 1, alreadyPresent: 2 });
     expect((await body('replica', key)).equals(original)).toBe(true);
+  });
+
+  it("copies a PostgreSQL backup's roles artifact with its data, before the manifest", async () => {
+    // Prepare
+    const backupId = 'orders-20260401T120000Z-full';
+    const manifest = await verified(backupId, zstdCompress(randomBytes(10_000)));
+    const roles = zstdCompress(Buffer.from('CREATE ROLE app_reader;\n'));
+    await putRoles(s3rver.client(), 'primary', manifest, roles);
+
+    // Act
+    const result = await replicate({ database: 'orders', backupId }, deps());
+
+    // Assess
+    expect(result).toMatchObject({ copied: 4, alreadyPresent: 0 });
+    expect(sha256(await body('replica', keys.roles(backupId)))).toBe(sha256(roles));
+    expect(JSON.parse((await body('replica', keys.manifest(backupId))).toString()).roles.sha256).toBe(sha256(roles));
   });
 
   it('refuses to replicate a backup that is not verified', async () => {

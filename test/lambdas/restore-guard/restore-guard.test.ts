@@ -112,8 +112,12 @@ describe('restore Guard', () => {
     // Prepare
     process.env.STRONGBOX_PLAN = JSON.stringify(plan);
     const { handler } = await import('../../../lambdas/restore-guard/handler');
-    // Overwrite confirmed: the handler's target check (a live connection, covered in test/e2e) is not needed.
-    const event = resolved({ host: '127.0.0.1', port: 5432, database: 'orders_copy' }, { overwrite: true, overwriteConfirmed: true });
+    // Overwrite confirmed and privileges skipped: the handler's target and role checks (live connections,
+    // covered in test/e2e) are not needed.
+    const event = resolved(
+      { host: '127.0.0.1', port: 5432, database: 'orders_copy' },
+      { overwrite: true, overwriteConfirmed: true, privileges: 'skip' },
+    );
 
     // Act
     const result = await handler(event, { functionName: 'guard', awsRequestId: '1' } as unknown as Parameters<typeof handler>[1]);
@@ -159,5 +163,37 @@ describe('restore Guard', () => {
     expect(checked).toEqual(['scratch.internal']);
     expect(error).not.toBeInstanceOf(RestoreRefusedError);
     expect((error as Error).message).toBe('connect ECONNREFUSED');
+  });
+
+  it('refuses a PostgreSQL target that lacks roles the backup names, even with overwrite confirmed, unless privileges are skipped', async () => {
+    // Prepare
+    const target = { host: 'scratch.internal', port: 5432, database: 'x', secretArn: SECRET };
+    const checked: string[] = [];
+    const lacking = async (r: ResolvedRestore) => {
+      checked.push(`${r.privileges ?? 'restore'}/${r.roles ?? 'require'}`);
+      throw Object.assign(new Error('Refusing to restore "orders" into scratch.internal:5432/x: the target lacks 1 role ...'), {
+        name: 'MissingRolesError',
+      });
+    };
+
+    // Act
+    const confirmed = await guardRestore(resolved(target, { overwrite: true, overwriteConfirmed: true }), {
+      plan,
+      checkRoles: lacking,
+    }).catch((e: unknown) => e);
+    const creating = await guardRestore(resolved(target, { roles: 'create' }), { plan, checkRoles: lacking }).catch((e: unknown) => e);
+    const skipped = await guardRestore(resolved(target, { privileges: 'skip' }), { plan, checkRoles: lacking });
+    const redis = await guardRestore(resolved({ host: 'cache.internal', port: 6379 }, { database: 'sessions', engine: 'redis' }), {
+      plan,
+      checkRoles: lacking,
+    });
+
+    // Assess
+    expect(confirmed).toBeInstanceOf(RestoreRefusedError);
+    expect((confirmed as Error).message).toMatch(/^Refusing to restore "orders" into scratch\.internal:5432\/x: the target lacks 1 role/);
+    expect(creating).toBeInstanceOf(RestoreRefusedError);
+    expect(skipped.decision).toBe('fresh-target');
+    expect(redis.decision).toBe('fresh-target');
+    expect(checked).toEqual(['restore/require', 'restore/create']);
   });
 });

@@ -41,6 +41,8 @@ afterAll(async () => {
 async function put(bucket: string, backupId: string, status: 'verified' | 'failed' | 'unverified' | 'incomplete') {
   const s3 = s3rver.client();
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.artifact(backupId, 'pgdump'), Body: 'data' }));
+  // PostgreSQL backups carry a second artifact: it goes (or stays) with its backup.
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.roles(backupId), Body: 'roles' }));
   if (status !== 'incomplete') await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.manifest(backupId), Body: '{}' }));
   if (status === 'verified' || status === 'failed') {
     await s3.send(
@@ -115,6 +117,12 @@ describe('retain against s3rver (no Object Lock there)', () => {
     ];
     expect(await ids('primary')).toEqual(kept);
     expect(await ids('replica')).toEqual(kept);
+    for (const bucket of ['primary', 'replica']) {
+      const roles: string[] = [];
+      for await (const o of listObjects(s3rver.client(), bucket, 'backups/orders/'))
+        if (o.key.endsWith('/roles.sql.zst')) roles.push(o.key);
+      expect(roles.sort()).toEqual(kept.map((id) => keys.roles(id)).sort());
+    }
     // Slots end at local midnight in Dublin (IST, UTC+1): 1 May for March, Monday 13 April for ISO week 14.
     expect(result.tiered).toEqual([
       { backupId: 'orders-20260331T100000Z-full', tier: 'monthly', retainUntil: '2026-04-30T23:00:00.000Z' },
@@ -223,11 +231,12 @@ describe('retain with Object Lock (client mock: s3rver has none)', () => {
     expect(mock.commandCalls(PutObjectLegalHoldCommand)).toHaveLength(0);
   });
 
-  it('orders deletions manifest, data, then records', () => {
+  it('orders deletions manifest, data (and the roles artifact), then records', () => {
     // Act
     const order = deletionOrder(
       new Map([
         ['verification.json', 'v'],
+        ['roles.sql.zst', 'r'],
         ['data.pgdump.zst', 'd'],
         ['manifest.json', 'm'],
         ['drill.json', 'x'],
@@ -235,6 +244,6 @@ describe('retain with Object Lock (client mock: s3rver has none)', () => {
     );
 
     // Assess
-    expect(order).toEqual(['m', 'd', 'x', 'v']);
+    expect(order).toEqual(['m', 'd', 'r', 'x', 'v']);
   });
 });

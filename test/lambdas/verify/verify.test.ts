@@ -8,7 +8,7 @@ import { hexToBase64 } from '../../../lambdas/shared/vault-io';
 import { verify } from '../../../lambdas/verify/verify';
 import { ZstdFrameChecker } from '../../../lambdas/verify/zstd-frames';
 import { type LocalS3, startS3rver } from '../../support/s3rver';
-import { manifestFor, putBackup, zstdCompress } from '../fixtures';
+import { manifestFor, putBackup, putRoles, zstdCompress } from '../fixtures';
 
 const BUCKET = 'vault';
 let s3rver: LocalS3;
@@ -86,6 +86,36 @@ describe('verify against s3rver (re-read path: s3rver stores no checksums)', () 
 
     // Assess
     expect((error as Error).message).toMatch(/truncated/);
+  });
+
+  it("verifies a PostgreSQL backup's roles artifact with it, and fails the backup when that artifact is missing or corrupt", async () => {
+    // Prepare
+    const [good, gone, bad] = ['orders-20260405T100000Z-full', 'orders-20260405T110000Z-full', 'orders-20260405T120000Z-full'];
+    const roles = zstdCompress(Buffer.from('CREATE ROLE app_reader;\nALTER ROLE app_reader WITH NOLOGIN;\n'));
+    for (const backupId of [good, gone, bad]) {
+      const manifest = await putBackup(s3rver.client(), BUCKET, backupId, zstdCompress(Buffer.from(`dump of ${backupId}`)));
+      await putRoles(s3rver.client(), BUCKET, manifest, roles);
+    }
+    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+    await s3rver.client().send(new DeleteObjectCommand({ Bucket: BUCKET, Key: keys.roles(gone) }));
+    const flipped = Buffer.from(roles);
+    flipped[flipped.length - 5] ^= 0xff;
+    await s3rver.client().send(new PutObjectCommand({ Bucket: BUCKET, Key: keys.roles(bad), Body: flipped }));
+    const run = (backupId: string) =>
+      verify({ database: 'orders', backupId }, { s3: s3rver.client(), bucket: BUCKET }).catch((e: unknown) => e as Error);
+
+    // Act
+    const verified = await run(good);
+    const missing = await run(gone);
+    const corrupt = await run(bad);
+
+    // Assess
+    expect(verified).toMatchObject({ verified: true });
+    expect(missing).toBeInstanceOf(VerificationError);
+    expect((missing as Error).message).toContain(`- roles artifact ${keys.roles(gone)} does not exist`);
+    expect(corrupt).toBeInstanceOf(VerificationError);
+    expect((corrupt as Error).message).toMatch(/- roles artifact sha256 is [a-f0-9]{64} \(reread\), manifest says/);
+    expect(VerificationSchema.parse(await readJson(keys.verification(bad)))).toMatchObject({ verified: false });
   });
 
   it('fails when there is no manifest, without inventing a verification record', async () => {

@@ -23,13 +23,14 @@ describe('restore jobs', () => {
     expect(jobs).toBe(1);
   });
 
-  it('keeps the requested jobs when several tables can load at once, or when a selection needs the file anyway', () => {
+  it('keeps the requested jobs when several tables can load at once; a selection runs one job (one transaction)', () => {
     // Prepare
     const balanced = withTables(600_000, 400_000, 300_000);
     const dominated = withTables(1_000_000, 10);
     // Act, Assess
     expect(restoreJobs(balanced, 4, [])).toBe(4);
-    expect(restoreJobs(dominated, 2, ['public.t1'])).toBe(2);
+    expect(restoreJobs(dominated, 2, ['public.t1'])).toBe(1);
+    expect(restoreJobs(balanced, 4, ['public.t1'])).toBe(1);
     expect(restoreJobs(balanced, 1, [])).toBe(1);
     expect(restoreJobs(withTables(), 2, [])).toBe(1);
   });

@@ -87,10 +87,58 @@ describe('drill command (real engines, throwaway servers started by the task)', 
       ['restore', true],
       ['postgres: every table readable', true],
       ['postgres: no invalid index', true],
+      ['postgres: owners and privileges restored', true],
     ]);
     expect(manifest.inventory.exact).toBe(true);
     expect(failing).toBe(1);
     expect(failed).toMatchObject({ backupId, passed: false, mismatches: [{ name: 'public.orders', expected: 2001, actual: 2000 }] });
+  });
+
+  it('drills a PostgreSQL backup with roles, grants, views and a WITH NO DATA matview: roles created, privileges checked, views never run', async () => {
+    // Prepare
+    const pg = await startPostgres();
+    servers.push(pg);
+    const client = new Client({ host: pg.host, port: pg.port, user: pg.username, password: pg.password, database: 'postgres' });
+    await client.connect();
+    await client.query(`
+      CREATE ROLE drill_owner NOLOGIN; CREATE ROLE drill_reader NOLOGIN;
+      CREATE TABLE public.sales (id int PRIMARY KEY, amount numeric); INSERT INTO public.sales SELECT g, g * 1.5 FROM generate_series(1, 500) g;
+      ALTER TABLE public.sales OWNER TO drill_owner; GRANT SELECT ON public.sales TO drill_reader;
+      CREATE FUNCTION public.explode() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'the view was executed'; END $$;
+      CREATE VIEW public.boom AS SELECT public.explode() AS x FROM public.sales;
+      CREATE MATERIALIZED VIEW public.totals AS SELECT sum(amount) AS total FROM public.sales WITH NO DATA;
+      CREATE MATERIALIZED VIEW public.big_sales AS SELECT id FROM public.sales WHERE amount > 600;`);
+    await client.end();
+    const backupId = mintBackupId('ledger', 'full', new Date('2026-03-02T03:00:00Z'));
+    expect(await task('backup', 'ledger', pg, s3rver, backupId)).toBe(0);
+
+    // Act
+    const passing = await task('drill', 'ledger', pg, s3rver, backupId);
+    const passed = await drillRecord(s3rver.client(), backupId);
+    const manifest = (await getJson(s3rver.client(), BUCKET, keys.manifest(backupId), ManifestSchema))!.value;
+    await putJson(s3rver.client(), BUCKET, keys.manifest(backupId), {
+      ...manifest,
+      requires: { roles: [...manifest.requires!.roles!, 'pg_monitor'] },
+    });
+    const failing = await task('drill', 'ledger', pg, s3rver, backupId);
+    const failed = await drillRecord(s3rver.client(), backupId);
+
+    // Assess
+    expect(manifest.requires?.roles).toEqual(['drill_owner', 'drill_reader', 'postgres']);
+    expect(passing).toBe(0);
+    expect(passed).toMatchObject({ passed: true, mismatches: [] });
+    expect(passed?.checks.map((c) => [c.name, c.passed, c.detail])).toEqual([
+      ['restore', true, 'pgdump restored into a throwaway postgres'],
+      ['postgres: every table readable', true, '2 relations read in full'],
+      ['postgres: no invalid index', true, undefined],
+      ['postgres: owners and privileges restored', true, '3 roles named by owners, grants and policies, as in the backup'],
+    ]);
+    expect(failing).toBe(1);
+    expect(failed?.checks.find((c) => c.name === 'postgres: owners and privileges restored')).toEqual({
+      name: 'postgres: owners and privileges restored',
+      passed: false,
+      detail: 'roles no longer named: pg_monitor',
+    });
   });
 
   it('passes a MariaDB backup restored into a throwaway MariaDB', async () => {
