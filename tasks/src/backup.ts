@@ -51,6 +51,8 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
   try {
     const connection = await sourceConnection(env, deps.readSecret);
     session = await adapter.dump(connection, { redisMode: env.STRONGBOX_REDIS_MODE });
+    // Throughput is the dump's: connecting, reading the secret and the catalog queries before it are not.
+    const dumpStartedAt = Date.now();
     phase = 'dump';
     const current = session;
     const key = keys.artifact(backupId, current.format);
@@ -121,7 +123,9 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationSeconds: round(seconds, 3),
-      throughputMBps: round((sizes?.uncompressedBytes ?? meter.bytes) / 1e6 / Math.max(seconds, 0.001)),
+      throughputMBps: round(
+        (sizes?.uncompressedBytes ?? meter.bytes) / 1e6 / Math.max((finishedAt.getTime() - dumpStartedAt) / 1000, 0.001),
+      ),
       ...(position && Object.keys(position).length > 0 ? { position } : {}),
       inventory: current.inventory,
     });
