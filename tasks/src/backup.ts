@@ -128,6 +128,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       ),
       ...(position && Object.keys(position).length > 0 ? { position } : {}),
       inventory: current.inventory,
+      ...(current.requires ? { requires: current.requires } : {}),
     });
     if (settings.sink === 's3') {
       await putJson(deps.s3, bucket, keys.manifest(backupId), manifest);

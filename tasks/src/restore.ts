@@ -1,17 +1,18 @@
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { keys, type Manifest, ManifestSchema, parseBackupId } from '../../lambdas/shared/catalog';
 import { includeOnTarget } from '../../lambdas/shared/restore-payloads';
 import { TASK_ENV } from '../../lambdas/shared/task-env';
 import type { TaskDeps } from './backup';
 import { targetConnection } from './credentials';
+import type { RestorePlan } from './engines/engine';
 import { ADAPTERS } from './engines/index';
 import { TaskEnvError, type TaskSettings } from './env';
 import { logLine } from './log';
-import { assertTargetWritable } from './restore-guard';
+import { assertTargetWritable, checkDefiners } from './restore-guard';
 import { startDecompressor } from './stream/compress';
 import { openObject, readJson } from './stream/download';
 import { ChecksumMismatchError, HashMeter, VerifyingHoldBack } from './stream/hash';
@@ -98,6 +99,18 @@ export function restoreJobs(manifest: Manifest, requested: number, include: read
 /** Above this share of all rows in one table, that table's load is the restore and jobs cannot shorten it. */
 const LARGEST_TABLE_SHARE_FOR_JOBS = 0.75;
 
+/** The failure, with what the engine took back (or could not) appended to its message. */
+async function undone(plan: RestorePlan, error: unknown): Promise<unknown> {
+  if (!plan.undo) {
+    return error;
+  }
+  const note = await plan.undo().catch((e: Error) => `taking back the failed restore failed too: ${e.message}`);
+  if (note && error instanceof Error) {
+    error.message = `${error.message}; ${note}`;
+  }
+  return error;
+}
+
 export async function loadManifest(deps: TaskDeps, bucket: string, backupId: string): Promise<Manifest> {
   const key = keys.manifest(backupId);
   let raw: unknown;
@@ -145,6 +158,16 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
       overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
     });
   }
+  const ignoredDefiners = await checkDefiners({
+    database: env.STRONGBOX_DATABASE,
+    engine: env.STRONGBOX_ENGINE,
+    connection,
+    definers: manifest.requires?.definers,
+    mode: env.STRONGBOX_RESTORE_DEFINERS,
+  });
+  if (ignoredDefiners.length > 0) {
+    logLine('warn', 'restoring without DEFINER accounts the target lacks (definers: ignore)', { backupId, ignoredDefiners });
+  }
   const jobs = restoreJobs(manifest, env.STRONGBOX_RESTORE_JOBS, include);
   const plan = await adapter.restore(connection, {
     format: manifest.artifact.format,
@@ -153,7 +176,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
     overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
     restorePath: env.STRONGBOX_RESTORE_PATH,
   });
-  const { body } = await openObject(deps.s3, bucket, manifest.artifact.key);
+  let body: Readable | undefined;
   logLine('info', 'restore started', {
     backupId,
     key: manifest.artifact.key,
@@ -166,6 +189,8 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
   const directory = plan.kind === 'file' ? workDirectory() : undefined;
   let zstd: RunningTool | undefined;
   try {
+    // Inside the try: the plan may have created the target database, which a missing artifact must not leave behind.
+    ({ body } = await openObject(deps.s3, bucket, manifest.artifact.key));
     if (plan.kind === 'file' && directory) {
       // zstd writes the file itself; the archive is as large as the uncompressed dump.
       const path = join(directory, 'dump');
@@ -206,8 +231,8 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
     }
   } catch (error) {
     zstd?.child.kill('SIGTERM');
-    body.destroy();
-    throw error;
+    body?.destroy();
+    throw await undone(plan, error);
   } finally {
     stopProgress();
     if (directory) {

@@ -20,6 +20,8 @@ export interface DumpSession {
    */
   readonly output: { readonly kind: 'tool'; readonly process: RunningTool } | { readonly kind: 'stream'; readonly stream: Readable };
   readonly inventory: Inventory;
+  /** Accounts a restore target must have (MySQL/MariaDB: DEFINER accounts); goes to the manifest's `requires`. */
+  readonly requires?: Manifest['requires'];
   readonly position?: LogPosition;
   /** Engine's own size of the data, for the multipart part size. */
   readonly expectedBytes: number;
@@ -48,9 +50,17 @@ export interface RestoreOptions {
  * the engine consumes decompressed bytes as they come; the pipeline withholds the final bytes until the
  * checksum matched, so a corrupt artifact never reaches the end of the restore.
  */
-export type RestorePlan =
+export type RestorePlan = (
   | { readonly kind: 'file'; fromFile(path: string): Promise<void> }
-  | { readonly kind: 'stream'; consume(input: Readable): Promise<void> };
+  | { readonly kind: 'stream'; consume(input: Readable): Promise<void> }
+) & {
+  /**
+   * Run by the pipeline after any failure, once the engine tool has stopped, where the engine cannot roll back
+   * (MySQL DDL commits at once): takes back what the restore wrote, and returns a sentence for the failure
+   * message saying what it took back, or what it could not.
+   */
+  undo?(): Promise<string | undefined>;
+};
 
 export interface EngineAdapter {
   readonly name: string;
