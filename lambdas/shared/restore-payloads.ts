@@ -434,7 +434,8 @@ export function compareInventory(
   const mismatches: Mismatch[] = [];
   for (const entry of wanted) {
     const found = byName.get(entry.name);
-    if (!isCounted(entry)) {
+    // Manifests written before views were listed counted them; a view is no longer run, so it compares by presence.
+    if (!isCounted(entry) || entry.kind === 'view') {
       const listed = compareListed(entry, found);
       if (listed) {
         mismatches.push(listed);
