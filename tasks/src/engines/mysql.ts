@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type mysql from 'mysql2/promise';
-import type { Inventory } from '../../../lambdas/shared/catalog';
+import type { Inventory, Manifest } from '../../../lambdas/shared/catalog';
 import { type Connection, requireUsername } from '../credentials';
 import { findTool, startTool, toolVersion } from '../tools';
 import {
@@ -294,23 +294,25 @@ export async function missingDefiners(connection: Connection, definers: readonly
  * Throwaway servers only (drills): creates the DEFINER accounts the restored objects run as and the server lacks,
  * with what views, triggers and routines typically need and nothing more: SELECT, INSERT, UPDATE, DELETE, EXECUTE
  * and TRIGGER on `databases`, no global privilege, no password and ACCOUNT LOCK (nobody logs in as them; a
- * locked account still works as a definer). `definers` defaults to those of the objects in `databases`, for
- * backups whose manifest predates `requires.definers`. Returns the accounts it created.
+ * locked account still works as a definer). Before the restore: a view that calls a routine cannot even be
+ * created while the routine's definer is missing. Returns the accounts it created.
  */
 export async function createDefinerAccounts(
   connection: Connection,
   databases: readonly string[],
-  definers?: readonly string[],
+  definers: readonly string[],
 ): Promise<string[]> {
+  if (definers.length === 0) {
+    return [];
+  }
   const conn = await connect(connection);
   try {
     const present = await accountsOf(conn, connection);
-    const wanted = definers ?? (await definersOf(conn, databases));
     const created: string[] = [];
-    for (const definer of wanted.filter((d) => !present.has(d))) {
+    for (const definer of definers.filter((d) => !present.has(d))) {
       const account = parseDefiner(definer);
       if (!account) {
-        throw new Error(`DEFINER account ${definer}: not 'user'@'host' or 'role'`);
+        throw new Error(`DEFINER account ${definer}: expected 'user'@'host' or 'role'`);
       }
       const grantee = account.host === undefined ? quoteString(account.user) : `${quoteString(account.user)}@${quoteString(account.host)}`;
       await conn.query(account.host === undefined ? `CREATE ROLE ${grantee}` : `CREATE USER ${grantee} ACCOUNT LOCK`);
@@ -329,14 +331,61 @@ function quoteString(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
-/** User databases of the server at `connection`, for drills that restored a multi-database dump. */
-export async function restoredDatabases(connection: Connection): Promise<string[]> {
-  const conn = await connect(connection);
-  try {
-    return await userDatabases(conn);
-  } finally {
-    await conn.end();
+/**
+ * Collects the DEFINER accounts a dump's statements name (`DEFINER=\`user\`@\`host\``, or `DEFINER=\`role\``),
+ * formatted like formatDefiner: for backups whose manifest predates `requires.definers`.
+ */
+export class DumpDefiners extends Writable {
+  private static readonly MARKER = Buffer.from('DEFINER=`');
+  /** Longer than any DEFINER clause (user names up to 128 characters, host names up to 255). */
+  private static readonly SEAM = 1024;
+  public readonly found = new Set<string>();
+  private carry: Buffer = Buffer.alloc(0);
+
+  public override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    // A clause near the end of what is at hand may continue in the next chunk: it is read once the seam holds it.
+    this.scan(Buffer.concat([this.carry, chunk.subarray(0, DumpDefiners.SEAM)]), false);
+    this.scan(chunk, false);
+    this.carry = Buffer.concat([this.carry, chunk]).subarray(-2 * DumpDefiners.SEAM);
+    callback();
   }
+
+  public override _final(callback: (error?: Error | null) => void): void {
+    this.scan(this.carry, true);
+    callback();
+  }
+
+  private scan(buffer: Buffer, complete: boolean): void {
+    const last = complete ? buffer.length : buffer.length - DumpDefiners.SEAM;
+    let at = buffer.indexOf(DumpDefiners.MARKER);
+    while (at >= 0 && at < last) {
+      const clause = /^DEFINER=`((?:[^`]|``)+)`(?:@`((?:[^`]|``)*)`)?/.exec(
+        buffer.toString('utf8', at, Math.min(buffer.length, at + DumpDefiners.SEAM)),
+      );
+      if (clause) {
+        const user = clause[1].replace(/``/g, '`');
+        this.found.add(formatDefiner(clause[2] === undefined ? user : `${user}@${clause[2].replace(/``/g, '`')}`));
+      }
+      at = buffer.indexOf(DumpDefiners.MARKER, at + 1);
+    }
+  }
+
+  /** The accounts found, sorted. */
+  public definers(): string[] {
+    return [...this.found].sort();
+  }
+}
+
+/**
+ * The databases a dump restores into by their own names: those after `--databases` in the recorded argv (the
+ * adapter's own), else the databases of the inventory's entries.
+ */
+export function dumpedDatabases(manifest: Pick<Manifest, 'tool' | 'inventory'>): string[] {
+  const at = manifest.tool.args.indexOf('--databases');
+  if (at >= 0) {
+    return manifest.tool.args.slice(at + 1);
+  }
+  return [...new Set(manifest.inventory.entries.map((e) => e.name.split('.')[0]))];
 }
 
 // ---- Failed restores ------------------------------------------------------------------------------------
