@@ -6,15 +6,19 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import { secretsManagerReader } from '../../tasks/src/credentials';
 import { ADAPTERS } from '../../tasks/src/engines/index';
-import { assertTargetWritable } from '../../tasks/src/restore-guard';
+import { assertTargetWritable, checkDefiners } from '../../tasks/src/restore-guard';
+import { keys, ManifestSchema } from '../shared/catalog';
+import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../shared/function-env';
 import { loadPlan } from '../shared/plan';
 import { logger, metrics, tracer } from '../shared/powertools';
 import { includeOnTarget, type ResolvedRestore, ResolvedRestoreSchema } from '../shared/restore-payloads';
 import { restoreTargetConnection } from '../shared/restore-target';
+import { getJson } from '../shared/vault-io';
 import { guardRestore } from './restore-guard';
 
 const resolveAddresses = async (host: string) => (await lookup(host, { all: true })).map((entry) => entry.address);
 const readSecret = secretsManagerReader();
+const s3 = tracer.captureAWSv3Client(vaultS3Client());
 
 /** The task's own non-empty check, run from the VPC against the target before the task is started. */
 const checkTarget = async (resolved: ResolvedRestore) =>
@@ -27,9 +31,24 @@ const checkTarget = async (resolved: ResolvedRestore) =>
     overwrite: resolved.overwriteConfirmed,
   });
 
+/** The DEFINER accounts of the backup (its manifest's requires.definers) that the target lacks. */
+const definersOnTarget = async (resolved: ResolvedRestore) => {
+  if (resolved.engine !== 'mysql' && resolved.engine !== 'mariadb') {
+    return [];
+  }
+  const manifest = await getJson(s3, requireEnv(FUNCTION_ENV.vaultBucket), keys.manifest(resolved.backupId), ManifestSchema);
+  return checkDefiners({
+    database: resolved.database,
+    engine: resolved.engine,
+    connection: await restoreTargetConnection(resolved, readSecret),
+    definers: manifest?.value.requires?.definers,
+    mode: resolved.definers ?? 'require',
+  });
+};
+
 // Resolve produced this payload, so it is trusted and parsed by the Powertools parser.
 export const handler = middy(async (event: ResolvedRestore) =>
-  guardRestore(event, { plan: loadPlan(), lookup: resolveAddresses, checkTarget }),
+  guardRestore(event, { plan: loadPlan(), lookup: resolveAddresses, checkTarget, checkDefiners: definersOnTarget }),
 )
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics))

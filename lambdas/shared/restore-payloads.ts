@@ -228,6 +228,8 @@ export const RestoreNotifyEventSchema = z.strictObject({
   outcome: z.enum(['restored', 'failed']),
   resolved: ResolvedRestoreSchema,
   validate: ValidateResultSchema.optional(),
+  /** Guard's result, on the success path: carries `ignoredDefiners` into the audit record and chat. */
+  guard: GuardResultSchema.optional(),
   error: z.strictObject({ Error: z.string(), Cause: z.string().optional() }).optional(),
 });
 export type RestoreNotifyEvent = z.infer<typeof RestoreNotifyEventSchema>;
