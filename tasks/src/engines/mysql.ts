@@ -716,13 +716,17 @@ async function checkTarget(conn: mysql.Connection, connection: Connection, overw
 /**
  * Database- and table-level selection on a mysqldump/mariadb-dump stream, by the markers the tools write:
  * `USE \`db\`;` switches database, `-- Table structure for table \`t\``, `-- Dumping data for table \`t\``
- * and the view markers open a table's section (its triggers follow its data). Lines outside any section
- * (session settings, routines) are kept for selected databases. Works line by line, so memory is bounded by
+ * and the view and sequence markers open a table's section (its triggers follow its data). Lines outside any
+ * section (session settings, routines, which triggers and views may call) are kept for selected databases; a
+ * database's events only when the whole database is selected: a scheduled job would start running on the target
+ * against tables that were not restored. Works line by line, so memory is bounded by
  * the longest line (one extended INSERT, at most the dump's net buffer length).
  */
 export class SqlSelection extends Transform {
   private database: string | undefined;
   private table: string | undefined;
+  /** Inside a database's events, which only a whole-database selection restores. */
+  private events = false;
   private rest = '';
   private readonly databases = new Set<string>();
   private readonly tables = new Map<string, Set<string>>();
@@ -757,7 +761,7 @@ export class SqlSelection extends Transform {
       return true;
     }
     const tables = this.tables.get(this.database);
-    if (!tables) {
+    if (!tables || this.events) {
       return false;
     }
     return this.table === undefined || tables.has(this.table);
@@ -768,20 +772,24 @@ export class SqlSelection extends Transform {
     if (use) {
       this.database = use[1].replace(/``/g, '`');
       this.table = undefined;
+      this.events = false;
     }
     const create = /^CREATE DATABASE .*`((?:[^`]|``)+)`/.exec(line);
     if (create) {
       this.database = create[1].replace(/``/g, '`');
       this.table = undefined;
+      this.events = false;
     }
     const section =
-      /^-- (?:Table structure for table|Dumping data for table|Temporary table structure for view|Final view structure for view) `((?:[^`]|``)+)`/.exec(
+      /^-- (?:Table structure for table|Dumping data for table|Temporary table structure for view|Final view structure for view|Sequence structure for) `((?:[^`]|``)+)`/.exec(
         line,
       );
     if (section) {
       this.table = section[1].replace(/``/g, '`');
+      this.events = false;
     } else if (/^-- Dumping (?:routines|events) for database/.test(line)) {
       this.table = undefined;
+      this.events = line.startsWith('-- Dumping events');
     }
     if (this.keep()) {
       this.push(Buffer.from(`${line}\n`, 'latin1'));

@@ -99,6 +99,56 @@ describe('MySQL/MariaDB dump flags', () => {
   });
 });
 
+describe('SqlSelection of one table', () => {
+  const dump = [
+    '-- Sequence structure for `invoice_numbers`',
+    'CREATE SEQUENCE `invoice_numbers` start with 10;',
+    '-- Table structure for table `orders`',
+    'CREATE TABLE `orders` (id int);',
+    '-- Dumping data for table `orders`',
+    'INSERT INTO `orders` VALUES (1);',
+    '-- Table structure for table `zones`',
+    'CREATE TABLE `zones` (id int);',
+    "-- Dumping events for database 'shop'",
+    '/*!50106 CREATE*/ /*!50106 EVENT `purge` ON SCHEDULE EVERY 1 DAY DO DELETE FROM zones */ ;;',
+    "-- Dumping routines for database 'shop'",
+    'CREATE DEFINER=`app`@`localhost` FUNCTION `gross`(x INT) RETURNS int RETURN x;',
+    '',
+  ].join('\n');
+  const select = async (include: string[]) => {
+    const filter = new SqlSelection(include, 'shop');
+    const chunks: Buffer[] = [];
+    filter.on('data', (c: Buffer) => chunks.push(c));
+    filter.end(Buffer.from(dump));
+    await new Promise((r) => filter.on('end', r));
+    return Buffer.concat(chunks).toString();
+  };
+
+  it('keeps the table and the routines (its triggers and views may call them), but no other sequence and no event', async () => {
+    // Act
+    const out = await select(['shop.orders']);
+
+    // Assess
+    expect(out).toContain('CREATE TABLE `orders`');
+    expect(out).toContain('INSERT INTO `orders`');
+    expect(out).toContain('FUNCTION `gross`');
+    expect(out).not.toContain('CREATE SEQUENCE');
+    expect(out).not.toContain('EVENT `purge`');
+    expect(out).not.toContain('zones` (id');
+  });
+
+  it('keeps a selected sequence, and everything for a whole database', async () => {
+    // Act
+    const sequence = await select(['shop.invoice_numbers']);
+    const whole = await select(['shop']);
+
+    // Assess
+    expect(sequence).toContain('CREATE SEQUENCE `invoice_numbers`');
+    expect(sequence).not.toContain('CREATE TABLE');
+    expect(whole).toBe(dump);
+  });
+});
+
 describe('dump task entrypoint with MariaDB', () => {
   let source: EngineServer;
   let target: EngineServer;
