@@ -408,15 +408,36 @@ describe('MariaDB fidelity through the state machines', () => {
     expect(await databases(target)).toEqual(before);
   });
 
-  it('a corrupt artifact leaves an existing empty target database empty, with its character set', async () => {
+  it('a corrupt artifact (garbage from its first byte) leaves no database behind', async () => {
     // Prepare
     const corrupt = await backedUp(e2e.strongbox, 'shop');
     await corruptArtifact(corrupt, (bytes) => Buffer.alloc(bytes.length, 0x5a));
-    await query(target, 'CREATE DATABASE shop_empty CHARACTER SET latin1 COLLATE latin1_swedish_ci');
+    const before = await databases(target);
 
     // Act
     const result = await restore({
       backupId: corrupt,
+      target: { host: target.host, port: target.port, database: 'shop_garbage', secretArn: targetArn },
+    });
+
+    // Assess
+    expect(result.status).toBe('FAILED');
+    expect(await databases(target)).toEqual(before);
+  });
+
+  it('a late failure into an existing empty database leaves it empty, with its character set', async () => {
+    // Prepare
+    const late = await backedUp(e2e.strongbox, 'shop');
+    await corruptArtifact(late, (bytes) => {
+      const copy = Buffer.from(bytes);
+      copy.fill(0x5a, 5 * 1024 * 1024);
+      return copy;
+    });
+    await query(target, 'CREATE DATABASE shop_empty CHARACTER SET latin1 COLLATE latin1_swedish_ci');
+
+    // Act
+    const result = await restore({
+      backupId: late,
       target: { host: target.host, port: target.port, database: 'shop_empty', secretArn: targetArn },
     });
 
