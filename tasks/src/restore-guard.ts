@@ -107,11 +107,7 @@ export async function checkDefiners(options: DefinerGuardOptions): Promise<strin
   return missing;
 }
 
-export function definerRefusal(
-  database: string,
-  target: { host: string; port: number; database?: string },
-  missing: readonly string[],
-): string {
+function definerRefusal(database: string, target: { host: string; port: number; database?: string }, missing: readonly string[]): string {
   const where = `${target.host}:${target.port}${target.database ? `/${target.database}` : ''}`;
   const accounts = missing.length === 1 ? 'the DEFINER account' : 'the DEFINER accounts';
   return `Refusing to restore "${database}" into ${where}: the target lacks ${accounts} ${missing.join(', ')} that the backup's views, triggers, routines or events run as; they would be created but fail when used. Create ${missing.length === 1 ? 'it' : 'them'} on the target first, or set "definers": "ignore" in the input to restore anyway.`;

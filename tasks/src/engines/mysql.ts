@@ -219,7 +219,7 @@ async function countTables(conn: mysql.Connection, databases: readonly string[])
  * database: the server qualifies every column with it (`shop`.`t`.`id`), and a single-database dump restores
  * under any name, where the same view reads `shop_copy`.`t`.`id`. References to other databases stay.
  */
-export function viewDefinitionSha256(database: string, definition: string): string {
+function viewDefinitionSha256(database: string, definition: string): string {
   return createHash('sha256')
     .update(definition.split(`${quote(database)}.`).join(''))
     .digest('hex');
@@ -231,7 +231,7 @@ export function viewDefinitionSha256(database: string, definition: string): stri
  * DEFINER accounts as a DEFINER clause names them: `'user'@'host'`, or `'role'` for a MariaDB role (which
  * information_schema prints as `role@`). Quotes inside a name are doubled.
  */
-export function formatDefiner(definer: string): string {
+function formatDefiner(definer: string): string {
   const at = definer.lastIndexOf('@');
   const user = at < 0 ? definer : definer.slice(0, at);
   const host = at < 0 ? '' : definer.slice(at + 1);
@@ -240,7 +240,7 @@ export function formatDefiner(definer: string): string {
 }
 
 /** The user and host of a formatted DEFINER account (`host` absent for a role); undefined when malformed. */
-export function parseDefiner(account: string): { user: string; host?: string } | undefined {
+function parseDefiner(account: string): { user: string; host?: string } | undefined {
   const match = /^'((?:[^']|'')*)'(?:@'((?:[^']|'')*)')?$/.exec(account);
   if (!match) {
     return undefined;
@@ -500,7 +500,7 @@ async function undoRestore(
  * client: a multi-database restore takes back only databases its own dump created. mariadb-dump escapes newlines
  * inside values, so a line that starts with CREATE DATABASE is a statement.
  */
-export class CreatedDatabases extends Transform {
+class CreatedDatabases extends Transform {
   private static readonly MARKER = Buffer.from('\nCREATE DATABASE ');
   /** Longer than any CREATE DATABASE line (a 64-character name and its character set). */
   private static readonly SEAM = 1024;

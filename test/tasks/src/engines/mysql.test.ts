@@ -3,7 +3,14 @@ import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys, ManifestSchema, mintBackupId } from '../../../../lambdas/shared/catalog';
 import { getJson, putJson } from '../../../../lambdas/shared/vault-io';
-import { dumpFlags, positionFromDumpHead, type ServerInfo, SqlSelection, tlsFlags } from '../../../../tasks/src/engines/mysql';
+import {
+  DumpDefiners,
+  dumpFlags,
+  positionFromDumpHead,
+  type ServerInfo,
+  SqlSelection,
+  tlsFlags,
+} from '../../../../tasks/src/engines/mysql';
 import { type EngineServer, startMariadb } from '../../../support/engines';
 import { type LocalS3, startS3rver } from '../../../support/s3rver';
 import { baseEnv, runTask } from '../../run-task';
@@ -96,6 +103,31 @@ describe('MySQL/MariaDB dump flags', () => {
     expect(out).not.toContain('CREATE TABLE t1');
     expect(out).not.toContain('CREATE TABLE t3');
     expect(out).toContain('SET NAMES utf8mb4;');
+  });
+});
+
+describe('DEFINER accounts in a dump text (manifests without requires.definers)', () => {
+  it('finds every clause, including one split between two chunks, and a role without host', async () => {
+    // Prepare
+    const text = [
+      '/*!50013 DEFINER=`app`@`localhost` SQL SECURITY DEFINER */',
+      `INSERT INTO t VALUES ('${'x'.repeat(3000)}');`,
+      "CREATE DEFINER=`o'ps`@`%` PROCEDURE `p`()",
+      '/*!50001 CREATE ALGORITHM=UNDEFINED DEFINER=`auditor` SQL SECURITY DEFINER VIEW `v` AS select 1 */;',
+      '',
+    ].join('\n');
+    const bytes = Buffer.from(text);
+    const split = bytes.indexOf('localhost') + 3;
+    const scanner = new DumpDefiners();
+
+    // Act
+    for (const chunk of [bytes.subarray(0, split), bytes.subarray(split, 3100), bytes.subarray(3100)]) {
+      scanner.write(chunk);
+    }
+    await new Promise((resolve) => scanner.end(resolve));
+
+    // Assess
+    expect(scanner.definers()).toEqual(["'app'@'localhost'", "'auditor'", "'o''ps'@'%'"]);
   });
 });
 
