@@ -564,6 +564,10 @@ export const mysqlAdapter: EngineAdapter = {
     let options: { path: string; remove(): void } | undefined;
     try {
       const info = await serverInfo(conn);
+      const tool = dumpTool(info.flavour);
+      // Asked while the catalog queries run; answered before the tool starts (see below).
+      const versionAsked = toolVersion(tool);
+      versionAsked.catch(() => undefined);
       const databases = connection.database ? [connection.database] : await userDatabases(conn);
       const [sizes] = await conn.query<mysql.RowDataPacket[]>(
         'SELECT COALESCE(SUM(data_length + index_length), 0) AS size FROM information_schema.tables WHERE table_schema NOT IN (?)',
@@ -572,9 +576,6 @@ export const mysqlAdapter: EngineAdapter = {
       // From the catalog before the dump starts (cheap, and outside its snapshot like the counts): what a
       // restore target must have, checked before anything is written there.
       const definers = await definersOf(conn, databases);
-      const tool = dumpTool(info.flavour);
-      const versionAsked = toolVersion(tool);
-      versionAsked.catch(() => undefined);
       // A COUNT(*) of a large InnoDB table takes seconds, so the counts run alongside the dump where that is safe.
       // mariadb-dump takes the binlog position from its consistent snapshot and no global lock; Oracle's
       // mysqldump runs FLUSH TABLES WITH READ LOCK for the position (and the GTID set), which would wait for a
@@ -594,6 +595,10 @@ export const mysqlAdapter: EngineAdapter = {
         ...dumpFlags(info),
         ...selection,
       ];
+      // Nothing may await between starting the tool and returning: backup.ts hands the tool's stdout fd to zstd,
+      // and bytes Node read from it in the meantime (a socket starts reading at the next turn of the event loop)
+      // would be lost from the backup.
+      const version = await versionAsked;
       const process = startTool(tool, [`--defaults-extra-file=${options.path}`, ...shownArgs.slice(1)]);
       const file = options;
       let counting = true;
@@ -602,10 +607,6 @@ export const mysqlAdapter: EngineAdapter = {
         counting = false;
       });
       counted.catch(() => undefined);
-      const version = await versionAsked.catch((error: Error) => {
-        process.child.kill('SIGTERM');
-        throw error;
-      });
       return {
         format: 'sql',
         serverVersion: info.version,

@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -452,6 +456,28 @@ describe('MariaDB views, DEFINER accounts and failed restores (task entrypoint)'
     expect(restored.find((e) => e.name === 'inv_copy.slow_items')?.definitionSha256).toBe(
       manifest.inventory.entries.find((e) => e.name === 'inv.slow_items')?.definitionSha256,
     );
+  });
+
+  it('keeps every byte of the dump when `mariadb-dump --version` answers after the dump has started writing', async () => {
+    // Prepare
+    const shims = mkdtempSync(join(tmpdir(), 'strongbox-shim-'));
+    const real = execFileSync('which', ['mariadb-dump']).toString().trim();
+    writeFileSync(join(shims, 'mariadb-dump'), `#!/bin/sh\nif [ "$1" = "--version" ]; then sleep 1; fi\nexec ${real} "$@"\n`, {
+      mode: 0o755,
+    });
+
+    // Act
+    const run = await runTask(env(source, { STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'inv', PATH: `${shims}:${process.env.PATH}` }));
+    rmSync(shims, { recursive: true, force: true });
+
+    // Assess
+    expect(run.code, run.stderr).toBe(0);
+    const manifest = await manifestOf(String(run.result.backupId));
+    const stored = await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: manifest.artifact.key }));
+    const text = execFileSync('zstd', ['-d', '-c'], { input: Buffer.from(await stored.Body!.transformToByteArray()) }).toString();
+    expect(text.startsWith('/*M!999999')).toBe(true);
+    expect(text).toContain('CREATE TABLE `items`');
+    expect(text.trimEnd()).toMatch(/-- Dump completed on .+$/);
   });
 
   it('measures throughput over the dump, not over the secret read before it', async () => {
