@@ -91,7 +91,8 @@ export function runTaskState(
  *
  *   Resolve (validate input, settle the recovery point on a verified backup)   any problem: Fail, nothing touched
  *     (its error read by ReadError: Lambda's error JSON reduced to the error type and message)
- *   -> Guard (source connection or a non-empty target refused unless overwrite + confirm)
+ *   -> Guard (source connection or a non-empty target refused unless overwrite + confirm; a MySQL target lacking
+ *      a DEFINER account of the backup refused unless definers: "ignore", which Notify then records)
  *   -> Restore (ECS RunTask .sync, the database's task with STRONGBOX_COMMAND=restore; checks the target again before writing)
  *   -> Validate (target inventory vs manifest, included objects only)
  *   -> Notify (audit record restores/<database>/<time>.json, chat with the restore time) -> Succeed
@@ -275,6 +276,7 @@ export class RestoreWorkflow extends Construct {
         outcome: 'restored',
         resolved: sfn.JsonPath.objectAt('$.resolved'),
         validate: sfn.JsonPath.objectAt('$.validate'),
+        guard: sfn.JsonPath.objectAt('$.guard'),
       }),
       '$.audit',
       'Audit record restores/<database>/<time>.json and chat with the restore time',
@@ -304,7 +306,7 @@ export class RestoreWorkflow extends Construct {
   }
 
   private grantAccess(props: RestoreWorkflowProps): void {
-    const { resolve, validate, notify } = this.functions;
+    const { resolve, guard, validate, notify } = this.functions;
     // Read-only on backups for the readers; Notify writes audit records and nothing else. No role here can
     // write a backup, a lock or a retention setting.
     grantVaultAccess(resolve.function, props.vault, 'backups/', {
@@ -312,8 +314,9 @@ export class RestoreWorkflow extends Construct {
       listActions: ['s3:ListBucket'],
       key: 'decrypt',
     });
-    // Guard reads the backup's manifest for the roles a PostgreSQL restore needs on the target.
-    grantVaultAccess(this.functions.guard.function, props.vault, 'backups/', { objectActions: ['s3:GetObject'], key: 'decrypt' });
+    // Guard reads the backup's manifest: the roles a PostgreSQL restore and the DEFINER accounts a MySQL/MariaDB
+    // restore need on the target.
+    grantVaultAccess(guard.function, props.vault, 'backups/', { objectActions: ['s3:GetObject'], key: 'decrypt' });
     grantVaultAccess(validate.function, props.vault, 'backups/', {
       objectActions: ['s3:GetObject'],
       listActions: ['s3:ListBucket'],

@@ -6,7 +6,7 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import { secretsManagerReader } from '../../tasks/src/credentials';
 import { ADAPTERS } from '../../tasks/src/engines/index';
-import { assertRolesPresent, assertTargetWritable } from '../../tasks/src/restore-guard';
+import { assertRolesPresent, assertTargetWritable, checkDefiners } from '../../tasks/src/restore-guard';
 import { keys, ManifestSchema } from '../shared/catalog';
 import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../shared/function-env';
 import { loadPlan } from '../shared/plan';
@@ -46,9 +46,24 @@ const checkRoles = async (resolved: ResolvedRestore) => {
   });
 };
 
+/** The DEFINER accounts of the backup (its manifest's requires.definers) that the target lacks. */
+const definersOnTarget = async (resolved: ResolvedRestore) => {
+  if (resolved.engine !== 'mysql' && resolved.engine !== 'mariadb') {
+    return [];
+  }
+  const manifest = await getJson(s3, requireEnv(FUNCTION_ENV.vaultBucket), keys.manifest(resolved.backupId), ManifestSchema);
+  return checkDefiners({
+    database: resolved.database,
+    engine: resolved.engine,
+    connection: await restoreTargetConnection(resolved, readSecret),
+    definers: manifest?.value.requires?.definers,
+    mode: resolved.definers ?? 'require',
+  });
+};
+
 // Resolve produced this payload, so it is trusted and parsed by the Powertools parser.
 export const handler = middy(async (event: ResolvedRestore) =>
-  guardRestore(event, { plan: loadPlan(), lookup: resolveAddresses, checkTarget, checkRoles }),
+  guardRestore(event, { plan: loadPlan(), lookup: resolveAddresses, checkTarget, checkRoles, checkDefiners: definersOnTarget }),
 )
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics))

@@ -20,6 +20,12 @@ export interface GuardDeps {
    * MissingRolesError). Runs whatever `overwrite` says; see `needsRoleCheck`.
    */
   readonly checkRoles?: (resolved: ResolvedRestore) => Promise<void>;
+  /**
+   * MySQL/MariaDB: the DEFINER accounts the backup needs and the target lacks (tasks/src/restore-guard.ts
+   * checkDefiners); throws MissingDefinersError, whose message is the refusal, unless the input said
+   * `definers: "ignore"`. Left out, definers are not checked here (the task checks them before it writes).
+   */
+  readonly checkDefiners?: (resolved: ResolvedRestore) => Promise<string[]>;
 }
 
 /**
@@ -34,7 +40,9 @@ export function needsRoleCheck(resolved: ResolvedRestore): boolean {
  * Refuses a restore onto the database's own source connection, or into a target that already holds what would
  * be restored, unless the input carries overwrite:true AND confirm equal to the database name. Both refusals
  * happen here, before the task starts, so the console shows the reason as this state's cause; the task checks
- * the target again before its first write (tasks/src/restore-guard.ts, the same code and wording).
+ * the target again before its first write (tasks/src/restore-guard.ts, the same code and wording). MySQL/MariaDB
+ * targets that lack a DEFINER account of the backup are refused too, unless `definers: "ignore"`; the accounts
+ * then go into the result as `ignoredDefiners`, for the audit record and chat.
  */
 export async function guardRestore(resolved: ResolvedRestore, deps: GuardDeps): Promise<GuardResult> {
   const source = deps.plan.databases[resolved.database]?.connection;
@@ -48,7 +56,27 @@ export async function guardRestore(resolved: ResolvedRestore, deps: GuardDeps): 
   if (deps.checkRoles && needsRoleCheck(resolved)) {
     await refuseOn('MissingRolesError', () => deps.checkRoles!(resolved));
   }
-  return { sameAsSource, decision: resolved.overwriteConfirmed ? 'overwrite-confirmed' : 'fresh-target' };
+  const ignoredDefiners = await definersOnTarget(resolved, deps);
+  return {
+    sameAsSource,
+    decision: resolved.overwriteConfirmed ? 'overwrite-confirmed' : 'fresh-target',
+    ...(ignoredDefiners.length > 0 && { ignoredDefiners }),
+  };
+}
+
+/** Runs whether or not overwrite was confirmed: overwriting does not make a DEFINER account exist. */
+async function definersOnTarget(resolved: ResolvedRestore, deps: GuardDeps): Promise<string[]> {
+  if (!deps.checkDefiners) {
+    return [];
+  }
+  try {
+    return await deps.checkDefiners(resolved);
+  } catch (error) {
+    if (error instanceof Error && error.name === 'MissingDefinersError') {
+      throw new RestoreRefusedError(error.message);
+    }
+    throw error;
+  }
 }
 
 /** Runs a target check; its refusal (an error named `name`) becomes the Guard's RestoreRefusedError with its words. */

@@ -71,6 +71,7 @@ export async function notifyRestore(event: RestoreNotifyEvent, deps: NotifyDeps)
     include: resolved.include,
     overwrite: resolved.overwriteConfirmed,
     ...(event.validate && { validation: event.validate }),
+    ...(event.guard?.ignoredDefiners?.length && { ignoredDefiners: event.guard.ignoredDefiners }),
     ...(failure && { errorType: failure.error, error: failure.cause }),
   });
   await putJson(deps.s3, deps.bucket, resolved.auditKey, audit);
@@ -162,7 +163,7 @@ async function publish(deps: NotifyDeps, audit: RestoreAudit): Promise<void> {
     : 'its target';
   const what = audit.include.length > 0 ? ` (only ${audit.include.join(', ')})` : '';
   const lines: Record<RestoreAudit['outcome'], string> = {
-    restored: `Restore of ${audit.database} succeeded: ${audit.backupId}${what} restored to ${where} in ${formatSeconds(audit.restoreSeconds)}; inventory matches the manifest.`,
+    restored: `Restore of ${audit.database} succeeded: ${audit.backupId}${what} restored to ${where} in ${formatSeconds(audit.restoreSeconds)}; inventory matches the manifest.${ignored(audit)}`,
     failed: `Restore of ${audit.database} FAILED after ${formatSeconds(audit.restoreSeconds)} (${audit.backupId ?? 'no backup'} to ${where}): ${audit.error ?? 'unknown error'}`,
     refused: `Restore of ${audit.database} refused before anything was written: ${audit.error ?? ''}`,
     aborted: `Restore of ${audit.database} ${audit.error?.startsWith('Execution timed out') ? 'TIMED OUT' : 'was STOPPED from the console'} after ${formatSeconds(audit.restoreSeconds)} (${audit.requested ?? ''} to ${where}); the target may hold a partial restore.`,
@@ -179,6 +180,15 @@ async function publish(deps: NotifyDeps, audit: RestoreAudit): Promise<void> {
       }),
     }),
   );
+}
+
+/** The DEFINER accounts a `definers: "ignore"` restore went ahead without, for the chat line. */
+function ignored(audit: RestoreAudit): string {
+  const accounts = audit.ignoredDefiners ?? [];
+  if (accounts.length === 0) {
+    return '';
+  }
+  return ` The target lacks the DEFINER account${accounts.length === 1 ? '' : 's'} ${accounts.join(', ')} (definers: "ignore"): views, triggers, routines and events that run as ${accounts.length === 1 ? 'it' : 'them'} fail until ${accounts.length === 1 ? 'it exists' : 'they exist'}.`;
 }
 
 function defaultPort(plan: Plan | undefined, database: string): number {

@@ -350,6 +350,8 @@ export const RestoreNotifyEventSchema = z.strictObject({
   outcome: z.enum(['restored', 'failed']),
   resolved: ResolvedRestoreSchema,
   validate: ValidateResultSchema.optional(),
+  /** Guard's result, on the success path: carries `ignoredDefiners` into the audit record and chat. */
+  guard: GuardResultSchema.optional(),
   error: z.strictObject({ Error: z.string(), Cause: z.string().optional() }).optional(),
 });
 export type RestoreNotifyEvent = z.infer<typeof RestoreNotifyEventSchema>;
@@ -627,8 +629,8 @@ export function compareInventory(
   const mismatches: Mismatch[] = [];
   for (const entry of wanted) {
     const found = byName.get(entry.name);
-    // Manifests written before views were listed carry a count for them; the view is compared as listed now.
-    if (!isCounted(entry) || (entry.kind === 'view' && found !== undefined && !isCounted(found))) {
+    // Manifests written before views were listed counted them; a view is no longer run, so it compares by presence.
+    if (!isCounted(entry) || entry.kind === 'view') {
       const listed = compareListed(entry, found);
       if (listed) {
         mismatches.push(listed);

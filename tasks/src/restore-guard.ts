@@ -1,6 +1,7 @@
 import { isIncluded, nonEmptyRefusal } from '../../lambdas/shared/restore-payloads';
 import type { Connection } from './credentials';
 import { type EngineAdapter, TargetNotEmptyError } from './engines/engine';
+import { missingDefiners } from './engines/mysql';
 import { missingRoles } from './engines/postgres';
 import { redisKeysInTheWay } from './engines/redis';
 
@@ -109,4 +110,56 @@ export function missingRolesRefusal(
   return create
     ? `${lacks} This backup stores no role definitions to create them from (it was taken before Strongbox stored them); create them on the target first, or set "privileges": "skip" to restore without owners and privileges.`
     : `${lacks} Create them first (the backup's roles.sql.zst holds their definitions; see the README), set "roles": "create" to create them from it, or set "privileges": "skip" to restore without owners and privileges.`;
+}
+
+// ---- MySQL/MariaDB DEFINER accounts ------------------------------------------------------------------
+
+/** The target lacks DEFINER accounts the backup's objects run as, and the input did not say `definers: "ignore"`. */
+export class MissingDefinersError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'MissingDefinersError';
+  }
+}
+
+export interface DefinerGuardOptions {
+  /** The Strongbox database name. */
+  readonly database: string;
+  readonly engine: string;
+  readonly connection: Connection;
+  /** The manifest's `requires.definers`; undefined for backups written before they were recorded. */
+  readonly definers: readonly string[] | undefined;
+  readonly mode: 'require' | 'ignore';
+}
+
+/**
+ * MySQL/MariaDB: the DEFINER accounts of the backup's views, triggers, routines and events that the target
+ * lacks. Those objects restore without them but fail when used, so a restore is refused before it writes,
+ * naming the accounts, unless `mode` is "ignore"; then the missing accounts are returned for the audit record.
+ * Runs whether or not overwrite was confirmed: overwriting does not make an account exist.
+ */
+export async function checkDefiners(options: DefinerGuardOptions): Promise<string[]> {
+  if ((options.engine !== 'mysql' && options.engine !== 'mariadb') || !options.definers?.length) {
+    return [];
+  }
+  let missing: string[];
+  try {
+    missing = await missingDefiners(options.connection, options.definers);
+  } catch (error) {
+    if (options.mode === 'ignore') {
+      // Unknown which are missing: the audit record names every account the objects need.
+      return [...options.definers];
+    }
+    throw new MissingDefinersError(`${(error as Error).message}, or set "definers": "ignore" in the input to restore without checking`);
+  }
+  if (missing.length > 0 && options.mode === 'require') {
+    throw new MissingDefinersError(definerRefusal(options.database, options.connection, missing));
+  }
+  return missing;
+}
+
+function definerRefusal(database: string, target: { host: string; port: number; database?: string }, missing: readonly string[]): string {
+  const where = `${target.host}:${target.port}${target.database ? `/${target.database}` : ''}`;
+  const accounts = missing.length === 1 ? 'the DEFINER account' : 'the DEFINER accounts';
+  return `Refusing to restore "${database}" into ${where}: the target lacks ${accounts} ${missing.join(', ')} that the backup's views, triggers, routines or events run as; they would be created but fail when used. Create ${missing.length === 1 ? 'it' : 'them'} on the target first, or set "definers": "ignore" in the input to restore anyway.`;
 }

@@ -9,12 +9,12 @@ import { includeOnTarget } from '../../lambdas/shared/restore-payloads';
 import { TASK_ENV } from '../../lambdas/shared/task-env';
 import type { TaskDeps } from './backup';
 import { type Connection, targetConnection } from './credentials';
-import { type RestoreDetails, RestoreUndoneError, type RoleCreation } from './engines/engine';
+import { type RestoreDetails, type RestorePlan, RestoreUndoneError, type RoleCreation } from './engines/engine';
 import { ADAPTERS } from './engines/index';
 import { roleCreation } from './engines/postgres';
 import { TaskEnvError, type TaskSettings } from './env';
 import { logLine } from './log';
-import { assertRolesPresent, assertTargetWritable } from './restore-guard';
+import { assertRolesPresent, assertTargetWritable, checkDefiners } from './restore-guard';
 import { startDecompressor } from './stream/compress';
 import { openObject, readJson } from './stream/download';
 import { ChecksumMismatchError, HashMeter, VerifyingHoldBack } from './stream/hash';
@@ -104,6 +104,18 @@ export function restoreJobs(manifest: Manifest, requested: number, include: read
 
 /** Above this share of all rows in one table, that table's load is the restore and jobs cannot shorten it. */
 const LARGEST_TABLE_SHARE_FOR_JOBS = 0.75;
+
+/** The failure, with what the engine took back (or could not) appended to its message. */
+async function undone(plan: RestorePlan, error: unknown): Promise<unknown> {
+  if (!plan.undo) {
+    return error;
+  }
+  const note = await plan.undo().catch((e: Error) => `taking back the failed restore failed too: ${e.message}`);
+  if (note && error instanceof Error) {
+    error.message = `${error.message}; ${note}`;
+  }
+  return error;
+}
 
 export async function loadManifest(deps: TaskDeps, bucket: string, backupId: string): Promise<Manifest> {
   const key = keys.manifest(backupId);
@@ -211,6 +223,16 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
       overwrite: env.STRONGBOX_RESTORE_OVERWRITE === 'true',
     });
   }
+  const ignoredDefiners = await checkDefiners({
+    database: env.STRONGBOX_DATABASE,
+    engine: env.STRONGBOX_ENGINE,
+    connection,
+    definers: manifest.requires?.definers,
+    mode: env.STRONGBOX_RESTORE_DEFINERS,
+  });
+  if (ignoredDefiners.length > 0) {
+    logLine('warn', 'restoring without DEFINER accounts the target lacks (definers: ignore)', { backupId, ignoredDefiners });
+  }
   const createRoles = env.STRONGBOX_ENGINE === 'postgres' ? await rolesToCreate(settings, deps, manifest, connection) : undefined;
   const jobs = restoreJobs(manifest, env.STRONGBOX_RESTORE_JOBS, include);
   // Opened before the plan: a plan may create the target database, and a missing artifact must fail first.
@@ -285,8 +307,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
   } catch (error) {
     zstd?.child.kill('SIGTERM');
     body.destroy();
-    await plan.abort?.();
-    throw error;
+    throw await undone(plan, error);
   } finally {
     stopProgress();
     if (directory) {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
   type DrillRecord,
@@ -17,9 +18,12 @@ import { putJson } from '../../../lambdas/shared/vault-io';
 import type { TaskDeps } from '../backup';
 import type { Connection } from '../credentials';
 import { ADAPTERS } from '../engines/index';
+import { createDefinerAccounts, DumpDefiners, dumpedDatabases } from '../engines/mysql';
 import { TaskEnvError, type TaskSettings } from '../env';
 import { logLine } from '../log';
 import { loadManifest, runRestore } from '../restore';
+import { startDecompressor } from '../stream/compress';
+import { openObject } from '../stream/download';
 import { sanityChecks } from './sanity';
 import { startThrowaway, type ThrowawayEngine } from './throwaway';
 
@@ -56,6 +60,14 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
     // when several databases were dumped; Redis has none.
     const database = engine === 'postgres' ? (env.STRONGBOX_DB_NAME ?? 'drill') : engine === 'mariadb' ? env.STRONGBOX_DB_NAME : undefined;
     const target: Connection = server?.connection ?? { host: '127.0.0.1', port: 1, tls: 'disable' };
+    if (engine === 'mariadb') {
+      // The objects run as their DEFINER accounts, as in production: the throwaway server gets them first.
+      const definers = manifest.requires?.definers ?? (await definersInDump(deps, bucket, manifest));
+      const created = await createDefinerAccounts(target, database ? [database] : dumpedDatabases(manifest), definers);
+      if (created.length > 0) {
+        logLine('info', 'drill: created the DEFINER accounts in the throwaway server', { backupId, accounts: created });
+      }
+    }
     const started = Date.now();
     await runRestore(
       {
@@ -151,6 +163,23 @@ let drillMetrics: Metrics | undefined;
 function metricsInstance(): Metrics {
   drillMetrics ??= new Metrics({ namespace: METRICS_NAMESPACE, serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'strongbox' });
   return drillMetrics;
+}
+
+/**
+ * The DEFINER accounts a MySQL dump names, for manifests written before `requires.definers`: one extra read of
+ * the artifact, before the restore is timed (the restore itself needs them: a view calling a routine cannot be
+ * created while the routine's definer is missing).
+ */
+async function definersInDump(deps: TaskDeps, bucket: string, manifest: Manifest): Promise<string[]> {
+  const { body } = await openObject(deps.s3, bucket, manifest.artifact.key);
+  const zstd = startDecompressor('pipe');
+  const found = new DumpDefiners();
+  await Promise.all([
+    pipeline(body, zstd.child.stdin as NodeJS.WritableStream),
+    pipeline(zstd.child.stdout as NodeJS.ReadableStream, found),
+    zstd.succeeded(),
+  ]);
+  return found.definers();
 }
 
 /** The drill found the backup not restorable as recorded; drill.json says why, and the task exits 1. */

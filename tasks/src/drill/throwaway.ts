@@ -99,6 +99,8 @@ async function startMariadb(directory: string, port: number, password: string): 
     'mariadbd',
     mariadbServerArgs(data, directory, port, [
       '--skip-log-bin',
+      // A drill must not run the application's scheduled events: they would change the data being compared.
+      '--event-scheduler=OFF',
       '--innodb-flush-log-at-trx-commit=0',
       '--innodb-doublewrite=0',
       '--innodb-buffer-pool-size=512M',

@@ -23,7 +23,10 @@ export interface DumpSession {
   readonly position?: LogPosition;
   /** Engine's own size of the data, for the multipart part size. */
   readonly expectedBytes: number;
-  /** Accounts the dump's objects name (manifest.requires), taken in the dump's snapshot; read after done(). */
+  /**
+   * Accounts a restore target must have (PostgreSQL roles, MySQL/MariaDB DEFINER accounts), taken in the dump's
+   * snapshot; goes to the manifest's `requires`, read after done().
+   */
   readonly requires?: NonNullable<Manifest['requires']>;
   /**
    * A second artifact made once the dump has finished (PostgreSQL: the cluster's role definitions, which
@@ -74,8 +77,13 @@ export type RestorePlan = (
   | { readonly kind: 'file'; fromFile(path: string): RestoreDone }
   | { readonly kind: 'stream'; consume(input: Readable): RestoreDone }
 ) & {
-  /** Undoes what the plan made on the target (a database it created, roles); the pipeline calls it on any failure. */
-  abort?(): Promise<void>;
+  /**
+   * Run by the pipeline after any failure, once the engine tool has stopped: takes back what the restore made or
+   * wrote on the target where the engine cannot roll back (a database it created, roles it created, MySQL DDL,
+   * which commits at once), and returns a sentence for the failure message saying what it took back, or what it
+   * could not.
+   */
+  undo?(): Promise<string | undefined>;
 };
 
 /** A plan's outcome: counts to report, or nothing (an adapter without counts resolves its tool's promise as is). */

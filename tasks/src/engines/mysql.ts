@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type mysql from 'mysql2/promise';
-import type { Inventory } from '../../../lambdas/shared/catalog';
+import type { Inventory, Manifest } from '../../../lambdas/shared/catalog';
 import { type Connection, requireUsername } from '../credentials';
 import { findTool, startTool, toolVersion } from '../tools';
 import {
@@ -19,7 +21,8 @@ import {
 /**
  * MySQL and MariaDB: the flavour and version decide the dump tool and its flags. The inventory is counted on a
  * separate connection next to the dump, not inside mysqldump's snapshot, so it is `exact: false`: a drill
- * compares table names and tolerates count drift of a live database.
+ * compares table names and tolerates count drift of a live database. Only base tables are counted: a view is
+ * the application's query, which a backup never runs, so it is listed with a hash of its definition.
  */
 export type Flavour = 'mysql' | 'mariadb';
 
@@ -180,21 +183,358 @@ function quote(name: string): string {
   return `\`${name.replace(/`/g, '``')}\``;
 }
 
+/**
+ * Base tables are counted; views are listed by a hash of their definition and never run (a view's query can take
+ * longer than the whole dump, and may call anything).
+ */
 async function countTables(conn: mysql.Connection, databases: readonly string[]): Promise<Inventory['entries']> {
   const entries: Inventory['entries'] = [];
   for (const database of databases) {
-    const [tables] = await conn.query<mysql.RowDataPacket[]>(
-      'SELECT table_name AS name, table_type AS type FROM information_schema.tables WHERE table_schema = ? ORDER BY 1',
+    const [objects] = await conn.query<mysql.RowDataPacket[]>(
+      `SELECT t.table_name AS name, t.table_type AS type, v.view_definition AS definition
+         FROM information_schema.tables t
+         LEFT JOIN information_schema.views v ON v.table_schema = t.table_schema AND v.table_name = t.table_name
+        WHERE t.table_schema = ? ORDER BY 1`,
       [database],
     );
-    for (const table of tables) {
+    for (const object of objects) {
+      const name = `${database}.${object.name}`;
+      if (object.type === 'VIEW') {
+        // The definition reads empty to an account without SHOW VIEW; the view is then compared by name only.
+        const definition = object.definition ? String(object.definition) : '';
+        entries.push({ name, kind: 'view', ...(definition ? { definitionSha256: viewDefinitionSha256(database, definition) } : {}) });
+        continue;
+      }
       const [counted] = await conn.query<mysql.RowDataPacket[]>(
-        `SELECT COUNT(*) AS n FROM ${quote(database)}.${quote(String(table.name))}`,
+        `SELECT COUNT(*) AS n FROM ${quote(database)}.${quote(String(object.name))}`,
       );
-      entries.push({ name: `${database}.${table.name}`, kind: table.type === 'VIEW' ? 'view' : 'table', count: Number(counted[0].n) });
+      entries.push({ name, kind: 'table', count: Number(counted[0].n) });
     }
   }
   return entries;
+}
+
+/**
+ * SHA-256 of a view's definition as information_schema.VIEWS prints it, without the qualifier of the view's own
+ * database: the server qualifies every column with it (`shop`.`t`.`id`), and a single-database dump restores
+ * under any name, where the same view reads `shop_copy`.`t`.`id`. References to other databases stay.
+ */
+function viewDefinitionSha256(database: string, definition: string): string {
+  return createHash('sha256')
+    .update(definition.split(`${quote(database)}.`).join(''))
+    .digest('hex');
+}
+
+// ---- DEFINER accounts -----------------------------------------------------------------------------------
+
+/**
+ * DEFINER accounts as a DEFINER clause names them: `'user'@'host'`, or `'role'` for a MariaDB role (which
+ * information_schema prints as `role@`). Quotes inside a name are doubled.
+ */
+function formatDefiner(definer: string): string {
+  const at = definer.lastIndexOf('@');
+  const user = at < 0 ? definer : definer.slice(0, at);
+  const host = at < 0 ? '' : definer.slice(at + 1);
+  const literal = (value: string) => `'${value.replace(/'/g, "''")}'`;
+  return host === '' ? literal(user) : `${literal(user)}@${literal(host)}`;
+}
+
+/** The user and host of a formatted DEFINER account (`host` absent for a role); undefined when malformed. */
+function parseDefiner(account: string): { user: string; host?: string } | undefined {
+  const match = /^'((?:[^']|'')*)'(?:@'((?:[^']|'')*)')?$/.exec(account);
+  if (!match) {
+    return undefined;
+  }
+  return { user: match[1].replace(/''/g, "'"), ...(match[2] !== undefined ? { host: match[2].replace(/''/g, "'") } : {}) };
+}
+
+/** The DEFINER accounts of the views, triggers, routines and events in `databases`, formatted and sorted. */
+async function definersOf(conn: mysql.Connection, databases: readonly string[]): Promise<string[]> {
+  if (databases.length === 0) {
+    return [];
+  }
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(
+    `SELECT definer AS d FROM information_schema.views WHERE table_schema IN (?)
+     UNION SELECT definer FROM information_schema.triggers WHERE trigger_schema IN (?)
+     UNION SELECT definer FROM information_schema.routines WHERE routine_schema IN (?)
+     UNION SELECT definer FROM information_schema.events WHERE event_schema IN (?)`,
+    [databases, databases, databases, databases],
+  );
+  const definers = rows.map((row) => String(row.d ?? '')).filter((d) => d !== '');
+  return [...new Set(definers.map(formatDefiner))].sort();
+}
+
+/** The accounts and roles the server has, formatted like formatDefiner. */
+async function accountsOf(conn: mysql.Connection, connection: Connection): Promise<Set<string>> {
+  try {
+    const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT User AS u, Host AS h FROM mysql.user');
+    return new Set(rows.map((row) => formatDefiner(`${row.u}@${row.h}`)));
+  } catch (error) {
+    throw new Error(
+      `cannot list the accounts on ${connection.host}:${connection.port} to check DEFINER accounts: ${(error as Error).message}; grant ${connection.username ?? 'the restore user'} SELECT ON mysql.user`,
+    );
+  }
+}
+
+/** Of the DEFINER accounts `definers`, those the server at `connection` does not have. */
+export async function missingDefiners(connection: Connection, definers: readonly string[]): Promise<string[]> {
+  if (definers.length === 0) {
+    return [];
+  }
+  const conn = await connect(connection);
+  try {
+    const present = await accountsOf(conn, connection);
+    return definers.filter((definer) => !present.has(definer));
+  } finally {
+    await conn.end();
+  }
+}
+
+/**
+ * Throwaway servers only (drills): creates the DEFINER accounts the restored objects run as and the server lacks,
+ * with what views, triggers and routines typically need and nothing more: SELECT, INSERT, UPDATE, DELETE, EXECUTE
+ * and TRIGGER on `databases`, no global privilege, no password and ACCOUNT LOCK (nobody logs in as them; a
+ * locked account still works as a definer). Before the restore: a view that calls a routine cannot even be
+ * created while the routine's definer is missing. Returns the accounts it created.
+ */
+export async function createDefinerAccounts(
+  connection: Connection,
+  databases: readonly string[],
+  definers: readonly string[],
+): Promise<string[]> {
+  if (definers.length === 0) {
+    return [];
+  }
+  const conn = await connect(connection);
+  try {
+    const present = await accountsOf(conn, connection);
+    const created: string[] = [];
+    for (const definer of definers.filter((d) => !present.has(d))) {
+      const account = parseDefiner(definer);
+      if (!account) {
+        throw new Error(`DEFINER account ${definer}: expected 'user'@'host' or 'role'`);
+      }
+      const grantee = account.host === undefined ? quoteString(account.user) : `${quoteString(account.user)}@${quoteString(account.host)}`;
+      await conn.query(account.host === undefined ? `CREATE ROLE ${grantee}` : `CREATE USER ${grantee} ACCOUNT LOCK`);
+      for (const database of databases) {
+        await conn.query(`GRANT SELECT, INSERT, UPDATE, DELETE, EXECUTE, TRIGGER ON ${quote(database)}.* TO ${grantee}`);
+      }
+      created.push(definer);
+    }
+    return created;
+  } finally {
+    await conn.end();
+  }
+}
+
+function quoteString(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+/**
+ * Collects the DEFINER accounts a dump's statements name (`DEFINER=\`user\`@\`host\``, or `DEFINER=\`role\``),
+ * formatted like formatDefiner: for backups whose manifest predates `requires.definers`.
+ */
+export class DumpDefiners extends Writable {
+  private static readonly MARKER = Buffer.from('DEFINER=`');
+  /** Longer than any DEFINER clause (user names up to 128 characters, host names up to 255). */
+  private static readonly SEAM = 1024;
+  public readonly found = new Set<string>();
+  private carry: Buffer = Buffer.alloc(0);
+
+  public override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    // A clause near the end of what is at hand may continue in the next chunk: it is read once the seam holds it.
+    this.scan(Buffer.concat([this.carry, chunk.subarray(0, DumpDefiners.SEAM)]), false);
+    this.scan(chunk, false);
+    this.carry = Buffer.concat([this.carry, chunk]).subarray(-2 * DumpDefiners.SEAM);
+    callback();
+  }
+
+  public override _final(callback: (error?: Error | null) => void): void {
+    this.scan(this.carry, true);
+    callback();
+  }
+
+  private scan(buffer: Buffer, complete: boolean): void {
+    const last = complete ? buffer.length : buffer.length - DumpDefiners.SEAM;
+    let at = buffer.indexOf(DumpDefiners.MARKER);
+    while (at >= 0 && at < last) {
+      const clause = /^DEFINER=`((?:[^`]|``)+)`(?:@`((?:[^`]|``)*)`)?/.exec(
+        buffer.toString('utf8', at, Math.min(buffer.length, at + DumpDefiners.SEAM)),
+      );
+      if (clause) {
+        const user = clause[1].replace(/``/g, '`');
+        this.found.add(formatDefiner(clause[2] === undefined ? user : `${user}@${clause[2].replace(/``/g, '`')}`));
+      }
+      at = buffer.indexOf(DumpDefiners.MARKER, at + 1);
+    }
+  }
+
+  /** The accounts found, sorted. */
+  public definers(): string[] {
+    return [...this.found].sort();
+  }
+}
+
+/**
+ * The databases a dump restores into by their own names: those after `--databases` in the recorded argv (the
+ * adapter's own), else the databases of the inventory's entries.
+ */
+export function dumpedDatabases(manifest: Pick<Manifest, 'tool' | 'inventory'>): string[] {
+  const at = manifest.tool.args.indexOf('--databases');
+  if (at >= 0) {
+    return manifest.tool.args.slice(at + 1);
+  }
+  return [...new Set(manifest.inventory.entries.map((e) => e.name.split('.')[0]))];
+}
+
+// ---- Failed restores ------------------------------------------------------------------------------------
+
+interface ObjectCount {
+  readonly tables: number;
+  readonly routines: number;
+  readonly events: number;
+}
+
+const total = (count: ObjectCount) => count.tables + count.routines + count.events;
+
+function describeCount(count: ObjectCount): string {
+  const parts = [
+    [count.tables, 'table'],
+    [count.routines, 'routine'],
+    [count.events, 'event'],
+  ] as const;
+  const said = parts.filter(([n]) => n > 0).map(([n, noun]) => `${n} ${noun}${n === 1 ? '' : 's'}`);
+  return said.length > 0 ? said.join(', ') : 'nothing';
+}
+
+/** What each of `databases` holds; databases that do not exist are absent from the map. */
+async function objectCounts(conn: mysql.Connection, databases: readonly string[]): Promise<Map<string, ObjectCount>> {
+  const counts = new Map<string, ObjectCount>();
+  if (databases.length === 0) {
+    return counts;
+  }
+  const [existing] = await conn.query<mysql.RowDataPacket[]>(
+    'SELECT schema_name AS s FROM information_schema.schemata WHERE schema_name IN (?)',
+    [databases],
+  );
+  for (const database of existing.map((row) => String(row.s))) {
+    const one = async (sql: string) => Number((await conn.query<mysql.RowDataPacket[]>(sql, [database]))[0][0].n);
+    counts.set(database, {
+      tables: await one('SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = ?'),
+      routines: await one('SELECT COUNT(*) AS n FROM information_schema.routines WHERE routine_schema = ?'),
+      events: await one('SELECT COUNT(*) AS n FROM information_schema.events WHERE event_schema = ?'),
+    });
+  }
+  return counts;
+}
+
+/** Drops every view, table, sequence, routine and event of `database`, leaving the database and its settings. */
+async function dropObjects(conn: mysql.Connection, database: string): Promise<void> {
+  const db = quote(database);
+  const [tables] = await conn.query<mysql.RowDataPacket[]>(
+    "SELECT table_name AS name, table_type AS type FROM information_schema.tables WHERE table_schema = ? ORDER BY table_type = 'VIEW' DESC",
+    [database],
+  );
+  for (const { name, type } of tables) {
+    const what = type === 'VIEW' ? 'VIEW' : type === 'SEQUENCE' ? 'SEQUENCE' : 'TABLE';
+    await conn.query(`DROP ${what} IF EXISTS ${db}.${quote(String(name))}`);
+  }
+  const [routines] = await conn.query<mysql.RowDataPacket[]>(
+    'SELECT routine_name AS name, routine_type AS type FROM information_schema.routines WHERE routine_schema = ?',
+    [database],
+  );
+  for (const { name, type } of routines) {
+    await conn.query(`DROP ${type === 'FUNCTION' ? 'FUNCTION' : 'PROCEDURE'} IF EXISTS ${db}.${quote(String(name))}`);
+  }
+  const [events] = await conn.query<mysql.RowDataPacket[]>(
+    'SELECT event_name AS name FROM information_schema.events WHERE event_schema = ?',
+    [database],
+  );
+  for (const { name } of events) {
+    await conn.query(`DROP EVENT IF EXISTS ${db}.${quote(String(name))}`);
+  }
+}
+
+/**
+ * Takes back a failed restore where MySQL cannot roll it back (every statement of a dump that creates or drops
+ * something commits at once): a database the restore created is dropped, and an existing database that held
+ * nothing loses what the restore wrote into it. A database that held objects before (overwrite) cannot be put
+ * back; the sentence returned says so, for the failure message.
+ */
+async function undoRestore(
+  connection: Connection,
+  before: ReadonlyMap<string, ObjectCount>,
+  written: readonly string[],
+): Promise<string | undefined> {
+  const conn = await connect(connection);
+  try {
+    await conn.query('SET SESSION foreign_key_checks = 0');
+    const now = await objectCounts(conn, written);
+    const notes: string[] = [];
+    for (const [database, held] of now) {
+      const previously = before.get(database);
+      if (previously === undefined) {
+        await conn.query(`DROP DATABASE ${quote(database)}`);
+        notes.push(
+          `dropped database ${quote(database)}, which this restore had created (it held ${describeCount(held)} when the restore failed)`,
+        );
+      } else if (total(previously) === 0) {
+        await dropObjects(conn, database);
+        notes.push(`removed what this restore had written into the existing empty database ${quote(database)} (${describeCount(held)})`);
+      } else {
+        const n = total(previously);
+        notes.push(
+          `database ${quote(database)} held ${n} object${n === 1 ? '' : 's'} before the restore and may now hold a partial restore: MySQL commits each statement of a dump at once, so it cannot be put back; restore it again, or from another backup`,
+        );
+      }
+    }
+    return notes.length > 0 ? notes.join('; ') : undefined;
+  } finally {
+    await conn.end();
+  }
+}
+
+/**
+ * Notes the databases a dump creates (CREATE DATABASE ... `name`) as the stream passes, unchanged, to the
+ * client: a multi-database restore takes back only databases its own dump created. mariadb-dump escapes newlines
+ * inside values, so a line that starts with CREATE DATABASE is a statement.
+ */
+class CreatedDatabases extends Transform {
+  private static readonly MARKER = Buffer.from('\nCREATE DATABASE ');
+  /** Longer than any CREATE DATABASE line (a 64-character name and its character set). */
+  private static readonly SEAM = 1024;
+  private carry: Buffer = Buffer.alloc(0);
+
+  public constructor(private readonly found: Set<string>) {
+    super();
+  }
+
+  public override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    // A statement split between two chunks is whole in the seam; any other is whole in the chunk itself.
+    this.scan(Buffer.concat([this.carry, chunk.subarray(0, CreatedDatabases.SEAM)]));
+    this.scan(chunk);
+    this.carry =
+      chunk.length >= CreatedDatabases.SEAM
+        ? chunk.subarray(chunk.length - CreatedDatabases.SEAM)
+        : Buffer.concat([this.carry, chunk]).subarray(-CreatedDatabases.SEAM);
+    callback(null, chunk);
+  }
+
+  private scan(buffer: Buffer): void {
+    let at = buffer.indexOf(CreatedDatabases.MARKER);
+    while (at >= 0) {
+      const end = buffer.indexOf(0x0a, at + 1);
+      if (end < 0) {
+        return;
+      }
+      const name = /`((?:[^`]|``)+)`/.exec(buffer.toString('utf8', at + 1, end));
+      if (name) {
+        this.found.add(name[1].replace(/``/g, '`'));
+      }
+      at = buffer.indexOf(CreatedDatabases.MARKER, end);
+    }
+  }
 }
 
 export const mysqlAdapter: EngineAdapter = {
@@ -224,14 +564,18 @@ export const mysqlAdapter: EngineAdapter = {
     let options: { path: string; remove(): void } | undefined;
     try {
       const info = await serverInfo(conn);
+      const tool = dumpTool(info.flavour);
+      // Asked while the catalog queries run; answered before the tool starts (see below).
+      const versionAsked = toolVersion(tool);
+      versionAsked.catch(() => undefined);
       const databases = connection.database ? [connection.database] : await userDatabases(conn);
       const [sizes] = await conn.query<mysql.RowDataPacket[]>(
         'SELECT COALESCE(SUM(data_length + index_length), 0) AS size FROM information_schema.tables WHERE table_schema NOT IN (?)',
         [SYSTEM_DATABASES],
       );
-      const tool = dumpTool(info.flavour);
-      const versionAsked = toolVersion(tool);
-      versionAsked.catch(() => undefined);
+      // From the catalog before the dump starts (cheap, and outside its snapshot like the counts): what a
+      // restore target must have, checked before anything is written there.
+      const definers = await definersOf(conn, databases);
       // A COUNT(*) of a large InnoDB table takes seconds, so the counts run alongside the dump where that is safe.
       // mariadb-dump takes the binlog position from its consistent snapshot and no global lock; Oracle's
       // mysqldump runs FLUSH TABLES WITH READ LOCK for the position (and the GTID set), which would wait for a
@@ -251,6 +595,10 @@ export const mysqlAdapter: EngineAdapter = {
         ...dumpFlags(info),
         ...selection,
       ];
+      // Nothing may await between starting the tool and returning: backup.ts hands the tool's stdout fd to zstd,
+      // and bytes Node read from it in the meantime (a socket starts reading at the next turn of the event loop)
+      // would be lost from the backup.
+      const version = await versionAsked;
       const process = startTool(tool, [`--defaults-extra-file=${options.path}`, ...shownArgs.slice(1)]);
       const file = options;
       let counting = true;
@@ -259,10 +607,6 @@ export const mysqlAdapter: EngineAdapter = {
         counting = false;
       });
       counted.catch(() => undefined);
-      const version = await versionAsked.catch((error: Error) => {
-        process.child.kill('SIGTERM');
-        throw error;
-      });
       return {
         format: 'sql',
         serverVersion: info.version,
@@ -275,6 +619,7 @@ export const mysqlAdapter: EngineAdapter = {
           }
           return { exact: false, entries };
         },
+        requires: { definers },
         expectedBytes: Number(sizes[0].size),
         positionFromHead: positionFromDumpHead,
         done: async () => {
@@ -300,9 +645,11 @@ export const mysqlAdapter: EngineAdapter = {
   async restore(connection, restoreOptions): Promise<RestorePlan> {
     const conn = await connect(connection);
     let info: ServerInfo;
+    let before: Map<string, ObjectCount>;
     try {
       info = await serverInfo(conn);
       await checkTarget(conn, connection, restoreOptions.overwrite);
+      before = await objectCounts(conn, connection.database ? [connection.database] : await userDatabases(conn));
       if (connection.database) {
         await conn.query(`CREATE DATABASE IF NOT EXISTS ${quote(connection.database)}`);
       }
@@ -310,8 +657,11 @@ export const mysqlAdapter: EngineAdapter = {
       await conn.end();
     }
     const tool = clientTool(info.flavour);
+    // The databases this restore writes into: the target database, or those the dump's CREATE DATABASE names.
+    const written = new Set<string>(connection.database ? [connection.database] : []);
     return {
       kind: 'stream',
+      // Synchronous up to the client's start: zstd's stdout fd is handed over before Node reads from it.
       consume: async (input: Readable) => {
         const file = credentialsFile(connection);
         try {
@@ -327,18 +677,24 @@ export const mysqlAdapter: EngineAdapter = {
             '--binary-mode',
             ...(connection.database ? [connection.database] : []),
           ];
-          if (restoreOptions.include.length === 0) {
+          const stages: Transform[] = [
+            ...(restoreOptions.include.length > 0 ? [new SqlSelection(restoreOptions.include, connection.database)] : []),
+            ...(connection.database ? [] : [new CreatedDatabases(written)]),
+          ];
+          if (stages.length === 0) {
+            // zstd's stdout becomes the client's stdin: no byte passes through Node.
             await startTool(tool, args, { stdin: input }).succeeded();
             return;
           }
           const client = startTool(tool, args, { stdin: 'pipe' });
-          const filter = new SqlSelection(restoreOptions.include, connection.database);
-          input.pipe(filter).pipe(client.child.stdin as NodeJS.WritableStream);
+          // The client's exit is the verdict; a pipe broken by a client that died is its consequence.
+          pipeline(input, ...(stages as [Transform]), client.child.stdin as NodeJS.WritableStream).catch(() => undefined);
           await client.succeeded();
         } finally {
           file.remove();
         }
       },
+      undo: async () => undoRestore(connection, before, [...written]),
     };
   },
 };
@@ -361,13 +717,17 @@ async function checkTarget(conn: mysql.Connection, connection: Connection, overw
 /**
  * Database- and table-level selection on a mysqldump/mariadb-dump stream, by the markers the tools write:
  * `USE \`db\`;` switches database, `-- Table structure for table \`t\``, `-- Dumping data for table \`t\``
- * and the view markers open a table's section (its triggers follow its data). Lines outside any section
- * (session settings, routines) are kept for selected databases. Works line by line, so memory is bounded by
+ * and the view and sequence markers open a table's section (its triggers follow its data). Lines outside any
+ * section (session settings, routines, which triggers and views may call) are kept for selected databases; a
+ * database's events only when the whole database is selected: a scheduled job would start running on the target
+ * against tables that were not restored. Works line by line, so memory is bounded by
  * the longest line (one extended INSERT, at most the dump's net buffer length).
  */
 export class SqlSelection extends Transform {
   private database: string | undefined;
   private table: string | undefined;
+  /** Inside a database's events, which only a whole-database selection restores. */
+  private events = false;
   private rest = '';
   private readonly databases = new Set<string>();
   private readonly tables = new Map<string, Set<string>>();
@@ -402,7 +762,7 @@ export class SqlSelection extends Transform {
       return true;
     }
     const tables = this.tables.get(this.database);
-    if (!tables) {
+    if (!tables || this.events) {
       return false;
     }
     return this.table === undefined || tables.has(this.table);
@@ -413,20 +773,24 @@ export class SqlSelection extends Transform {
     if (use) {
       this.database = use[1].replace(/``/g, '`');
       this.table = undefined;
+      this.events = false;
     }
     const create = /^CREATE DATABASE .*`((?:[^`]|``)+)`/.exec(line);
     if (create) {
       this.database = create[1].replace(/``/g, '`');
       this.table = undefined;
+      this.events = false;
     }
     const section =
-      /^-- (?:Table structure for table|Dumping data for table|Temporary table structure for view|Final view structure for view) `((?:[^`]|``)+)`/.exec(
+      /^-- (?:Table structure for table|Dumping data for table|Temporary table structure for view|Final view structure for view|Sequence structure for) `((?:[^`]|``)+)`/.exec(
         line,
       );
     if (section) {
       this.table = section[1].replace(/``/g, '`');
+      this.events = false;
     } else if (/^-- Dumping (?:routines|events) for database/.test(line)) {
       this.table = undefined;
+      this.events = line.startsWith('-- Dumping events');
     }
     if (this.keep()) {
       this.push(Buffer.from(`${line}\n`, 'latin1'));

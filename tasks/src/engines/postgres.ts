@@ -216,6 +216,10 @@ export const postgres: EngineAdapter = {
         )
       ).rows[0];
       const args = ['-Fc', '-Z0', `--snapshot=${started.snapshot}`, ...connectionArgs(connection, database)];
+      // The version is awaited before pg_dump starts: the caller hands the tool's stdout to zstd only once dump()
+      // returns, and bytes pg_dump wrote while this function still awaited something could be lost (seen with
+      // mariadb-dump under load: an empty 13-byte artifact that verified).
+      const version = await toolVersionAsked;
       const process = startTool('pg_dump', args, { env: toolEnv(connection) });
       // Counted while pg_dump runs rather than before it starts (a count of every table is seconds on a large
       // database): same transaction, same snapshot, off the critical path. done() waits for both, and the
@@ -227,10 +231,6 @@ export const postgres: EngineAdapter = {
         roles = await requiredRoles(client);
       });
       counted.catch(() => undefined);
-      const version = await toolVersionAsked.catch((error: Error) => {
-        process.child.kill('SIGTERM');
-        throw error;
-      });
       // Role passwords live in pg_authid, which only superusers read (not an RDS master user): there the roles
       // are dumped without them, and the manifest says so.
       const passwordsOmitted = !started.authid;
@@ -312,7 +312,8 @@ export const postgres: EngineAdapter = {
         made.database = true;
       }
     };
-    const undo = async () => {
+    // Nothing to add to the failure message: the transaction rolled back, and this only removes what prepare() made.
+    const undo = async (): Promise<undefined> => {
       if (made.database) {
         made.database = false;
         await withClient(connection, 'postgres', (admin) => admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`)).catch(
@@ -327,6 +328,7 @@ export const postgres: EngineAdapter = {
           logWarning('the roles this restore created could not be dropped after the failure', { roles, error: error.message }),
         );
       }
+      return undefined;
     };
     if (parallel || options.include.length > 0) {
       // pg_restore --jobs and the TOC selection need a seekable archive: a local file, as large as the
@@ -344,12 +346,12 @@ export const postgres: EngineAdapter = {
             },
           ).succeeded();
         },
-        abort: undo,
+        undo,
       };
     }
     // pg_restore takes zstd's stdout as its stdin descriptor the moment consume() runs (a small dump's zstd may
     // have exited, and its pipe closed, by the time anything awaited here finished), so the database and roles
-    // are made before the plan is handed over, and abort() undoes them.
+    // are made before the plan is handed over, and undo() removes them.
     try {
       await prepare();
     } catch (error) {
@@ -360,7 +362,7 @@ export const postgres: EngineAdapter = {
       kind: 'stream',
       // One transaction: a restore that fails (or is stopped on a checksum mismatch) leaves nothing behind.
       consume: (input: Readable) => startTool('pg_restore', ['--single-transaction', ...common], { env, stdin: input }).succeeded(),
-      abort: undo,
+      undo,
     };
   },
 };

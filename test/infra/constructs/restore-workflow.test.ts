@@ -146,6 +146,20 @@ describe('RestoreWorkflow template', () => {
     });
   });
 
+  it("hands Guard's result to Notify, and lets Guard read the backups' manifests (DEFINER accounts) but write nothing", () => {
+    // Prepare
+    const guardReads = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes('restoreguard'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[])
+      .filter((st) => [st.Action].flat().some((a) => a.startsWith('s3:')));
+
+    // Assess
+    expect(definition.States.Notify.Parameters).toMatchObject({ 'guard.$': '$.guard' });
+    expect(guardReads.map((st) => [st.Action, JSON.stringify(st.Resource)])).toEqual([
+      ['s3:GetObject', '"arn:aws:s3:::strongbox-vault-primary/backups/*"'],
+    ]);
+  });
+
   it('lets only Guard and Validate read target secrets, and only tagged ones', () => {
     // Prepare
     const readers = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
@@ -304,6 +318,38 @@ describe('RestoreWorkflow definition run by aws-local-stepfunctions', () => {
     expect(message.content.description).toMatch(
       /^Restore of orders succeeded: orders-20260301T030000Z-full restored to orders-copy\.internal:5432\/orders_copy in [\d.]+ s/,
     );
+  });
+
+  it('records the DEFINER accounts Guard let through (definers: "ignore") in the audit record and the chat message', async () => {
+    // Prepare
+    touched.length = 0;
+    sns.reset();
+    sns.on(PublishCommand).resolves({ MessageId: '1' });
+    const guard = handlers.Guard;
+    handlers.Guard = async (event) => ({ ...((await guard(event, {})) as object), ignoredDefiners: ["'app'@'localhost'"] });
+    const input = {
+      database: 'orders',
+      latest: true,
+      target: { host: 'orders-copy.internal', database: 'orders_definers', secretArn: SECRET },
+    };
+
+    // Act
+    const result = await machine()
+      .execute(input, { name: 'console-definers' })
+      .finally(() => {
+        handlers.Guard = guard;
+      });
+
+    // Assess
+    expect(result.status).toBe('SUCCEEDED');
+    const listed: string[] = [];
+    for await (const object of listObjects(s3rver.client(), BUCKET, 'restores/orders/')) {
+      listed.push(object.key);
+    }
+    const records = await Promise.all(listed.map(async (key) => (await getJson(s3rver.client(), BUCKET, key, RestoreAuditSchema))?.value));
+    expect(records.find((r) => r?.startedBy.executionName === 'console-definers')?.ignoredDefiners).toEqual(["'app'@'localhost'"]);
+    const message = JSON.parse(String(sns.commandCalls(PublishCommand)[0].args[0].input.Message));
+    expect(message.content.description).toContain("The target lacks the DEFINER account 'app'@'localhost' (definers: \"ignore\")");
   });
 
   it('refuses the source connection at Guard, records the refusal and never starts the task', async () => {

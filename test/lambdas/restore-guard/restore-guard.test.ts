@@ -196,4 +196,54 @@ describe('restore Guard', () => {
     expect(redis.decision).toBe('fresh-target');
     expect(checked).toEqual(['restore/require', 'restore/create']);
   });
+
+  describe('DEFINER accounts (MySQL/MariaDB)', () => {
+    const maria = (overrides: Partial<ResolvedRestore> = {}) =>
+      resolved(
+        { host: 'scratch.internal', port: 3306, database: 'billing_copy', secretArn: SECRET },
+        { database: 'orders', engine: 'mariadb', ...overrides },
+      );
+    const missing = (message: string) => async () => Promise.reject(Object.assign(new Error(message), { name: 'MissingDefinersError' }));
+
+    it("refuses with the check's message naming the accounts, even when overwrite is confirmed", async () => {
+      // Prepare
+      const refusal =
+        "Refusing to restore \"orders\" into scratch.internal:3306/billing_copy: the target lacks the DEFINER account 'app'@'localhost'";
+      const event = maria({ overwrite: true, overwriteConfirmed: true });
+
+      // Act
+      const error = await guardRestore(event, { plan, checkDefiners: missing(refusal) }).catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(RestoreRefusedError);
+      expect((error as Error).message).toBe(refusal);
+    });
+
+    it('returns the accounts it let through with definers: "ignore", and nothing when none is missing', async () => {
+      // Prepare
+      const ignoring = maria({ definers: 'ignore' });
+
+      // Act
+      const ignored = await guardRestore(ignoring, { plan, checkDefiners: async () => ["'app'@'localhost'", "'auditor'"] });
+      const complete = await guardRestore(maria(), { plan, checkDefiners: async () => [] });
+
+      // Assess
+      expect(ignored).toEqual({ sameAsSource: false, decision: 'fresh-target', ignoredDefiners: ["'app'@'localhost'", "'auditor'"] });
+      expect(complete).toEqual({ sameAsSource: false, decision: 'fresh-target' });
+    });
+
+    it('passes other errors of the check through unchanged', async () => {
+      // Prepare
+      const event = maria();
+
+      // Act
+      const error = await guardRestore(event, { plan, checkDefiners: async () => Promise.reject(new Error('connect ECONNREFUSED')) }).catch(
+        (e: unknown) => e,
+      );
+
+      // Assess
+      expect(error).not.toBeInstanceOf(RestoreRefusedError);
+      expect((error as Error).message).toBe('connect ECONNREFUSED');
+    });
+  });
 });

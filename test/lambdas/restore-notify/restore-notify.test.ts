@@ -114,6 +114,28 @@ describe('restore Notify', () => {
     });
   });
 
+  it('records the DEFINER accounts Guard let through and names them in chat', async () => {
+    // Prepare
+    const resolved = await resolve({
+      database: 'orders',
+      target: { host: 'orders-copy.internal', database: 'orders_copy', secretArn: SECRET },
+    });
+    const guard = { sameAsSource: false, decision: 'fresh-target' as const, ignoredDefiners: ["'app'@'localhost'", "'ops'@'%'"] };
+
+    // Act
+    const audit = await notifyRestore(
+      { outcome: 'restored', resolved, validate: { matched: true, compared: 1, mismatches: [] }, guard },
+      deps('2026-03-10T12:00:30.000Z'),
+    );
+
+    // Assess
+    expect(audit.ignoredDefiners).toEqual(["'app'@'localhost'", "'ops'@'%'"]);
+    expect((await getJson(s3, BUCKET, resolved.auditKey, RestoreAuditSchema))?.value.ignoredDefiners).toEqual(guard.ignoredDefiners);
+    expect(message().content.description).toContain(
+      `The target lacks the DEFINER accounts 'app'@'localhost', 'ops'@'%' (definers: "ignore"): views, triggers, routines and events that run as them fail until they exist.`,
+    );
+  });
+
   it('records a failed restore with its error and cause, and says FAILED in chat', async () => {
     // Prepare
     const resolved = await resolve({

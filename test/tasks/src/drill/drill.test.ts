@@ -170,6 +170,122 @@ describe('drill command (real engines, throwaway servers started by the task)', 
     expect(record?.checks.find((c) => c.name === 'mariadb: CHECK TABLE on every table')).toMatchObject({ passed: true });
   });
 
+  describe('a MariaDB schema whose views, triggers, routines and events run as accounts only the source has', () => {
+    let maria: EngineServer;
+    let backupId: string;
+
+    beforeAll(async () => {
+      maria = await startMariadb();
+      servers.push(maria);
+      const mysql = await import('mysql2/promise');
+      const conn = await mysql.createConnection({
+        host: maria.host,
+        port: maria.port,
+        user: maria.username,
+        password: maria.password,
+        multipleStatements: true,
+      });
+      await conn.query(`
+        CREATE USER 'app'@'localhost'; CREATE ROLE auditor;
+        CREATE DATABASE crm; USE crm; GRANT ALL ON crm.* TO 'app'@'localhost'; GRANT SELECT ON crm.* TO auditor;
+        CREATE TABLE accounts (id INT PRIMARY KEY, name VARCHAR(40), balance DECIMAL(10,2));
+        CREATE TABLE changes (id INT AUTO_INCREMENT PRIMARY KEY, account INT);
+        INSERT INTO accounts SELECT seq, CONCAT('account ', seq), seq * 10 FROM seq_1_to_50;
+        CREATE DEFINER='app'@'localhost' FUNCTION vat (x DECIMAL(10,2)) RETURNS DECIMAL(10,2) DETERMINISTIC RETURN x * 1.2;
+        CREATE DEFINER='app'@'localhost' SQL SECURITY DEFINER VIEW gross AS SELECT id, vat(balance) AS gross FROM accounts;
+        CREATE DEFINER=auditor VIEW names AS SELECT id, name FROM accounts;
+        CREATE DEFINER='app'@'localhost' TRIGGER accounts_changed AFTER UPDATE ON accounts FOR EACH ROW INSERT INTO changes (account) VALUES (NEW.id);
+        CREATE DEFINER='app'@'localhost' PROCEDURE touch (IN which INT) UPDATE accounts SET balance = balance WHERE id = which;
+        CREATE DEFINER='app'@'localhost' EVENT nightly ON SCHEDULE EVERY 1 DAY DO DELETE FROM changes WHERE id < 0;
+      `);
+      await conn.end();
+      backupId = mintBackupId('crm', 'full', new Date('2026-03-04T03:00:00Z'));
+      expect(
+        await task('backup', 'crm', { ...maria, taskEnv: () => ({ ...maria.taskEnv(), STRONGBOX_DB_NAME: 'crm' }) }, s3rver, backupId),
+      ).toBe(0);
+    }, 120_000);
+
+    it('passes, creating the accounts in the throwaway server and selecting from every view as its definer', async () => {
+      // Prepare
+      const manifest = (await getJson(s3rver.client(), BUCKET, keys.manifest(backupId), ManifestSchema))!.value;
+
+      // Act
+      const code = await task(
+        'drill',
+        'crm',
+        { ...maria, taskEnv: () => ({ ...maria.taskEnv(), STRONGBOX_DB_NAME: 'crm' }) },
+        s3rver,
+        backupId,
+      );
+
+      // Assess
+      const record = await drillRecord(s3rver.client(), backupId);
+      expect(manifest.requires?.definers).toEqual(["'app'@'localhost'", "'auditor'"]);
+      expect(code, JSON.stringify(record?.checks)).toBe(0);
+      expect(record).toMatchObject({ passed: true, mismatches: [] });
+      expect(record?.checks.map((c) => [c.name, c.passed, c.detail])).toEqual([
+        ['restore', true, 'sql restored into a throwaway mariadb'],
+        ['mariadb: CHECK TABLE on every table', true, '2 tables OK'],
+        ['mariadb: every view answers SELECT (LIMIT 0)', true, '2 views'],
+        ['mariadb: every routine, trigger and event has its DEFINER account', true, '2 routines, 1 trigger, 1 event'],
+      ]);
+    });
+
+    it('passes a backup whose manifest predates requires.definers and counted its views, reading the accounts from the dump', async () => {
+      // Prepare
+      const manifest = (await getJson(s3rver.client(), BUCKET, keys.manifest(backupId), ManifestSchema))!.value;
+      const { requires: _recorded, ...older } = manifest;
+      const olderId = mintBackupId('crm', 'full', new Date('2026-03-05T03:00:00Z'));
+      await putJson(s3rver.client(), BUCKET, keys.manifest(olderId), {
+        ...older,
+        backupId: olderId,
+        inventory: {
+          ...older.inventory,
+          entries: older.inventory.entries.map(({ definitionSha256: _hash, ...e }) => (e.kind === 'view' ? { ...e, count: 50 } : e)),
+        },
+      });
+
+      // Act
+      const code = await task(
+        'drill',
+        'crm',
+        { ...maria, taskEnv: () => ({ ...maria.taskEnv(), STRONGBOX_DB_NAME: 'crm' }) },
+        s3rver,
+        olderId,
+      );
+
+      // Assess
+      const record = await drillRecord(s3rver.client(), olderId);
+      expect(code, JSON.stringify(record)).toBe(0);
+      expect(record).toMatchObject({ passed: true, mismatches: [] });
+    });
+    it('fails, naming the view, when its DEFINER needs privileges beyond the restored databases (MySQL dumps carry no grants)', async () => {
+      // Prepare
+      const mysql = await import('mysql2/promise');
+      const conn = await mysql.createConnection({ host: maria.host, port: maria.port, user: maria.username, password: maria.password });
+      await conn.query('CREATE DATABASE hr');
+      await conn.query('CREATE TABLE hr.staff (id INT PRIMARY KEY)');
+      await conn.query("GRANT SELECT ON mysql.db TO 'app'@'localhost'");
+      await conn.query("CREATE DEFINER='app'@'localhost' SQL SECURITY DEFINER VIEW hr.grantees AS SELECT User FROM mysql.db");
+      await conn.end();
+      const hrId = mintBackupId('hr', 'full', new Date('2026-03-06T03:00:00Z'));
+      const hr = { ...maria, taskEnv: () => ({ ...maria.taskEnv(), STRONGBOX_DB_NAME: 'hr' }) };
+      expect(await task('backup', 'hr', hr, s3rver, hrId)).toBe(0);
+
+      // Act
+      const code = await task('drill', 'hr', hr, s3rver, hrId);
+
+      // Assess
+      const record = await drillRecord(s3rver.client(), hrId);
+      expect(code).toBe(1);
+      expect(record?.passed).toBe(false);
+      expect(record?.checks.find((c) => c.name === 'mariadb: every view answers SELECT (LIMIT 0)')).toMatchObject({
+        passed: false,
+        detail: expect.stringContaining('hr.grantees: '),
+      });
+    });
+  });
+
   it('passes a Redis backup loaded by a throwaway redis-server', async () => {
     // Prepare
     const redis = await startRedis();

@@ -1,6 +1,20 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dumpFlags, positionFromDumpHead, type ServerInfo, SqlSelection, tlsFlags } from '../../../../tasks/src/engines/mysql';
+import { keys, ManifestSchema, mintBackupId } from '../../../../lambdas/shared/catalog';
+import { getJson, putJson } from '../../../../lambdas/shared/vault-io';
+import {
+  DumpDefiners,
+  dumpFlags,
+  positionFromDumpHead,
+  type ServerInfo,
+  SqlSelection,
+  tlsFlags,
+} from '../../../../tasks/src/engines/mysql';
 import { type EngineServer, startMariadb } from '../../../support/engines';
 import { type LocalS3, startS3rver } from '../../../support/s3rver';
 import { baseEnv, runTask } from '../../run-task';
@@ -93,6 +107,81 @@ describe('MySQL/MariaDB dump flags', () => {
     expect(out).not.toContain('CREATE TABLE t1');
     expect(out).not.toContain('CREATE TABLE t3');
     expect(out).toContain('SET NAMES utf8mb4;');
+  });
+});
+
+describe('DEFINER accounts in a dump text (manifests without requires.definers)', () => {
+  it('finds every clause, including one split between two chunks, and a role without host', async () => {
+    // Prepare
+    const text = [
+      '/*!50013 DEFINER=`app`@`localhost` SQL SECURITY DEFINER */',
+      `INSERT INTO t VALUES ('${'x'.repeat(3000)}');`,
+      "CREATE DEFINER=`o'ps`@`%` PROCEDURE `p`()",
+      '/*!50001 CREATE ALGORITHM=UNDEFINED DEFINER=`auditor` SQL SECURITY DEFINER VIEW `v` AS select 1 */;',
+      '',
+    ].join('\n');
+    const bytes = Buffer.from(text);
+    const split = bytes.indexOf('localhost') + 3;
+    const scanner = new DumpDefiners();
+
+    // Act
+    for (const chunk of [bytes.subarray(0, split), bytes.subarray(split, 3100), bytes.subarray(3100)]) {
+      scanner.write(chunk);
+    }
+    await new Promise((resolve) => scanner.end(resolve));
+
+    // Assess
+    expect(scanner.definers()).toEqual(["'app'@'localhost'", "'auditor'", "'o''ps'@'%'"]);
+  });
+});
+
+describe('SqlSelection of one table', () => {
+  const dump = [
+    '-- Sequence structure for `invoice_numbers`',
+    'CREATE SEQUENCE `invoice_numbers` start with 10;',
+    '-- Table structure for table `orders`',
+    'CREATE TABLE `orders` (id int);',
+    '-- Dumping data for table `orders`',
+    'INSERT INTO `orders` VALUES (1);',
+    '-- Table structure for table `zones`',
+    'CREATE TABLE `zones` (id int);',
+    "-- Dumping events for database 'shop'",
+    '/*!50106 CREATE*/ /*!50106 EVENT `purge` ON SCHEDULE EVERY 1 DAY DO DELETE FROM zones */ ;;',
+    "-- Dumping routines for database 'shop'",
+    'CREATE DEFINER=`app`@`localhost` FUNCTION `gross`(x INT) RETURNS int RETURN x;',
+    '',
+  ].join('\n');
+  const select = async (include: string[]) => {
+    const filter = new SqlSelection(include, 'shop');
+    const chunks: Buffer[] = [];
+    filter.on('data', (c: Buffer) => chunks.push(c));
+    filter.end(Buffer.from(dump));
+    await new Promise((r) => filter.on('end', r));
+    return Buffer.concat(chunks).toString();
+  };
+
+  it('keeps the table and the routines (its triggers and views may call them), but no other sequence and no event', async () => {
+    // Act
+    const out = await select(['shop.orders']);
+
+    // Assess
+    expect(out).toContain('CREATE TABLE `orders`');
+    expect(out).toContain('INSERT INTO `orders`');
+    expect(out).toContain('FUNCTION `gross`');
+    expect(out).not.toContain('CREATE SEQUENCE');
+    expect(out).not.toContain('EVENT `purge`');
+    expect(out).not.toContain('zones` (id');
+  });
+
+  it('keeps a selected sequence, and everything for a whole database', async () => {
+    // Act
+    const sequence = await select(['shop.invoice_numbers']);
+    const whole = await select(['shop']);
+
+    // Assess
+    expect(sequence).toContain('CREATE SEQUENCE `invoice_numbers`');
+    expect(sequence).not.toContain('CREATE TABLE');
+    expect(whole).toBe(dump);
   });
 });
 
@@ -210,5 +299,319 @@ describe('dump task entrypoint with MariaDB', () => {
     const conn = await connect(source);
     expect((await conn.query('SELECT COUNT(*) AS n FROM crm_copy.contacts'))[0]).toEqual([{ n: 2 }]);
     await conn.end();
+  });
+});
+
+describe('MariaDB views, DEFINER accounts and failed restores (task entrypoint)', () => {
+  let source: EngineServer;
+  let target: EngineServer;
+  let s3: LocalS3;
+  let inventoryBackup: string;
+  let bigBackup: string;
+  const env = (server: EngineServer, extra: Record<string, string>) => ({
+    ...baseEnv(),
+    ...server.taskEnv(),
+    STRONGBOX_DATABASE: 'shop',
+    STRONGBOX_VAULT_BUCKET: 'vault',
+    STRONGBOX_S3_ENDPOINT: s3.endpoint,
+    ...extra,
+  });
+  const connect = (server: EngineServer) =>
+    mysql.createConnection({
+      host: server.host,
+      port: server.port,
+      user: server.username,
+      password: server.password,
+      multipleStatements: true,
+    });
+  const manifestOf = async (backupId: string) => (await getJson(s3.client(), 'vault', keys.manifest(backupId), ManifestSchema))!.value;
+  const databasesOf = async (server: EngineServer) => {
+    const conn = await connect(server);
+    const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT schema_name AS s FROM information_schema.schemata ORDER BY 1');
+    await conn.end();
+    return rows.map((r) => String(r.s));
+  };
+  const restoreInto = (backupId: string, database: string, extra: Record<string, string> = {}) =>
+    runTask(
+      env(source, {
+        STRONGBOX_COMMAND: 'restore',
+        STRONGBOX_BACKUP_ID: backupId,
+        STRONGBOX_TARGET_HOST: target.host,
+        STRONGBOX_TARGET_PORT: String(target.port),
+        STRONGBOX_TARGET_NAME: database,
+        STRONGBOX_DB_PASSWORD: target.password,
+        ...extra,
+      }),
+    );
+  /** A second backup whose stored artifact is `backupId`'s, changed by `corrupt`; the manifest keeps the original checksum. */
+  const corruptCopy = async (backupId: string, at: string, corrupt: (bytes: Buffer) => Buffer) => {
+    const manifest = await manifestOf(backupId);
+    const copyId = mintBackupId('shop', 'full', new Date(at));
+    const key = keys.artifact(copyId, 'sql');
+    const stored = await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: manifest.artifact.key }));
+    const bytes = corrupt(Buffer.from(await stored.Body!.transformToByteArray()));
+    await s3.client().send(new PutObjectCommand({ Bucket: 'vault', Key: key, Body: bytes }));
+    await putJson(s3.client(), 'vault', keys.manifest(copyId), { ...manifest, backupId: copyId, artifact: { ...manifest.artifact, key } });
+    return copyId;
+  };
+  /** Garbage from the 5th MiB on: the first MiBs decompress and restore before the checksum fails at the end. */
+  const corruptTail = (bytes: Buffer) => {
+    const copy = Buffer.from(bytes);
+    copy.fill(0x5a, Math.min(5 * 1024 * 1024, copy.length - 1024));
+    return copy;
+  };
+
+  beforeAll(async () => {
+    [source, target, s3] = await Promise.all([startMariadb(), startMariadb(), startS3rver(['vault'])]);
+    const conn = await connect(source);
+    await conn.query(`
+      CREATE USER 'app'@'localhost'; CREATE USER 'ops'@'%';
+      CREATE DATABASE inv; USE inv; GRANT SELECT, INSERT, UPDATE, DELETE, EXECUTE, TRIGGER, EVENT ON inv.* TO 'app'@'localhost', 'ops'@'%';
+      CREATE TABLE inv.items (id INT PRIMARY KEY, name VARCHAR(20));
+      CREATE TABLE inv.log (id INT AUTO_INCREMENT PRIMARY KEY, item INT);
+      INSERT INTO inv.items SELECT seq, CONCAT('item ', seq) FROM seq_1_to_6;
+      CREATE DEFINER='app'@'localhost' VIEW slow_items AS SELECT id, name FROM items WHERE SLEEP(0.5) = 0;
+      CREATE DEFINER='ops'@'%' TRIGGER items_log AFTER INSERT ON items FOR EACH ROW INSERT INTO log (item) VALUES (NEW.id);
+      CREATE DEFINER='app'@'localhost' FUNCTION twice (x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
+      CREATE DEFINER='ops'@'%' EVENT prune ON SCHEDULE EVERY 1 DAY DO DELETE FROM log WHERE id < 0;
+      CREATE DATABASE big; USE big; CREATE TABLE big.a_first (id INT PRIMARY KEY); INSERT INTO big.a_first SELECT seq FROM seq_1_to_10;
+      CREATE TABLE big.blobs (id INT PRIMARY KEY, body BLOB); INSERT INTO big.blobs SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_6000;
+    `);
+    await conn.end();
+    const [inv, big] = [
+      await runTask(env(source, { STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'inv' })),
+      await runTask(env(source, { STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'big' })),
+    ];
+    expect(inv.code, inv.stderr).toBe(0);
+    expect(big.code, big.stderr).toBe(0);
+    inventoryBackup = String(inv.result.backupId);
+    bigBackup = String(big.result.backupId);
+  }, 120_000);
+  afterAll(async () => {
+    await s3?.stop();
+    await source?.stop();
+    await target?.stop();
+  });
+
+  it('lists a view by a hash of its definition without running it, so a view that takes 3 s costs the backup nothing', async () => {
+    // Prepare
+    const conn = await connect(source);
+    const started = Date.now();
+    await conn.query('SELECT COUNT(*) FROM inv.slow_items');
+    const viewSeconds = (Date.now() - started) / 1000;
+    await conn.end();
+
+    // Act
+    const manifest = await manifestOf(inventoryBackup);
+
+    // Assess
+    expect(viewSeconds).toBeGreaterThan(2.5);
+    expect(manifest.durationSeconds).toBeLessThan(2);
+    const entries = Object.fromEntries(manifest.inventory.entries.map((e) => [e.name, e]));
+    expect(entries['inv.items']).toEqual({ name: 'inv.items', kind: 'table', count: 6 });
+    expect(entries['inv.slow_items']).toEqual({
+      name: 'inv.slow_items',
+      kind: 'view',
+      definitionSha256: expect.stringMatching(/^[a-f0-9]{64}$/),
+    });
+  });
+
+  it('records the DEFINER accounts of the views, triggers, routines and events it dumped', async () => {
+    // Prepare
+    const backupId = inventoryBackup;
+
+    // Act
+    const manifest = await manifestOf(backupId);
+
+    // Assess
+    expect(manifest.requires?.definers).toEqual(["'app'@'localhost'", "'ops'@'%'"]);
+  });
+
+  it('refuses, before writing anything, a target that lacks the DEFINER accounts, and names them', async () => {
+    // Prepare
+    const before = await databasesOf(target);
+
+    // Act
+    const run = await restoreInto(inventoryBackup, 'inv_refused');
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("'app'@'localhost', 'ops'@'%'");
+    expect(run.stderr).toContain('"definers": "ignore"');
+    expect(await databasesOf(target)).toEqual(before);
+  });
+
+  it('with STRONGBOX_RESTORE_DEFINERS=ignore restores under another name, and the view hashes as in the manifest', async () => {
+    // Prepare
+    const manifest = await manifestOf(inventoryBackup);
+
+    // Act
+    const run = await restoreInto(inventoryBackup, 'inv_copy', { STRONGBOX_RESTORE_DEFINERS: 'ignore' });
+    const after = await runTask(env(target, { STRONGBOX_COMMAND: 'inventory', STRONGBOX_DB_NAME: 'inv_copy' }));
+
+    // Assess
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain("'app'@'localhost'");
+    const restored = (after.result.inventory as { entries: { name: string; definitionSha256?: string }[] }).entries;
+    expect(restored.find((e) => e.name === 'inv_copy.slow_items')?.definitionSha256).toBe(
+      manifest.inventory.entries.find((e) => e.name === 'inv.slow_items')?.definitionSha256,
+    );
+  });
+
+  it('keeps every byte of the dump when `mariadb-dump --version` answers after the dump has started writing', async () => {
+    // Prepare
+    const shims = mkdtempSync(join(tmpdir(), 'strongbox-shim-'));
+    const real = execFileSync('which', ['mariadb-dump']).toString().trim();
+    writeFileSync(join(shims, 'mariadb-dump'), `#!/bin/sh\nif [ "$1" = "--version" ]; then sleep 1; fi\nexec ${real} "$@"\n`, {
+      mode: 0o755,
+    });
+
+    // Act
+    const run = await runTask(env(source, { STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'inv', PATH: `${shims}:${process.env.PATH}` }));
+    rmSync(shims, { recursive: true, force: true });
+
+    // Assess
+    expect(run.code, run.stderr).toBe(0);
+    const manifest = await manifestOf(String(run.result.backupId));
+    const stored = await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: manifest.artifact.key }));
+    const text = execFileSync('zstd', ['-d', '-c'], { input: Buffer.from(await stored.Body!.transformToByteArray()) }).toString();
+    expect(text.startsWith('/*M!999999')).toBe(true);
+    expect(text).toContain('CREATE TABLE `items`');
+    expect(text.trimEnd()).toMatch(/-- Dump completed on .+$/);
+  });
+
+  it('measures throughput over the dump, not over the secret read before it', async () => {
+    // Prepare
+    const { main } = await import('../../../../tasks/src/main');
+    const secretArn = 'arn:aws:secretsmanager:eu-west-1:000000000000:secret:shop-AbCdEf';
+    const slowSecret = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      return JSON.stringify({ username: source.username, password: source.password });
+    };
+    const backupId = mintBackupId('shop', 'full', new Date('2026-05-01T03:00:00Z'));
+    const withoutCredentials: NodeJS.ProcessEnv = {
+      ...env(source, {}),
+      STRONGBOX_DB_USERNAME: undefined,
+      STRONGBOX_DB_PASSWORD: undefined,
+    };
+
+    // Act
+    const code = await main(
+      {
+        ...withoutCredentials,
+        STRONGBOX_COMMAND: 'backup',
+        STRONGBOX_DB_NAME: 'big',
+        STRONGBOX_DB_SECRET_ARN: secretArn,
+        STRONGBOX_BACKUP_ID: backupId,
+      },
+      { s3: s3.client(), readSecret: slowSecret },
+    );
+
+    // Assess
+    expect(code).toBe(0);
+    const manifest = await manifestOf(backupId);
+    expect(manifest.durationSeconds).toBeGreaterThan(1.5);
+    const dumpSeconds = manifest.artifact.uncompressedBytes / 1e6 / manifest.throughputMBps;
+    expect(dumpSeconds).toBeLessThan(manifest.durationSeconds - 1.4);
+  });
+
+  it('drops the database a restore created when the artifact is corrupt, and says so', async () => {
+    // Prepare
+    const corrupt = await corruptCopy(bigBackup, '2026-05-02T03:00:00Z', (bytes) => Buffer.alloc(bytes.length, 0x5a));
+
+    // Act
+    const run = await restoreInto(corrupt, 'big_garbage');
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('checksum mismatch');
+    expect(run.stderr).toContain('dropped database `big_garbage`, which this restore had created');
+    expect(await databasesOf(target)).not.toContain('big_garbage');
+  });
+
+  it('drops the tables a late failure had already restored, with the database it created', async () => {
+    // Prepare
+    const corrupt = await corruptCopy(bigBackup, '2026-05-03T03:00:00Z', corruptTail);
+
+    // Act
+    const run = await restoreInto(corrupt, 'big_late');
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('checksum mismatch');
+    expect(run.stderr).toMatch(
+      /dropped database `big_late`, which this restore had created \(it held [12] tables? when the restore failed\)/,
+    );
+    expect(await databasesOf(target)).not.toContain('big_late');
+  });
+
+  it('empties an existing empty database after a failed restore into it, keeping the database and its character set', async () => {
+    // Prepare
+    const conn = await connect(target);
+    await conn.query('CREATE DATABASE big_existing CHARACTER SET latin1');
+    const corrupt = await corruptCopy(bigBackup, '2026-05-04T03:00:00Z', corruptTail);
+
+    // Act
+    const run = await restoreInto(corrupt, 'big_existing');
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('removed what this restore had written into the existing empty database `big_existing`');
+    const [tables] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'big_existing'",
+    );
+    const [schema] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT default_character_set_name AS cs FROM information_schema.schemata WHERE schema_name = 'big_existing'",
+    );
+    await conn.end();
+    expect(tables[0].n).toBe(0);
+    expect(schema[0].cs).toBe('latin1');
+  });
+
+  it('says that an overwritten database may hold a partial restore, because MySQL DDL commits at once', async () => {
+    // Prepare
+    const conn = await connect(target);
+    await conn.query('CREATE DATABASE big_full; CREATE TABLE big_full.keep (id INT)');
+    const corrupt = await corruptCopy(bigBackup, '2026-05-05T03:00:00Z', corruptTail);
+
+    // Act
+    const run = await restoreInto(corrupt, 'big_full', { STRONGBOX_RESTORE_OVERWRITE: 'true' });
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('database `big_full` held 1 object before the restore');
+    expect(run.stderr).toContain('may now hold a partial restore');
+    const [kept] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'big_full' AND table_name = 'keep'",
+    );
+    await conn.end();
+    expect(kept[0].n).toBe(1);
+  });
+
+  it('takes back a failed multi-database restore: drops the databases its dump created, leaves the others', async () => {
+    // Prepare
+    const all = await runTask(env(source, { STRONGBOX_COMMAND: 'backup' }));
+    expect(all.code, all.stderr).toBe(0);
+    const corrupt = await corruptCopy(String(all.result.backupId), '2026-05-06T03:00:00Z', corruptTail);
+    const before = await databasesOf(target);
+
+    // Act
+    const run = await runTask(
+      env(source, {
+        STRONGBOX_COMMAND: 'restore',
+        STRONGBOX_BACKUP_ID: corrupt,
+        STRONGBOX_TARGET_HOST: target.host,
+        STRONGBOX_TARGET_PORT: String(target.port),
+        STRONGBOX_DB_PASSWORD: target.password,
+        STRONGBOX_RESTORE_OVERWRITE: 'true',
+        STRONGBOX_RESTORE_DEFINERS: 'ignore',
+      }),
+    );
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/dropped database `big`, which this restore had created \(it held [12] tables? when the restore failed\)/);
+    expect(before).not.toContain('big');
+    expect(await databasesOf(target)).toEqual(before);
   });
 });
