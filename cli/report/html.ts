@@ -167,6 +167,11 @@ function databaseSection(db: MonthDatabase): string {
 <h3>Drills</h3>${drills}<h3>Restores performed</h3>${restores}</section>`;
 }
 
+/** A % axis up to the next 100% above the data (at least 200%, so the 100% line sits inside), at most 400%. */
+function percentAxis(max: number): number {
+  return Math.min(400, Math.max(200, Math.ceil(max / 100) * 100));
+}
+
 export function renderHtml(doc: ReportDocument): string {
   const { window } = doc;
   const ageSeries: Series[] = doc.databases.map((db) => ({
@@ -200,9 +205,9 @@ export function renderHtml(doc: ReportDocument): string {
 <body><h1>${escapeHtml(title)}</h1>
 <p class="meta">Period ${formatInstant(window.from)} to ${formatInstant(window.to)}${window.partial ? ' (month in progress)' : ''}. Vault: ${escapeHtml(doc.vault)}. Generated ${formatInstant(doc.generatedAt)} by <code>strongbox report</code> from the vault's own records (manifests, verification.json, drill.json, restores/), so it can be regenerated and checked by anyone with read access.</p>
 <table><tr><th>database</th><th>tier</th><th>within RPO</th><th>verified / taken</th><th>drills passed</th><th>max RTO / target</th><th>replica</th><th>restores</th></tr>${summary}</table>
-${lineChart(ageSeries, { id: 'rpo-chart', title: "Recovery-point age as % of each database's RPO (dashed: the RPO)", xFrom: window.from, xTo: window.to, yMax: Math.min(maxAge, 400), yTick: (v) => `${v.toFixed(0)}%`, reference: { y: 100, label: 'RPO' } })}
+${lineChart(ageSeries, { id: 'rpo-chart', title: "Recovery-point age as % of each database's RPO (dashed: the RPO)", xFrom: window.from, xTo: window.to, yMax: percentAxis(maxAge), yTick: (v) => `${v.toFixed(0)}%`, reference: { y: 100, label: 'RPO' } })}
 ${lineChart(sizeSeries, { id: 'size-chart', title: 'Backup size (stored artifact) over the month', xFrom: window.from, xTo: window.to, yMax: maxSize * 1.1, yTick: (v) => formatBytes(Math.round(v)), markers: true })}
-${lineChart(rtoSeries, { id: 'rto-chart', title: 'Drill restore time (measured RTO) as % of the RTO target (dashed: the target)', xFrom: window.from, xTo: window.to, yMax: Math.min(maxRto, 400), yTick: (v) => `${v.toFixed(0)}%`, reference: { y: 100, label: 'RTO target' }, markers: true })}
+${lineChart(rtoSeries, { id: 'rto-chart', title: 'Drill restore time (measured RTO) as % of the RTO target (dashed: the target)', xFrom: window.from, xTo: window.to, yMax: percentAxis(maxRto), yTick: (v) => `${v.toFixed(0)}%`, reference: { y: 100, label: 'RTO target' }, markers: true })}
 ${doc.databases.map(databaseSection).join('\n')}
 <h2>Evidence basis</h2><ul class="notes">${doc.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>
 </body></html>
