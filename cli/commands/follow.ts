@@ -60,8 +60,17 @@ export function readableCause(cause: string | undefined): string {
   return cause;
 }
 
-export async function follow(ctx: CommandContext, started: StartedExecution): Promise<FollowResult> {
+/**
+ * Follows the execution `starting` resolves to. The Ctrl-C handler is in place before the execution starts, so
+ * an interrupt during StartExecution or the first steps is asked about too, instead of killing the CLI.
+ */
+export async function follow(
+  ctx: CommandContext,
+  starting: Promise<StartedExecution>,
+  onStarted: (started: StartedExecution) => void,
+): Promise<FollowResult & { readonly started: StartedExecution }> {
   const say = progressWriter(ctx);
+  let started: StartedExecution | undefined;
   let prompting = false;
   let stoppedByUser = false;
   let detach: (() => void) | undefined;
@@ -69,7 +78,7 @@ export async function follow(ctx: CommandContext, started: StartedExecution): Pr
     detach = () => resolve('detached');
   });
   const stop = async () => {
-    if (stoppedByUser) {
+    if (stoppedByUser || !started) {
       return;
     }
     stoppedByUser = true;
@@ -77,6 +86,10 @@ export async function follow(ctx: CommandContext, started: StartedExecution): Pr
     await started.stop();
   };
   const onInterrupt = () => {
+    if (!started) {
+      void starting.then(onInterrupt, () => undefined);
+      return;
+    }
     if (prompting || stoppedByUser) {
       // A second Ctrl-C while asked is the answer "stop".
       void stop();
@@ -93,7 +106,7 @@ export async function follow(ctx: CommandContext, started: StartedExecution): Pr
       const choice = (text ?? '').trim().toLowerCase();
       if (['s', 'stop', 'y', 'yes'].includes(choice)) {
         await stop();
-      } else if (started.canDetach && ['d', 'detach'].includes(choice)) {
+      } else if (started?.canDetach && ['d', 'detach'].includes(choice)) {
         detach?.();
       } else if (!stoppedByUser) {
         say('  following again (Ctrl-C asks again)');
@@ -102,11 +115,13 @@ export async function follow(ctx: CommandContext, started: StartedExecution): Pr
   };
   const unregister = ctx.io.onInterrupt?.(onInterrupt);
   try {
+    started = await starting;
+    onStarted(started);
     const first = await Promise.race([started.done, detached]);
     if (first === 'detached') {
-      return { stoppedByUser: false, detached: true };
+      return { started, stoppedByUser: false, detached: true };
     }
-    return { outcome: first, stoppedByUser, detached: false };
+    return { started, outcome: first, stoppedByUser, detached: false };
   } finally {
     unregister?.();
   }

@@ -161,6 +161,7 @@ async function findAudit(
   database: string,
   outcome: ExecutionOutcome,
   attempts: number,
+  delayMs: number,
 ): Promise<RestoreAudit | undefined> {
   const fromOutput = (outcome.output as { audit?: unknown } | undefined)?.audit;
   const parsed = RestoreAuditSchema.safeParse(fromOutput);
@@ -181,7 +182,7 @@ async function findAudit(
       }
     }
     if (attempt + 1 < attempts) {
-      await new Promise((r) => setTimeout(r, 2000));
+      await new Promise((r) => setTimeout(r, delayMs));
     }
   }
   return undefined;
@@ -211,10 +212,11 @@ async function runAndFollow(
   describe: (outcome: ExecutionOutcome) => Promise<Outcome>,
 ): Promise<number> {
   const say = progressWriter(ctx);
-  const started = await runner.start(kind, input, stepObserver(ctx));
-  say(`Started ${runner.vault.plan.app}-${kind}: execution ${started.name}${started.canDetach ? `\n  ${started.executionArn}` : ''}`);
-  say(`  Ctrl-C asks whether to stop it`);
-  const result = await follow(ctx, started);
+  const result = await follow(ctx, runner.start(kind, input, stepObserver(ctx)), (started) => {
+    say(`Started ${runner.vault.plan.app}-${kind}: execution ${started.name}${started.canDetach ? `\n  ${started.executionArn}` : ''}`);
+    say('  Ctrl-C asks whether to stop it');
+  });
+  const { started } = result;
   if (result.detached || !result.outcome) {
     say(`Detached: ${started.executionArn} goes on without the CLI; follow it in the Step Functions console.`);
     if (ctx.common.json) {
@@ -303,7 +305,13 @@ export const restoreCommand: Command = {
         `Restoring ${resolved.backupId} (${resolved.requested}, taken ${resolved.takenAt}) of "${resolved.database}" to ${resolved.target.host}:${resolved.target.port}${resolved.target.database ? `/${resolved.target.database}` : ''}`,
       );
       return runAndFollow(ctx, runner, 'restore', raw, async (outcome) => {
-        const audit = await findAudit(vault, resolved.database, outcome, vault.where === 'aws' && outcome.status === 'ABORTED' ? 10 : 1);
+        const audit = await findAudit(
+          vault,
+          resolved.database,
+          outcome,
+          vault.where === 'aws' && outcome.status === 'ABORTED' ? 10 : 1,
+          ctx.aws?.pollMs ?? 2000,
+        );
         return {
           code: outcome.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed,
           lines: [

@@ -6,7 +6,7 @@ import type { VaultAccess } from '../backends/vault';
 import { type Command, type CommandContext, printJson, withVault } from '../context';
 import { CliUsageError, EXIT, OperationFailedError } from '../errors';
 import { formatBytes, formatInstant, formatSeconds, table } from '../format';
-import { type BackupFacts, describeLock, type LockFacts, objectLock, readFolder } from '../report/history';
+import { type BackupFacts, describeLock, type LockFacts, lockOf, objectLock, readFolder } from '../report/history';
 
 /** `strongbox show <backupId>`: one backup as the vault records it, and whether its replica copy is there. */
 
@@ -27,13 +27,13 @@ export async function replicaFacts(vault: VaultAccess, artifact: ListedObject | 
   const { s3, bucket } = vault.replica;
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: artifact.key }));
-    const lock = await objectLock(vault, vault.replica, artifact.key);
+    const lock: LockFacts = vault.objectLock ? lockOf(head) : { supported: false };
     return {
       bucket,
       present: true,
       ...(head.ContentLength !== undefined && { bytes: head.ContentLength, sizeMatches: head.ContentLength === artifact.size }),
       storageClass: head.StorageClass ?? 'STANDARD',
-      ...(lock && { lock }),
+      lock,
     };
   } catch (error) {
     if (isNotFound(error)) {

@@ -1,4 +1,4 @@
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import type { BackupStatus } from '../../lambdas/retain/planner';
 import {
   classifyKey,
@@ -155,18 +155,22 @@ export type LockFacts =
   | { readonly supported: false }
   | { readonly supported: true; readonly mode?: string; readonly retainUntil?: string; readonly legalHold: boolean };
 
+/** The lock state HeadObject reports. */
+export function lockOf(head: HeadObjectCommandOutput): LockFacts {
+  return {
+    supported: true,
+    ...(head.ObjectLockMode !== undefined && { mode: head.ObjectLockMode }),
+    ...(head.ObjectLockRetainUntilDate !== undefined && { retainUntil: new Date(head.ObjectLockRetainUntilDate).toISOString() }),
+    legalHold: head.ObjectLockLegalHoldStatus === 'ON',
+  };
+}
+
 export async function objectLock(vault: VaultAccess, side: VaultSide, key: string): Promise<LockFacts | undefined> {
   if (!vault.objectLock) {
     return { supported: false };
   }
   try {
-    const head = await side.s3.send(new HeadObjectCommand({ Bucket: side.bucket, Key: key }));
-    return {
-      supported: true,
-      ...(head.ObjectLockMode !== undefined && { mode: head.ObjectLockMode }),
-      ...(head.ObjectLockRetainUntilDate !== undefined && { retainUntil: new Date(head.ObjectLockRetainUntilDate).toISOString() }),
-      legalHold: head.ObjectLockLegalHoldStatus === 'ON',
-    };
+    return lockOf(await side.s3.send(new HeadObjectCommand({ Bucket: side.bucket, Key: key })));
   } catch (error) {
     if (isNotFound(error)) {
       return undefined;

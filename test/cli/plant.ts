@@ -33,74 +33,88 @@ export interface PlantedBackup {
   readonly replicaBucket?: string;
 }
 
-export async function plantBackup(s3: S3Client, bucket: string, b: PlantedBackup): Promise<string> {
+/** The objects a backup's run leaves in the vault, by key: artifact, manifest and, as planted, verification and drill. */
+export function backupObjects(b: PlantedBackup): { backupId: string; artifactKey: string; objects: Map<string, string | Buffer> } {
   const backupId = mintBackupId(b.database, 'full', b.takenAt);
   const body = Buffer.alloc(b.bytes, b.bytes % 251);
   const sha256 = createHash('sha256').update(body).digest('hex');
   const artifactKey = keys.artifact(backupId, 'pgdump');
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: artifactKey, Body: body }));
-  if (b.replicaBucket) {
-    await s3.send(new PutObjectCommand({ Bucket: b.replicaBucket, Key: artifactKey, Body: body }));
-  }
+  const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+  const objects = new Map<string, string | Buffer>([[artifactKey, body]]);
   const finishedAt = new Date(b.takenAt.getTime() + b.durationSeconds * 1000);
-  const manifest = ManifestSchema.parse({
-    schemaVersion: 1,
-    backupId,
-    database: b.database,
-    kind: 'full',
-    trigger: 'schedule',
-    engine: { name: 'postgres', serverVersion: '15.10' },
-    tool: { name: 'pg_dump', version: '15.10', args: ['-Fc', '-Z0'] },
-    artifact: {
-      key: artifactKey,
-      format: 'pgdump',
-      bytes: b.bytes,
-      sha256,
-      uncompressedBytes: b.uncompressedBytes,
-      compression: { algorithm: 'zstd', level: 3 },
-      parts: 1,
-      partSizeBytes: 8 * 1024 * 1024,
-    },
-    startedAt: b.takenAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationSeconds: b.durationSeconds,
-    throughputMBps: b.throughputMBps,
-    inventory: { exact: true, entries: [{ name: 'public.entries', kind: 'table', count: 10 }] },
-  });
-  await putJson(s3, bucket, keys.manifest(backupId), manifest);
-  if (b.verifiedAfterMinutes !== undefined) {
-    const verified = b.verified ?? true;
-    await putJson(
-      s3,
-      bucket,
-      keys.verification(backupId),
-      VerificationSchema.parse({
+  objects.set(
+    keys.manifest(backupId),
+    json(
+      ManifestSchema.parse({
         schemaVersion: 1,
         backupId,
-        verified,
-        verifiedAt: new Date(b.takenAt.getTime() + b.verifiedAfterMinutes * 60_000).toISOString(),
-        method: 'reread',
-        bytes: b.bytes,
-        sha256,
-        problems: verified ? [] : ['sha256 differs from the manifest'],
+        database: b.database,
+        kind: 'full',
+        trigger: 'schedule',
+        engine: { name: 'postgres', serverVersion: '15.10' },
+        tool: { name: 'pg_dump', version: '15.10', args: ['-Fc', '-Z0'] },
+        artifact: {
+          key: artifactKey,
+          format: 'pgdump',
+          bytes: b.bytes,
+          sha256,
+          uncompressedBytes: b.uncompressedBytes,
+          compression: { algorithm: 'zstd', level: 3 },
+          parts: 1,
+          partSizeBytes: 8 * 1024 * 1024,
+        },
+        startedAt: b.takenAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        durationSeconds: b.durationSeconds,
+        throughputMBps: b.throughputMBps,
+        inventory: { exact: true, entries: [{ name: 'public.entries', kind: 'table', count: 10 }] },
       }),
+    ),
+  );
+  if (b.verifiedAfterMinutes !== undefined) {
+    const verified = b.verified ?? true;
+    objects.set(
+      keys.verification(backupId),
+      json(
+        VerificationSchema.parse({
+          schemaVersion: 1,
+          backupId,
+          verified,
+          verifiedAt: new Date(b.takenAt.getTime() + b.verifiedAfterMinutes * 60_000).toISOString(),
+          method: 'reread',
+          bytes: b.bytes,
+          sha256,
+          problems: verified ? [] : ['sha256 differs from the manifest'],
+        }),
+      ),
     );
   }
   if (b.drill) {
-    await putJson(
-      s3,
-      bucket,
+    objects.set(
       keys.drill(backupId),
-      DrillRecordSchema.parse({
-        schemaVersion: 1,
-        backupId,
-        passed: b.drill.passed,
-        drilledAt: new Date(b.takenAt.getTime() + b.drill.afterHours * 3_600_000).toISOString(),
-        restoreSeconds: b.drill.restoreSeconds,
-        mismatches: b.drill.passed ? [] : [{ name: 'public.entries', expected: 10, actual: 9 }],
-        checks: [{ name: 'read every row', passed: b.drill.passed }],
-      }),
+      json(
+        DrillRecordSchema.parse({
+          schemaVersion: 1,
+          backupId,
+          passed: b.drill.passed,
+          drilledAt: new Date(b.takenAt.getTime() + b.drill.afterHours * 3_600_000).toISOString(),
+          restoreSeconds: b.drill.restoreSeconds,
+          mismatches: b.drill.passed ? [] : [{ name: 'public.entries', expected: 10, actual: 9 }],
+          checks: [{ name: 'read every row', passed: b.drill.passed }],
+        }),
+      ),
     );
+  }
+  return { backupId, artifactKey, objects };
+}
+
+export async function plantBackup(s3: S3Client, bucket: string, b: PlantedBackup): Promise<string> {
+  const { backupId, artifactKey, objects } = backupObjects(b);
+  for (const [Key, Body] of objects) {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body }));
+  }
+  if (b.replicaBucket) {
+    await s3.send(new PutObjectCommand({ Bucket: b.replicaBucket, Key: artifactKey, Body: objects.get(artifactKey) }));
   }
   return backupId;
 }
