@@ -6,6 +6,9 @@
 // shebang line because the local vault (s3rver) needs it from process start.
 const { pathToFileURL } = require('node:url');
 
+// The SDK's "Node 22 will be required from 2027" notice would open every command's output; the project runs Node 20.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 import(pathToFileURL(require.resolve('tsx')).href).then(
   () => require('../cli/main.ts').launch(),
   (error) => {

@@ -60,10 +60,12 @@ function printBackup(
   const m = b.manifest;
   if (m) {
     out(`  engine        ${m.engine.name} ${m.engine.serverVersion}`);
-    out(`  tool          ${m.tool.name} ${m.tool.version} ${m.tool.args.join(' ')}`);
+    out(
+      `  tool          ${m.tool.version.startsWith(m.tool.name) ? m.tool.version : `${m.tool.name} ${m.tool.version}`} ${m.tool.args.join(' ')}`,
+    );
     out(`  artifact      ${m.artifact.key}`);
     out(
-      `                ${formatBytes(m.artifact.bytes)} (${formatBytes(m.artifact.uncompressedBytes)} uncompressed, ratio ${(m.artifact.uncompressedBytes / Math.max(1, m.artifact.bytes)).toFixed(2)}), ${m.artifact.compression.algorithm} -${m.artifact.compression.level}, ${m.artifact.parts} parts`,
+      `                ${formatBytes(m.artifact.bytes)} (${formatBytes(m.artifact.uncompressedBytes)} uncompressed, ratio ${(m.artifact.uncompressedBytes / Math.max(1, m.artifact.bytes)).toFixed(2)}), ${m.artifact.compression.algorithm} -${m.artifact.compression.level}, ${m.artifact.parts} part${m.artifact.parts === 1 ? '' : 's'}`,
     );
     out(`                sha256 ${m.artifact.sha256}`);
     out(`  storage       ${b.artifact?.storageClass ?? '-'}`);
