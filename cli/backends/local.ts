@@ -68,9 +68,20 @@ export async function openLocalVault(common: CommonOptions): Promise<VaultAccess
   };
 }
 
+/** Powertools warns on every in-process invocation that publishes no custom metric: on a terminal only noise. */
+function quietEmptyMetricsWarnings(): void {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (!String(args[0]).startsWith('No application metrics to publish')) {
+      warn(...args);
+    }
+  };
+}
+
 /** The local runtime for restore, drill and dr-plan. */
 export async function openLocalRunner(common: CommonOptions): Promise<ExecutionRunner> {
   requireLegacyOpenSsl();
+  quietEmptyMetricsWarnings();
   const local = loadCliLocalConfig(common);
   let observer: RunObserver | undefined;
   const strongbox: LocalStrongbox = await startLocalStrongbox({

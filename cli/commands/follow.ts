@@ -15,9 +15,22 @@ export interface FollowResult {
   readonly detached: boolean;
 }
 
+/** Lines held back while the Ctrl-C question waits for its answer, so they do not run into it. */
+const held: { lines?: string[] } = {};
+
 /** Progress goes to stdout for people, to stderr with --json, so stdout holds only the JSON document. */
 export function progressWriter(ctx: CommandContext): (line: string) => void {
-  return ctx.common.json ? ctx.io.err : ctx.io.out;
+  const write = ctx.common.json ? ctx.io.err : ctx.io.out;
+  return (line) => (held.lines ? held.lines.push(line) : write(line));
+}
+
+function releaseHeld(ctx: CommandContext): void {
+  const lines = held.lines ?? [];
+  held.lines = undefined;
+  const write = progressWriter(ctx);
+  for (const line of lines) {
+    write(line);
+  }
 }
 
 export function stepObserver(ctx: CommandContext): RunObserver {
@@ -96,6 +109,7 @@ export async function follow(
       return;
     }
     prompting = true;
+    held.lines = [];
     const choices = started.canDetach
       ? '[s]top it, [d]etach and leave it running, [c]ontinue following'
       : '[s]top it, [c]ontinue following';
@@ -103,6 +117,7 @@ export async function follow(
     const answer = ctx.io.ask ? ctx.io.ask(question) : Promise.resolve('s');
     void answer.then(async (text) => {
       prompting = false;
+      releaseHeld(ctx);
       const choice = (text ?? '').trim().toLowerCase();
       if (['s', 'stop', 'y', 'yes'].includes(choice)) {
         await stop();
@@ -124,5 +139,6 @@ export async function follow(
     return { started, outcome: first, stoppedByUser, detached: false };
   } finally {
     unregister?.();
+    releaseHeld(ctx);
   }
 }
