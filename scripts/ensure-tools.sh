@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a Strongbox command needs when they are missing, and says what it does.
 #   demo:  pg_dump/pg_restore (postgresql-client), zstd
-#   test:  the above plus real PostgreSQL, MariaDB and Redis servers and clients
+#   test:  the above plus real PostgreSQL, MariaDB and Redis servers and clients, and Chromium (the CLI's
+#          HTML report is opened headless by its test)
 #   bench: the test set plus the AWS CLI (the naive baseline pipes into `aws s3 cp`) and gzip
 set -euo pipefail
 mode="${1:-test}"
@@ -21,11 +22,12 @@ declare -A package_for=(
   [gzip]=gzip
   [aws]=awscli
   [sudo]=sudo
+  [chromium]=chromium
 )
 
 case "$mode" in
   demo) wanted=(zstd pg_dump pg_restore psql) ;;
-  test) wanted=(zstd pg_dump pg_restore psql /usr/lib/postgresql/15/bin/postgres mariadbd mariadb-install-db mariadb mariadb-dump redis-server redis-cli) ;;
+  test) wanted=(zstd pg_dump pg_restore psql /usr/lib/postgresql/15/bin/postgres mariadbd mariadb-install-db mariadb mariadb-dump redis-server redis-cli chromium) ;;
   bench) wanted=(zstd pg_dump pg_restore psql /usr/lib/postgresql/15/bin/postgres mariadbd mariadb-install-db mariadb mariadb-dump redis-server redis-cli gzip aws) ;;
   *) echo "ensure-tools: unknown mode '$mode'; expected demo, test or bench" >&2; exit 2 ;;
 esac

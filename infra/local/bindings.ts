@@ -61,7 +61,12 @@ export interface LocalBindingsOptions {
    * Runs a nested execution of one of the app's state machines to its end (DR plans start restores).
    * @default undefined (states that start executions are reported unbound)
    */
-  readonly startExecution?: (stateMachineArn: string, input: unknown, name: string | undefined) => Promise<ExecutionResult>;
+  readonly startExecution?: (
+    stateMachineArn: string,
+    input: unknown,
+    name: string | undefined,
+    signal?: AbortSignal,
+  ) => Promise<ExecutionResult>;
 }
 
 /** Real Lambda returns the handler's error like this; `Cause` in Step Functions is this object as JSON. */
@@ -190,6 +195,14 @@ export function taskEnvironment(
   return { container: container.name, env, overridden };
 }
 
+/** Stops for the tasks still running; a detached task group would otherwise outlive a runtime that exits. */
+const runningTasks = new Set<() => void>();
+process.on('exit', () => {
+  for (const stopTask of runningTasks) {
+    stopTask();
+  }
+});
+
 export function ecsBinding(state: AslState, options: LocalBindingsOptions): TaskBinding {
   const command = options.taskCommand ?? [process.execPath, '--import', 'tsx', 'tasks/src/main.ts'];
   const timeoutSeconds = typeof state.TimeoutSeconds === 'number' ? state.TimeoutSeconds : undefined;
@@ -212,7 +225,18 @@ export function ecsBinding(state: AslState, options: LocalBindingsOptions): Task
       const region = options.app.region;
       const taskArn = `arn:aws:ecs:${region}:000000000000:task/local/${taskId}`;
       const startedAt = new Date();
-      const child = spawn(command[0], command.slice(1), { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Its own process group, like a container: a terminal's Ctrl-C reaches only the runtime's process, which
+      // decides whether the execution (and so the task) stops; a stop then ends the task and its tools together.
+      const child = spawn(command[0], command.slice(1), { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const stopTask = () => {
+        try {
+          process.kill(-child.pid!, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      };
+      call.signal?.addEventListener('abort', stopTask, { once: true });
+      runningTasks.add(stopTask);
       let stderrTail = '';
       const forward = (stream: 'stdout' | 'stderr') =>
         createInterface({ input: child[stream]! }).on('line', (line) => {
@@ -232,10 +256,13 @@ export function ecsBinding(state: AslState, options: LocalBindingsOptions): Task
       forward('stdout');
       forward('stderr');
       // Step Functions stops the task when the state times out; do the same so nothing outlives its state.
-      const killer = timeoutSeconds ? setTimeout(() => child.kill('SIGTERM'), timeoutSeconds * 1000) : undefined;
+      const killer = timeoutSeconds ? setTimeout(stopTask, timeoutSeconds * 1000) : undefined;
       const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
         child.on('error', reject);
         child.on('close', (exitCode, exitSignal) => resolve({ code: exitCode, signal: exitSignal }));
+      }).finally(() => {
+        call.signal?.removeEventListener('abort', stopTask);
+        runningTasks.delete(stopTask);
       });
       if (killer) {
         clearTimeout(killer);
@@ -309,7 +336,7 @@ export function startExecutionBinding(
       const input = rawInput as { StateMachineArn?: unknown; Input?: unknown; Name?: unknown };
       const stateMachineArn = String(input.StateMachineArn ?? '');
       const nestedInput = typeof input.Input === 'string' ? (JSON.parse(input.Input) as unknown) : (input.Input ?? {});
-      const result = await start(stateMachineArn, nestedInput, typeof input.Name === 'string' ? input.Name : undefined);
+      const result = await start(stateMachineArn, nestedInput, typeof input.Name === 'string' ? input.Name : undefined, call.signal);
       const description = {
         ExecutionArn: result.executionArn,
         StateMachineArn: stateMachineArn,

@@ -190,9 +190,10 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     },
     beforeState: options.beforeState,
     taskCommand: options.taskCommand,
-    startExecution: (stateMachineArn, input, name) => {
+    startExecution: (stateMachineArn, input, name, signal) => {
       const machineName = stateMachineArn.replace(/^.*:stateMachine:/, '');
-      return stateMachine(machineName).execute(input, { name, onTransition: options.onNestedTransition });
+      // Stopping the parent stops the nested execution, as Step Functions does for .sync children.
+      return stateMachine(machineName).execute(input, { name, onTransition: options.onNestedTransition, signal });
     },
   };
   const resolver = localBindings(bindingOptions);

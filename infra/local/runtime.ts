@@ -1,6 +1,11 @@
 import './polyfill';
 import { randomUUID } from 'node:crypto';
-import { ExecutionError, type StateMachineDefinition, StateMachine as StepFunctionsEngine } from 'aws-local-stepfunctions';
+import {
+  ExecutionAbortedError,
+  ExecutionError,
+  type StateMachineDefinition,
+  StateMachine as StepFunctionsEngine,
+} from 'aws-local-stepfunctions';
 import { LOCAL_ACCOUNT } from './intrinsics';
 
 /**
@@ -22,6 +27,8 @@ export interface TaskCall {
   readonly stateName: string;
   readonly executionArn: string;
   readonly executionName: string;
+  /** Aborted when the execution is stopped (StopExecution): a binding stops its work, as a .sync integration does. */
+  readonly signal?: AbortSignal;
 }
 
 export interface TaskBinding {
@@ -81,6 +88,8 @@ export interface ExecuteOptions {
   readonly name?: string;
   /** Called for every transition as it happens: progress on the terminal. */
   readonly onTransition?: (transition: StateTransition) => void;
+  /** Aborting it stops the execution as StopExecution does: status ABORTED, running tasks and nested executions stopped. */
+  readonly signal?: AbortSignal;
 }
 
 /** Every Task state, including those inside Parallel branches and Map iterators, by state name. */
@@ -183,9 +192,17 @@ export class LocalStateMachine {
     const name = options.name ?? randomUUID();
     const executionArn = this.arn.replace(':stateMachine:', ':execution:') + `:${name}`;
     const startedAt = new Date();
+    const stop = new AbortController();
+    // Calls still running when the execution is stopped: ABORTED is reported once they have wound down, so no
+    // task outlives the run that reported it stopped.
+    const running = new Set<Promise<unknown>>();
     const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, binding] of this.bindings) {
-      overrides[stateName] = (taskInput) => binding.invoke(taskInput, { stateName, executionArn, executionName: name });
+      overrides[stateName] = (taskInput) => {
+        const call = binding.invoke(taskInput, { stateName, executionArn, executionName: name, signal: stop.signal });
+        running.add(call);
+        return call.finally(() => running.delete(call));
+      };
     }
     const run = this.engine.run(input as never, {
       overrides: { taskResourceLocalHandlers: overrides as never, retryIntervalOverrides: this.retryIntervals },
@@ -200,6 +217,14 @@ export class LocalStateMachine {
         StateMachine: { Id: this.arn, Name: this.name },
       },
     });
+    const onStop = () => {
+      stop.abort();
+      run.abort();
+    };
+    if (options.signal?.aborted) {
+      onStop();
+    }
+    options.signal?.addEventListener('abort', onStop, { once: true });
     const transitions: StateTransition[] = [];
     const collecting = (async () => {
       for await (const event of run.eventLogs) {
@@ -217,6 +242,10 @@ export class LocalStateMachine {
       return { ...base, status: 'SUCCEEDED', output, stoppedAt: new Date(), path: entered(transitions) };
     } catch (error) {
       await collecting.catch(() => undefined);
+      if (error instanceof ExecutionAbortedError) {
+        await Promise.allSettled([...running]);
+        return { ...base, status: 'ABORTED', stoppedAt: new Date(), path: entered(transitions) };
+      }
       if (error instanceof ExecutionError) {
         const cause = error.cause as Error | undefined;
         return {
@@ -240,6 +269,8 @@ export class LocalStateMachine {
         };
       }
       throw error;
+    } finally {
+      options.signal?.removeEventListener('abort', onStop);
     }
   }
 }

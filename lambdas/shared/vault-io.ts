@@ -97,6 +97,8 @@ export async function putJson(
 export interface ListedObject {
   readonly key: string;
   readonly size: number;
+  /** As the listing reports it (STANDARD, GLACIER_IR, DEEP_ARCHIVE, ...); undefined where a store leaves it out. */
+  readonly storageClass?: string;
 }
 
 /** Every object under `prefix`, page by page (1,000 keys per page). */
@@ -104,7 +106,7 @@ export async function* listObjects(s3: S3Client, bucket: string, prefix: string)
   for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: prefix })) {
     for (const object of page.Contents ?? []) {
       if (object.Key !== undefined) {
-        yield { key: object.Key, size: object.Size ?? 0 };
+        yield { key: object.Key, size: object.Size ?? 0, ...(object.StorageClass !== undefined && { storageClass: object.StorageClass }) };
       }
     }
   }

@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type LocalBindingsOptions, localBindings, type TaskOutputLine } from '../../../infra/local/bindings';
 import { Outbox } from '../../../infra/local/outbox';
-import { type AslDefinition, LocalStateMachine, UnboundStateError } from '../../../infra/local/runtime';
+import { type AslDefinition, type ExecutionResult, LocalStateMachine, UnboundStateError } from '../../../infra/local/runtime';
 import type { SynthesizedApp, SynthesizedFunction, SynthesizedTaskDefinition } from '../../../infra/local/synth';
 
 const dir = mkdtempSync(join(tmpdir(), 'strongbox-bindings-'));
@@ -202,5 +203,97 @@ describe('local bindings', () => {
     expect(build).toThrow(
       'Odd: no local binding for states "Describe" (arn:aws:states:::aws-sdk:ec2:describeInstances: no local implementation of this integration), "Other" (arn:aws:states:::lambda:invoke: FunctionName "Nope" is not a Strongbox function with a lambdas/<name>/handler.ts)',
     );
+  });
+});
+
+describe('stopping a local execution (StopExecution)', () => {
+  // A task that starts a tool of its own and waits, like the restore task streaming into pg_restore.
+  const waitingTask = [
+    process.execPath,
+    '-e',
+    "const c = require('node:child_process').spawn('sleep', ['60'], { stdio: 'ignore' }); console.log(JSON.stringify({ pid: process.pid, tool: c.pid })); setInterval(() => {}, 1000);",
+  ];
+  // Running, not a zombie waiting for a parent that no longer reaps it (ps prints nothing for a process that is gone).
+  const alive = (pid: number) => {
+    try {
+      return !execFileSync('ps', ['-o', 'stat=', '-p', String(pid)])
+        .toString()
+        .trim()
+        .startsWith('Z');
+    } catch {
+      return false;
+    }
+  };
+
+  it('reports ABORTED, runs no further state, and ends the task together with its tools', async () => {
+    // Prepare
+    const stop = new AbortController();
+    let pids: { pid: number; tool: number } | undefined;
+    let group: string | undefined;
+    const opts = options({
+      taskCommand: waitingTask,
+      onTaskOutput: (line) => {
+        if (typeof line.json?.pid === 'number') {
+          pids = line.json as { pid: number; tool: number };
+          group = execFileSync('ps', ['-o', 'pgid=', '-p', String(pids.pid)])
+            .toString()
+            .trim();
+          stop.abort();
+        }
+      },
+    });
+    const machine = new LocalStateMachine('Backup', definition, localBindings(opts));
+
+    // Act
+    const result = await machine.execute(
+      { family: 'app-orders-dump', backupId: 'orders-20261121T000000Z-full', exit: '0' },
+      { name: 'stopped', signal: stop.signal },
+    );
+
+    // Assess
+    expect(result.status).toBe('ABORTED');
+    expect(result.path).toEqual(['Prepare', 'Dump']);
+    // Its own process group, so a terminal's Ctrl-C reaches the runtime and not the task.
+    expect(group).toBe(String(pids!.pid));
+    expect(alive(pids!.pid)).toBe(false);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(alive(pids!.tool)).toBe(false);
+  });
+
+  it('stops a nested execution when its parent is stopped', async () => {
+    // Prepare
+    const stop = new AbortController();
+    let nestedSignal: AbortSignal | undefined;
+    const nested: AslDefinition = {
+      StartAt: 'Child',
+      States: {
+        Child: {
+          Type: 'Task',
+          Resource: 'arn:aws:states:::states:startExecution.sync:2',
+          Parameters: { StateMachineArn: 'arn:aws:states:eu-west-1:000000000000:stateMachine:child', Input: {} },
+          End: true,
+        },
+      },
+    };
+    const opts = options({
+      startExecution: (_arn, _input, _name, signal) => {
+        nestedSignal = signal;
+        const stopped = { executionArn: 'x', name: 'child', startedAt: new Date(), stoppedAt: new Date(), transitions: [], path: [] };
+        // The child runs until the signal says its parent was stopped.
+        const ended = new Promise<ExecutionResult>((resolve) =>
+          signal?.addEventListener('abort', () => resolve({ ...stopped, status: 'ABORTED' })),
+        );
+        stop.abort();
+        return ended;
+      },
+    });
+    const machine = new LocalStateMachine('Parent', nested, localBindings(opts));
+
+    // Act
+    const result = await machine.execute({}, { signal: stop.signal });
+
+    // Assess
+    expect(result.status).toBe('ABORTED');
+    expect(nestedSignal?.aborted).toBe(true);
   });
 });

@@ -1,0 +1,64 @@
+import type { Plan } from '../lambdas/shared/plan';
+import type { CommandSpec, CommonOptions, ParsedCommandLine } from './args';
+import { type AwsOptions, openAwsRunner, openAwsVault } from './backends/aws';
+import { openLocalRunner, openLocalVault } from './backends/local';
+import type { ExecutionRunner } from './backends/runner';
+import type { VaultAccess } from './backends/vault';
+import { CliUsageError } from './errors';
+
+export interface CliIo {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+  /** Asks one question on the terminal and resolves with the answer line (undefined when stdin has ended). */
+  readonly ask?: (question: string) => Promise<string | undefined>;
+  /** Registers a Ctrl-C handler while an execution is followed; returns the unregister function. */
+  readonly onInterrupt?: (handler: () => void) => () => void;
+}
+
+export interface CommandContext extends ParsedCommandLine {
+  readonly io: CliIo;
+  readonly now: () => Date;
+  /** Tests wire AWS clients to aws-sdk-client-mock. */
+  readonly aws?: AwsOptions;
+}
+
+export interface Command {
+  readonly spec: CommandSpec;
+  run(ctx: CommandContext): Promise<number>;
+}
+
+export function openVault(ctx: CommandContext): Promise<VaultAccess> {
+  return ctx.common.local ? openLocalVault(ctx.common) : openAwsVault(ctx.common, ctx.aws);
+}
+
+export function openRunner(ctx: CommandContext): Promise<ExecutionRunner> {
+  return ctx.common.local ? openLocalRunner(ctx.common) : openAwsRunner(ctx.common, ctx.aws);
+}
+
+/** Runs `body` with the vault open and closes it whatever happens. */
+export async function withVault<T>(ctx: CommandContext, body: (vault: VaultAccess) => Promise<T>): Promise<T> {
+  const vault = await openVault(ctx);
+  try {
+    return await body(vault);
+  } finally {
+    await vault.close();
+  }
+}
+
+/** The same wording Resolve uses for a database that is not in the config. */
+export function requireDatabase(plan: Plan, database: string): void {
+  if (!plan.databases[database]) {
+    const known = Object.keys(plan.databases);
+    throw new CliUsageError(
+      `database: found ${JSON.stringify(database)}; expected one of the configured databases: ${known.join(', ') || '(none)'}`,
+    );
+  }
+}
+
+export function printJson(ctx: CommandContext, document: unknown): void {
+  ctx.io.out(JSON.stringify(document, null, 2));
+}
+
+export function isJson(common: CommonOptions): boolean {
+  return common.json;
+}
