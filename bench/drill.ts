@@ -1,13 +1,13 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { listStoredBackups, newestVerified } from '../lambdas/restore-resolve/recovery-points';
-import { keys, ManifestSchema } from '../lambdas/shared/catalog';
-import { TaskEnvSchema } from '../lambdas/shared/task-env';
-import { getJson } from '../lambdas/shared/vault-io';
-import { verify } from '../lambdas/verify/verify';
-import { startThrowaway } from '../tasks/src/drill/throwaway';
-import { restoreJobs } from '../tasks/src/restore';
-import { startS3rver } from '../test/support/s3rver';
+import { TaskEnvSchema } from '../contracts/task-env';
+import { keys, ManifestSchema } from '../contracts/vault';
+import { getJson } from '../contracts/vault-io';
+import { startS3rver } from '../dev/servers/s3rver';
+import { startThrowaway } from '../engines/throwaway';
+import { verify } from '../lambdas/backup/verify/verify';
+import { listStoredBackups, newestVerified } from '../lambdas/restore/resolve/recovery-points';
+import { restoreJobs } from '../tasks/src/commands/restore';
 import {
   BENCH_DIR,
   bestOf,

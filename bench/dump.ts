@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { startS3rver } from '../test/support/s3rver';
+import { startS3rver } from '../dev/servers/s3rver';
 import {
   AWS_ENV,
   BENCH_DIR,

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { type HistoryEntry, planRetention } from '../lambdas/retain/planner';
-import { classifyKey, keys, mintBackupId, parseBackupId, VerificationSchema } from '../lambdas/shared/catalog';
+import { classifyKey, keys, mintBackupId, parseBackupId, VerificationSchema } from '../contracts/vault';
+import { type HistoryEntry, planRetention } from '../lambdas/backup/retain/planner';
 import { peakRssMb } from '../tasks/src/stream/memory';
 
 /**

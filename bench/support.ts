@@ -7,7 +7,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { buildSync } from 'esbuild';
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
-import { type EngineServer, startMariadb, startPostgres } from '../test/support/engines';
+import { type EngineServer, startMariadb, startPostgres } from '../dev/servers/engines';
 
 export const BENCH_DIR = join(__dirname, '..', '.bench');
 

@@ -1,4 +1,4 @@
-import type { Plan } from '../lambdas/shared/plan';
+import type { Plan } from '../contracts/plan';
 import type { CommandSpec, CommonOptions, ParsedCommandLine } from './args';
 import { type AwsOptions, openAwsRunner, openAwsVault } from './backends/aws';
 import { openLocalRunner, openLocalVault } from './backends/local';

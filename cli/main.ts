@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
+import { InputValidationError, RestoreRefusedError } from '../contracts/errors';
+import { RecordFormatError } from '../contracts/vault-io';
 import { ConfigError } from '../infra/config/load';
-import { InputValidationError, RestoreRefusedError } from '../lambdas/shared/errors';
-import { RecordFormatError } from '../lambdas/shared/vault-io';
 import { EXIT_CODE_HELP, parseCommandLine } from './args';
 import type { AwsOptions } from './backends/aws';
 import { unreachable } from './backends/aws';

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { FUNCTION_ENV } from '../../contracts/function-env';
 import { buildPlan } from '../../infra/config/plan';
-import { LOCAL_ACCOUNT } from '../../infra/local/intrinsics';
-import { DEMO_CONFIG_FILE, type LocalConfig, loadLocalConfig } from '../../infra/local/local-config';
-import { type LocalStrongbox, startLocalStrongbox } from '../../infra/local/local-strongbox';
-import { LegacyOpenSslRequiredError, startVault } from '../../infra/local/vault';
-import { notifyAborted } from '../../lambdas/restore-notify/restore-notify';
-import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
+import { notifyAborted } from '../../lambdas/restore/notify/restore-notify';
+import { LOCAL_ACCOUNT } from '../../local/executor/intrinsics';
+import { DEMO_CONFIG_FILE, type LocalConfig, loadLocalConfig } from '../../local/local-config';
+import { type LocalStrongbox, startLocalStrongbox } from '../../local/local-strongbox';
+import { LegacyOpenSslRequiredError, startVault } from '../../local/vault';
 import type { CommonOptions } from '../args';
 import { VaultUnavailableError } from '../errors';
 import { type ExecutionOutcome, type ExecutionRunner, executionName, type MachineKind, type RunObserver, taskLineText } from './runner';
@@ -119,7 +119,7 @@ export async function openLocalRunner(common: CommonOptions): Promise<ExecutionR
    * further state); locally nothing routes events, so the CLI plays that rule's part with the same code.
    */
   const recordAborted = async (outcome: ExecutionOutcome, input: unknown) => {
-    const notify = [...strongbox.app.functions.values()].find((fn) => fn.handlerModule === 'lambdas/restore-notify/handler.ts');
+    const notify = [...strongbox.app.functions.values()].find((fn) => fn.handlerModule === 'lambdas/restore/notify/handler.ts');
     await notifyAborted(
       {
         'detail-type': 'Step Functions Execution Status Change',

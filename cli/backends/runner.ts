@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { compactTimestamp } from '../../lambdas/shared/catalog';
+import { compactTimestamp } from '../../contracts/vault';
 import type { VaultAccess } from './vault';
 
 /** The three state machines an operator starts from the CLI; `<app>-<kind>` is each one's name. */

@@ -1,8 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Aws } from 'aws-cdk-lib';
+import type { Plan } from '../../contracts/plan';
 import type { StrongboxConfig } from '../../infra/config/schema';
 import { vaultBucketName } from '../../infra/constructs/vault';
-import type { Plan } from '../../lambdas/shared/plan';
 
 /** One of the two vaults, as the commands read it. */
 export interface VaultSide {

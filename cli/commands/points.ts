@@ -1,15 +1,15 @@
 import { z } from 'zod';
+import { describeZodIssues } from '../../contracts/errors';
+import { mapLimit } from '../../contracts/function-env';
+import { RestoreInputSchema } from '../../contracts/payloads/restore';
+import { listObjects } from '../../contracts/vault-io';
 import {
   describePoints,
   listStoredBackups,
   nearestVerified,
   newestVerified,
   pointStatus,
-} from '../../lambdas/restore-resolve/recovery-points';
-import { describeZodIssues } from '../../lambdas/shared/errors';
-import { mapLimit } from '../../lambdas/shared/function-env';
-import { RestoreInputSchema } from '../../lambdas/shared/restore-payloads';
-import { listObjects } from '../../lambdas/shared/vault-io';
+} from '../../lambdas/restore/resolve/recovery-points';
 import { stringFlag } from '../args';
 import type { VaultAccess } from '../backends/vault';
 import { type Command, type CommandContext, printJson, requireDatabase, withVault } from '../context';

@@ -1,16 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { resolveRestore } from '../../lambdas/restore-resolve/restore-resolve';
-import { DrillRecordSchema, keys } from '../../lambdas/shared/catalog';
-import { InputValidationError, parseInput } from '../../lambdas/shared/errors';
+import { InputValidationError, parseInput } from '../../contracts/errors';
 import {
   DrillInputSchema,
   DrPlanInputSchema,
   type RestoreAudit,
   RestoreAuditSchema,
   RestoreInputSchema,
-} from '../../lambdas/shared/restore-payloads';
-import { getJson, listObjects } from '../../lambdas/shared/vault-io';
+} from '../../contracts/payloads/restore';
+import { DrillRecordSchema, keys } from '../../contracts/vault';
+import { getJson, listObjects } from '../../contracts/vault-io';
+import { resolveRestore } from '../../lambdas/restore/resolve/restore-resolve';
 import { type FlagSpec, stringFlag } from '../args';
 import type { ExecutionOutcome, ExecutionRunner, MachineKind } from '../backends/runner';
 import type { VaultAccess } from '../backends/vault';

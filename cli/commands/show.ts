@@ -1,7 +1,7 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { describePoints, listStoredBackups, nearestVerified } from '../../lambdas/restore-resolve/recovery-points';
-import { BackupIdSchema, backupPrefix, classifyKey, describeMismatch, parseBackupId } from '../../lambdas/shared/catalog';
-import { isNotFound, type ListedObject, listObjects } from '../../lambdas/shared/vault-io';
+import { BackupIdSchema, backupPrefix, classifyKey, describeMismatch, parseBackupId } from '../../contracts/vault';
+import { isNotFound, type ListedObject, listObjects } from '../../contracts/vault-io';
+import { describePoints, listStoredBackups, nearestVerified } from '../../lambdas/restore/resolve/recovery-points';
 import type { VaultAccess } from '../backends/vault';
 import { type Command, type CommandContext, printJson, withVault } from '../context';
 import { CliUsageError, EXIT, OperationFailedError } from '../errors';

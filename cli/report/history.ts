@@ -1,5 +1,6 @@
 import { HeadObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
-import type { BackupStatus } from '../../lambdas/retain/planner';
+import { mapLimit } from '../../contracts/function-env';
+import { type RestoreAudit, RestoreAuditSchema } from '../../contracts/payloads/restore';
 import {
   classifyKey,
   type DrillRecord,
@@ -13,10 +14,9 @@ import {
   parseBackupId,
   type Verification,
   VerificationSchema,
-} from '../../lambdas/shared/catalog';
-import { mapLimit } from '../../lambdas/shared/function-env';
-import { type RestoreAudit, RestoreAuditSchema } from '../../lambdas/shared/restore-payloads';
-import { getJson, isNotFound, type ListedObject, listObjects, RecordFormatError } from '../../lambdas/shared/vault-io';
+} from '../../contracts/vault';
+import { getJson, isNotFound, type ListedObject, listObjects, RecordFormatError } from '../../contracts/vault-io';
+import type { BackupStatus } from '../../lambdas/backup/retain/planner';
 import type { VaultAccess, VaultSide } from '../backends/vault';
 
 /**

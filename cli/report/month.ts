@@ -1,6 +1,6 @@
-import type { DatabasePlan } from '../../lambdas/shared/plan';
-import type { RestoreAudit } from '../../lambdas/shared/restore-payloads';
-import type { ListedObject } from '../../lambdas/shared/vault-io';
+import type { RestoreAudit } from '../../contracts/payloads/restore';
+import type { DatabasePlan } from '../../contracts/plan';
+import type { ListedObject } from '../../contracts/vault-io';
 import type { BackupFacts, LockFacts } from './history';
 
 /**

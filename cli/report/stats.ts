@@ -1,7 +1,7 @@
-import type { Granularity } from '../../lambdas/retain/planner';
-import { planRetention } from '../../lambdas/retain/planner';
-import type { DatabasePlan } from '../../lambdas/shared/plan';
-import type { ListedObject } from '../../lambdas/shared/vault-io';
+import type { DatabasePlan } from '../../contracts/plan';
+import type { ListedObject } from '../../contracts/vault-io';
+import type { Granularity } from '../../lambdas/backup/retain/planner';
+import { planRetention } from '../../lambdas/backup/retain/planner';
 import type { BackupFacts } from './history';
 
 /**

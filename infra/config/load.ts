@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { editDistance } from '../../lambdas/shared/errors';
+import { editDistance } from '../../contracts/errors';
 import { type StrongboxConfig, StrongboxConfigSchema } from './schema';
 
 /**

@@ -1,4 +1,4 @@
-import type { Plan } from '../../lambdas/shared/plan';
+import type { Plan } from '../../contracts/plan';
 import { longestGapSeconds, parseScheduleExpression } from './schedule-expression';
 import { DEFAULT_PORTS, type StrongboxConfig } from './schema';
 import { parseDuration, TIER_PRESETS } from './tiers';

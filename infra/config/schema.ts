@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SECRET_ARN } from '../../lambdas/shared/restore-payloads';
+import { SECRET_ARN } from '../../contracts/payloads/restore';
 import { checkDrPlans, drPlansSchema } from './dr-plans';
 import { longestGapSeconds, parseScheduleExpression, ScheduleExpressionError } from './schedule-expression';
 import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
@@ -18,7 +18,7 @@ export type Engine = (typeof ENGINES)[number];
 /** Engines whose tools cannot connect without a user and password. Redis AUTH is optional. */
 export const ENGINES_NEEDING_CREDENTIALS: readonly Engine[] = ['postgres', 'mysql', 'mariadb', 'mongodb'];
 
-export { DEFAULT_PORTS } from '../../lambdas/shared/plan';
+export { DEFAULT_PORTS } from '../../contracts/plan';
 
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 const KMS_KEY_ARN =

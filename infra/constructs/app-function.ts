@@ -5,13 +5,16 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { METRICS_NAMESPACE } from '../../lambdas/shared/metrics';
-import type { Plan } from '../../lambdas/shared/plan';
+import { METRICS_NAMESPACE } from '../../contracts/metrics';
+import type { Plan } from '../../contracts/plan';
 
 const LAMBDAS_DIR = path.join(__dirname, '../../lambdas');
 
 export interface AppFunctionProps {
-  /** The folder under `lambdas/` whose `handler.ts` exports `handler`; also the Powertools service name. */
+  /**
+   * The folder under `lambdas/` whose `handler.ts` exports `handler`, as `<workflow>/<step>` (or one name for a
+   * function of its own, such as `watchdog`); with `/` as `-`, also the Powertools service name.
+   */
   readonly name: string;
   /** The deployment plan, compiled into the bundle (never an environment value). */
   readonly plan: Plan;
@@ -41,7 +44,7 @@ export class AppFunction extends Construct {
   public constructor(scope: Construct, id: string, props: AppFunctionProps) {
     super(scope, id);
     const entry = path.join(LAMBDAS_DIR, props.name, 'handler.ts');
-    if (!/^[a-z][a-z0-9-]*$/.test(props.name) || !existsSync(entry)) {
+    if (!/^[a-z][a-z0-9-]*(\/[a-z][a-z0-9-]*)?$/.test(props.name) || !existsSync(entry)) {
       throw new Error(`AppFunction: name must be a folder under lambdas/ with a handler.ts, got "${props.name}" (looked for ${entry})`);
     }
     const memorySize = props.memorySize ?? 256;
@@ -64,7 +67,7 @@ export class AppFunction extends Construct {
       logGroup: this.logGroup,
       environment: {
         ...props.environment,
-        POWERTOOLS_SERVICE_NAME: props.name,
+        POWERTOOLS_SERVICE_NAME: props.name.replace('/', '-'),
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       },
       bundling: {

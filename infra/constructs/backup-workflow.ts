@@ -7,9 +7,9 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
-import type { Plan } from '../../lambdas/shared/plan';
-import { TASK_CONTAINER_NAME, TASK_ENV } from '../../lambdas/shared/task-env';
+import { FUNCTION_ENV } from '../../contracts/function-env';
+import type { Plan } from '../../contracts/plan';
+import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
@@ -104,7 +104,7 @@ export class BackupWorkflow extends Construct {
     const fn = (name: string, description: string, extra: Partial<ConstructorParameters<typeof AppFunction>[2]> = {}) =>
       new AppFunction(
         this,
-        name.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase()),
+        name.replace(/^backup\//, '').replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase()),
         {
           name,
           plan: props.plan,
@@ -115,12 +115,12 @@ export class BackupWorkflow extends Construct {
         },
       );
 
-    const prepare = fn('prepare', 'validate input, blackouts, per-database lock, backupId', { timeout: Duration.seconds(30) });
-    const verify = fn('verify', 'artifact against manifest (size, SHA-256, zstd frames)', {
+    const prepare = fn('backup/prepare', 'validate input, blackouts, per-database lock, backupId', { timeout: Duration.seconds(30) });
+    const verify = fn('backup/verify', 'artifact against manifest (size, SHA-256, zstd frames)', {
       timeout: Duration.minutes(15),
       memorySize: 1024,
     });
-    const replicate = fn('replicate', 'server-side copy to the replica vault, checksum compared', {
+    const replicate = fn('backup/replicate', 'server-side copy to the replica vault, checksum compared', {
       timeout: Duration.minutes(15),
       memorySize: 512,
       environment: {
@@ -129,7 +129,7 @@ export class BackupWorkflow extends Construct {
         [FUNCTION_ENV.replicaKmsKey]: props.replicaKmsKey,
       },
     });
-    const retain = fn('retain', 'GFS prune, Object Lock and tiering in both vaults', {
+    const retain = fn('backup/retain', 'GFS prune, Object Lock and tiering in both vaults', {
       timeout: Duration.minutes(10),
       memorySize: 1024,
       environment: {
@@ -137,14 +137,14 @@ export class BackupWorkflow extends Construct {
         [FUNCTION_ENV.replicaRegion]: props.replicaVault.region,
       },
     });
-    const notify = fn('notify', 'chat and pager notifications, metrics', {
+    const notify = fn('backup/notify', 'chat and pager notifications, metrics', {
       environment: {
         [FUNCTION_ENV.chatTopicArn]: props.chatTopic.topicArn,
         ...(props.pagerTopic ? { [FUNCTION_ENV.pagerTopicArn]: props.pagerTopic.topicArn } : {}),
         [FUNCTION_ENV.pageOnImportant]: String(props.pageOnImportant ?? false),
       },
     });
-    const releaseLock = fn('release-lock', 'release the per-database lock', { timeout: Duration.seconds(30) });
+    const releaseLock = fn('backup/release-lock', 'release the per-database lock', { timeout: Duration.seconds(30) });
     this.functions = { prepare, verify, replicate, retain, notify, releaseLock };
     this.grantVault(props);
     props.chatTopic.grantPublish(notify.function);

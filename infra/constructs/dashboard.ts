@@ -1,9 +1,9 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { METRIC } from '../../lambdas/shared/metrics';
-import type { DatabasePlan, Plan } from '../../lambdas/shared/plan';
-import { restoreInputJsonSchema } from '../../lambdas/shared/restore-payloads';
+import { METRIC } from '../../contracts/metrics';
+import { restoreInputJsonSchema } from '../../contracts/payloads/restore';
+import type { DatabasePlan, Plan } from '../../contracts/plan';
 import { formatDuration } from '../config/tiers';
 import { DEFAULT_WATCHDOG_INTERVAL, databaseMetric, stateMachineConsoleUrl } from './monitoring';
 

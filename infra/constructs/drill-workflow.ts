@@ -7,8 +7,8 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
-import type { Plan } from '../../lambdas/shared/plan';
+import { FUNCTION_ENV } from '../../contracts/function-env';
+import type { Plan } from '../../contracts/plan';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
@@ -56,14 +56,14 @@ export class DrillWorkflow extends Construct {
     const environment = { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName, [FUNCTION_ENV.chatTopicArn]: props.chatTopic.topicArn };
     this.functions = {
       prepare: new AppFunction(this, 'drill-prepare', {
-        name: 'drill-prepare',
+        name: 'drill/prepare',
         plan: props.plan,
         description: 'Drill: pick the newest verified backup',
         environment: { ...environment, [FUNCTION_ENV.restoreRoles]: restoreRolesEnvironment(this, props.plan, props.restoreRoles) },
         logRetention,
       }),
       report: new AppFunction(this, 'drill-report', {
-        name: 'drill-report',
+        name: 'drill/report',
         plan: props.plan,
         description: 'Drill: report drill.json to chat',
         environment,

@@ -5,8 +5,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { databasePrefix, keys } from '../../lambdas/shared/catalog';
-import { TASK_CONTAINER_NAME, TASK_ENV } from '../../lambdas/shared/task-env';
+import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
+import { databasePrefix, keys } from '../../contracts/vault';
 import { taskFamily } from '../config/plan';
 import { type DatabaseConfig, DEFAULT_PORTS } from '../config/schema';
 import { acknowledgeWildcardPermissions } from './nag';
@@ -47,14 +47,14 @@ const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
 
 /**
  * The task image from tasks/Dockerfile. The build context is the repository root because the task imports the
- * shared contracts (lambdas/shared); everything but the files the build copies is excluded, so the asset hash
+ * shared contracts (contracts/) and the engine adapters (engines/); everything but the files the build copies is excluded, so the asset hash
  * changes only when the task's code or dependencies do.
  */
 export function dumpTaskImage(): ecs.ContainerImage {
   return ecs.ContainerImage.fromAsset(REPOSITORY_ROOT, {
     file: 'tasks/Dockerfile',
     ignoreMode: IgnoreMode.DOCKER,
-    exclude: ['*', '!package.json', '!package-lock.json', '!tasks', '!lambdas', 'lambdas/*', '!lambdas/shared', 'tasks/node_modules'],
+    exclude: ['*', '!package.json', '!package-lock.json', '!tasks', '!engines', '!contracts', 'tasks/node_modules'],
   });
 }
 

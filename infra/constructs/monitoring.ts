@@ -3,8 +3,8 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { METRIC, METRICS_NAMESPACE } from '../../lambdas/shared/metrics';
-import type { DatabasePlan, Plan } from '../../lambdas/shared/plan';
+import { METRIC, METRICS_NAMESPACE } from '../../contracts/metrics';
+import type { DatabasePlan, Plan } from '../../contracts/plan';
 import { formatDuration } from '../config/tiers';
 
 /** How often the watchdog samples RecoveryPointAgeSeconds; the RPO and size-drop alarms use it as their period. */

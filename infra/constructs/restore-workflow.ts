@@ -10,9 +10,9 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { FUNCTION_ENV } from '../../lambdas/shared/function-env';
-import type { Plan } from '../../lambdas/shared/plan';
-import { TASK_CONTAINER_NAME } from '../../lambdas/shared/task-env';
+import { FUNCTION_ENV } from '../../contracts/function-env';
+import type { Plan } from '../../contracts/plan';
+import { TASK_CONTAINER_NAME } from '../../contracts/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
@@ -129,7 +129,7 @@ export class RestoreWorkflow extends Construct {
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const environment = { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName, [FUNCTION_ENV.chatTopicArn]: props.chatTopic.topicArn };
     const fn = (name: string, description: string, timeout = Duration.minutes(1), extra: Record<string, string> = {}) =>
-      new AppFunction(this, name, {
+      new AppFunction(this, name.replace('/', '-'), {
         name,
         plan: props.plan,
         description,
@@ -138,7 +138,7 @@ export class RestoreWorkflow extends Construct {
         logRetention,
       });
     this.functions = {
-      resolve: fn('restore-resolve', 'Restore: validate the console input and settle the recovery point', Duration.minutes(1), {
+      resolve: fn('restore/resolve', 'Restore: validate the console input and settle the recovery point', Duration.minutes(1), {
         [FUNCTION_ENV.restoreRoles]: restoreRolesEnvironment(this, props.plan, props.restoreRoles),
       }),
       guard: fn(
@@ -146,8 +146,8 @@ export class RestoreWorkflow extends Construct {
         'Restore: refuse the source connection, a non-empty target and (PostgreSQL) a target lacking the roles, unless told otherwise',
         Duration.seconds(30),
       ),
-      validate: fn('restore-validate', 'Restore: compare the target inventory with the manifest', Duration.minutes(5)),
-      notify: fn('restore-notify', 'Restore: audit record and chat', Duration.seconds(30)),
+      validate: fn('restore/validate', 'Restore: compare the target inventory with the manifest', Duration.minutes(5)),
+      notify: fn('restore/notify', 'Restore: audit record and chat', Duration.seconds(30)),
     };
     this.targetAccessSecurityGroup = new ec2.SecurityGroup(this, 'TargetAccessSecurityGroup', {
       vpc: props.vpc,

@@ -4,7 +4,7 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import type { Plan } from '../../lambdas/shared/plan';
+import type { Plan } from '../../contracts/plan';
 
 /** Step Functions' managed rule for `.sync` ECS integrations. */
 const ECS_SYNC_RULE = 'StepFunctionsGetEventsForECSTaskRule';

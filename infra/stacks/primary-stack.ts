@@ -5,7 +5,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import type { Plan } from '../../lambdas/shared/plan';
+import type { Plan } from '../../contracts/plan';
 import { buildPlan } from '../config/plan';
 import type { StrongboxConfig } from '../config/schema';
 import { Alerts } from '../constructs/alerts';

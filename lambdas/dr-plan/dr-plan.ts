@@ -1,6 +1,5 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { InputValidationError, parseInput, readableError, shown } from '../shared/errors';
-import type { Plan } from '../shared/plan';
+import { InputValidationError, parseInput, readableError, shown } from '../../contracts/errors';
 import {
   type DrItem,
   type DrItemResult,
@@ -9,7 +8,8 @@ import {
   type DrState,
   drPlanRequestedBy,
   type RestoreExecution,
-} from '../shared/restore-payloads';
+} from '../../contracts/payloads/restore';
+import type { Plan } from '../../contracts/plan';
 
 /**
  * The DR plan machine's bookkeeping. The machine loops: Map over `current` (one nested restore execution per

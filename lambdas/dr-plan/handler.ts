@@ -4,11 +4,11 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { z } from 'zod';
-import { parseInput } from '../shared/errors';
-import { FUNCTION_ENV, requireEnv } from '../shared/function-env';
-import { loadPlan } from '../shared/plan';
-import { logger, metrics, tracer } from '../shared/powertools';
-import { DrItemResultSchema, DrStateSchema, RestoreExecutionSchema } from '../shared/restore-payloads';
+import { parseInput } from '../../contracts/errors';
+import { FUNCTION_ENV, requireEnv } from '../../contracts/function-env';
+import { DrItemResultSchema, DrStateSchema, RestoreExecutionSchema } from '../../contracts/payloads/restore';
+import { loadPlan } from '../../contracts/plan';
+import { logger, metrics, tracer } from '../runtime/powertools';
 import { advanceDrPlan, publishDrReport, reportDrPlan, startDrPlan } from './dr-plan';
 
 const sns = tracer.captureAWSv3Client(new SNSClient({}));

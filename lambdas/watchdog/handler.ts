@@ -3,8 +3,8 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { S3Client } from '@aws-sdk/client-s3';
 import middy from '@middy/core';
-import { loadPlan } from '../shared/plan';
-import { logger, metrics, tracer } from '../shared/powertools';
+import { loadPlan } from '../../contracts/plan';
+import { logger, metrics, tracer } from '../runtime/powertools';
 import { runWatchdog } from './watchdog';
 
 const s3 = tracer.captureAWSv3Client(new S3Client({}));

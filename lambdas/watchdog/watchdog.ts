@@ -2,10 +2,10 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
-import { keys, LatestDrillSchema, LatestVerifiedSchema } from '../shared/catalog';
-import { describeZodIssues, StrongboxError } from '../shared/errors';
-import { METRIC, NO_BACKUP_AGE_SECONDS, publishDatabaseMetrics } from '../shared/metrics';
-import type { Plan } from '../shared/plan';
+import { describeZodIssues, StrongboxError } from '../../contracts/errors';
+import { METRIC, NO_BACKUP_AGE_SECONDS, publishDatabaseMetrics } from '../../contracts/metrics';
+import type { Plan } from '../../contracts/plan';
+import { keys, LatestDrillSchema, LatestVerifiedSchema } from '../../contracts/vault';
 
 /** The watchdog could not read one or more pointers; their RPO alarms see missing data, which counts as breaching. */
 export class WatchdogError extends StrongboxError {}

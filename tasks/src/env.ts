@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TASK_ENV, type TaskEnv, TaskEnvSchema } from '../../lambdas/shared/task-env';
+import { TASK_ENV, type TaskEnv, TaskEnvSchema } from '../../contracts/task-env';
 
 /** A bad or missing environment variable: main prints the message (naming the variable) and exits 2. */
 export class TaskEnvError extends Error {

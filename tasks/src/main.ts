@@ -1,12 +1,12 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { keys, type RestoreTaskError } from '../../lambdas/shared/catalog';
-import { TASK_ENV } from '../../lambdas/shared/task-env';
-import { putJson } from '../../lambdas/shared/vault-io';
-import type { BackupFailedError, TaskDeps } from './backup';
+import { TASK_ENV } from '../../contracts/task-env';
+import { keys, type RestoreTaskError } from '../../contracts/vault';
+import { putJson } from '../../contracts/vault-io';
+import { ToolFailedError } from '../../engines/tools';
+import type { BackupFailedError, TaskDeps } from './commands/backup';
 import { readTaskEnv, TaskEnvError, type TaskSettings } from './env';
 import { logLine, resultLine } from './log';
 import { taskS3Client } from './stream/download';
-import { ToolFailedError } from './tools';
 
 /**
  * The dump task's entrypoint: `STRONGBOX_COMMAND` picks a command, the rest of the environment configures it.
@@ -20,10 +20,10 @@ export type Command = (settings: TaskSettings, deps: TaskDeps) => Promise<Record
  * with the task, and evaluating the restore, drill and engine modules it never uses cost it ~0.2 s of CPU.
  */
 export const COMMANDS: Record<string, () => Promise<Command>> = {
-  backup: async () => (await import('./backup')).runBackup,
-  restore: async () => (await import('./restore')).runRestore,
-  inventory: async () => (await import('./inventory')).runInventory,
-  drill: async () => (await import('./drill/drill')).runDrill,
+  backup: async () => (await import('./commands/backup')).runBackup,
+  restore: async () => (await import('./commands/restore')).runRestore,
+  inventory: async () => (await import('./commands/inventory')).runInventory,
+  drill: async () => (await import('./commands/drill')).runDrill,
 };
 
 export async function main(environment: NodeJS.ProcessEnv = process.env, deps?: Partial<TaskDeps>): Promise<number> {

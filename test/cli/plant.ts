@@ -1,15 +1,8 @@
 import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import {
-  DrillRecordSchema,
-  FailureRecordSchema,
-  keys,
-  ManifestSchema,
-  mintBackupId,
-  VerificationSchema,
-} from '../../lambdas/shared/catalog';
-import { RestoreAuditSchema } from '../../lambdas/shared/restore-payloads';
-import { putJson } from '../../lambdas/shared/vault-io';
+import { RestoreAuditSchema } from '../../contracts/payloads/restore';
+import { DrillRecordSchema, FailureRecordSchema, keys, ManifestSchema, mintBackupId, VerificationSchema } from '../../contracts/vault';
+import { putJson } from '../../contracts/vault-io';
 
 /**
  * Plants backup histories in a vault by writing the records the pipeline writes, each checked with its

@@ -1,10 +1,10 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedSampleDatabase } from '../../infra/local/seed';
-import { keys, VerificationSchema } from '../../lambdas/shared/catalog';
-import { getJson } from '../../lambdas/shared/vault-io';
-import { type EngineServer, startPostgres } from '../support/engines';
+import { keys, VerificationSchema } from '../../contracts/vault';
+import { getJson } from '../../contracts/vault-io';
+import { type EngineServer, startPostgres } from '../../dev/servers/engines';
+import { seedSampleDatabase } from '../../local/demo/seed';
 import { type E2e, getBytes, listKeys, openMultipartUploads, startE2e } from './harness';
 
 let pg: EngineServer;

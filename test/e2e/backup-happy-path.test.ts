@@ -3,10 +3,10 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedSampleDatabase } from '../../infra/local/seed';
-import { classifyKey, keys, LatestVerifiedSchema, ManifestSchema, VerificationSchema } from '../../lambdas/shared/catalog';
-import { getJson } from '../../lambdas/shared/vault-io';
-import { type EngineServer, startMariadb, startPostgres, startRedis } from '../support/engines';
+import { classifyKey, keys, LatestVerifiedSchema, ManifestSchema, VerificationSchema } from '../../contracts/vault';
+import { getJson } from '../../contracts/vault-io';
+import { type EngineServer, startMariadb, startPostgres, startRedis } from '../../dev/servers/engines';
+import { seedSampleDatabase } from '../../local/demo/seed';
 import { type E2e, getBytes, listKeys, startE2e } from './harness';
 
 const HAPPY_PATH = ['Prepare', 'Skipped?', 'Dump', 'Verify', 'Replicate', 'Retain', 'ReleaseLock', 'Notify', 'BackedUp'];

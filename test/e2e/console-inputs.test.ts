@@ -3,11 +3,11 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecutionResult } from '../../infra/local/runtime';
-import { keys, ManifestSchema } from '../../lambdas/shared/catalog';
-import { type RestoreAudit, RestoreAuditSchema } from '../../lambdas/shared/restore-payloads';
-import { getJson } from '../../lambdas/shared/vault-io';
-import { type EngineServer, startMariadb, startPostgres, startRedis } from '../support/engines';
+import { type RestoreAudit, RestoreAuditSchema } from '../../contracts/payloads/restore';
+import { keys, ManifestSchema } from '../../contracts/vault';
+import { getJson } from '../../contracts/vault-io';
+import { type EngineServer, startMariadb, startPostgres, startRedis } from '../../dev/servers/engines';
+import type { ExecutionResult } from '../../local/executor/runtime';
 import { backedUp, type E2e, startE2e, targetSecret, targetSecretArn } from './harness';
 
 /**

@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EngineServer, startMariadb, startPostgres } from '../support/engines';
+import { type EngineServer, startMariadb, startPostgres } from '../../dev/servers/engines';
 import { auditOf, backedUp, type E2e, startE2e, targetSecret, targetSecretArn } from './harness';
 
 /**

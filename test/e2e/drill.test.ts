@@ -2,9 +2,9 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DrillRecordSchema, keys, ManifestSchema } from '../../lambdas/shared/catalog';
-import { getJson, putJson } from '../../lambdas/shared/vault-io';
-import { type EngineServer, startMariadb, startPostgres, startRedis } from '../support/engines';
+import { DrillRecordSchema, keys, ManifestSchema } from '../../contracts/vault';
+import { getJson, putJson } from '../../contracts/vault-io';
+import { type EngineServer, startMariadb, startPostgres, startRedis } from '../../dev/servers/engines';
 import { backedUp, causeMessage, type E2e, startE2e } from './harness';
 
 /**

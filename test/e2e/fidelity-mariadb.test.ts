@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DrillRecordSchema, keys, ManifestSchema } from '../../lambdas/shared/catalog';
-import { getJson } from '../../lambdas/shared/vault-io';
-import { type EngineServer, startMariadb } from '../support/engines';
+import { DrillRecordSchema, keys, ManifestSchema } from '../../contracts/vault';
+import { getJson } from '../../contracts/vault-io';
+import { type EngineServer, startMariadb } from '../../dev/servers/engines';
 import { auditOf, backedUp, causeMessage, type E2e, startE2e, targetSecret } from './harness';
 
 /**

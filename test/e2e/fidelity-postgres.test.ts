@@ -2,9 +2,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DrillRecordSchema, keys, type Manifest, ManifestSchema, VerificationSchema } from '../../lambdas/shared/catalog';
-import { getJson } from '../../lambdas/shared/vault-io';
-import { type EngineServer, startPostgres } from '../support/engines';
+import { DrillRecordSchema, keys, type Manifest, ManifestSchema, VerificationSchema } from '../../contracts/vault';
+import { getJson } from '../../contracts/vault-io';
+import { type EngineServer, startPostgres } from '../../dev/servers/engines';
 import { ACL_QUERY, FIDELITY_SCHEMA, FIDELITY_TABLES, tableChecksum } from '../support/postgres-fidelity';
 import { causeMessage, type E2e, getBytes, startE2e, targetSecret } from './harness';
 

@@ -2,9 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keys, ManifestSchema } from '../../lambdas/shared/catalog';
-import { getJson } from '../../lambdas/shared/vault-io';
-import { type EngineServer, startRedis } from '../support/engines';
+import { keys, ManifestSchema } from '../../contracts/vault';
+import { getJson } from '../../contracts/vault-io';
+import { type EngineServer, startRedis } from '../../dev/servers/engines';
 import { backedUp, causeMessage, type E2e, getBytes, startE2e, targetSecret } from './harness';
 
 /**

@@ -2,11 +2,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { parseLocalConfig } from '../../infra/local/local-config';
-import { type LocalStrongbox, type LocalStrongboxOptions, startLocalStrongbox } from '../../infra/local/local-strongbox';
-import { type RestoreAudit, RestoreAuditSchema } from '../../lambdas/shared/restore-payloads';
-import { getJson } from '../../lambdas/shared/vault-io';
-import type { EngineServer } from '../support/engines';
+import { type RestoreAudit, RestoreAuditSchema } from '../../contracts/payloads/restore';
+import { getJson } from '../../contracts/vault-io';
+import type { EngineServer } from '../../dev/servers/engines';
+import { parseLocalConfig } from '../../local/local-config';
+import { type LocalStrongbox, type LocalStrongboxOptions, startLocalStrongbox } from '../../local/local-strongbox';
 
 /**
  * End-to-end runs: the synthesized app for a config naming real throwaway engines, run by the local

@@ -1,6 +1,6 @@
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EngineServer, startMariadb } from '../support/engines';
+import { type EngineServer, startMariadb } from '../../dev/servers/engines';
 import { auditOf, backedUp, causeMessage, type E2e, startE2e, targetSecret } from './harness';
 
 /** The console restore of MariaDB, end to end on the synthesized definition with the real restore task. */

@@ -1,8 +1,8 @@
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseBackupId } from '../../lambdas/shared/catalog';
-import { sourceRefusal } from '../../lambdas/shared/restore-payloads';
-import { type EngineServer, startPostgres } from '../support/engines';
+import { sourceRefusal } from '../../contracts/payloads/restore';
+import { parseBackupId } from '../../contracts/vault';
+import { type EngineServer, startPostgres } from '../../dev/servers/engines';
 import { auditOf, backedUp, causeMessage, type E2e, startE2e, targetSecret } from './harness';
 
 /**

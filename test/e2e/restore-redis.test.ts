@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type EngineServer, startRedis } from '../support/engines';
+import { type EngineServer, startRedis } from '../../dev/servers/engines';
 import { backedUp, causeMessage, type E2e, startE2e, targetSecret } from './harness';
 
 /**

@@ -1,9 +1,9 @@
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyKey, keys, mintBackupId, type Verification } from '../../lambdas/shared/catalog';
-import { mapLimit } from '../../lambdas/shared/function-env';
-import { putJson } from '../../lambdas/shared/vault-io';
-import { type EngineServer, startPostgres } from '../support/engines';
+import { mapLimit } from '../../contracts/function-env';
+import { classifyKey, keys, mintBackupId, type Verification } from '../../contracts/vault';
+import { putJson } from '../../contracts/vault-io';
+import { type EngineServer, startPostgres } from '../../dev/servers/engines';
 import { type E2e, listKeys, startE2e } from './harness';
 
 const DAY_MS = 86_400_000;

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Plan } from '../../contracts/plan';
+import { keys, type Manifest, parseBackupId } from '../../contracts/vault';
 import { parseConfig } from '../../infra/config/load';
 import { buildPlan } from '../../infra/config/plan';
-import { keys, type Manifest, parseBackupId } from '../../lambdas/shared/catalog';
-import type { Plan } from '../../lambdas/shared/plan';
 
 /** A small, valid config for the workflow tests: three databases in three time zones and tiers. */
 export const TEST_CONFIG_YAML = `

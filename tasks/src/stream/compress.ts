@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type RunningTool, startTool } from '../tools';
+import { type RunningTool, startTool } from '../../../engines/tools';
 
 /**
  * zstd as a child process. `input` is the dump tool's stdout handed over as zstd's stdin file descriptor, so

@@ -2,10 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RestoreAuditSchema } from '../../../lambdas/shared/restore-payloads';
-import { getJson } from '../../../lambdas/shared/vault-io';
+import { RestoreAuditSchema } from '../../../contracts/payloads/restore';
+import { getJson } from '../../../contracts/vault-io';
+import { type EngineServer, startPostgres } from '../../../dev/servers/engines';
 import { backedUp, type E2e, e2eConfigYaml, listKeys, startE2e, targetSecretArn } from '../../e2e/harness';
-import { type EngineServer, startPostgres } from '../../support/engines';
 import { cli } from '../run-cli';
 import { spawnCli } from '../spawn-cli';
 

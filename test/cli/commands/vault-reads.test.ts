@@ -5,10 +5,10 @@ import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk
 import { Client } from 'pg';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keys, parseBackupId } from '../../../lambdas/shared/catalog';
-import { mapLimit } from '../../../lambdas/shared/function-env';
+import { mapLimit } from '../../../contracts/function-env';
+import { keys, parseBackupId } from '../../../contracts/vault';
+import { type EngineServer, startPostgres } from '../../../dev/servers/engines';
 import { backedUp, type E2e, e2eConfigYaml, startE2e } from '../../e2e/harness';
-import { type EngineServer, startPostgres } from '../../support/engines';
 import { plantBackup, plantFailure, plantRestoreAudit } from '../plant';
 import { cli } from '../run-cli';
 

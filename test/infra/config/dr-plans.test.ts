@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { PlanSchema } from '../../../contracts/plan';
 import { ConfigError, parseConfig } from '../../../infra/config/load';
 import { buildPlan } from '../../../infra/config/plan';
-import { PlanSchema } from '../../../lambdas/shared/plan';
 
 const ARN = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:strongbox/${name}-AbCdEf`;
 

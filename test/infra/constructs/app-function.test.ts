@@ -16,7 +16,7 @@ describe('AppFunction', () => {
 
     // Act
     new AppFunction(stack, 'Fn', {
-      name: 'prepare',
+      name: 'backup/prepare',
       plan,
       description: 'test',
       environment: { A: 'b' },
@@ -30,7 +30,7 @@ describe('AppFunction', () => {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       TracingConfig: { Mode: 'Active' },
-      Environment: { Variables: { A: 'b', POWERTOOLS_SERVICE_NAME: 'prepare', POWERTOOLS_METRICS_NAMESPACE: 'Strongbox' } },
+      Environment: { Variables: { A: 'b', POWERTOOLS_SERVICE_NAME: 'backup-prepare', POWERTOOLS_METRICS_NAMESPACE: 'Strongbox' } },
     });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0];

@@ -5,10 +5,10 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../contracts/task-env';
 import { taskFamily } from '../../../infra/config/plan';
 import { BackupWorkflow } from '../../../infra/constructs/backup-workflow';
 import type { VaultLocation } from '../../../infra/constructs/vault';
-import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../lambdas/shared/task-env';
 import { testPlan } from '../../lambdas/fixtures';
 
 // aws-local-stepfunctions 3 targets Node 22; Node 20 lacks Promise.withResolvers.

@@ -1,12 +1,12 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DrReportSchema } from '../../../contracts/payloads/restore';
+import type { Plan } from '../../../contracts/plan';
 import { DrPlanWorkflow } from '../../../infra/constructs/dr-plan-workflow';
 import { RestoreWorkflow } from '../../../infra/constructs/restore-workflow';
-import { LocalStateMachine, type TaskBinding, TaskFailedError } from '../../../infra/local/runtime';
-import type { Plan } from '../../../lambdas/shared/plan';
-import { DrReportSchema } from '../../../lambdas/shared/restore-payloads';
-import { drPlanFixture, SECRET } from '../../lambdas/restore-resolve/fixtures';
+import { LocalStateMachine, type TaskBinding, TaskFailedError } from '../../../local/executor/runtime';
+import { drPlanFixture, SECRET } from '../../lambdas/restore/resolve/fixtures';
 import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
 
 const plan: Plan = drPlanFixture();

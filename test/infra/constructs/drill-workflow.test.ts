@@ -1,12 +1,12 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DrillRecord, keys } from '../../../contracts/vault';
+import { putJson } from '../../../contracts/vault-io';
+import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
 import { DrillWorkflow } from '../../../infra/constructs/drill-workflow';
-import { LocalStateMachine, type TaskBinding, TaskFailedError } from '../../../infra/local/runtime';
-import { type DrillRecord, keys } from '../../../lambdas/shared/catalog';
-import { putJson } from '../../../lambdas/shared/vault-io';
-import { databasePlan, restoreRoleArn, seedBackup, testPlan } from '../../lambdas/restore-resolve/fixtures';
-import { type LocalS3, startS3rver } from '../../support/s3rver';
+import { LocalStateMachine, type TaskBinding, TaskFailedError } from '../../../local/executor/runtime';
+import { databasePlan, restoreRoleArn, seedBackup, testPlan } from '../../lambdas/restore/resolve/fixtures';
 import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
 
 const BUCKET = 'strongbox-vault-primary';
@@ -41,8 +41,8 @@ describe('DrillWorkflow', () => {
     process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
     process.env.STRONGBOX_CHAT_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:chat';
     process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;
-    handlers.Prepare = (await import('../../../lambdas/drill-prepare/handler')).handler as unknown as Handler;
-    handlers.Report = (await import('../../../lambdas/drill-report/handler')).handler as unknown as Handler;
+    handlers.Prepare = (await import('../../../lambdas/drill/prepare/handler')).handler as unknown as Handler;
+    handlers.Report = (await import('../../../lambdas/drill/report/handler')).handler as unknown as Handler;
     handlers.ReportFailure = handlers.Report;
   });
 

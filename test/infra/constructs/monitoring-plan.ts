@@ -1,6 +1,6 @@
+import type { Plan } from '../../../contracts/plan';
 import { parseConfig } from '../../../infra/config/load';
 import { buildPlan } from '../../../infra/config/plan';
-import type { Plan } from '../../../lambdas/shared/plan';
 
 /**
  * A plan with one database per tier, built from YAML through the real config schema and plan builder, so the

@@ -3,8 +3,8 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
+import { NO_BACKUP_AGE_SECONDS } from '../../../contracts/metrics';
 import { Monitoring, type MonitoringProps } from '../../../infra/constructs/monitoring';
-import { NO_BACKUP_AGE_SECONDS } from '../../../lambdas/shared/metrics';
 import { monitoringPlan } from './monitoring-plan';
 
 function synth(overrides: Partial<MonitoringProps> = {}, pageOnImportant = false) {

@@ -2,13 +2,13 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { Match } from 'aws-cdk-lib/assertions';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResolvedRestoreSchema, RestoreAuditSchema } from '../../../contracts/payloads/restore';
+import { getJson, listObjects } from '../../../contracts/vault-io';
+import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
 import { RestoreWorkflow } from '../../../infra/constructs/restore-workflow';
-import { LocalStateMachine, type TaskBinding } from '../../../infra/local/runtime';
-import { guardRestore } from '../../../lambdas/restore-guard/restore-guard';
-import { ResolvedRestoreSchema, RestoreAuditSchema } from '../../../lambdas/shared/restore-payloads';
-import { getJson, listObjects } from '../../../lambdas/shared/vault-io';
-import { databasePlan, restoreRoleArn, SECRET, seedBackup, testPlan } from '../../lambdas/restore-resolve/fixtures';
-import { type LocalS3, startS3rver } from '../../support/s3rver';
+import { guardRestore } from '../../../lambdas/restore/guard/restore-guard';
+import { LocalStateMachine, type TaskBinding } from '../../../local/executor/runtime';
+import { databasePlan, restoreRoleArn, SECRET, seedBackup, testPlan } from '../../lambdas/restore/resolve/fixtures';
 import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
 
 const BUCKET = 'strongbox-vault-primary';
@@ -204,11 +204,11 @@ describe('RestoreWorkflow definition run by aws-local-stepfunctions', () => {
     process.env.STRONGBOX_CHAT_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:chat';
     process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;
     handlers = {
-      Resolve: (await import('../../../lambdas/restore-resolve/handler')).handler,
+      Resolve: (await import('../../../lambdas/restore/resolve/handler')).handler,
       // Guard's logic without its target check: the target here is a name, not a server (test/e2e covers it).
       Guard: async (event) => guardRestore(ResolvedRestoreSchema.parse(event), { plan }),
-      Notify: (await import('../../../lambdas/restore-notify/handler')).handler,
-      NotifyFailure: (await import('../../../lambdas/restore-notify/handler')).handler,
+      Notify: (await import('../../../lambdas/restore/notify/handler')).handler,
+      NotifyFailure: (await import('../../../lambdas/restore/notify/handler')).handler,
     };
   });
 

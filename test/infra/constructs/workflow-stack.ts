@@ -4,10 +4,10 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import type { Plan } from '../../../contracts/plan';
 import type { VaultLocation } from '../../../infra/constructs/vault';
-import { type CfnTemplate, IntrinsicResolver } from '../../../infra/local/intrinsics';
-import type { AslDefinition } from '../../../infra/local/runtime';
-import type { Plan } from '../../../lambdas/shared/plan';
+import { type CfnTemplate, IntrinsicResolver } from '../../../local/executor/intrinsics';
+import type { AslDefinition } from '../../../local/executor/runtime';
 
 /** The pieces the restore, drill and DR plan workflows need, in a stack that synthesizes without bundling. */
 export interface WorkflowStack {

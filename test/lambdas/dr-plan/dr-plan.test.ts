@@ -1,11 +1,11 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { InputValidationError } from '../../../contracts/errors';
+import { type DrItemResult, type DrState, RestoreInputSchema } from '../../../contracts/payloads/restore';
+import type { Plan } from '../../../contracts/plan';
 import { advanceDrPlan, reportDrPlan, startDrPlan } from '../../../lambdas/dr-plan/dr-plan';
-import { InputValidationError } from '../../../lambdas/shared/errors';
-import type { Plan } from '../../../lambdas/shared/plan';
-import { type DrItemResult, type DrState, RestoreInputSchema } from '../../../lambdas/shared/restore-payloads';
-import { drPlanFixture, SECRET, testPlan } from '../restore-resolve/fixtures';
+import { drPlanFixture, SECRET, testPlan } from '../restore/resolve/fixtures';
 
 const CHAT = 'arn:aws:sns:eu-west-1:123456789012:chat';
 const plan: Plan = drPlanFixture();

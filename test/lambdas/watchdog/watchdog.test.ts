@@ -11,11 +11,11 @@ import {
 } from '@aws-sdk/client-s3';
 import { type AwsStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { keys, type LatestDrill, type LatestVerified } from '../../../lambdas/shared/catalog';
-import { METRICS_NAMESPACE, NO_BACKUP_AGE_SECONDS } from '../../../lambdas/shared/metrics';
-import type { DatabasePlan, Plan } from '../../../lambdas/shared/plan';
+import { METRICS_NAMESPACE, NO_BACKUP_AGE_SECONDS } from '../../../contracts/metrics';
+import type { DatabasePlan, Plan } from '../../../contracts/plan';
+import { keys, type LatestDrill, type LatestVerified } from '../../../contracts/vault';
+import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
 import { runWatchdog, WatchdogError } from '../../../lambdas/watchdog/watchdog';
-import { type LocalS3, startS3rver } from '../../support/s3rver';
 
 const BUCKET = 'vault';
 const NOW = new Date('2026-03-10T12:00:00Z');

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FailureRecordSchema, keys, ManifestSchema, RestoreTaskErrorSchema } from '../../../lambdas/shared/catalog';
-import { getJson } from '../../../lambdas/shared/vault-io';
-import { type EngineServer, startPostgres } from '../../support/engines';
-import { type LocalS3, localS3Client, startS3rver } from '../../support/s3rver';
+import { FailureRecordSchema, keys, ManifestSchema, RestoreTaskErrorSchema } from '../../../contracts/vault';
+import { getJson } from '../../../contracts/vault-io';
+import { type EngineServer, startPostgres } from '../../../dev/servers/engines';
+import { type LocalS3, localS3Client, startS3rver } from '../../../dev/servers/s3rver';
 import { baseEnv, runTask, startTask } from '../run-task';
 import { type MultipartProxy, startMultipartProxy } from '../s3-multipart-proxy';
 

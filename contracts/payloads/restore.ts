@@ -1,0 +1,685 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import {
+  BackupIdSchema,
+  DatabaseNameSchema,
+  type InventoryEntry,
+  InventorySchema,
+  isCounted,
+  type Mismatch,
+  MismatchSchema,
+  parseBackupId,
+} from '../vault';
+import { ExecutionContextSchema } from './backup';
+
+/**
+ * Payloads of the restore, drill and DR plan state machines. `RestoreInputSchema` is THE contract an on-call
+ * engineer types into the Step Functions console; its JSON Schema is published in the README
+ * (`restoreInputJsonSchema()`), and every message reads "expected ..." so `describeZodIssues` turns it into
+ * `field: found <value>; expected ...`.
+ *
+ * The recovery point is exactly one of three fields rather than one polymorphic field, so the console input
+ * reads naturally and each has its own type check:
+ *   { "backupId": "orders-20261121T030405Z-full" }   that backup
+ *   { "pointInTime": "2026-11-21T03:30:00Z" }         the newest verified backup taken at or before that instant
+ *   { "latest": true }                                the newest verified backup
+ */
+
+/** A Secrets Manager secret ARN; the config's secretArn fields use the same rule. */
+export const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+
+/**
+ * Length limits of the console input, each taken from the limit the value meets later, so that nothing passes
+ * Resolve only to break a later state:
+ *   - every value but `requestedBy` reaches the restore task through ECS RunTask container overrides, limited to
+ *     8,192 characters in all, JSON formatting included (RunTask `overrides`); `include` gets half of that, and
+ *     Resolve checks the overrides it builds against the whole limit (RUN_TASK_OVERRIDES_LIMIT);
+ *   - host names: 253 characters, labels of 63 (RFC 1035);
+ *   - database names: PostgreSQL keeps 63 bytes of an identifier (NAMEDATALEN - 1), MySQL/MariaDB 64 characters;
+ *   - a Secrets Manager ARN is at most 2,048 characters;
+ *   - a Redis pattern is capped at 512 characters (the task passes each to SCAN MATCH);
+ *   - the Step Functions cause shows a message of at most 32,768 characters, and a value is quoted in it
+ *     shortened to 60 (describeZodIssues).
+ */
+export const LIMITS = {
+  hostChars: 253,
+  hostLabelChars: 63,
+  databaseChars: 64,
+  postgresIdentifierBytes: 63,
+  mysqlIdentifierChars: 64,
+  secretArnChars: 2048,
+  includeEntryChars: 512,
+  includeEntries: 200,
+  /** JSON of the whole list, as it travels in STRONGBOX_INCLUDE: half of the RunTask overrides. */
+  includeJsonChars: 4096,
+  confirmChars: 64,
+  pointInTimeChars: 64,
+  requestedByChars: 200,
+} as const;
+
+/** ECS RunTask accepts at most 8,192 characters of overrides, JSON formatting included. */
+export const RUN_TASK_OVERRIDES_LIMIT = 8192;
+
+const IPV4_LIKE = /^[0-9.]+$/;
+const HOST_LABEL = /^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?$/;
+
+/**
+ * Why `host` is not a host name or an IP address literal, or undefined when it is one. Host names are
+ * RFC 1123 labels (letters, digits, "-" inside), plus "_", which some internal DNS zones use and resolvers
+ * accept; one trailing dot (a fully qualified name) is allowed.
+ */
+export function hostProblem(host: string, portField = 'port'): string | undefined {
+  if (host.trim() === '') {
+    return `expected the host name or address of the server, such as "orders-copy.internal"; found ${host === '' ? 'an empty string' : 'only spaces'}`;
+  }
+  if (host !== host.trim()) {
+    return 'expected the host name without spaces around it';
+  }
+  if (host.length > LIMITS.hostChars) {
+    return `expected at most ${LIMITS.hostChars} characters (the longest DNS name), found ${host.length}`;
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host)) {
+    return 'expected a host name, not a URL: put only the host name here, such as "orders-copy.internal"';
+  }
+  const bracketed = /^\[([^\]]*)\](?::(\d+))?$/.exec(host);
+  if (bracketed) {
+    return bracketed[2]
+      ? `expected the address without brackets or port: put "${bracketed[1]}" here and ${bracketed[2]} in "${portField}"`
+      : `expected the address without brackets: "${bracketed[1]}"`;
+  }
+  if (isIP(host) !== 0) {
+    return undefined;
+  }
+  const withPort = /^([^:]+):(\d{1,5})$/.exec(host);
+  if (withPort) {
+    return `expected a host name without a port: put "${withPort[1]}" here and ${withPort[2]} in "${portField}"`;
+  }
+  if (host.includes(':')) {
+    return 'expected a host name or an IPv4/IPv6 address; an IPv6 address has only hexadecimal groups and colons';
+  }
+  const name = host.endsWith('.') ? host.slice(0, -1) : host;
+  if (IPV4_LIKE.test(name)) {
+    return 'expected an IPv4 address of four numbers 0-255, such as "10.0.1.17", or a host name';
+  }
+  const labels = name.split('.');
+  const long = labels.find((label) => label.length > LIMITS.hostLabelChars);
+  if (long) {
+    return `expected DNS labels of at most ${LIMITS.hostLabelChars} characters; "${long.slice(0, 20)}..." has ${long.length}`;
+  }
+  if (labels.some((label) => !HOST_LABEL.test(label))) {
+    return 'expected a host name of dot-separated labels (letters, digits, "-" and "_", not starting or ending with "-") or an IPv4/IPv6 address';
+  }
+  return undefined;
+}
+
+const hostSchema = (error: string) =>
+  z
+    .string({ error })
+    .max(LIMITS.hostChars, { error: `expected at most ${LIMITS.hostChars} characters (the longest DNS name)`, abort: true })
+    .superRefine((host, ctx) => {
+      const problem = hostProblem(host, 'target.port');
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+      }
+    });
+
+export const RestoreTargetSchema = z
+  .strictObject({
+    host: hostSchema('expected the host name or address of the server to restore into'),
+    port: z
+      .number({ error: 'expected a TCP port number 1-65535 (a number, not a string)' })
+      .int({ error: 'expected a TCP port number 1-65535' })
+      .min(1, { error: 'expected a TCP port number 1-65535' })
+      .max(65535, { error: 'expected a TCP port number 1-65535' })
+      .optional()
+      .describe('Default: the engine port.'),
+    database: z
+      .string({ error: 'expected the name of the database (PostgreSQL, MySQL) to restore into' })
+      .min(1, { error: 'expected the name of the database (PostgreSQL, MySQL) to restore into' })
+      .max(LIMITS.databaseChars, {
+        error: `expected at most ${LIMITS.databaseChars} characters: the longest database name MySQL accepts (PostgreSQL: ${LIMITS.postgresIdentifierBytes} bytes)`,
+        abort: true,
+      })
+      .optional()
+      .describe(
+        'Database to restore into: required for PostgreSQL; for MySQL/MariaDB the dumped databases when left out; not used for Redis.',
+      ),
+    secretArn: z
+      .string({ error: 'expected a Secrets Manager ARN' })
+      .max(LIMITS.secretArnChars, {
+        error: `expected at most ${LIMITS.secretArnChars} characters, the longest Secrets Manager ARN`,
+        abort: true,
+      })
+      .regex(SECRET_ARN, { error: 'expected a Secrets Manager ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>' })
+      .optional()
+      .describe('Secret of the target with "username" and "password" keys; required unless the engine is Redis without AUTH.'),
+  })
+  .describe('Where to restore to. Credentials are read by the task from secretArn; they are never part of the input.');
+export type RestoreTarget = z.infer<typeof RestoreTargetSchema>;
+
+const RECOVERY_POINT_FIELDS = ['backupId', 'pointInTime', 'latest'] as const;
+
+export const PRIVILEGE_MODES = ['restore', 'skip'] as const;
+export const ROLE_MODES = ['require', 'create'] as const;
+export const DEFINER_MODES = ['require', 'ignore'] as const;
+
+export const RestoreInputSchema = z
+  .strictObject({
+    database: z
+      .string({ error: 'expected the name of a configured database, such as "orders"' })
+      .pipe(DatabaseNameSchema)
+      .describe('Name of the database in strongbox.config.yaml whose backup is restored.'),
+    backupId: BackupIdSchema.optional().describe('Restore exactly this backup.'),
+    pointInTime: z
+      .string({ error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"' })
+      .max(LIMITS.pointInTimeChars, { error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"', abort: true })
+      .pipe(z.iso.datetime({ offset: true, error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"' }))
+      .optional()
+      .describe('Restore the newest verified backup taken at or before this instant (not in the future).'),
+    latest: z.literal(true, { error: 'expected true (or leave the field out)' }).optional().describe('Restore the newest verified backup.'),
+    target: RestoreTargetSchema,
+    include: z
+      .array(
+        z
+          .string({ error: 'expected a name or pattern as a string' })
+          .min(1, { error: 'expected a non-empty name or pattern' })
+          .max(LIMITS.includeEntryChars, {
+            error: `expected at most ${LIMITS.includeEntryChars} characters per name or pattern`,
+            abort: true,
+          }),
+        { error: 'expected a list of names, such as ["public.orders"]' },
+      )
+      .min(1, { error: 'expected at least one name; leave "include" out to restore everything' })
+      .max(LIMITS.includeEntries, { error: `expected at most ${LIMITS.includeEntries} names; select whole schemas or databases instead` })
+      .refine((names) => JSON.stringify(names).length <= LIMITS.includeJsonChars, {
+        error: (issue) =>
+          `expected at most ${LIMITS.includeJsonChars} characters of names in all (found ${JSON.stringify(issue.input).length}): the restore task receives them through ECS RunTask overrides, limited to 8 KiB; select whole schemas or databases instead`,
+        abort: true,
+      })
+      .optional()
+      .describe(
+        'Only these objects: "schema" or "schema.table" (PostgreSQL), "database" or "database.table" (MySQL/MariaDB), key glob patterns (Redis). Each must be in the backup (Redis patterns excepted).',
+      ),
+    overwrite: z
+      .boolean({ error: 'expected true or false' })
+      .default(false)
+      .describe('Allow restoring onto the source or into a non-empty target.'),
+    confirm: z
+      .string({ error: 'expected the database name, as a string' })
+      .max(LIMITS.confirmChars, { error: 'expected the database name', abort: true })
+      .optional()
+      .describe('Must equal "database" for an overwrite to go ahead.'),
+    requestedBy: z
+      .string({ error: 'expected free text such as "alice, INC-1234"' })
+      .max(LIMITS.requestedByChars, { error: `expected at most ${LIMITS.requestedByChars} characters` })
+      .optional()
+      .describe('Free text recorded in the audit trail next to the execution that started the restore.'),
+    privileges: z
+      .enum(PRIVILEGE_MODES, { error: 'expected "restore" (the default) or "skip"' })
+      .default('restore')
+      .describe(
+        'PostgreSQL: "restore" brings back GRANT/REVOKE, default privileges and owners, and refuses a target that lacks a role they name; "skip" restores without privileges and owners (pg_restore --no-privileges --no-owner).',
+      ),
+    roles: z
+      .enum(ROLE_MODES, { error: 'expected "require" (the default) or "create"' })
+      .default('require')
+      .describe(
+        'PostgreSQL: "require" refuses a target that lacks a role the backup names; "create" first creates the missing roles from the backup\'s stored role definitions (without passwords), as for a DR restore into a fresh cluster.',
+      ),
+    definers: z
+      .enum(DEFINER_MODES, { error: 'expected "require" (the default) or "ignore"' })
+      .default('require')
+      .describe(
+        'MySQL/MariaDB: "require" refuses a target that lacks a DEFINER account of the backup\'s views, triggers, routines or events; "ignore" restores anyway and records the missing accounts in the audit trail.',
+      ),
+  })
+  .superRefine((input, ctx) => {
+    const given = RECOVERY_POINT_FIELDS.filter((field) => input[field] !== undefined);
+    if (given.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: given.length === 0 ? [] : [given[1]],
+        message:
+          given.length === 0
+            ? 'expected a recovery point: exactly one of "backupId", "pointInTime" or "latest": true'
+            : `expected exactly one recovery point, but ${given.map((f) => `"${f}"`).join(' and ')} are both set; keep one`,
+      });
+    }
+    const owner = input.backupId && BackupIdSchema.safeParse(input.backupId).success ? parseBackupId(input.backupId).database : undefined;
+    if (owner !== undefined && owner !== input.database) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backupId'],
+        message: `expected a backup of "${input.database}"; this backupId belongs to "${owner}"`,
+      });
+    }
+    if (input.confirm !== undefined && input.overwrite !== true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['confirm'],
+        message: 'expected "overwrite": true alongside "confirm"; confirm alone allows nothing',
+      });
+    }
+  })
+  .describe('Input of the Strongbox restore state machine.');
+export type RestoreInput = z.output<typeof RestoreInputSchema>;
+
+/** The JSON Schema of the console input, for the README and for editors. */
+export function restoreInputJsonSchema(): Record<string, unknown> {
+  return { ...z.toJSONSchema(RestoreInputSchema, { io: 'input', unrepresentable: 'any' }), title: 'Strongbox restore input' };
+}
+
+/** The execution context as the restore and DR state machines pass it ($$.Execution.*). */
+export const RestoreExecutionSchema = ExecutionContextSchema.extend({
+  name: z.string().min(1),
+});
+export type RestoreExecution = z.infer<typeof RestoreExecutionSchema>;
+
+/** Resolve's event: the raw input, so that a malformed one fails at this first state with a readable cause. */
+export const ResolveEventSchema = z.strictObject({
+  input: z.unknown(),
+  execution: RestoreExecutionSchema,
+});
+
+const EnvironmentSchema = z.array(z.strictObject({ Name: z.string(), Value: z.string() }));
+
+/** What Resolve hands to every later state: the input with the recovery point and the target settled. */
+export const ResolvedRestoreSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  engine: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+  backupId: BackupIdSchema,
+  takenAt: z.iso.datetime({ offset: true }),
+  /** How the recovery point was asked for, as written in the audit trail. */
+  requested: z.string(),
+  /** The target; TLS as the source's (a restore target is reached the way the database itself is). */
+  target: z.strictObject({
+    host: z.string(),
+    port: z.number().int(),
+    database: z.string().optional(),
+    secretArn: z.string().optional(),
+    tls: z.enum(['disable', 'require', 'verify-full']).optional(),
+  }),
+  include: z.array(z.string()),
+  overwrite: z.boolean(),
+  /** overwrite:true AND confirm equal to the database name; the only thing that lets a restore replace data. */
+  overwriteConfirmed: z.boolean(),
+  requestedBy: z.string().optional(),
+  /** The input's options where they differ from the defaults (restore, require, require). */
+  privileges: z.enum(PRIVILEGE_MODES).optional(),
+  roles: z.enum(ROLE_MODES).optional(),
+  definers: z.enum(DEFINER_MODES).optional(),
+  taskFamily: z.string(),
+  taskTimeoutSeconds: z.number().int().positive(),
+  /** The database's restore role, passed as the RunTask TaskRoleArn override: it cannot write a backup. */
+  taskRoleArn: z.string(),
+  /** Container environment overrides of the restore task (identifiers only, never a credential). */
+  environment: EnvironmentSchema,
+  execution: RestoreExecutionSchema,
+  auditKey: z.string(),
+  /**
+   * The database the backup was dumped from, when the config names one. A single MySQL/MariaDB database is
+   * dumped without its name and may be restored under another; `include` and the manifest use this name.
+   */
+  sourceDatabase: z.string().optional(),
+  /**
+   * The DR plan that started this restore (see drPlanOfRestore), so that a refusal tells what the plan's own
+   * input needs rather than this nested restore's.
+   */
+  drPlan: z.string().optional(),
+});
+export type ResolvedRestore = z.infer<typeof ResolvedRestoreSchema>;
+
+export const GuardResultSchema = z.strictObject({
+  sameAsSource: z.boolean(),
+  drPlanTarget: z.string().optional().describe('The DR plan whose target this is, when it is one.'),
+  decision: z.enum(['fresh-target', 'overwrite-confirmed']),
+  /** MySQL/MariaDB with `definers: "ignore"`: DEFINER accounts the target lacks, for the audit record and chat. */
+  ignoredDefiners: z.array(z.string()).optional(),
+});
+export type GuardResult = z.infer<typeof GuardResultSchema>;
+
+export const ValidateResultSchema = z.strictObject({
+  matched: z.boolean(),
+  compared: z.number().int().min(0),
+  mismatches: z.array(MismatchSchema),
+});
+export type ValidateResult = z.infer<typeof ValidateResultSchema>;
+
+/** Notify's event: the outcome of a run, or of a run stopped from the console (EventBridge status change). */
+export const RestoreNotifyEventSchema = z.strictObject({
+  outcome: z.enum(['restored', 'failed']),
+  resolved: ResolvedRestoreSchema,
+  validate: ValidateResultSchema.optional(),
+  /** Guard's result, on the success path: carries `ignoredDefiners` into the audit record and chat. */
+  guard: GuardResultSchema.optional(),
+  error: z.strictObject({ Error: z.string(), Cause: z.string().optional() }).optional(),
+});
+export type RestoreNotifyEvent = z.infer<typeof RestoreNotifyEventSchema>;
+
+export const RestoreAuditSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  database: DatabaseNameSchema,
+  outcome: z.enum(['restored', 'failed', 'aborted', 'refused']),
+  /** Step Functions' context has no caller identity: the execution ARN is what CloudTrail's StartExecution event is keyed by. */
+  startedBy: z.strictObject({ executionArn: z.string(), executionName: z.string(), requestedBy: z.string().optional() }),
+  startedAt: z.iso.datetime({ offset: true }),
+  finishedAt: z.iso.datetime({ offset: true }),
+  restoreSeconds: z.number().min(0),
+  backupId: BackupIdSchema.optional(),
+  requested: z.string().optional(),
+  target: z.strictObject({ host: z.string(), port: z.number().int(), database: z.string().optional() }).optional(),
+  include: z.array(z.string()),
+  overwrite: z.boolean(),
+  validation: ValidateResultSchema.optional(),
+  /** DEFINER accounts the target lacked when the input said `definers: "ignore"`. */
+  ignoredDefiners: z.array(z.string()).optional(),
+  /** The error type (RestoreRefusedError, ChecksumMismatchError, ...), as the execution's Error shows it. */
+  errorType: z.string().optional(),
+  /** What went wrong, in the execution cause's words (message lines, no stack trace). */
+  error: z.string().optional(),
+});
+export type RestoreAudit = z.infer<typeof RestoreAuditSchema>;
+
+// ---- Drill ---------------------------------------------------------------------------------------------
+
+/** What the drill schedule (or a person) starts the drill state machine with. */
+export const DrillInputSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  trigger: z.enum(['schedule', 'manual', 'demo'], { error: 'expected trigger to be one of schedule, manual, demo' }).default('schedule'),
+});
+export type DrillInput = z.infer<typeof DrillInputSchema>;
+
+export const DrillPrepareEventSchema = z.strictObject({ input: z.unknown(), execution: RestoreExecutionSchema });
+
+export const DrillPreparedSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  engine: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+  backupId: BackupIdSchema,
+  taskFamily: z.string(),
+  taskTimeoutSeconds: z.number().int().positive(),
+  /** The database's restore role (RunTask TaskRoleArn override): reads its backups, writes only drill.json. */
+  taskRoleArn: z.string(),
+  environment: EnvironmentSchema,
+});
+export type DrillPrepared = z.infer<typeof DrillPreparedSchema>;
+
+export const DrillReportEventSchema = z.strictObject({
+  prepared: DrillPreparedSchema,
+  error: z.strictObject({ Error: z.string(), Cause: z.string().optional() }).optional(),
+  /** When this drill execution started: a drill.json older than that was left by an earlier run. */
+  startedAt: z.iso.datetime({ offset: true }).optional(),
+});
+export type DrillReportEvent = z.infer<typeof DrillReportEventSchema>;
+
+/** What the drill task prints as its last stdout line and what the manifest comparison yields. */
+export const DrillOutcomeSchema = z.strictObject({
+  backupId: BackupIdSchema,
+  passed: z.boolean(),
+  restoreSeconds: z.number().min(0),
+  inventory: InventorySchema.optional(),
+});
+
+// ---- DR plan -------------------------------------------------------------------------------------------
+
+export const DrPlanInputSchema = z
+  .strictObject({
+    plan: z
+      .string({ error: 'expected the name of a plan in drPlans, such as "region-loss"' })
+      .min(1, { error: 'expected the name of a plan in drPlans, such as "region-loss"' })
+      .max(LIMITS.confirmChars, { error: 'expected the name of a plan in drPlans, such as "region-loss"', abort: true }),
+    overwrite: z.boolean({ error: 'expected true or false' }).default(false).describe('Allow restoring into non-empty targets.'),
+    confirm: z
+      .string({ error: 'expected the plan name, as a string' })
+      .max(LIMITS.confirmChars, { error: 'expected the plan name', abort: true })
+      .optional()
+      .describe('Must equal the plan name for an overwrite to go ahead.'),
+    requestedBy: z
+      .string({ error: 'expected free text such as "alice, INC-1234"' })
+      .max(LIMITS.requestedByChars, { error: `expected at most ${LIMITS.requestedByChars} characters` })
+      .optional(),
+  })
+  .superRefine((input, ctx) => {
+    // A plan's overwrite is confirmed with the plan's name; saying so here spares a run that refuses group 1.
+    if (input.confirm !== undefined && input.overwrite !== true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['confirm'],
+        message: 'expected "overwrite": true alongside "confirm"; confirm alone allows nothing',
+      });
+    } else if (input.overwrite === true && input.confirm !== input.plan) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['confirm'],
+        message: `expected the plan name "${input.plan.slice(0, LIMITS.confirmChars)}" alongside "overwrite": true (a DR plan's confirm is the plan's name, not a database's)`,
+      });
+    }
+  });
+export type DrPlanInput = z.output<typeof DrPlanInputSchema>;
+
+/** One database of a group: the input of one nested restore execution. */
+export const DrItemSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  group: z.number().int().min(0),
+  restoreInput: z.record(z.string(), z.unknown()),
+});
+export type DrItem = z.infer<typeof DrItemSchema>;
+
+export const DrItemResultSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  group: z.number().int().min(0),
+  status: z.enum(['restored', 'failed']),
+  executionArn: z.string().optional(),
+  error: z.string().optional(),
+  cause: z.string().optional(),
+});
+export type DrItemResult = z.infer<typeof DrItemResultSchema>;
+
+/** The loop state of the DR plan machine: carried between the group Map and the Advance step. */
+export const DrStateSchema = z.strictObject({
+  plan: z.string(),
+  groups: z.array(z.array(DrItemSchema)),
+  next: z.number().int().min(0),
+  current: z.array(DrItemSchema),
+  results: z.array(DrItemResultSchema),
+  status: z.enum(['running', 'succeeded', 'failed']),
+  startedAt: z.iso.datetime({ offset: true }),
+  executionArn: z.string(),
+});
+export type DrState = z.infer<typeof DrStateSchema>;
+
+export const DrReportSchema = z.strictObject({
+  plan: z.string(),
+  status: z.enum(['succeeded', 'failed']),
+  restored: z.array(DatabaseNameSchema),
+  failed: z.array(z.strictObject({ database: DatabaseNameSchema, error: z.string(), cause: z.string().optional() })),
+  notRestored: z.array(DatabaseNameSchema),
+  summary: z.string(),
+});
+export type DrReport = z.infer<typeof DrReportSchema>;
+
+// ---- Refusal messages (one wording, used by the Guard Lambda and by the restore task) -------------------
+
+/** The one way to go ahead, spelled out the same in every refusal. */
+export function overwriteHint(database: string): string {
+  return `Set "overwrite": true and "confirm": "${database}" in the input to go ahead.`;
+}
+
+/** The way to go ahead when the refused restore was started by a DR plan: the plan's input, confirmed with the plan's name. */
+export function drPlanOverwriteHint(plan: string): string {
+  return `This restore was started by DR plan "${plan}": set "overwrite": true and "confirm": "${plan}" in the DR plan's input ({"plan": "${plan}", "overwrite": true, "confirm": "${plan}"}) to go ahead.`;
+}
+
+/**
+ * A refusal as the DR plan's operator must read it. Guard and the restore task word refusals for a console
+ * restore (overwriteHint); inside a plan, the nested restore's own input is not something a person types.
+ */
+export function refusalForDrPlan(message: string, database: string, plan: string): string {
+  return message.split(overwriteHint(database)).join(drPlanOverwriteHint(plan));
+}
+
+const DR_REQUESTED_BY = /^DR plan ([a-z][a-z0-9-]{0,39}) \(/;
+
+/** `requestedBy` of a restore a DR plan starts; kept within the restore input's limit. */
+export function drPlanRequestedBy(plan: string, executionName: string, requestedBy?: string): string {
+  return `DR plan ${plan} (${executionName})${requestedBy ? `: ${requestedBy}` : ''}`.slice(0, LIMITS.requestedByChars);
+}
+
+/**
+ * The DR plan a restore input came from: its requestedBy names a configured plan, and its target is that plan's
+ * target for the database. A console restore that copies both is, for every purpose of a hint, the plan's.
+ */
+export function drPlanOfRestore(
+  input: { database: string; requestedBy?: string; target: { host: string; port?: number; database?: string } },
+  plans: Readonly<Record<string, { targets: Readonly<Record<string, { host: string; port: number; database?: string }>> }>> | undefined,
+  defaultPort: number,
+): string | undefined {
+  const name = DR_REQUESTED_BY.exec(input.requestedBy ?? '')?.[1];
+  const target = name ? plans?.[name]?.targets[input.database] : undefined;
+  if (!name || !target) {
+    return undefined;
+  }
+  const same =
+    target.host === input.target.host && target.port === (input.target.port ?? defaultPort) && target.database === input.target.database;
+  return same ? name : undefined;
+}
+
+export function describeTarget(target: { host: string; port: number; database?: string }): string {
+  return `${target.host}:${target.port}${target.database ? `/${target.database}` : ''}`;
+}
+
+export function sourceRefusal(database: string, target: { host: string; port: number; database?: string }): string {
+  return `Refusing to restore "${database}" onto its own source connection ${describeTarget(target)}: that would replace live data. ${overwriteHint(database)}`;
+}
+
+export function nonEmptyRefusal(database: string, target: { host: string; port: number; database?: string }, found: string): string {
+  return `Refusing to restore "${database}" into a non-empty target ${describeTarget(target)} (${found}): that would mix or replace data. ${overwriteHint(database)}`;
+}
+
+// ---- Inventory comparison (Validate after a restore, and the drill) -------------------------------------
+
+export type { Mismatch };
+
+/**
+ * Whether an inventory entry is part of `include`. PostgreSQL entries are `schema.table`, MySQL ones
+ * `database.table`: a bare `schema`/`database` selects all its tables. Redis inventories count keyspaces
+ * (`db0`), which a key pattern cannot select, so for Redis every entry is kept and the caller compares loosely.
+ */
+export function isIncluded(entryName: string, include: readonly string[], engine: string): boolean {
+  if (include.length === 0 || engine === 'redis') {
+    return true;
+  }
+  return include.some((name) => entryName === name || entryName.startsWith(`${name}.`));
+}
+
+const RENAMABLE_ENGINES = new Set(['mysql', 'mariadb']);
+
+function renameDatabase(name: string, from: string, to: string): string {
+  return name === from ? to : name.startsWith(`${from}.`) ? `${to}${name.slice(from.length)}` : name;
+}
+
+/**
+ * `include` as the target spells it: a MySQL/MariaDB database restored under another name holds
+ * `target.table` where the input (and the manifest) say `source.table`. Other engines keep their names.
+ */
+export function includeOnTarget(include: readonly string[], engine: string, sourceDatabase?: string, targetDatabase?: string): string[] {
+  if (!RENAMABLE_ENGINES.has(engine) || !sourceDatabase || !targetDatabase || sourceDatabase === targetDatabase) {
+    return [...include];
+  }
+  return include.map((name) => renameDatabase(name, sourceDatabase, targetDatabase));
+}
+
+/** The target's inventory under the source's names, so it compares with the manifest (see includeOnTarget). */
+export function inventoryAsSource<T extends z.infer<typeof InventorySchema>>(
+  inventory: T,
+  engine: string,
+  sourceDatabase?: string,
+  targetDatabase?: string,
+): T {
+  if (!RENAMABLE_ENGINES.has(engine) || !sourceDatabase || !targetDatabase || sourceDatabase === targetDatabase) {
+    return inventory;
+  }
+  return { ...inventory, entries: inventory.entries.map((e) => ({ ...e, name: renameDatabase(e.name, targetDatabase, sourceDatabase) })) };
+}
+
+/**
+ * How far a count may drift when the manifest says `exact: false` (counted outside the dump's snapshot, as for
+ * Redis, where keys are written and expire between the count and the RDB): 2% of the expected count or 10,
+ * whichever is larger. With `exact: true` the counts must be equal.
+ */
+export function countTolerance(expected: number): number {
+  return Math.max(10, Math.ceil(expected * 0.02));
+}
+
+export interface CompareOptions {
+  readonly include?: readonly string[];
+  readonly engine: string;
+  /** Report objects the manifest does not know (a throwaway engine holds nothing else; a shared target may). */
+  readonly extrasAreMismatches?: boolean;
+}
+
+/** Compares an inventory taken after a restore with the manifest's. An empty result means they agree. */
+export function compareInventory(
+  expected: z.infer<typeof InventorySchema>,
+  actual: z.infer<typeof InventorySchema>,
+  options: CompareOptions,
+): Mismatch[] {
+  const include = options.include ?? [];
+  const wanted = expected.entries.filter((e) => isIncluded(e.name, include, options.engine));
+  const byName = new Map<string, InventoryEntry>(actual.entries.map((e) => [e.name, e]));
+  const mismatches: Mismatch[] = [];
+  for (const entry of wanted) {
+    const found = byName.get(entry.name);
+    // Manifests written before views were listed counted them; a view is no longer run, so it compares by presence.
+    if (!isCounted(entry) || entry.kind === 'view') {
+      const listed = compareListed(entry, found);
+      if (listed) {
+        mismatches.push(listed);
+      }
+      continue;
+    }
+    const ok =
+      found !== undefined &&
+      isCounted(found) &&
+      (expected.exact ? found.count === entry.count : Math.abs(found.count - entry.count) <= countTolerance(entry.count));
+    // Redis selective restores bring back a subset of a keyspace: only "more than was dumped" is wrong there.
+    const subsetOk =
+      options.engine === 'redis' &&
+      include.length > 0 &&
+      found !== undefined &&
+      (found.count ?? 0) <= entry.count + countTolerance(entry.count);
+    if (!ok && !subsetOk && !(entry.count === 0 && found === undefined && options.engine === 'redis')) {
+      mismatches.push({ name: entry.name, expected: entry.count, actual: found?.count ?? null });
+    }
+  }
+  if (options.extrasAreMismatches) {
+    const known = new Set(expected.entries.map((e) => e.name));
+    for (const entry of actual.entries) {
+      if (!known.has(entry.name) && (entry.count ?? 1) > 0 && isIncluded(entry.name, include, options.engine)) {
+        mismatches.push({
+          name: entry.name,
+          expected: null,
+          actual: entry.count ?? null,
+          ...(isCounted(entry) ? {} : { detail: `${entry.kind} not in the backup` }),
+        });
+      }
+    }
+  }
+  return mismatches;
+}
+
+/** A listed entry (view, unpopulated materialized view) compares by presence, definition and populated state. */
+function compareListed(entry: InventoryEntry, found: InventoryEntry | undefined): Mismatch | undefined {
+  const mismatch = (detail: string): Mismatch => ({ name: entry.name, expected: null, actual: found?.count ?? null, detail });
+  if (!found) {
+    return mismatch(`${entry.kind} missing`);
+  }
+  if (entry.definitionSha256 && found.definitionSha256 && entry.definitionSha256 !== found.definitionSha256) {
+    return mismatch(
+      `${entry.kind} definition differs (sha256 ${entry.definitionSha256.slice(0, 12)}… expected, ${found.definitionSha256.slice(0, 12)}… found)`,
+    );
+  }
+  if (entry.populated === false && found.populated === true) {
+    return mismatch('materialized view was unpopulated in the backup but is populated');
+  }
+  return undefined;
+}

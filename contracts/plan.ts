@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import { DatabaseNameSchema } from './vault';
+
+/**
+ * The deployment plan: the part of the config that runtime code needs, with every default and tier preset
+ * resolved and nothing secret in it (secret ARNs are identifiers, not secrets). It is baked into each Lambda
+ * bundle at synth (esbuild `define` of `process.env.STRONGBOX_PLAN`), so no Lambda fetches its config from
+ * the network and nothing sits in template environment values. Locally the same variable is set for real.
+ */
+/** The port each engine listens on unless the config or a restore input says otherwise. */
+export const DEFAULT_PORTS = { postgres: 5432, mysql: 3306, mariadb: 3306, redis: 6379, mongodb: 27017 } as const;
+
+export const DatabasePlanSchema = z.strictObject({
+  name: DatabaseNameSchema,
+  engine: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+  tier: z.enum(['critical', 'important', 'general']),
+  rpoSeconds: z.number().int().positive(),
+  rtoSeconds: z.number().int().positive(),
+  timezone: z.string(),
+  blackouts: z.array(
+    z.strictObject({
+      start: z.string(),
+      end: z.string(),
+      days: z.array(z.enum(['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'])).optional(),
+    }),
+  ),
+  retention: z.strictObject({
+    daily: z.number().int().min(0),
+    weekly: z.number().int().min(0),
+    monthly: z.number().int().min(0),
+    yearly: z.number().int().min(0),
+    legalHoldYearly: z.boolean(),
+  }),
+  connection: z.strictObject({
+    host: z.string(),
+    port: z.number().int(),
+    database: z.string().optional(),
+    secretArn: z.string().optional(),
+    tls: z.enum(['disable', 'require', 'verify-full']),
+  }),
+  /** ECS task definition family of this database's dump task; RunTask takes the family for the latest revision. */
+  taskFamily: z.string(),
+  taskTimeoutSeconds: z.number().int().positive(),
+  compressionLevel: z.number().int(),
+  restoreJobs: z.number().int(),
+  redisMode: z.enum(['auto', 'rdb', 'logical']),
+  /** Longest gap between two scheduled drills; only for databases with a drill schedule (the drill-overdue alarm). */
+  drillIntervalSeconds: z.number().int().positive().optional(),
+});
+export type DatabasePlan = z.infer<typeof DatabasePlanSchema>;
+
+/** One restore target of a DR plan, with the engine port filled in. */
+export const DrTargetPlanSchema = z.strictObject({
+  host: z.string(),
+  port: z.number().int(),
+  database: z.string().optional(),
+  secretArn: z.string().optional(),
+});
+export type DrTargetPlan = z.infer<typeof DrTargetPlanSchema>;
+
+export const DrPlanPlanSchema = z.strictObject({
+  /** Database names, group by group, in restore order. */
+  groups: z.array(z.array(DatabaseNameSchema)),
+  targets: z.record(z.string(), DrTargetPlanSchema),
+});
+export type DrPlanPlan = z.infer<typeof DrPlanPlanSchema>;
+
+export const PlanSchema = z.strictObject({
+  app: z.string(),
+  objectLock: z.strictObject({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), defaultDays: z.number().int() }),
+  graceSeconds: z.number().int().positive(),
+  databases: z.record(z.string(), DatabasePlanSchema),
+  /** Optional so plans baked before DR plans existed still parse. */
+  drPlans: z.record(z.string(), DrPlanPlanSchema).optional(),
+});
+export type Plan = z.infer<typeof PlanSchema>;
+
+export class PlanNotFoundError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'PlanNotFoundError';
+  }
+}
+
+let cached: { text: string; plan: Plan } | undefined;
+
+/** Reads the baked plan. Cached per text so the local runtime can switch plans between runs. */
+export function loadPlan(text: string | undefined = process.env.STRONGBOX_PLAN): Plan {
+  if (!text) {
+    throw new PlanNotFoundError('STRONGBOX_PLAN is not set: the deployment plan was not baked into this function');
+  }
+  if (cached?.text !== text) {
+    cached = { text, plan: PlanSchema.parse(JSON.parse(text)) };
+  }
+  return cached.plan;
+}

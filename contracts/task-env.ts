@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import { BackupIdSchema, DatabaseNameSchema } from './vault';
+
+/**
+ * The dump task's input contract: environment variables, because that is what ECS container overrides
+ * carry. The task definition sets the static part per database; the state machine overrides the command
+ * and the per-run part; ECS `secrets` inject the credentials. The workflow constructs, the local runtime and
+ * `tasks/src/main.ts` all build or read the environment through these names.
+ */
+export const TASK_ENV = {
+  command: 'STRONGBOX_COMMAND',
+  database: 'STRONGBOX_DATABASE',
+  engine: 'STRONGBOX_ENGINE',
+  host: 'STRONGBOX_DB_HOST',
+  port: 'STRONGBOX_DB_PORT',
+  dbName: 'STRONGBOX_DB_NAME',
+  tls: 'STRONGBOX_DB_TLS',
+  username: 'STRONGBOX_DB_USERNAME',
+  password: 'STRONGBOX_DB_PASSWORD',
+  secretArn: 'STRONGBOX_DB_SECRET_ARN',
+  bucket: 'STRONGBOX_VAULT_BUCKET',
+  s3Endpoint: 'STRONGBOX_S3_ENDPOINT',
+  compressionLevel: 'STRONGBOX_COMPRESSION_LEVEL',
+  restoreJobs: 'STRONGBOX_RESTORE_JOBS',
+  redisMode: 'STRONGBOX_REDIS_MODE',
+  progressIntervalSeconds: 'STRONGBOX_PROGRESS_INTERVAL_SECONDS',
+  backupId: 'STRONGBOX_BACKUP_ID',
+  trigger: 'STRONGBOX_TRIGGER',
+  targetHost: 'STRONGBOX_TARGET_HOST',
+  targetPort: 'STRONGBOX_TARGET_PORT',
+  targetName: 'STRONGBOX_TARGET_NAME',
+  targetSecretArn: 'STRONGBOX_TARGET_SECRET_ARN',
+  include: 'STRONGBOX_INCLUDE',
+  /** "true" only when the restore input had overwrite:true AND confirm equal to the database name. */
+  restoreOverwrite: 'STRONGBOX_RESTORE_OVERWRITE',
+  /** "skip": restore without privileges and owners (PostgreSQL); see RestoreInputSchema.privileges. */
+  restorePrivileges: 'STRONGBOX_RESTORE_PRIVILEGES',
+  /** "true": create the roles the backup names and the target lacks, from the stored roles artifact (PostgreSQL). */
+  restoreCreateRoles: 'STRONGBOX_RESTORE_CREATE_ROLES',
+  /** "ignore": restore even when the target lacks DEFINER accounts (MySQL/MariaDB). */
+  restoreDefiners: 'STRONGBOX_RESTORE_DEFINERS',
+  /** Where a Redis RDB restore writes dump.rdb for a fresh redis-server (drills); an RDB cannot be pushed into a live server. */
+  restorePath: 'STRONGBOX_RESTORE_PATH',
+  /** Name of the restore execution that started the task: the key of the error record a failed restore writes. */
+  executionName: 'STRONGBOX_EXECUTION_NAME',
+  /** Bench only: `null` discards the compressed dump instead of uploading it. */
+  sink: 'STRONGBOX_SINK',
+} as const;
+
+export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill'] as const;
+export type TaskCommand = (typeof TASK_COMMANDS)[number];
+
+/** Name of the container in every Strongbox task definition; overrides address it by this name. */
+export const TASK_CONTAINER_NAME = 'dump';
+
+const port = z.coerce.number().int().min(1).max(65535);
+
+export const TaskEnvSchema = z.object({
+  [TASK_ENV.command]: z.enum(TASK_COMMANDS, { error: `expected one of ${TASK_COMMANDS.join(', ')}` }),
+  [TASK_ENV.database]: DatabaseNameSchema,
+  [TASK_ENV.engine]: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+  [TASK_ENV.host]: z.string().min(1),
+  [TASK_ENV.port]: port,
+  [TASK_ENV.dbName]: z.string().min(1).optional(),
+  [TASK_ENV.tls]: z.enum(['disable', 'require', 'verify-full']).default('require'),
+  [TASK_ENV.username]: z.string().optional(),
+  [TASK_ENV.password]: z.string().optional(),
+  [TASK_ENV.secretArn]: z.string().optional(),
+  [TASK_ENV.bucket]: z.string().min(3),
+  [TASK_ENV.s3Endpoint]: z.url().optional(),
+  [TASK_ENV.compressionLevel]: z.coerce.number().int().min(1).max(19).default(3),
+  [TASK_ENV.restoreJobs]: z.coerce.number().int().min(1).max(32).default(2),
+  [TASK_ENV.redisMode]: z.enum(['auto', 'rdb', 'logical']).default('auto'),
+  [TASK_ENV.progressIntervalSeconds]: z.coerce.number().min(0.1).default(5),
+  [TASK_ENV.backupId]: BackupIdSchema.optional(),
+  [TASK_ENV.trigger]: z.string().default('manual'),
+  [TASK_ENV.targetHost]: z.string().optional(),
+  [TASK_ENV.targetPort]: port.optional(),
+  [TASK_ENV.targetName]: z.string().optional(),
+  [TASK_ENV.targetSecretArn]: z.string().optional(),
+  [TASK_ENV.include]: z.string().optional().describe('JSON array of schemas/tables, databases/tables or key patterns.'),
+  [TASK_ENV.restoreOverwrite]: z.enum(['true', 'false']).default('false').describe('Lets a restore write into a non-empty target.'),
+  [TASK_ENV.restorePrivileges]: z.enum(['restore', 'skip']).default('restore'),
+  [TASK_ENV.restoreCreateRoles]: z.enum(['true', 'false']).default('false'),
+  [TASK_ENV.restoreDefiners]: z.enum(['require', 'ignore']).default('require'),
+  [TASK_ENV.restorePath]: z.string().min(1).optional(),
+  [TASK_ENV.sink]: z.enum(['s3', 'null']).default('s3'),
+  [TASK_ENV.executionName]: z.string().min(1).max(80).optional(),
+});
+export type TaskEnv = z.infer<typeof TaskEnvSchema>;

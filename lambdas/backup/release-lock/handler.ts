@@ -1,0 +1,19 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { parser } from '@aws-lambda-powertools/parser/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../../../contracts/function-env';
+import { type ReleaseLockEvent, ReleaseLockEventSchema } from '../../../contracts/payloads/backup';
+import { logger, metrics, tracer } from '../../runtime/powertools';
+import { releaseWorkflowLock } from './release-lock';
+
+const s3 = tracer.captureAWSv3Client(vaultS3Client());
+
+export const handler = middy(async (event: ReleaseLockEvent) =>
+  releaseWorkflowLock(event, { s3, bucket: requireEnv(FUNCTION_ENV.vaultBucket) }),
+)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .use(captureLambdaHandler(tracer))
+  .use(parser({ schema: ReleaseLockEventSchema }));

@@ -1,0 +1,71 @@
+import { lookup } from 'node:dns/promises';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { parser } from '@aws-lambda-powertools/parser/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../../../contracts/function-env';
+import { includeOnTarget, type ResolvedRestore, ResolvedRestoreSchema } from '../../../contracts/payloads/restore';
+import { loadPlan } from '../../../contracts/plan';
+import { keys, ManifestSchema } from '../../../contracts/vault';
+import { getJson } from '../../../contracts/vault-io';
+import { secretsManagerReader } from '../../../engines/connection';
+import { ADAPTERS } from '../../../engines/index';
+import { assertRolesPresent, assertTargetWritable, checkDefiners } from '../../../engines/target-guard';
+import { logger, metrics, tracer } from '../../runtime/powertools';
+import { restoreTargetConnection } from '../restore-target';
+import { guardRestore } from './restore-guard';
+
+const resolveAddresses = async (host: string) => (await lookup(host, { all: true })).map((entry) => entry.address);
+const readSecret = secretsManagerReader();
+const s3 = tracer.captureAWSv3Client(vaultS3Client());
+
+/** The task's own non-empty check, run from the VPC against the target before the task is started. */
+const checkTarget = async (resolved: ResolvedRestore) =>
+  assertTargetWritable({
+    database: resolved.database,
+    engine: resolved.engine,
+    adapter: ADAPTERS[resolved.engine],
+    connection: await restoreTargetConnection(resolved, readSecret),
+    include: includeOnTarget(resolved.include, resolved.engine, resolved.sourceDatabase, resolved.target.database),
+    overwrite: resolved.overwriteConfirmed,
+  });
+
+/**
+ * PostgreSQL: the roles the backup's owners and privileges name (from its manifest) must exist on the target,
+ * unless the restore skips privileges or creates the roles (then only a backup without stored roles is refused).
+ */
+const checkRoles = async (resolved: ResolvedRestore) => {
+  const manifest = await getJson(s3, requireEnv(FUNCTION_ENV.vaultBucket), keys.manifest(resolved.backupId), ManifestSchema);
+  await assertRolesPresent({
+    database: resolved.database,
+    connection: await restoreTargetConnection(resolved, readSecret),
+    required: manifest?.value.requires?.roles ?? [],
+    create: resolved.roles === 'create',
+    rolesStored: manifest?.value.roles !== undefined,
+  });
+};
+
+/** The DEFINER accounts of the backup (its manifest's requires.definers) that the target lacks. */
+const definersOnTarget = async (resolved: ResolvedRestore) => {
+  if (resolved.engine !== 'mysql' && resolved.engine !== 'mariadb') {
+    return [];
+  }
+  const manifest = await getJson(s3, requireEnv(FUNCTION_ENV.vaultBucket), keys.manifest(resolved.backupId), ManifestSchema);
+  return checkDefiners({
+    database: resolved.database,
+    engine: resolved.engine,
+    connection: await restoreTargetConnection(resolved, readSecret),
+    definers: manifest?.value.requires?.definers,
+    mode: resolved.definers ?? 'require',
+  });
+};
+
+// Resolve produced this payload, so it is trusted and parsed by the Powertools parser.
+export const handler = middy(async (event: ResolvedRestore) =>
+  guardRestore(event, { plan: loadPlan(), lookup: resolveAddresses, checkTarget, checkRoles, checkDefiners: definersOnTarget }),
+)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .use(captureLambdaHandler(tracer))
+  .use(parser({ schema: ResolvedRestoreSchema }));

@@ -1,0 +1,252 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { closestNames, InputValidationError, parseInput, RestoreRefusedError, shown } from '../../../contracts/errors';
+import {
+  drPlanOfRestore,
+  isIncluded,
+  LIMITS,
+  type ResolvedRestore,
+  type RestoreExecution,
+  type RestoreInput,
+  RestoreInputSchema,
+  RUN_TASK_OVERRIDES_LIMIT,
+} from '../../../contracts/payloads/restore';
+import { type DatabasePlan, DEFAULT_PORTS, type Plan } from '../../../contracts/plan';
+import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../contracts/task-env';
+import { keys, ManifestSchema } from '../../../contracts/vault';
+import { getJson } from '../../../contracts/vault-io';
+import { describePoints, listStoredBackups, nearestVerified, newestVerified, pointStatus, type StoredBackup } from './recovery-points';
+
+export interface ResolveDeps {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly plan: Plan;
+  /** ARN of the database's restore role (the RunTask TaskRoleArn override). */
+  readonly restoreRoleArn: (database: string) => string;
+}
+
+// Identifiers as PostgreSQL and MySQL print them unquoted; anything fancier is restored whole, not selected.
+const IDENT = '[A-Za-z_][A-Za-z0-9_$]*';
+const QUALIFIED = new RegExp(`^${IDENT}(\\.${IDENT})?$`);
+const REDIS_PATTERN = /^[^\s]{1,512}$/;
+
+/**
+ * The first state of the restore machine. It validates the raw input (schema, then the checks that need the
+ * plan: database, engine-specific target and include rules) and settles the recovery point on a verified
+ * backup. Anything wrong fails here, before a task starts or a byte moves.
+ */
+export async function resolveRestore(rawInput: unknown, execution: RestoreExecution, deps: ResolveDeps): Promise<ResolvedRestore> {
+  if (rawInput === null || typeof rawInput !== 'object' || Array.isArray(rawInput)) {
+    throw new InputValidationError(
+      `Invalid restore input:\n(input): found ${shown(rawInput ?? null)}; expected a JSON object such as {"database": "orders", "latest": true, "target": {"host": "orders-copy.internal", "database": "orders_copy", "secretArn": "arn:aws:secretsmanager:..."}}`,
+    );
+  }
+  const input = parseInput(RestoreInputSchema, rawInput, 'restore input');
+  const db = deps.plan.databases[input.database];
+  if (!db) {
+    const known = Object.keys(deps.plan.databases);
+    throw new InputValidationError(
+      `Invalid restore input:\ndatabase: found ${JSON.stringify(input.database)}; expected one of the configured databases: ${known.join(', ') || '(none)'}`,
+    );
+  }
+  checkAgainstEngine(input, db);
+  const backup = await settleRecoveryPoint(input, execution, deps);
+  if (db.engine !== 'redis' && input.include) {
+    await checkIncludeInBackup(input.include, backup.backupId, db, deps);
+  }
+  const target = {
+    host: input.target.host,
+    port: input.target.port ?? DEFAULT_PORTS[db.engine],
+    ...(input.target.database !== undefined && { database: input.target.database }),
+    ...(input.target.secretArn !== undefined && { secretArn: input.target.secretArn }),
+    tls: db.connection.tls,
+  };
+  const overwriteConfirmed = input.overwrite === true && input.confirm === input.database;
+  const include = input.include ?? [];
+  const environment = [
+    { Name: TASK_ENV.command, Value: 'restore' },
+    { Name: TASK_ENV.backupId, Value: backup.backupId },
+    { Name: TASK_ENV.targetHost, Value: target.host },
+    { Name: TASK_ENV.targetPort, Value: String(target.port) },
+    ...(target.database ? [{ Name: TASK_ENV.targetName, Value: target.database }] : []),
+    ...(target.secretArn ? [{ Name: TASK_ENV.targetSecretArn, Value: target.secretArn }] : []),
+    ...(include.length > 0 ? [{ Name: TASK_ENV.include, Value: JSON.stringify(include) }] : []),
+    { Name: TASK_ENV.restoreOverwrite, Value: String(overwriteConfirmed) },
+    ...(input.privileges !== 'restore' ? [{ Name: TASK_ENV.restorePrivileges, Value: input.privileges }] : []),
+    ...(input.roles === 'create' ? [{ Name: TASK_ENV.restoreCreateRoles, Value: 'true' }] : []),
+    ...(input.definers !== 'require' ? [{ Name: TASK_ENV.restoreDefiners, Value: input.definers }] : []),
+    { Name: TASK_ENV.trigger, Value: `restore:${execution.name}` },
+    { Name: TASK_ENV.executionName, Value: execution.name },
+  ];
+  const taskRoleArn = deps.restoreRoleArn(input.database);
+  checkOverridesSize(environment, taskRoleArn);
+  const drPlan = drPlanOfRestore(input, deps.plan.drPlans, DEFAULT_PORTS[db.engine]);
+  return {
+    database: input.database,
+    engine: db.engine,
+    backupId: backup.backupId,
+    takenAt: backup.takenAt.toISOString(),
+    requested: input.backupId ? `backupId ${input.backupId}` : input.pointInTime ? `pointInTime ${input.pointInTime}` : 'latest',
+    target,
+    include,
+    overwrite: input.overwrite,
+    overwriteConfirmed,
+    ...(input.requestedBy !== undefined && { requestedBy: input.requestedBy }),
+    ...(input.privileges !== 'restore' && { privileges: input.privileges }),
+    ...(input.roles !== 'require' && { roles: input.roles }),
+    ...(input.definers !== 'require' && { definers: input.definers }),
+    taskFamily: db.taskFamily,
+    taskTimeoutSeconds: db.taskTimeoutSeconds,
+    taskRoleArn,
+    environment,
+    execution,
+    ...(db.connection.database !== undefined && { sourceDatabase: db.connection.database }),
+    auditKey: keys.restoreAudit(input.database, new Date(execution.startTime)),
+    ...(drPlan !== undefined && { drPlan }),
+  };
+}
+
+/**
+ * The schema keeps each field within its own limit; this checks the whole of what RunTask will carry, so a
+ * combination of long values fails here, naming the fields, rather than at RunTask (or, locally, at spawn).
+ */
+function checkOverridesSize(environment: readonly { Name: string; Value: string }[], taskRoleArn: string): void {
+  const overrides = { TaskRoleArn: taskRoleArn, ContainerOverrides: [{ Name: TASK_CONTAINER_NAME, Environment: environment }] };
+  const size = JSON.stringify(overrides).length;
+  if (size > RUN_TASK_OVERRIDES_LIMIT) {
+    const largest = [...environment]
+      .sort((a, b) => b.Value.length - a.Value.length)
+      .slice(0, 2)
+      .map((e) => `${e.Name} ${e.Value.length} characters`)
+      .join(', ');
+    throw new InputValidationError(
+      `Invalid restore input:\n(input): found values that make ${size} characters of ECS RunTask overrides (largest: ${largest}); expected at most ${RUN_TASK_OVERRIDES_LIMIT} (8 KiB) in all: shorten "include" (select whole schemas or databases) or "target"`,
+    );
+  }
+}
+
+/**
+ * Every `include` name must select something the backup holds: a misspelt table would otherwise restore an
+ * empty database that Validate finds "matching" (zero objects compared). The manifest's inventory is the
+ * backup's table of contents; names are compared as the manifest spells them (source database names for MySQL).
+ */
+async function checkIncludeInBackup(include: readonly string[], backupId: string, db: DatabasePlan, deps: ResolveDeps): Promise<void> {
+  const manifest = (await getJson(deps.s3, deps.bucket, keys.manifest(backupId), ManifestSchema))?.value;
+  if (!manifest) {
+    throw new RestoreRefusedError(`Recovery point ${backupId} has no readable manifest, so "include" cannot be checked against it`);
+  }
+  const names = manifest.inventory.entries.map((e) => e.name);
+  const candidates = [...names, ...names.map((n) => n.split('.')[0])];
+  const what = db.engine === 'postgres' ? 'a schema or schema.table' : 'a database or database.table';
+  const problems = include.flatMap((name, index) =>
+    names.some((entry) => isIncluded(entry, [name], db.engine))
+      ? []
+      : [
+          `include.${index}: found ${shown(name)}; expected ${what} that backup ${backupId} holds; closest: ${closestNames(name, candidates).join(', ') || '(the backup holds no tables)'}`,
+        ],
+  );
+  if (problems.length > 0) {
+    throw new InputValidationError(`Invalid restore input:\n${problems.join('\n')}`);
+  }
+}
+
+/** Rules that depend on the engine, reported in the same `field: found ...; expected ...` shape as the schema's. */
+function checkAgainstEngine(input: RestoreInput, db: DatabasePlan): void {
+  const problems: string[] = [];
+  const found = shown;
+  const needsCredentials = db.engine !== 'redis';
+  if (needsCredentials && !input.target.secretArn) {
+    problems.push(`target.secretArn: found nothing; expected a Secrets Manager ARN: ${db.engine} needs credentials to restore into`);
+  }
+  if (db.engine === 'postgres' && !input.target.database) {
+    problems.push('target.database: found nothing; expected the name of an existing database to restore into (pg_restore --dbname)');
+  }
+  if (db.engine === 'postgres' && input.target.database && Buffer.byteLength(input.target.database) > LIMITS.postgresIdentifierBytes) {
+    problems.push(
+      `target.database: found ${found(input.target.database)}; expected at most ${LIMITS.postgresIdentifierBytes} bytes, the longest name PostgreSQL keeps (it would silently truncate a longer one)`,
+    );
+  }
+  if (db.engine === 'redis' && input.target.database !== undefined) {
+    problems.push(
+      `target.database: found ${found(input.target.database)}; expected no database for redis: keys go back into the logical databases (db0, db1, ...) they were dumped from`,
+    );
+  }
+  (input.include ?? []).forEach((name, index) => {
+    if (db.engine === 'redis' ? !REDIS_PATTERN.test(name) : !QUALIFIED.test(name)) {
+      const shape =
+        db.engine === 'postgres'
+          ? '"schema" or "schema.table", such as "public.orders"'
+          : db.engine === 'redis'
+            ? 'a key glob pattern without spaces, such as "session:*"'
+            : '"database" or "database.table", such as "shop.orders"';
+      problems.push(`include.${index}: found ${found(name)}; expected ${shape}`);
+    } else if (db.engine !== 'redis' && name.split('.').some((part) => identifierTooLong(part, db.engine))) {
+      const max = db.engine === 'postgres' ? `${LIMITS.postgresIdentifierBytes} bytes` : `${LIMITS.mysqlIdentifierChars} characters`;
+      problems.push(`include.${index}: found ${found(name)}; expected names of at most ${max} each, the longest ${db.engine} keeps`);
+    }
+  });
+  if (db.engine !== 'postgres' && input.privileges !== 'restore') {
+    problems.push(`privileges: found ${found(input.privileges)}; expected it left out: only PostgreSQL restores have a privileges option`);
+  }
+  if (db.engine !== 'postgres' && input.roles !== 'require') {
+    problems.push(`roles: found ${found(input.roles)}; expected it left out: only PostgreSQL backups store role definitions`);
+  }
+  if (db.engine !== 'mysql' && db.engine !== 'mariadb' && input.definers !== 'require') {
+    problems.push(`definers: found ${found(input.definers)}; expected it left out: only MySQL/MariaDB objects have DEFINER accounts`);
+  }
+  if (problems.length > 0) {
+    throw new InputValidationError(`Invalid restore input:\n${problems.join('\n')}`);
+  }
+}
+
+function identifierTooLong(identifier: string, engine: string): boolean {
+  return engine === 'postgres'
+    ? Buffer.byteLength(identifier) > LIMITS.postgresIdentifierBytes
+    : identifier.length > LIMITS.mysqlIdentifierChars;
+}
+
+async function settleRecoveryPoint(input: RestoreInput, execution: RestoreExecution, deps: ResolveDeps): Promise<StoredBackup> {
+  const { s3, bucket } = deps;
+  const backups = await listStoredBackups(s3, bucket, input.database);
+  // The newest backup "at or before" an instant still to come is only the newest backup so far: a restore
+  // that silently restored "latest" for a mistyped year would look like the point that was asked for.
+  if (input.pointInTime && Date.parse(input.pointInTime) > Date.parse(execution.startTime)) {
+    const newest = await newestVerified(s3, bucket, backups);
+    throw new InputValidationError(
+      `Invalid restore input:\npointInTime: found ${shown(input.pointInTime)}; expected an instant no later than the start of this execution (${execution.startTime}): ${
+        newest
+          ? `the newest restorable point of "${input.database}" is ${newest.backupId} (taken ${newest.takenAt.toISOString()}); use "latest": true or that backupId`
+          : `"${input.database}" has no verified backup yet`
+      }`,
+    );
+  }
+  const refuse = async (what: string, around: Date) => {
+    const nearest = await nearestVerified(s3, bucket, backups, around);
+    return new RestoreRefusedError(
+      `${what}. Nearest verified recovery points of "${input.database}": ${describePoints(nearest, input.database)}`,
+    );
+  };
+  if (input.backupId) {
+    const backup = backups.find((b) => b.backupId === input.backupId);
+    if (!backup) {
+      throw await refuse(`Recovery point backupId "${input.backupId}" does not exist in the vault`, parseTime(input.backupId));
+    }
+    const status = await pointStatus(s3, bucket, backup);
+    if (!status.usable) {
+      throw await refuse(`Recovery point backupId "${input.backupId}" ${status.reason}`, backup.takenAt);
+    }
+    return backup;
+  }
+  const before = input.pointInTime ? new Date(input.pointInTime) : undefined;
+  const found = await newestVerified(s3, bucket, backups, before);
+  if (!found) {
+    throw before
+      ? await refuse(`No verified backup of "${input.database}" was taken at or before pointInTime ${input.pointInTime}`, before)
+      : await refuse(`Recovery point "latest": "${input.database}" has no verified backup`, new Date());
+  }
+  return found;
+}
+
+function parseTime(backupId: string): Date {
+  const t = /-(\d{8}T\d{6}Z)-/.exec(backupId)?.[1] ?? '';
+  return new Date(`${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(9, 11)}:${t.slice(11, 13)}:${t.slice(13, 15)}Z`);
+}

@@ -1,0 +1,317 @@
+import { pipeline } from 'node:stream/promises';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { type FailureRecord, FailureRecordSchema, keys, type Manifest, ManifestSchema, mintBackupId } from '../../../contracts/vault';
+import { type SecretReader, sourceConnection } from '../../../engines/connection';
+import type { DumpSession, LogPosition } from '../../../engines/engine';
+import { ADAPTERS } from '../../../engines/index';
+import { type RunningTool, ToolFailedError } from '../../../engines/tools';
+import type { TaskSettings } from '../env';
+import { logLine } from '../log';
+import { parseZstdSummary, startCompressor, startDecompressor, zstdErrors } from '../stream/compress';
+import { HashMeter } from '../stream/hash';
+import { peakRssMb } from '../stream/memory';
+import { round, startProgress } from '../stream/progress';
+import { discardStream, putJson, type UploadResult, uploadStream } from '../stream/upload';
+
+export interface TaskDeps {
+  readonly s3: S3Client;
+  readonly readSecret?: SecretReader;
+}
+
+/** A failed backup; main prints `message` and the stderr tail, and exits non-zero. */
+export class BackupFailedError extends Error {
+  public constructor(
+    message: string,
+    public readonly record: FailureRecord,
+  ) {
+    super(message);
+    this.name = 'BackupFailedError';
+  }
+}
+
+/** Bytes of compressed head fed to a side `zstd -d` to read the log position comment (MySQL). */
+const HEAD_BYTES = 1024 * 1024;
+
+/**
+ * backup: tool stdout -> zstd (the tool's stdout fd is zstd's stdin) -> SHA-256 in Node -> multipart upload.
+ * The hash meter does not end its stream until the tool and zstd have both exited 0, so a failed dump never
+ * completes the upload; every failure aborts it, writes failure.json and no manifest. The manifest is
+ * written last, after everything else succeeded.
+ */
+export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise<Record<string, unknown>> {
+  const env = settings.env;
+  const backupId = env.STRONGBOX_BACKUP_ID ?? mintBackupId(env.STRONGBOX_DATABASE, 'full', new Date());
+  const bucket = env.STRONGBOX_VAULT_BUCKET;
+  const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
+  let phase: FailureRecord['phase'] = 'connect';
+  let session: DumpSession | undefined;
+  let rolesTool: RunningTool | undefined;
+  const compressors: RunningTool[] = [];
+  let stopProgress = () => {};
+  try {
+    const connection = await sourceConnection(env, deps.readSecret);
+    session = await adapter.dump(connection, { redisMode: env.STRONGBOX_REDIS_MODE });
+    // The dump's figures start here: connecting and asking for credentials are not the dump.
+    const startedAt = new Date();
+    phase = 'dump';
+    const current = session;
+    const key = keys.artifact(backupId, current.format);
+    logLine('info', 'backup started', { backupId, key, tool: current.tool.name, args: current.tool.args, sink: settings.sink });
+
+    const head = current.positionFromHead ? new HeadReader() : undefined;
+    const stored = await storeCompressed({
+      settings,
+      deps,
+      key,
+      output: current.output,
+      name: current.tool.name,
+      done: () => current.done(),
+      expectedBytes: current.expectedBytes,
+      tap: head ? (chunk) => head.add(chunk) : undefined,
+      started: (zstd, meter) => {
+        compressors.push(zstd);
+        stopProgress = startProgress('backup', env.STRONGBOX_PROGRESS_INTERVAL_SECONDS, () => meter.bytes);
+      },
+    });
+    stopProgress();
+    const finishedAt = new Date();
+
+    // Roles are global objects that pg_dump never carries; they go beside the dump, checksummed alike.
+    let roles: Manifest['roles'];
+    if (current.roles) {
+      const tool = current.roles.start();
+      rolesTool = tool;
+      const rolesStored = await storeCompressed({
+        settings,
+        deps,
+        key: keys.roles(backupId),
+        output: { kind: 'tool', process: tool },
+        name: tool.name,
+        done: () => tool.succeeded(),
+        expectedBytes: 0,
+        started: (zstd) => compressors.push(zstd),
+      });
+      roles = {
+        key: keys.roles(backupId),
+        bytes: rolesStored.bytes,
+        sha256: rolesStored.sha256,
+        uncompressedBytes: rolesStored.uncompressedBytes,
+        passwordsOmitted: current.roles.passwordsOmitted,
+      };
+    }
+    await current.close();
+
+    phase = 'manifest';
+    const seconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
+    const position: LogPosition | undefined = current.position ?? (head ? current.positionFromHead?.(await head.text()) : undefined);
+    const manifest: Manifest = ManifestSchema.parse({
+      schemaVersion: 1,
+      backupId,
+      database: env.STRONGBOX_DATABASE,
+      kind: 'full',
+      trigger: env.STRONGBOX_TRIGGER,
+      engine: { name: env.STRONGBOX_ENGINE, serverVersion: current.serverVersion },
+      tool: { name: current.tool.name, version: current.tool.version, args: [...current.tool.args] },
+      artifact: {
+        key,
+        format: current.format,
+        bytes: stored.bytes,
+        sha256: stored.sha256,
+        uncompressedBytes: stored.uncompressedBytes,
+        compression: { algorithm: 'zstd', level: env.STRONGBOX_COMPRESSION_LEVEL },
+        parts: stored.parts,
+        partSizeBytes: stored.partSizeBytes,
+      },
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationSeconds: round(seconds, 3),
+      throughputMBps: round((stored.uncompressedBytes || stored.bytes) / 1e6 / Math.max(seconds, 0.001)),
+      ...(position && Object.keys(position).length > 0 ? { position } : {}),
+      inventory: current.inventory,
+      ...(current.requires ? { requires: current.requires } : {}),
+      ...(roles ? { roles } : {}),
+    });
+    if (settings.sink === 's3') {
+      await putJson(deps.s3, bucket, keys.manifest(backupId), manifest);
+    }
+    logLine('info', 'backup finished', { backupId, bytes: stored.bytes, sha256: manifest.artifact.sha256 });
+    return {
+      command: 'backup',
+      ok: true,
+      backupId,
+      key,
+      bytes: stored.bytes,
+      uncompressedBytes: manifest.artifact.uncompressedBytes,
+      sha256: manifest.artifact.sha256,
+      parts: stored.parts,
+      durationSeconds: manifest.durationSeconds,
+      mbPerSecond: manifest.throughputMBps,
+      peakRssMb: peakRssMb(),
+    };
+  } catch (error) {
+    stopProgress();
+    const failure = await describeFailure(error, phase, session, compressors[0]);
+    if (session?.output.kind === 'tool') {
+      session.output.process.child.kill('SIGTERM');
+    } else if (session?.output.kind === 'stream') {
+      session.output.stream.destroy();
+    }
+    rolesTool?.child.kill('SIGTERM');
+    for (const zstd of compressors) {
+      zstd.child.kill('SIGTERM');
+    }
+    await session?.close().catch(() => undefined);
+    const record: FailureRecord = FailureRecordSchema.parse({
+      schemaVersion: 1,
+      backupId,
+      failedAt: new Date().toISOString(),
+      ...failure,
+    });
+    if (settings.sink === 's3') {
+      await putJson(deps.s3, bucket, keys.failure(backupId), record).catch((e: Error) =>
+        logLine('error', 'could not write failure.json', { backupId, error: e.message }),
+      );
+    }
+    throw new BackupFailedError(`backup ${backupId} failed in phase ${record.phase}: ${record.message}`, record);
+  }
+}
+
+interface StoreArgs {
+  readonly settings: TaskSettings;
+  readonly deps: TaskDeps;
+  readonly key: string;
+  readonly output: DumpSession['output'];
+  /** The producing tool, for error messages. */
+  readonly name: string;
+  /** Resolves once the producer succeeded; the upload completes only after it (and zstd) did. */
+  readonly done: () => Promise<void>;
+  readonly expectedBytes: number;
+  readonly tap?: (chunk: Buffer) => void;
+  /** Called once zstd and the hash meter exist, so the caller can watch and, on failure, stop them. */
+  readonly started: (zstd: RunningTool, meter: HashMeter) => void;
+}
+
+interface Stored extends UploadResult {
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly uncompressedBytes: number;
+}
+
+/**
+ * producer stdout -> zstd (the producer's stdout fd is zstd's stdin) -> SHA-256 in Node -> multipart upload
+ * (or the null sink). The hash meter does not end its stream until the producer and zstd both exited 0, so a
+ * failed producer never completes the upload.
+ */
+async function storeCompressed(args: StoreArgs): Promise<Stored> {
+  const { settings, deps } = args;
+  const level = settings.env.STRONGBOX_COMPRESSION_LEVEL;
+  let zstd: RunningTool;
+  if (args.output.kind === 'tool') {
+    const stdout = args.output.process.child.stdout;
+    if (!stdout) {
+      throw new Error(`${args.name} has no stdout`);
+    }
+    zstd = startCompressor(level, stdout);
+    // zstd holds the pipe now; closing our copy lets the tool see EPIPE if zstd dies.
+    stdout.destroy();
+  } else {
+    zstd = startCompressor(level, 'pipe');
+    const stdin = zstd.child.stdin;
+    if (!stdin) {
+      throw new Error('zstd has no stdin');
+    }
+    pipeline(args.output.stream, stdin).catch(() => undefined);
+  }
+  const compressor = zstd;
+  const meter = new HashMeter(async () => {
+    await Promise.all([args.done(), compressor.succeeded()]);
+  }, args.tap);
+  args.started(compressor, meter);
+  const compressed = compressor.child.stdout;
+  if (!compressed) {
+    throw new Error('zstd has no stdout');
+  }
+  compressed.pipe(meter);
+  compressed.once('error', (error) => meter.destroy(error));
+  const upload: UploadResult =
+    settings.sink === 'null'
+      ? await discardStream(meter, args.expectedBytes)
+      : await uploadStream({
+          client: deps.s3,
+          bucket: settings.env.STRONGBOX_VAULT_BUCKET,
+          key: args.key,
+          body: meter,
+          expectedBytes: args.expectedBytes,
+          bytes: () => meter.bytes,
+        });
+  const sizes = parseZstdSummary(compressor.stderr.toString());
+  return { ...upload, bytes: meter.bytes, sha256: meter.sha256(), uncompressedBytes: sizes?.uncompressedBytes ?? 0 };
+}
+
+async function describeFailure(
+  error: unknown,
+  phase: FailureRecord['phase'],
+  session: DumpSession | undefined,
+  zstd: RunningTool | undefined,
+): Promise<Pick<FailureRecord, 'phase' | 'message' | 'exitCode' | 'signal' | 'stderrTail'>> {
+  // Prefer the dump tool's own exit: an upload error caused by a dying tool is the tool's failure.
+  if (session?.output.kind === 'tool') {
+    const tool = session.output.process;
+    const exit = await Promise.race([tool.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
+    if (exit && exit.code !== 0) {
+      const failed = new ToolFailedError(tool.name, exit, tool.stderr.toString());
+      return { phase: 'dump', message: failed.message, exitCode: exit.code, signal: exit.signal, stderrTail: tool.stderr.toString() };
+    }
+  }
+  if (error instanceof ToolFailedError) {
+    const tail = error.tool === 'zstd' ? zstdErrors(error.stderrTail) : error.stderrTail;
+    return { phase: 'dump', message: error.message, exitCode: error.exit.code, signal: error.exit.signal, stderrTail: tail };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    phase: phase === 'dump' ? 'upload' : phase,
+    message,
+    exitCode: null,
+    signal: null,
+    stderrTail: zstd ? zstdErrors(zstd.stderr.toString()) : '',
+  };
+}
+
+/** Decompresses the first compressed bytes in a side zstd to read the dump's header comments. */
+class HeadReader {
+  private readonly zstd = startDecompressor('pipe');
+  private fed = 0;
+  private out = '';
+  private readonly done: Promise<void>;
+
+  public constructor() {
+    this.zstd.child.stdout?.on('data', (chunk: Buffer) => {
+      if (this.out.length < 256 * 1024) {
+        this.out += chunk.toString('utf8');
+      }
+    });
+    this.zstd.child.stdin?.on('error', () => undefined);
+    this.done = this.zstd.exited.then(() => undefined);
+  }
+
+  public add(chunk: Buffer): void {
+    if (this.fed >= HEAD_BYTES) {
+      return;
+    }
+    const part = chunk.subarray(0, HEAD_BYTES - this.fed);
+    this.fed += part.length;
+    this.zstd.child.stdin?.write(Buffer.from(part));
+    if (this.fed >= HEAD_BYTES) {
+      this.zstd.child.stdin?.end();
+    }
+  }
+
+  /** The decompressed head; zstd complains about the truncated frame, which is expected here. */
+  public async text(): Promise<string> {
+    if (this.fed < HEAD_BYTES) {
+      this.zstd.child.stdin?.end();
+    }
+    await this.done;
+    return this.out;
+  }
+}

@@ -1,0 +1,613 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys, ManifestSchema, mintBackupId } from '../../../contracts/vault';
+import { getJson, putJson } from '../../../contracts/vault-io';
+import { type EngineServer, startMariadb } from '../../../dev/servers/engines';
+import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
+import { DumpDefiners, dumpFlags, positionFromDumpHead, type ServerInfo, SqlSelection, tlsFlags } from '../../../engines/mysql/adapter';
+import { baseEnv, runTask } from '../../tasks/run-task';
+
+const MYSQL_8_4: ServerInfo = {
+  flavour: 'mysql',
+  version: '8.4.3 (MySQL Community Server - GPL)',
+  numeric: [8, 4, 3],
+  logBin: true,
+  gtidMode: true,
+};
+
+describe('MySQL/MariaDB dump flags', () => {
+  it('uses --source-data and a commented GTID set on MySQL 8.4 with GTID mode', () => {
+    // Prepare
+    const info = MYSQL_8_4;
+    // Act
+    const flags = dumpFlags(info);
+    // Assess
+    expect(flags).toEqual(
+      expect.arrayContaining([
+        '--single-transaction',
+        '--routines',
+        '--triggers',
+        '--events',
+        '--source-data=2',
+        '--set-gtid-purged=COMMENTED',
+      ]),
+    );
+    expect(flags).not.toContain('--master-data=2');
+  });
+
+  it('uses --master-data and GTID off on MySQL 8.0.20, and --master-data --gtid on MariaDB', () => {
+    // Prepare
+    const old: ServerInfo = { ...MYSQL_8_4, numeric: [8, 0, 20] };
+    const maria: ServerInfo = { flavour: 'mariadb', version: '10.11.6-MariaDB', numeric: [10, 11, 6], logBin: true, gtidMode: false };
+    // Act
+    const oldFlags = dumpFlags(old);
+    const mariaFlags = dumpFlags(maria);
+    // Assess
+    expect(oldFlags).toEqual(expect.arrayContaining(['--master-data=2', '--set-gtid-purged=OFF']));
+    expect(mariaFlags).toEqual(expect.arrayContaining(['--master-data=2', '--gtid']));
+    expect(dumpFlags({ ...maria, logBin: false })).not.toContain('--master-data=2');
+  });
+
+  it('maps TLS settings to each client flavour', () => {
+    // Prepare, Act, Assess
+    expect(tlsFlags('mysql', 'verify-full')).toEqual(['--ssl-mode=VERIFY_IDENTITY']);
+    expect(tlsFlags('mariadb', 'disable')).toEqual(['--skip-ssl']);
+  });
+
+  it('reads binlog coordinates and GTID from the dump head of either flavour', () => {
+    // Prepare
+    const maria = "-- CHANGE MASTER TO MASTER_LOG_FILE='binlog.000002', MASTER_LOG_POS=1234;\n-- SET GLOBAL gtid_slave_pos='0-1-42';";
+    const mysql8 = "-- CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='mysql-bin.000007', SOURCE_LOG_POS=157;";
+    // Act
+    const a = positionFromDumpHead(maria);
+    const b = positionFromDumpHead(mysql8);
+    // Assess
+    expect(a).toEqual({ binlogFile: 'binlog.000002', binlogPosition: 1234, gtid: '0-1-42' });
+    expect(b).toEqual({ binlogFile: 'mysql-bin.000007', binlogPosition: 157 });
+    expect(positionFromDumpHead('-- nothing here')).toBeUndefined();
+  });
+
+  it('selects databases and tables from a multi-database dump stream', async () => {
+    // Prepare
+    const dump = [
+      'SET NAMES utf8mb4;',
+      'CREATE DATABASE `a`;',
+      'USE `a`;',
+      '-- Table structure for table `t1`',
+      'CREATE TABLE t1 (id int);',
+      '-- Table structure for table `t2`',
+      'CREATE TABLE t2 (id int);',
+      'CREATE DATABASE `b`;',
+      'USE `b`;',
+      '-- Table structure for table `t3`',
+      'CREATE TABLE t3 (id int);',
+      '',
+    ].join('\n');
+    const filter = new SqlSelection(['a.t2']);
+    // Act
+    const chunks: Buffer[] = [];
+    filter.on('data', (c: Buffer) => chunks.push(c));
+    filter.end(Buffer.from(dump));
+    await new Promise((r) => filter.on('end', r));
+    const out = Buffer.concat(chunks).toString();
+    // Assess
+    expect(out).toContain('CREATE TABLE t2');
+    expect(out).not.toContain('CREATE TABLE t1');
+    expect(out).not.toContain('CREATE TABLE t3');
+    expect(out).toContain('SET NAMES utf8mb4;');
+  });
+});
+
+describe('DEFINER accounts in a dump text (manifests without requires.definers)', () => {
+  it('finds every clause, including one split between two chunks, and a role without host', async () => {
+    // Prepare
+    const text = [
+      '/*!50013 DEFINER=`app`@`localhost` SQL SECURITY DEFINER */',
+      `INSERT INTO t VALUES ('${'x'.repeat(3000)}');`,
+      "CREATE DEFINER=`o'ps`@`%` PROCEDURE `p`()",
+      '/*!50001 CREATE ALGORITHM=UNDEFINED DEFINER=`auditor` SQL SECURITY DEFINER VIEW `v` AS select 1 */;',
+      '',
+    ].join('\n');
+    const bytes = Buffer.from(text);
+    const split = bytes.indexOf('localhost') + 3;
+    const scanner = new DumpDefiners();
+
+    // Act
+    for (const chunk of [bytes.subarray(0, split), bytes.subarray(split, 3100), bytes.subarray(3100)]) {
+      scanner.write(chunk);
+    }
+    await new Promise((resolve) => scanner.end(resolve));
+
+    // Assess
+    expect(scanner.definers()).toEqual(["'app'@'localhost'", "'auditor'", "'o''ps'@'%'"]);
+  });
+});
+
+describe('SqlSelection of one table', () => {
+  const dump = [
+    '-- Sequence structure for `invoice_numbers`',
+    'CREATE SEQUENCE `invoice_numbers` start with 10;',
+    '-- Table structure for table `orders`',
+    'CREATE TABLE `orders` (id int);',
+    '-- Dumping data for table `orders`',
+    'INSERT INTO `orders` VALUES (1);',
+    '-- Table structure for table `zones`',
+    'CREATE TABLE `zones` (id int);',
+    "-- Dumping events for database 'shop'",
+    '/*!50106 CREATE*/ /*!50106 EVENT `purge` ON SCHEDULE EVERY 1 DAY DO DELETE FROM zones */ ;;',
+    "-- Dumping routines for database 'shop'",
+    'CREATE DEFINER=`app`@`localhost` FUNCTION `gross`(x INT) RETURNS int RETURN x;',
+    '',
+  ].join('\n');
+  const select = async (include: string[]) => {
+    const filter = new SqlSelection(include, 'shop');
+    const chunks: Buffer[] = [];
+    filter.on('data', (c: Buffer) => chunks.push(c));
+    filter.end(Buffer.from(dump));
+    await new Promise((r) => filter.on('end', r));
+    return Buffer.concat(chunks).toString();
+  };
+
+  it('keeps the table and the routines (its triggers and views may call them), but no other sequence and no event', async () => {
+    // Act
+    const out = await select(['shop.orders']);
+
+    // Assess
+    expect(out).toContain('CREATE TABLE `orders`');
+    expect(out).toContain('INSERT INTO `orders`');
+    expect(out).toContain('FUNCTION `gross`');
+    expect(out).not.toContain('CREATE SEQUENCE');
+    expect(out).not.toContain('EVENT `purge`');
+    expect(out).not.toContain('zones` (id');
+  });
+
+  it('keeps a selected sequence, and everything for a whole database', async () => {
+    // Act
+    const sequence = await select(['shop.invoice_numbers']);
+    const whole = await select(['shop']);
+
+    // Assess
+    expect(sequence).toContain('CREATE SEQUENCE `invoice_numbers`');
+    expect(sequence).not.toContain('CREATE TABLE');
+    expect(whole).toBe(dump);
+  });
+});
+
+describe('dump task entrypoint with MariaDB', () => {
+  let source: EngineServer;
+  let target: EngineServer;
+  let s3: LocalS3;
+  const env = (server: EngineServer, extra: Record<string, string>) => ({
+    ...baseEnv(),
+    ...server.taskEnv(),
+    STRONGBOX_DATABASE: 'shop',
+    STRONGBOX_VAULT_BUCKET: 'vault',
+    STRONGBOX_S3_ENDPOINT: s3.endpoint,
+    ...extra,
+  });
+  const connect = (server: EngineServer) =>
+    mysql.createConnection({
+      host: server.host,
+      port: server.port,
+      user: server.username,
+      password: server.password,
+      multipleStatements: true,
+    });
+
+  beforeAll(async () => {
+    [source, target, s3] = await Promise.all([startMariadb(), startMariadb(), startS3rver(['vault'])]);
+    const conn = await connect(source);
+    await conn.query(`
+      CREATE DATABASE shop CHARACTER SET utf8mb4; CREATE DATABASE crm CHARACTER SET utf8mb4;
+      CREATE TABLE shop.customers (id INT PRIMARY KEY, name VARCHAR(100), note TEXT NULL, photo BLOB NULL, big LONGTEXT NULL) CHARACTER SET utf8mb4;
+      INSERT INTO shop.customers VALUES (1, 'Zoë Ångström 🚀 日本語', NULL, x'00ff10ab00', NULL), (2, 'O''Brien "q" \\\\ b', 'tab\\tnl\\n', NULL, REPEAT('large-', 400000)), (3, 'plain', '', x'', NULL);
+      CREATE TABLE shop.orders (id INT PRIMARY KEY, customer_id INT, total DECIMAL(10,2), FOREIGN KEY (customer_id) REFERENCES shop.customers (id));
+      CREATE TABLE shop.audit (id INT AUTO_INCREMENT PRIMARY KEY, order_id INT);
+      CREATE TRIGGER shop.orders_audit AFTER INSERT ON shop.orders FOR EACH ROW INSERT INTO shop.audit (order_id) VALUES (NEW.id);
+      INSERT INTO shop.orders SELECT seq, 1 + seq % 3, seq * 1.5 FROM shop.seq_1_to_3000;
+      CREATE VIEW shop.big_orders AS SELECT * FROM shop.orders WHERE total > 3000;
+      CREATE FUNCTION shop.double_it (x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
+      CREATE TABLE crm.contacts (id INT PRIMARY KEY, email VARCHAR(100)); INSERT INTO crm.contacts VALUES (1, 'a@example.com'), (2, NULL);
+    `);
+    await conn.end();
+  });
+  afterAll(async () => {
+    await s3?.stop();
+    await source?.stop();
+    await target?.stop();
+  });
+
+  it('round-trips several databases into a new instance with identical inventory, rows, binary data, trigger and function', async () => {
+    // Prepare
+    const backup = await runTask(env(source, { STRONGBOX_COMMAND: 'backup' }));
+    expect(backup.code, backup.stderr).toBe(0);
+    // Act
+    const restore = await runTask(
+      env(source, {
+        STRONGBOX_COMMAND: 'restore',
+        STRONGBOX_BACKUP_ID: String(backup.result.backupId),
+        STRONGBOX_TARGET_HOST: target.host,
+        STRONGBOX_TARGET_PORT: String(target.port),
+        STRONGBOX_DB_PASSWORD: target.password,
+      }),
+    );
+    // Assess
+    expect(restore.code, restore.stderr).toBe(0);
+    const before = await runTask(env(source, { STRONGBOX_COMMAND: 'inventory' }));
+    const after = await runTask(env(target, { STRONGBOX_COMMAND: 'inventory' }));
+    expect(after.result.inventory).toEqual(before.result.inventory);
+    expect((before.result.inventory as { entries: unknown[] }).entries).toHaveLength(5);
+    const fingerprint =
+      'SELECT MD5(GROUP_CONCAT(id, name, IFNULL(note, "<null>"), IFNULL(HEX(photo), "<null>"), IFNULL(MD5(big), "<null>") ORDER BY id)) AS f FROM shop.customers';
+    const [a, b] = await Promise.all([connect(source), connect(target)]);
+    expect((await b.query(fingerprint))[0]).toEqual((await a.query(fingerprint))[0]);
+    await b.query('INSERT INTO shop.orders VALUES (9999, 1, 1)');
+    expect((await b.query('SELECT COUNT(*) AS n, shop.double_it(21) AS d FROM shop.audit'))[0]).toEqual([{ n: 3001, d: 42 }]);
+    await Promise.all([a.end(), b.end()]);
+  });
+
+  it('records the binlog position and GTID in the manifest', async () => {
+    // Prepare
+    const run = env(source, { STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'crm' });
+    // Act
+    const out = await runTask(run);
+    // Assess
+    expect(out.code, out.stderr).toBe(0);
+    const manifest = JSON.parse(
+      await (
+        await s3
+          .client()
+          .send(
+            new (
+              await import('@aws-sdk/client-s3')
+            ).GetObjectCommand({ Bucket: 'vault', Key: String(out.result.key).replace(/data\.sql\.zst$/, 'manifest.json') }),
+          )
+      ).Body!.transformToString(),
+    );
+    expect(manifest.position.binlogFile).toMatch(/^binlog\.\d+$/);
+    expect(manifest.position.binlogPosition).toBeGreaterThan(0);
+    expect(manifest.tool.args[0]).toBe('--defaults-extra-file=<0600 option file>');
+    expect(JSON.stringify(manifest)).not.toContain(source.password);
+  });
+
+  it('restores a single-database backup under a new name, selecting one table', async () => {
+    // Prepare
+    const backup = await runTask(env(source, { STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'crm' }));
+    // Act
+    const restore = await runTask(
+      env(source, {
+        STRONGBOX_COMMAND: 'restore',
+        STRONGBOX_BACKUP_ID: String(backup.result.backupId),
+        STRONGBOX_TARGET_NAME: 'crm_copy',
+        STRONGBOX_INCLUDE: '["contacts"]',
+      }),
+    );
+    // Assess
+    expect(restore.code, restore.stderr).toBe(0);
+    const conn = await connect(source);
+    expect((await conn.query('SELECT COUNT(*) AS n FROM crm_copy.contacts'))[0]).toEqual([{ n: 2 }]);
+    await conn.end();
+  });
+});
+
+describe('MariaDB views, DEFINER accounts and failed restores (task entrypoint)', () => {
+  let source: EngineServer;
+  let target: EngineServer;
+  let s3: LocalS3;
+  let inventoryBackup: string;
+  let bigBackup: string;
+  const env = (server: EngineServer, extra: Record<string, string>) => ({
+    ...baseEnv(),
+    ...server.taskEnv(),
+    STRONGBOX_DATABASE: 'shop',
+    STRONGBOX_VAULT_BUCKET: 'vault',
+    STRONGBOX_S3_ENDPOINT: s3.endpoint,
+    ...extra,
+  });
+  const connect = (server: EngineServer) =>
+    mysql.createConnection({
+      host: server.host,
+      port: server.port,
+      user: server.username,
+      password: server.password,
+      multipleStatements: true,
+    });
+  const manifestOf = async (backupId: string) => (await getJson(s3.client(), 'vault', keys.manifest(backupId), ManifestSchema))!.value;
+  const databasesOf = async (server: EngineServer) => {
+    const conn = await connect(server);
+    const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT schema_name AS s FROM information_schema.schemata ORDER BY 1');
+    await conn.end();
+    return rows.map((r) => String(r.s));
+  };
+  const restoreInto = (backupId: string, database: string, extra: Record<string, string> = {}) =>
+    runTask(
+      env(source, {
+        STRONGBOX_COMMAND: 'restore',
+        STRONGBOX_BACKUP_ID: backupId,
+        STRONGBOX_TARGET_HOST: target.host,
+        STRONGBOX_TARGET_PORT: String(target.port),
+        STRONGBOX_TARGET_NAME: database,
+        STRONGBOX_DB_PASSWORD: target.password,
+        ...extra,
+      }),
+    );
+  /** A second backup whose stored artifact is `backupId`'s, changed by `corrupt`; the manifest keeps the original checksum. */
+  const corruptCopy = async (backupId: string, at: string, corrupt: (bytes: Buffer) => Buffer) => {
+    const manifest = await manifestOf(backupId);
+    const copyId = mintBackupId('shop', 'full', new Date(at));
+    const key = keys.artifact(copyId, 'sql');
+    const stored = await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: manifest.artifact.key }));
+    const bytes = corrupt(Buffer.from(await stored.Body!.transformToByteArray()));
+    await s3.client().send(new PutObjectCommand({ Bucket: 'vault', Key: key, Body: bytes }));
+    await putJson(s3.client(), 'vault', keys.manifest(copyId), { ...manifest, backupId: copyId, artifact: { ...manifest.artifact, key } });
+    return copyId;
+  };
+  /** Garbage from the 5th MiB on: the first MiBs decompress and restore before the checksum fails at the end. */
+  const corruptTail = (bytes: Buffer) => {
+    const copy = Buffer.from(bytes);
+    copy.fill(0x5a, Math.min(5 * 1024 * 1024, copy.length - 1024));
+    return copy;
+  };
+
+  beforeAll(async () => {
+    [source, target, s3] = await Promise.all([startMariadb(), startMariadb(), startS3rver(['vault'])]);
+    const conn = await connect(source);
+    await conn.query(`
+      CREATE USER 'app'@'localhost'; CREATE USER 'ops'@'%';
+      CREATE DATABASE inv; USE inv; GRANT SELECT, INSERT, UPDATE, DELETE, EXECUTE, TRIGGER, EVENT ON inv.* TO 'app'@'localhost', 'ops'@'%';
+      CREATE TABLE inv.items (id INT PRIMARY KEY, name VARCHAR(20));
+      CREATE TABLE inv.log (id INT AUTO_INCREMENT PRIMARY KEY, item INT);
+      INSERT INTO inv.items SELECT seq, CONCAT('item ', seq) FROM seq_1_to_6;
+      CREATE DEFINER='app'@'localhost' VIEW slow_items AS SELECT id, name FROM items WHERE SLEEP(0.5) = 0;
+      CREATE DEFINER='ops'@'%' TRIGGER items_log AFTER INSERT ON items FOR EACH ROW INSERT INTO log (item) VALUES (NEW.id);
+      CREATE DEFINER='app'@'localhost' FUNCTION twice (x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
+      CREATE DEFINER='ops'@'%' EVENT prune ON SCHEDULE EVERY 1 DAY DO DELETE FROM log WHERE id < 0;
+      CREATE DATABASE big; USE big; CREATE TABLE big.a_first (id INT PRIMARY KEY); INSERT INTO big.a_first SELECT seq FROM seq_1_to_10;
+      CREATE TABLE big.blobs (id INT PRIMARY KEY, body BLOB); INSERT INTO big.blobs SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_6000;
+    `);
+    await conn.end();
+    const [inv, big] = [
+      await runTask(env(source, { STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'inv' })),
+      await runTask(env(source, { STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'big' })),
+    ];
+    expect(inv.code, inv.stderr).toBe(0);
+    expect(big.code, big.stderr).toBe(0);
+    inventoryBackup = String(inv.result.backupId);
+    bigBackup = String(big.result.backupId);
+  }, 120_000);
+  afterAll(async () => {
+    await s3?.stop();
+    await source?.stop();
+    await target?.stop();
+  });
+
+  it('lists a view by a hash of its definition without running it, so a view that takes 3 s costs the backup nothing', async () => {
+    // Prepare
+    const conn = await connect(source);
+    const started = Date.now();
+    await conn.query('SELECT COUNT(*) FROM inv.slow_items');
+    const viewSeconds = (Date.now() - started) / 1000;
+    await conn.end();
+
+    // Act
+    const manifest = await manifestOf(inventoryBackup);
+
+    // Assess
+    expect(viewSeconds).toBeGreaterThan(2.5);
+    expect(manifest.durationSeconds).toBeLessThan(2);
+    const entries = Object.fromEntries(manifest.inventory.entries.map((e) => [e.name, e]));
+    expect(entries['inv.items']).toEqual({ name: 'inv.items', kind: 'table', count: 6 });
+    expect(entries['inv.slow_items']).toEqual({
+      name: 'inv.slow_items',
+      kind: 'view',
+      definitionSha256: expect.stringMatching(/^[a-f0-9]{64}$/),
+    });
+  });
+
+  it('records the DEFINER accounts of the views, triggers, routines and events it dumped', async () => {
+    // Prepare
+    const backupId = inventoryBackup;
+
+    // Act
+    const manifest = await manifestOf(backupId);
+
+    // Assess
+    expect(manifest.requires?.definers).toEqual(["'app'@'localhost'", "'ops'@'%'"]);
+  });
+
+  it('refuses, before writing anything, a target that lacks the DEFINER accounts, and names them', async () => {
+    // Prepare
+    const before = await databasesOf(target);
+
+    // Act
+    const run = await restoreInto(inventoryBackup, 'inv_refused');
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("'app'@'localhost', 'ops'@'%'");
+    expect(run.stderr).toContain('"definers": "ignore"');
+    expect(await databasesOf(target)).toEqual(before);
+  });
+
+  it('with STRONGBOX_RESTORE_DEFINERS=ignore restores under another name, and the view hashes as in the manifest', async () => {
+    // Prepare
+    const manifest = await manifestOf(inventoryBackup);
+
+    // Act
+    const run = await restoreInto(inventoryBackup, 'inv_copy', { STRONGBOX_RESTORE_DEFINERS: 'ignore' });
+    const after = await runTask(env(target, { STRONGBOX_COMMAND: 'inventory', STRONGBOX_DB_NAME: 'inv_copy' }));
+
+    // Assess
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain("'app'@'localhost'");
+    const restored = (after.result.inventory as { entries: { name: string; definitionSha256?: string }[] }).entries;
+    expect(restored.find((e) => e.name === 'inv_copy.slow_items')?.definitionSha256).toBe(
+      manifest.inventory.entries.find((e) => e.name === 'inv.slow_items')?.definitionSha256,
+    );
+  });
+
+  it('keeps every byte of the dump when `mariadb-dump --version` answers after the dump has started writing', async () => {
+    // Prepare
+    const shims = mkdtempSync(join(tmpdir(), 'strongbox-shim-'));
+    const real = execFileSync('which', ['mariadb-dump']).toString().trim();
+    writeFileSync(join(shims, 'mariadb-dump'), `#!/bin/sh\nif [ "$1" = "--version" ]; then sleep 1; fi\nexec ${real} "$@"\n`, {
+      mode: 0o755,
+    });
+
+    // Act
+    const run = await runTask(env(source, { STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'inv', PATH: `${shims}:${process.env.PATH}` }));
+    rmSync(shims, { recursive: true, force: true });
+
+    // Assess
+    expect(run.code, run.stderr).toBe(0);
+    const manifest = await manifestOf(String(run.result.backupId));
+    const stored = await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: manifest.artifact.key }));
+    const text = execFileSync('zstd', ['-d', '-c'], { input: Buffer.from(await stored.Body!.transformToByteArray()) }).toString();
+    expect(text.startsWith('/*M!999999')).toBe(true);
+    expect(text).toContain('CREATE TABLE `items`');
+    expect(text.trimEnd()).toMatch(/-- Dump completed on .+$/);
+  });
+
+  it('measures throughput over the dump, not over the secret read before it', async () => {
+    // Prepare
+    const { main } = await import('../../../tasks/src/main');
+    const secretArn = 'arn:aws:secretsmanager:eu-west-1:000000000000:secret:shop-AbCdEf';
+    const slowSecret = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      return JSON.stringify({ username: source.username, password: source.password });
+    };
+    const backupId = mintBackupId('shop', 'full', new Date('2026-05-01T03:00:00Z'));
+    const withoutCredentials: NodeJS.ProcessEnv = {
+      ...env(source, {}),
+      STRONGBOX_DB_USERNAME: undefined,
+      STRONGBOX_DB_PASSWORD: undefined,
+    };
+
+    const before = Date.now();
+
+    // Act
+    const code = await main(
+      {
+        ...withoutCredentials,
+        STRONGBOX_COMMAND: 'backup',
+        STRONGBOX_DB_NAME: 'big',
+        STRONGBOX_DB_SECRET_ARN: secretArn,
+        STRONGBOX_BACKUP_ID: backupId,
+      },
+      { s3: s3.client(), readSecret: slowSecret },
+    );
+
+    // Assess
+    expect(code).toBe(0);
+    const manifest = await manifestOf(backupId);
+    // The manifest's start, duration and throughput are the dump's: the 1.5 s secret read comes before startedAt.
+    expect(Date.parse(manifest.startedAt) - before).toBeGreaterThanOrEqual(1400);
+    const dumpSeconds = manifest.artifact.uncompressedBytes / 1e6 / manifest.throughputMBps;
+    expect(Math.abs(dumpSeconds - manifest.durationSeconds)).toBeLessThan(Math.max(0.05, manifest.durationSeconds * 0.05));
+  });
+
+  it('drops the database a restore created when the artifact is corrupt, and says so', async () => {
+    // Prepare
+    const corrupt = await corruptCopy(bigBackup, '2026-05-02T03:00:00Z', (bytes) => Buffer.alloc(bytes.length, 0x5a));
+
+    // Act
+    const run = await restoreInto(corrupt, 'big_garbage');
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('checksum mismatch');
+    expect(run.stderr).toContain('dropped database `big_garbage`, which this restore had created');
+    expect(await databasesOf(target)).not.toContain('big_garbage');
+  });
+
+  it('drops the tables a late failure had already restored, with the database it created', async () => {
+    // Prepare
+    const corrupt = await corruptCopy(bigBackup, '2026-05-03T03:00:00Z', corruptTail);
+
+    // Act
+    const run = await restoreInto(corrupt, 'big_late');
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('checksum mismatch');
+    expect(run.stderr).toMatch(
+      /dropped database `big_late`, which this restore had created \(it held [12] tables? when the restore failed\)/,
+    );
+    expect(await databasesOf(target)).not.toContain('big_late');
+  });
+
+  it('empties an existing empty database after a failed restore into it, keeping the database and its character set', async () => {
+    // Prepare
+    const conn = await connect(target);
+    await conn.query('CREATE DATABASE big_existing CHARACTER SET latin1');
+    const corrupt = await corruptCopy(bigBackup, '2026-05-04T03:00:00Z', corruptTail);
+
+    // Act
+    const run = await restoreInto(corrupt, 'big_existing');
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('removed what this restore had written into the existing empty database `big_existing`');
+    const [tables] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'big_existing'",
+    );
+    const [schema] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT default_character_set_name AS cs FROM information_schema.schemata WHERE schema_name = 'big_existing'",
+    );
+    await conn.end();
+    expect(tables[0].n).toBe(0);
+    expect(schema[0].cs).toBe('latin1');
+  });
+
+  it('says that an overwritten database may hold a partial restore, because MySQL DDL commits at once', async () => {
+    // Prepare
+    const conn = await connect(target);
+    await conn.query('CREATE DATABASE big_full; CREATE TABLE big_full.keep (id INT)');
+    const corrupt = await corruptCopy(bigBackup, '2026-05-05T03:00:00Z', corruptTail);
+
+    // Act
+    const run = await restoreInto(corrupt, 'big_full', { STRONGBOX_RESTORE_OVERWRITE: 'true' });
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('database `big_full` held 1 object before the restore');
+    expect(run.stderr).toContain('may now hold a partial restore');
+    const [kept] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'big_full' AND table_name = 'keep'",
+    );
+    await conn.end();
+    expect(kept[0].n).toBe(1);
+  });
+
+  it('takes back a failed multi-database restore: drops the databases its dump created, leaves the others', async () => {
+    // Prepare
+    const all = await runTask(env(source, { STRONGBOX_COMMAND: 'backup' }));
+    expect(all.code, all.stderr).toBe(0);
+    const corrupt = await corruptCopy(String(all.result.backupId), '2026-05-06T03:00:00Z', corruptTail);
+    const before = await databasesOf(target);
+
+    // Act
+    const run = await runTask(
+      env(source, {
+        STRONGBOX_COMMAND: 'restore',
+        STRONGBOX_BACKUP_ID: corrupt,
+        STRONGBOX_TARGET_HOST: target.host,
+        STRONGBOX_TARGET_PORT: String(target.port),
+        STRONGBOX_DB_PASSWORD: target.password,
+        STRONGBOX_RESTORE_OVERWRITE: 'true',
+        STRONGBOX_RESTORE_DEFINERS: 'ignore',
+      }),
+    );
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/dropped database `big`, which this restore had created \(it held [12] tables? when the restore failed\)/);
+    expect(before).not.toContain('big');
+    expect(await databasesOf(target)).toEqual(before);
+  });
+});
