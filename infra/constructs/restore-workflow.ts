@@ -142,7 +142,7 @@ export class RestoreWorkflow extends Construct {
         [FUNCTION_ENV.restoreRoles]: restoreRolesEnvironment(this, props.plan, props.restoreRoles),
       }),
       guard: fn(
-        'restore-guard',
+        'restore/guard',
         'Restore: refuse the source connection, a non-empty target and (PostgreSQL) a target lacking the roles, unless told otherwise',
         Duration.seconds(30),
       ),
