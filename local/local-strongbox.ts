@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Plan } from '../contracts/plan';
 import { TASK_CONTAINER_NAME } from '../contracts/task-env';
+import { LOCAL_SDK_ENV, type LocalVault, startVault } from '../dev/servers/vault';
 import { buildPlan } from '../infra/config/plan';
 import { ecsBinding, type LocalBindingsOptions, localBindings } from './bindings';
 import { type ExecuteOptions, type ExecutionResult, LocalStateMachine, TaskFailedError } from './executor/runtime';
@@ -9,7 +10,6 @@ import type { LocalConfig } from './local-config';
 import { type LocalSns, Outbox, startLocalSns } from './outbox';
 import { type LocalSecrets, startLocalSecrets } from './secrets';
 import { type SynthesizedApp, synthesize } from './synth';
-import { LOCAL_SDK_ENV, type LocalVault, startVault } from './vault';
 
 /**
  * Strongbox on one machine: the synthesized app, the vault (both regions' buckets in one s3rver), the SNS

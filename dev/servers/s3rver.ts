@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { startVault, vaultClient } from '../../local/vault';
+import { startVault, vaultClient } from './vault';
 
 export interface LocalS3 {
   readonly endpoint: string;
