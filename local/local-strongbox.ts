@@ -95,85 +95,20 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
   const vault = await startVault(options.vaultDir ?? join(local.dataDir, 'vault'), [app.buckets.primary, app.buckets.replica]);
   const outbox = new Outbox(options.outboxFile ?? join(local.dataDir, 'outbox.jsonl'));
   const sns = await startLocalSns(outbox);
-  const secretJson = (c: { username?: string; password?: string }) =>
-    JSON.stringify({
-      ...(c.username !== undefined && { username: c.username }),
-      ...(c.password !== undefined && { password: c.password }),
-    });
-  const initialSecrets: Record<string, string> = {};
-  for (const [arn, credentials] of Object.entries(local.secrets)) {
-    initialSecrets[arn] = secretJson(credentials);
-  }
-  for (const db of Object.values(plan.databases)) {
-    const credentials = local.credentials[db.name];
-    if (db.connection.secretArn && credentials) {
-      initialSecrets[db.connection.secretArn] = secretJson(credentials);
-    }
-  }
-  const secrets = await startLocalSecrets(initialSecrets);
-
-  const lambdaEnv: Record<string, string> = {
-    ...LOCAL_SDK_ENV,
-    AWS_REGION: app.region,
-    AWS_DEFAULT_REGION: app.region,
-    AWS_ENDPOINT_URL_SNS: sns.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
-    STRONGBOX_S3_ENDPOINT: vault.endpoint,
-    STRONGBOX_OBJECT_LOCK: 'off',
-    STRONGBOX_PLAN: JSON.stringify(plan),
-    POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
-    POWERTOOLS_METRICS_NAMESPACE: 'Strongbox',
-    POWERTOOLS_METRICS_DISABLED: options.metrics ? 'false' : 'true',
-    // Dev mode makes Powertools write through the global console, which the demo filters.
-    POWERTOOLS_DEV: 'true',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
+  const secrets = await startLocalSecrets(initialSecrets(local, plan));
+  const endpoints = { sns: sns.endpoint, secrets: secrets.endpoint, vault: vault.endpoint };
+  const lambdaEnv = lambdaEnvironment(app.region, endpoints, plan, options);
   // The Powertools singletons read their settings when the first handler module loads; set them before that.
   Object.assign(process.env, lambdaEnv);
 
-  const taskBaseEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/tmp',
-    TMPDIR: process.env.TMPDIR ?? '/tmp',
-    LANG: process.env.LANG ?? 'C.UTF-8',
-    NODE_OPTIONS: process.env.NODE_OPTIONS ?? '',
-    // The SDK's "Node 22 will be required from 2027" notice would otherwise open every task's stderr tail.
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    ...LOCAL_SDK_ENV,
-    AWS_REGION: app.region,
-    AWS_ENDPOINT_URL_SNS: sns.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
-    STRONGBOX_S3_ENDPOINT: vault.endpoint,
-    STRONGBOX_PROGRESS_INTERVAL_SECONDS: String(options.progressIntervalSeconds ?? 1),
-  };
-
-  const databaseBySecret = new Map<string, string>();
-  for (const db of Object.values(plan.databases)) {
-    if (db.connection.secretArn) {
-      databaseBySecret.set(db.connection.secretArn, db.name);
-    }
-  }
-  const secretValues = (secretArn: string, jsonKey: string | undefined): string | undefined => {
-    const database = databaseBySecret.get(secretArn);
-    const credentials = database ? local.credentials[database] : undefined;
-    if (!credentials) {
-      return undefined;
-    }
-    if (jsonKey === undefined) {
-      return JSON.stringify(credentials);
-    }
-    // A secret without the key would stop ECS from starting the task; a password-only Redis has no user name.
-    return (credentials as unknown as Record<string, string | undefined>)[jsonKey] ?? (jsonKey === 'username' ? '' : undefined);
-  };
-
   // Direct task runs collect their result line and stderr tail here, by the run's name.
-  const collectors = new Map<string, { last?: Record<string, unknown>; stderrTail: string }>();
+  const collectors = new Map<string, TaskCollector>();
   const bindingOptions: LocalBindingsOptions = {
     app,
     outbox,
     lambdaEnv,
-    taskBaseEnv,
-    secretValues,
+    taskBaseEnv: taskBaseEnvironment(app.region, endpoints, options),
+    secretValues: secretValueLookup(local, plan),
     onTaskOutput: (line) => {
       const collector = collectors.get(line.executionName);
       if (collector && line.json && line.stream === 'stdout') {
@@ -196,15 +131,131 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
       return stateMachine(machineName).execute(input, { name, onTransition: options.onNestedTransition, signal });
     },
   };
-  const resolver = localBindings(bindingOptions);
-  const task = ecsBinding({ Type: 'Task' }, bindingOptions);
-  const runTask = async (database: string, environment: Record<string, string>, label = 'Task'): Promise<TaskRun> => {
+  const stateMachine = stateMachineLookup(app, localBindings(bindingOptions));
+
+  return {
+    app,
+    plan,
+    vault,
+    outbox,
+    sns,
+    stateMachine,
+    secrets,
+    backup: (input, executeOptions) => stateMachine('backup').execute(input, executeOptions),
+    restore: (input, executeOptions) => stateMachine('restore').execute(input, executeOptions),
+    drill: (input, executeOptions) => stateMachine('drill').execute(input, executeOptions),
+    runTask: taskRunner(plan, ecsBinding({ Type: 'Task' }, bindingOptions), collectors),
+    stop: async () => {
+      await sns.stop();
+      await secrets.stop();
+      await vault.stop();
+    },
+  };
+}
+
+interface LocalEndpoints {
+  readonly sns: string;
+  readonly secrets: string;
+  readonly vault: string;
+}
+
+interface TaskCollector {
+  last?: Record<string, unknown>;
+  stderrTail: string;
+}
+
+function secretJson(c: { username?: string; password?: string }): string {
+  return JSON.stringify({
+    ...(c.username !== undefined && { username: c.username }),
+    ...(c.password !== undefined && { password: c.password }),
+  });
+}
+
+/** The local Secrets Manager's contents: the config's named secrets, then each database's own credentials. */
+function initialSecrets(local: LocalConfig, plan: Plan): Record<string, string> {
+  const secrets: Record<string, string> = {};
+  for (const [arn, credentials] of Object.entries(local.secrets)) {
+    secrets[arn] = secretJson(credentials);
+  }
+  for (const db of Object.values(plan.databases)) {
+    const credentials = local.credentials[db.name];
+    if (db.connection.secretArn && credentials) {
+      secrets[db.connection.secretArn] = secretJson(credentials);
+    }
+  }
+  return secrets;
+}
+
+/** What a deployed function would find in its environment, with the local endpoints standing in for AWS. */
+function lambdaEnvironment(region: string, endpoints: LocalEndpoints, plan: Plan, options: LocalStrongboxOptions): Record<string, string> {
+  return {
+    ...LOCAL_SDK_ENV,
+    AWS_REGION: region,
+    AWS_DEFAULT_REGION: region,
+    AWS_ENDPOINT_URL_SNS: endpoints.sns,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secrets,
+    STRONGBOX_S3_ENDPOINT: endpoints.vault,
+    STRONGBOX_OBJECT_LOCK: 'off',
+    STRONGBOX_PLAN: JSON.stringify(plan),
+    POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
+    POWERTOOLS_METRICS_NAMESPACE: 'Strongbox',
+    POWERTOOLS_METRICS_DISABLED: options.metrics ? 'false' : 'true',
+    // Dev mode makes Powertools write through the global console, which the demo filters.
+    POWERTOOLS_DEV: 'true',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
+
+/** The part of a task's environment that ECS and the container image would provide; the task definition adds the rest. */
+function taskBaseEnvironment(region: string, endpoints: LocalEndpoints, options: LocalStrongboxOptions): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    TMPDIR: process.env.TMPDIR ?? '/tmp',
+    LANG: process.env.LANG ?? 'C.UTF-8',
+    NODE_OPTIONS: process.env.NODE_OPTIONS ?? '',
+    // The SDK's "Node 22 will be required from 2027" notice would otherwise open every task's stderr tail.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    ...LOCAL_SDK_ENV,
+    AWS_REGION: region,
+    AWS_ENDPOINT_URL_SNS: endpoints.sns,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secrets,
+    STRONGBOX_S3_ENDPOINT: endpoints.vault,
+    STRONGBOX_PROGRESS_INTERVAL_SECONDS: String(options.progressIntervalSeconds ?? 1),
+  };
+}
+
+/** Resolves a task definition's `secrets` entry (`<arn>:<jsonKey>::`) the way ECS does at task start. */
+function secretValueLookup(local: LocalConfig, plan: Plan): LocalBindingsOptions['secretValues'] {
+  const databaseBySecret = new Map<string, string>();
+  for (const db of Object.values(plan.databases)) {
+    if (db.connection.secretArn) {
+      databaseBySecret.set(db.connection.secretArn, db.name);
+    }
+  }
+  return (secretArn, jsonKey) => {
+    const database = databaseBySecret.get(secretArn);
+    const credentials = database ? local.credentials[database] : undefined;
+    if (!credentials) {
+      return undefined;
+    }
+    if (jsonKey === undefined) {
+      return JSON.stringify(credentials);
+    }
+    // A secret without the key would stop ECS from starting the task; a password-only Redis has no user name.
+    return (credentials as unknown as Record<string, string | undefined>)[jsonKey] ?? (jsonKey === 'username' ? '' : undefined);
+  };
+}
+
+/** Runs one database's task through the same ECS binding the state machines use, outside any execution. */
+function taskRunner(plan: Plan, task: ReturnType<typeof ecsBinding>, collectors: Map<string, TaskCollector>): LocalStrongbox['runTask'] {
+  return async (database, environment, label = 'Task') => {
     const db = plan.databases[database];
     if (!db) {
       throw new Error(`runTask: no database "${database}" in the config; expected one of ${Object.keys(plan.databases).join(', ')}`);
     }
     const name = `${label}-${randomUUID()}`;
-    const collector: { last?: Record<string, unknown>; stderrTail: string } = { stderrTail: '' };
+    const collector: TaskCollector = { stderrTail: '' };
     collectors.set(name, collector);
     const started = Date.now();
     let exitCode = 0;
@@ -230,8 +281,12 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     }
     return { exitCode, result: collector.last, stderrTail: collector.stderrTail, seconds: (Date.now() - started) / 1000 };
   };
+}
+
+/** Finds a synthesized state machine by a part of its name and binds it once. */
+function stateMachineLookup(app: SynthesizedApp, resolver: ReturnType<typeof localBindings>): LocalStrongbox['stateMachine'] {
   const machines = new Map<string, LocalStateMachine>();
-  const stateMachine = (name: string): LocalStateMachine => {
+  return (name) => {
     const wanted = name.toLowerCase();
     const found = app.stateMachines.find((m) => m.name.toLowerCase().includes(wanted) || m.logicalId.toLowerCase().includes(wanted));
     if (!found) {
@@ -246,24 +301,5 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
       machines.set(found.logicalId, machine);
     }
     return machine;
-  };
-
-  return {
-    app,
-    plan,
-    vault,
-    outbox,
-    sns,
-    stateMachine,
-    secrets,
-    backup: (input, executeOptions) => stateMachine('backup').execute(input, executeOptions),
-    restore: (input, executeOptions) => stateMachine('restore').execute(input, executeOptions),
-    drill: (input, executeOptions) => stateMachine('drill').execute(input, executeOptions),
-    runTask,
-    stop: async () => {
-      await sns.stop();
-      await secrets.stop();
-      await vault.stop();
-    },
   };
 }

@@ -21,3 +21,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const cdkOutdir = mkdtempSync(join(tmpdir(), 'strongbox-test-cdk-'));
 process.env.CDK_OUTDIR ??= cdkOutdir;
 afterAll(() => rmSync(cdkOutdir, { recursive: true, force: true }));
+
+// Bundling runs esbuild per function and prints a block for each; only the one test that checks the bundle
+// (test/infra/constructs/app-function.test.ts) turns it back on, through postCliContext, which wins over this.
+process.env.CDK_CONTEXT_JSON ??= JSON.stringify({ 'aws:cdk:bundling-stacks': [] });

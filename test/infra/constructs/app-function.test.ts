@@ -9,8 +9,8 @@ import { testPlan } from '../../lambdas/fixtures';
 
 describe('AppFunction', () => {
   it('builds node22.x on arm64 with tracing, a retained log group, and the plan compiled into the bundle only', () => {
-    // Prepare
-    const app = new App();
+    // Prepare: the one test that bundles (test/support/setup-env.ts turns bundling off for the others)
+    const app = new App({ postCliContext: { 'aws:cdk:bundling-stacks': ['**'] } });
     const stack = new Stack(app, 'Test');
     const plan = testPlan();
 
