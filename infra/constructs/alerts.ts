@@ -145,7 +145,7 @@ export class Alerts extends Construct {
         configurationName: name,
         iamRoleArn: role.roleArn,
         teamId: chat.teams.teamId,
-        teamsChannelId: chat.teams.channelId,
+        teamsChannelId: teamsChannelId(chat.teams.channelId),
         teamsTenantId: chat.teams.tenantId,
         snsTopicArns: [this.chatTopic.topicArn],
         guardrailPolicies: [guardrail.managedPolicyArn],
@@ -154,4 +154,13 @@ export class Alerts extends Construct {
     }
     return role;
   }
+}
+
+/**
+ * AWS Chatbot takes the Teams channel id URL-encoded, as it appears in the channel's link (`19%3A…%40thread.tacv2`);
+ * CloudFormation rejects the decoded form Teams shows elsewhere (`19:…@thread.tacv2`). Both are accepted in the
+ * config; only `:` and `@` are encoded, so an id given already encoded passes unchanged.
+ */
+export function teamsChannelId(channelId: string): string {
+  return channelId.replaceAll(':', '%3A').replaceAll('@', '%40');
 }

@@ -3,7 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../../infra/app';
-import { Alerts, type AlertsConfig } from '../../../infra/constructs/alerts';
+import { Alerts, type AlertsConfig, teamsChannelId } from '../../../infra/constructs/alerts';
 
 const PAGER_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:sb/pagerduty-AbCdEf';
 
@@ -158,11 +158,21 @@ describe('Alerts', () => {
     template.hasResourceProperties('AWS::Chatbot::MicrosoftTeamsChannelConfiguration', {
       ConfigurationName: 'sb-alerts',
       TeamId: teams.teamId,
-      TeamsChannelId: teams.channelId,
+      TeamsChannelId: '19%3Aabc%40thread.tacv2',
       TeamsTenantId: teams.tenantId,
       SnsTopicArns: [{ Ref: Match.stringLikeRegexp('^AlertsChat') }],
       GuardrailPolicies: [{ Ref: Match.stringLikeRegexp('^AlertsChatbotGuardrail') }],
     });
+  });
+
+  it('passes a Teams channel id given URL-encoded, as copied from its link, unchanged', () => {
+    // Act
+    const encoded = teamsChannelId('19%3Aabc%40thread.tacv2');
+    const decoded = teamsChannelId('19:abc@thread.tacv2');
+
+    // Assess
+    expect(encoded).toBe('19%3Aabc%40thread.tacv2');
+    expect(decoded).toBe(encoded);
   });
 
   it('creates no chat channel, pager subscription or e-mail when none is configured', () => {

@@ -19,7 +19,7 @@ describe('AppFunction', () => {
       name: 'backup/prepare',
       plan,
       description: 'test',
-      environment: { A: 'b' },
+      environment: { STRONGBOX_A: 'b' },
       logRetention: logs.RetentionDays.ONE_WEEK,
     });
     const template = Template.fromStack(stack);
@@ -30,7 +30,9 @@ describe('AppFunction', () => {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       TracingConfig: { Mode: 'Active' },
-      Environment: { Variables: { A: 'b', POWERTOOLS_SERVICE_NAME: 'backup-prepare', POWERTOOLS_METRICS_NAMESPACE: 'Strongbox' } },
+      Environment: {
+        Variables: { STRONGBOX_A: 'b', POWERTOOLS_SERVICE_NAME: 'backup-prepare', POWERTOOLS_METRICS_NAMESPACE: 'Strongbox' },
+      },
     });
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0];
