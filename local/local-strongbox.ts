@@ -4,7 +4,7 @@ import type { Plan } from '../contracts/plan';
 import { TASK_CONTAINER_NAME } from '../contracts/task-env';
 import { LOCAL_SDK_ENV, type LocalVault, startVault } from '../dev/servers/vault';
 import { buildPlan } from '../infra/config/plan';
-import { ecsBinding, type LocalBindingsOptions, localBindings } from './bindings';
+import { ecsBinding, type LocalBindingsOptions, lambdaBinding, localBindings } from './bindings';
 import { type ExecuteOptions, type ExecutionResult, LocalStateMachine, TaskFailedError } from './executor/runtime';
 import type { LocalConfig } from './local-config';
 import { type LocalSns, Outbox, startLocalSns } from './outbox';
@@ -70,6 +70,14 @@ export interface LocalStrongbox {
    * its task definition's environment plus `environment` (e.g. STRONGBOX_COMMAND=restore).
    */
   runTask(database: string, environment: Record<string, string>, label?: string): Promise<TaskRun>;
+  /**
+   * Invokes a deployed function outside any state machine, as EventBridge or the console would: the real
+   * handler of the synthesized function whose handler folder is `folder` (e.g. `watchdog`), with its template
+   * environment.
+   */
+  invoke(folder: string, event: unknown): Promise<unknown>;
+  /** Runs the scheduled watchdog once, as its EventBridge rule does; resolves with its summary. */
+  watchdog(): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -145,6 +153,8 @@ export async function startLocalStrongbox(options: LocalStrongboxOptions): Promi
     restore: (input, executeOptions) => stateMachine('restore').execute(input, executeOptions),
     drill: (input, executeOptions) => stateMachine('drill').execute(input, executeOptions),
     runTask: taskRunner(plan, ecsBinding({ Type: 'Task' }, bindingOptions), collectors),
+    invoke: (folder, event) => invokeFunction(app, bindingOptions, folder, event),
+    watchdog: () => invokeFunction(app, bindingOptions, 'watchdog', { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }),
     stop: async () => {
       await sns.stop();
       await secrets.stop();
@@ -281,6 +291,26 @@ function taskRunner(plan: Plan, task: ReturnType<typeof ecsBinding>, collectors:
     }
     return { exitCode, result: collector.last, stderrTail: collector.stderrTail, seconds: (Date.now() - started) / 1000 };
   };
+}
+
+export class FunctionNotFoundError extends Error {
+  public constructor(folder: string, available: readonly string[]) {
+    super(`no function with its handler in lambdas/${folder}/ in the synthesized app; found: ${available.join(', ') || 'none'}`);
+    this.name = 'FunctionNotFoundError';
+  }
+}
+
+function invokeFunction(app: SynthesizedApp, options: LocalBindingsOptions, folder: string, event: unknown): Promise<unknown> {
+  const functions = [...new Set(app.functions.values())];
+  const fn = functions.find((f) => f.handlerModule === `lambdas/${folder}/handler.ts`);
+  if (!fn) {
+    throw new FunctionNotFoundError(
+      folder,
+      functions.map((f) => f.handlerModule.replace(/^lambdas\/|\/handler\.ts$/g, '')),
+    );
+  }
+  const name = `${folder.replace('/', '-')}-${randomUUID()}`;
+  return lambdaBinding(fn, options, false).invoke(event, { stateName: folder, executionArn: name, executionName: name });
 }
 
 /** Finds a synthesized state machine by a part of its name and binds it once. */

@@ -167,4 +167,16 @@ describe('backup state machine, end to end', () => {
     expect(files).toEqual(expect.arrayContaining(['data.pgdump.zst', 'manifest.json']));
     expect(await digests(replica)).toEqual(await digests(primary));
   });
+
+  it('runs the deployed watchdog handler: every database backed up above is within its RPO', async () => {
+    // Prepare: the tests above backed up all three databases
+
+    // Act
+    const summary = await e2e.strongbox.watchdog();
+    const unknown = await e2e.strongbox.invoke('nope', {}).catch((error: Error) => error.message);
+
+    // Assess
+    expect(summary).toEqual({ databases: 3, beyondRpo: [] });
+    expect(unknown).toMatch(/^no function with its handler in lambdas\/nope\/ in the synthesized app; found: .*watchdog/);
+  });
 });
