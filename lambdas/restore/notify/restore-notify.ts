@@ -1,14 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { DEFAULT_PORTS } from '../../../contracts/engines';
 import { capMessage, readableError } from '../../../contracts/errors';
-import {
-  type ResolvedRestore,
-  type RestoreAudit,
-  RestoreAuditSchema,
-  type RestoreNotifyEvent,
-  refusalForDrPlan,
-} from '../../../contracts/payloads/restore';
-import { DEFAULT_PORTS, type Plan } from '../../../contracts/plan';
+import { type ResolvedRestore, type RestoreAudit, RestoreAuditSchema, type RestoreNotifyEvent } from '../../../contracts/payloads/restore';
+import type { Plan } from '../../../contracts/plan';
+import { refusalForDrPlan } from '../../../contracts/refusals';
 import { keys, RestoreTaskErrorSchema } from '../../../contracts/vault';
 import { getJson, putJson } from '../../../contracts/vault-io';
 
