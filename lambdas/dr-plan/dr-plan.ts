@@ -7,8 +7,8 @@ import {
   type DrReport,
   type DrState,
   drPlanRequestedBy,
-  type RestoreExecution,
-} from '../../contracts/payloads/restore';
+} from '../../contracts/payloads/dr-plan';
+import type { RestoreExecution } from '../../contracts/payloads/restore';
 import type { Plan } from '../../contracts/plan';
 
 /**

@@ -4,7 +4,7 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import { parseInput } from '../../../contracts/errors';
 import { FUNCTION_ENV, requireEnv, restoreRoleArn, vaultS3Client } from '../../../contracts/function-env';
-import { DrillPrepareEventSchema } from '../../../contracts/payloads/restore';
+import { DrillPrepareEventSchema } from '../../../contracts/payloads/drill';
 import { loadPlan } from '../../../contracts/plan';
 import { logger, metrics, tracer } from '../../runtime/powertools';
 import { prepareDrill } from './drill-prepare';

@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { readableError, StrongboxError } from '../../../contracts/errors';
 import { METRIC, publishDatabaseMetrics } from '../../../contracts/metrics';
-import type { DrillReportEvent } from '../../../contracts/payloads/restore';
+import type { DrillReportEvent } from '../../../contracts/payloads/drill';
 import { type DrillRecord, DrillRecordSchema, describeMismatch, keys, type LatestDrill } from '../../../contracts/vault';
 import { getJson, putJson } from '../../../contracts/vault-io';
 

@@ -5,7 +5,7 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
 import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../../../contracts/function-env';
-import { type DrillReportEvent, DrillReportEventSchema } from '../../../contracts/payloads/restore';
+import { type DrillReportEvent, DrillReportEventSchema } from '../../../contracts/payloads/drill';
 import { logger, metrics, tracer } from '../../runtime/powertools';
 import { reportDrill } from './drill-report';
 

@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  compareInventory,
-  drPlanRequestedBy,
-  hostProblem,
-  overwriteHint,
-  RestoreInputSchema,
-  refusalForDrPlan,
-  sourceRefusal,
-} from '../../../contracts/payloads/restore';
+import { compareInventory } from '../../../contracts/inventory';
+import { drPlanRequestedBy } from '../../../contracts/payloads/dr-plan';
+import { hostProblem, RestoreInputSchema } from '../../../contracts/payloads/restore';
+import { overwriteHint, refusalForDrPlan, sourceRefusal } from '../../../contracts/refusals';
 import { describeMismatch, type Inventory } from '../../../contracts/vault';
 
 describe('hostProblem', () => {
