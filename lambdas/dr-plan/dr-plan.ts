@@ -1,5 +1,6 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { InputValidationError, parseInput, readableError, shown } from '../../contracts/errors';
+import { InputValidationError, parseInput, readableError } from '../../contracts/errors';
+import { shown } from '../../contracts/issues';
 import {
   type DrItem,
   type DrItemResult,

@@ -1,7 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_PORTS } from '../../../contracts/engines';
-import { closestNames, InputValidationError, parseInput, RestoreRefusedError, shown } from '../../../contracts/errors';
+import { closestNames, InputValidationError, parseInput, RestoreRefusedError } from '../../../contracts/errors';
 import { isIncluded } from '../../../contracts/inventory';
+import { shown } from '../../../contracts/issues';
 import { drPlanOfRestore } from '../../../contracts/payloads/dr-plan';
 import {
   LIMITS,
