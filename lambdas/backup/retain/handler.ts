@@ -1,13 +1,12 @@
-import { FUNCTION_ENV, RetainEnvSchema } from '../../../contracts/function-env';
+import { RetainEnvSchema } from '../../../contracts/function-env';
 import { RetainEventSchema, type RetainResult } from '../../../contracts/payloads/backup';
 import { loadPlan } from '../../../contracts/plan';
 import { lambdaHandler } from '../../runtime/handler';
 import { tracer } from '../../runtime/powertools';
-import { vaultS3Client } from '../../runtime/vault-client';
+import { regionalVaultS3Client, vaultS3Client } from '../../runtime/vault-client';
 import { retain } from './retain';
 
 const s3 = tracer.captureAWSv3Client(vaultS3Client());
-const replicaS3 = tracer.captureAWSv3Client(vaultS3Client(process.env[FUNCTION_ENV.replicaRegion]));
 
 export const handler = lambdaHandler(
   { name: 'Retain event', schema: RetainEventSchema, env: RetainEnvSchema },
@@ -16,7 +15,7 @@ export const handler = lambdaHandler(
     const { plan: _plan, ...result } = await retain(event, {
       s3,
       bucket: env.vaultBucket,
-      replica: { s3: replicaS3, bucket: env.replicaBucket },
+      replica: { s3: regionalVaultS3Client(env.replicaRegion), bucket: env.replicaBucket },
       plan: loadPlan(),
       objectLock: env.objectLock !== 'off',
     });
