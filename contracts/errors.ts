@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { describeIssues } from './issues';
 
 /**
  * Errors that reach a state machine. Step Functions shows `name` as the Error and `message` as the Cause,
@@ -20,6 +21,12 @@ export class VerificationError extends StrongboxError {}
 /** A copy whose checksum at the destination differs from the source. */
 export class ReplicationError extends StrongboxError {}
 
+/**
+ * A drill that found the backup not restorable as recorded: thrown by the drill task (drill.json says why, and
+ * the task exits 1) and by the drill's Report, which fails the execution with it.
+ */
+export class DrillFailedError extends StrongboxError {}
+
 /** A restore the guard refuses: source as target, non-empty target, or a recovery point that is not there. */
 export class RestoreRefusedError extends StrongboxError {}
 
@@ -38,27 +45,9 @@ export function capMessage(message: string, max = MAX_MESSAGE_CHARS): string {
   return message.length > max ? `${message.slice(0, max - 3)}...` : message;
 }
 
-/** Formats zod issues as one line each: `field: found <value>; expected ...`. */
+/** Zod issues as the message of an error: one `field: found <value>; expected ...` line each (contracts/issues.ts). */
 export function describeZodIssues(error: z.ZodError, input: unknown): string {
-  const lines = error.issues.map((issue) => {
-    const path = issue.path.map(String).join('.') || '(input)';
-    let found: unknown = input;
-    for (const part of issue.path) {
-      found = found !== null && typeof found === 'object' ? (found as Record<PropertyKey, unknown>)[part] : undefined;
-    }
-    if (issue.code === 'unrecognized_keys') {
-      return `${path === '(input)' ? '' : `${path}: `}unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k.slice(0, 60)}"`).join(', ')}; remove ${issue.keys.length > 1 ? 'them' : 'it'}`;
-    }
-    return `${path}: found ${shown(found)}; ${issue.message.replace(/^Invalid input: /, '')}`;
-  });
-  const extra = lines.length - MAX_ISSUE_LINES;
-  return extra > 0 ? [...lines.slice(0, MAX_ISSUE_LINES), `... and ${extra} more problems like these`].join('\n') : lines.join('\n');
-}
-
-/** A value as an error message quotes it: JSON, at most 60 characters (a 200 KiB value is not repeated). */
-export function shown(value: unknown): string {
-  const text = value === undefined ? 'nothing' : JSON.stringify(value);
-  return text && text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return describeIssues(error, input, { maxLines: MAX_ISSUE_LINES }).join('\n');
 }
 
 /** Parses `input` or throws an InputValidationError whose message names each field and the fix. */

@@ -1,5 +1,5 @@
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { addConditionalWriteShim } from '../lambdas/runtime/s3-conditional-shim';
+import { z } from 'zod';
+import { describeIssues } from './issues';
 import { TASK_ENV } from './task-env';
 
 /**
@@ -27,7 +27,7 @@ export const FUNCTION_ENV = {
 
 export class MissingEnvironmentError extends Error {
   public constructor(name: string) {
-    super(`${name} is not set: the function was deployed without it (see infra/constructs/backup-workflow.ts)`);
+    super(`${name} is not set: the function was deployed without it (see its construct in infra/constructs/)`);
     this.name = 'MissingEnvironmentError';
   }
 }
@@ -50,37 +50,87 @@ export function requireEnv(name: string): string {
   return value;
 }
 
-/**
- * The S3 client for a vault. With a custom endpoint (local runtime only) it talks path-style to s3rver and
- * gets the conditional-write shim, because s3rver ignores If-None-Match / If-Match.
- */
-export function vaultS3Client(region?: string): S3Client {
-  const endpoint = process.env[FUNCTION_ENV.s3Endpoint];
-  const config: S3ClientConfig = { region };
-  if (!endpoint) {
-    return new S3Client(config);
+/** A bad environment value (not a missing one): the function was deployed or started with the wrong value. */
+export class InvalidEnvironmentError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'InvalidEnvironmentError';
   }
-  return addConditionalWriteShim(
-    new S3Client({
-      ...config,
-      endpoint,
-      forcePathStyle: true,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    }),
-  );
 }
 
-/** Runs `fn` over `items` with at most `limit` calls in flight, keeping the input order in the result. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index], index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+/** AWS_REGION is set by the Lambda runtime itself (and by the local runtime), not by a construct. */
+const ENV_NAMES = { ...FUNCTION_ENV, region: 'AWS_REGION' } as const;
+type EnvKey = keyof typeof ENV_NAMES;
+
+/** One function's environment: the variable names it reads and the schema that turns them into typed settings. */
+export interface FunctionEnvSchema<T> {
+  readonly names: readonly string[];
+  readonly schema: z.ZodType<T>;
+}
+
+/**
+ * Builds a function's env schema from FUNCTION_ENV keys, so the handler reads `env.vaultBucket` while the
+ * template and the error messages use the variable's real name.
+ */
+function functionEnv<S extends { readonly [K in EnvKey]?: z.ZodType }>(
+  shape: S,
+): FunctionEnvSchema<{ readonly [K in keyof S]: S[K] extends z.ZodType ? z.output<S[K]> : never }> {
+  const entries = Object.entries(shape) as [EnvKey, z.ZodType][];
+  const schema = z
+    .object(Object.fromEntries(entries.map(([key, value]) => [ENV_NAMES[key], value])))
+    .transform((env) => Object.fromEntries(entries.map(([key]) => [key, env[ENV_NAMES[key]]])));
+  return { names: entries.map(([key]) => ENV_NAMES[key]), schema: schema as never };
+}
+
+const bucket = z.string().min(3, { error: 'expected an S3 bucket name' });
+const region = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: 'expected an AWS region code such as "eu-west-1"' });
+const arn = (what: string) => z.string().startsWith('arn:', { error: `expected the ARN of ${what}` });
+const flag = z.enum(['true', 'false'], { error: 'expected "true" or "false"' });
+/** Set to "off" only by the local runtime (s3rver has no Object Lock); the deployed functions never get it. */
+const objectLock = z.literal('off', { error: 'expected "off" (or leave the variable unset)' }).optional();
+/** JSON object database -> restore role ARN; parsed per database by restoreRoleArn. */
+const restoreRoles = z.string().startsWith('{', { error: 'expected a JSON object of database name -> restore role ARN' });
+
+// One schema per function, listing exactly what its construct sets (infra/constructs/*-workflow.ts, watchdog.ts).
+export const PrepareEnvSchema = functionEnv({ vaultBucket: bucket });
+export const VerifyEnvSchema = functionEnv({ vaultBucket: bucket });
+export const ReplicateEnvSchema = functionEnv({
+  vaultBucket: bucket,
+  replicaBucket: bucket,
+  replicaRegion: region,
+  replicaKmsKey: arn("the replica vault's KMS key"),
+});
+export const RetainEnvSchema = functionEnv({ vaultBucket: bucket, replicaBucket: bucket, replicaRegion: region, objectLock });
+export const NotifyEnvSchema = functionEnv({
+  vaultBucket: bucket,
+  chatTopicArn: arn('the chat SNS topic'),
+  pagerTopicArn: arn('the pager SNS topic').optional(),
+  pageOnImportant: flag,
+  region,
+});
+export const ReleaseLockEnvSchema = functionEnv({ vaultBucket: bucket });
+export const ResolveEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic'), restoreRoles });
+export const GuardEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
+export const ValidateEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
+export const RestoreNotifyEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
+export const DrillPrepareEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic'), restoreRoles });
+export const DrillReportEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
+export const DrPlanEnvSchema = functionEnv({ chatTopicArn: arn('the chat SNS topic') });
+export const WatchdogEnvSchema = functionEnv({ vaultBucket: bucket });
+
+/**
+ * Reads a function's settings from `source`. A variable that is missing (or empty) throws
+ * MissingEnvironmentError naming it; a malformed one throws InvalidEnvironmentError naming it and the fix.
+ */
+export function parseFunctionEnv<T>(env: FunctionEnvSchema<T>, source: NodeJS.ProcessEnv = process.env): T {
+  const picked = Object.fromEntries(env.names.flatMap((name) => (source[name] ? [[name, source[name]]] : [])));
+  const result = env.schema.safeParse(picked);
+  if (result.success) {
+    return result.data;
+  }
+  const missing = [...new Set(result.error.issues.map((issue) => String(issue.path[0])).filter((name) => picked[name] === undefined))];
+  if (missing.length > 0) {
+    throw new MissingEnvironmentError(missing.join(', '));
+  }
+  throw new InvalidEnvironmentError(`Invalid function environment:\n${describeIssues(result.error, picked).join('\n')}`);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ENGINES, REDIS_MODES, TLS_MODES } from './engines';
 import { DatabaseNameSchema } from './vault';
 
 /**
@@ -7,12 +8,9 @@ import { DatabaseNameSchema } from './vault';
  * bundle at synth (esbuild `define` of `process.env.STRONGBOX_PLAN`), so no Lambda fetches its config from
  * the network and nothing sits in template environment values. Locally the same variable is set for real.
  */
-/** The port each engine listens on unless the config or a restore input says otherwise. */
-export const DEFAULT_PORTS = { postgres: 5432, mysql: 3306, mariadb: 3306, redis: 6379, mongodb: 27017 } as const;
-
 export const DatabasePlanSchema = z.strictObject({
   name: DatabaseNameSchema,
-  engine: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+  engine: z.enum(ENGINES),
   tier: z.enum(['critical', 'important', 'general']),
   rpoSeconds: z.number().int().positive(),
   rtoSeconds: z.number().int().positive(),
@@ -36,14 +34,14 @@ export const DatabasePlanSchema = z.strictObject({
     port: z.number().int(),
     database: z.string().optional(),
     secretArn: z.string().optional(),
-    tls: z.enum(['disable', 'require', 'verify-full']),
+    tls: z.enum(TLS_MODES),
   }),
   /** ECS task definition family of this database's dump task; RunTask takes the family for the latest revision. */
   taskFamily: z.string(),
   taskTimeoutSeconds: z.number().int().positive(),
   compressionLevel: z.number().int(),
   restoreJobs: z.number().int(),
-  redisMode: z.enum(['auto', 'rdb', 'logical']),
+  redisMode: z.enum(REDIS_MODES),
   /** Longest gap between two scheduled drills; only for databases with a drill schedule (the drill-overdue alarm). */
   drillIntervalSeconds: z.number().int().positive().optional(),
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ENGINES, REDIS_MODES, TLS_MODES } from './engines';
 import { BackupIdSchema, DatabaseNameSchema } from './vault';
 
 /**
@@ -58,11 +59,11 @@ const port = z.coerce.number().int().min(1).max(65535);
 export const TaskEnvSchema = z.object({
   [TASK_ENV.command]: z.enum(TASK_COMMANDS, { error: `expected one of ${TASK_COMMANDS.join(', ')}` }),
   [TASK_ENV.database]: DatabaseNameSchema,
-  [TASK_ENV.engine]: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+  [TASK_ENV.engine]: z.enum(ENGINES),
   [TASK_ENV.host]: z.string().min(1),
   [TASK_ENV.port]: port,
   [TASK_ENV.dbName]: z.string().min(1).optional(),
-  [TASK_ENV.tls]: z.enum(['disable', 'require', 'verify-full']).default('require'),
+  [TASK_ENV.tls]: z.enum(TLS_MODES).default('require'),
   [TASK_ENV.username]: z.string().optional(),
   [TASK_ENV.password]: z.string().optional(),
   [TASK_ENV.secretArn]: z.string().optional(),
@@ -70,7 +71,7 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.s3Endpoint]: z.url().optional(),
   [TASK_ENV.compressionLevel]: z.coerce.number().int().min(1).max(19).default(3),
   [TASK_ENV.restoreJobs]: z.coerce.number().int().min(1).max(32).default(2),
-  [TASK_ENV.redisMode]: z.enum(['auto', 'rdb', 'logical']).default('auto'),
+  [TASK_ENV.redisMode]: z.enum(REDIS_MODES).default('auto'),
   [TASK_ENV.progressIntervalSeconds]: z.coerce.number().min(0.1).default(5),
   [TASK_ENV.backupId]: BackupIdSchema.optional(),
   [TASK_ENV.trigger]: z.string().default('manual'),

@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, PutObjectCommand, type PutObjectCommandInput, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  paginateListObjectsV2,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { describeZodIssues } from './errors';
 
@@ -8,6 +15,26 @@ import { describeZodIssues } from './errors';
  * Small helpers for the vault's JSON records. Every reader validates with the record's schema, so a record
  * written by an older or broken writer surfaces as a readable error instead of an undefined field later.
  */
+
+/**
+ * An S3 client for the vault, the one factory the task and the Lambdas share. With `endpoint` (the local
+ * runtime's and the tests' s3rver) it talks path-style and computes checksums only where an operation needs
+ * them: otherwise a streamed PutObject reaches s3rver with its chunk framing stored in the object. The region
+ * falls back to the SDK's own resolution, and to eu-west-1 for an endpoint, which s3rver does not check.
+ */
+export function s3ClientFor(options: { readonly endpoint?: string; readonly region?: string } = {}): S3Client {
+  const config: S3ClientConfig = { region: options.region };
+  if (!options.endpoint) {
+    return new S3Client(config);
+  }
+  return new S3Client({
+    region: options.region ?? process.env.AWS_REGION ?? 'eu-west-1',
+    endpoint: options.endpoint,
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
 
 export class RecordFormatError extends Error {
   public constructor(message: string) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DATABASE_NAME, ENGINES, NAME_SOURCE } from './engines';
 
 /**
  * The vault contract: where every object lives and what its JSON records look like. The dump task, every
@@ -16,13 +17,13 @@ import { z } from 'zod';
  *   restores/<database>/task-errors/<execution name>.json              a failed restore task's own error line
  */
 
-export const DATABASE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+export { DATABASE_NAME };
 export const BACKUP_KINDS = ['full'] as const;
 export type BackupKind = (typeof BACKUP_KINDS)[number];
 export const ARTIFACT_FORMATS = ['pgdump', 'sql', 'rdb', 'redis-logical', 'mongo-archive'] as const;
 export type ArtifactFormat = (typeof ARTIFACT_FORMATS)[number];
 
-const BACKUP_ID = /^([a-z][a-z0-9-]{0,39})-(\d{8}T\d{6}Z)-([a-z]+)$/;
+const BACKUP_ID = new RegExp(`^(${NAME_SOURCE})-(\\d{8}T\\d{6}Z)-([a-z]+)$`);
 
 export const DatabaseNameSchema = z
   .string()
@@ -90,9 +91,17 @@ export const keys = {
   restoreTaskError: (database: string, executionName: string) => `restores/${database}/task-errors/${executionName}.json`,
 } as const;
 
+/**
+ * The object tag that names a backup's highest GFS slot (weekly, monthly, yearly). Retention sets it; the
+ * vault's lifecycle rules move objects to colder storage classes by it.
+ */
+export const TIER_TAG = 'strongbox:tier';
+
+const BACKUP_KEY = new RegExp(`^backups/${NAME_SOURCE}/\\d{4}/\\d{2}/\\d{2}/([^/]+)/([^/]+)$`);
+
 /** Which record a key under `backups/` is, or undefined for anything else. */
 export function classifyKey(key: string): { backupId: string; file: string } | undefined {
-  const match = /^backups\/[a-z][a-z0-9-]{0,39}\/\d{4}\/\d{2}\/\d{2}\/([^/]+)\/([^/]+)$/.exec(key);
+  const match = BACKUP_KEY.exec(key);
   return match ? { backupId: match[1], file: match[2] } : undefined;
 }
 
@@ -151,7 +160,7 @@ export const ManifestSchema = z.strictObject({
   kind: z.enum(BACKUP_KINDS),
   trigger: z.string().min(1),
   engine: z.strictObject({
-    name: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+    name: z.enum(ENGINES),
     serverVersion: z.string().min(1),
   }),
   tool: z.strictObject({

@@ -1,4 +1,5 @@
-import { isIncluded, nonEmptyRefusal } from '../contracts/payloads/restore';
+import { isIncluded } from '../contracts/inventory';
+import { nonEmptyRefusal } from '../contracts/refusals';
 import type { Connection } from './connection';
 import { type EngineAdapter, TargetNotEmptyError } from './engine';
 import { missingDefiners } from './mysql/adapter';

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { describeZodIssues } from '../../contracts/errors';
-import { mapLimit } from '../../contracts/function-env';
 import { RestoreInputSchema } from '../../contracts/payloads/restore';
 import { listObjects } from '../../contracts/vault-io';
 import {
@@ -10,6 +9,7 @@ import {
   newestVerified,
   pointStatus,
 } from '../../lambdas/restore/resolve/recovery-points';
+import { mapLimit } from '../../util/map-limit';
 import { stringFlag } from '../args';
 import type { VaultAccess } from '../backends/vault';
 import { type Command, type CommandContext, printJson, requireDatabase, withVault } from '../context';

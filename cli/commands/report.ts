@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { mapLimit } from '../../contracts/function-env';
+import { mapLimit } from '../../util/map-limit';
 import { stringFlag } from '../args';
 import { type Command, printJson, withVault } from '../context';
 import { CliUsageError, EXIT } from '../errors';

@@ -1,13 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { InputValidationError, parseInput } from '../../contracts/errors';
-import {
-  DrillInputSchema,
-  DrPlanInputSchema,
-  type RestoreAudit,
-  RestoreAuditSchema,
-  RestoreInputSchema,
-} from '../../contracts/payloads/restore';
+import { DrPlanInputSchema } from '../../contracts/payloads/dr-plan';
+import { DrillInputSchema } from '../../contracts/payloads/drill';
+import { type RestoreAudit, RestoreAuditSchema, RestoreInputSchema } from '../../contracts/payloads/restore';
 import { DrillRecordSchema, keys } from '../../contracts/vault';
 import { getJson, listObjects } from '../../contracts/vault-io';
 import { resolveRestore } from '../../lambdas/restore/resolve/restore-resolve';

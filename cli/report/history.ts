@@ -1,5 +1,4 @@
 import { HeadObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
-import { mapLimit } from '../../contracts/function-env';
 import { type RestoreAudit, RestoreAuditSchema } from '../../contracts/payloads/restore';
 import {
   classifyKey,
@@ -17,6 +16,7 @@ import {
 } from '../../contracts/vault';
 import { getJson, isNotFound, type ListedObject, listObjects, RecordFormatError } from '../../contracts/vault-io';
 import type { BackupStatus } from '../../lambdas/backup/retain/planner';
+import { mapLimit } from '../../util/map-limit';
 import type { VaultAccess, VaultSide } from '../backends/vault';
 
 /**

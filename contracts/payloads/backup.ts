@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ENGINES } from '../engines';
 import { BACKUP_KINDS, BackupIdSchema, DatabaseNameSchema } from '../vault';
 
 /**
@@ -30,7 +31,7 @@ export const PrepareResultSchema = z.discriminatedUnion('status', [
   z.strictObject({
     status: z.literal('ready'),
     database: DatabaseNameSchema,
-    engine: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+    engine: z.enum(ENGINES),
     backupId: BackupIdSchema,
     prefix: z.string(),
     taskFamily: z.string(),

@@ -1,19 +1,11 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import {
-  BackupIdSchema,
-  DatabaseNameSchema,
-  type InventoryEntry,
-  InventorySchema,
-  isCounted,
-  type Mismatch,
-  MismatchSchema,
-  parseBackupId,
-} from '../vault';
+import { ENGINES, TLS_MODES } from '../engines';
+import { BackupIdSchema, DatabaseNameSchema, MismatchSchema, parseBackupId } from '../vault';
 import { ExecutionContextSchema } from './backup';
 
 /**
- * Payloads of the restore, drill and DR plan state machines. `RestoreInputSchema` is THE contract an on-call
+ * Payloads of the restore state machine (the drill's are in drill.ts, the DR plan's in dr-plan.ts). `RestoreInputSchema` is THE contract an on-call
  * engineer types into the Step Functions console; its JSON Schema is published in the README
  * (`restoreInputJsonSchema()`), and every message reads "expected ..." so `describeZodIssues` turns it into
  * `field: found <value>; expected ...`.
@@ -281,12 +273,13 @@ export const ResolveEventSchema = z.strictObject({
   execution: RestoreExecutionSchema,
 });
 
-const EnvironmentSchema = z.array(z.strictObject({ Name: z.string(), Value: z.string() }));
+/** Container environment overrides of a RunTask (restore and drill tasks). */
+export const EnvironmentSchema = z.array(z.strictObject({ Name: z.string(), Value: z.string() }));
 
 /** What Resolve hands to every later state: the input with the recovery point and the target settled. */
 export const ResolvedRestoreSchema = z.strictObject({
   database: DatabaseNameSchema,
-  engine: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
+  engine: z.enum(ENGINES),
   backupId: BackupIdSchema,
   takenAt: z.iso.datetime({ offset: true }),
   /** How the recovery point was asked for, as written in the audit trail. */
@@ -297,7 +290,7 @@ export const ResolvedRestoreSchema = z.strictObject({
     port: z.number().int(),
     database: z.string().optional(),
     secretArn: z.string().optional(),
-    tls: z.enum(['disable', 'require', 'verify-full']).optional(),
+    tls: z.enum(TLS_MODES).optional(),
   }),
   include: z.array(z.string()),
   overwrite: z.boolean(),
@@ -379,307 +372,3 @@ export const RestoreAuditSchema = z.strictObject({
   error: z.string().optional(),
 });
 export type RestoreAudit = z.infer<typeof RestoreAuditSchema>;
-
-// ---- Drill ---------------------------------------------------------------------------------------------
-
-/** What the drill schedule (or a person) starts the drill state machine with. */
-export const DrillInputSchema = z.strictObject({
-  database: DatabaseNameSchema,
-  trigger: z.enum(['schedule', 'manual', 'demo'], { error: 'expected trigger to be one of schedule, manual, demo' }).default('schedule'),
-});
-export type DrillInput = z.infer<typeof DrillInputSchema>;
-
-export const DrillPrepareEventSchema = z.strictObject({ input: z.unknown(), execution: RestoreExecutionSchema });
-
-export const DrillPreparedSchema = z.strictObject({
-  database: DatabaseNameSchema,
-  engine: z.enum(['postgres', 'mysql', 'mariadb', 'redis', 'mongodb']),
-  backupId: BackupIdSchema,
-  taskFamily: z.string(),
-  taskTimeoutSeconds: z.number().int().positive(),
-  /** The database's restore role (RunTask TaskRoleArn override): reads its backups, writes only drill.json. */
-  taskRoleArn: z.string(),
-  environment: EnvironmentSchema,
-});
-export type DrillPrepared = z.infer<typeof DrillPreparedSchema>;
-
-export const DrillReportEventSchema = z.strictObject({
-  prepared: DrillPreparedSchema,
-  error: z.strictObject({ Error: z.string(), Cause: z.string().optional() }).optional(),
-  /** When this drill execution started: a drill.json older than that was left by an earlier run. */
-  startedAt: z.iso.datetime({ offset: true }).optional(),
-});
-export type DrillReportEvent = z.infer<typeof DrillReportEventSchema>;
-
-/** What the drill task prints as its last stdout line and what the manifest comparison yields. */
-export const DrillOutcomeSchema = z.strictObject({
-  backupId: BackupIdSchema,
-  passed: z.boolean(),
-  restoreSeconds: z.number().min(0),
-  inventory: InventorySchema.optional(),
-});
-
-// ---- DR plan -------------------------------------------------------------------------------------------
-
-export const DrPlanInputSchema = z
-  .strictObject({
-    plan: z
-      .string({ error: 'expected the name of a plan in drPlans, such as "region-loss"' })
-      .min(1, { error: 'expected the name of a plan in drPlans, such as "region-loss"' })
-      .max(LIMITS.confirmChars, { error: 'expected the name of a plan in drPlans, such as "region-loss"', abort: true }),
-    overwrite: z.boolean({ error: 'expected true or false' }).default(false).describe('Allow restoring into non-empty targets.'),
-    confirm: z
-      .string({ error: 'expected the plan name, as a string' })
-      .max(LIMITS.confirmChars, { error: 'expected the plan name', abort: true })
-      .optional()
-      .describe('Must equal the plan name for an overwrite to go ahead.'),
-    requestedBy: z
-      .string({ error: 'expected free text such as "alice, INC-1234"' })
-      .max(LIMITS.requestedByChars, { error: `expected at most ${LIMITS.requestedByChars} characters` })
-      .optional(),
-  })
-  .superRefine((input, ctx) => {
-    // A plan's overwrite is confirmed with the plan's name; saying so here spares a run that refuses group 1.
-    if (input.confirm !== undefined && input.overwrite !== true) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['confirm'],
-        message: 'expected "overwrite": true alongside "confirm"; confirm alone allows nothing',
-      });
-    } else if (input.overwrite === true && input.confirm !== input.plan) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['confirm'],
-        message: `expected the plan name "${input.plan.slice(0, LIMITS.confirmChars)}" alongside "overwrite": true (a DR plan's confirm is the plan's name, not a database's)`,
-      });
-    }
-  });
-export type DrPlanInput = z.output<typeof DrPlanInputSchema>;
-
-/** One database of a group: the input of one nested restore execution. */
-export const DrItemSchema = z.strictObject({
-  database: DatabaseNameSchema,
-  group: z.number().int().min(0),
-  restoreInput: z.record(z.string(), z.unknown()),
-});
-export type DrItem = z.infer<typeof DrItemSchema>;
-
-export const DrItemResultSchema = z.strictObject({
-  database: DatabaseNameSchema,
-  group: z.number().int().min(0),
-  status: z.enum(['restored', 'failed']),
-  executionArn: z.string().optional(),
-  error: z.string().optional(),
-  cause: z.string().optional(),
-});
-export type DrItemResult = z.infer<typeof DrItemResultSchema>;
-
-/** The loop state of the DR plan machine: carried between the group Map and the Advance step. */
-export const DrStateSchema = z.strictObject({
-  plan: z.string(),
-  groups: z.array(z.array(DrItemSchema)),
-  next: z.number().int().min(0),
-  current: z.array(DrItemSchema),
-  results: z.array(DrItemResultSchema),
-  status: z.enum(['running', 'succeeded', 'failed']),
-  startedAt: z.iso.datetime({ offset: true }),
-  executionArn: z.string(),
-});
-export type DrState = z.infer<typeof DrStateSchema>;
-
-export const DrReportSchema = z.strictObject({
-  plan: z.string(),
-  status: z.enum(['succeeded', 'failed']),
-  restored: z.array(DatabaseNameSchema),
-  failed: z.array(z.strictObject({ database: DatabaseNameSchema, error: z.string(), cause: z.string().optional() })),
-  notRestored: z.array(DatabaseNameSchema),
-  summary: z.string(),
-});
-export type DrReport = z.infer<typeof DrReportSchema>;
-
-// ---- Refusal messages (one wording, used by the Guard Lambda and by the restore task) -------------------
-
-/** The one way to go ahead, spelled out the same in every refusal. */
-export function overwriteHint(database: string): string {
-  return `Set "overwrite": true and "confirm": "${database}" in the input to go ahead.`;
-}
-
-/** The way to go ahead when the refused restore was started by a DR plan: the plan's input, confirmed with the plan's name. */
-export function drPlanOverwriteHint(plan: string): string {
-  return `This restore was started by DR plan "${plan}": set "overwrite": true and "confirm": "${plan}" in the DR plan's input ({"plan": "${plan}", "overwrite": true, "confirm": "${plan}"}) to go ahead.`;
-}
-
-/**
- * A refusal as the DR plan's operator must read it. Guard and the restore task word refusals for a console
- * restore (overwriteHint); inside a plan, the nested restore's own input is not something a person types.
- */
-export function refusalForDrPlan(message: string, database: string, plan: string): string {
-  return message.split(overwriteHint(database)).join(drPlanOverwriteHint(plan));
-}
-
-const DR_REQUESTED_BY = /^DR plan ([a-z][a-z0-9-]{0,39}) \(/;
-
-/** `requestedBy` of a restore a DR plan starts; kept within the restore input's limit. */
-export function drPlanRequestedBy(plan: string, executionName: string, requestedBy?: string): string {
-  return `DR plan ${plan} (${executionName})${requestedBy ? `: ${requestedBy}` : ''}`.slice(0, LIMITS.requestedByChars);
-}
-
-/**
- * The DR plan a restore input came from: its requestedBy names a configured plan, and its target is that plan's
- * target for the database. A console restore that copies both is, for every purpose of a hint, the plan's.
- */
-export function drPlanOfRestore(
-  input: { database: string; requestedBy?: string; target: { host: string; port?: number; database?: string } },
-  plans: Readonly<Record<string, { targets: Readonly<Record<string, { host: string; port: number; database?: string }>> }>> | undefined,
-  defaultPort: number,
-): string | undefined {
-  const name = DR_REQUESTED_BY.exec(input.requestedBy ?? '')?.[1];
-  const target = name ? plans?.[name]?.targets[input.database] : undefined;
-  if (!name || !target) {
-    return undefined;
-  }
-  const same =
-    target.host === input.target.host && target.port === (input.target.port ?? defaultPort) && target.database === input.target.database;
-  return same ? name : undefined;
-}
-
-export function describeTarget(target: { host: string; port: number; database?: string }): string {
-  return `${target.host}:${target.port}${target.database ? `/${target.database}` : ''}`;
-}
-
-export function sourceRefusal(database: string, target: { host: string; port: number; database?: string }): string {
-  return `Refusing to restore "${database}" onto its own source connection ${describeTarget(target)}: that would replace live data. ${overwriteHint(database)}`;
-}
-
-export function nonEmptyRefusal(database: string, target: { host: string; port: number; database?: string }, found: string): string {
-  return `Refusing to restore "${database}" into a non-empty target ${describeTarget(target)} (${found}): that would mix or replace data. ${overwriteHint(database)}`;
-}
-
-// ---- Inventory comparison (Validate after a restore, and the drill) -------------------------------------
-
-export type { Mismatch };
-
-/**
- * Whether an inventory entry is part of `include`. PostgreSQL entries are `schema.table`, MySQL ones
- * `database.table`: a bare `schema`/`database` selects all its tables. Redis inventories count keyspaces
- * (`db0`), which a key pattern cannot select, so for Redis every entry is kept and the caller compares loosely.
- */
-export function isIncluded(entryName: string, include: readonly string[], engine: string): boolean {
-  if (include.length === 0 || engine === 'redis') {
-    return true;
-  }
-  return include.some((name) => entryName === name || entryName.startsWith(`${name}.`));
-}
-
-const RENAMABLE_ENGINES = new Set(['mysql', 'mariadb']);
-
-function renameDatabase(name: string, from: string, to: string): string {
-  return name === from ? to : name.startsWith(`${from}.`) ? `${to}${name.slice(from.length)}` : name;
-}
-
-/**
- * `include` as the target spells it: a MySQL/MariaDB database restored under another name holds
- * `target.table` where the input (and the manifest) say `source.table`. Other engines keep their names.
- */
-export function includeOnTarget(include: readonly string[], engine: string, sourceDatabase?: string, targetDatabase?: string): string[] {
-  if (!RENAMABLE_ENGINES.has(engine) || !sourceDatabase || !targetDatabase || sourceDatabase === targetDatabase) {
-    return [...include];
-  }
-  return include.map((name) => renameDatabase(name, sourceDatabase, targetDatabase));
-}
-
-/** The target's inventory under the source's names, so it compares with the manifest (see includeOnTarget). */
-export function inventoryAsSource<T extends z.infer<typeof InventorySchema>>(
-  inventory: T,
-  engine: string,
-  sourceDatabase?: string,
-  targetDatabase?: string,
-): T {
-  if (!RENAMABLE_ENGINES.has(engine) || !sourceDatabase || !targetDatabase || sourceDatabase === targetDatabase) {
-    return inventory;
-  }
-  return { ...inventory, entries: inventory.entries.map((e) => ({ ...e, name: renameDatabase(e.name, targetDatabase, sourceDatabase) })) };
-}
-
-/**
- * How far a count may drift when the manifest says `exact: false` (counted outside the dump's snapshot, as for
- * Redis, where keys are written and expire between the count and the RDB): 2% of the expected count or 10,
- * whichever is larger. With `exact: true` the counts must be equal.
- */
-export function countTolerance(expected: number): number {
-  return Math.max(10, Math.ceil(expected * 0.02));
-}
-
-export interface CompareOptions {
-  readonly include?: readonly string[];
-  readonly engine: string;
-  /** Report objects the manifest does not know (a throwaway engine holds nothing else; a shared target may). */
-  readonly extrasAreMismatches?: boolean;
-}
-
-/** Compares an inventory taken after a restore with the manifest's. An empty result means they agree. */
-export function compareInventory(
-  expected: z.infer<typeof InventorySchema>,
-  actual: z.infer<typeof InventorySchema>,
-  options: CompareOptions,
-): Mismatch[] {
-  const include = options.include ?? [];
-  const wanted = expected.entries.filter((e) => isIncluded(e.name, include, options.engine));
-  const byName = new Map<string, InventoryEntry>(actual.entries.map((e) => [e.name, e]));
-  const mismatches: Mismatch[] = [];
-  for (const entry of wanted) {
-    const found = byName.get(entry.name);
-    // Manifests written before views were listed counted them; a view is no longer run, so it compares by presence.
-    if (!isCounted(entry) || entry.kind === 'view') {
-      const listed = compareListed(entry, found);
-      if (listed) {
-        mismatches.push(listed);
-      }
-      continue;
-    }
-    const ok =
-      found !== undefined &&
-      isCounted(found) &&
-      (expected.exact ? found.count === entry.count : Math.abs(found.count - entry.count) <= countTolerance(entry.count));
-    // Redis selective restores bring back a subset of a keyspace: only "more than was dumped" is wrong there.
-    const subsetOk =
-      options.engine === 'redis' &&
-      include.length > 0 &&
-      found !== undefined &&
-      (found.count ?? 0) <= entry.count + countTolerance(entry.count);
-    if (!ok && !subsetOk && !(entry.count === 0 && found === undefined && options.engine === 'redis')) {
-      mismatches.push({ name: entry.name, expected: entry.count, actual: found?.count ?? null });
-    }
-  }
-  if (options.extrasAreMismatches) {
-    const known = new Set(expected.entries.map((e) => e.name));
-    for (const entry of actual.entries) {
-      if (!known.has(entry.name) && (entry.count ?? 1) > 0 && isIncluded(entry.name, include, options.engine)) {
-        mismatches.push({
-          name: entry.name,
-          expected: null,
-          actual: entry.count ?? null,
-          ...(isCounted(entry) ? {} : { detail: `${entry.kind} not in the backup` }),
-        });
-      }
-    }
-  }
-  return mismatches;
-}
-
-/** A listed entry (view, unpopulated materialized view) compares by presence, definition and populated state. */
-function compareListed(entry: InventoryEntry, found: InventoryEntry | undefined): Mismatch | undefined {
-  const mismatch = (detail: string): Mismatch => ({ name: entry.name, expected: null, actual: found?.count ?? null, detail });
-  if (!found) {
-    return mismatch(`${entry.kind} missing`);
-  }
-  if (entry.definitionSha256 && found.definitionSha256 && entry.definitionSha256 !== found.definitionSha256) {
-    return mismatch(
-      `${entry.kind} definition differs (sha256 ${entry.definitionSha256.slice(0, 12)}… expected, ${found.definitionSha256.slice(0, 12)}… found)`,
-    );
-  }
-  if (entry.populated === false && found.populated === true) {
-    return mismatch('materialized view was unpopulated in the backup but is populated');
-  }
-  return undefined;
-}

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { editDistance } from '../../contracts/errors';
+import { describeIssues, formatPath } from '../../contracts/issues';
 import { type StrongboxConfig, StrongboxConfigSchema } from './schema';
 
 /**
@@ -59,57 +60,17 @@ export function parseConfig(text: string, file = 'strongbox.config.yaml'): Stron
     }
     return '';
   };
-  const problems = result.error.issues.flatMap((issue) => describeIssue(issue, input, locate));
+  const problems = describeIssues(result.error, input, {
+    locate,
+    pathStyle: 'indexed',
+    root: '(root)',
+    maxValueChars: 80,
+    unknownKey: (path, key) => {
+      const hint = suggest(key, knownKeys(path));
+      return `${formatPath([...path, key], 'indexed', '(root)')}: found unknown key "${key}"; expected ${hint ? `"${hint}"` : 'it to be removed'} (check the spelling against strongbox.schema.json)`;
+    },
+  });
   throw new ConfigError(file, problems);
-}
-
-function describeIssue(issue: z.core.$ZodIssue, input: unknown, locate: (path: readonly PropertyKey[]) => string): string[] {
-  if (issue.code === 'unrecognized_keys') {
-    const known = knownKeys(issue.path);
-    return issue.keys.map((key) => {
-      const path = [...issue.path, key];
-      const hint = suggest(key, known);
-      return `${locate(path)}${formatPath(path)}: found unknown key "${key}"; expected ${hint ? `"${hint}"` : 'it to be removed'} (check the spelling against strongbox.schema.json)`;
-    });
-  }
-  const found = valueAt(input, issue.path);
-  return [`${locate(issue.path)}${formatPath(issue.path)}: found ${describeValue(found)}; ${expected(issue.message)}`];
-}
-
-function expected(message: string): string {
-  if (message.startsWith('expected')) {
-    return message;
-  }
-  // zod's own messages read "Invalid input: expected string, received number"; keep the useful half.
-  const match = /expected .*/i.exec(message);
-  return match ? match[0].replace(/, received .*/, '') : `expected ${message.charAt(0).toLowerCase()}${message.slice(1)}`;
-}
-
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    out += typeof part === 'number' ? `[${part}]` : `${out ? '.' : ''}${String(part)}`;
-  }
-  return out || '(root)';
-}
-
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
-  let current: unknown = input;
-  for (const part of path) {
-    if (current === null || typeof current !== 'object') {
-      return undefined;
-    }
-    current = (current as Record<PropertyKey, unknown>)[part];
-  }
-  return current;
-}
-
-function describeValue(value: unknown): string {
-  if (value === undefined) {
-    return 'nothing';
-  }
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 /** Keys the schema knows at `path`, read from the schema's JSON Schema so the hint never drifts. */

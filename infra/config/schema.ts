@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DATABASE_NAME, ENGINES, ENGINES_NEEDING_CREDENTIALS, REDIS_MODES, TLS_MODES } from '../../contracts/engines';
 import { SECRET_ARN } from '../../contracts/payloads/restore';
 import { checkDrPlans, drPlansSchema } from './dr-plans';
 import { longestGapSeconds, parseScheduleExpression, ScheduleExpressionError } from './schedule-expression';
@@ -12,13 +13,7 @@ import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
  * the value that was found.
  */
 
-export const ENGINES = ['postgres', 'mysql', 'mariadb', 'redis', 'mongodb'] as const;
-export type Engine = (typeof ENGINES)[number];
-
-/** Engines whose tools cannot connect without a user and password. Redis AUTH is optional. */
-export const ENGINES_NEEDING_CREDENTIALS: readonly Engine[] = ['postgres', 'mysql', 'mariadb', 'mongodb'];
-
-export { DEFAULT_PORTS } from '../../contracts/plan';
+export { DEFAULT_PORTS, ENGINES, ENGINES_NEEDING_CREDENTIALS, type Engine } from '../../contracts/engines';
 
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 const KMS_KEY_ARN =
@@ -94,7 +89,7 @@ const FARGATE_CPU = [256, 512, 1024, 2048, 4096, 8192, 16384] as const;
 const DatabaseObject = z.strictObject({
   name: z
     .string()
-    .regex(/^[a-z][a-z0-9-]{0,39}$/, {
+    .regex(DATABASE_NAME, {
       error: 'expected a name of lowercase letters, digits and "-", starting with a letter, at most 40 characters',
     })
     .describe('Unique name; used in keys, schedules, metrics and alarms.'),
@@ -108,7 +103,7 @@ const DatabaseObject = z.strictObject({
       .optional()
       .describe('Database to dump (PostgreSQL, MySQL); all databases when left out for MySQL and Redis.'),
     secretArn: secretArn.optional().describe('Secrets Manager secret with "username" and "password" keys.'),
-    tls: z.enum(['disable', 'require', 'verify-full'], { error: 'expected one of disable, require, verify-full' }).default('require'),
+    tls: z.enum(TLS_MODES, { error: `expected one of ${TLS_MODES.join(', ')}` }).default('require'),
   }),
   tier: z.enum(TIERS, { error: `expected one of ${TIERS.join(', ')}` }),
   rpo: duration.optional().describe('Override of the tier RPO.'),
@@ -136,7 +131,7 @@ const DatabaseObject = z.strictObject({
     .strictObject({
       compressionLevel: z.number().int().min(1).max(19, { error: 'expected a zstd level 1-19' }).default(3),
       restoreJobs: z.number().int().min(1).max(32).default(2).describe('Parallel jobs for pg_restore.'),
-      redisMode: z.enum(['auto', 'rdb', 'logical']).default('auto').describe('rdb needs SYNC; logical uses SCAN + DUMP.'),
+      redisMode: z.enum(REDIS_MODES).default('auto').describe('rdb needs SYNC; logical uses SCAN + DUMP.'),
     })
     .default({ compressionLevel: 3, restoreJobs: 2, redisMode: 'auto' }),
 });

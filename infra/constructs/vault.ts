@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { TIER_TAG as TIER_TAG_KEY } from '../../contracts/vault';
 import { flattenReference } from './nag';
 
 /**
@@ -10,9 +11,6 @@ import { flattenReference } from './nag';
  * the replica vault (another region, another stack) without exports, lookups or custom resources.
  */
 export type VaultRole = 'primary' | 'replica';
-
-/** Tag the Retain Lambda sets on a backup's objects; lifecycle rules move tagged objects to colder storage. */
-export const TIER_TAG_KEY = 'strongbox:tier';
 
 /**
  * `<app>-vault-<account>-<region>` (primary) or `<app>-vault-replica-<account>-<region>` (replica). The account

@@ -5,6 +5,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { keys } from '../../contracts/vault';
 import { AppFunction } from './app-function';
@@ -54,7 +55,7 @@ export class Watchdog extends Construct {
       name: 'watchdog',
       plan: props.plan,
       description: `Strongbox (${props.plan.app}): recovery-point age of every database, every ${this.interval.toHumanString()}`,
-      environment: { VAULT_BUCKET: props.vault.bucketName },
+      environment: { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName },
       // One GET per database, in parallel: far below a minute even for hundreds of databases.
       timeout: Duration.minutes(1),
       logRetention: props.logRetention,

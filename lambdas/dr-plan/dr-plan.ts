@@ -1,5 +1,6 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { InputValidationError, parseInput, readableError, shown } from '../../contracts/errors';
+import { InputValidationError, parseInput, readableError } from '../../contracts/errors';
+import { shown } from '../../contracts/issues';
 import {
   type DrItem,
   type DrItemResult,
@@ -7,8 +8,8 @@ import {
   type DrReport,
   type DrState,
   drPlanRequestedBy,
-  type RestoreExecution,
-} from '../../contracts/payloads/restore';
+} from '../../contracts/payloads/dr-plan';
+import type { RestoreExecution } from '../../contracts/payloads/restore';
 import type { Plan } from '../../contracts/plan';
 
 /**

@@ -1,14 +1,11 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { SNSClient } from '@aws-sdk/client-sns';
-import middy from '@middy/core';
 import { z } from 'zod';
-import { parseInput } from '../../contracts/errors';
-import { FUNCTION_ENV, requireEnv } from '../../contracts/function-env';
-import { DrItemResultSchema, DrStateSchema, RestoreExecutionSchema } from '../../contracts/payloads/restore';
+import { DrPlanEnvSchema } from '../../contracts/function-env';
+import { DrItemResultSchema, DrStateSchema } from '../../contracts/payloads/dr-plan';
+import { RestoreExecutionSchema } from '../../contracts/payloads/restore';
 import { loadPlan } from '../../contracts/plan';
-import { logger, metrics, tracer } from '../runtime/powertools';
+import { lambdaHandler } from '../runtime/handler';
+import { tracer } from '../runtime/powertools';
 import { advanceDrPlan, publishDrReport, reportDrPlan, startDrPlan } from './dr-plan';
 
 const sns = tracer.captureAWSv3Client(new SNSClient({}));
@@ -20,8 +17,7 @@ const EventSchema = z.discriminatedUnion('action', [
 ]);
 
 // One function for the three bookkeeping steps of the DR plan machine; the state names tell them apart.
-export const handler = middy(async (raw: unknown) => {
-  const event = parseInput(EventSchema, raw, 'DR plan event');
+export const handler = lambdaHandler({ name: 'DR plan event', schema: EventSchema, env: DrPlanEnvSchema }, async (event, env) => {
   if (event.action === 'start') {
     return startDrPlan(event.input, event.execution, loadPlan());
   }
@@ -29,9 +25,6 @@ export const handler = middy(async (raw: unknown) => {
     return advanceDrPlan(event.state, event.groupResults);
   }
   const report = reportDrPlan(event.state);
-  await publishDrReport(report, sns, requireEnv(FUNCTION_ENV.chatTopicArn));
+  await publishDrReport(report, sns, env.chatTopicArn);
   return report;
-})
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
-  .use(captureLambdaHandler(tracer));
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeIssues } from '../../contracts/issues';
 import { TASK_ENV, type TaskEnv, TaskEnvSchema } from '../../contracts/task-env';
 
 /** A bad or missing environment variable: main prints the message (naming the variable) and exits 2. */
@@ -22,11 +23,10 @@ export function readTaskEnv(source: NodeJS.ProcessEnv): TaskSettings {
   const picked = Object.fromEntries(Object.entries(source).filter(([name, value]) => known.includes(name) && value !== ''));
   const result = TaskEnvSchema.safeParse(picked);
   if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
-      const name = String(issue.path[0] ?? '(environment)');
-      const found = picked[name];
-      const shown = found === undefined ? 'not set' : name.includes('PASSWORD') ? 'set (value hidden)' : `"${found}"`;
-      return `${name}: ${shown}; ${issue.message.replace(/^Invalid input: /, '')}`;
+    const lines = describeIssues(result.error, picked, {
+      root: '(environment)',
+      missing: 'not set',
+      conceal: (path) => String(path[0]).includes('PASSWORD'),
     });
     throw new TaskEnvError(`Invalid task environment:\n${lines.join('\n')}`);
   }

@@ -104,7 +104,7 @@ describe('messages stay within what Step Functions and a person can take', () =>
     // Assess
     const lines = text.split('\n');
     expect(lines).toHaveLength(21);
-    expect(lines[0]).toBe('0: found 0; expected string, received number');
+    expect(lines[0]).toBe('0: found 0; expected string');
     expect(lines[20]).toBe('... and 180 more problems like these');
   });
 

@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sourceRefusal } from '../../contracts/payloads/restore';
+import { sourceRefusal } from '../../contracts/refusals';
 import { parseBackupId } from '../../contracts/vault';
 import { type EngineServer, startPostgres } from '../../dev/servers/engines';
 import { auditOf, backedUp, causeMessage, type E2e, startE2e, targetSecret } from './harness';

@@ -1,9 +1,9 @@
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mapLimit } from '../../contracts/function-env';
 import { classifyKey, keys, mintBackupId, type Verification } from '../../contracts/vault';
 import { putJson } from '../../contracts/vault-io';
 import { type EngineServer, startPostgres } from '../../dev/servers/engines';
+import { mapLimit } from '../../util/map-limit';
 import { type E2e, listKeys, startE2e } from './harness';
 
 const DAY_MS = 86_400_000;

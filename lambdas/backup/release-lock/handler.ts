@@ -1,19 +1,13 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { parser } from '@aws-lambda-powertools/parser/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
-import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../../../contracts/function-env';
-import { type ReleaseLockEvent, ReleaseLockEventSchema } from '../../../contracts/payloads/backup';
-import { logger, metrics, tracer } from '../../runtime/powertools';
+import { ReleaseLockEnvSchema } from '../../../contracts/function-env';
+import { ReleaseLockEventSchema } from '../../../contracts/payloads/backup';
+import { lambdaHandler } from '../../runtime/handler';
+import { tracer } from '../../runtime/powertools';
+import { vaultS3Client } from '../../runtime/vault-client';
 import { releaseWorkflowLock } from './release-lock';
 
 const s3 = tracer.captureAWSv3Client(vaultS3Client());
 
-export const handler = middy(async (event: ReleaseLockEvent) =>
-  releaseWorkflowLock(event, { s3, bucket: requireEnv(FUNCTION_ENV.vaultBucket) }),
-)
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
-  .use(captureLambdaHandler(tracer))
-  .use(parser({ schema: ReleaseLockEventSchema }));
+export const handler = lambdaHandler(
+  { name: 'ReleaseLock event', schema: ReleaseLockEventSchema, env: ReleaseLockEnvSchema },
+  async (event, env) => releaseWorkflowLock(event, { s3, bucket: env.vaultBucket }),
+);

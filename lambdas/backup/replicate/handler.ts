@@ -1,27 +1,19 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { parser } from '@aws-lambda-powertools/parser/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
-import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../../../contracts/function-env';
-import { type BackupRef, BackupRefSchema } from '../../../contracts/payloads/backup';
-import { logger, metrics, tracer } from '../../runtime/powertools';
+import { ReplicateEnvSchema } from '../../../contracts/function-env';
+import { BackupRefSchema } from '../../../contracts/payloads/backup';
+import { lambdaHandler } from '../../runtime/handler';
+import { metrics, tracer } from '../../runtime/powertools';
+import { regionalVaultS3Client, vaultS3Client } from '../../runtime/vault-client';
 import { replicate } from './replicate';
 
 const source = tracer.captureAWSv3Client(vaultS3Client());
-const replica = tracer.captureAWSv3Client(vaultS3Client(process.env[FUNCTION_ENV.replicaRegion]));
 
-export const handler = middy(async (event: BackupRef) =>
+export const handler = lambdaHandler({ name: 'Replicate event', schema: BackupRefSchema, env: ReplicateEnvSchema }, async (event, env) =>
   replicate(event, {
     source,
-    replica,
-    sourceBucket: requireEnv(FUNCTION_ENV.vaultBucket),
-    replicaBucket: requireEnv(FUNCTION_ENV.replicaBucket),
-    replicaKmsKey: requireEnv(FUNCTION_ENV.replicaKmsKey),
+    replica: regionalVaultS3Client(env.replicaRegion),
+    sourceBucket: env.vaultBucket,
+    replicaBucket: env.replicaBucket,
+    replicaKmsKey: env.replicaKmsKey,
     metrics,
   }),
-)
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
-  .use(captureLambdaHandler(tracer))
-  .use(parser({ schema: BackupRefSchema }));
+);

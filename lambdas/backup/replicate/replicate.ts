@@ -11,11 +11,11 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { ReplicationError } from '../../../contracts/errors';
-import { mapLimit } from '../../../contracts/function-env';
 import { METRIC } from '../../../contracts/metrics';
 import type { BackupRef, ReplicateResult } from '../../../contracts/payloads/backup';
 import { keys, ManifestSchema, VerificationSchema } from '../../../contracts/vault';
 import { base64ToHex, getJson, isNotFound, streamSha256 } from '../../../contracts/vault-io';
+import { mapLimit } from '../../../util/map-limit';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;

@@ -9,15 +9,14 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { InputValidationError } from '../../../contracts/errors';
-import { mapLimit } from '../../../contracts/function-env';
 import type { RetainResult } from '../../../contracts/payloads/backup';
 import type { Plan } from '../../../contracts/plan';
-import { classifyKey, databasePrefix, keys, parseBackupId, VerificationSchema } from '../../../contracts/vault';
+import { classifyKey, databasePrefix, keys, parseBackupId, TIER_TAG, VerificationSchema } from '../../../contracts/vault';
 import { getJson, isNotFound, listObjects, RecordFormatError } from '../../../contracts/vault-io';
+import { mapLimit } from '../../../util/map-limit';
 import { logger } from '../../runtime/powertools';
 import { type BackupStatus, type HistoryEntry, type ObjectLockState, planRetention, type RetentionPlan, type TierAction } from './planner';
 
-export const TIER_TAG = 'strongbox:tier';
 const REPORT_LIMIT = 100;
 
 export interface RetainDeps {

@@ -1,17 +1,12 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { parser } from '@aws-lambda-powertools/parser/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
-import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../../../contracts/function-env';
-import { type BackupRef, BackupRefSchema } from '../../../contracts/payloads/backup';
-import { logger, metrics, tracer } from '../../runtime/powertools';
+import { VerifyEnvSchema } from '../../../contracts/function-env';
+import { BackupRefSchema } from '../../../contracts/payloads/backup';
+import { lambdaHandler } from '../../runtime/handler';
+import { metrics, tracer } from '../../runtime/powertools';
+import { vaultS3Client } from '../../runtime/vault-client';
 import { verify } from './verify';
 
 const s3 = tracer.captureAWSv3Client(vaultS3Client());
 
-export const handler = middy(async (event: BackupRef) => verify(event, { s3, bucket: requireEnv(FUNCTION_ENV.vaultBucket), metrics }))
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
-  .use(captureLambdaHandler(tracer))
-  .use(parser({ schema: BackupRefSchema }));
+export const handler = lambdaHandler({ name: 'Verify event', schema: BackupRefSchema, env: VerifyEnvSchema }, async (event, env) =>
+  verify(event, { s3, bucket: env.vaultBucket, metrics }),
+);

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { InputValidationError, parseInput, StrongboxError } from '../../../contracts/errors';
-import { DrillInputSchema, type DrillPrepared, type RestoreExecution } from '../../../contracts/payloads/restore';
+import { DrillInputSchema, type DrillPrepared } from '../../../contracts/payloads/drill';
+import type { RestoreExecution } from '../../../contracts/payloads/restore';
 import type { Plan } from '../../../contracts/plan';
 import { TASK_ENV } from '../../../contracts/task-env';
 import { listStoredBackups, newestVerified } from '../../restore/resolve/recovery-points';

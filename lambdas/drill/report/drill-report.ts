@@ -1,14 +1,11 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { readableError, StrongboxError } from '../../../contracts/errors';
+import { DrillFailedError, readableError } from '../../../contracts/errors';
 import { METRIC, publishDatabaseMetrics } from '../../../contracts/metrics';
-import type { DrillReportEvent } from '../../../contracts/payloads/restore';
+import type { DrillReportEvent } from '../../../contracts/payloads/drill';
 import { type DrillRecord, DrillRecordSchema, describeMismatch, keys, type LatestDrill } from '../../../contracts/vault';
 import { getJson, putJson } from '../../../contracts/vault-io';
-
-/** The drill ran and found the backup not restorable as recorded; the execution fails with the mismatches. */
-export class DrillFailedError extends StrongboxError {}
 
 export interface DrillReportDeps {
   readonly s3: S3Client;

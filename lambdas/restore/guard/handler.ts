@@ -1,18 +1,16 @@
 import { lookup } from 'node:dns/promises';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { parser } from '@aws-lambda-powertools/parser/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
-import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../../../contracts/function-env';
-import { includeOnTarget, type ResolvedRestore, ResolvedRestoreSchema } from '../../../contracts/payloads/restore';
+import { GuardEnvSchema } from '../../../contracts/function-env';
+import { includeOnTarget } from '../../../contracts/inventory';
+import { type ResolvedRestore, ResolvedRestoreSchema } from '../../../contracts/payloads/restore';
 import { loadPlan } from '../../../contracts/plan';
 import { keys, ManifestSchema } from '../../../contracts/vault';
 import { getJson } from '../../../contracts/vault-io';
 import { secretsManagerReader } from '../../../engines/connection';
 import { ADAPTERS } from '../../../engines/index';
 import { assertRolesPresent, assertTargetWritable, checkDefiners } from '../../../engines/target-guard';
-import { logger, metrics, tracer } from '../../runtime/powertools';
+import { lambdaHandler } from '../../runtime/handler';
+import { tracer } from '../../runtime/powertools';
+import { vaultS3Client } from '../../runtime/vault-client';
 import { restoreTargetConnection } from '../restore-target';
 import { guardRestore } from './restore-guard';
 
@@ -35,8 +33,8 @@ const checkTarget = async (resolved: ResolvedRestore) =>
  * PostgreSQL: the roles the backup's owners and privileges name (from its manifest) must exist on the target,
  * unless the restore skips privileges or creates the roles (then only a backup without stored roles is refused).
  */
-const checkRoles = async (resolved: ResolvedRestore) => {
-  const manifest = await getJson(s3, requireEnv(FUNCTION_ENV.vaultBucket), keys.manifest(resolved.backupId), ManifestSchema);
+const checkRoles = (bucket: string) => async (resolved: ResolvedRestore) => {
+  const manifest = await getJson(s3, bucket, keys.manifest(resolved.backupId), ManifestSchema);
   await assertRolesPresent({
     database: resolved.database,
     connection: await restoreTargetConnection(resolved, readSecret),
@@ -47,11 +45,11 @@ const checkRoles = async (resolved: ResolvedRestore) => {
 };
 
 /** The DEFINER accounts of the backup (its manifest's requires.definers) that the target lacks. */
-const definersOnTarget = async (resolved: ResolvedRestore) => {
+const definersOnTarget = (bucket: string) => async (resolved: ResolvedRestore) => {
   if (resolved.engine !== 'mysql' && resolved.engine !== 'mariadb') {
     return [];
   }
-  const manifest = await getJson(s3, requireEnv(FUNCTION_ENV.vaultBucket), keys.manifest(resolved.backupId), ManifestSchema);
+  const manifest = await getJson(s3, bucket, keys.manifest(resolved.backupId), ManifestSchema);
   return checkDefiners({
     database: resolved.database,
     engine: resolved.engine,
@@ -61,11 +59,13 @@ const definersOnTarget = async (resolved: ResolvedRestore) => {
   });
 };
 
-// Resolve produced this payload, so it is trusted and parsed by the Powertools parser.
-export const handler = middy(async (event: ResolvedRestore) =>
-  guardRestore(event, { plan: loadPlan(), lookup: resolveAddresses, checkTarget, checkRoles, checkDefiners: definersOnTarget }),
-)
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
-  .use(captureLambdaHandler(tracer))
-  .use(parser({ schema: ResolvedRestoreSchema }));
+// Resolve produced this payload, so a failure to parse it is a bug between the two states, not an input mistake.
+export const handler = lambdaHandler({ name: 'Guard event', schema: ResolvedRestoreSchema, env: GuardEnvSchema }, async (event, env) =>
+  guardRestore(event, {
+    plan: loadPlan(),
+    lookup: resolveAddresses,
+    checkTarget,
+    checkRoles: checkRoles(env.vaultBucket),
+    checkDefiners: definersOnTarget(env.vaultBucket),
+  }),
+);

@@ -1,6 +1,7 @@
 import { RestoreRefusedError } from '../../../contracts/errors';
-import { type GuardResult, type ResolvedRestore, sourceRefusal } from '../../../contracts/payloads/restore';
+import type { GuardResult, ResolvedRestore } from '../../../contracts/payloads/restore';
 import type { Plan } from '../../../contracts/plan';
+import { sourceRefusal } from '../../../contracts/refusals';
 
 export interface GuardDeps {
   readonly plan: Plan;

@@ -1,14 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { DATABASE_NAME, DEFAULT_PORTS } from '../../../contracts/engines';
 import { capMessage, readableError } from '../../../contracts/errors';
-import {
-  type ResolvedRestore,
-  type RestoreAudit,
-  RestoreAuditSchema,
-  type RestoreNotifyEvent,
-  refusalForDrPlan,
-} from '../../../contracts/payloads/restore';
-import { DEFAULT_PORTS, type Plan } from '../../../contracts/plan';
+import { type ResolvedRestore, type RestoreAudit, RestoreAuditSchema, type RestoreNotifyEvent } from '../../../contracts/payloads/restore';
+import type { Plan } from '../../../contracts/plan';
+import { refusalForDrPlan } from '../../../contracts/refusals';
 import { keys, RestoreTaskErrorSchema } from '../../../contracts/vault';
 import { getJson, putJson } from '../../../contracts/vault-io';
 
@@ -112,7 +108,7 @@ async function describeRestoreFailure(
 /** A run stopped from the console: its ECS task was stopped by Step Functions (.sync); record and report it. */
 export async function notifyAborted(event: ExecutionStatusChange, deps: NotifyDeps): Promise<RestoreAudit | undefined> {
   const input = parseLoosely(event.detail.input);
-  const database = typeof input.database === 'string' && /^[a-z][a-z0-9-]{0,39}$/.test(input.database) ? input.database : undefined;
+  const database = typeof input.database === 'string' && DATABASE_NAME.test(input.database) ? input.database : undefined;
   if (!database) {
     return undefined; // an input Resolve would have rejected: nothing ran, nothing to audit
   }

@@ -1,8 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { closestNames, InputValidationError, parseInput, RestoreRefusedError, shown } from '../../../contracts/errors';
+import { DEFAULT_PORTS } from '../../../contracts/engines';
+import { closestNames, InputValidationError, parseInput, RestoreRefusedError } from '../../../contracts/errors';
+import { isIncluded } from '../../../contracts/inventory';
+import { shown } from '../../../contracts/issues';
+import { drPlanOfRestore } from '../../../contracts/payloads/dr-plan';
 import {
-  drPlanOfRestore,
-  isIncluded,
   LIMITS,
   type ResolvedRestore,
   type RestoreExecution,
@@ -10,7 +12,7 @@ import {
   RestoreInputSchema,
   RUN_TASK_OVERRIDES_LIMIT,
 } from '../../../contracts/payloads/restore';
-import { type DatabasePlan, DEFAULT_PORTS, type Plan } from '../../../contracts/plan';
+import type { DatabasePlan, Plan } from '../../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../contracts/task-env';
 import { keys, ManifestSchema } from '../../../contracts/vault';
 import { getJson } from '../../../contracts/vault-io';

@@ -1,13 +1,10 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { parser } from '@aws-lambda-powertools/parser/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
-import { FUNCTION_ENV, requireEnv, vaultS3Client } from '../../../contracts/function-env';
+import { ValidateEnvSchema } from '../../../contracts/function-env';
 import { type ResolvedRestore, ResolvedRestoreSchema } from '../../../contracts/payloads/restore';
 import { secretsManagerReader } from '../../../engines/connection';
 import { ADAPTERS } from '../../../engines/index';
-import { logger, metrics, tracer } from '../../runtime/powertools';
+import { lambdaHandler } from '../../runtime/handler';
+import { tracer } from '../../runtime/powertools';
+import { vaultS3Client } from '../../runtime/vault-client';
 import { restoreTargetConnection } from '../restore-target';
 import { validateRestore } from './restore-validate';
 
@@ -19,10 +16,7 @@ async function readInventory(resolved: ResolvedRestore) {
   return ADAPTERS[resolved.engine].inventory(await restoreTargetConnection(resolved, readSecret));
 }
 
-export const handler = middy(async (event: ResolvedRestore) =>
-  validateRestore(event, { s3, bucket: requireEnv(FUNCTION_ENV.vaultBucket), readInventory }),
-)
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
-  .use(captureLambdaHandler(tracer))
-  .use(parser({ schema: ResolvedRestoreSchema }));
+export const handler = lambdaHandler(
+  { name: 'Validate event', schema: ResolvedRestoreSchema, env: ValidateEnvSchema },
+  async (event, env) => validateRestore(event, { s3, bucket: env.vaultBucket, readInventory }),
+);

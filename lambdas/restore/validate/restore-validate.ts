@@ -1,12 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { StrongboxError } from '../../../contracts/errors';
-import {
-  compareInventory,
-  inventoryAsSource,
-  isIncluded,
-  type ResolvedRestore,
-  type ValidateResult,
-} from '../../../contracts/payloads/restore';
+import { compareInventory, inventoryAsSource, isIncluded } from '../../../contracts/inventory';
+import type { ResolvedRestore, ValidateResult } from '../../../contracts/payloads/restore';
 import { describeMismatch, type Inventory, keys, ManifestSchema } from '../../../contracts/vault';
 import { getJson } from '../../../contracts/vault-io';
 

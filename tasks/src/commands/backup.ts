@@ -1,6 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type FailureRecord, FailureRecordSchema, keys, type Manifest, ManifestSchema, mintBackupId } from '../../../contracts/vault';
+import { putJson } from '../../../contracts/vault-io';
 import { type SecretReader, sourceConnection } from '../../../engines/connection';
 import type { DumpSession, LogPosition } from '../../../engines/engine';
 import { ADAPTERS } from '../../../engines/index';
@@ -11,7 +12,7 @@ import { parseZstdSummary, startCompressor, startDecompressor, zstdErrors } from
 import { HashMeter } from '../stream/hash';
 import { peakRssMb } from '../stream/memory';
 import { round, startProgress } from '../stream/progress';
-import { discardStream, putJson, type UploadResult, uploadStream } from '../stream/upload';
+import { discardStream, type UploadResult, uploadStream } from '../stream/upload';
 
 export interface TaskDeps {
   readonly s3: S3Client;

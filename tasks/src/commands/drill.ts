@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DrillFailedError } from '../../../contracts/errors';
+import { compareInventory } from '../../../contracts/inventory';
 import { METRIC, METRICS_NAMESPACE, publishDatabaseMetrics } from '../../../contracts/metrics';
-import { compareInventory } from '../../../contracts/payloads/restore';
 import { TASK_ENV } from '../../../contracts/task-env';
 import { type DrillRecord, DrillRecordSchema, describeMismatch, type Inventory, keys, type Manifest } from '../../../contracts/vault';
 import { putJson } from '../../../contracts/vault-io';
@@ -173,14 +174,6 @@ async function definersInDump(deps: TaskDeps, bucket: string, manifest: Manifest
     zstd.succeeded(),
   ]);
   return found.definers();
-}
-
-/** The drill found the backup not restorable as recorded; drill.json says why, and the task exits 1. */
-export class DrillFailedError extends Error {
-  public constructor(message: string) {
-    super(message);
-    this.name = 'DrillFailedError';
-  }
 }
 
 function throwawayEngineFor(manifest: Manifest): 'postgres' | 'mariadb' | 'redis' {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { includeOnTarget } from '../../../contracts/payloads/restore';
+import { includeOnTarget } from '../../../contracts/inventory';
 import { TASK_ENV } from '../../../contracts/task-env';
 import { keys, type Manifest, ManifestSchema, parseBackupId } from '../../../contracts/vault';
 import { type Connection, targetConnection } from '../../../engines/connection';

@@ -1,17 +1,10 @@
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { s3ClientFor } from '../../../contracts/vault-io';
 
 /** The task's S3 client; STRONGBOX_S3_ENDPOINT points it at s3rver (path-style) in local runs and tests. */
 export function taskS3Client(endpoint?: string): S3Client {
-  return endpoint
-    ? new S3Client({
-        endpoint,
-        forcePathStyle: true,
-        region: process.env.AWS_REGION ?? 'eu-west-1',
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      })
-    : new S3Client({});
+  return s3ClientFor({ endpoint });
 }
 
 /** Streams an object's body; nothing is buffered beyond the socket's own window. */

@@ -1,6 +1,6 @@
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AbortMultipartUploadCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 
 export const MIB = 1024 * 1024;
@@ -84,10 +84,4 @@ export async function discardStream(body: Readable, expectedBytes: number): Prom
   );
   const partSize = partSizeFor(expectedBytes);
   return { parts: Math.max(1, Math.ceil(bytes / partSize)), partSizeBytes: partSize };
-}
-
-export async function putJson(client: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
-  await client.send(
-    new PutObjectCommand({ Bucket: bucket, Key: key, Body: `${JSON.stringify(value, null, 2)}\n`, ContentType: 'application/json' }),
-  );
 }

@@ -5,9 +5,9 @@ import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk
 import { Client } from 'pg';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mapLimit } from '../../../contracts/function-env';
 import { keys, parseBackupId } from '../../../contracts/vault';
 import { type EngineServer, startPostgres } from '../../../dev/servers/engines';
+import { mapLimit } from '../../../util/map-limit';
 import { backedUp, type E2e, e2eConfigYaml, startE2e } from '../../e2e/harness';
 import { plantBackup, plantFailure, plantRestoreAudit } from '../plant';
 import { cli } from '../run-cli';

@@ -1,7 +1,7 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DrReportSchema } from '../../../contracts/payloads/restore';
+import { DrReportSchema } from '../../../contracts/payloads/dr-plan';
 import type { Plan } from '../../../contracts/plan';
 import { DrPlanWorkflow } from '../../../infra/constructs/dr-plan-workflow';
 import { RestoreWorkflow } from '../../../infra/constructs/restore-workflow';

@@ -38,7 +38,11 @@ describe('Watchdog construct', () => {
       ReservedConcurrentExecutions: 1,
       TracingConfig: { Mode: 'Active' },
       Environment: {
-        Variables: { VAULT_BUCKET: VAULT.bucketName, POWERTOOLS_SERVICE_NAME: 'watchdog', POWERTOOLS_METRICS_NAMESPACE: 'Strongbox' },
+        Variables: {
+          STRONGBOX_VAULT_BUCKET: VAULT.bucketName,
+          POWERTOOLS_SERVICE_NAME: 'watchdog',
+          POWERTOOLS_METRICS_NAMESPACE: 'Strongbox',
+        },
       },
     });
     expect(JSON.stringify(fn.Properties.Environment)).not.toContain('STRONGBOX_PLAN');

@@ -355,7 +355,7 @@ describe('dump task entrypoint with PostgreSQL', () => {
     const out = await runTask(run);
     // Assess
     expect(out.code).toBe(2);
-    expect(out.stderr).toContain('STRONGBOX_DB_PORT: "abc"');
+    expect(out.stderr).toContain('STRONGBOX_DB_PORT: found "abc"; expected number');
     expect(out.stderr).toContain('STRONGBOX_VAULT_BUCKET: not set');
     expect(out.stderr).not.toContain('    at ');
   });

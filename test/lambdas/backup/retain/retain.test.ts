@@ -14,10 +14,10 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Plan } from '../../../../contracts/plan';
-import { keys } from '../../../../contracts/vault';
+import { keys, TIER_TAG } from '../../../../contracts/vault';
 import { listObjects } from '../../../../contracts/vault-io';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
-import { deletionOrder, retain, TIER_TAG } from '../../../../lambdas/backup/retain/retain';
+import { deletionOrder, retain } from '../../../../lambdas/backup/retain/retain';
 import { testPlan } from '../../fixtures';
 
 const base = testPlan();

@@ -120,7 +120,7 @@ describe('drill Prepare', () => {
       'database: found "Orders"; expected a database name of lowercase letters, digits and "-", starting with a letter',
     ],
     ['a misspelt field', { database: 'orders', triger: 'manual' }, 'unknown field "triger"; remove it'],
-    ['a bare string', 'orders', '(input): found "orders"; expected object, received string'],
+    ['a bare string', 'orders', '(input): found "orders"; expected object'],
   ])('rejects %s with a readable error before reading the vault', async (_what, input, line) => {
     // Prepare
     const offline = { ...deps(), s3: undefined as unknown as S3Client };
@@ -138,6 +138,7 @@ describe('drill Prepare', () => {
     process.env.STRONGBOX_PLAN = JSON.stringify(plan);
     process.env.STRONGBOX_RESTORE_ROLES = JSON.stringify({ orders: 'arn:aws:iam::123456789012:role/from-env-orders' });
     process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
+    process.env.STRONGBOX_CHAT_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:strongbox-chat';
     process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;
     const { handler } = await import('../../../../lambdas/drill/prepare/handler');
     const event = { input: { database: 'orders', trigger: 'schedule' }, execution };

@@ -3,11 +3,12 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { DrillPrepared } from '../../../../contracts/payloads/restore';
+import { DrillFailedError } from '../../../../contracts/errors';
+import type { DrillPrepared } from '../../../../contracts/payloads/drill';
 import { type DrillRecord, keys, LatestDrillSchema } from '../../../../contracts/vault';
 import { getJson, putJson } from '../../../../contracts/vault-io';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
-import { DrillFailedError, reportDrill } from '../../../../lambdas/drill/report/drill-report';
+import { reportDrill } from '../../../../lambdas/drill/report/drill-report';
 import { restoreRoleArn, seedBackup } from '../../restore/resolve/fixtures';
 
 const BUCKET = 'vault';

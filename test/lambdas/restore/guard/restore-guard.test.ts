@@ -111,6 +111,9 @@ describe('restore Guard', () => {
   it('runs behind the middy handler with the parser on the Resolve payload', async () => {
     // Prepare
     process.env.STRONGBOX_PLAN = JSON.stringify(plan);
+    // What the restore workflow sets on the function; the wrapper checks it before the event.
+    process.env.STRONGBOX_VAULT_BUCKET = 'vault';
+    process.env.STRONGBOX_CHAT_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:strongbox-chat';
     const { handler } = await import('../../../../lambdas/restore/guard/handler');
     // Overwrite confirmed and privileges skipped: the handler's target and role checks (live connections,
     // covered in test/e2e) are not needed.

@@ -202,6 +202,7 @@ describe('restore Validate', () => {
   it('runs behind the middy handler with the parser on the Resolve payload', async () => {
     // Prepare
     process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
+    process.env.STRONGBOX_CHAT_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:strongbox-chat';
     process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;
     const { handler } = await import('../../../../lambdas/restore/validate/handler');
     const resolved = await resolve({ database: 'orders', target: { host: '127.0.0.1', database: 'orders_copy', secretArn: SECRET } });

@@ -1,0 +1,36 @@
+/**
+ * The engines Strongbox knows, and the facts about them that every contract shares: the config schema, the
+ * plan, the manifest, the payloads and the task environment all derive their `z.enum`s from these lists, so
+ * adding an engine is one line here (plus its adapter in engines/<engine>/).
+ */
+
+export const ENGINES = ['postgres', 'mysql', 'mariadb', 'redis', 'mongodb'] as const;
+export type Engine = (typeof ENGINES)[number];
+
+/** Engines whose tools cannot connect without a user and password. Redis AUTH is optional. */
+export const ENGINES_NEEDING_CREDENTIALS: readonly Engine[] = ['postgres', 'mysql', 'mariadb', 'mongodb'];
+
+/**
+ * Engines whose dump of one database may be restored under another database name (the dump does not carry the
+ * name), so `include` and inventories are renamed between source and target.
+ */
+export const RENAMABLE_ENGINES: readonly Engine[] = ['mysql', 'mariadb'];
+
+/** The port each engine listens on unless the config or a restore input says otherwise. */
+export const DEFAULT_PORTS: Readonly<Record<Engine, number>> = { postgres: 5432, mysql: 3306, mariadb: 3306, redis: 6379, mongodb: 27017 };
+
+/** How a connection uses TLS: `require` encrypts without checking the certificate, `verify-full` checks it and the host name. */
+export const TLS_MODES = ['disable', 'require', 'verify-full'] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
+
+/** How Redis is dumped: `rdb` needs SYNC, `logical` uses SCAN + DUMP, `auto` tries rdb first. */
+export const REDIS_MODES = ['auto', 'rdb', 'logical'] as const;
+export type RedisMode = (typeof REDIS_MODES)[number];
+
+/**
+ * The name rule of a database (and of a DR plan): it appears in vault keys, schedule names, metric dimensions
+ * and alarm names, so it is kept to what all of those accept. The source is shared so that patterns embedding
+ * a name (backupIds, vault keys) cannot drift from it.
+ */
+export const NAME_SOURCE = '[a-z][a-z0-9-]{0,39}';
+export const DATABASE_NAME = new RegExp(`^${NAME_SOURCE}$`);

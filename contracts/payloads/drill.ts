@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { ENGINES } from '../engines';
+import { BackupIdSchema, DatabaseNameSchema, InventorySchema } from '../vault';
+import { EnvironmentSchema, RestoreExecutionSchema } from './restore';
+
+/** Payloads of the drill state machine: it restores the newest verified backup into a throwaway engine. */
+
+/** What the drill schedule (or a person) starts the drill state machine with. */
+export const DrillInputSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  trigger: z.enum(['schedule', 'manual', 'demo'], { error: 'expected trigger to be one of schedule, manual, demo' }).default('schedule'),
+});
+export type DrillInput = z.infer<typeof DrillInputSchema>;
+
+export const DrillPrepareEventSchema = z.strictObject({ input: z.unknown(), execution: RestoreExecutionSchema });
+
+export const DrillPreparedSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  engine: z.enum(ENGINES),
+  backupId: BackupIdSchema,
+  taskFamily: z.string(),
+  taskTimeoutSeconds: z.number().int().positive(),
+  /** The database's restore role (RunTask TaskRoleArn override): reads its backups, writes only drill.json. */
+  taskRoleArn: z.string(),
+  environment: EnvironmentSchema,
+});
+export type DrillPrepared = z.infer<typeof DrillPreparedSchema>;
+
+export const DrillReportEventSchema = z.strictObject({
+  prepared: DrillPreparedSchema,
+  error: z.strictObject({ Error: z.string(), Cause: z.string().optional() }).optional(),
+  /** When this drill execution started: a drill.json older than that was left by an earlier run. */
+  startedAt: z.iso.datetime({ offset: true }).optional(),
+});
+export type DrillReportEvent = z.infer<typeof DrillReportEventSchema>;
+
+/** What the drill task prints as its last stdout line and what the manifest comparison yields. */
+export const DrillOutcomeSchema = z.strictObject({
+  backupId: BackupIdSchema,
+  passed: z.boolean(),
+  restoreSeconds: z.number().min(0),
+  inventory: InventorySchema.optional(),
+});
