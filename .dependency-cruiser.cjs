@@ -1,6 +1,6 @@
 /**
  * The direction of imports, enforced in `npm run lint` (README, "Layout"). From the bottom up:
- *   contracts/  <- engines/  <- tasks/            (the Fargate container)
+ *   contracts/, util/  <- engines/  <- tasks/     (the Fargate container; util/ is generic and imports nothing)
  *   contracts/  <- lambdas/                       (the functions; never the engines' task side, never infra)
  *   contracts/  <- infra/                         (the cloud; bundles lambdas/ by path, never imports them)
  *   everything  <- dev/servers/, local/, cli/, bench/, bin/   (runners on top)
@@ -33,18 +33,25 @@ module.exports = {
       to: { pathNot: ['^contracts/', '(^|/)node_modules/'], dependencyTypesNot: ['core'] },
     },
     {
+      name: 'util-imports-nothing',
+      severity: 'error',
+      comment: 'util/ holds small generic helpers (mapLimit) that any side may use; it knows nothing of Strongbox.',
+      from: { path: '^util/' },
+      to: { pathNot: ['^util/', '(^|/)node_modules/'], dependencyTypesNot: ['core'] },
+    },
+    {
       name: 'engines-import-only-contracts',
       severity: 'error',
       comment: 'An engine adapter is the extension point: it may use contracts/ and its own folder, nothing above.',
       from: { path: '^engines/' },
-      to: { pathNot: ['^engines/', '^contracts/', '(^|/)node_modules/'], dependencyTypesNot: ['core'] },
+      to: { pathNot: ['^engines/', '^contracts/', '^util/', '(^|/)node_modules/'], dependencyTypesNot: ['core'] },
     },
     {
       name: 'tasks-stay-in-the-container',
       severity: 'error',
       comment: 'The task container ships tasks/, engines/ and contracts/ only (tasks/Dockerfile).',
       from: { path: '^tasks/' },
-      to: { pathNot: ['^tasks/', '^engines/', '^contracts/', '(^|/)node_modules/'], dependencyTypesNot: ['core'] },
+      to: { pathNot: ['^tasks/', '^engines/', '^contracts/', '^util/', '(^|/)node_modules/'], dependencyTypesNot: ['core'] },
     },
     {
       name: 'lambdas-never-import-tasks-or-infra',
