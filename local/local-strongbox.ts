@@ -300,7 +300,7 @@ export class FunctionNotFoundError extends Error {
   }
 }
 
-function invokeFunction(app: SynthesizedApp, options: LocalBindingsOptions, folder: string, event: unknown): Promise<unknown> {
+async function invokeFunction(app: SynthesizedApp, options: LocalBindingsOptions, folder: string, event: unknown): Promise<unknown> {
   const functions = [...new Set(app.functions.values())];
   const fn = functions.find((f) => f.handlerModule === `lambdas/${folder}/handler.ts`);
   if (!fn) {
