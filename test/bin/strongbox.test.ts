@@ -55,7 +55,7 @@ describe('bin/strongbox.ts through `cdk synth`', () => {
     expect(manifest.missing ?? []).toEqual([]);
     const primary = JSON.parse(readFileSync(join(result.outdir, 'strongbox-primary.template.json'), 'utf8'));
     expect(Object.values(primary.Resources).some((r) => (r as { Type: string }).Type === 'AWS::ECS::Cluster')).toBe(true);
-  });
+  }, 300_000); // the real CLI bundles all functions; cdkSynth itself gives up after 240 s
 
   it('fails a bad config given with -c config=<file>: exit 1, one line per problem, no stack trace', () => {
     // Prepare
