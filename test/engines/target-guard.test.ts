@@ -8,7 +8,8 @@ import { type EngineServer, startMariadb, startPostgres } from '../../dev/server
 import { type LocalS3, startS3rver } from '../../dev/servers/s3rver';
 import { resolveRestore } from '../../lambdas/restore/resolve/restore-resolve';
 import { main } from '../../tasks/src/main';
-import { databasePlan, restoreRoleArn, SECRET, testPlan } from '../lambdas/restore/resolve/fixtures';
+import { databasePlan, planOf, SECRET } from '../lambdas/fixtures';
+import { restoreRoleArn } from '../lambdas/restore/resolve/fixtures';
 
 /**
  * Console restores end to end through the pieces that run them: the Resolve logic settles the recovery point
@@ -166,7 +167,7 @@ describe.each(cases)('console restore of $engine (Resolve logic + task entrypoin
   beforeAll(async () => {
     s3rver = await startS3rver([BUCKET]);
     [source, target] = await Promise.all([c.start(), c.start()]);
-    plan = testPlan([databasePlan(c.database, c.engine, { host: source.host, port: source.port, tls: 'disable' })]);
+    plan = planOf([databasePlan(c.database, c.engine, { host: source.host, port: source.port, tls: 'disable' })]);
     for (const [n, at] of [
       [1, '2026-03-01T03:00:00Z'],
       [2, '2026-03-02T03:00:00Z'],

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { Plan } from '../../contracts/plan';
-import { keys, type Manifest, parseBackupId } from '../../contracts/vault';
+import type { DatabasePlan, Plan } from '../../contracts/plan';
+import { type Inventory, keys, type Manifest, parseBackupId } from '../../contracts/vault';
 import { parseConfig } from '../../infra/config/load';
 import { buildPlan } from '../../infra/config/plan';
 
@@ -50,6 +50,49 @@ export function testPlan(): Plan {
   return buildPlan(testConfig());
 }
 
+export const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:strongbox/target-AbCdEf';
+
+export function databasePlan(
+  name: string,
+  engine: DatabasePlan['engine'],
+  connection: Partial<DatabasePlan['connection']> = {},
+): DatabasePlan {
+  return {
+    name,
+    engine,
+    tier: 'important',
+    rpoSeconds: 3600,
+    rtoSeconds: 14400,
+    timezone: 'UTC',
+    blackouts: [],
+    retention: { daily: 7, weekly: 4, monthly: 12, yearly: 7, legalHoldYearly: false },
+    connection: {
+      host: `${name}.prod.internal`,
+      port: engine === 'redis' ? 6379 : engine === 'postgres' ? 5432 : 3306,
+      tls: 'require',
+      ...(engine === 'redis' ? {} : { database: name, secretArn: SECRET.replace('target', name) }),
+      ...connection,
+    },
+    taskFamily: `strongbox-${name}-dump`,
+    taskTimeoutSeconds: 7200,
+    compressionLevel: 3,
+    restoreJobs: 2,
+    redisMode: 'auto',
+  };
+}
+
+/** A plan of exactly `databases`, built by hand (testPlan() is the one a config builds). */
+export function planOf(
+  databases: DatabasePlan[] = [databasePlan('orders', 'postgres'), databasePlan('billing', 'mariadb'), databasePlan('sessions', 'redis')],
+): Plan {
+  return {
+    app: 'strongbox',
+    objectLock: { mode: 'GOVERNANCE', defaultDays: 7 },
+    graceSeconds: 21600,
+    databases: Object.fromEntries(databases.map((db) => [db.name, db])),
+  };
+}
+
 /** Real zstd output from the Debian `zstd` binary (installed by scripts/ensure-tools.sh). */
 export function zstdCompress(data: Buffer): Buffer {
   const result = spawnSync('zstd', ['-q', '-c', '-3'], { input: data, maxBuffer: 1 << 28 });
@@ -63,8 +106,23 @@ export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-export function manifestFor(backupId: string, artifact: Buffer, uncompressedBytes = artifact.length * 3): Manifest {
+export interface ManifestOptions {
+  /** @default 'postgres' (with the pgdump format; rdb for redis, sql for mysql and mariadb) */
+  readonly engine?: Manifest['engine']['name'];
+  /** @default one counted table, public.orders */
+  readonly inventory?: Inventory;
+}
+
+/** The one manifest fabricator of the tests: what the dump task writes for `artifact`, taken at the backupId's instant. */
+export function manifestFor(
+  backupId: string,
+  artifact: Buffer,
+  uncompressedBytes = artifact.length * 3,
+  options: ManifestOptions = {},
+): Manifest {
   const { database, takenAt } = parseBackupId(backupId);
+  const engine = options.engine ?? 'postgres';
+  const format = engine === 'postgres' ? 'pgdump' : engine === 'redis' ? 'rdb' : 'sql';
   const finished = new Date(takenAt.getTime() + 90_000);
   return {
     schemaVersion: 1,
@@ -72,11 +130,11 @@ export function manifestFor(backupId: string, artifact: Buffer, uncompressedByte
     database,
     kind: 'full',
     trigger: 'schedule',
-    engine: { name: 'postgres', serverVersion: '15.8' },
+    engine: { name: engine, serverVersion: '15.8' },
     tool: { name: 'pg_dump', version: '15.8', args: ['-Fc', '-Z0'] },
     artifact: {
-      key: keys.artifact(backupId, 'pgdump'),
-      format: 'pgdump',
+      key: keys.artifact(backupId, format),
+      format,
       bytes: artifact.length,
       sha256: sha256(artifact),
       uncompressedBytes,
@@ -88,7 +146,7 @@ export function manifestFor(backupId: string, artifact: Buffer, uncompressedByte
     finishedAt: finished.toISOString(),
     durationSeconds: 90,
     throughputMBps: Math.round((uncompressedBytes / 1e6 / 90) * 100) / 100,
-    inventory: { exact: true, entries: [{ name: 'public.orders', kind: 'table', count: 3 }] },
+    inventory: options.inventory ?? { exact: true, entries: [{ name: 'public.orders', kind: 'table', count: 3 }] },
   };
 }
 

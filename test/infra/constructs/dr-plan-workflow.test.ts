@@ -6,7 +6,8 @@ import type { Plan } from '../../../contracts/plan';
 import { DrPlanWorkflow } from '../../../infra/constructs/dr-plan-workflow';
 import { RestoreWorkflow } from '../../../infra/constructs/restore-workflow';
 import { LocalStateMachine, type TaskBinding, TaskFailedError } from '../../../local/executor/runtime';
-import { drPlanFixture, SECRET } from '../../lambdas/restore/resolve/fixtures';
+import { SECRET } from '../../lambdas/fixtures';
+import { drPlanFixture } from '../../lambdas/restore/resolve/fixtures';
 import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
 
 const plan: Plan = drPlanFixture();

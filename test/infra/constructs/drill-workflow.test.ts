@@ -6,11 +6,12 @@ import { putJson } from '../../../contracts/vault-io';
 import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
 import { DrillWorkflow } from '../../../infra/constructs/drill-workflow';
 import { LocalStateMachine, type TaskBinding, TaskFailedError } from '../../../local/executor/runtime';
-import { databasePlan, restoreRoleArn, seedBackup, testPlan } from '../../lambdas/restore/resolve/fixtures';
+import { databasePlan, planOf } from '../../lambdas/fixtures';
+import { restoreRoleArn, seedBackup } from '../../lambdas/restore/resolve/fixtures';
 import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
 
 const BUCKET = 'strongbox-vault-primary';
-const plan = testPlan([databasePlan('orders', 'postgres')]);
+const plan = planOf([databasePlan('orders', 'postgres')]);
 
 function synth() {
   const parts = workflowStack(plan);

@@ -8,11 +8,12 @@ import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
 import { RestoreWorkflow } from '../../../infra/constructs/restore-workflow';
 import { guardRestore } from '../../../lambdas/restore/guard/restore-guard';
 import { LocalStateMachine, type TaskBinding } from '../../../local/executor/runtime';
-import { databasePlan, restoreRoleArn, SECRET, seedBackup, testPlan } from '../../lambdas/restore/resolve/fixtures';
+import { databasePlan, planOf, SECRET } from '../../lambdas/fixtures';
+import { restoreRoleArn, seedBackup } from '../../lambdas/restore/resolve/fixtures';
 import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
 
 const BUCKET = 'strongbox-vault-primary';
-const plan = testPlan([
+const plan = planOf([
   databasePlan('orders', 'postgres', { host: 'orders.prod.internal', database: 'orders' }),
   databasePlan('sessions', 'redis'),
 ]);

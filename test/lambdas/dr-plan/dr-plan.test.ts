@@ -6,7 +6,8 @@ import type { DrItemResult, DrState } from '../../../contracts/payloads/dr-plan'
 import { RestoreInputSchema } from '../../../contracts/payloads/restore';
 import type { Plan } from '../../../contracts/plan';
 import { advanceDrPlan, reportDrPlan, startDrPlan } from '../../../lambdas/dr-plan/dr-plan';
-import { drPlanFixture, SECRET, testPlan } from '../restore/resolve/fixtures';
+import { planOf, SECRET } from '../fixtures';
+import { drPlanFixture } from '../restore/resolve/fixtures';
 
 const CHAT = 'arn:aws:sns:eu-west-1:123456789012:chat';
 const plan: Plan = drPlanFixture();
@@ -195,7 +196,7 @@ describe('DR plan bookkeeping', () => {
     [
       'a config without drPlans',
       { plan: 'region-loss' },
-      testPlan(),
+      planOf(),
       'plan: found "region-loss"; expected one of the drPlans in the config: (none configured)',
     ],
     ['no plan', {}, plan, 'plan: found nothing; expected the name of a plan in drPlans, such as "region-loss"'],

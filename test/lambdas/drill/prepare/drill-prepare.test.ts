@@ -3,10 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputValidationError } from '../../../../contracts/errors';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { NothingToDrillError, prepareDrill } from '../../../../lambdas/drill/prepare/drill-prepare';
-import { restoreRoleArn, seedBackup, testPlan } from '../../restore/resolve/fixtures';
+import { planOf } from '../../fixtures';
+import { restoreRoleArn, seedBackup } from '../../restore/resolve/fixtures';
 
 const BUCKET = 'vault';
-const plan = testPlan(); // orders (postgres), billing (mariadb), sessions (redis)
+const plan = planOf(); // orders (postgres), billing (mariadb), sessions (redis)
 const execution = {
   executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:strongbox-drill:weekly-orders',
   name: 'weekly-orders',

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { RestoreRefusedError } from '../../../../contracts/errors';
 import type { ResolvedRestore } from '../../../../contracts/payloads/restore';
 import { guardRestore } from '../../../../lambdas/restore/guard/restore-guard';
-import { databasePlan, SECRET, testPlan } from '../resolve/fixtures';
+import { databasePlan, planOf, SECRET } from '../../fixtures';
 
-const plan = testPlan([
+const plan = planOf([
   databasePlan('orders', 'postgres', { host: 'orders.prod.internal', port: 5432, database: 'orders' }),
   databasePlan('sessions', 'redis'),
 ]);

@@ -8,11 +8,12 @@ import { getJson, listObjects, putJson } from '../../../../contracts/vault-io';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { type ExecutionStatusChange, notifyAborted, notifyRestore } from '../../../../lambdas/restore/notify/restore-notify';
 import { resolveRestore } from '../../../../lambdas/restore/resolve/restore-resolve';
-import { databasePlan, restoreRoleArn, SECRET, seedBackup, testPlan } from '../resolve/fixtures';
+import { databasePlan, planOf, SECRET } from '../../fixtures';
+import { restoreRoleArn, seedBackup } from '../resolve/fixtures';
 
 const BUCKET = 'vault';
 const CHAT = 'arn:aws:sns:eu-west-1:123456789012:chat';
-const plan = testPlan([databasePlan('orders', 'postgres'), databasePlan('sessions', 'redis')]);
+const plan = planOf([databasePlan('orders', 'postgres'), databasePlan('sessions', 'redis')]);
 const execution = {
   executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:strongbox-restore:console-1',
   name: 'console-1',

@@ -5,7 +5,8 @@ import { restoreInputJsonSchema } from '../../../../contracts/payloads/restore';
 import { TASK_ENV } from '../../../../contracts/task-env';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { resolveRestore } from '../../../../lambdas/restore/resolve/restore-resolve';
-import { restoreRoleArn, SECRET, seedBackup, testPlan } from './fixtures';
+import { planOf, SECRET } from '../../fixtures';
+import { restoreRoleArn, seedBackup } from './fixtures';
 
 const BUCKET = 'vault';
 const execution = {
@@ -204,7 +205,7 @@ describe('restore Resolve', () => {
     const probe = counted(s3rver.client());
 
     // Act
-    const attempt = resolveRestore(input, execution, { s3: probe.client, bucket: BUCKET, plan: testPlan(), restoreRoleArn });
+    const attempt = resolveRestore(input, execution, { s3: probe.client, bucket: BUCKET, plan: planOf(), restoreRoleArn });
 
     // Assess
     const error = await attempt.catch((e: unknown) => e);
@@ -220,7 +221,7 @@ describe('restore Resolve', () => {
     const input = { database: 'orders', latest: true, target };
 
     // Act
-    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn });
+    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: planOf(), restoreRoleArn });
 
     // Assess
     expect(resolved.backupId).toBe(ids.mar);
@@ -241,7 +242,7 @@ describe('restore Resolve', () => {
     const input = { database: 'orders', pointInTime: '2026-02-28T00:00:00+01:00', target };
 
     // Act
-    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn });
+    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: planOf(), restoreRoleArn });
 
     // Assess
     expect(resolved.backupId).toBe(ids.feb);
@@ -261,7 +262,7 @@ describe('restore Resolve', () => {
     };
 
     // Act
-    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn });
+    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: planOf(), restoreRoleArn });
 
     // Assess
     expect(resolved.backupId).toBe(ids.jan);
@@ -286,7 +287,7 @@ describe('restore Resolve', () => {
     const input = { database: 'orders', latest: true, target, overwrite: true, confirm: 'Orders' };
 
     // Act
-    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn });
+    const resolved = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: planOf(), restoreRoleArn });
 
     // Assess
     expect(resolved.overwriteConfirmed).toBe(false);
@@ -316,7 +317,7 @@ describe('restore Resolve', () => {
     const input = { database: 'orders', target, ...point };
 
     // Act
-    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn }).catch((e: unknown) => e);
+    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: planOf(), restoreRoleArn }).catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(RestoreRefusedError);
@@ -331,7 +332,7 @@ describe('restore Resolve', () => {
     const input = { database: 'billing', latest: true, target: { host: 'x', secretArn: SECRET } };
 
     // Act
-    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn }).catch((e: unknown) => e);
+    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: planOf(), restoreRoleArn }).catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(RestoreRefusedError);
@@ -345,7 +346,7 @@ describe('restore Resolve', () => {
     const input = { database: 'orders', pointInTime: '2026-03-10T12:00:01Z', target };
 
     // Act
-    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn }).catch((e: unknown) => e);
+    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: planOf(), restoreRoleArn }).catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(InputValidationError);
@@ -359,7 +360,7 @@ describe('restore Resolve', () => {
     const input = { database: 'orders', latest: true, target, include: ['public', 'public.order', 'sales'] };
 
     // Act
-    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: testPlan(), restoreRoleArn }).catch((e: unknown) => e);
+    const error = await resolveRestore(input, execution, { s3, bucket: BUCKET, plan: planOf(), restoreRoleArn }).catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(InputValidationError);
@@ -378,7 +379,7 @@ describe('restore Resolve', () => {
       target: { host: `${'h'.repeat(63)}.${'h'.repeat(63)}.${'h'.repeat(63)}.${'h'.repeat(61)}`, secretArn: longArn },
       include: Array.from({ length: 64 }, (_, i) => `${'k'.repeat(58)}${String(i).padStart(2, '0')}`),
     };
-    const plan = testPlan();
+    const plan = planOf();
     await seedBackup(s3, BUCKET, 'sessions', '2026-03-01T03:00:00Z', { engine: 'redis' });
 
     // Act
@@ -394,7 +395,7 @@ describe('restore Resolve', () => {
   it('knows a restore a DR plan started by its requestedBy and the plan target, and nothing else', async () => {
     // Prepare
     const plan = {
-      ...testPlan(),
+      ...planOf(),
       drPlans: {
         'region-loss': {
           groups: [['orders']],

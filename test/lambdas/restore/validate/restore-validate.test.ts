@@ -5,10 +5,11 @@ import { type Inventory, keys } from '../../../../contracts/vault';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { resolveRestore } from '../../../../lambdas/restore/resolve/restore-resolve';
 import { RestoreMismatchError, validateRestore } from '../../../../lambdas/restore/validate/restore-validate';
-import { databasePlan, restoreRoleArn, SECRET, seedBackup, testPlan } from '../resolve/fixtures';
+import { databasePlan, planOf, SECRET } from '../../fixtures';
+import { restoreRoleArn, seedBackup } from '../resolve/fixtures';
 
 const BUCKET = 'vault';
-const plan = testPlan([databasePlan('orders', 'postgres'), databasePlan('shop', 'mysql')]);
+const plan = planOf([databasePlan('orders', 'postgres'), databasePlan('shop', 'mysql')]);
 const execution = {
   executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:strongbox-restore:console-1',
   name: 'console-1',
