@@ -22,7 +22,7 @@ export interface GuardDeps {
    */
   readonly checkRoles?: (resolved: ResolvedRestore) => Promise<void>;
   /**
-   * MySQL/MariaDB: the DEFINER accounts the backup needs and the target lacks (tasks/src/restore-guard.ts
+   * MySQL/MariaDB: the DEFINER accounts the backup needs and the target lacks (engines/target-guard.ts
    * checkDefiners); throws MissingDefinersError, whose message is the refusal, unless the input said
    * `definers: "ignore"`. Left out, definers are not checked here (the task checks them before it writes).
    */
@@ -41,7 +41,7 @@ export function needsRoleCheck(resolved: ResolvedRestore): boolean {
  * Refuses a restore onto the database's own source connection, or into a target that already holds what would
  * be restored, unless the input carries overwrite:true AND confirm equal to the database name. Both refusals
  * happen here, before the task starts, so the console shows the reason as this state's cause; the task checks
- * the target again before its first write (tasks/src/restore-guard.ts, the same code and wording). MySQL/MariaDB
+ * the target again before its first write (engines/target-guard.ts, the same code and wording). MySQL/MariaDB
  * targets that lack a DEFINER account of the backup are refused too, unless `definers: "ignore"`; the accounts
  * then go into the result as `ignoredDefiners`, for the audit record and chat.
  */
