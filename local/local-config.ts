@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { describeZodIssues } from '../contracts/errors';
 import { SECRET_ARN } from '../contracts/payloads/restore';
 import { DATABASE_NAME } from '../contracts/vault';
-import { ConfigError, parseConfig } from '../infra/config/load';
+import { ConfigError, parseConfig, readConfigText } from '../infra/config/load';
 import { ENGINES_NEEDING_CREDENTIALS, type StrongboxConfig } from '../infra/config/schema';
 import { LOCAL_ACCOUNT } from './executor/intrinsics';
 
@@ -81,15 +80,7 @@ export function placeholderSecretArn(region: string, database: string): string {
 }
 
 export function loadLocalConfig(file: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LocalConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(file, [
-      `cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'}); expected a readable YAML file`,
-    ]);
-  }
-  return parseLocalConfig(text, file, env, cwd);
+  return parseLocalConfig(readConfigText(file), file, env, cwd);
 }
 
 export function parseLocalConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): LocalConfig {

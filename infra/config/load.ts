@@ -19,15 +19,19 @@ export class ConfigError extends Error {
   }
 }
 
-export function loadConfig(file: string): StrongboxConfig {
-  let text: string;
+/** The text of a config file, or a ConfigError that names the file and why it cannot be read. */
+export function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (error) {
     throw new ConfigError(file, [
       `cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'}); expected a readable YAML file`,
     ]);
   }
+}
+
+export function loadConfig(file: string): StrongboxConfig {
+  const text = readConfigText(file);
   return parseConfig(text, file);
 }
 
