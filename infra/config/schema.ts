@@ -132,6 +132,16 @@ const DatabaseObject = z.strictObject({
         .describe('Longest a dump or restore task may run.'),
     })
     .default({ cpu: 1024, memoryMiB: 2048, timeoutMinutes: 120 }),
+  estimate: z
+    .strictObject({
+      sizeGiB: z
+        .number()
+        .positive({ error: 'expected the stored size of one full backup in GiB, above 0' })
+        .max(5120, { error: 'expected at most 5120 GiB (5 TB, the largest dump Strongbox streams)' })
+        .describe('Stored (compressed) size of one full backup, for `npm run estimate` before the vault has one.'),
+    })
+    .optional()
+    .describe('Inputs of the cost estimate only; nothing deployed reads them.'),
   dump: z
     .strictObject({
       compressionLevel: z.number().int().min(1).max(19, { error: 'expected a zstd level 1-19' }).default(3),
