@@ -71,7 +71,7 @@ export function formatTable(estimate: FleetEstimate): string[] {
     'backups/mo',
     'alarms',
     'control',
-    'fargate',
+    'compute',
     'storage',
     'transfer',
     'total',
