@@ -198,7 +198,8 @@ abstract class VaultBase extends Construct implements IVault {
     if (!this.keyAliasName) {
       throw new ValidationError(`vault ${this.bucketName} has neither keyArn nor keyAliasName; expected one of them`, this);
     }
-    // The replica key's ARN is minted in the other region at deploy time; its alias is deterministic.
+    // A key created in another stack (the replica region, or the primary stack seen from a shard) has an ARN
+    // minted at deploy time; its alias is deterministic.
     return this.statementGrant(grantee, actions, [`arn:${Aws.PARTITION}:kms:${this.region}:${Aws.ACCOUNT_ID}:key/*`], {
       StringEquals: viaS3,
       'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [this.keyAliasName] },
@@ -245,7 +246,7 @@ function acknowledgeWildcards(grantee: iam.IGrantable, grants: readonly iam.Gran
         Validations.of(principal).acknowledge({
           id: `AwsSolutions-IAM5[Resource::${flat}]`,
           reason: isKey
-            ? 'The replica vault key is created in another region; this statement matches it by its alias (kms:ResourceAliases) and only through S3 (kms:ViaService).'
+            ? 'The vault key is created in another stack (the replica region, or the primary stack for a database shard); this statement matches it by its alias (kms:ResourceAliases) and only through S3 (kms:ViaService).'
             : `Per-prefix vault grant: the wildcard covers only ${what}, which is this role's own slice of the vault.`,
         });
       }
