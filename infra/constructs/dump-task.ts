@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Aws, IgnoreMode, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { IgnoreMode, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,6 +10,7 @@ import { databasePrefix } from '../../contracts/vault';
 import type { DeploymentPlan } from '../config/plan';
 import { acknowledgeWildcardPermissions } from './nag';
 import { RESTORE_TARGET_TAG } from './restore-workflow';
+import { restoreRoleName, taskRolePath } from './task-roles';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_PATHS } from './vault';
 
@@ -49,32 +50,6 @@ export interface DumpTaskProps {
 }
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
-
-/**
- * IAM paths of the task roles: the state machines may pass `restore` roles (restore, drill) or `dump` and
- * `execution` roles (backup) by path, so their policies stay the same size at 4 or 500 databases.
- */
-export function taskRolePath(app: string, kind: 'dump' | 'restore' | 'execution'): string {
-  return `/strongbox/${app}/${kind}/`;
-}
-
-/**
- * `<app>.<database>`: a restore role has a deterministic name, so the Lambdas find it from one ARN template
- * instead of a per-database map (at most 20 + 1 + 40 = 61 characters; IAM allows 64).
- */
-export function restoreRoleName(app: string, database: string): string {
-  return `${app}.${database}`;
-}
-
-/** The restore role ARN with `{database}` for the database name (STRONGBOX_RESTORE_ROLE_ARN_TEMPLATE). */
-export function restoreRoleArnTemplate(app: string): string {
-  return `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role${taskRolePath(app, 'restore')}${restoreRoleName(app, '{database}')}`;
-}
-
-/** A role path pattern as IAM resource ARN: every role under that path. */
-export function taskRolePathArn(app: string, kind: 'dump' | 'restore' | 'execution'): string {
-  return `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role${taskRolePath(app, kind)}*`;
-}
 
 /**
  * The task image from tasks/Dockerfile. The build context is the repository root because the task imports the

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
-import { restoreRoleArnTemplate, taskRolePathArn } from './dump-task';
+import { restoreRoleArnTemplate, taskRolePathArn } from './task-roles';
 import { ValidationError } from './validation-error';
 
 /** Step Functions' managed rule for `.sync` ECS integrations. */

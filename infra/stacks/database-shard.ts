@@ -7,10 +7,11 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { DATABASES_PER_SHARD } from '../config/limits';
 import type { DeploymentPlan } from '../config/plan';
-import { DumpTask, taskRolePath } from '../constructs/dump-task';
+import { DumpTask } from '../constructs/dump-task';
 import { Monitoring } from '../constructs/monitoring';
 import { acknowledgeWildcardPermissions } from '../constructs/nag';
 import { Schedules } from '../constructs/schedules';
+import { taskRolePath } from '../constructs/task-roles';
 import { ValidationError } from '../constructs/validation-error';
 import { Vault, vaultBucketName, vaultKeyAliasName } from '../constructs/vault';
 
