@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SECRET_ARN } from '../../contracts/payloads/restore';
 import { checkDrPlans, drPlansSchema } from './dr-plans';
+import { ENGINES, ENGINES_NEEDING_CREDENTIALS } from './engines';
 import { longestGapSeconds, parseScheduleExpression, ScheduleExpressionError } from './schedule-expression';
 import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
 
@@ -12,13 +13,8 @@ import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
  * the value that was found.
  */
 
-export const ENGINES = ['postgres', 'mysql', 'mariadb', 'redis', 'mongodb'] as const;
-export type Engine = (typeof ENGINES)[number];
-
-/** Engines whose tools cannot connect without a user and password. Redis AUTH is optional. */
-export const ENGINES_NEEDING_CREDENTIALS: readonly Engine[] = ['postgres', 'mysql', 'mariadb', 'mongodb'];
-
 export { DEFAULT_PORTS } from '../../contracts/plan';
+export { ENGINES, ENGINES_NEEDING_CREDENTIALS, type Engine } from './engines';
 
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 const KMS_KEY_ARN =
