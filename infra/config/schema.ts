@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SECRET_ARN } from '../../contracts/payloads/restore';
 import { checkDrPlans, drPlansSchema } from './dr-plans';
-import { ENGINES, ENGINES_NEEDING_CREDENTIALS } from './engines';
+import { ENGINES, ENGINES_NEEDING_CREDENTIALS, REFUSED_ENGINES } from './engines';
 import { longestGapSeconds, parseScheduleExpression, ScheduleExpressionError } from './schedule-expression';
 import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
 
@@ -14,7 +14,7 @@ import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
  */
 
 export { DEFAULT_PORTS } from '../../contracts/plan';
-export { ENGINES, ENGINES_NEEDING_CREDENTIALS, type Engine } from './engines';
+export { ENGINES, ENGINES_NEEDING_CREDENTIALS, type Engine, REFUSED_ENGINES } from './engines';
 
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 const KMS_KEY_ARN =
@@ -262,6 +262,10 @@ function checkDatabase(parsed: ParsedDatabase, ctx: z.RefinementCtx): void {
   }
   const db = parsed as Partial<ParsedDatabase>;
   const at = (...path: (string | number)[]) => path;
+  const refusal = db.engine && REFUSED_ENGINES[db.engine];
+  if (refusal) {
+    ctx.addIssue({ code: 'custom', path: at('engine'), message: refusal });
+  }
   if (db.engine && ENGINES_NEEDING_CREDENTIALS.includes(db.engine) && db.connection && !db.connection.secretArn) {
     ctx.addIssue({
       code: 'custom',
