@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The vault contract: where every object lives and what its JSON records look like. The dump task, every

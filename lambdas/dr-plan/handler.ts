@@ -3,7 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import { SNSClient } from '@aws-sdk/client-sns';
 import middy from '@middy/core';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseInput } from '../../contracts/errors';
 import { FUNCTION_ENV, requireEnv } from '../../contracts/function-env';
 import { DrItemResultSchema, DrStateSchema, RestoreExecutionSchema } from '../../contracts/payloads/restore';

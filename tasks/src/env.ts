@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { TASK_ENV, type TaskEnv, TaskEnvSchema } from '../../contracts/task-env';
 
 /** A bad or missing environment variable: main prints the message (naming the variable) and exits 2. */
