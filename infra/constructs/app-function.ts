@@ -65,7 +65,7 @@ function bakedPlanModule(plan: Plan): string {
 
 /**
  * Every Strongbox Lambda, built the same way: Node.js 24 (the newest runtime Lambda and aws-cdk-lib 2.276
- * offer) on arm64, the AWS SDK bundled (the version the tests ran, not the runtime's), no source map shipped,
+ * offer) on arm64, the runtime's AWS SDK (not bundled), no source map shipped,
  * a log group with retention, X-Ray active tracing, and the plan baked in ({@link bakedPlanModule}) so that no
  * function fetches its config and nothing of it sits in the template environment.
  */
@@ -108,7 +108,10 @@ export class AppFunction extends Construct {
         // A 4.4 MB map per function is not worth shipping: stack traces from minified code still name the handler
         // module, and the tests run the TypeScript itself.
         sourceMap: false,
-        bundleAwsSDK: true,
+        // The nodejs24.x runtime ships AWS SDK v3 (Lambda's "runtime-included SDK versions"), so @aws-sdk/* stays
+        // out of the bundle: 600-900 KB less per function. The runtime's SDK is older than the one the tests run;
+        // the calls used here (S3 conditional writes, SNS publish, Secrets Manager) predate Node.js 24's runtime.
+        bundleAwsSDK: false,
         inject: [bakedPlanModule(props.plan)],
         define: { 'process.env.STRONGBOX_PLAN': BAKED_PLAN },
       },

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { brotliDecompressSync } from 'node:zlib';
 import { App, Stack } from 'aws-cdk-lib';
@@ -11,7 +11,67 @@ import { runtimePlan } from '../../../infra/config/plan';
 import { AppFunction } from '../../../infra/constructs/app-function';
 import { testPlan } from '../../lambdas/fixtures';
 
+/** Every `<workflow>/<step>` (or lone) folder under lambdas/ with a handler.ts: the functions the app deploys. */
+function handlerNames(): string[] {
+  const root = path.join(__dirname, '../../../lambdas');
+  return readdirSync(root).flatMap((top) =>
+    existsSync(path.join(root, top, 'handler.ts'))
+      ? [top]
+      : statSync(path.join(root, top)).isDirectory()
+        ? readdirSync(path.join(root, top))
+            .filter((step) => existsSync(path.join(root, top, step, 'handler.ts')))
+            .map((step) => `${top}/${step}`)
+        : [],
+  );
+}
+
+/** The functions that open a connection to a database (target checks): they carry the drivers. */
+const CONNECTING = ['restore/guard', 'restore/validate'];
+const BUNDLE_LIMIT_KB = 500;
+
 describe('AppFunction', () => {
+  // The one test here that bundles every function (esbuild, about 2 s each); the rest bundle one or none.
+  it(`bundles every function without source map or AWS SDK, at most ${BUNDLE_LIMIT_KB} KB unless it connects to a database`, () => {
+    // Prepare
+    const app = new App();
+    const stack = new Stack(app, 'Lean');
+    const names = handlerNames();
+    for (const name of names) {
+      new AppFunction(stack, name.replace('/', '-'), { name, plan: testPlan(), description: name });
+    }
+
+    // Act
+    const assembly = app.synth();
+    const template = Template.fromStack(stack);
+    const bundles = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) => {
+      const dir = path.join(assembly.directory, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
+      const code = readFileSync(path.join(dir, 'index.js'), 'utf8');
+      return {
+        // Each function's description is its name (see Prepare).
+        name: String(fn.Properties.Description),
+        kb: Math.round(statSync(path.join(dir, 'index.js')).size / 1024),
+        files: readdirSync(dir),
+        requiresSdk: code.includes('require("@aws-sdk/client-s3")') || code.includes('require("@aws-sdk/client-sns")'),
+      };
+    });
+
+    // Assess
+    expect(names.length).toBeGreaterThanOrEqual(14);
+    expect(bundles.map((b) => b.name).sort()).toEqual([...names].sort());
+    for (const bundle of bundles) {
+      expect({ name: bundle.name, files: bundle.files, requiresSdk: bundle.requiresSdk }).toEqual({
+        name: bundle.name,
+        files: ['index.js'],
+        requiresSdk: true,
+      });
+    }
+    const lean = bundles.filter((b) => !CONNECTING.includes(b.name));
+    expect(lean.filter((b) => b.kb > BUNDLE_LIMIT_KB).map((b) => `${b.name}: ${b.kb} KB`)).toEqual([]);
+    // The drivers (pg, mysql2 with its charset tables, ioredis) go only where a connection is opened.
+    const heavy = bundles.filter((b) => CONNECTING.includes(b.name));
+    expect(Math.min(...heavy.map((b) => b.kb))).toBeGreaterThan(Math.max(...lean.map((b) => b.kb)) * 2);
+  });
+
   it('builds node24.x on arm64 with tracing, a retained log group, and the plan compiled into the bundle only', () => {
     // Prepare
     const app = new App();
