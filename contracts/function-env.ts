@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeIssues } from './issues';
 import { TASK_ENV } from './task-env';
 
@@ -19,6 +19,12 @@ export const FUNCTION_ENV = {
    * TaskRoleArn override (it reads the database's backups and writes only drill.json).
    */
   restoreRoles: 'STRONGBOX_RESTORE_ROLES',
+  /**
+   * The restore role ARN with `{database}` where the database name goes. A fleet's restore roles have
+   * deterministic names, so one template replaces the map, whose ~100 bytes per database outgrow Lambda's 4 KB
+   * environment near 40 databases. Read before STRONGBOX_RESTORE_ROLES.
+   */
+  restoreRoleArnTemplate: 'STRONGBOX_RESTORE_ROLE_ARN_TEMPLATE',
   /** `off` where the vault has no Object Lock (the local runtime's s3rver); the deployed vaults always have it. */
   objectLock: 'STRONGBOX_OBJECT_LOCK',
   /** Set only by the local runtime: the S3-compatible endpoint standing in for the vaults. */
@@ -32,8 +38,12 @@ export class MissingEnvironmentError extends Error {
   }
 }
 
-/** The restore role of a database, from STRONGBOX_RESTORE_ROLES. */
+/** The restore role of a database, from STRONGBOX_RESTORE_ROLE_ARN_TEMPLATE or else STRONGBOX_RESTORE_ROLES. */
 export function restoreRoleArn(database: string): string {
+  const template = process.env[FUNCTION_ENV.restoreRoleArnTemplate];
+  if (template) {
+    return template.replaceAll('{database}', database);
+  }
   const roles = JSON.parse(requireEnv(FUNCTION_ENV.restoreRoles)) as Record<string, string | undefined>;
   const arn = roles[database];
   if (!arn) {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENGINES, REDIS_MODES, TLS_MODES } from './engines';
 import { DatabaseNameSchema } from './vault';
 

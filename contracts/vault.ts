@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DATABASE_NAME, ENGINES, NAME_SOURCE } from './engines';
 
 /**

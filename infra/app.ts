@@ -1,5 +1,7 @@
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { checkFleetLimits } from './config/limits';
+import { ConfigError } from './config/load';
 import type { StrongboxConfig } from './config/schema';
 import { PrimaryStack } from './stacks/primary-stack';
 import { ReplicaStack } from './stacks/replica-stack';
@@ -64,6 +66,11 @@ export function buildApp(config: StrongboxConfig, props: BuildAppProps = {}): St
   const app = props.app ?? createApp(appProps);
   if (app.node.tryGetContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy') !== true) {
     throw new Error('buildApp: the app must be made by createApp() so that the Strongbox feature flags are set');
+  }
+  // A fleet over a hard limit fails here, before any construct, with the same lines `npm run validate` prints.
+  const limits = checkFleetLimits(config);
+  if (limits.problems.length > 0) {
+    throw new ConfigError(`app ${config.app.name}`, limits.problems);
   }
   const name = config.app.name;
   const replica = new ReplicaStack(app, `${name}-replica`, {

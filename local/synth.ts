@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { NestedStack, type Stack } from 'aws-cdk-lib';
 import { buildApp } from '../infra/app';
 import type { StrongboxConfig } from '../infra/config/schema';
 import { type CfnTemplate, IntrinsicResolver } from './executor/intrinsics';
@@ -77,23 +78,30 @@ export function secretJsonKey(valueFrom: string): { secretArn: string; jsonKey?:
 
 export function synthesize(config: StrongboxConfig): SynthesizedApp {
   const { app, primary } = buildApp(config, { bundling: false, nag: false });
-  // The primary stack's template alone, rendered the way synth renders it (tokens resolved per stack). A full
+  // Each stack's template alone, rendered the way synth renders it (tokens resolved per stack). A full
   // `app.synth()` also writes the whole cloud assembly, validates it and runs the aspects (tags): 5-15 s here
   // against 0.2 s, for nothing a definition, a function environment or a task definition depends on.
-  const render = (primary as unknown as { _toCloudFormation?: () => unknown })._toCloudFormation;
-  const template = (
-    typeof render === 'function' ? render.call(primary) : app.synth().getStackArtifact(primary.artifactId).template
-  ) as CfnTemplate;
+  const renderTemplate = (stack: Stack) => {
+    const render = (stack as unknown as { _toCloudFormation?: () => unknown })._toCloudFormation;
+    return (typeof render === 'function' ? render.call(stack) : app.synth().getStackArtifact(stack.artifactId).template) as CfnTemplate;
+  };
+  const template = renderTemplate(primary);
   const region = config.vault.primaryRegion;
   const resolver = new IntrinsicResolver(template, { region, stackName: primary.stackName });
-  return extractApp(template, {
-    region,
-    stackName: primary.stackName,
-    buckets: {
-      primary: resolver.resolveString(primary.resolve(primary.vaultBucket.bucketName), 'vault bucket name'),
-      replica: resolver.resolveString(primary.resolve(primary.replica.bucketName), 'replica bucket name'),
-    },
-  });
+  const buckets = {
+    primary: resolver.resolveString(primary.resolve(primary.vaultBucket.bucketName), 'vault bucket name'),
+    replica: resolver.resolveString(primary.resolve(primary.replica.bucketName), 'replica bucket name'),
+  };
+  const main = extractApp(template, { region, stackName: primary.stackName, buckets });
+  // The dump task definitions live in the primary stack's database shards (nested stacks).
+  const taskDefinitions = new Map(main.taskDefinitions);
+  for (const shard of primary.node.findAll().filter((c): c is NestedStack => NestedStack.isNestedStack(c))) {
+    const nested = extractApp(renderTemplate(shard), { region, stackName: shard.stackName, buckets });
+    for (const [key, definition] of nested.taskDefinitions) {
+      taskDefinitions.set(key, definition);
+    }
+  }
+  return { ...main, taskDefinitions };
 }
 
 export interface ExtractOptions {

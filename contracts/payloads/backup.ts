@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENGINES } from '../engines';
 import { BACKUP_KINDS, BackupIdSchema, DatabaseNameSchema } from '../vault';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { NAME_SOURCE } from '../engines';
 import { DatabaseNameSchema } from '../vault';
 import { LIMITS } from './restore';

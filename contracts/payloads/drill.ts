@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENGINES } from '../engines';
 import { BackupIdSchema, DatabaseNameSchema, InventorySchema } from '../vault';
 import { EnvironmentSchema, RestoreExecutionSchema } from './restore';

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ENGINES, TLS_MODES } from '../engines';
 import { BackupIdSchema, DatabaseNameSchema, MismatchSchema, parseBackupId } from '../vault';
 import { ExecutionContextSchema } from './backup';

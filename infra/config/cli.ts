@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { checkFleetLimits } from './limits';
 import { ConfigError, configJsonSchema, loadConfig } from './load';
 
 /**
@@ -56,6 +57,13 @@ function parseOptions(args: readonly string[]): { config?: string; out?: string 
 function validate(file: string, io: CliIo): number {
   try {
     const config = loadConfig(file);
+    const limits = checkFleetLimits(config);
+    for (const warning of limits.warnings) {
+      io.err(`${file}: warning: ${warning}`);
+    }
+    if (limits.problems.length > 0) {
+      throw new ConfigError(file, limits.problems);
+    }
     io.out(`${file}: valid (${config.databases.length} database${config.databases.length === 1 ? '' : 's'})`);
     return 0;
   } catch (error) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Engine } from './schema';
+import type { Engine } from '../../contracts/engines';
 
 /**
  * The `drPlans` section of `strongbox.config.yaml`: named disaster-recovery plans. A plan restores the newest

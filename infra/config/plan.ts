@@ -63,3 +63,44 @@ export function buildPlan(config: StrongboxConfig): Plan {
     ),
   };
 }
+
+/**
+ * What the infrastructure needs of one database beyond the runtime plan: the task size and the schedules.
+ * The Lambdas never see it (their plan schema is strict), so it lives beside the plan, not in it.
+ */
+export interface DatabaseDeployment {
+  readonly task: { readonly cpu: number; readonly memoryMiB: number };
+  readonly schedule: { readonly expression: string; readonly timezone: string; readonly flexibleWindowMinutes: number };
+  readonly drill?: { readonly expression: string; readonly timezone: string };
+}
+
+/** The plan every construct takes: the runtime plan plus, per database, what only the infrastructure reads. */
+export interface DeploymentPlan extends Plan {
+  readonly deployment: Readonly<Record<string, DatabaseDeployment>>;
+}
+
+export function buildDeploymentPlan(config: StrongboxConfig): DeploymentPlan {
+  return {
+    ...buildPlan(config),
+    deployment: Object.fromEntries(
+      config.databases.map((db) => [
+        db.name,
+        {
+          task: { cpu: db.task.cpu, memoryMiB: db.task.memoryMiB },
+          schedule: {
+            expression: db.schedule.expression,
+            timezone: db.schedule.timezone,
+            flexibleWindowMinutes: db.schedule.flexibleWindowMinutes,
+          },
+          ...(db.drill && { drill: { expression: db.drill.expression, timezone: db.drill.timezone } }),
+        },
+      ]),
+    ),
+  };
+}
+
+/** The plan as the Lambdas parse it: a DeploymentPlan without its infrastructure-only part. */
+export function runtimePlan(plan: Plan): Plan {
+  const { app, objectLock, graceSeconds, databases, drPlans } = plan;
+  return drPlans === undefined ? { app, objectLock, graceSeconds, databases } : { app, objectLock, graceSeconds, databases, drPlans };
+}

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DATABASE_NAME, ENGINES, ENGINES_NEEDING_CREDENTIALS, REDIS_MODES, TLS_MODES } from '../../contracts/engines';
 import { SECRET_ARN } from '../../contracts/payloads/restore';
 import { checkDrPlans, drPlansSchema } from './dr-plans';
+import { REFUSED_ENGINES } from './engines';
 import { longestGapSeconds, parseScheduleExpression, ScheduleExpressionError } from './schedule-expression';
 import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
 
@@ -14,6 +15,7 @@ import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
  */
 
 export { DEFAULT_PORTS, ENGINES, ENGINES_NEEDING_CREDENTIALS, type Engine } from '../../contracts/engines';
+export { REFUSED_ENGINES } from './engines';
 
 const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 const KMS_KEY_ARN =
@@ -127,6 +129,16 @@ const DatabaseObject = z.strictObject({
         .describe('Longest a dump or restore task may run.'),
     })
     .default({ cpu: 1024, memoryMiB: 2048, timeoutMinutes: 120 }),
+  estimate: z
+    .strictObject({
+      sizeGiB: z
+        .number()
+        .positive({ error: 'expected the stored size of one full backup in GiB, above 0' })
+        .max(5120, { error: 'expected at most 5120 GiB (5 TB, the largest dump Strongbox streams)' })
+        .describe('Stored (compressed) size of one full backup, for `npm run estimate` before the vault has one.'),
+    })
+    .optional()
+    .describe('Inputs of the cost estimate only; nothing deployed reads them.'),
   dump: z
     .strictObject({
       compressionLevel: z.number().int().min(1).max(19, { error: 'expected a zstd level 1-19' }).default(3),
@@ -251,6 +263,10 @@ function checkDatabase(parsed: ParsedDatabase, ctx: z.RefinementCtx): void {
   }
   const db = parsed as Partial<ParsedDatabase>;
   const at = (...path: (string | number)[]) => path;
+  const refusal = db.engine && REFUSED_ENGINES[db.engine];
+  if (refusal) {
+    ctx.addIssue({ code: 'custom', path: at('engine'), message: refusal });
+  }
   if (db.engine && ENGINES_NEEDING_CREDENTIALS.includes(db.engine) && db.connection && !db.connection.secretArn) {
     ctx.addIssue({
       code: 'custom',

@@ -7,6 +7,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { StrongboxConfig } from '../config/schema';
 import type { Tier } from '../config/tiers';
+import { ValidationError } from './validation-error';
 
 export type AlertsConfig = StrongboxConfig['alerts'];
 
@@ -35,7 +36,7 @@ export class Alerts extends Construct {
     const { alerts, appName } = props;
     const chat = alerts.chat;
     if (chat && Boolean(chat.slack) === Boolean(chat.teams)) {
-      throw new Error(`Alerts: alerts.chat needs exactly one of slack or teams, got ${JSON.stringify(Object.keys(chat))}`);
+      throw new ValidationError(`alerts.chat needs exactly one of slack or teams, got ${JSON.stringify(Object.keys(chat))}`, this);
     }
     this.pageOnImportant = alerts.pageOnImportant;
     const account = Stack.of(this).account;
@@ -103,7 +104,7 @@ export class Alerts extends Construct {
       case 'general':
         return [this.chatTopic];
       default:
-        throw new Error(`Alerts.topicsForTier: unknown tier ${JSON.stringify(tier)}; expected critical, important or general`);
+        throw new ValidationError(`topicsForTier: unknown tier ${JSON.stringify(tier)}; expected critical, important or general`, this);
     }
   }
 

@@ -1,7 +1,6 @@
 import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -14,7 +13,8 @@ import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
 import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
-import { grantVaultAccess, type VaultLocation } from './vault';
+import { ValidationError } from './validation-error';
+import { type IVault, VAULT_ACCESS, VAULT_PATHS } from './vault';
 
 /** What the workflow needs of one database's dump task (built by the DumpTask construct). */
 export interface DumpTaskRef {
@@ -24,9 +24,9 @@ export interface DumpTaskRef {
 export interface BackupWorkflowProps {
   readonly plan: Plan;
   /** The primary vault. */
-  readonly vault: VaultLocation;
+  readonly vault: IVault;
   /** The replica vault in the other region. */
-  readonly replicaVault: VaultLocation;
+  readonly replicaVault: IVault;
   /** KMS key of the replica vault as S3 accepts it in `SSEKMSKeyId`: key ARN or alias ARN. */
   readonly replicaKmsKey: string;
   readonly cluster: ecs.ICluster;
@@ -44,8 +44,12 @@ export interface BackupWorkflowProps {
    * @default false
    */
   readonly pageOnImportant?: boolean;
-  /** One dump task per database in the plan, keyed by database name. */
-  readonly dumpTasks: Readonly<Record<string, DumpTaskRef>>;
+  /**
+   * The dump tasks by database name, checked against the plan's families when given. A fleet builds them in
+   * its database shards and leaves this out: the state machine starts them by family name.
+   * @default not checked
+   */
+  readonly dumpTasks?: Readonly<Record<string, DumpTaskRef>>;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -80,23 +84,25 @@ export class BackupWorkflow extends Construct {
     super(scope, id);
     const databases = Object.values(props.plan.databases);
     if (databases.length === 0) {
-      throw new Error('BackupWorkflow: the plan has no databases');
+      throw new ValidationError(`the plan of "${props.plan.app}" has no databases; add at least one to strongbox.config.yaml`, this);
     }
-    for (const db of databases) {
-      const task = props.dumpTasks[db.name];
+    for (const db of props.dumpTasks ? databases : []) {
+      const task = props.dumpTasks?.[db.name];
       if (!task) {
-        throw new Error(
-          `BackupWorkflow: no dump task for database "${db.name}"; dumpTasks has ${JSON.stringify(Object.keys(props.dumpTasks))}`,
+        throw new ValidationError(
+          `no dump task for database "${db.name}"; dumpTasks has ${JSON.stringify(Object.keys(props.dumpTasks ?? {}))}`,
+          this,
         );
       }
       if (task.taskDefinition.family !== db.taskFamily) {
-        throw new Error(
-          `BackupWorkflow: dump task of "${db.name}" has family "${task.taskDefinition.family}", but the plan starts "${db.taskFamily}" (taskFamily(app, db))`,
+        throw new ValidationError(
+          `dump task of "${db.name}" has family "${task.taskDefinition.family}", but the plan starts "${db.taskFamily}" (taskFamily(app, db))`,
+          this,
         );
       }
     }
     if (props.taskSubnets.length === 0) {
-      throw new Error('BackupWorkflow: taskSubnets is empty; the Fargate tasks need at least one subnet');
+      throw new ValidationError('taskSubnets is empty; the Fargate tasks need at least one subnet', this);
     }
 
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
@@ -162,12 +168,7 @@ export class BackupWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
-    grantRunTasks(
-      this.stateMachine,
-      props.plan,
-      props.cluster,
-      Object.values(props.dumpTasks).map((t) => t.taskDefinition),
-    );
+    grantRunTasks(this.stateMachine, props.plan, props.cluster, ['dump', 'execution']);
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
       'Wildcards: Lambda versions of the workflow functions (lambda:InvokeFunction on <arn>:*), task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
@@ -312,65 +313,59 @@ export class BackupWorkflow extends Construct {
   /** Least privilege per function; each statement is the narrowest resource S3 lets us name. */
   private grantVault(props: BackupWorkflowProps): void {
     const { prepare, verify, replicate, retain, notify, releaseLock } = this.functions;
-    const objects = (grantee: AppFunction, vault: VaultLocation, actions: string[], patterns: string[]) => {
-      grantee.function.addToRolePolicy(new iam.PolicyStatement({ actions, resources: patterns.map((p) => `${vault.bucketArn}/${p}`) }));
-      acknowledgeWildcardPermissions(
-        grantee.function.role!,
-        `Vault access by key pattern (${patterns.join(', ')}): the wildcard stands for the database and backup folders, which are created at run time.`,
-      );
-    };
+    const { vault, replicaVault } = props;
+    const { backups, locks, index } = VAULT_PATHS;
+    const anyBackup = `${backups}*`;
     // S3 answers 403 instead of 404 for a missing key without s3:ListBucket; every reader below needs 404.
-    const list = (grantee: AppFunction, vault: VaultLocation, prefix: string, key: 'encrypt' | 'decrypt') =>
-      grantVaultAccess(grantee.function, vault, prefix, { listActions: ['s3:ListBucket'], key });
+    const list = (grantee: AppFunction, on: IVault, key?: 'encrypt' | 'decrypt') =>
+      on.grantUnder(grantee.function, backups, { listActions: ['s3:ListBucket'], key });
 
     // Prepare: the lock and nothing else.
-    grantVaultAccess(prepare.function, props.vault, 'locks/', {
+    vault.grantUnder(prepare.function, locks, {
       objectActions: ['s3:GetObject', 's3:PutObject'],
       listActions: ['s3:ListBucket'],
       key: 'encrypt',
     });
     // ReleaseLock: read and conditionally delete the lock.
-    grantVaultAccess(releaseLock.function, props.vault, 'locks/', {
+    vault.grantUnder(releaseLock.function, locks, {
       objectActions: ['s3:GetObject', 's3:DeleteObject'],
       listActions: ['s3:ListBucket'],
       key: 'decrypt',
     });
     // Verify: reads backups, writes only verification.json and the latest-verified pointer.
-    objects(verify, props.vault, ['s3:GetObject'], ['backups/*']);
-    objects(verify, props.vault, ['s3:PutObject'], ['backups/*/verification.json']);
-    grantVaultAccess(verify.function, props.vault, 'index/', {
+    vault.grantObjects(verify.function, ['s3:GetObject'], [anyBackup]);
+    vault.grantObjects(verify.function, ['s3:PutObject'], [VAULT_PATHS.anyBackupRecord('verification')]);
+    vault.grantUnder(verify.function, index, {
       objectActions: ['s3:GetObject', 's3:PutObject'],
       listActions: ['s3:ListBucket'],
       key: 'encrypt',
     });
-    list(verify, props.vault, 'backups/', 'encrypt');
+    list(verify, vault, 'encrypt');
     // Replicate: reads the source, writes the replica (and removes a copy that does not match).
-    objects(replicate, props.vault, ['s3:GetObject', 's3:GetObjectTagging'], ['backups/*']);
-    list(replicate, props.vault, 'backups/', 'decrypt');
-    objects(
-      replicate,
-      props.replicaVault,
+    vault.grantObjects(replicate.function, ['s3:GetObject', 's3:GetObjectTagging'], [anyBackup]);
+    list(replicate, vault, 'decrypt');
+    replicaVault.grantObjects(
+      replicate.function,
       ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-      ['backups/*'],
+      [anyBackup],
     );
-    list(replicate, props.replicaVault, 'backups/', 'encrypt');
+    list(replicate, replicaVault, 'encrypt');
     // Retain: delete, tag, lock; reads no object body except verification.json.
-    const retainActions = [
-      's3:DeleteObject',
-      's3:GetObjectTagging',
-      's3:PutObjectTagging',
-      's3:GetObjectRetention',
-      's3:PutObjectRetention',
-      's3:GetObjectLegalHold',
-      's3:PutObjectLegalHold',
-    ];
-    objects(retain, props.vault, retainActions, ['backups/*']);
-    objects(retain, props.vault, ['s3:GetObject'], ['backups/*/verification.json']);
-    list(retain, props.vault, 'backups/', 'decrypt');
-    objects(retain, props.replicaVault, retainActions, ['backups/*']);
-    grantVaultAccess(retain.function, props.replicaVault, 'backups/', { listActions: ['s3:ListBucket'] });
+    vault.grantObjects(retain.function, VAULT_ACCESS.retain, [anyBackup]);
+    vault.grantObjects(retain.function, ['s3:GetObject'], [VAULT_PATHS.anyBackupRecord('verification')]);
+    list(retain, vault, 'decrypt');
+    replicaVault.grantObjects(retain.function, VAULT_ACCESS.retain, [anyBackup]);
+    list(retain, replicaVault);
     // Notify: the figures of the manifest and the stderr tail of failure.json.
-    objects(notify, props.vault, ['s3:GetObject'], ['backups/*/manifest.json', 'backups/*/failure.json']);
-    list(notify, props.vault, 'backups/', 'decrypt');
+    vault.grantObjects(
+      notify.function,
+      ['s3:GetObject'],
+      [VAULT_PATHS.anyBackupRecord('manifest'), VAULT_PATHS.anyBackupRecord('failure')],
+    );
+    list(notify, vault, 'decrypt');
+    acknowledgeWildcardPermissions(
+      notify.function.role!,
+      'kms:GenerateDataKey* is how SNS publishes to the KMS-encrypted chat and pager topics (limited to that key); vault wildcards stand for the database and backup folders created at run time.',
+    );
   }
 }

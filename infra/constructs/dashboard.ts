@@ -1,11 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { METRIC } from '../../contracts/metrics';
+import { METRIC, METRICS_NAMESPACE } from '../../contracts/metrics';
 import { restoreInputJsonSchema } from '../../contracts/payloads/restore';
 import type { DatabasePlan, Plan } from '../../contracts/plan';
 import { formatDuration } from '../config/tiers';
 import { DEFAULT_WATCHDOG_INTERVAL, databaseMetric, stateMachineConsoleUrl } from './monitoring';
+import { ValidationError } from './validation-error';
 
 export interface DashboardProps {
   /** The deployment plan: one row of graphs per database, with its RPO and RTO as lines. */
@@ -32,6 +33,13 @@ export interface DashboardProps {
   readonly watchdogInterval?: Duration;
 }
 
+/** Databases shown one row each; a larger fleet gets the same graphs as Metrics Insights top lists. */
+export const DASHBOARD_DATABASE_ROWS = 20;
+/** CloudWatch's limit of alarms in one alarm-status widget. */
+const ALARMS_PER_WIDGET = 100;
+/** Entries in a fleet top list: the worst databases, which is what an on-call engineer looks for. */
+const TOP_LIST = 25;
+
 /**
  * One CloudWatch dashboard for the service levels: how to restore (text), alarm status, then per database its
  * recovery-point age against the RPO, drill results and measured RTO against the RTO, then fleet-wide backup
@@ -44,7 +52,7 @@ export class Dashboard extends Construct {
     super(scope, id);
     const databases = Object.values(props.plan.databases);
     if (databases.length === 0) {
-      throw new Error(`Dashboard: the plan of "${props.plan.app}" has no databases; add at least one to strongbox.config.yaml`);
+      throw new ValidationError(`the plan of "${props.plan.app}" has no databases; add at least one to strongbox.config.yaml`, this);
     }
     const interval = props.watchdogInterval ?? DEFAULT_WATCHDOG_INTERVAL;
 
@@ -54,14 +62,26 @@ export class Dashboard extends Construct {
     });
 
     this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: this.restoreHelp(props, databases[0]), width: 24, height: 9 }));
-    if (props.alarms && props.alarms.length > 0) {
-      this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...props.alarms], width: 24, height: 4 }));
+    const alarms = props.alarms ?? [];
+    for (let i = 0; i < alarms.length; i += ALARMS_PER_WIDGET) {
+      const part = alarms.length > ALARMS_PER_WIDGET ? ` (${i + 1}-${Math.min(i + ALARMS_PER_WIDGET, alarms.length)})` : '';
+      this.dashboard.addWidgets(
+        new cloudwatch.AlarmStatusWidget({ title: `Alarms${part}`, alarms: alarms.slice(i, i + ALARMS_PER_WIDGET), width: 24, height: 4 }),
+      );
     }
-    for (const db of databases) {
-      this.dashboard.addWidgets(...this.databaseRow(db, interval));
+    const fleet = databases.length > DASHBOARD_DATABASE_ROWS;
+    if (fleet) {
+      this.dashboard.addWidgets(...this.fleetRow(interval));
+    } else {
+      for (const db of databases) {
+        this.dashboard.addWidgets(...this.databaseRow(db, interval));
+      }
     }
-    const everyDatabase = (metricName: string, statistic: string) =>
-      databases.map((db) => databaseMetric(db, metricName, { statistic, period: Duration.hours(1), label: db.name }));
+    // A graph of every database's metric grows the body with the fleet; past the row limit it is a top list.
+    const everyDatabase = (metricName: string, statistic: string): cloudwatch.IMetric[] =>
+      fleet
+        ? [topList(metricName, statistic, Duration.hours(1))]
+        : databases.map((db) => databaseMetric(db, metricName, { statistic, period: Duration.hours(1), label: db.name }));
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Backup duration (s)',
@@ -82,6 +102,30 @@ export class Dashboard extends Construct {
         width: 8,
       }),
     );
+  }
+
+  /** The per-database row's three graphs for a whole fleet: the databases furthest from their targets. */
+  private fleetRow(interval: Duration): cloudwatch.IWidget[] {
+    return [
+      new cloudwatch.GraphWidget({
+        title: `Recovery-point age (s), oldest ${TOP_LIST}`,
+        left: [topList(METRIC.recoveryPointAgeSeconds, cloudwatch.Stats.MAXIMUM, interval)],
+        leftYAxis: { min: 0, showUnits: false },
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `Measured RTO in drills (s), slowest ${TOP_LIST}`,
+        left: [topList(METRIC.measuredRtoSeconds, cloudwatch.Stats.MAXIMUM, Duration.days(1))],
+        leftYAxis: { min: 0, showUnits: false },
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `Drill passed (1) / failed (0), lowest ${TOP_LIST}`,
+        left: [topList(METRIC.drillPassed, cloudwatch.Stats.MINIMUM, Duration.days(1), 'ASC')],
+        leftYAxis: { min: 0, max: 1, showUnits: false },
+        width: 8,
+      }),
+    ];
   }
 
   private databaseRow(db: DatabasePlan, interval: Duration): cloudwatch.IWidget[] {
@@ -145,4 +189,17 @@ export class Dashboard extends Construct {
       fields,
     ].join('\n');
   }
+}
+
+/**
+ * A Metrics Insights query over the whole fleet, one line per database, the worst first: the widget stays the
+ * same size at any fleet size (a query returns at most 500 time series; the list keeps the first 25).
+ */
+function topList(metricName: string, statistic: string, period: Duration, order: 'ASC' | 'DESC' = 'DESC'): cloudwatch.MathExpression {
+  const fn = statistic === cloudwatch.Stats.MINIMUM ? 'MIN' : statistic === cloudwatch.Stats.SUM ? 'SUM' : 'MAX';
+  return new cloudwatch.MathExpression({
+    expression: `SELECT ${fn}(${metricName}) FROM SCHEMA("${METRICS_NAMESPACE}", Database, Engine) GROUP BY Database ORDER BY ${fn}() ${order} LIMIT ${TOP_LIST}`,
+    period,
+    label: '',
+  });
 }

@@ -1,7 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
-import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -13,20 +12,17 @@ import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
 import { runTaskState } from './restore-workflow';
-import { grantRestoreRunTasks, restoreRolesEnvironment } from './run-task-grants';
-import { grantVaultAccess, type VaultLocation } from './vault';
+import { grantRestoreRunTasks, restoreRoleEnvironment } from './run-task-grants';
+import { ValidationError } from './validation-error';
+import { type IVault, VAULT_PATHS } from './vault';
 
 export interface DrillWorkflowProps {
   readonly plan: Plan;
-  readonly vault: VaultLocation;
+  readonly vault: IVault;
   readonly cluster: ecs.ICluster;
   readonly taskSubnets: readonly ec2.ISubnet[];
   readonly taskSecurityGroups: readonly ec2.ISecurityGroup[];
   readonly chatTopic: sns.ITopic;
-  /** The databases' dump task definitions: the drill runs their `drill` command (the image carries the servers). */
-  readonly taskDefinitions: readonly ecs.TaskDefinition[];
-  /** Each database's restore role (DumpTask.restoreRole): the drill task runs with it, not with the dump role. */
-  readonly restoreRoles: Readonly<Record<string, iam.IRole>>;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -50,7 +46,7 @@ export class DrillWorkflow extends Construct {
     super(scope, id);
     const databases = Object.values(props.plan.databases);
     if (databases.length === 0) {
-      throw new Error('DrillWorkflow: the plan has no databases; expected at least one');
+      throw new ValidationError('the plan has no databases; expected at least one', this);
     }
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const environment = { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName, [FUNCTION_ENV.chatTopicArn]: props.chatTopic.topicArn };
@@ -59,7 +55,8 @@ export class DrillWorkflow extends Construct {
         name: 'drill/prepare',
         plan: props.plan,
         description: 'Drill: pick the newest verified backup',
-        environment: { ...environment, [FUNCTION_ENV.restoreRoles]: restoreRolesEnvironment(this, props.plan, props.restoreRoles) },
+        // The drill task runs with the database's restore role (DumpTask.restoreRole), not with the dump role.
+        environment: { ...environment, ...restoreRoleEnvironment(props.plan) },
         logRetention,
       }),
       report: new AppFunction(this, 'drill-report', {
@@ -71,18 +68,15 @@ export class DrillWorkflow extends Construct {
         logRetention,
       }),
     };
-    grantVaultAccess(this.functions.prepare.function, props.vault, 'backups/', {
-      objectActions: ['s3:GetObject'],
-      listActions: ['s3:ListBucket'],
-      key: 'decrypt',
-    });
-    grantVaultAccess(this.functions.report.function, props.vault, 'backups/', {
-      objectActions: ['s3:GetObject'],
-      listActions: ['s3:ListBucket'],
-      key: 'decrypt',
-    });
+    for (const reader of [this.functions.prepare, this.functions.report]) {
+      props.vault.grantUnder(reader.function, VAULT_PATHS.backups, {
+        objectActions: ['s3:GetObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
+    }
     // Report keeps index/<db>/latest-drill.json, which the watchdog reads for the drill-overdue alarm.
-    grantVaultAccess(this.functions.report.function, props.vault, 'index/', { objectActions: ['s3:PutObject'], key: 'encrypt' });
+    props.vault.grantUnder(this.functions.report.function, VAULT_PATHS.index, { objectActions: ['s3:PutObject'], key: 'encrypt' });
     props.chatTopic.grantPublish(this.functions.report.function);
     acknowledgeWildcardPermissions(
       this.functions.report.function.role!,

@@ -6,20 +6,21 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
-import { databasePrefix, keys } from '../../contracts/vault';
-import { taskFamily } from '../config/plan';
-import { type DatabaseConfig, DEFAULT_PORTS } from '../config/schema';
+import { databasePrefix } from '../../contracts/vault';
+import type { DeploymentPlan } from '../config/plan';
 import { acknowledgeWildcardPermissions } from './nag';
 import { RESTORE_TARGET_TAG } from './restore-workflow';
-import { grantVaultAccess, VAULT_ACCESS, type VaultLocation } from './vault';
+import { restoreRoleName, taskRolePath } from './task-roles';
+import { ValidationError } from './validation-error';
+import { type IVault, VAULT_PATHS } from './vault';
 
 export interface DumpTaskProps {
-  /** `app.name` from the config; part of the task family. */
-  readonly appName: string;
-  /** The database this task dumps; its `task` block sizes the task and its `dump` block sets the defaults. */
-  readonly database: DatabaseConfig;
+  /** The deployment plan: the database's connection, dump settings, task family and task size. */
+  readonly plan: DeploymentPlan;
+  /** Name of the database (a key of `plan.databases`) this task dumps. */
+  readonly database: string;
   /** The primary vault; the task may only write under `backups/<database>/`. */
-  readonly vault: VaultLocation;
+  readonly vault: IVault;
   /**
    * Container image.
    * @default {@link dumpTaskImage} (built by `cdk deploy` from tasks/Dockerfile; synth needs no Docker)
@@ -41,6 +42,11 @@ export interface DumpTaskProps {
    * @default 30
    */
   readonly progressIntervalSeconds?: number;
+  /**
+   * An execution role shared by the tasks of a shard (image pull, logs); this task adds its own secret to it.
+   * @default a role of this task's own
+   */
+  readonly executionRole?: iam.Role;
 }
 
 const REPOSITORY_ROOT = path.join(__dirname, '..', '..');
@@ -75,6 +81,8 @@ export class DumpTask extends Construct {
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   public readonly taskRole: iam.Role;
   public readonly executionRole: iam.Role;
+  /** True when {@link executionRole} is this task's own rather than a shared one. */
+  private readonly ownsExecutionRole: boolean;
   /**
    * Role of the restore and drill commands, passed as the RunTask TaskRoleArn override: reads this database's
    * backups and tagged restore-target secrets, writes only drill.json and a failed restore's error record
@@ -89,25 +97,38 @@ export class DumpTask extends Construct {
 
   public constructor(scope: Construct, id: string, props: DumpTaskProps) {
     super(scope, id);
-    const db = props.database;
+    const db = props.plan.databases[props.database];
+    const size = props.plan.deployment[props.database]?.task;
+    if (!db || !size) {
+      throw new ValidationError(
+        `database "${props.database}" is not in the plan; expected one of ${JSON.stringify(Object.keys(props.plan.databases))}`,
+        this,
+      );
+    }
     const storage = props.ephemeralStorageGiB ?? (db.engine === 'postgres' ? 100 : 21);
     if (!Number.isInteger(storage) || storage < 21 || storage > 200) {
-      throw new Error(`DumpTask ${db.name}: ephemeralStorageGiB must be a whole number of GiB from 21 to 200, got ${storage}`);
+      throw new ValidationError(`ephemeralStorageGiB must be a whole number of GiB from 21 to 200, got ${storage}`, this);
     }
     const progress = props.progressIntervalSeconds ?? 30;
     if (!(progress >= 1)) {
-      throw new Error(`DumpTask ${db.name}: progressIntervalSeconds must be at least 1, got ${progress}`);
+      throw new ValidationError(`progressIntervalSeconds must be at least 1, got ${progress}`, this);
     }
 
+    const app = props.plan.app;
     this.taskRole = new iam.Role(this, 'TaskRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      path: taskRolePath(app, 'dump'),
       description: `Strongbox dump task of ${db.name}: upload under ${databasePrefix(db.name)} only (no read)`,
     });
-    this.executionRole = new iam.Role(this, 'ExecutionRole', {
-      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: `Strongbox dump task of ${db.name}: image pull, logs, credentials injection`,
-    });
-    grantVaultAccess(this.taskRole, props.vault, databasePrefix(db.name), { objectActions: VAULT_ACCESS.write, key: 'encrypt' });
+    this.ownsExecutionRole = props.executionRole === undefined;
+    this.executionRole =
+      props.executionRole ??
+      new iam.Role(this, 'ExecutionRole', {
+        assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+        path: taskRolePath(app, 'execution'),
+        description: `Strongbox dump task of ${db.name}: image pull, logs, credentials injection`,
+      });
+    props.vault.grantWriteUnder(this.taskRole, VAULT_PATHS.database(db.name));
 
     // The restore and drill commands run in this task definition with this role instead (RunTask TaskRoleArn
     // override): they read their own database's backups, and write only a drill.json and, when a restore
@@ -115,23 +136,17 @@ export class DumpTask extends Construct {
     // container cannot put its own words into, so the restore's NotifyFailure reads them from the vault.
     this.restoreRole = new iam.Role(this, 'RestoreRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      path: taskRolePath(app, 'restore'),
+      roleName: restoreRoleName(app, db.name),
       description: `Strongbox restore and drill of ${db.name}: read ${databasePrefix(db.name)}, write only drill.json and restore error records`,
     });
-    grantVaultAccess(this.restoreRole, props.vault, databasePrefix(db.name), {
-      objectActions: VAULT_ACCESS.read,
-      listActions: ['s3:ListBucket'],
-      key: 'decrypt',
-    });
-    this.restoreRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:PutObject'],
-        resources: [
-          `${props.vault.bucketArn}/${databasePrefix(db.name)}*/drill.json`,
-          `${props.vault.bucketArn}/${keys.restoreTaskErrorPrefix(db.name)}*`,
-        ],
-      }),
+    props.vault.grantReadUnder(this.restoreRole, VAULT_PATHS.database(db.name));
+    props.vault.grantObjects(
+      this.restoreRole,
+      ['s3:PutObject'],
+      [VAULT_PATHS.databaseBackupRecord(db.name, 'drill'), VAULT_PATHS.restoreTaskErrors(db.name)],
     );
-    grantVaultAccess(this.restoreRole, props.vault, databasePrefix(db.name), { key: 'encrypt' });
+    props.vault.grantUnder(this.restoreRole, VAULT_PATHS.database(db.name), { key: 'encrypt' });
     // Console restores name their target's secret at run time; only secrets tagged as restore targets qualify.
     this.restoreRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -146,15 +161,15 @@ export class DumpTask extends Construct {
     );
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/strongbox/${props.appName}/dump/${db.name}`,
+      logGroupName: `/strongbox/${props.plan.app}/dump/${db.name}`,
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      family: taskFamily(props.appName, db.name),
-      cpu: db.task.cpu,
-      memoryLimitMiB: db.task.memoryMiB,
+      family: db.taskFamily,
+      cpu: size.cpu,
+      memoryLimitMiB: size.memoryMiB,
       ephemeralStorageGiB: storage,
       taskRole: this.taskRole,
       executionRole: this.executionRole,
@@ -175,12 +190,12 @@ export class DumpTask extends Construct {
       [TASK_ENV.database]: db.name,
       [TASK_ENV.engine]: db.engine,
       [TASK_ENV.host]: db.connection.host,
-      [TASK_ENV.port]: String(db.connection.port ?? DEFAULT_PORTS[db.engine]),
+      [TASK_ENV.port]: String(db.connection.port),
       [TASK_ENV.tls]: db.connection.tls,
       [TASK_ENV.bucket]: props.vault.bucketName,
-      [TASK_ENV.compressionLevel]: String(db.dump.compressionLevel),
-      [TASK_ENV.restoreJobs]: String(db.dump.restoreJobs),
-      [TASK_ENV.redisMode]: db.dump.redisMode,
+      [TASK_ENV.compressionLevel]: String(db.compressionLevel),
+      [TASK_ENV.restoreJobs]: String(db.restoreJobs),
+      [TASK_ENV.redisMode]: db.redisMode,
       [TASK_ENV.progressIntervalSeconds]: String(progress),
       ...(db.connection.database ? { [TASK_ENV.dbName]: db.connection.database } : {}),
     };
@@ -198,9 +213,11 @@ export class DumpTask extends Construct {
       reason:
         'The environment holds only non-secret connection settings (host, port, engine, bucket, tuning); credentials arrive through ECS secrets from Secrets Manager.',
     });
-    acknowledgeWildcardPermissions(
-      this.executionRole,
-      'ecr:GetAuthorizationToken takes no resource narrower than "*"; the image pull, log writes and secret reads are scoped by the CDK grants.',
-    );
+    if (this.ownsExecutionRole) {
+      acknowledgeWildcardPermissions(
+        this.executionRole,
+        'ecr:GetAuthorizationToken takes no resource narrower than "*"; the image pull, log writes and secret reads are scoped by the CDK grants.',
+      );
+    }
   }
 }

@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE } from '../../contracts/metrics';
 import type { DatabasePlan, Plan } from '../../contracts/plan';
 import { formatDuration } from '../config/tiers';
+import { ValidationError } from './validation-error';
 
 /** How often the watchdog samples RecoveryPointAgeSeconds; the RPO and size-drop alarms use it as their period. */
 export const DEFAULT_WATCHDOG_INTERVAL = Duration.minutes(5);
@@ -129,16 +130,17 @@ export class Monitoring extends Construct {
     this.sizeDropPercent = props.sizeDropPercent ?? 50;
 
     if (!Number.isFinite(this.sizeDropPercent) || this.sizeDropPercent <= 0 || this.sizeDropPercent > 100) {
-      throw new Error(`Monitoring: sizeDropPercent must be above 0 and at most 100, got ${props.sizeDropPercent}`);
+      throw new ValidationError(`sizeDropPercent must be above 0 and at most 100, got ${props.sizeDropPercent}`, this);
     }
     const intervalSeconds = interval.toSeconds();
     if (intervalSeconds < 60 || intervalSeconds % 60 !== 0) {
-      throw new Error(`Monitoring: watchdogInterval must be a whole number of minutes, got ${interval.toHumanString()}`);
+      throw new ValidationError(`watchdogInterval must be a whole number of minutes, got ${interval.toHumanString()}`, this);
     }
     const holdSeconds = hold.toSeconds();
     if (holdSeconds % intervalSeconds !== 0 || holdSeconds > 86_400 || holdSeconds < intervalSeconds) {
-      throw new Error(
-        `Monitoring: failureHold must be a multiple of watchdogInterval (${interval.toHumanString()}) of at most one day, got ${hold.toHumanString()}`,
+      throw new ValidationError(
+        `failureHold must be a multiple of watchdogInterval (${interval.toHumanString()}) of at most one day, got ${hold.toHumanString()}`,
+        this,
       );
     }
 
@@ -154,45 +156,45 @@ export class Monitoring extends Construct {
     return Object.values(this.alarms).flatMap((a) => Object.values(a) as cloudwatch.IAlarm[]);
   }
 
+  /** One database's alarms: the service-level alarms, the chat routing, the drill-overdue alarm and the composite. */
   private databaseAlarms(db: DatabasePlan, props: MonitoringProps, interval: Duration, holdPeriods: number): DatabaseAlarms {
-    const scope = new Construct(this, db.name);
-    const prefix = `${props.plan.app}-${db.name}`;
-    const where = `${db.name} (${db.engine}, ${db.tier} tier)`;
+    const context = this.alarmContext(db, props, interval, holdPeriods);
+    const members = { rpoBreach: this.rpoAlarm(context), ...this.eventAlarms(context) };
+    const drillOverdue = this.drillOverdueAlarm(context);
+    const chat = new actions.SnsAction(props.topics.chatTopic);
+    for (const alarm of [...Object.values(members), ...(drillOverdue ? [drillOverdue] : [])]) {
+      alarm.addAlarmAction(chat);
+      alarm.addOkAction(chat);
+    }
+    const any = this.compositeAlarm(context, Object.values(members), props.topics);
+    return { ...members, ...(drillOverdue && { drillOverdue }), any };
+  }
+
+  private alarmContext(db: DatabasePlan, props: MonitoringProps, interval: Duration, holdPeriods: number): AlarmContext {
     const links = (arn: string | undefined, what: string) => (arn ? ` ${what}: ${stateMachineConsoleUrl(this, arn)}` : '');
-    const backupLink = links(props.backupStateMachineArn, 'Backup executions');
-    const drillLink = links(props.drillStateMachineArn, 'Drill executions');
-    const restoreLink = links(props.restoreStateMachineArn, 'Restore');
-    const lagThreshold = props.replicationLagThreshold?.toSeconds() ?? db.rpoSeconds;
+    return {
+      db,
+      scope: new Construct(this, db.name),
+      prefix: `${props.plan.app}-${db.name}`,
+      where: `${db.name} (${db.engine}, ${db.tier} tier)`,
+      interval,
+      holdPeriods,
+      lagThreshold: props.replicationLagThreshold?.toSeconds() ?? db.rpoSeconds,
+      links: {
+        backup: links(props.backupStateMachineArn, 'Backup executions'),
+        drill: links(props.drillStateMachineArn, 'Drill executions'),
+        restore: links(props.restoreStateMachineArn, 'Restore'),
+      },
+    };
+  }
 
-    // Event metrics arrive once per backup or drill. "1 of N" over the hold keeps an incident open across
-    // consecutive failures and closes it after a quiet hold; the RPO alarm is what stays open while backups
-    // keep failing.
-    const eventAlarm = (
-      id: string,
-      metric: cloudwatch.IMetric,
-      threshold: number,
-      comparisonOperator: cloudwatch.ComparisonOperator,
-      description: string,
-    ) =>
-      new cloudwatch.Alarm(scope, id, {
-        alarmName: `${prefix}-${id.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/^-/, '')}`,
-        alarmDescription: description,
-        metric,
-        threshold,
-        comparisonOperator,
-        evaluationPeriods: holdPeriods,
-        datapointsToAlarm: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-    const sum = (name: string) => databaseMetric(db, name, { statistic: cloudwatch.Stats.SUM, period: interval });
-    const max = (name: string) => databaseMetric(db, name, { statistic: cloudwatch.Stats.MAXIMUM, period: interval });
-
-    const rpoBreach = new cloudwatch.Alarm(scope, 'Rpo', {
+  private rpoAlarm({ db, scope, prefix, where, interval, links }: AlarmContext): cloudwatch.Alarm {
+    return new cloudwatch.Alarm(scope, 'Rpo', {
       alarmName: `${prefix}-rpo`,
       alarmDescription:
         `${where}: the newest verified backup is older than the RPO of ${formatDuration(db.rpoSeconds)}, or the watchdog stopped reporting. ` +
-        `Data written since then would be lost.${backupLink}${restoreLink}`,
-      metric: max(METRIC.recoveryPointAgeSeconds),
+        `Data written since then would be lost.${links.backup}${links.restore}`,
+      metric: databaseMetric(db, METRIC.recoveryPointAgeSeconds, { statistic: cloudwatch.Stats.MAXIMUM, period: interval }),
       threshold: db.rpoSeconds,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       // Two of three, so one late watchdog sample (missing = breaching) does not page on its own.
@@ -200,105 +202,145 @@ export class Monitoring extends Construct {
       datapointsToAlarm: 2,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
+  }
 
+  /**
+   * Event metrics arrive once per backup or drill. "1 of N" over the hold keeps an incident open across
+   * consecutive failures and closes it after a quiet hold; the RPO alarm is what stays open while backups keep
+   * failing.
+   */
+  private eventAlarms(context: AlarmContext): Omit<DatabaseAlarms, 'rpoBreach' | 'drillOverdue' | 'any'> {
+    const { db, scope, prefix, where, interval, holdPeriods, lagThreshold, links } = context;
+    const metric = (name: string, statistic: string) => databaseMetric(db, name, { statistic, period: interval });
+    const alarm = (id: string, spec: EventAlarmSpec) =>
+      new cloudwatch.Alarm(scope, id, {
+        alarmName: `${prefix}-${id.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/^-/, '')}`,
+        alarmDescription: spec.description,
+        metric: spec.metric,
+        threshold: spec.threshold,
+        comparisonOperator: spec.comparison,
+        evaluationPeriods: holdPeriods,
+        datapointsToAlarm: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    const atLeastOnce = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD;
+    const above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD;
+    return {
+      backupFailed: alarm('BackupFailed', {
+        metric: metric(METRIC.backupFailed, cloudwatch.Stats.SUM),
+        threshold: 1,
+        comparison: atLeastOnce,
+        description: `${where}: a backup failed. The failed execution's failure.json and the chat message carry the tool's stderr.${links.backup}`,
+      }),
+      verificationFailed: alarm('VerificationFailed', {
+        metric: metric(METRIC.verificationFailed, cloudwatch.Stats.SUM),
+        threshold: 1,
+        comparison: atLeastOnce,
+        description: `${where}: a backup did not match its manifest (size or checksum) and does not count as a recovery point.${links.backup}`,
+      }),
+      replicationFailed: alarm('ReplicationFailed', {
+        metric: metric(METRIC.replicationFailed, cloudwatch.Stats.SUM),
+        threshold: 1,
+        comparison: atLeastOnce,
+        description: `${where}: copying a backup to the replica region failed or its checksum differed there.${links.backup}`,
+      }),
+      replicationLag: alarm('ReplicationLag', {
+        metric: metric(METRIC.replicationLagSeconds, cloudwatch.Stats.MAXIMUM),
+        threshold: lagThreshold,
+        comparison: above,
+        description: `${where}: the replica-region copy lagged more than ${formatDuration(lagThreshold)} behind the backup.${links.backup}`,
+      }),
+      drillFailed: alarm('DrillFailed', {
+        metric: metric(METRIC.drillPassed, cloudwatch.Stats.MINIMUM),
+        threshold: 1,
+        comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        description: `${where}: a restore drill failed: the restored data did not match the manifest's inventory, or the restore broke. See drill.json beside the backup.${links.drill}`,
+      }),
+      rtoAboveTarget: alarm('Rto', {
+        metric: metric(METRIC.measuredRtoSeconds, cloudwatch.Stats.MAXIMUM),
+        threshold: db.rtoSeconds,
+        comparison: above,
+        description: `${where}: a drill's measured restore time exceeded the RTO of ${formatDuration(db.rtoSeconds)}.${links.drill}`,
+      }),
+      sizeDrop: alarm('SizeDrop', {
+        metric: this.shrinkPercent(context),
+        threshold: this.sizeDropPercent,
+        comparison: above,
+        description: `${where}: the newest verified backup is more than ${this.sizeDropPercent}% smaller than the one before. An empty or truncated dump verifies against its own manifest, so check the inventory in manifest.json.${links.backup}`,
+      }),
+    };
+  }
+
+  /**
+   * The watchdog re-emits the newest verified backup's size every interval, so consecutive points differ only
+   * when a new backup is verified, and DIFF compares it with the one before whatever the backup schedule.
+   */
+  private shrinkPercent({ db, interval }: AlarmContext): cloudwatch.MathExpression {
     const bytes = databaseMetric(db, METRIC.latestVerifiedBytes, { statistic: cloudwatch.Stats.MAXIMUM, period: interval });
-    // The watchdog re-emits the newest verified backup's size every interval, so consecutive points differ only
-    // when a new backup is verified, and DIFF compares it with the one before whatever the backup schedule.
-    const shrinkPercent = new cloudwatch.MathExpression({
+    return new cloudwatch.MathExpression({
       expression: '100 * (0 - DIFF(bytes)) / (bytes - DIFF(bytes))',
       usingMetrics: { bytes },
       period: interval,
       label: `${db.name} shrink vs previous verified backup (%)`,
     });
+  }
 
-    const partial = {
-      rpoBreach,
-      backupFailed: eventAlarm(
-        'BackupFailed',
-        sum(METRIC.backupFailed),
-        1,
-        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        `${where}: a backup failed. The failed execution's failure.json and the chat message carry the tool's stderr.${backupLink}`,
-      ),
-      verificationFailed: eventAlarm(
-        'VerificationFailed',
-        sum(METRIC.verificationFailed),
-        1,
-        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        `${where}: a backup did not match its manifest (size or checksum) and does not count as a recovery point.${backupLink}`,
-      ),
-      replicationFailed: eventAlarm(
-        'ReplicationFailed',
-        sum(METRIC.replicationFailed),
-        1,
-        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        `${where}: copying a backup to the replica region failed or its checksum differed there.${backupLink}`,
-      ),
-      replicationLag: eventAlarm(
-        'ReplicationLag',
-        max(METRIC.replicationLagSeconds),
-        lagThreshold,
-        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        `${where}: the replica-region copy lagged more than ${formatDuration(lagThreshold)} behind the backup.${backupLink}`,
-      ),
-      drillFailed: eventAlarm(
-        'DrillFailed',
-        databaseMetric(db, METRIC.drillPassed, { statistic: cloudwatch.Stats.MINIMUM, period: interval }),
-        1,
-        cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        `${where}: a restore drill failed: the restored data did not match the manifest's inventory, or the restore broke. See drill.json beside the backup.${drillLink}`,
-      ),
-      rtoAboveTarget: eventAlarm(
-        'Rto',
-        max(METRIC.measuredRtoSeconds),
-        db.rtoSeconds,
-        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        `${where}: a drill's measured restore time exceeded the RTO of ${formatDuration(db.rtoSeconds)}.${drillLink}`,
-      ),
-      sizeDrop: eventAlarm(
-        'SizeDrop',
-        shrinkPercent,
-        this.sizeDropPercent,
-        cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        `${where}: the newest verified backup is more than ${this.sizeDropPercent}% smaller than the one before. An empty or truncated dump verifies against its own manifest, so check the inventory in manifest.json.${backupLink}`,
-      ),
-    };
-
-    const chat = new actions.SnsAction(props.topics.chatTopic);
-    for (const alarm of Object.values(partial)) {
-      alarm.addAlarmAction(chat);
-      alarm.addOkAction(chat);
+  /** Chat only, and outside the composite: an overdue drill should not page (see the class comment). */
+  private drillOverdueAlarm({ db, scope, prefix, where, interval, links }: AlarmContext): cloudwatch.Alarm | undefined {
+    if (db.drillIntervalSeconds === undefined) {
+      return undefined;
     }
+    return new cloudwatch.Alarm(scope, 'DrillOverdue', {
+      alarmName: `${prefix}-drill-overdue`,
+      alarmDescription: `${where}: no drill has completed for longer than the drill schedule allows (${formatDuration(db.drillIntervalSeconds)} between drills, plus the task timeout and an hour). Check the drill schedule and the drill executions.${links.drill}`,
+      metric: databaseMetric(db, METRIC.drillAgeSeconds, { statistic: cloudwatch.Stats.MAXIMUM, period: interval }),
+      threshold: db.drillIntervalSeconds + db.taskTimeoutSeconds + 3600,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+  }
 
-    // Built after the composite's members are fixed: the composite pages, and an overdue drill should not.
-    const drillOverdue =
-      db.drillIntervalSeconds === undefined
-        ? undefined
-        : new cloudwatch.Alarm(scope, 'DrillOverdue', {
-            alarmName: `${prefix}-drill-overdue`,
-            alarmDescription: `${where}: no drill has completed for longer than the drill schedule allows (${formatDuration(db.drillIntervalSeconds)} between drills, plus the task timeout and an hour). Check the drill schedule and the drill executions.${drillLink}`,
-            metric: max(METRIC.drillAgeSeconds),
-            threshold: db.drillIntervalSeconds + db.taskTimeoutSeconds + 3600,
-            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluationPeriods: 3,
-            datapointsToAlarm: 2,
-            treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-          });
-    drillOverdue?.addAlarmAction(chat);
-    drillOverdue?.addOkAction(chat);
-
+  /** The database's `any` composite, which pages by tier for ALARM and OK: one page per incident, resolved by itself. */
+  private compositeAlarm(
+    { db, scope, prefix, where, links }: AlarmContext,
+    members: readonly cloudwatch.IAlarm[],
+    topics: AlarmTopics,
+  ): cloudwatch.CompositeAlarm {
     const any = new cloudwatch.CompositeAlarm(scope, 'Any', {
       compositeAlarmName: `${prefix}-any`,
-      alarmDescription: `${where}: one or more Strongbox alarms are firing; the chat channel names which.${backupLink}${restoreLink}`,
-      alarmRule: cloudwatch.AlarmRule.anyOf(
-        ...Object.values(partial).map((a) => cloudwatch.AlarmRule.fromAlarm(a, cloudwatch.AlarmState.ALARM)),
-      ),
+      alarmDescription: `${where}: one or more Strongbox alarms are firing; the chat channel names which.${links.backup}${links.restore}`,
+      alarmRule: cloudwatch.AlarmRule.anyOf(...members.map((a) => cloudwatch.AlarmRule.fromAlarm(a, cloudwatch.AlarmState.ALARM))),
     });
-    if (db.tier === 'critical' || (db.tier === 'important' && props.topics.pageOnImportant)) {
-      const pager = new actions.SnsAction(props.topics.pagerTopic);
+    if (db.tier === 'critical' || (db.tier === 'important' && topics.pageOnImportant)) {
+      const pager = new actions.SnsAction(topics.pagerTopic);
       any.addAlarmAction(pager);
       any.addOkAction(pager);
     }
-    return { ...partial, ...(drillOverdue && { drillOverdue }), any };
+    return any;
   }
+}
+
+/** What every alarm of one database is built from. */
+interface AlarmContext {
+  readonly db: DatabasePlan;
+  /** The database's own scope, so alarm ids stay short and unique. */
+  readonly scope: Construct;
+  /** `<app>-<db>`, the alarm name prefix. */
+  readonly prefix: string;
+  /** `<db> (<engine>, <tier> tier)`, how each description starts. */
+  readonly where: string;
+  readonly interval: Duration;
+  readonly holdPeriods: number;
+  readonly lagThreshold: number;
+  /** Console links appended to descriptions, or empty strings. */
+  readonly links: { readonly backup: string; readonly drill: string; readonly restore: string };
+}
+
+interface EventAlarmSpec {
+  readonly metric: cloudwatch.IMetric;
+  readonly threshold: number;
+  readonly comparison: cloudwatch.ComparisonOperator;
+  readonly description: string;
 }

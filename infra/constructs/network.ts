@@ -3,6 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { StrongboxConfig } from '../config/schema';
+import { ValidationError } from './validation-error';
 
 export type NetworkConfig = NonNullable<StrongboxConfig['network']>;
 
@@ -36,8 +37,9 @@ export class Network extends Construct {
     const existing = props.existing;
     if (existing) {
       if (existing.subnetIds.length === 0 || existing.securityGroupIds.length === 0) {
-        throw new Error(
-          `Network: an existing network needs at least one subnet and one security group, got subnets ${JSON.stringify(existing.subnetIds)} and security groups ${JSON.stringify(existing.securityGroupIds)}`,
+        throw new ValidationError(
+          `an existing network needs at least one subnet and one security group, got subnets ${JSON.stringify(existing.subnetIds)} and security groups ${JSON.stringify(existing.securityGroupIds)}`,
+          this,
         );
       }
       this.created = false;

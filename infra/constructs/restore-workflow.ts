@@ -16,27 +16,21 @@ import { TASK_CONTAINER_NAME } from '../../contracts/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
-import { fargateTaskParameters, grantRestoreRunTasks, restoreRolesEnvironment } from './run-task-grants';
-import { grantVaultAccess, type VaultLocation } from './vault';
+import { fargateTaskParameters, grantRestoreRunTasks, restoreRoleEnvironment } from './run-task-grants';
+import { ValidationError } from './validation-error';
+import { type IVault, VAULT_PATHS } from './vault';
 
 /** Tag a Secrets Manager secret must carry before a restore (its Validate step) may read it as a target. */
 export const RESTORE_TARGET_TAG = 'strongbox:restore-target';
 
 export interface RestoreWorkflowProps {
   readonly plan: Plan;
-  readonly vault: VaultLocation;
+  readonly vault: IVault;
   readonly cluster: ecs.ICluster;
   readonly vpc: ec2.IVpc;
   readonly taskSubnets: readonly ec2.ISubnet[];
   readonly taskSecurityGroups: readonly ec2.ISecurityGroup[];
   readonly chatTopic: sns.ITopic;
-  /** Task definitions of the databases' dump tasks (the restore runs their `restore` command). */
-  readonly taskDefinitions: readonly ecs.TaskDefinition[];
-  /**
-   * Each database's restore role (DumpTask.restoreRole), passed as the RunTask TaskRoleArn override so that a
-   * restore runs without the dump role's write access to the vault.
-   */
-  readonly restoreRoles: Readonly<Record<string, iam.IRole>>;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -121,10 +115,10 @@ export class RestoreWorkflow extends Construct {
     super(scope, id);
     const databases = Object.values(props.plan.databases);
     if (databases.length === 0) {
-      throw new Error('RestoreWorkflow: the plan has no databases; expected at least one');
+      throw new ValidationError('the plan has no databases; expected at least one', this);
     }
     if (props.taskSubnets.length === 0) {
-      throw new Error(`RestoreWorkflow: taskSubnets must not be empty, got ${props.taskSubnets.length} subnets`);
+      throw new ValidationError(`taskSubnets must not be empty, got ${props.taskSubnets.length} subnets`, this);
     }
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const environment = { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName, [FUNCTION_ENV.chatTopicArn]: props.chatTopic.topicArn };
@@ -138,9 +132,14 @@ export class RestoreWorkflow extends Construct {
         logRetention,
       });
     this.functions = {
-      resolve: fn('restore/resolve', 'Restore: validate the console input and settle the recovery point', Duration.minutes(1), {
-        [FUNCTION_ENV.restoreRoles]: restoreRolesEnvironment(this, props.plan, props.restoreRoles),
-      }),
+      // The restore role passed as the RunTask TaskRoleArn override, so a restore runs without the dump role's
+      // write access to the vault; roles are found by name (DumpTask.restoreRole), not listed.
+      resolve: fn(
+        'restore/resolve',
+        'Restore: validate the console input and settle the recovery point',
+        Duration.minutes(1),
+        restoreRoleEnvironment(props.plan),
+      ),
       guard: fn(
         'restore/guard',
         'Restore: refuse the source connection, a non-empty target and (PostgreSQL) a target lacking the roles, unless told otherwise',
@@ -309,22 +308,19 @@ export class RestoreWorkflow extends Construct {
     const { resolve, guard, validate, notify } = this.functions;
     // Read-only on backups for the readers; Notify writes audit records and nothing else. No role here can
     // write a backup, a lock or a retention setting.
-    grantVaultAccess(resolve.function, props.vault, 'backups/', {
-      objectActions: ['s3:GetObject'],
-      listActions: ['s3:ListBucket'],
-      key: 'decrypt',
-    });
+    for (const reader of [resolve, validate]) {
+      props.vault.grantUnder(reader.function, VAULT_PATHS.backups, {
+        objectActions: ['s3:GetObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
+    }
     // Guard reads the backup's manifest: the roles a PostgreSQL restore and the DEFINER accounts a MySQL/MariaDB
     // restore need on the target.
-    grantVaultAccess(guard.function, props.vault, 'backups/', { objectActions: ['s3:GetObject'], key: 'decrypt' });
-    grantVaultAccess(validate.function, props.vault, 'backups/', {
-      objectActions: ['s3:GetObject'],
-      listActions: ['s3:ListBucket'],
-      key: 'decrypt',
-    });
+    props.vault.grantUnder(guard.function, VAULT_PATHS.backups, { objectActions: ['s3:GetObject'], key: 'decrypt' });
     // Notify writes audit records, and reads back the error record a failed restore task left under
     // restores/<database>/task-errors/ (see RestoreTaskErrorSchema).
-    grantVaultAccess(notify.function, props.vault, 'restores/', { objectActions: ['s3:PutObject', 's3:GetObject'], key: 'encrypt' });
+    props.vault.grantUnder(notify.function, VAULT_PATHS.restores, { objectActions: ['s3:PutObject', 's3:GetObject'], key: 'encrypt' });
     props.chatTopic.grantPublish(notify.function);
     acknowledgeWildcardPermissions(
       notify.function.role!,

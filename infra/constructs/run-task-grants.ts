@@ -3,37 +3,46 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import type { Construct } from 'constructs';
+import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
+import { restoreRoleArnTemplate, taskRolePathArn } from './task-roles';
+import { ValidationError } from './validation-error';
 
 /** Step Functions' managed rule for `.sync` ECS integrations. */
 const ECS_SYNC_RULE = 'StepFunctionsGetEventsForECSTaskRule';
 
 /**
- * Lets a state machine run (and, through .sync, stop) the given task definitions on the cluster, passing
- * `passRoles` to ECS (default: each task definition's task and execution roles; the restore and drill pass
- * the execution roles and the restore roles they name as the TaskRoleArn override).
+ * Lets a state machine run (and, through .sync, stop) the dump task families of the plan on the cluster,
+ * passing the task roles under `passRolePaths` to ECS. Families and roles are named by pattern
+ * (`<app>-*-dump`, `/strongbox/<app>/<kind>/`), so the policy is the same size at 4 or 500 databases and holds
+ * no reference into the stacks that create them.
  */
 export function grantRunTasks(
   stateMachine: sfn.StateMachine,
   plan: Plan,
   cluster: ecs.ICluster,
-  taskDefinitions: readonly ecs.TaskDefinition[],
-  passRoles: readonly iam.IRole[] = taskDefinitions.flatMap((t) => [t.taskRole, t.executionRole].filter((r) => r !== undefined)),
+  passRolePaths: readonly ('dump' | 'restore' | 'execution')[],
 ): void {
   const stack = Stack.of(stateMachine);
   const role = stateMachine.role;
+  const families = [...new Set(Object.values(plan.databases).map((db) => db.taskFamily))];
+  if (families.length === 0 || families.some((family) => !family.startsWith(`${plan.app}-`) || !family.endsWith('-dump'))) {
+    throw new ValidationError(
+      `task families must be <app>-<database>-dump (taskFamily) for the RunTask grant to cover them, got ${JSON.stringify(families.slice(0, 3))}`,
+      stateMachine,
+    );
+  }
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({
       actions: ['ecs:RunTask'],
-      resources: Object.values(plan.databases).map((db) =>
+      resources: [
         stack.formatArn({
           service: 'ecs',
           resource: 'task-definition',
-          resourceName: `${db.taskFamily}:*`,
+          resourceName: `${plan.app}-*-dump:*`,
           arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
         }),
-      ),
+      ],
       conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
     }),
   );
@@ -56,49 +65,29 @@ export function grantRunTasks(
       resources: [stack.formatArn({ service: 'events', resource: 'rule', resourceName: ECS_SYNC_RULE })],
     }),
   );
-  if (passRoles.length > 0) {
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: [...new Set(passRoles.map((r) => r.roleArn))],
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    );
-  }
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['iam:PassRole'],
+      resources: passRolePaths.map((kind) => taskRolePathArn(plan.app, kind)),
+      conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    }),
+  );
 }
 
 /**
- * The restore roles of every database of the plan, as the STRONGBOX_RESTORE_ROLES value the Resolve and drill
- * Prepare functions read (database -> role ARN). Fails early, naming the database, when one has no role.
+ * grantRunTasks for the restore and drill state machines: ECS may be handed the execution roles and the
+ * restore roles (the TaskRoleArn override), never a dump role.
  */
-export function restoreRolesEnvironment(scope: Construct, plan: Plan, restoreRoles: Readonly<Record<string, iam.IRole>>): string {
-  const missing = Object.keys(plan.databases).filter((name) => !restoreRoles[name]);
-  if (missing.length > 0) {
-    throw new Error(
-      `restoreRoles: no restore role for ${missing.map((m) => `"${m}"`).join(', ')}; expected one per database (DumpTask.restoreRole), got ${JSON.stringify(Object.keys(restoreRoles))}`,
-    );
-  }
-  return Stack.of(scope).toJsonString(Object.fromEntries(Object.keys(plan.databases).map((name) => [name, restoreRoles[name].roleArn])));
+export function grantRestoreRunTasks(stateMachine: sfn.StateMachine, props: { readonly plan: Plan; readonly cluster: ecs.ICluster }): void {
+  grantRunTasks(stateMachine, props.plan, props.cluster, ['execution', 'restore']);
 }
 
 /**
- * grantRunTasks for the restore and drill state machines: ECS may be handed the task definitions' execution
- * roles and the restore roles (the TaskRoleArn override), never a dump role.
+ * The STRONGBOX_RESTORE_ROLE_ARN_TEMPLATE value of the Resolve and drill Prepare functions: one ARN with
+ * `{database}`, the same 120-odd bytes for any number of databases.
  */
-export function grantRestoreRunTasks(
-  stateMachine: sfn.StateMachine,
-  props: {
-    readonly plan: Plan;
-    readonly cluster: ecs.ICluster;
-    readonly taskDefinitions: readonly ecs.TaskDefinition[];
-    readonly restoreRoles: Readonly<Record<string, iam.IRole>>;
-  },
-): void {
-  const passRoles = [
-    ...props.taskDefinitions.map((t) => t.executionRole).filter((r) => r !== undefined),
-    ...Object.values(props.restoreRoles),
-  ];
-  grantRunTasks(stateMachine, props.plan, props.cluster, props.taskDefinitions, passRoles);
+export function restoreRoleEnvironment(plan: Plan): Record<string, string> {
+  return { [FUNCTION_ENV.restoreRoleArnTemplate]: restoreRoleArnTemplate(plan.app) };
 }
 
 /** Where every Strongbox task runs: the cluster, Fargate, the task subnets and security groups, no public IP. */

@@ -5,13 +5,15 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { DatabaseConfig } from '../config/schema';
+import type { DeploymentPlan } from '../config/plan';
+import { ValidationError } from './validation-error';
 
 export interface SchedulesProps {
-  /** App name: the schedule group is `<app>` and schedule names start with it. */
-  readonly app: string;
-  /** The validated databases of the config (expression, time zone, flexible window, drill). */
-  readonly databases: readonly DatabaseConfig[];
+  /**
+   * The deployment plan: one backup schedule per database (expression, time zone, flexible window) and a drill
+   * schedule where it has one. The schedule group is `<app>` and schedule names start with it.
+   */
+  readonly plan: DeploymentPlan;
   /** The backup state machine; each database's schedule starts it with `{database, kind: 'full', trigger: 'schedule'}`. */
   readonly backupStateMachine: sfn.IStateMachine;
   /**
@@ -34,6 +36,37 @@ export interface SchedulesProps {
    * @default SQS-managed encryption (SSE-SQS)
    */
   readonly encryptionKey?: kms.IKey;
+  /**
+   * Schedule group and dead-letter queue made elsewhere (a fleet's shards share the parent's), by
+   * {@link scheduleGroupAndQueue}.
+   * @default a group and a queue of this construct's own
+   */
+  readonly shared?: { readonly group: scheduler.IScheduleGroup; readonly deadLetterQueue: sqs.IQueue };
+}
+
+/**
+ * The schedule group `<app>` and the encrypted DLQ `<app>-schedules-dlq` every schedule of the app uses, so
+ * that a start that never happened is visible.
+ */
+export function scheduleGroupAndQueue(
+  scope: Construct,
+  app: string,
+  encryptionKey?: kms.IKey,
+): { group: scheduler.ScheduleGroup; deadLetterQueue: sqs.Queue } {
+  const group = new scheduler.ScheduleGroup(scope, 'Group', { scheduleGroupName: app });
+  const deadLetterQueue = new sqs.Queue(scope, 'DeadLetterQueue', {
+    queueName: `${app}-schedules-dlq`,
+    retentionPeriod: Duration.days(14),
+    enforceSSL: true,
+    ...(encryptionKey
+      ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: encryptionKey }
+      : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
+  });
+  Validations.of(deadLetterQueue).acknowledge({
+    id: 'AwsSolutions-SQS3',
+    reason: 'This queue is the dead-letter queue of the Scheduler targets; it has no DLQ of its own.',
+  });
+  return { group, deadLetterQueue };
 }
 
 /**
@@ -42,42 +75,34 @@ export interface SchedulesProps {
  * encrypted DLQ so that a start that never happened is visible (the alarms issue alarms on its depth).
  */
 export class Schedules extends Construct {
-  public readonly group: scheduler.ScheduleGroup;
-  public readonly deadLetterQueue: sqs.Queue;
+  public readonly group: scheduler.IScheduleGroup;
+  public readonly deadLetterQueue: sqs.IQueue;
   public readonly backupSchedules: Readonly<Record<string, scheduler.Schedule>>;
   public readonly drillSchedules: Readonly<Record<string, scheduler.Schedule>>;
 
   public constructor(scope: Construct, id: string, props: SchedulesProps) {
     super(scope, id);
-    if (props.databases.length === 0) {
-      throw new Error('Schedules: no databases to schedule');
+    const app = props.plan.app;
+    const databases = Object.keys(props.plan.databases).map((name) => ({ name, ...props.plan.deployment[name] }));
+    if (databases.length === 0) {
+      throw new ValidationError(`the plan of "${app}" has no databases to schedule; add at least one to strongbox.config.yaml`, this);
     }
     const retryAttempts = props.retryAttempts ?? 3;
     if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 185) {
-      throw new Error(`Schedules: retryAttempts must be a whole number 0-185 (Scheduler limit), got ${retryAttempts}`);
+      throw new ValidationError(`retryAttempts must be a whole number 0-185 (Scheduler limit), got ${retryAttempts}`, this);
     }
     const maxEventAge = props.maxEventAge ?? Duration.hours(1);
 
-    this.group = new scheduler.ScheduleGroup(this, 'Group', { scheduleGroupName: props.app });
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      queueName: `${props.app}-schedules-dlq`,
-      retentionPeriod: Duration.days(14),
-      enforceSSL: true,
-      ...(props.encryptionKey
-        ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: props.encryptionKey }
-        : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is the dead-letter queue of the Scheduler targets; it has no DLQ of its own.',
-    });
+    const shared = props.shared ?? scheduleGroupAndQueue(this, app, props.encryptionKey);
+    this.group = shared.group;
+    this.deadLetterQueue = shared.deadLetterQueue;
 
     const backups: Record<string, scheduler.Schedule> = {};
     const drills: Record<string, scheduler.Schedule> = {};
-    for (const db of props.databases) {
+    for (const db of databases) {
       const window = db.schedule.flexibleWindowMinutes;
       backups[db.name] = new scheduler.Schedule(this, `Backup-${db.name}`, {
-        scheduleName: `${props.app}-backup-${db.name}`,
+        scheduleName: `${app}-backup-${db.name}`,
         description: `Strongbox: full backup of ${db.name} (${db.schedule.expression} ${db.schedule.timezone})`,
         scheduleGroup: this.group,
         schedule: scheduler.ScheduleExpression.expression(db.schedule.expression, TimeZone.of(db.schedule.timezone)),
@@ -91,7 +116,7 @@ export class Schedules extends Construct {
       });
       if (db.drill && props.drillStateMachine) {
         drills[db.name] = new scheduler.Schedule(this, `Drill-${db.name}`, {
-          scheduleName: `${props.app}-drill-${db.name}`,
+          scheduleName: `${app}-drill-${db.name}`,
           description: `Strongbox: restore drill of ${db.name} (${db.drill.expression} ${db.drill.timezone})`,
           scheduleGroup: this.group,
           schedule: scheduler.ScheduleExpression.expression(db.drill.expression, TimeZone.of(db.drill.timezone)),

@@ -2,9 +2,10 @@ import { Aws, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Construct } from 'constructs';
-import { TIER_TAG as TIER_TAG_KEY } from '../../contracts/vault';
+import { Construct, type IConstruct } from 'constructs';
+import { databasePrefix, keys, mintBackupId, TIER_TAG as TIER_TAG_KEY } from '../../contracts/vault';
 import { flattenReference } from './nag';
+import { ValidationError } from './validation-error';
 
 /**
  * Which of the two vaults a bucket is. The names are deterministic so that the primary stack can reference
@@ -25,16 +26,15 @@ export function vaultKeyAliasName(app: string, role: VaultRole): string {
   return `alias/${app}-vault${role === 'replica' ? '-replica' : ''}`;
 }
 
-/** The alias ARN; S3 accepts it as `SSEKMSKeyId`, IAM does not (use {@link grantVaultKeyUse} for IAM). */
+/** The alias ARN; S3 accepts it as `SSEKMSKeyId`, IAM does not (grants match a key by alias instead). */
 export function vaultKeyAliasArn(app: string, role: VaultRole, region: string): string {
   return `arn:${Aws.PARTITION}:kms:${region}:${Aws.ACCOUNT_ID}:${vaultKeyAliasName(app, role)}`;
 }
 
 /**
- * Where a vault is, as plain values: enough to grant on it from any stack in the same account. The replica
- * vault is known to the primary stack only this way.
+ * Where a vault is, as plain values: enough to grant on it from any stack in the same account.
  */
-export interface VaultLocation {
+export interface VaultAttributes {
   readonly bucketName: string;
   readonly bucketArn: string;
   readonly region: string;
@@ -44,30 +44,54 @@ export interface VaultLocation {
   readonly keyAliasName?: string;
 }
 
-/** The replica vault as seen from the primary region. */
-export function replicaVaultLocation(app: string, replicaRegion: string, importedKeyArn?: string): VaultLocation {
-  const bucketName = vaultBucketName(app, 'replica', replicaRegion);
-  return {
-    bucketName,
-    bucketArn: `arn:${Aws.PARTITION}:s3:::${bucketName}`,
-    region: replicaRegion,
-    keyArn: importedKeyArn,
-    keyAliasName: importedKeyArn ? undefined : vaultKeyAliasName(app, 'replica'),
-  };
-}
-
 /** S3 actions per access level. Kept minimal: each role of the pipeline picks exactly what it needs. */
 export const VAULT_ACCESS = {
   /** Dump task: upload (multipart) and abort. No read, no delete, no retention changes. */
   write: ['s3:PutObject', 's3:AbortMultipartUpload'],
   /** Verify, restore, drill: read bodies and their metadata. */
   read: ['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectAttributes', 's3:GetObjectTagging'],
+  /** Retention: delete, tag and lock, and read no object body. */
+  retain: [
+    's3:DeleteObject',
+    's3:GetObjectTagging',
+    's3:PutObjectTagging',
+    's3:GetObjectRetention',
+    's3:PutObjectRetention',
+    's3:GetObjectLegalHold',
+    's3:PutObjectLegalHold',
+  ],
 } as const;
 
 /** KMS actions S3 performs on the caller's behalf. A multipart upload needs Decrypt to assemble the parts. */
 const KEY_ACTIONS = {
   encrypt: ['kms:GenerateDataKey', 'kms:Decrypt'],
   decrypt: ['kms:Decrypt'],
+} as const;
+
+const SAMPLE_DB = 'db';
+const SAMPLE_BACKUP_ID = mintBackupId(SAMPLE_DB, 'full', new Date(0));
+const topFolder = (key: string) => `${key.split('/')[0]}/`;
+const fileName = (key: string) => key.slice(key.lastIndexOf('/') + 1);
+
+/**
+ * The vault's top-level folders and record names, derived from the vault contract (contracts/vault.ts)
+ * rather than spelled again here, so a grant cannot drift from where the code reads and writes.
+ */
+export const VAULT_PATHS = {
+  backups: topFolder(databasePrefix(SAMPLE_DB)),
+  locks: topFolder(keys.lock(SAMPLE_DB)),
+  index: topFolder(keys.latestVerified(SAMPLE_DB)),
+  restores: topFolder(keys.restoreAudit(SAMPLE_DB, new Date(0))),
+  /** `backups/<database>/` of one database. */
+  database: (database: string) => databasePrefix(database),
+  /** A record of every backup (`backups/<any>/verification.json`), for the functions that handle any database. */
+  anyBackupRecord: (record: 'manifest' | 'verification' | 'failure' | 'drill') =>
+    `${topFolder(databasePrefix(SAMPLE_DB))}*/${fileName(keys[record](SAMPLE_BACKUP_ID))}`,
+  /** A record of one database's backups (`backups/<database>/<any>/drill.json`). */
+  databaseBackupRecord: (database: string, record: 'manifest' | 'verification' | 'failure' | 'drill') =>
+    `${databasePrefix(database)}*/${fileName(keys[record](SAMPLE_BACKUP_ID))}`,
+  /** A failed restore task's error records of one database (`restores/<database>/task-errors/<any>`). */
+  restoreTaskErrors: (database: string) => `${keys.restoreTaskErrorPrefix(database)}*`,
 } as const;
 
 export interface VaultGrantOptions {
@@ -80,76 +104,149 @@ export interface VaultGrantOptions {
 }
 
 /**
- * Grants `options` under `prefix` of a vault, least privilege: objects under the prefix only, listing only
- * with that prefix, and the key only through S3 in the vault's region (`kms:ViaService`). The wildcard at the
- * end of the prefix is the point of a per-prefix grant, so it is acknowledged for cdk-nag right here, on the
- * grantee, with the exact resource it names.
+ * A vault seen from a stack: the one it creates ({@link Vault}) or one it only knows by name
+ * ({@link Vault.fromReplica}, {@link Vault.fromAttributes}). Every grant is least privilege, returns the
+ * iam.Grant, and acknowledges for cdk-nag, on the grantee, exactly the wildcards it writes.
  */
-export function grantVaultAccess(grantee: iam.IGrantable, vault: VaultLocation, prefix: string, options: VaultGrantOptions): void {
-  if (prefix.includes('*')) {
-    throw new Error(`grantVaultAccess: prefix must be literal (no "*"), got "${prefix}"`);
-  }
-  const objectResource = `${vault.bucketArn}/${prefix}*`;
-  const statements: iam.PolicyStatement[] = [];
-  if (options.objectActions?.length) {
-    statements.push(new iam.PolicyStatement({ actions: [...options.objectActions], resources: [objectResource] }));
-  }
-  if (options.listActions?.length) {
-    statements.push(
-      new iam.PolicyStatement({
-        actions: [...options.listActions],
-        resources: [vault.bucketArn],
-        conditions: prefix ? { StringLike: { 's3:prefix': [`${prefix}*`] } } : undefined,
-      }),
-    );
-  }
-  if (options.key) {
-    statements.push(...keyStatements(vault, KEY_ACTIONS[options.key]));
-  }
-  for (const statement of statements) {
-    grantee.grantPrincipal.addToPrincipalPolicy(statement);
-  }
-  acknowledgeWildcards(grantee, statements, `${prefix}*`);
+export interface IVault extends VaultAttributes, IConstruct {
+  /** Any combination under a literal `prefix` (e.g. `backups/orders/`): objects, listing, key use through S3. */
+  grantUnder(grantee: iam.IGrantable, prefix: string, options: VaultGrantOptions): iam.Grant;
+  /** Upload under `prefix`: PutObject and AbortMultipartUpload, key use through S3; no read, no delete. */
+  grantWriteUnder(grantee: iam.IGrantable, prefix: string): iam.Grant;
+  /** Read objects under `prefix` and list it; no write of any kind. */
+  grantReadUnder(grantee: iam.IGrantable, prefix: string): iam.Grant;
+  /**
+   * `actions` on keys matching `patterns` (from {@link VAULT_PATHS}), whose wildcards stand for folders made
+   * at run time (`backups/<any>/verification.json`). No listing and no key use: pair it with grantUnder.
+   */
+  grantObjects(grantee: iam.IGrantable, actions: readonly string[], patterns: readonly string[]): iam.Grant;
 }
 
-function keyStatements(vault: VaultLocation, actions: readonly string[]): iam.PolicyStatement[] {
-  const viaS3 = { 'kms:ViaService': `s3.${vault.region}.amazonaws.com` };
-  if (vault.keyArn) {
-    return [new iam.PolicyStatement({ actions: [...actions], resources: [vault.keyArn], conditions: { StringEquals: viaS3 } })];
+abstract class VaultBase extends Construct implements IVault {
+  public abstract readonly bucketName: string;
+  public abstract readonly bucketArn: string;
+  public abstract readonly region: string;
+  public abstract readonly keyArn?: string;
+  public abstract readonly keyAliasName?: string;
+
+  public grantUnder(grantee: iam.IGrantable, prefix: string, options: VaultGrantOptions): iam.Grant {
+    if (prefix.includes('*')) {
+      throw new ValidationError(`grant prefix must be literal (no "*"), got "${prefix}"; use grantObjects for key patterns`, this);
+    }
+    const grants: iam.Grant[] = [];
+    if (options.objectActions?.length) {
+      grants.push(this.statementGrant(grantee, options.objectActions, [`${this.bucketArn}/${prefix}*`]));
+    }
+    if (options.listActions?.length) {
+      grants.push(
+        this.statementGrant(
+          grantee,
+          options.listActions,
+          [this.bucketArn],
+          prefix ? { StringLike: { 's3:prefix': [`${prefix}*`] } } : undefined,
+        ),
+      );
+    }
+    if (options.key) {
+      grants.push(this.keyGrant(grantee, KEY_ACTIONS[options.key]));
+    }
+    if (grants.length === 0) {
+      throw new ValidationError(`grant under "${prefix}" names no object, list or key actions; expected at least one`, this);
+    }
+    acknowledgeWildcards(grantee, grants, `${prefix}*`);
+    return grants.reduce((all, next) => all.combine(next));
   }
-  if (!vault.keyAliasName) {
-    throw new Error(`grantVaultAccess: vault ${vault.bucketName} has neither keyArn nor keyAliasName`);
+
+  public grantWriteUnder(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    return this.grantUnder(grantee, prefix, { objectActions: VAULT_ACCESS.write, key: 'encrypt' });
   }
-  // The replica key's ARN is minted in the other region at deploy time; its alias is deterministic.
-  return [
-    new iam.PolicyStatement({
-      actions: [...actions],
-      resources: [`arn:${Aws.PARTITION}:kms:${vault.region}:${Aws.ACCOUNT_ID}:key/*`],
-      conditions: { StringEquals: viaS3, 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [vault.keyAliasName] } },
-    }),
-  ];
+
+  public grantReadUnder(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    return this.grantUnder(grantee, prefix, { objectActions: VAULT_ACCESS.read, listActions: ['s3:ListBucket'], key: 'decrypt' });
+  }
+
+  public grantObjects(grantee: iam.IGrantable, actions: readonly string[], patterns: readonly string[]): iam.Grant {
+    if (patterns.length === 0 || actions.length === 0) {
+      throw new ValidationError(`grantObjects needs actions and key patterns, got ${JSON.stringify({ actions, patterns })}`, this);
+    }
+    const grant = this.statementGrant(
+      grantee,
+      actions,
+      patterns.map((p) => `${this.bucketArn}/${p}`),
+    );
+    acknowledgeWildcards(grantee, [grant], patterns.join(', '));
+    return grant;
+  }
+
+  private statementGrant(
+    grantee: iam.IGrantable,
+    actions: readonly string[],
+    resourceArns: string[],
+    conditions?: Record<string, Record<string, unknown>>,
+  ): iam.Grant {
+    return iam.Grant.addToPrincipal({ grantee, actions: [...actions], resourceArns, conditions });
+  }
+
+  private keyGrant(grantee: iam.IGrantable, actions: readonly string[]): iam.Grant {
+    const viaS3 = { 'kms:ViaService': `s3.${this.region}.amazonaws.com` };
+    if (this.keyArn) {
+      return this.statementGrant(grantee, actions, [this.keyArn], { StringEquals: viaS3 });
+    }
+    if (!this.keyAliasName) {
+      throw new ValidationError(`vault ${this.bucketName} has neither keyArn nor keyAliasName; expected one of them`, this);
+    }
+    // A key created in another stack (the replica region, or the primary stack seen from a shard) has an ARN
+    // minted at deploy time; its alias is deterministic.
+    return this.statementGrant(grantee, actions, [`arn:${Aws.PARTITION}:kms:${this.region}:${Aws.ACCOUNT_ID}:key/*`], {
+      StringEquals: viaS3,
+      'ForAnyValue:StringEquals': { 'kms:ResourceAliases': [this.keyAliasName] },
+    });
+  }
+}
+
+/** A vault this stack does not own, known by its attributes. */
+class ImportedVault extends VaultBase {
+  public readonly bucketName: string;
+  public readonly bucketArn: string;
+  public readonly region: string;
+  public readonly keyArn?: string;
+  public readonly keyAliasName?: string;
+
+  public constructor(scope: Construct, id: string, attributes: VaultAttributes) {
+    super(scope, id);
+    if (!attributes.keyArn && !attributes.keyAliasName) {
+      throw new ValidationError(`vault ${attributes.bucketName} needs keyArn or keyAliasName, got neither`, this);
+    }
+    this.bucketName = attributes.bucketName;
+    this.bucketArn = attributes.bucketArn;
+    this.region = attributes.region;
+    this.keyArn = attributes.keyArn;
+    this.keyAliasName = attributes.keyAliasName;
+  }
 }
 
 /** cdk-nag reports IAM5 per flattened resource string; compute exactly those strings and acknowledge them. */
-function acknowledgeWildcards(grantee: iam.IGrantable, statements: readonly iam.PolicyStatement[], what: string): void {
+function acknowledgeWildcards(grantee: iam.IGrantable, grants: readonly iam.Grant[], what: string): void {
   const principal = grantee.grantPrincipal;
   if (!(principal instanceof Construct)) {
     return;
   }
   const stack = Stack.of(principal);
-  for (const statement of statements) {
-    for (const resource of statement.resources) {
-      if (!resource.includes('*')) {
-        continue;
+  for (const grant of grants) {
+    for (const statement of grant.principalStatements) {
+      for (const resource of statement.resources) {
+        if (!resource.includes('*')) {
+          continue;
+        }
+        const flat = flattenReference(stack.resolve(resource));
+        const isKey = flat.includes(':key/');
+        Validations.of(principal).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${flat}]`,
+          reason: isKey
+            ? 'The vault key is created in another stack (the replica region, or the primary stack for a database shard); this statement matches it by its alias (kms:ResourceAliases) and only through S3 (kms:ViaService).'
+            : `Per-prefix vault grant: the wildcard covers only ${what}, which is this role's own slice of the vault.`,
+        });
       }
-      const flat = flattenReference(stack.resolve(resource));
-      const isKey = flat.includes(':key/');
-      Validations.of(principal).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${flat}]`,
-        reason: isKey
-          ? 'The replica vault key is created in another region; this statement matches it by its alias (kms:ResourceAliases) and only through S3 (kms:ViaService).'
-          : `Per-prefix vault grant: the wildcard covers only the objects under ${what}, which is this role's own slice of the vault.`,
-      });
     }
   }
 }
@@ -184,28 +281,52 @@ export interface VaultProps {
  * One region's backup vault: a versioned, Object Lock-enabled bucket encrypted with its own KMS key, its
  * access logs in a separate bucket, and per-prefix grant helpers for the roles of the pipeline.
  */
-export class Vault extends Construct {
+export class Vault extends VaultBase {
+  /**
+   * The replica vault as seen from the primary region: by its deterministic bucket name and key alias (or the
+   * imported key), without exports, lookups or custom resources.
+   */
+  public static fromReplica(scope: Construct, id: string, props: { appName: string; region: string; importedKeyArn?: string }): IVault {
+    const bucketName = vaultBucketName(props.appName, 'replica', props.region);
+    return new ImportedVault(scope, id, {
+      bucketName,
+      bucketArn: `arn:${Aws.PARTITION}:s3:::${bucketName}`,
+      region: props.region,
+      keyArn: props.importedKeyArn,
+      keyAliasName: props.importedKeyArn ? undefined : vaultKeyAliasName(props.appName, 'replica'),
+    });
+  }
+
+  /** Any vault by its attributes (tests, and stacks that receive a vault from elsewhere). */
+  public static fromAttributes(scope: Construct, id: string, attributes: VaultAttributes): IVault {
+    return new ImportedVault(scope, id, attributes);
+  }
+
   public readonly bucket: s3.Bucket;
   public readonly key: kms.IKey;
   public readonly accessLogBucket: s3.Bucket;
-  public readonly location: VaultLocation;
+  public readonly bucketName: string;
+  public readonly bucketArn: string;
+  public readonly region: string;
+  public readonly keyArn: string;
+  public readonly keyAliasName?: string = undefined;
 
   public constructor(scope: Construct, id: string, props: VaultProps) {
     super(scope, id);
     const region = Stack.of(this).region;
     if (Token.isUnresolved(region)) {
-      throw new Error(`Vault ${this.node.path}: the stack needs a concrete region (env.region) to name the bucket, got a token`);
+      throw new ValidationError('the stack needs a concrete region (env.region) to name the bucket, got a token', this);
     }
     const noncurrentDays = props.noncurrentVersionExpirationDays ?? 30;
     if (!Number.isInteger(noncurrentDays) || noncurrentDays < 1) {
-      throw new Error(`Vault: noncurrentVersionExpirationDays must be a whole number of days >= 1, got ${noncurrentDays}`);
+      throw new ValidationError(`noncurrentVersionExpirationDays must be a whole number of days >= 1, got ${noncurrentDays}`, this);
     }
     const logDays = props.accessLogRetentionDays ?? 365;
     if (!Number.isInteger(logDays) || logDays < 1) {
-      throw new Error(`Vault: accessLogRetentionDays must be a whole number of days >= 1, got ${logDays}`);
+      throw new ValidationError(`accessLogRetentionDays must be a whole number of days >= 1, got ${logDays}`, this);
     }
     if (!Number.isInteger(props.objectLock.defaultDays) || props.objectLock.defaultDays < 1) {
-      throw new Error(`Vault: objectLock.defaultDays must be a whole number of days >= 1, got ${props.objectLock.defaultDays}`);
+      throw new ValidationError(`objectLock.defaultDays must be a whole number of days >= 1, got ${props.objectLock.defaultDays}`, this);
     }
 
     if (props.importedKeyArn) {
@@ -279,35 +400,9 @@ export class Vault extends Construct {
       ],
     });
 
-    this.location = {
-      bucketName: this.bucket.bucketName,
-      bucketArn: this.bucket.bucketArn,
-      region,
-      keyArn: this.key.keyArn,
-    };
-  }
-
-  /** Upload under `prefix` (e.g. `backups/<db>/`): PutObject and AbortMultipartUpload, key use through S3. */
-  public grantWriteUnder(grantee: iam.IGrantable, prefix: string): void {
-    grantVaultAccess(grantee, this.location, prefix, { objectActions: VAULT_ACCESS.write, key: 'encrypt' });
-  }
-
-  /** Read objects under `prefix` and list it. No write of any kind. */
-  public grantReadUnder(grantee: iam.IGrantable, prefix: string): void {
-    grantVaultAccess(grantee, this.location, prefix, {
-      objectActions: VAULT_ACCESS.read,
-      listActions: ['s3:ListBucket'],
-      key: 'decrypt',
-    });
-  }
-
-  /** List keys (and versions) under `prefix` without reading any body. */
-  public grantListUnder(grantee: iam.IGrantable, prefix: string): void {
-    grantVaultAccess(grantee, this.location, prefix, { listActions: ['s3:ListBucket', 's3:ListBucketVersions'] });
-  }
-
-  /** Any other per-prefix combination (retention: delete, tag, legal hold, without GetObject). */
-  public grantUnder(grantee: iam.IGrantable, prefix: string, options: VaultGrantOptions): void {
-    grantVaultAccess(grantee, this.location, prefix, options);
+    this.bucketName = this.bucket.bucketName;
+    this.bucketArn = this.bucket.bucketArn;
+    this.region = region;
+    this.keyArn = this.key.keyArn;
   }
 }

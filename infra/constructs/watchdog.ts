@@ -7,16 +7,16 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
-import { keys } from '../../contracts/vault';
 import { AppFunction } from './app-function';
 import { DEFAULT_WATCHDOG_INTERVAL } from './monitoring';
-import { grantVaultAccess, type VaultLocation } from './vault';
+import { ValidationError } from './validation-error';
+import { type IVault, VAULT_PATHS } from './vault';
 
 export interface WatchdogProps {
   /** The deployment plan, baked into the bundle: the watchdog checks every database in it. */
   readonly plan: Plan;
   /** The primary vault, whose `index/<db>/latest-verified.json` pointers the watchdog reads. */
-  readonly vault: VaultLocation;
+  readonly vault: IVault;
   /**
    * How often the watchdog runs. Pass the same value to `Monitoring` as `watchdogInterval`: the RPO alarm
    * treats a period without a sample as breaching.
@@ -29,9 +29,6 @@ export interface WatchdogProps {
    */
   readonly logRetention?: logs.RetentionDays;
 }
-
-/** `index/` of `index/<db>/latest-verified.json`: the only part of the vault the watchdog may touch. */
-const POINTER_PREFIX = `${keys.latestVerified('db').split('/')[0]}/`;
 
 /**
  * The scheduled Lambda that turns "newest verified backup" into the RecoveryPointAgeSeconds metric the RPO
@@ -48,7 +45,7 @@ export class Watchdog extends Construct {
     this.interval = props.interval ?? DEFAULT_WATCHDOG_INTERVAL;
     const minutes = this.interval.toSeconds() / 60;
     if (!Number.isInteger(minutes) || minutes < 1) {
-      throw new Error(`Watchdog: interval must be a whole number of minutes, got ${this.interval.toHumanString()}`);
+      throw new ValidationError(`interval must be a whole number of minutes, got ${this.interval.toHumanString()}`, this);
     }
 
     this.function = new AppFunction(this, 'Function', {
@@ -62,7 +59,8 @@ export class Watchdog extends Construct {
     }).function;
     // Overlapping runs would only emit the same samples twice.
     (this.function.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = 1;
-    grantVaultAccess(this.function, props.vault, POINTER_PREFIX, {
+    // index/ holds the latest-verified and latest-drill pointers: the only part of the vault the watchdog may touch.
+    props.vault.grantUnder(this.function, VAULT_PATHS.index, {
       objectActions: ['s3:GetObject'],
       listActions: ['s3:ListBucket'],
       key: 'decrypt',

@@ -1,25 +1,26 @@
 import { Stack, type StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import type { Construct } from 'constructs';
-import type { Plan } from '../../contracts/plan';
-import { buildPlan } from '../config/plan';
+import { Construct } from 'constructs';
+import { buildDeploymentPlan, type DeploymentPlan } from '../config/plan';
 import type { StrongboxConfig } from '../config/schema';
 import { Alerts } from '../constructs/alerts';
 import { BackupWorkflow } from '../constructs/backup-workflow';
 import { Dashboard } from '../constructs/dashboard';
 import { DrPlanWorkflow } from '../constructs/dr-plan-workflow';
 import { DrillWorkflow } from '../constructs/drill-workflow';
-import { DumpTask } from '../constructs/dump-task';
-import { Monitoring } from '../constructs/monitoring';
+import type { DumpTask } from '../constructs/dump-task';
+import { type DatabaseAlarms, DEFAULT_WATCHDOG_INTERVAL } from '../constructs/monitoring';
 import { Network } from '../constructs/network';
 import { RestoreWorkflow } from '../constructs/restore-workflow';
-import { Schedules } from '../constructs/schedules';
-import { replicaVaultLocation, Vault, type VaultLocation, vaultKeyAliasArn } from '../constructs/vault';
+import { scheduleGroupAndQueue } from '../constructs/schedules';
+import { type IVault, Vault, vaultKeyAliasArn } from '../constructs/vault';
 import { Watchdog } from '../constructs/watchdog';
+import { DatabaseShard, shardDatabases } from './database-shard';
 
 export interface PrimaryStackProps extends StackProps {
   readonly config: StrongboxConfig;
@@ -31,13 +32,13 @@ export interface PrimaryStackProps extends StackProps {
  */
 export class PrimaryStack extends Stack {
   public readonly config: StrongboxConfig;
-  /** Defaults and tier presets resolved; what the Lambdas and tasks read at run time. */
-  public readonly plan: Plan;
+  /** Defaults and tier presets resolved: what the Lambdas and tasks read at run time, plus task sizes and schedules. */
+  public readonly plan: DeploymentPlan;
   public readonly vault: Vault;
   public readonly vaultBucket: s3.IBucket;
   public readonly vaultKey: kms.IKey;
   /** The replica vault in `vault.replicaRegion`, by name (another stack, another region). */
-  public readonly replica: VaultLocation;
+  public readonly replica: IVault;
   public readonly network: Network;
   public readonly vpc: ec2.IVpc;
   public readonly taskSubnets: ec2.SubnetSelection;
@@ -46,22 +47,24 @@ export class PrimaryStack extends Stack {
   public readonly alerts: Alerts;
   public readonly chatTopic: sns.ITopic;
   public readonly pagerTopic: sns.ITopic;
+  /** The fleet in nested stacks of at most DATABASES_PER_SHARD databases: dump tasks, schedules, alarms. */
+  public readonly shards: readonly DatabaseShard[];
   public readonly dumpTasks: Readonly<Record<string, DumpTask>>;
   public readonly backup: BackupWorkflow;
-  public readonly schedules: Schedules;
   public readonly restore: RestoreWorkflow;
   public readonly drill: DrillWorkflow;
   /** Only when the config has `drPlans`. */
   public readonly drPlan?: DrPlanWorkflow;
   public readonly watchdog: Watchdog;
-  public readonly monitoring: Monitoring;
+  /** Every database's alarms, from the shards. */
+  public readonly alarms: Readonly<Record<string, DatabaseAlarms>>;
 
   public constructor(scope: Construct, id: string, props: PrimaryStackProps) {
     super(scope, id, props);
     const { config } = props;
     const imported = config.vault.kms.mode === 'import';
     this.config = config;
-    this.plan = buildPlan(config);
+    this.plan = buildDeploymentPlan(config);
 
     this.vault = new Vault(this, 'Vault', {
       appName: config.app.name,
@@ -71,7 +74,11 @@ export class PrimaryStack extends Stack {
     });
     this.vaultBucket = this.vault.bucket;
     this.vaultKey = this.vault.key;
-    this.replica = replicaVaultLocation(config.app.name, config.vault.replicaRegion, imported ? config.vault.kms.replicaKeyArn : undefined);
+    this.replica = Vault.fromReplica(this, 'ReplicaVault', {
+      appName: config.app.name,
+      region: config.vault.replicaRegion,
+      importedKeyArn: imported ? config.vault.kms.replicaKeyArn : undefined,
+    });
 
     this.network = new Network(this, 'Network', { existing: config.network });
     this.vpc = this.network.vpc;
@@ -88,50 +95,35 @@ export class PrimaryStack extends Stack {
     this.chatTopic = this.alerts.chatTopic;
     this.pagerTopic = this.alerts.pagerTopic;
 
-    // One task definition per database, so a task can reach only its own secret and prefix.
-    this.dumpTasks = Object.fromEntries(
-      config.databases.map((database) => [
-        database.name,
-        new DumpTask(this, `DumpTask-${database.name}`, { appName: config.app.name, database, vault: this.vault.location }),
-      ]),
-    );
-
     this.backup = new BackupWorkflow(this, 'Backup', {
       plan: this.plan,
-      vault: this.vault.location,
+      vault: this.vault,
       replicaVault: this.replica,
       replicaKmsKey: imported ? config.vault.kms.replicaKeyArn! : vaultKeyAliasArn(config.app.name, 'replica', config.vault.replicaRegion),
       cluster: this.cluster,
       taskSubnets: this.vpc.selectSubnets(this.taskSubnets).subnets,
       taskSecurityGroups: this.taskSecurityGroups,
       chatTopic: this.chatTopic,
-      // Paging is left to the per-database composite alarm (Monitoring), so a run of failures pages once.
-      dumpTasks: this.dumpTasks,
+      // Paging is left to the per-database composite alarm (the shards' Monitoring), so a run of failures pages once.
     });
 
-    const taskDefinitions = Object.values(this.dumpTasks).map((task) => task.taskDefinition);
-    const restoreRoles = Object.fromEntries(Object.entries(this.dumpTasks).map(([name, task]) => [name, task.restoreRole]));
     const taskSubnets = this.vpc.selectSubnets(this.taskSubnets).subnets;
     this.restore = new RestoreWorkflow(this, 'Restore', {
       plan: this.plan,
-      vault: this.vault.location,
+      vault: this.vault,
       cluster: this.cluster,
       vpc: this.vpc,
       taskSubnets,
       taskSecurityGroups: this.taskSecurityGroups,
       chatTopic: this.chatTopic,
-      taskDefinitions,
-      restoreRoles,
     });
     this.drill = new DrillWorkflow(this, 'Drill', {
       plan: this.plan,
-      vault: this.vault.location,
+      vault: this.vault,
       cluster: this.cluster,
       taskSubnets,
       taskSecurityGroups: this.taskSecurityGroups,
       chatTopic: this.chatTopic,
-      taskDefinitions,
-      restoreRoles,
     });
     if (Object.keys(this.plan.drPlans ?? {}).length > 0) {
       this.drPlan = new DrPlanWorkflow(this, 'DrPlan', {
@@ -141,27 +133,35 @@ export class PrimaryStack extends Stack {
       });
     }
 
-    this.watchdog = new Watchdog(this, 'Watchdog', { plan: this.plan, vault: this.vault.location });
-    this.monitoring = new Monitoring(this, 'Monitoring', {
-      plan: this.plan,
-      topics: { chatTopic: this.chatTopic, pagerTopic: this.pagerTopic, pageOnImportant: config.alerts.pageOnImportant },
-      watchdogInterval: this.watchdog.interval,
-      backupStateMachineArn: this.backup.stateMachine.stateMachineArn,
-      drillStateMachineArn: this.drill.stateMachine.stateMachineArn,
-      restoreStateMachineArn: this.restore.stateMachine.stateMachineArn,
+    this.watchdog = new Watchdog(this, 'Watchdog', { plan: this.plan, vault: this.vault });
+    const schedules = new Construct(this, 'Schedules');
+    scheduleGroupAndQueue(schedules, config.app.name);
+
+    // One task definition and two roles per database, so a task can reach only its own secret and prefix; the
+    // shards find everything above by name, and deploy after it.
+    this.shards = shardDatabases(this.plan).map((databases, i) => {
+      const shard = new DatabaseShard(this, `Databases${i + 1}`, {
+        plan: this.plan,
+        databases,
+        importedKeyArn: imported ? config.vault.kms.keyArn : undefined,
+        pageOnImportant: config.alerts.pageOnImportant,
+        watchdogInterval: this.watchdog.interval ?? DEFAULT_WATCHDOG_INTERVAL,
+        description: `Strongbox (${config.app.name}): dump tasks, schedules and alarms of ${databases.length} databases (${databases[0]} to ${databases[databases.length - 1]})`,
+      });
+      shard.node.addDependency(this.vault, this.alerts, this.backup.stateMachine, this.drill.stateMachine, schedules);
+      return shard;
     });
+    this.dumpTasks = Object.assign({}, ...this.shards.map((shard) => shard.dumpTasks));
+    this.alarms = Object.assign({}, ...this.shards.map((shard) => shard.monitoring.alarms));
+
     new Dashboard(this, 'Dashboard', {
       plan: this.plan,
-      alarms: this.monitoring.allAlarms,
+      // By name: the alarms live in the shards, and a reference would be one more output per database.
+      alarms: Object.values(this.plan.databases).map((db) =>
+        cloudwatch.CompositeAlarm.fromCompositeAlarmName(this, `AnyAlarm-${db.name}`, `${config.app.name}-${db.name}-any`),
+      ),
       watchdogInterval: this.watchdog.interval,
       restoreStateMachineArn: this.restore.stateMachine.stateMachineArn,
-    });
-
-    this.schedules = new Schedules(this, 'Schedules', {
-      app: config.app.name,
-      databases: config.databases,
-      backupStateMachine: this.backup.stateMachine,
-      drillStateMachine: this.drill.stateMachine,
     });
   }
 }

@@ -1,5 +1,5 @@
 import { SNSClient } from '@aws-sdk/client-sns';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DrPlanEnvSchema } from '../../contracts/function-env';
 import { DrItemResultSchema, DrStateSchema } from '../../contracts/payloads/dr-plan';
 import { RestoreExecutionSchema } from '../../contracts/payloads/restore';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeIssues } from '../../contracts/issues';
 import { TASK_ENV, type TaskEnv, TaskEnvSchema } from '../../contracts/task-env';
 

@@ -209,7 +209,7 @@ describe('Alerts', () => {
     expect(routes.importantPaged).toEqual([loud.chatTopic, loud.pagerTopic]);
     expect(routes.general).toEqual([loud.chatTopic]);
     expect(() => quiet.topicsForTier('urgent' as never)).toThrow(
-      'Alerts.topicsForTier: unknown tier "urgent"; expected critical, important or general',
+      'Alerts: topicsForTier: unknown tier "urgent"; expected critical, important or general',
     );
   });
 

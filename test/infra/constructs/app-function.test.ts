@@ -1,16 +1,91 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import { brotliDecompressSync } from 'node:zlib';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import { ServerlessChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
+import { runtimePlan } from '../../../infra/config/plan';
 import { AppFunction } from '../../../infra/constructs/app-function';
 import { testPlan } from '../../lambdas/fixtures';
 
+/** Every `<workflow>/<step>` (or lone) folder under lambdas/ with a handler.ts: the functions the app deploys. */
+function handlerNames(): string[] {
+  const root = path.join(__dirname, '../../../lambdas');
+  return readdirSync(root).flatMap((top) =>
+    existsSync(path.join(root, top, 'handler.ts'))
+      ? [top]
+      : statSync(path.join(root, top)).isDirectory()
+        ? readdirSync(path.join(root, top))
+            .filter((step) => existsSync(path.join(root, top, step, 'handler.ts')))
+            .map((step) => `${top}/${step}`)
+        : [],
+  );
+}
+
+/** The functions that open a connection to a database (target checks): they carry the drivers. */
+const CONNECTING = ['restore/guard', 'restore/validate'];
+const BUNDLE_LIMIT_KB = 500;
+/** test/support/setup-env.ts turns bundling off for every test; postCliContext wins over it. */
+const BUNDLING_ON = { 'aws:cdk:bundling-stacks': ['**'] };
+
+/** The plan a bundle carries brotli-compressed (it is 14 copies of up to 300 KB at 500 databases), inflated back. */
+function bakedPlan(bundle: string): unknown {
+  const packed = /Buffer\.from\(["'`]([A-Za-z0-9+/=]{40,})["'`],\s*["'`]base64["'`]\)/.exec(bundle)?.[1];
+  return packed === undefined ? undefined : JSON.parse(brotliDecompressSync(Buffer.from(packed, 'base64')).toString('utf8'));
+}
+
 describe('AppFunction', () => {
-  it('builds node22.x on arm64 with tracing, a retained log group, and the plan compiled into the bundle only', () => {
-    // Prepare: the one test that bundles (test/support/setup-env.ts turns bundling off for the others)
-    const app = new App({ postCliContext: { 'aws:cdk:bundling-stacks': ['**'] } });
+  // The only file that bundles: this test bundles every function (esbuild, about 2 s each), the next one.
+  it(`bundles every function without source map or AWS SDK, at most ${BUNDLE_LIMIT_KB} KB unless it connects to a database`, () => {
+    // Prepare: bundling on (test/support/setup-env.ts turns it off everywhere else)
+    const app = new App({ postCliContext: BUNDLING_ON });
+    const stack = new Stack(app, 'Lean');
+    const names = handlerNames();
+    for (const name of names) {
+      new AppFunction(stack, name.replace('/', '-'), { name, plan: testPlan(), description: name });
+    }
+
+    // Act
+    const assembly = app.synth();
+    const template = Template.fromStack(stack);
+    const bundles = Object.values(template.findResources('AWS::Lambda::Function')).map((fn) => {
+      const dir = path.join(assembly.directory, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
+      const code = readFileSync(path.join(dir, 'index.js'), 'utf8');
+      return {
+        // Each function's description is its name (see Prepare).
+        name: String(fn.Properties.Description),
+        kb: Math.round(statSync(path.join(dir, 'index.js')).size / 1024),
+        files: readdirSync(dir),
+        requiresSdk: code.includes('require("@aws-sdk/client-s3")') || code.includes('require("@aws-sdk/client-sns")'),
+        plan: bakedPlan(code),
+      };
+    });
+
+    // Assess
+    expect(names.length).toBeGreaterThanOrEqual(14);
+    expect(bundles.map((b) => b.name).sort()).toEqual([...names].sort());
+    for (const bundle of bundles) {
+      expect({ name: bundle.name, files: bundle.files, requiresSdk: bundle.requiresSdk }).toEqual({
+        name: bundle.name,
+        files: ['index.js'],
+        requiresSdk: true,
+      });
+    }
+    // Every function, the watchdog's included, carries the plan in its bundle and not in its environment.
+    expect(bundles.filter((b) => JSON.stringify(b.plan) !== JSON.stringify(runtimePlan(testPlan()))).map((b) => b.name)).toEqual([]);
+    const lean = bundles.filter((b) => !CONNECTING.includes(b.name));
+    expect(lean.filter((b) => b.kb > BUNDLE_LIMIT_KB).map((b) => `${b.name}: ${b.kb} KB`)).toEqual([]);
+    // The drivers (pg, mysql2 with its charset tables, ioredis) go only where a connection is opened.
+    const heavy = bundles.filter((b) => CONNECTING.includes(b.name));
+    expect(Math.min(...heavy.map((b) => b.kb))).toBeGreaterThan(Math.max(...lean.map((b) => b.kb)) * 2);
+  });
+
+  it('builds node24.x on arm64 with tracing, a retained log group, and the plan compiled into the bundle only', () => {
+    // Prepare
+    const app = new App({ postCliContext: BUNDLING_ON });
     const stack = new Stack(app, 'Test');
     const plan = testPlan();
 
@@ -27,7 +102,7 @@ describe('AppFunction', () => {
 
     // Assess
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       TracingConfig: { Mode: 'Active' },
       Environment: {
@@ -37,10 +112,37 @@ describe('AppFunction', () => {
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
     const fn = Object.values(template.findResources('AWS::Lambda::Function'))[0];
     const assetHash = String(fn.Properties.Code.S3Key).replace(/\.zip$/, '');
-    const bundle = readFileSync(path.join(assembly.directory, `asset.${assetHash}`, 'index.js'), 'utf8');
-    expect(bundle.includes('sbx-orders-dump')).toBe(true);
+    const assetDir = path.join(assembly.directory, `asset.${assetHash}`);
+    const bundle = readFileSync(path.join(assetDir, 'index.js'), 'utf8');
+    // The plan travels brotli-compressed (it is 14 copies of up to 300 KB at 500 databases); inflate it back.
+    expect(bakedPlan(bundle)).toEqual(runtimePlan(plan));
     expect(JSON.stringify(fn.Properties)).not.toContain('sbx-orders-dump');
     expect(bundle.includes('PutObjectCommand')).toBe(true);
+    expect(readdirSync(assetDir)).toEqual(['index.js']);
+  });
+
+  it("runs the newest Node.js runtime: cdk-nag's Serverless pack finds nothing to say about it", () => {
+    // Prepare
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Runtime');
+    new AppFunction(stack, 'Fn', { name: 'backup/prepare', plan: testPlan(), description: 'test' });
+
+    const older = new App();
+    new lambda.Function(new Stack(older, 'Older'), 'Fn', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => 1;'),
+    });
+    const runtimeFindings = (scope: App) =>
+      new ServerlessChecks(scope).validateScope(scope).violations.filter((v) => v.ruleName.includes('LambdaLatestVersion'));
+
+    // Act
+    const ours = runtimeFindings(app);
+    const theirs = runtimeFindings(older);
+
+    // Assess: the rule does fire for an older runtime, and not for ours.
+    expect(theirs).toHaveLength(1);
+    expect(ours).toEqual([]);
   });
 
   it('rejects a name without a handler, showing where it looked', () => {

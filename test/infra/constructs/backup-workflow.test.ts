@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../contracts/task-env';
 import { taskFamily } from '../../../infra/config/plan';
 import { BackupWorkflow } from '../../../infra/constructs/backup-workflow';
-import type { VaultLocation } from '../../../infra/constructs/vault';
+import { Vault, type VaultAttributes } from '../../../infra/constructs/vault';
 import { testPlan } from '../../lambdas/fixtures';
 
 // aws-local-stepfunctions 3 targets Node 22; Node 20 lacks Promise.withResolvers.
@@ -24,13 +24,13 @@ P.withResolvers ??= () => {
 };
 
 const plan = testPlan();
-const vault: VaultLocation = {
+const vault: VaultAttributes = {
   bucketName: 'sbx-vault',
   bucketArn: 'arn:aws:s3:::sbx-vault',
   region: 'eu-west-1',
   keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
 };
-const replicaVault: VaultLocation = {
+const replicaVault: VaultAttributes = {
   bucketName: 'sbx-vault-replica',
   bucketArn: 'arn:aws:s3:::sbx-vault-replica',
   region: 'eu-central-1',
@@ -62,8 +62,8 @@ function build(): Built {
   );
   const workflow = new BackupWorkflow(stack, 'Backup', {
     plan,
-    vault,
-    replicaVault,
+    vault: Vault.fromAttributes(stack, 'Vault', vault),
+    replicaVault: Vault.fromAttributes(stack, 'ReplicaVault', replicaVault),
     replicaKmsKey: 'arn:aws:kms:eu-central-1:123456789012:alias/sbx-vault-replica',
     cluster,
     taskSubnets: vpc.privateSubnets,
@@ -188,12 +188,12 @@ describe('BackupWorkflow template', () => {
     ]);
   });
 
-  it('builds every function on node22.x arm64 with tracing, a log group, and no plan in the environment', () => {
+  it('builds every function on node24.x arm64 with tracing, a log group, and no plan in the environment', () => {
     // Assess
     const functions = built.template.findResources('AWS::Lambda::Function');
     expect(Object.keys(functions)).toHaveLength(6);
     for (const fn of Object.values(functions)) {
-      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
       expect(fn.Properties.LoggingConfig.LogGroup).toBeDefined();
       expect(JSON.stringify(fn.Properties.Environment)).not.toContain('STRONGBOX_PLAN');
     }
@@ -261,10 +261,12 @@ describe('BackupWorkflow least privilege', () => {
       (s) => s.Action === 'iam:PassRole',
     );
     expect(pass?.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+    // By role path and family pattern, so the policy does not grow with the fleet; never a restore role.
+    expect(JSON.stringify(resolve(pass))).toContain(':role/strongbox/sbx/dump/*');
+    expect(JSON.stringify(resolve(pass))).toContain(':role/strongbox/sbx/execution/*');
+    expect(JSON.stringify(resolve(pass))).not.toContain('/restore/');
     const runTask = statementsOf(built, built.workflow.stateMachine.role).filter((s) => list(s.Action).includes('ecs:RunTask'));
-    expect(runTask.flatMap((s) => list(s.Resource)).sort()).toEqual(
-      ['sbx-billing-dump', 'sbx-cache-dump', 'sbx-orders-dump'].map((f) => `arn:aws:ecs:eu-west-1:123456789012:task-definition/${f}:*`),
-    );
+    expect(runTask.flatMap((s) => list(s.Resource))).toEqual(['arn:aws:ecs:eu-west-1:123456789012:task-definition/sbx-*-dump:*']);
   });
 
   it('refuses a plan database without a dump task, naming it', () => {
@@ -280,8 +282,8 @@ describe('BackupWorkflow least privilege', () => {
     const act = () =>
       new BackupWorkflow(stack, 'B', {
         plan,
-        vault,
-        replicaVault,
+        vault: Vault.fromAttributes(stack, 'Vault', vault),
+        replicaVault: Vault.fromAttributes(stack, 'ReplicaVault', replicaVault),
         replicaKmsKey: 'alias/x',
         cluster: new ecs.Cluster(stack, 'C', { vpc }),
         taskSubnets: vpc.privateSubnets,

@@ -4,13 +4,15 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
-import { DatabaseSchema } from '../../../infra/config/schema';
+import { buildDeploymentPlan } from '../../../infra/config/plan';
+import { StrongboxConfigSchema } from '../../../infra/config/schema';
 import { DumpTask, type DumpTaskProps } from '../../../infra/constructs/dump-task';
-import type { VaultLocation } from '../../../infra/constructs/vault';
+import { ValidationError } from '../../../infra/constructs/validation-error';
+import { type IVault, Vault, type VaultAttributes } from '../../../infra/constructs/vault';
 
 const SECRET_A = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-db-AbCdEf';
 const SECRET_B = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-db-GhIjKl';
-const VAULT: VaultLocation = {
+const VAULT: VaultAttributes = {
   bucketName: 'sb-vault-123456789012-eu-west-1',
   bucketArn: 'arn:aws:s3:::sb-vault-123456789012-eu-west-1',
   region: 'eu-west-1',
@@ -18,7 +20,7 @@ const VAULT: VaultLocation = {
 };
 
 function database(name: string, secretArn: string, extra: Record<string, unknown> = {}) {
-  return DatabaseSchema.parse({
+  return {
     name,
     engine: 'postgres',
     connection: { host: `${name}.example.internal`, database: name, secretArn },
@@ -26,14 +28,29 @@ function database(name: string, secretArn: string, extra: Record<string, unknown
     schedule: { expression: 'cron(0 3 * * ? *)' },
     task: { cpu: 2048, memoryMiB: 4096, timeoutMinutes: 60 },
     ...extra,
-  });
+  };
+}
+
+/** The deployment plan of app `sb` with the two databases the tests dump. */
+const PLAN = buildDeploymentPlan(
+  StrongboxConfigSchema.parse({
+    app: { name: 'sb' },
+    vault: { primaryRegion: 'eu-west-1', replicaRegion: 'eu-central-1' },
+    alerts: {},
+    databases: [database('orders', SECRET_A), database('billing', SECRET_B)],
+  }),
+);
+
+function vaultIn(stack: Stack): IVault {
+  return Vault.fromAttributes(stack, 'Vault', VAULT);
 }
 
 function twoTasks(props: Partial<DumpTaskProps> = {}) {
   const stack = new Stack(undefined, 'Test', { env: { region: 'eu-west-1', account: '123456789012' } });
   const image = ecs.ContainerImage.fromRegistry('strongbox/dump:test');
-  const a = new DumpTask(stack, 'Orders', { appName: 'sb', database: database('orders', SECRET_A), vault: VAULT, image, ...props });
-  const b = new DumpTask(stack, 'Billing', { appName: 'sb', database: database('billing', SECRET_B), vault: VAULT, image });
+  const vault = vaultIn(stack);
+  const a = new DumpTask(stack, 'Orders', { plan: PLAN, database: 'orders', vault, image, ...props });
+  const b = new DumpTask(stack, 'Billing', { plan: PLAN, database: 'billing', vault, image });
   return { stack, a, b, template: Template.fromStack(stack) };
 }
 
@@ -165,9 +182,9 @@ describe('DumpTask', () => {
     // Act
     const create = () =>
       new DumpTask(stack, 'Bad', {
-        appName: 'sb',
-        database: database('orders', SECRET_A),
-        vault: VAULT,
+        plan: PLAN,
+        database: 'orders',
+        vault: vaultIn(stack),
         image: ecs.ContainerImage.fromRegistry('x'),
         ephemeralStorageGiB: 500,
       });
@@ -175,11 +192,30 @@ describe('DumpTask', () => {
     expect(create).toThrow('ephemeralStorageGiB must be a whole number of GiB from 21 to 200, got 500');
   });
 
+  it('rejects a database the plan does not have, with the construct path and the names it has', () => {
+    // Prepare
+    const stack = new Stack(undefined, 'Fleet');
+    // Act
+    const error = (() => {
+      try {
+        new DumpTask(stack, 'DumpTask-ordrs', { plan: PLAN, database: 'ordrs', vault: vaultIn(stack) });
+      } catch (thrown) {
+        return thrown;
+      }
+      return undefined;
+    })();
+    // Assess
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toBe(
+      'Fleet/DumpTask-ordrs: database "ordrs" is not in the plan; expected one of ["orders","billing"]',
+    );
+  });
+
   it('builds the image from tasks/Dockerfile by default without needing Docker at synth', () => {
     // Prepare
     const stack = new Stack(undefined, 'Default', { env: { region: 'eu-west-1', account: '123456789012' } });
     // Act
-    new DumpTask(stack, 'Orders', { appName: 'sb', database: database('orders', SECRET_A), vault: VAULT });
+    new DumpTask(stack, 'Orders', { plan: PLAN, database: 'orders', vault: vaultIn(stack) });
     const template = Template.fromStack(stack);
     // Assess
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {

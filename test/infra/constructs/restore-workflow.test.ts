@@ -84,10 +84,12 @@ describe('RestoreWorkflow template', () => {
     // Assess
     expect(passRole).toHaveLength(1);
     const passed = JSON.stringify(passRole[0].Resource);
-    expect(passed).toContain('Restoreorders');
-    expect(passed).toContain('Restoresessions');
-    expect(passed).not.toContain('TaskRole');
-    expect(JSON.stringify(resolve?.Properties.Environment.Variables.STRONGBOX_RESTORE_ROLES)).toContain('Restoreorders');
+    expect(passed).toContain(':role/strongbox/strongbox/restore/*');
+    expect(passed).toContain(':role/strongbox/strongbox/execution/*');
+    expect(passed).not.toContain('/dump/');
+    const template_ = JSON.stringify(resolve?.Properties.Environment.Variables.STRONGBOX_RESTORE_ROLE_ARN_TEMPLATE);
+    expect(template_).toContain(':role/strongbox/strongbox/restore/strongbox.{database}');
+    expect(resolve?.Properties.Environment.Variables.STRONGBOX_RESTORE_ROLES).toBeUndefined();
   });
 
   it('reports a console stop through an EventBridge rule to Notify', () => {

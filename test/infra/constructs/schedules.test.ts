@@ -2,16 +2,18 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { describe, expect, it } from 'vitest';
+import { buildDeploymentPlan } from '../../../infra/config/plan';
 import { Schedules } from '../../../infra/constructs/schedules';
 import { testConfig } from '../../lambdas/fixtures';
+
+const plan = buildDeploymentPlan(testConfig());
 
 function build(withDrill: boolean) {
   const stack = new Stack(new App(), 'Test');
   const machine = (id: string) =>
     new sfn.StateMachine(stack, id, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `${id}Pass`)) });
   new Schedules(stack, 'Schedules', {
-    app: 'sbx',
-    databases: testConfig().databases,
+    plan,
     backupStateMachine: machine('Backup'),
     drillStateMachine: withDrill ? machine('Drill') : undefined,
   });
@@ -71,13 +73,12 @@ describe('Schedules', () => {
     // Act
     const act = () =>
       new Schedules(new Stack(new App(), 'Bad'), 'S', {
-        app: 'sbx',
-        databases: testConfig().databases,
+        plan,
         backupStateMachine: sfn.StateMachine.fromStateMachineArn(new Stack(), 'M', 'arn:aws:states:eu-west-1:123456789012:stateMachine:m'),
         retryAttempts: 500,
       });
 
     // Assess
-    expect(act).toThrow('retryAttempts must be a whole number 0-185 (Scheduler limit), got 500');
+    expect(act).toThrow('Bad/S: retryAttempts must be a whole number 0-185 (Scheduler limit), got 500');
   });
 });

@@ -4,15 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../../infra/app';
-import {
-  grantVaultAccess,
-  replicaVaultLocation,
-  Vault,
-  type VaultProps,
-  vaultBucketName,
-  vaultKeyAliasArn,
-  vaultKeyAliasName,
-} from '../../../infra/constructs/vault';
+import { Vault, type VaultProps, vaultBucketName, vaultKeyAliasArn, vaultKeyAliasName } from '../../../infra/constructs/vault';
 
 const IMPORTED_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000001';
 
@@ -280,10 +272,10 @@ describe('Vault', () => {
   it('grants on the replica vault match its key by alias, through S3 in the replica region', () => {
     // Prepare
     const { app, stack, role } = vaultStack();
-    const replica = replicaVaultLocation('sb', 'eu-central-1');
+    const replica = Vault.fromReplica(stack, 'Replica', { appName: 'sb', region: 'eu-central-1' });
 
     // Act
-    grantVaultAccess(role, replica, 'backups/orders/', { objectActions: ['s3:PutObject'], key: 'encrypt' });
+    const grant = replica.grantUnder(role, 'backups/orders/', { objectActions: ['s3:PutObject'], key: 'encrypt' });
 
     // Assess
     const statements = roleStatements(Template.fromStack(stack));
@@ -306,15 +298,18 @@ describe('Vault', () => {
         'ForAnyValue:StringEquals': { 'kms:ResourceAliases': ['alias/sb-vault-replica'] },
       },
     });
+    expect(grant.success).toBe(true);
+    expect(grant.principalStatements).toHaveLength(2);
     expect(new AwsSolutionsChecks(app).validateScope(app).violations).toEqual([]);
   });
 
   it('uses the imported replica key ARN when there is one', () => {
     // Prepare
     const importedReplicaKey = 'arn:aws:kms:eu-central-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000002';
+    const { stack } = vaultStack();
 
     // Act
-    const replica = replicaVaultLocation('sb', 'eu-central-1', importedReplicaKey);
+    const replica = Vault.fromReplica(stack, 'Replica', { appName: 'sb', region: 'eu-central-1', importedKeyArn: importedReplicaKey });
 
     // Assess
     expect(replica.keyArn).toBe(importedReplicaKey);
@@ -329,7 +324,7 @@ describe('Vault', () => {
     const grant = () => vault.grantWriteUnder(role, 'backups/*/');
 
     // Assess
-    expect(grant).toThrow('grantVaultAccess: prefix must be literal (no "*"), got "backups/*/"');
+    expect(grant).toThrow('Test/Vault: grant prefix must be literal (no "*"), got "backups/*/"; use grantObjects for key patterns');
   });
 
   it.each([

@@ -5,7 +5,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Plan } from '../../../contracts/plan';
-import type { VaultLocation } from '../../../infra/constructs/vault';
+import { type IVault, Vault } from '../../../infra/constructs/vault';
 import { type CfnTemplate, IntrinsicResolver } from '../../../local/executor/intrinsics';
 import type { AslDefinition } from '../../../local/executor/runtime';
 
@@ -15,7 +15,7 @@ export interface WorkflowStack {
   readonly vpc: ec2.Vpc;
   readonly cluster: ecs.Cluster;
   readonly chatTopic: sns.Topic;
-  readonly vault: VaultLocation;
+  readonly vault: IVault;
   readonly taskDefinitions: ecs.FargateTaskDefinition[];
   /** One restore role per database, as DumpTask.restoreRole. */
   readonly restoreRoles: Record<string, iam.Role>;
@@ -46,12 +46,12 @@ export function workflowStack(plan: Plan): WorkflowStack {
       new iam.Role(stack, `Restore-${db.name}`, { assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com') }),
     ]),
   );
-  const vault: VaultLocation = {
+  const vault = Vault.fromAttributes(stack, 'Vault', {
     bucketName: 'strongbox-vault-primary',
     bucketArn: 'arn:aws:s3:::strongbox-vault-primary',
     region: 'eu-west-1',
     keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
-  };
+  });
   return {
     stack,
     vpc,
@@ -74,8 +74,6 @@ export function workflowProps(parts: WorkflowStack) {
     taskSubnets: parts.subnets,
     taskSecurityGroups: parts.securityGroups,
     chatTopic: parts.chatTopic,
-    taskDefinitions: parts.taskDefinitions,
-    restoreRoles: parts.restoreRoles,
   };
 }
 

@@ -1,0 +1,74 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { buildApp } from '../infra/app';
+import { parseConfig } from '../infra/config/load';
+import { estimateFleet, loadUnitPrices } from '../infra/estimate/estimate';
+import { fleetConfigYaml } from './fleet-config';
+
+/**
+ * Bench section "fleet": a generated 500-database config (engines and tiers cycling, each with a backup
+ * schedule and a weekly drill).
+ * - synth_500_seconds: buildApp + synth with cdk-nag, without bundling (the CLI's synth plus esbuild runs the
+ *   14 bundles once per plan; synth_500_bundled_seconds measures that too);
+ * - max_template_kb, max_resources_per_stack: over the primary, replica and shard templates;
+ * - lambda_bundle_kb_max: the largest function asset (index.js, no source map) of the bundled synth;
+ * - alarm_cost_usd_per_db_month, control_plane_usd_per_db_month: `npm run estimate` figures for the fleet.
+ */
+const COUNT = 500;
+
+function synth(bundling: boolean, outdir: string): number {
+  const start = performance.now();
+  const { app } = buildApp(parseConfig(fleetConfigYaml(COUNT), 'fleet.yaml'), { bundling, outdir });
+  app.synth();
+  return (performance.now() - start) / 1000;
+}
+
+function main(): void {
+  const root = mkdtempSync(join(tmpdir(), 'strongbox-bench-fleet-'));
+  try {
+    const plain = join(root, 'plain');
+    const seconds = synth(false, plain);
+    const templates = readdirSync(plain).filter((f) => f.endsWith('.template.json'));
+    const maxTemplateKb = Math.max(...templates.map((f) => statSync(join(plain, f)).size / 1024));
+    const maxResources = Math.max(
+      ...templates.map((f) => Object.keys((JSON.parse(readFileSync(join(plain, f), 'utf8')) as { Resources: object }).Resources).length),
+    );
+
+    const bundled = join(root, 'bundled');
+    const bundledSeconds = synth(true, bundled);
+    const assets = readdirSync(bundled).filter((d) => d.startsWith('asset.') && statSync(join(bundled, d)).isDirectory());
+    const bundleKb = assets
+      .map((d) => join(bundled, d, 'index.js'))
+      .filter((f) => {
+        try {
+          return statSync(f).isFile();
+        } catch {
+          return false;
+        }
+      })
+      .map((f) => statSync(f).size / 1024);
+    const maps = assets.filter((d) => readdirSync(join(bundled, d)).some((f) => f.endsWith('.map'))).length;
+
+    const estimate = estimateFleet(parseConfig(fleetConfigYaml(COUNT), 'fleet.yaml'), loadUnitPrices());
+    const round = (v: number, digits = 2) => Math.round(v * 10 ** digits) / 10 ** digits;
+    process.stdout.write(
+      `${JSON.stringify({
+        synth_500_seconds: round(seconds, 1),
+        synth_500_bundled_seconds: round(bundledSeconds, 1),
+        max_template_kb: Math.round(maxTemplateKb),
+        max_resources_per_stack: maxResources,
+        lambda_bundle_kb_max: Math.round(Math.max(...bundleKb)),
+        lambda_bundles: bundleKb.length,
+        lambda_source_maps: maps,
+        alarm_cost_usd_per_db_month: round(estimate.alarmUsdPerDatabase, 3),
+        control_plane_usd_per_db_month: round(estimate.controlPlaneUsdPerDatabase, 3),
+      })}\n`,
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main();

@@ -1,0 +1,214 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { longestGapSeconds, parseScheduleExpression } from '../config/schedule-expression';
+import type { StrongboxConfig } from '../config/schema';
+
+/** One price of the dated price file, with the page it comes from. */
+const PriceSchema = z.strictObject({ usd: z.number().nonnegative(), source: z.string().startsWith('https://') });
+const AssumptionSchema = z.strictObject({ value: z.number().positive(), why: z.string() });
+
+export const UnitPricesSchema = z.strictObject({
+  date: z.iso.date(),
+  region: z.string(),
+  currency: z.literal('USD'),
+  note: z.string(),
+  prices: z.record(z.string(), PriceSchema),
+  assumptions: z.record(z.string(), AssumptionSchema),
+});
+export type UnitPrices = z.infer<typeof UnitPricesSchema>;
+
+export const UNIT_PRICES_FILE = join(__dirname, 'unit-prices.json');
+
+export function loadUnitPrices(file = UNIT_PRICES_FILE): UnitPrices {
+  return UnitPricesSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+}
+
+/** Engines AWS Backup can protect the managed way (RDS and Aurora snapshots); the others have no counterpart. */
+const AWS_BACKUP_ENGINES = new Set(['postgres', 'mysql', 'mariadb']);
+const SECONDS_PER_MONTH = 30.4 * 86_400;
+const MIB_PER_GIB = 1024;
+
+export interface DatabaseEstimate {
+  readonly database: string;
+  readonly engine: string;
+  readonly tier: string;
+  readonly sizeGiB: number;
+  /** Where the size came from: the config, the vault, or the default assumption. */
+  readonly sizeFrom: 'config' | 'vault' | 'assumption';
+  readonly backupsPerMonth: number;
+  readonly drillsPerMonth: number;
+  /** USD per month, by line. */
+  readonly usd: {
+    readonly alarms: number;
+    readonly metrics: number;
+    readonly schedules: number;
+    readonly stepFunctions: number;
+    readonly lambda: number;
+    /** Verify reads every backup back; it grows with the size, so it is data plane, not control plane. */
+    readonly verify: number;
+    readonly kms: number;
+    readonly fargate: number;
+    readonly storageStandard: number;
+    readonly storageGlacierInstant: number;
+    readonly storageDeepArchive: number;
+    readonly replicationTransfer: number;
+    readonly requests: number;
+    readonly total: number;
+  };
+  /** AWS Backup's list price for the same retention, where it supports the engine. */
+  readonly awsBackupUsd?: number;
+}
+
+export interface FleetEstimate {
+  readonly pricesDate: string;
+  readonly region: string;
+  readonly databases: readonly DatabaseEstimate[];
+  /** Fleet-wide fixed costs (dashboard, KMS keys, watchdog), in USD per month. */
+  readonly fixedUsd: number;
+  readonly totalUsd: number;
+  readonly perDatabaseUsd: number;
+  /** Alarms per database-month: the figure the fleet issue bounds. */
+  readonly alarmUsdPerDatabase: number;
+  /** Alarms, metrics, schedules, Step Functions, Lambda (without Verify) and KMS, plus the fixed costs, per database-month. */
+  readonly controlPlaneUsdPerDatabase: number;
+  readonly assumptions: Readonly<Record<string, string>>;
+}
+
+/** Stored size of one full backup per database, when the vault has one (see `sizesFromVault`). */
+export type KnownSizes = Readonly<Record<string, number>>;
+
+function runsPerMonth(expression: string): number {
+  return SECONDS_PER_MONTH / longestGapSeconds(parseScheduleExpression(expression));
+}
+
+/**
+ * The monthly cost of each database and of the fleet, at the list prices of `prices`. Every quantity that is
+ * not in the config is an assumption named in the price file, and the result lists the ones it used.
+ */
+export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes: KnownSizes = {}): FleetEstimate {
+  const p = (name: string) => {
+    const price = prices.prices[name];
+    if (!price) {
+      throw new Error(`unit-prices.json has no price "${name}"; expected one of ${Object.keys(prices.prices).join(', ')}`);
+    }
+    return price.usd;
+  };
+  const a = (name: string) => {
+    const assumption = prices.assumptions[name];
+    if (!assumption) {
+      throw new Error(`unit-prices.json has no assumption "${name}"`);
+    }
+    return assumption.value;
+  };
+
+  const databases = config.databases.map((db): DatabaseEstimate => {
+    const sizeFrom = db.estimate ? 'config' : sizes[db.name] !== undefined ? 'vault' : 'assumption';
+    const sizeGiB = db.estimate?.sizeGiB ?? sizes[db.name] ?? a('defaultSizeGiB');
+    const backups = runsPerMonth(db.schedule.expression);
+    const drills = db.drill ? runsPerMonth(db.drill.expression) : 0;
+
+    const alarmCount = 8 + (db.drill ? 1 : 0);
+    const alarms = alarmCount * p('alarmMetricMonth') + p('compositeAlarmMonth');
+    const metrics = a('customMetricsPerDatabase') * p('customMetricMonth');
+    const schedules = (backups + drills) * p('schedulerInvocation');
+    const stepFunctions = (backups * a('transitionsPerBackup') + drills * a('transitionsPerDrill')) * p('stepFunctionsTransition');
+    const verifySeconds = (sizeGiB * MIB_PER_GIB) / a('verifyMiBps');
+    const lambda = backups * (a('lambdaGbSecondsPerBackup') * p('lambdaArmGbSecond') + 6 * p('lambdaRequest'));
+    const verify = backups * verifySeconds * p('lambdaArmGbSecond');
+    const kms = backups * a('kmsRequestsPerBackup') * p('kmsRequest');
+
+    // A run lasts the time to write the backup plus provisioning; a drill reads it back and restores it.
+    const taskHours = (a('taskOverheadMinutes') * 60 + (sizeGiB * MIB_PER_GIB) / a('dumpMiBps')) / 3600;
+    const vcpu = db.task.cpu / 1024;
+    const memoryGb = db.task.memoryMiB / 1024;
+    const ephemeralGb = Math.max(0, (db.engine === 'postgres' ? 100 : 21) - 20);
+    const fargate =
+      (backups + drills) *
+      taskHours *
+      (vcpu * p('fargateVcpuHour') + memoryGb * p('fargateGbHour') + ephemeralGb * p('fargateEphemeralGbHour'));
+
+    // GFS: daily and weekly copies in Standard, monthly in Glacier IR, yearly in Deep Archive, in both regions;
+    // every pruned backup stays noncurrent (Standard) for the undo window.
+    const kept = db.retention;
+    const noncurrent = Math.max(0, backups - kept.daily / 30.4) * (a('noncurrentDays') / 30.4);
+    const regions = 2;
+    const storageStandard = (kept.daily + kept.weekly + noncurrent) * sizeGiB * p('s3StandardGbMonth') * regions;
+    const storageGlacierInstant = kept.monthly * sizeGiB * p('s3GlacierInstantGbMonth') * regions;
+    const storageDeepArchive = kept.yearly * sizeGiB * p('s3DeepArchiveGbMonth') * regions;
+    const replicationTransfer = backups * sizeGiB * p('interRegionTransferGb');
+    // Multipart parts (at 8 MiB, larger for big dumps), records and the replica copy.
+    const requests = backups * (Math.min(10_000, Math.ceil((sizeGiB * MIB_PER_GIB) / 8)) + 20) * p('s3PutRequest');
+
+    const usd = {
+      alarms,
+      metrics,
+      schedules,
+      stepFunctions,
+      lambda,
+      verify,
+      kms,
+      fargate,
+      storageStandard,
+      storageGlacierInstant,
+      storageDeepArchive,
+      replicationTransfer,
+      requests,
+    };
+    const total = Object.values(usd).reduce((sum, v) => sum + v, 0);
+
+    let awsBackupUsd: number | undefined;
+    if (AWS_BACKUP_ENGINES.has(db.engine)) {
+      // Incremental snapshots: one full copy plus the changed share per retained recovery point, in both regions.
+      const points = kept.daily + kept.weekly + kept.monthly + kept.yearly;
+      const snapshotGiB = sizeGiB * a('compressionRatio') * (1 + a('snapshotChangeRate') * Math.max(0, points - 1));
+      awsBackupUsd =
+        snapshotGiB * p('awsBackupRdsSnapshotGbMonth') * regions +
+        Math.min(backups, 30.4) * sizeGiB * a('compressionRatio') * a('snapshotChangeRate') * p('awsBackupCrossRegionGb');
+    }
+    return {
+      database: db.name,
+      engine: db.engine,
+      tier: db.tier,
+      sizeGiB,
+      sizeFrom,
+      backupsPerMonth: backups,
+      drillsPerMonth: drills,
+      usd: { ...usd, total },
+      ...(awsBackupUsd !== undefined && { awsBackupUsd }),
+    };
+  });
+
+  // The watchdog runs every 5 minutes for the whole fleet; the vault and alert keys exist once per region.
+  const watchdog = (SECONDS_PER_MONTH / 300) * (1 * p('lambdaArmGbSecond') + p('lambdaRequest'));
+  const fixedUsd = p('dashboardMonth') + 3 * p('kmsKeyMonth') + watchdog;
+  const count = Math.max(1, databases.length);
+  const sum = (pick: (d: DatabaseEstimate) => number) => databases.reduce((s, d) => s + pick(d), 0);
+  const totalUsd = sum((d) => d.usd.total) + fixedUsd;
+  const controlPlane = sum((d) => d.usd.alarms + d.usd.metrics + d.usd.schedules + d.usd.stepFunctions + d.usd.lambda + d.usd.kms);
+  const used = [
+    'taskOverheadMinutes',
+    'dumpMiBps',
+    'verifyMiBps',
+    'transitionsPerBackup',
+    'transitionsPerDrill',
+    'lambdaGbSecondsPerBackup',
+    'kmsRequestsPerBackup',
+    'customMetricsPerDatabase',
+    'noncurrentDays',
+    'compressionRatio',
+    'snapshotChangeRate',
+    ...(databases.some((d) => d.sizeFrom === 'assumption') ? ['defaultSizeGiB'] : []),
+  ];
+  return {
+    pricesDate: prices.date,
+    region: prices.region,
+    databases,
+    fixedUsd,
+    totalUsd,
+    perDatabaseUsd: totalUsd / count,
+    alarmUsdPerDatabase: sum((d) => d.usd.alarms) / count,
+    controlPlaneUsdPerDatabase: (controlPlane + fixedUsd) / count,
+    assumptions: Object.fromEntries(used.map((name) => [name, `${prices.assumptions[name].value}: ${prices.assumptions[name].why}`])),
+  };
+}

@@ -1,0 +1,109 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fleetConfigYaml } from '../../../bench/fleet-config';
+import { keys } from '../../../contracts/vault';
+import { putJson } from '../../../contracts/vault-io';
+import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
+import { runEstimate } from '../../../infra/estimate/cli';
+import { type FleetEstimate, loadUnitPrices } from '../../../infra/estimate/estimate';
+
+const BUCKET = 'strongbox-vault-estimate';
+
+async function run(args: string[], s3?: LocalS3) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runEstimate(args, { out: (l) => out.push(l), err: (l) => err.push(l), s3: s3?.client() });
+  return { code, out, err };
+}
+
+describe('npm run estimate', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strongbox-estimate-'));
+  const fleetFile = join(dir, 'fleet.yaml');
+  let s3: LocalS3;
+
+  beforeAll(async () => {
+    writeFileSync(fleetFile, fleetConfigYaml(500));
+    s3 = await startS3rver([BUCKET]);
+  });
+  afterAll(async () => {
+    await s3?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads one dated price file whose every price names its AWS pricing page', () => {
+    // Act
+    const prices = loadUnitPrices();
+
+    // Assess
+    expect(prices.date).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(prices.region).toBe('eu-west-1');
+    for (const [name, price] of Object.entries(prices.prices)) {
+      expect(price.source, name).toMatch(/^https:\/\/aws\.amazon\.com\/[a-z0-9-]+\/pricing\/ \(.+\)$/);
+    }
+  });
+
+  it('prints a table per database and for the fleet, with AWS Backup beside the engines it supports', async () => {
+    // Act
+    const { code, out } = await run(['--config', 'strongbox.config.yaml']);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(out[0]).toContain('list prices of eu-west-1 on');
+    const row = (name: string) => out.find((l) => l.startsWith(`${name} `)) ?? '';
+    expect(row('orders')).toMatch(/postgres\s+critical\s+10\*\s+2918\s+1\.40\s/);
+    expect(row('sessions').trim().endsWith('n/a')).toBe(true);
+    expect(out.some((l) => l.startsWith('fleet: 4 databases,'))).toBe(true);
+    expect(out.some((l) => l.startsWith('  defaultSizeGiB = 10'))).toBe(true);
+  });
+
+  it('gives machines the same figures as JSON, adding up to the fleet total', async () => {
+    // Act
+    const { code, out } = await run(['--config', fleetFile, '--json']);
+    const estimate = JSON.parse(out.join('\n')) as FleetEstimate;
+
+    // Assess
+    expect(code).toBe(0);
+    expect(estimate.databases).toHaveLength(500);
+    const sum = estimate.databases.reduce((s, d) => s + d.usd.total, 0) + estimate.fixedUsd;
+    expect(estimate.totalUsd).toBeCloseTo(sum, 6);
+    // Eight standard alarms, the drill-overdue alarm and the composite, at list price.
+    expect(estimate.alarmUsdPerDatabase).toBeCloseTo(9 * 0.1 + 0.5, 6);
+    expect(estimate.databases.every((d) => d.sizeFrom === 'config')).toBe(true);
+    expect(estimate.databases[0].usd.fargate).toBeGreaterThan(0);
+  });
+
+  it('takes sizes from the vault when a database has a verified backup there', async () => {
+    // Prepare
+    await putJson(s3.client(), BUCKET, keys.latestVerified('orders'), {
+      database: 'orders',
+      backupId: 'orders-20261121T030405Z-full',
+      takenAt: '2026-11-21T03:04:05Z',
+      verifiedAt: '2026-11-21T03:10:00Z',
+      bytes: 64 * 1024 ** 3,
+    });
+
+    // Act
+    const { code, out } = await run(['--config', 'strongbox.config.yaml', '--json', '--vault', BUCKET], s3);
+    const estimate = JSON.parse(out.join('\n')) as FleetEstimate;
+
+    // Assess
+    expect(code).toBe(0);
+    const orders = estimate.databases.find((d) => d.database === 'orders');
+    expect(orders).toMatchObject({ sizeGiB: 64, sizeFrom: 'vault' });
+    expect(estimate.databases.find((d) => d.database === 'billing')?.sizeFrom).toBe('assumption');
+  });
+
+  it('refuses an unknown option and a bad config with one line each, no stack trace', async () => {
+    // Act
+    const unknown = await run(['--confg', 'x.yaml']);
+    const missing = await run(['--config', join(dir, 'missing.yaml')]);
+
+    // Assess
+    expect(unknown).toMatchObject({ code: 2 });
+    expect(unknown.err[0]).toBe('unknown option "--confg"\nusage: npm run estimate -- [--config <file>] [--json] [--vault <bucket>]');
+    expect(missing.code).toBe(1);
+    expect(missing.err).toEqual([`${join(dir, 'missing.yaml')}: cannot read the file (ENOENT); expected a readable YAML file`]);
+  });
+});
