@@ -98,8 +98,11 @@ const arn = (what: string) => z.string().startsWith('arn:', { error: `expected t
 const flag = z.enum(['true', 'false'], { error: 'expected "true" or "false"' });
 /** Set to "off" only by the local runtime (s3rver has no Object Lock); the deployed functions never get it. */
 const objectLock = z.literal('off', { error: 'expected "off" (or leave the variable unset)' }).optional();
-/** JSON object database -> restore role ARN; parsed per database by restoreRoleArn. */
-const restoreRoles = z.string().startsWith('{', { error: 'expected a JSON object of database name -> restore role ARN' });
+/** The restore roles' ARN with `{database}` for the name (run-task-grants.ts sets it); filled in by restoreRoleArn. */
+const restoreRoleArnTemplate = z
+  .string()
+  .startsWith('arn:', { error: 'expected an IAM role ARN with {database} where the database name goes' })
+  .includes('{database}', { error: 'expected an IAM role ARN with {database} where the database name goes' });
 
 // One schema per function, listing exactly what its construct sets (infra/constructs/*-workflow.ts, watchdog.ts).
 export const PrepareEnvSchema = functionEnv({ vaultBucket: bucket });
@@ -119,11 +122,11 @@ export const NotifyEnvSchema = functionEnv({
   region,
 });
 export const ReleaseLockEnvSchema = functionEnv({ vaultBucket: bucket });
-export const ResolveEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic'), restoreRoles });
+export const ResolveEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic'), restoreRoleArnTemplate });
 export const GuardEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
 export const ValidateEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
 export const RestoreNotifyEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
-export const DrillPrepareEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic'), restoreRoles });
+export const DrillPrepareEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic'), restoreRoleArnTemplate });
 export const DrillReportEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
 export const DrPlanEnvSchema = functionEnv({ chatTopicArn: arn('the chat SNS topic') });
 export const WatchdogEnvSchema = functionEnv({ vaultBucket: bucket });

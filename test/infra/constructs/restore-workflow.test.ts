@@ -200,9 +200,7 @@ describe('RestoreWorkflow definition run by aws-local-stepfunctions', () => {
     s3rver = await startS3rver([BUCKET]);
     backupId = await seedBackup(s3rver.client(), BUCKET, 'orders', '2026-03-01T03:00:00Z');
     process.env.STRONGBOX_PLAN = JSON.stringify(plan);
-    process.env.STRONGBOX_RESTORE_ROLES = JSON.stringify(
-      Object.fromEntries(Object.keys(plan.databases).map((name) => [name, restoreRoleArn(name)])),
-    );
+    process.env.STRONGBOX_RESTORE_ROLE_ARN_TEMPLATE = restoreRoleArn('{database}');
     process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
     process.env.STRONGBOX_CHAT_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:chat';
     process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;

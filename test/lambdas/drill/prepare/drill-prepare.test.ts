@@ -137,7 +137,7 @@ describe('drill Prepare', () => {
   it('runs behind the middy handler with the plan and restore roles from the environment', async () => {
     // Prepare
     process.env.STRONGBOX_PLAN = JSON.stringify(plan);
-    process.env.STRONGBOX_RESTORE_ROLES = JSON.stringify({ orders: 'arn:aws:iam::123456789012:role/from-env-orders' });
+    process.env.STRONGBOX_RESTORE_ROLE_ARN_TEMPLATE = 'arn:aws:iam::123456789012:role/from-env-{database}';
     process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
     process.env.STRONGBOX_CHAT_TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:strongbox-chat';
     process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;

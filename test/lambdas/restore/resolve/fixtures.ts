@@ -6,7 +6,7 @@ import { databasePlan, manifestFor, planOf, SECRET, sha256 } from '../../fixture
 
 /** Vault records for tests that need backups to exist without running a dump. */
 
-/** What STRONGBOX_RESTORE_ROLES would map each database to. */
+/** Each database's restore role, as STRONGBOX_RESTORE_ROLE_ARN_TEMPLATE names it. */
 export const restoreRoleArn = (database: string) => `arn:aws:iam::123456789012:role/strongbox-${database}-restore`;
 
 /** The bytes a seeded backup's manifest and verification describe (never uploaded: no test reads them). */
