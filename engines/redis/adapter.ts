@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Redis, { type RedisOptions } from 'ioredis';
-import { TASK_ENV } from '../../contracts/task-env';
+import { TASK_ENV, TaskEnvError } from '../../contracts/task-env';
 import type { Inventory } from '../../contracts/vault';
-import { TaskEnvError } from '../../tasks/src/env';
 import { logLine } from '../../tasks/src/log';
 import type { Connection } from '../connection';
 import {
