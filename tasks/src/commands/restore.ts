@@ -247,6 +247,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
       privileges: env.STRONGBOX_RESTORE_PRIVILEGES,
       backupStartedAt: new Date(manifest.startedAt),
       ...(createRoles ? { createRoles } : {}),
+      log: logLine,
     })
     .catch((error: unknown) => {
       body.destroy();
