@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,7 +76,8 @@ export async function startThrowaway(spec: ThrowawaySpec, options: StartServerOp
       },
     };
   } catch (error) {
-    if (child) {
+    // A child that never spawned (no pid) has nothing to stop and never emits 'exit'.
+    if (child?.pid !== undefined) {
       await stopChild(child, 'SIGKILL', 5_000);
     }
     removeDirectory();
@@ -90,6 +92,11 @@ async function waitFor(child: ChildProcess, what: string, probe: () => Promise<v
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  if (child.pid === undefined) {
+    // A binary that is missing or not executable: spawn reports why as an event, and the server never starts.
+    const [error] = (await once(child, 'error')) as [Error];
+    throw new Error(`throwaway ${what} could not be started: ${error.message}`);
+  }
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {

@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
@@ -6,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from '../../engines/connection';
 import type { EngineAdapter } from '../../engines/engine';
 import { ADAPTERS } from '../../engines/index';
+import { redisThrowaway } from '../../engines/redis/throwaway';
 import { startThrowaway, type ThrowawayServer } from '../../engines/throwaway';
 
 /**
@@ -49,6 +52,20 @@ describe('engine registry', () => {
     // Assess
     expect(withDrill).toEqual(['postgres', 'mysql', 'mariadb', 'redis']);
     expect(drillable.map((adapter) => adapter.drill.throwaway.engine)).toEqual(['postgres', 'mariadb', 'redis']);
+  });
+
+  it('says which binary could not be started, and leaves no directory behind', async () => {
+    // Prepare
+    const spec = { ...redisThrowaway, command: () => ({ command: '/nonexistent/redis-server', args: [] }) };
+    const before = new Set(readdirSync(tmpdir()).filter((name) => name.startsWith('strongbox-drill-redis-')));
+    // Act
+    const failure = await startThrowaway(spec, { prefix: join(tmpdir(), 'strongbox-drill-redis-') }).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    // Assess
+    expect(failure?.message).toMatch(/^throwaway redis-server could not be started: spawn \/nonexistent\/redis-server ENOENT/);
+    expect(readdirSync(tmpdir()).filter((name) => name.startsWith('strongbox-drill-redis-') && !before.has(name))).toEqual([]);
   });
 
   describe.each(drillable.map((adapter) => [adapter.drill.throwaway.engine, adapter] as const))(
