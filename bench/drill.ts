@@ -4,6 +4,7 @@ import { TaskEnvSchema } from '../contracts/task-env';
 import { keys, ManifestSchema } from '../contracts/vault';
 import { getJson } from '../contracts/vault-io';
 import { startS3rver } from '../dev/servers/s3rver';
+import { postgresThrowaway } from '../engines/postgres/throwaway';
 import { startThrowaway } from '../engines/throwaway';
 import { verify } from '../lambdas/backup/verify/verify';
 import { listStoredBackups, newestVerified } from '../lambdas/restore/resolve/recovery-points';
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
     log(`backup ${newest.backupId} verified; pg_restore ${jobs > 1 ? `--jobs ${jobs} from a file` : 'streamed, one transaction'}`);
 
     const raw = async (compressed: boolean) => {
-      const server = await startThrowaway('postgres');
+      const server = await startThrowaway(postgresThrowaway);
       try {
         const { host, port, username, password } = server.connection;
         const target = ['-h', host, '-p', String(port), '-U', String(username)].join(' ');

@@ -89,3 +89,11 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.executionName]: z.string().min(1).max(80).optional(),
 });
 export type TaskEnv = z.infer<typeof TaskEnvSchema>;
+
+/** A bad or missing environment variable: main prints the message (naming the variable) and exits 2. */
+export class TaskEnvError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'TaskEnvError';
+  }
+}

@@ -1,6 +1,5 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { TASK_ENV, type TaskEnv } from '../contracts/task-env';
-import { TaskEnvError } from '../tasks/src/env';
+import { TASK_ENV, type TaskEnv, TaskEnvError } from '../contracts/task-env';
 
 export interface Credentials {
   readonly username?: string;

@@ -1,6 +1,6 @@
-import type { Readable } from 'node:stream';
-import type { ArtifactFormat, Inventory, Manifest } from '../contracts/vault';
-import type { Connection } from './connection';
+import type { Readable, Writable } from 'node:stream';
+import type { ArtifactFormat, DrillRecord, Inventory, Manifest } from '../contracts/vault';
+import type { Connection, Credentials } from './connection';
 import type { RunningTool } from './tools';
 
 export type LogPosition = NonNullable<Manifest['position']>;
@@ -56,7 +56,12 @@ export interface RestoreOptions {
   readonly privileges?: 'restore' | 'skip';
   /** PostgreSQL: roles to create right before the first write, and to drop again if the restore fails. */
   readonly createRoles?: RoleCreation;
+  /** Where an engine reports what a restore did (Redis: its key counts); the task passes its JSON log line. */
+  readonly log?: LogLine;
 }
+
+/** One structured log line; the task's is tasks/src/log.ts, which engines/ does not import. */
+export type LogLine = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
 /** Roles a restore creates on the target from the backup's stored definitions, and the statements that do it. */
 export interface RoleCreation {
@@ -96,6 +101,78 @@ export interface EngineAdapter {
   inventory(connection: Connection): Promise<Inventory>;
   dump(connection: Connection, options: DumpOptions): Promise<DumpSession>;
   restore(connection: Connection, options: RestoreOptions): Promise<RestorePlan>;
+  /**
+   * What the target already holds among the objects a restore with `include` would write, as a short phrase
+   * for the guard's refusal ("2 existing objects, such as ..."), or undefined when nothing is in the way.
+   */
+  targetHoldsData(connection: Connection, include: readonly string[]): Promise<string | undefined>;
+  /** How a drill restores this engine's backups into a throwaway server; absent: no drills for this engine. */
+  readonly drill?: DrillSupport;
+}
+
+/** A drill check, as drill.json records it. */
+export type Check = DrillRecord['checks'][number];
+
+/** What a drill asks of an engine: the throwaway server, the target's shape, and the engine's own health checks. */
+export interface DrillSupport {
+  readonly throwaway: ThrowawaySpec;
+  /** The database the drill restores into, given STRONGBOX_DB_NAME (undefined: the engine has none, or the dump names its own). */
+  database(configured: string | undefined): string | undefined;
+  /** Whether the restore brings owners and privileges back: a backup that cannot say which roles it needs drills without them. */
+  privileges(manifest: Manifest): 'restore' | 'skip';
+  /** Readies the empty throwaway server before the restore is timed (MySQL: the DEFINER accounts the objects run as). */
+  prepare?(target: Connection, context: DrillContext): Promise<void>;
+  /**
+   * The engine's own idea of "healthy", beyond row counts, on the restored throwaway server; `requiredRoles` is
+   * manifest.requires.roles (PostgreSQL). A check that cannot run is a failed check, not an exception.
+   */
+  sanityChecks(connection: Connection, inventory: Inventory, requiredRoles?: readonly string[]): Promise<Check[]>;
+}
+
+export interface DrillContext {
+  readonly manifest: Manifest;
+  readonly database: string | undefined;
+  /** Streams the backup's decompressed artifact into `sink` (one extra read, for facts older manifests lack). */
+  readArtifact(sink: Writable): Promise<void>;
+  readonly log: LogLine;
+}
+
+/** The login of a started throwaway server. */
+export interface ThrowawayCredentials extends Credentials {
+  readonly password: string;
+  readonly database?: string;
+}
+
+/**
+ * How to start an empty server of this engine on 127.0.0.1 in a directory of its own (engines/throwaway.ts runs
+ * it): the drill's throwaway server, Redis's RDB loader, and the test, bench and demo servers in dev/servers.
+ */
+export interface ThrowawaySpec {
+  /** The server's name in messages, directory names and drill.json ("mariadb" serves MySQL dumps too). */
+  readonly engine: string;
+  /** The server binary, for messages. */
+  readonly binary: string;
+  /** Signal for a fast, clean shutdown. */
+  readonly stopSignal: NodeJS.Signals;
+  /** Server options for a drill: nothing outlives it, so nothing is made durable. */
+  readonly drillOptions: readonly string[];
+  /** Formats this server loads from a file when it starts, not through a restore (Redis RDB), and the options to load `path`. */
+  readonly loadsAtStart?: { readonly formats: readonly ArtifactFormat[]; options(path: string): string[] };
+  /** Fills the data directory (initdb) unless it already holds a server's files from an earlier start. */
+  initialize(directory: string, password: string): void;
+  /** The server process on 127.0.0.1:`port` with `options` added. */
+  command(directory: string, port: number, password: string, options: readonly string[]): ThrowawayCommand;
+  /** Resolves once the server accepts connections and has loaded its data; rejects until then. */
+  probe(directory: string, port: number, password: string): Promise<void>;
+  /** Run once the server is up: makes the login it is used with (idempotent, for a reused directory). */
+  login(directory: string, port: number, password: string): Promise<ThrowawayCredentials>;
+}
+
+export interface ThrowawayCommand {
+  readonly command: string;
+  readonly args: readonly string[];
+  /** System user the server runs as when this process is root (initdb refuses root). */
+  readonly user?: string;
 }
 
 /** A connection or login failure, reported before any tool runs. */

@@ -1,10 +1,8 @@
-import { isIncluded } from '../contracts/inventory';
 import { nonEmptyRefusal } from '../contracts/refusals';
 import type { Connection } from './connection';
 import { type EngineAdapter, TargetNotEmptyError } from './engine';
 import { missingDefiners } from './mysql/adapter';
 import { missingRoles } from './postgres/adapter';
-import { redisKeysInTheWay } from './redis/adapter';
 
 /**
  * The half of the restore guard that needs a connection to the target: before anything is written, a restore
@@ -15,8 +13,9 @@ import { redisKeysInTheWay } from './redis/adapter';
 export interface TargetGuardOptions {
   /** The Strongbox database name, as the input's confirm must spell it. */
   readonly database: string;
+  /** The engine as configured; what counts as "in the way" is the adapter's (targetHoldsData). */
   readonly engine: string;
-  readonly adapter: Pick<EngineAdapter, 'inventory'>;
+  readonly adapter: Pick<EngineAdapter, 'targetHoldsData'>;
   readonly connection: Connection;
   readonly include: readonly string[];
   readonly overwrite: boolean;
@@ -26,43 +25,10 @@ export async function assertTargetWritable(options: TargetGuardOptions): Promise
   if (options.overwrite) {
     return;
   }
-  const found = await occupied(options);
+  const found = await options.adapter.targetHoldsData(options.connection, options.include);
   if (found) {
     throw new TargetNotEmptyError(nonEmptyRefusal(options.database, { ...options.connection }, found));
   }
-}
-
-/** A short description of what the target already holds among the objects being restored, or undefined. */
-async function occupied(options: TargetGuardOptions): Promise<string | undefined> {
-  if (options.engine === 'redis') {
-    const entries = await redisKeysInTheWay(options.connection, options.include);
-    const keys = entries.reduce((sum, e) => sum + (e.count ?? 0), 0);
-    if (keys === 0) {
-      return undefined;
-    }
-    const matching = options.include.length > 0 ? ` matching ${options.include.join(', ')}` : '';
-    return `${keys} key${keys === 1 ? '' : 's'}${matching} in ${entries.map((e) => e.name).join(', ')}`;
-  }
-  let inventory: Awaited<ReturnType<EngineAdapter['inventory']>>;
-  try {
-    inventory = await options.adapter.inventory(options.connection);
-  } catch (error) {
-    // A database that does not exist yet is the emptiest target there is; the adapter creates it.
-    if (/does not exist|unknown database/i.test(error instanceof Error ? error.message : String(error))) {
-      return undefined;
-    }
-    throw error;
-  }
-  // An existing table is in the way even when empty: the restore would fail on it or mix with it.
-  const present = inventory.entries.filter((e) => isIncluded(e.name, options.include, options.engine));
-  if (present.length === 0) {
-    return undefined;
-  }
-  const noun = present.length === 1 ? 'object' : 'objects';
-  return `${present.length} existing ${noun}, such as ${present
-    .slice(0, 3)
-    .map((e) => e.name)
-    .join(', ')}`;
 }
 
 // ---- PostgreSQL roles ------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
-import { freePort } from '../../engines/throwaway';
+import { freePort } from '../../engines/process';
 
 export { freePort };
 

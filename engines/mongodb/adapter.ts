@@ -50,4 +50,5 @@ export const mongodbAdapter: EngineAdapter = {
   inventory: unsupported,
   dump: unsupported,
   restore: unsupported,
+  targetHoldsData: unsupported,
 };

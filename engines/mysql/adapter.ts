@@ -8,15 +8,18 @@ import type mysql from 'mysql2/promise';
 import type { Inventory, Manifest } from '../../contracts/vault';
 import { type Connection, requireUsername } from '../connection';
 import {
-  CONNECT_TIMEOUT_SECONDS,
-  connectError,
+  type DrillContext,
   type DumpSession,
   type EngineAdapter,
   type LogPosition,
   type RestorePlan,
   TargetNotEmptyError,
 } from '../engine';
+import { objectsInTheWay } from '../objects-in-the-way';
 import { findTool, startTool, toolVersion } from '../tools';
+import { connect, quote } from './connection';
+import { mariadbSanityChecks } from './sanity';
+import { mariadbThrowaway } from './throwaway';
 
 /**
  * MySQL and MariaDB: the flavour and version decide the dump tool and its flags. The inventory is counted on a
@@ -36,36 +39,6 @@ export interface ServerInfo {
 }
 
 const SYSTEM_DATABASES = ['mysql', 'information_schema', 'performance_schema', 'sys'];
-
-function sslOption(connection: Connection): mysql.ConnectionOptions['ssl'] {
-  if (connection.tls === 'disable') {
-    return undefined;
-  }
-  return { rejectUnauthorized: connection.tls === 'verify-full' };
-}
-
-async function connect(connection: Connection, database?: string): Promise<mysql.Connection> {
-  // Loaded on first use: every task start would otherwise evaluate mysql2 (and keep its ~3 MB of heap, which
-  // each full GC of a PostgreSQL or Redis stream then walks).
-  const { createConnection } = await import('mysql2/promise');
-  try {
-    return await createConnection({
-      host: connection.host,
-      port: connection.port,
-      user: requireUsername(connection, 'mysql'),
-      password: connection.password,
-      database,
-      connectTimeout: CONNECT_TIMEOUT_SECONDS * 1000,
-      ssl: sslOption(connection),
-      multipleStatements: false,
-    });
-  } catch (error) {
-    if (error instanceof Error && error.name === 'TaskEnvError') {
-      throw error;
-    }
-    throw connectError('mysql', connection, error);
-  }
-}
 
 export async function serverInfo(conn: mysql.Connection): Promise<ServerInfo> {
   const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v, @@version_comment AS c, @@log_bin AS b');
@@ -177,10 +150,6 @@ export function positionFromDumpHead(head: string): LogPosition | undefined {
 async function userDatabases(conn: mysql.Connection): Promise<string[]> {
   const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT schema_name AS name FROM information_schema.schemata ORDER BY 1');
   return rows.map((row) => String(row.name)).filter((name) => !SYSTEM_DATABASES.includes(name));
-}
-
-function quote(name: string): string {
-  return `\`${name.replace(/`/g, '``')}\``;
 }
 
 /**
@@ -374,6 +343,17 @@ export class DumpDefiners extends Writable {
   public definers(): string[] {
     return [...this.found].sort();
   }
+}
+
+/**
+ * The DEFINER accounts a MySQL dump names, for manifests written before `requires.definers`: one extra read of
+ * the artifact, before the restore is timed (the restore itself needs them: a view calling a routine cannot be
+ * created while the routine's definer is missing).
+ */
+async function definersInDump(context: DrillContext): Promise<string[]> {
+  const found = new DumpDefiners();
+  await context.readArtifact(found);
+  return found.definers();
 }
 
 /**
@@ -696,6 +676,28 @@ export const mysqlAdapter: EngineAdapter = {
       },
       undo: async () => undoRestore(connection, before, [...written]),
     };
+  },
+
+  targetHoldsData: (connection, include) => objectsInTheWay(mysqlAdapter, connection, include),
+
+  drill: {
+    throwaway: mariadbThrowaway,
+    // Under the dumped name, or under their own names when several databases were dumped.
+    database: (configured) => configured,
+    privileges: () => 'restore',
+    async prepare(target, context) {
+      // The objects run as their DEFINER accounts, as in production: the throwaway server gets them first.
+      const definers = context.manifest.requires?.definers ?? (await definersInDump(context));
+      const created = await createDefinerAccounts(
+        target,
+        context.database ? [context.database] : dumpedDatabases(context.manifest),
+        definers,
+      );
+      if (created.length > 0) {
+        context.log('info', 'drill: created the DEFINER accounts in the throwaway server', { accounts: created });
+      }
+    },
+    sanityChecks: (connection, inventory) => mariadbSanityChecks(connection, inventory),
   },
 };
 

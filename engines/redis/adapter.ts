@@ -3,116 +3,35 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import Redis, { type RedisOptions } from 'ioredis';
-import { TASK_ENV } from '../../contracts/task-env';
+import type Redis from 'ioredis';
+import { TASK_ENV, TaskEnvError } from '../../contracts/task-env';
 import type { Inventory } from '../../contracts/vault';
-import { TaskEnvError } from '../../tasks/src/env';
-import { logLine } from '../../tasks/src/log';
 import type { Connection } from '../connection';
-import {
-  CONNECT_TIMEOUT_SECONDS,
-  connectError,
-  type DumpSession,
-  type EngineAdapter,
-  type RestorePlan,
-  RestoreUndoneError,
-  TargetNotEmptyError,
-} from '../engine';
-import { startThrowaway, type ThrowawayEngine } from '../throwaway';
+import { type DumpSession, type EngineAdapter, type LogLine, type RestorePlan, RestoreUndoneError, TargetNotEmptyError } from '../engine';
+import { startThrowaway, type ThrowawayServer } from '../throwaway';
 import { startTool, toolVersion } from '../tools';
+import { connectRedis, keyspace, version } from './connection';
+import { keyMatcher } from './glob';
+import { keyRecord, LOGICAL_MAGIC, type LogicalRecord, NO_EXPIRY, readLogical, selectRecord, TAG_END } from './logical-format';
+import { redisSanityChecks } from './sanity';
+import { redisThrowaway } from './throwaway';
 
 /**
  * Redis. `rdb` mode: `redis-cli --rdb -` asks the server for a replication snapshot (SYNC) and streams the RDB
  * file, which a fresh redis-server loads as dump.rdb. `logical` mode, for servers that refuse SYNC (such as
- * ElastiCache): SCAN + DUMP/PEXPIRETIME per key, framed in the format below, restored with pipelined
+ * ElastiCache): SCAN + DUMP/PEXPIRETIME per key, framed in Strongbox's logical format, restored with pipelined
  * RESTORE ... REPLACE ABSTTL. Neither is a point-in-time snapshot of all keyspaces together with the key counts,
  * so the inventory is `exact: false`.
  *
- * Logical format, version 2 (all integers big-endian):
- *   magic   "STRONGBOX-REDIS-LOGICAL/2\n"
- *   0x01 u32 db                                             select database
- *   0x03 u32 keyLength key u32 dumpLength dump i64 expireAt  one key; expireAt is its expiry as an absolute
- *                                                           instant in Unix ms on the source's clock, -1: none
- *   0xFF                                                    end of stream (its absence means a truncated artifact)
- * Version 1 (still read, no longer written) had the magic "STRONGBOX-REDIS-LOGICAL/1\n" and 0x02 key records
- * whose i64 was the key's PTTL when it was dumped. A relative TTL replayed later moves every expiry by the age
- * of the backup, so a version-1 TTL is made an instant counted from the backup's start (the manifest's
- * startedAt): such a key expires early by at most the time the dump had run when it reached the key.
+ * The format is in logical-format.ts, and the key patterns of a selective restore in glob.ts.
  */
-export const LOGICAL_MAGIC = Buffer.from('STRONGBOX-REDIS-LOGICAL/2\n');
-const LOGICAL_MAGIC_V1 = Buffer.from('STRONGBOX-REDIS-LOGICAL/1\n');
-const TAG_SELECT = 0x01;
-const TAG_KEY_V1 = 0x02;
-const TAG_KEY = 0x03;
-const TAG_END = 0xff;
-const NO_EXPIRY = -1;
 const SCAN_COUNT = 1000;
 const RESTORE_BATCH = 500;
-
-function options(connection: Connection, db = 0): RedisOptions {
-  return {
-    host: connection.host,
-    port: connection.port,
-    username: connection.username || undefined,
-    password: connection.password || undefined,
-    db,
-    connectTimeout: CONNECT_TIMEOUT_SECONDS * 1000,
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-    enableOfflineQueue: true,
-    tls: connection.tls === 'disable' ? undefined : { rejectUnauthorized: connection.tls === 'verify-full' },
-  };
-}
-
-/** A connected client with Strongbox's timeouts and no retries; its errors reject commands instead of being printed. */
-export async function connectRedis(connection: Connection, db = 0): Promise<Redis> {
-  const client = new Redis(options(connection, db));
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.ping();
-  } catch (error) {
-    client.disconnect();
-    throw connectError('redis', connection, error);
-  }
-  return client;
-}
-
-export function parseKeyspace(info: string): Inventory['entries'] {
-  return [...info.matchAll(/^db(\d+):keys=(\d+)/gm)].map((m) => ({ name: `db${m[1]}`, kind: 'keyspace' as const, count: Number(m[2]) }));
-}
-
-async function keyspace(client: Redis): Promise<Inventory['entries']> {
-  return parseKeyspace(await client.info('keyspace'));
-}
-
-async function version(client: Redis): Promise<string> {
-  const info = await client.info('server');
-  return /^redis_version:(\S+)/m.exec(info)?.[1] ?? 'unknown';
-}
 
 /** SYNC is there unless the provider removed or renamed it (ElastiCache) or an ACL forbids it. */
 async function syncAllowed(client: Redis): Promise<boolean> {
   const info = (await client.call('COMMAND', 'INFO', 'SYNC')) as unknown[];
   return Array.isArray(info) && info[0] !== null;
-}
-
-function u32(value: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(value);
-  return b;
-}
-
-function selectRecord(db: number): Buffer {
-  return Buffer.concat([Buffer.from([TAG_SELECT]), u32(db)]);
-}
-
-/** One key's record, as parts to concatenate. */
-function keyRecord(key: Buffer, dump: Buffer, expireAt: number): Buffer[] {
-  const at = Buffer.alloc(8);
-  at.writeBigInt64BE(BigInt(expireAt));
-  return [Buffer.from([TAG_KEY]), u32(key.length), key, u32(dump.length), dump, at];
 }
 
 /** PEXPIRETIME (the absolute expiry, read with the key) arrived in Redis 7.0. */
@@ -199,263 +118,6 @@ export async function* logicalDump(
   yield Buffer.from([TAG_END]);
 }
 
-/** A logical artifact that is not one, or is damaged; the message says what was expected (main prints only it). */
-export class RedisArtifactError extends Error {
-  public constructor(message: string) {
-    super(message);
-    this.name = 'RedisArtifactError';
-  }
-}
-
-/** Bytes as a quoted string: printable ASCII as is, the rest as \n or \xNN (an artifact's head in an error). */
-function printable(bytes: Uint8Array): string {
-  let out = '';
-  for (const b of bytes) {
-    out +=
-      b === 0x0a
-        ? '\\n'
-        : b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c
-          ? String.fromCharCode(b)
-          : `\\x${b.toString(16).padStart(2, '0')}`;
-  }
-  return `"${out}"`;
-}
-
-/** Why `head` (shorter than the header when the stream ended early) is not a logical format's header. */
-function headerError(head: Buffer): RedisArtifactError {
-  const expected = `expected a Strongbox redis logical artifact, whose first bytes are ${printable(LOGICAL_MAGIC)} (or ${printable(LOGICAL_MAGIC_V1)} before version 2)`;
-  if (head.length === 0) {
-    return new RedisArtifactError(`redis logical artifact is empty: ${expected}, but the decompressed stream ended before its first byte`);
-  }
-  const prefixOf = (magic: Buffer) => head.length < magic.length && head.equals(magic.subarray(0, head.length));
-  if (prefixOf(LOGICAL_MAGIC) || prefixOf(LOGICAL_MAGIC_V1)) {
-    return new RedisArtifactError(`redis logical artifact is truncated: ${expected}, but it ends after ${head.length} of them`);
-  }
-  const newer = /^STRONGBOX-REDIS-LOGICAL\/(\d+)/.exec(head.toString('latin1'));
-  if (newer) {
-    return new RedisArtifactError(
-      `redis logical artifact is format version ${newer[1]}, which this task does not read (it reads versions 1 and 2): restore it with the Strongbox release that wrote it or a newer one`,
-    );
-  }
-  const rdb = /^REDIS\d{4}/.test(head.toString('latin1'))
-    ? '; this is an RDB file, which is restored with STRONGBOX_RESTORE_PATH for a fresh redis-server to load'
-    : '';
-  return new RedisArtifactError(`not a Strongbox redis logical artifact: ${expected}, found ${printable(head.subarray(0, 32))}${rdb}`);
-}
-
-/** One record of the logical format; a key's `expireAt` is an absolute Unix ms instant, -1 for none. */
-export type LogicalRecord = { readonly db: number } | { readonly key: Buffer; readonly dump: Buffer; readonly expireAt: number };
-
-export interface ReadLogicalOptions {
-  /** Unix ms that a version-1 artifact's relative TTLs are counted from: the backup's start. */
-  readonly relativeTo?: number;
-}
-
-/**
- * Reads the logical format (version 2, or version 1 with `relativeTo`) from a stream, holding at most one record
- * plus one chunk in memory; any chunking of the bytes reads the same. The source is read only when a record is
- * asked for, and released (a Readable is destroyed) when the reader stops for any reason, so a producer behind
- * it (zstd) is never left blocked on a full pipe after an error.
- */
-export async function* readLogical(input: AsyncIterable<Uint8Array>, options: ReadLogicalOptions = {}): AsyncGenerator<LogicalRecord> {
-  const iterator = input[Symbol.asyncIterator]();
-  let buffer: Buffer = Buffer.alloc(0);
-  const need = async (n: number): Promise<boolean> => {
-    while (buffer.length < n) {
-      const next = await iterator.next();
-      if (next.done) {
-        return false;
-      }
-      const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
-      buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
-    }
-    return true;
-  };
-  const take = (n: number): Buffer => {
-    const out = buffer.subarray(0, n);
-    buffer = buffer.subarray(n);
-    return out;
-  };
-  const truncated = () => new RedisArtifactError('redis logical artifact is truncated: it ends before its end marker');
-  try {
-    if (!(await need(LOGICAL_MAGIC.length))) {
-      throw headerError(buffer);
-    }
-    const head = take(LOGICAL_MAGIC.length);
-    const v1 = head.equals(LOGICAL_MAGIC_V1);
-    if (!v1 && !head.equals(LOGICAL_MAGIC)) {
-      throw headerError(head);
-    }
-    const relativeTo = options.relativeTo;
-    if (v1 && relativeTo === undefined) {
-      throw new RedisArtifactError(
-        "redis logical artifact is format version 1, whose TTLs are relative to the moment each key was dumped: restoring it needs the backup's start time (the manifest's startedAt) to make them instants",
-      );
-    }
-    const keyTag = v1 ? TAG_KEY_V1 : TAG_KEY;
-    for (;;) {
-      if (!(await need(1))) {
-        throw truncated();
-      }
-      const tag = take(1)[0];
-      if (tag === TAG_END) {
-        break;
-      }
-      if (tag === TAG_SELECT) {
-        if (!(await need(4))) throw truncated();
-        yield { db: take(4).readUInt32BE() };
-      } else if (tag === keyTag) {
-        if (!(await need(4))) throw truncated();
-        const keyLength = take(4).readUInt32BE();
-        if (!(await need(keyLength + 4))) throw truncated();
-        const key = Buffer.from(take(keyLength));
-        const dumpLength = take(4).readUInt32BE();
-        if (!(await need(dumpLength + 8))) throw truncated();
-        const dump = Buffer.from(take(dumpLength));
-        const expiry = Number(take(8).readBigInt64BE());
-        yield { key, dump, expireAt: expiry < 0 ? NO_EXPIRY : v1 ? (relativeTo as number) + expiry : expiry };
-      } else {
-        throw new RedisArtifactError(`redis logical artifact is corrupt: unknown record tag 0x${tag.toString(16).padStart(2, '0')}`);
-      }
-    }
-    // The end marker is the last byte: reading on to the end of the stream also lets its producer finish.
-    if (buffer.length > 0 || (await need(1))) {
-      throw new RedisArtifactError('redis logical artifact is corrupt: bytes follow its end marker');
-    }
-  } finally {
-    await iterator.return?.();
-  }
-}
-
-const STAR = 0x2a;
-const QUESTION = 0x3f;
-const OPEN = 0x5b;
-const CLOSE = 0x5d;
-const CARET = 0x5e;
-const DASH = 0x2d;
-const BACKSLASH = 0x5c;
-
-/**
- * Redis's own glob matching (stringmatchlen in util.c, as KEYS and SCAN MATCH use it), over bytes: `*` any run,
- * `?` one byte, `[abc]`, `[^abc]`, `[a-z]` (bounds either way round), `\x` a literal x, also inside brackets.
- * Its quirks are kept so a selective restore writes exactly the keys SCAN MATCH would list: an unclosed `[`
- * ends the class at the end of the pattern, and a trailing lone `\` matches a backslash. Range bounds compare
- * as unsigned bytes (redis-server on x86 compares signed chars, which differs only for bounds >= 0x80).
- */
-export function globMatch(pattern: Uint8Array, key: Uint8Array): boolean {
-  // SCAN and KEYS skip matching for "*" alone, so it matches even the empty key, unlike "**".
-  if (pattern.length === 1 && pattern[0] === STAR) {
-    return true;
-  }
-  const state = { skipLongerMatches: false };
-  return matchFrom(pattern, 0, key, 0, state, 0);
-}
-
-function matchFrom(
-  pattern: Uint8Array,
-  p: number,
-  key: Uint8Array,
-  k: number,
-  state: { skipLongerMatches: boolean },
-  nesting: number,
-): boolean {
-  if (nesting > 1000) {
-    return false; // redis-server's guard against abusive patterns
-  }
-  const pEnd = pattern.length;
-  const kEnd = key.length;
-  while (p < pEnd && k < kEnd) {
-    const c = pattern[p];
-    if (c === STAR) {
-      while (p + 1 < pEnd && pattern[p + 1] === STAR) {
-        p++;
-      }
-      if (p + 1 === pEnd) {
-        return true;
-      }
-      while (k < kEnd) {
-        if (matchFrom(pattern, p + 1, key, k, state, nesting + 1)) {
-          return true;
-        }
-        if (state.skipLongerMatches) {
-          return false;
-        }
-        k++;
-      }
-      // The rest of the pattern matches nowhere in the rest of the key, so neither would a longer match of an
-      // earlier `*` (redis-server stops there too, which keeps patterns like a*a*a*b linear).
-      state.skipLongerMatches = true;
-      return false;
-    }
-    if (c === QUESTION) {
-      k++;
-    } else if (c === OPEN) {
-      p++;
-      const not = p < pEnd && pattern[p] === CARET;
-      if (not) {
-        p++;
-      }
-      let match = false;
-      for (;;) {
-        if (p < pEnd && pattern[p] === BACKSLASH && pEnd - p >= 2) {
-          p++;
-          if (pattern[p] === key[k]) {
-            match = true;
-          }
-        } else if (p < pEnd && pattern[p] === CLOSE) {
-          break;
-        } else if (p >= pEnd) {
-          p--;
-          break;
-        } else if (pEnd - p >= 3 && pattern[p + 1] === DASH) {
-          const low = Math.min(pattern[p], pattern[p + 2]);
-          const high = Math.max(pattern[p], pattern[p + 2]);
-          p += 2;
-          if (key[k] >= low && key[k] <= high) {
-            match = true;
-          }
-        } else if (pattern[p] === key[k]) {
-          match = true;
-        }
-        p++;
-      }
-      if (not) {
-        match = !match;
-      }
-      if (!match) {
-        return false;
-      }
-      k++;
-    } else {
-      if (c === BACKSLASH && pEnd - p >= 2) {
-        p++;
-      }
-      if (pattern[p] !== key[k]) {
-        return false;
-      }
-      k++;
-    }
-    p++;
-    if (k === kEnd) {
-      while (p < pEnd && pattern[p] === STAR) {
-        p++;
-      }
-      break;
-    }
-  }
-  return p === pEnd && k === kEnd;
-}
-
-/** STRONGBOX_INCLUDE's key patterns (Redis glob syntax, see globMatch) as one matcher; no patterns: every key. */
-export function keyMatcher(patterns: readonly string[]): (key: Buffer) => boolean {
-  if (patterns.length === 0) {
-    return () => true;
-  }
-  const compiled = patterns.map((p) => Buffer.from(p, 'utf8'));
-  return (key) => compiled.some((p) => globMatch(p, key));
-}
-
-/** Keys a restore with `include` would write over, per database: every key, or only those matching a pattern. */
 /**
  * The keyspaces of a target that already hold keys a restore would write: every key without `include`, else
  * the keys matching its patterns (each key counted once). The restore guard and the adapter both ask this.
@@ -749,8 +411,8 @@ async function restoreLogical(connection: Connection, input: Readable, options: 
 }
 
 /** Logs what a Redis restore did (one line) and hands the counts on to the task's result. */
-function reported(counts: RedisRestoreCounts): RedisRestoreCounts {
-  logLine('info', 'redis keys restored', { ...counts });
+function reported(counts: RedisRestoreCounts, log: LogLine | undefined): RedisRestoreCounts {
+  log?.('info', 'redis keys restored', { ...counts });
   return counts;
 }
 
@@ -875,9 +537,29 @@ export const redisAdapter: EngineAdapter = {
     };
     if (restoreOptions.format === 'rdb') {
       // A file plan: the task checks the RDB's checksum before redis-server loads it and the first key is copied.
-      return { kind: 'file', fromFile: async (path) => reported(await restoreRdbIntoRunningRedis(connection, path, logical)) };
+      return {
+        kind: 'file',
+        fromFile: async (path) => reported(await restoreRdbIntoRunningRedis(connection, path, logical), restoreOptions.log),
+      };
     }
-    return { kind: 'stream', consume: async (input) => reported(await restoreLogical(connection, input, logical)) };
+    return { kind: 'stream', consume: async (input) => reported(await restoreLogical(connection, input, logical), restoreOptions.log) };
+  },
+
+  async targetHoldsData(connection, include) {
+    const entries = await redisKeysInTheWay(connection, include);
+    const keys = entries.reduce((sum, e) => sum + (e.count ?? 0), 0);
+    if (keys === 0) {
+      return undefined;
+    }
+    const matching = include.length > 0 ? ` matching ${include.join(', ')}` : '';
+    return `${keys} key${keys === 1 ? '' : 's'}${matching} in ${entries.map((e) => e.name).join(', ')}`;
+  },
+
+  drill: {
+    throwaway: redisThrowaway,
+    database: () => undefined,
+    privileges: () => 'restore',
+    sanityChecks: (connection, inventory) => redisSanityChecks(connection, inventory),
   },
 };
 
@@ -896,9 +578,9 @@ async function restoreRdbIntoRunningRedis(
   rdbPath: string,
   options: LogicalRestoreOptions,
 ): Promise<RedisRestoreCounts> {
-  let loaded: ThrowawayEngine | undefined;
+  let loaded: ThrowawayServer | undefined;
   try {
-    loaded = await startThrowaway('redis', { redisRdbPath: rdbPath });
+    loaded = await startThrowaway(redisThrowaway, { load: rdbPath });
     const client = await connectRedis(loaded.connection);
     try {
       const expiredAtLoad = infoNumber(await client.info('persistence'), 'rdb_last_load_keys_expired');

@@ -1,14 +1,6 @@
 import * as z from 'zod';
 import { describeIssues } from '../../contracts/issues';
-import { TASK_ENV, type TaskEnv, TaskEnvSchema } from '../../contracts/task-env';
-
-/** A bad or missing environment variable: main prints the message (naming the variable) and exits 2. */
-export class TaskEnvError extends Error {
-  public constructor(message: string) {
-    super(message);
-    this.name = 'TaskEnvError';
-  }
-}
+import { TASK_ENV, type TaskEnv, TaskEnvError, TaskEnvSchema } from '../../contracts/task-env';
 
 export interface TaskSettings {
   readonly env: TaskEnv;

@@ -1,10 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { TASK_ENV } from '../../contracts/task-env';
+import { TASK_ENV, TaskEnvError } from '../../contracts/task-env';
 import { keys, type RestoreTaskError } from '../../contracts/vault';
 import { putJson } from '../../contracts/vault-io';
 import { ToolFailedError } from '../../engines/tools';
 import type { BackupFailedError, TaskDeps } from './commands/backup';
-import { readTaskEnv, TaskEnvError, type TaskSettings } from './env';
+import { readTaskEnv, type TaskSettings } from './env';
 import { logLine, resultLine } from './log';
 import { taskS3Client } from './stream/download';
 

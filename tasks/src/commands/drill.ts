@@ -6,15 +6,14 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DrillFailedError } from '../../../contracts/errors';
 import { compareInventory } from '../../../contracts/inventory';
 import { METRIC, METRICS_NAMESPACE, publishDatabaseMetrics } from '../../../contracts/metrics';
-import { TASK_ENV } from '../../../contracts/task-env';
+import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import { type DrillRecord, DrillRecordSchema, describeMismatch, type Inventory, keys, type Manifest } from '../../../contracts/vault';
 import { putJson } from '../../../contracts/vault-io';
 import type { Connection } from '../../../engines/connection';
+import type { Check, DrillSupport, EngineAdapter } from '../../../engines/engine';
 import { ADAPTERS } from '../../../engines/index';
-import { createDefinerAccounts, DumpDefiners, dumpedDatabases } from '../../../engines/mysql/adapter';
-import { sanityChecks } from '../../../engines/sanity';
-import { startThrowaway, type ThrowawayEngine } from '../../../engines/throwaway';
-import { TaskEnvError, type TaskSettings } from '../env';
+import { startThrowaway, type ThrowawayServer } from '../../../engines/throwaway';
+import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { startDecompressor } from '../stream/compress';
 import { openObject } from '../stream/download';
@@ -40,28 +39,28 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
   }
   const bucket = env.STRONGBOX_VAULT_BUCKET;
   const manifest = await loadManifest(deps, bucket, backupId);
-  const engine = throwawayEngineFor(manifest);
-  const rdb = manifest.artifact.format === 'rdb';
-  const rdbDirectory = rdb ? mkdtempSync(join(process.env.STRONGBOX_WORK_DIR ?? tmpdir(), 'strongbox-drill-rdb-')) : undefined;
-  const rdbPath = rdbDirectory ? join(rdbDirectory, 'dump.rdb') : undefined;
-  let server: ThrowawayEngine | undefined;
+  const drill = drillSupportFor(manifest);
+  const spec = drill.throwaway;
+  const engine = spec.engine;
+  // A format the server loads at start (a Redis RDB): the file is restored first and the server started on it.
+  const loadsAtStart = spec.loadsAtStart?.formats.includes(manifest.artifact.format) ?? false;
+  const loadDirectory = loadsAtStart
+    ? mkdtempSync(join(process.env.STRONGBOX_WORK_DIR ?? tmpdir(), `strongbox-drill-${manifest.artifact.format}-`))
+    : undefined;
+  const loadPath = loadDirectory ? join(loadDirectory, `dump.${manifest.artifact.format}`) : undefined;
+  let server: ThrowawayServer | undefined;
   let restoreSeconds = 0;
   let record: DrillRecord;
   try {
-    // An RDB is loaded by redis-server at start, so the file is restored first and the server started on it.
-    server = rdb ? undefined : await startThrowaway(engine);
-    // PostgreSQL restores into one database (any name); MySQL under the dumped name, or under their own names
-    // when several databases were dumped; Redis has none.
-    const database = engine === 'postgres' ? (env.STRONGBOX_DB_NAME ?? 'drill') : engine === 'mariadb' ? env.STRONGBOX_DB_NAME : undefined;
+    server = loadsAtStart ? undefined : await startThrowaway(spec);
+    const database = drill.database(env.STRONGBOX_DB_NAME);
     const target: Connection = server?.connection ?? { host: '127.0.0.1', port: 1, tls: 'disable' };
-    if (engine === 'mariadb') {
-      // The objects run as their DEFINER accounts, as in production: the throwaway server gets them first.
-      const definers = manifest.requires?.definers ?? (await definersInDump(deps, bucket, manifest));
-      const created = await createDefinerAccounts(target, database ? [database] : dumpedDatabases(manifest), definers);
-      if (created.length > 0) {
-        logLine('info', 'drill: created the DEFINER accounts in the throwaway server', { backupId, accounts: created });
-      }
-    }
+    await drill.prepare?.(target, {
+      manifest,
+      database,
+      readArtifact: (sink) => readArtifact(deps, bucket, manifest, sink),
+      log: (level, message, fields) => logLine(level, message, { backupId, ...fields }),
+    });
     const started = Date.now();
     await runRestore(
       {
@@ -79,18 +78,16 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
           STRONGBOX_TARGET_NAME: database,
           STRONGBOX_TARGET_SECRET_ARN: undefined,
           STRONGBOX_RESTORE_OVERWRITE: 'true',
-          STRONGBOX_RESTORE_PATH: rdbPath,
-          // The throwaway server has none of the source's roles: they are created from the backup's stored
-          // definitions, so the drill restores owners and privileges exactly as a real restore does. A backup
-          // from before roles were recorded cannot say which roles it needs, so it drills without them.
+          STRONGBOX_RESTORE_PATH: loadPath,
+          // The throwaway server has none of the source's roles: they are created from the backup's stored definitions.
           STRONGBOX_RESTORE_CREATE_ROLES: 'true',
-          STRONGBOX_RESTORE_PRIVILEGES: engine === 'postgres' && !manifest.requires?.roles ? 'skip' : 'restore',
+          STRONGBOX_RESTORE_PRIVILEGES: drill.privileges(manifest),
         },
       },
       deps,
     );
-    if (rdbPath) {
-      server = await startThrowaway('redis', { redisRdbPath: rdbPath });
+    if (loadPath) {
+      server = await startThrowaway(spec, { load: loadPath });
     }
     restoreSeconds = (Date.now() - started) / 1000;
     if (!server) {
@@ -99,7 +96,7 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
     const connection: Connection = { ...server.connection, database };
     const actual: Inventory = await ADAPTERS[env.STRONGBOX_ENGINE].inventory(connection);
     const mismatches = compareInventory(manifest.inventory, actual, { engine, extrasAreMismatches: true });
-    const checks = await sanityChecks(engine, connection, actual, manifest.requires?.roles);
+    const checks = await sanityChecks(drill, connection, actual, manifest.requires?.roles);
     record = {
       schemaVersion: 1,
       backupId,
@@ -122,8 +119,8 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
     };
   } finally {
     await server?.stop().catch(() => undefined);
-    if (rdbDirectory) {
-      rmSync(rdbDirectory, { recursive: true, force: true });
+    if (loadDirectory) {
+      rmSync(loadDirectory, { recursive: true, force: true });
     }
   }
   DrillRecordSchema.parse(record);
@@ -159,37 +156,41 @@ function metricsInstance(): Metrics {
   return drillMetrics;
 }
 
-/**
- * The DEFINER accounts a MySQL dump names, for manifests written before `requires.definers`: one extra read of
- * the artifact, before the restore is timed (the restore itself needs them: a view calling a routine cannot be
- * created while the routine's definer is missing).
- */
-async function definersInDump(deps: TaskDeps, bucket: string, manifest: Manifest): Promise<string[]> {
+/** Streams the backup's decompressed artifact into `sink`: an engine's drill preparation may read it once more. */
+async function readArtifact(deps: TaskDeps, bucket: string, manifest: Manifest, sink: NodeJS.WritableStream): Promise<void> {
   const { body } = await openObject(deps.s3, bucket, manifest.artifact.key);
   const zstd = startDecompressor('pipe');
-  const found = new DumpDefiners();
   await Promise.all([
     pipeline(body, zstd.child.stdin as NodeJS.WritableStream),
-    pipeline(zstd.child.stdout as NodeJS.ReadableStream, found),
+    pipeline(zstd.child.stdout as NodeJS.ReadableStream, sink),
     zstd.succeeded(),
   ]);
-  return found.definers();
 }
 
-function throwawayEngineFor(manifest: Manifest): 'postgres' | 'mariadb' | 'redis' {
-  switch (manifest.engine.name) {
-    case 'postgres':
-      return 'postgres';
-    case 'mysql':
-    case 'mariadb':
-      // The image carries MariaDB; it reads MySQL logical dumps (the formats differ only in features a dump of
-      // tables, routines and triggers rarely uses).
-      return 'mariadb';
-    case 'redis':
-      return 'redis';
-    default:
-      throw new TaskEnvError(
-        `drill: no throwaway ${manifest.engine.name} server in this image; drills support postgres, mysql, mariadb and redis`,
-      );
+/** The engine's own health checks; one that cannot run at all is recorded as a failed check. */
+async function sanityChecks(
+  drill: DrillSupport,
+  connection: Connection,
+  inventory: Inventory,
+  requiredRoles: readonly string[] | undefined,
+): Promise<Check[]> {
+  try {
+    return await drill.sanityChecks(connection, inventory, requiredRoles);
+  } catch (error) {
+    return [{ name: 'sanity', passed: false, detail: error instanceof Error ? error.message : String(error) }];
   }
+}
+
+function drillSupportFor(manifest: Manifest): DrillSupport {
+  const adapters: Readonly<Record<string, EngineAdapter>> = ADAPTERS;
+  const drill = adapters[manifest.engine.name]?.drill;
+  if (!drill) {
+    const drillable = Object.entries(ADAPTERS)
+      .filter(([, adapter]) => adapter.drill)
+      .map(([name]) => name);
+    throw new TaskEnvError(
+      `drill: no throwaway ${manifest.engine.name} server in this image; drills support ${drillable.slice(0, -1).join(', ')} and ${drillable.at(-1)}`,
+    );
+  }
+  return drill;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { includeOnTarget } from '../../../contracts/inventory';
-import { TASK_ENV } from '../../../contracts/task-env';
+import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import { keys, type Manifest, ManifestSchema, parseBackupId } from '../../../contracts/vault';
 import { type Connection, targetConnection } from '../../../engines/connection';
 import { type RestoreDetails, type RestorePlan, RestoreUndoneError, type RoleCreation } from '../../../engines/engine';
@@ -13,7 +13,7 @@ import { ADAPTERS } from '../../../engines/index';
 import { roleCreation } from '../../../engines/postgres/adapter';
 import { assertRolesPresent, assertTargetWritable, checkDefiners } from '../../../engines/target-guard';
 import type { RunningTool } from '../../../engines/tools';
-import { TaskEnvError, type TaskSettings } from '../env';
+import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { startDecompressor } from '../stream/compress';
 import { openObject, readJson } from '../stream/download';
@@ -247,6 +247,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
       privileges: env.STRONGBOX_RESTORE_PRIVILEGES,
       backupStartedAt: new Date(manifest.startedAt),
       ...(createRoles ? { createRoles } : {}),
+      log: logLine,
     })
     .catch((error: unknown) => {
       body.destroy();

@@ -6,25 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import fc from 'fast-check';
 import Redis from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../../contracts/vault';
 import { type EngineServer, freePort, startRedis } from '../../../dev/servers/engines';
 import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
 import type { Connection } from '../../../engines/connection';
-import {
-  globMatch,
-  keyMatcher,
-  LOGICAL_MAGIC,
-  type LogicalRecord,
-  parseKeyspace,
-  RedisArtifactError,
-  readLogical,
-  redisAdapter,
-} from '../../../engines/redis/adapter';
+import { redisAdapter } from '../../../engines/redis/adapter';
+import { parseKeyspace } from '../../../engines/redis/connection';
 import { startDecompressor } from '../../../tasks/src/stream/compress';
 import { baseEnv, runTask } from '../../tasks/run-task';
+import { frame, frameV1 } from './frames';
 
 async function seed(client: Redis): Promise<void> {
   await client.set('user:1', 'Zoë 🚀 日本語');
@@ -43,71 +35,6 @@ async function seed(client: Redis): Promise<void> {
   await client.set('other-db', '3');
   await client.set('user:7', 'seven');
   await client.select(0);
-}
-
-type V1Record = { db: number } | { key: Buffer; dump: Buffer; pttl: number };
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-}
-
-function i64(n: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigInt64BE(BigInt(n));
-  return b;
-}
-
-/** The logical format, version 2, framed independently of the code under test (see the format comment in redis.ts). */
-function frame(records: readonly LogicalRecord[]): Buffer {
-  const parts: Buffer[] = [Buffer.from('STRONGBOX-REDIS-LOGICAL/2\n')];
-  for (const r of records) {
-    if ('db' in r) {
-      parts.push(Buffer.from([0x01]), u32(r.db));
-    } else {
-      parts.push(Buffer.from([0x03]), u32(r.key.length), r.key, u32(r.dump.length), r.dump, i64(r.expireAt));
-    }
-  }
-  parts.push(Buffer.from([0xff]));
-  return Buffer.concat(parts);
-}
-
-/** Version 1 of the logical format (relative PTTLs), as Strongbox wrote it before version 2. */
-function frameV1(records: readonly V1Record[]): Buffer {
-  const parts: Buffer[] = [Buffer.from('STRONGBOX-REDIS-LOGICAL/1\n')];
-  for (const r of records) {
-    if ('db' in r) {
-      parts.push(Buffer.from([0x01]), u32(r.db));
-    } else {
-      parts.push(Buffer.from([0x02]), u32(r.key.length), r.key, u32(r.dump.length), r.dump, i64(r.pttl));
-    }
-  }
-  parts.push(Buffer.from([0xff]));
-  return Buffer.concat(parts);
-}
-
-/** `data` cut at the given offsets (sorted, duplicates give empty chunks). */
-function chunked(data: Buffer, cuts: readonly number[]): Buffer[] {
-  const sorted = [...cuts].sort((a, b) => a - b);
-  return [0, ...sorted].map((start, i) => data.subarray(start, i < sorted.length ? sorted[i] : data.length));
-}
-
-async function readAll(chunks: Iterable<Buffer> | AsyncIterable<Buffer>, relativeTo?: number): Promise<LogicalRecord[]> {
-  const out: LogicalRecord[] = [];
-  for await (const record of readLogical(Readable.from(chunks), { relativeTo })) {
-    out.push(record);
-  }
-  return out;
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** A TCP proxy that holds every new connection for `delayMs` before joining it to `port` (a slow network). */
@@ -155,205 +82,6 @@ async function dumpState(client: Redis): Promise<Record<string, unknown>> {
     zset: await client.call('ZRANGE', 'rank', '0', '-1', 'WITHSCORES'),
   };
 }
-
-describe('Redis logical format', () => {
-  it('reads back what it frames and rejects a stream cut before its end marker', async () => {
-    // Prepare
-    const record = Buffer.concat([Buffer.from([3]), u32(1), Buffer.from('k'), u32(2), Buffer.from('vv'), i64(-1)]);
-    const complete = Buffer.concat([LOGICAL_MAGIC, Buffer.from([1]), u32(2), record, Buffer.from([0xff])]);
-    // Act
-    const read = async (data: Buffer) => {
-      const out: unknown[] = [];
-      for await (const item of readLogical(Readable.from([data.subarray(0, 7), data.subarray(7)]))) out.push(item);
-      return out;
-    };
-    // Assess
-    expect(await read(complete)).toEqual([{ db: 2 }, { key: Buffer.from('k'), dump: Buffer.from('vv'), expireAt: -1 }]);
-    await expect(read(complete.subarray(0, complete.length - 1))).rejects.toThrow('truncated');
-  });
-
-  it('reads the same records however the bytes are chunked, down to 1-byte chunks and empty chunks', async () => {
-    // Prepare
-    const bytes = fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a));
-    const record: fc.Arbitrary<LogicalRecord> = fc.oneof(
-      fc.record({ db: fc.integer({ min: 0, max: 15 }) }),
-      fc.record({ key: bytes, dump: bytes, expireAt: fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 2 ** 42 })) }),
-    );
-    const input = fc.array(record, { maxLength: 8 }).chain((records) => {
-      const data = frame(records);
-      const cuts = fc.oneof(
-        fc.array(fc.integer({ min: 0, max: data.length }), { maxLength: 12 }),
-        fc.constant(Array.from({ length: data.length - 1 }, (_, i) => i + 1)),
-      );
-      return fc.tuple(fc.constant(records), fc.constant(data), cuts);
-    });
-    // Act, Assess
-    await fc.assert(
-      fc.asyncProperty(input, async ([records, data, cuts]) => {
-        expect(await readAll(chunked(data, cuts))).toEqual(records);
-      }),
-      { numRuns: 300 },
-    );
-  });
-
-  it('reads a fixed artifact split at every single offset, and at every pair of offsets inside the header', async () => {
-    // Prepare
-    const records: LogicalRecord[] = [{ db: 3 }, { key: Buffer.from('k'), dump: Buffer.from('vv'), expireAt: 1234 }, { db: 0 }];
-    const data = frame(records);
-    const splits: number[][] = [];
-    for (let i = 0; i <= data.length; i++) {
-      splits.push([i]);
-    }
-    for (let i = 1; i < LOGICAL_MAGIC.length; i++) {
-      for (let j = i; j <= LOGICAL_MAGIC.length + 1; j++) {
-        splits.push([i, j]);
-      }
-    }
-    // Act
-    const results = await Promise.all(splits.map((cuts) => readAll(chunked(data, cuts))));
-    // Assess
-    expect(results.filter((r) => JSON.stringify(r) !== JSON.stringify(records))).toEqual([]);
-  });
-
-  it('rejects every strict prefix of an artifact with a clear RedisArtifactError, never with partial success', async () => {
-    // Prepare
-    const data = frame([{ db: 0 }, { key: Buffer.from('key'), dump: Buffer.from('dump'), expireAt: -1 }]);
-    // Act
-    const failures = await Promise.all(
-      Array.from({ length: data.length }, (_, n) => failureOf(readAll(chunked(data.subarray(0, n), [Math.floor(n / 2)])))),
-    );
-    // Assess
-    expect(failures.every((e) => e instanceof RedisArtifactError)).toBe(true);
-    expect(failures[0].message).toBe(
-      'redis logical artifact is empty: expected a Strongbox redis logical artifact, whose first bytes are "STRONGBOX-REDIS-LOGICAL/2\\n" (or "STRONGBOX-REDIS-LOGICAL/1\\n" before version 2), but the decompressed stream ended before its first byte',
-    );
-    expect(failures[10].message).toContain('truncated');
-    expect(failures[10].message).toContain('ends after 10 of them');
-    expect(failures.slice(LOGICAL_MAGIC.length).every((e) => e.message.includes('ends before its end marker'))).toBe(true);
-  });
-
-  it('names what it expected when the artifact is foreign or corrupt', async () => {
-    // Prepare
-    const rdb = Buffer.concat([Buffer.from('REDIS0010'), Buffer.from([0xfa, 0x09]), Buffer.from('redis-ver'), randomBytes(64)]);
-    const unknownTag = Buffer.concat([LOGICAL_MAGIC, Buffer.from([0x07])]);
-    const trailing = Buffer.concat([frame([]), Buffer.from('x')]);
-    // Act
-    const [foreign, tag, after] = await Promise.all([
-      failureOf(readAll([rdb])),
-      failureOf(readAll([unknownTag])),
-      failureOf(readAll([trailing])),
-    ]);
-    // Assess
-    expect(foreign).toBeInstanceOf(RedisArtifactError);
-    expect(foreign.message).toMatch(
-      /^not a Strongbox redis logical artifact: expected a Strongbox redis logical artifact, whose first bytes are "STRONGBOX-REDIS-LOGICAL\/2\\n" \(or "STRONGBOX-REDIS-LOGICAL\/1\\n" before version 2\), found "REDIS0010\\xfa\\x09redis-ver/,
-    );
-    expect(foreign.message).toContain('this is an RDB file, which is restored with STRONGBOX_RESTORE_PATH');
-    expect(tag.message).toBe('redis logical artifact is corrupt: unknown record tag 0x07');
-    expect(after.message).toBe('redis logical artifact is corrupt: bytes follow its end marker');
-  });
-
-  it('reads version 1 (relative PTTLs) as instants counted from the backup start, and refuses it without one', async () => {
-    // Prepare
-    const v1 = frameV1([
-      { db: 1 },
-      { key: Buffer.from('ttl'), dump: Buffer.from('d1'), pttl: 1500 },
-      { key: Buffer.from('none'), dump: Buffer.from('d2'), pttl: -1 },
-    ]);
-    // Act
-    const [read, refused] = await Promise.all([readAll(chunked(v1, [5, 30]), 1_700_000_000_000), failureOf(readAll([v1]))]);
-    // Assess
-    expect(read).toEqual([
-      { db: 1 },
-      { key: Buffer.from('ttl'), dump: Buffer.from('d1'), expireAt: 1_700_000_001_500 },
-      { key: Buffer.from('none'), dump: Buffer.from('d2'), expireAt: -1 },
-    ]);
-    expect(refused).toBeInstanceOf(RedisArtifactError);
-    expect(refused.message).toBe(
-      "redis logical artifact is format version 1, whose TTLs are relative to the moment each key was dumped: restoring it needs the backup's start time (the manifest's startedAt) to make them instants",
-    );
-  });
-
-  it("names a newer format version as such, and keeps each version's key records apart", async () => {
-    // Prepare
-    const newer = Buffer.concat([Buffer.from('STRONGBOX-REDIS-LOGICAL/3\n'), Buffer.from([0xff])]);
-    const v1RecordInV2 = Buffer.concat([
-      LOGICAL_MAGIC,
-      Buffer.from([0x02]),
-      u32(1),
-      Buffer.from('k'),
-      u32(0),
-      i64(-1),
-      Buffer.from([0xff]),
-    ]);
-    // Act
-    const [version, mixed] = await Promise.all([failureOf(readAll([newer])), failureOf(readAll([v1RecordInV2]))]);
-    // Assess
-    expect(version.message).toBe(
-      'redis logical artifact is format version 3, which this task does not read (it reads versions 1 and 2): restore it with the Strongbox release that wrote it or a newer one',
-    );
-    expect(mixed.message).toBe('redis logical artifact is corrupt: unknown record tag 0x02');
-  });
-
-  it('releases (destroys) its source stream when it stops on an error, so the producer behind it is not left blocked', async () => {
-    // Prepare
-    const source = Readable.from([Buffer.from('GARBAGE-GARBAGE-GARBAGE-GARBAGE'), Buffer.alloc(1024 * 1024)], { objectMode: false });
-    // Act
-    const error = await failureOf(
-      (async () => {
-        for await (const _ of readLogical(source)) {
-          // no records expected
-        }
-      })(),
-    );
-    // Assess
-    expect(error.message).toContain('not a Strongbox redis logical artifact');
-    expect(source.destroyed).toBe(true);
-  });
-
-  it('matches keys with Redis glob semantics: *, ?, [abc], [^abc], [a-z], and backslash escapes', () => {
-    // Prepare
-    const cases: [string, string, boolean][] = [
-      ['user:*', 'user:', true],
-      ['user:*', 'users', false],
-      ['user:?', 'user:1', true],
-      ['user:?', 'user:10', false],
-      ['user:[12]', 'user:2', true],
-      ['user:[12]', 'user:3', false],
-      ['user:[^12]', 'user:3', true],
-      ['user:[^12]', 'user:1', false],
-      ['user:[0-9]', 'user:7', true],
-      ['user:[9-0]', 'user:7', true],
-      ['user:[0-9]', 'user:x', false],
-      ['weird\\*key', 'weird*key', true],
-      ['weird\\*key', 'weirdXkey', false],
-      ['a\\?', 'a?', true],
-      ['a\\?', 'ab', false],
-      ['[\\]]', ']', true],
-      ['ü*', 'über', true],
-      ['*', '', true],
-      ['a*b*c', 'aXbYc', true],
-      ['a*b*c', 'aXbY', false],
-    ];
-    // Act
-    const results = cases.map(([pattern, key]) => keyMatcher([pattern])(Buffer.from(key)));
-    // Assess
-    expect(results).toEqual(cases.map(([, , expected]) => expected));
-    expect(keyMatcher([])(Buffer.from([0x00, 0xff]))).toBe(true);
-  });
-
-  it('parses INFO keyspace and matches key patterns', () => {
-    // Prepare, Act
-    const entries = parseKeyspace('# Keyspace\r\ndb0:keys=7,expires=1,avg_ttl=0\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n');
-    const match = keyMatcher(['user:*', 'q?eue']);
-    // Assess
-    expect(entries).toEqual([
-      { name: 'db0', kind: 'keyspace', count: 7 },
-      { name: 'db3', kind: 'keyspace', count: 1 },
-    ]);
-    expect([match(Buffer.from('user:1')), match(Buffer.from('queue')), match(Buffer.from('big'))]).toEqual([true, true, false]);
-  });
-});
 
 describe('dump task entrypoint with Redis', () => {
   let source: EngineServer;
@@ -625,58 +353,6 @@ describe('dump task entrypoint with Redis', () => {
     } finally {
       await empty.stop();
     }
-  });
-});
-
-describe('Redis glob patterns against redis-server', () => {
-  let server: EngineServer;
-  let redis: Redis;
-  const keySet = [
-    '',
-    'a',
-    'b',
-    'ab',
-    'ba',
-    'abc',
-    'cab',
-    'aaa',
-    'abab',
-    'a*c',
-    'a?c',
-    '[a]',
-    'a-c',
-    '\\',
-    ']',
-    '^a',
-    'a\\b',
-    '-',
-    'acb',
-    'bbb',
-  ];
-
-  beforeAll(async () => {
-    server = await startRedis();
-    redis = new Redis({ host: server.host, port: server.port, password: server.password });
-    await redis.mset(Object.fromEntries(keySet.map((k) => [k, '1'])));
-  });
-  afterAll(async () => {
-    redis?.disconnect();
-    await server?.stop();
-  });
-
-  it('selects exactly the keys KEYS/SCAN MATCH selects, for random patterns over the glob metacharacters', async () => {
-    // Prepare
-    const pattern = fc.string({ unit: fc.constantFrom('a', 'b', 'c', '*', '?', '[', ']', '^', '-', '\\'), maxLength: 8 });
-    // Act, Assess
-    await fc.assert(
-      fc.asyncProperty(pattern, async (p) => {
-        const listed = (await redis.keys(p)).sort();
-        const ours = keySet.filter((k) => globMatch(Buffer.from(p), Buffer.from(k))).sort();
-        expect(ours).toEqual(listed);
-      }),
-      { numRuns: 400 },
-    );
-    expect((await redis.keys('a\\*c')).sort()).toEqual(['a*c']);
   });
 });
 
