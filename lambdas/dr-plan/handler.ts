@@ -4,7 +4,7 @@ import { DrPlanEnvSchema } from '../../contracts/function-env';
 import { DrItemResultSchema, DrStateSchema } from '../../contracts/payloads/dr-plan';
 import { RestoreExecutionSchema } from '../../contracts/payloads/restore';
 import { loadPlan } from '../../contracts/plan';
-import { lambdaHandler } from '../runtime/handler';
+import { lambdaHandler } from '../runtime/lambda-handler';
 import { tracer } from '../runtime/powertools';
 import { advanceDrPlan, publishDrReport, reportDrPlan, startDrPlan } from './dr-plan';
 

@@ -1,6 +1,6 @@
 import { WatchdogEnvSchema } from '../../contracts/function-env';
 import { loadPlan } from '../../contracts/plan';
-import { lambdaHandler } from '../runtime/handler';
+import { lambdaHandler } from '../runtime/lambda-handler';
 import { logger, metrics, tracer } from '../runtime/powertools';
 import { vaultS3Client } from '../runtime/vault-client';
 import { runWatchdog } from './watchdog';

@@ -2,7 +2,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { NotifyEnvSchema } from '../../../contracts/function-env';
 import { NotifyEventSchema } from '../../../contracts/payloads/backup';
 import { loadPlan } from '../../../contracts/plan';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { metrics, tracer } from '../../runtime/powertools';
 import { vaultS3Client } from '../../runtime/vault-client';
 import { notify } from './notify';

@@ -1,7 +1,7 @@
 import { PrepareEnvSchema } from '../../../contracts/function-env';
 import { PrepareEventSchema } from '../../../contracts/payloads/backup';
 import { loadPlan } from '../../../contracts/plan';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { tracer } from '../../runtime/powertools';
 import { vaultS3Client } from '../../runtime/vault-client';
 import { prepare } from './prepare';

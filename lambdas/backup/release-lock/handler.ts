@@ -1,6 +1,6 @@
 import { ReleaseLockEnvSchema } from '../../../contracts/function-env';
 import { ReleaseLockEventSchema } from '../../../contracts/payloads/backup';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { tracer } from '../../runtime/powertools';
 import { vaultS3Client } from '../../runtime/vault-client';
 import { releaseWorkflowLock } from './release-lock';

@@ -1,6 +1,6 @@
 import { ReplicateEnvSchema } from '../../../contracts/function-env';
 import { BackupRefSchema } from '../../../contracts/payloads/backup';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { metrics, tracer } from '../../runtime/powertools';
 import { regionalVaultS3Client, vaultS3Client } from '../../runtime/vault-client';
 import { replicate } from './replicate';

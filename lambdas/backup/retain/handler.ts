@@ -1,7 +1,7 @@
 import { RetainEnvSchema } from '../../../contracts/function-env';
 import { RetainEventSchema, type RetainResult } from '../../../contracts/payloads/backup';
 import { loadPlan } from '../../../contracts/plan';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { tracer } from '../../runtime/powertools';
 import { regionalVaultS3Client, vaultS3Client } from '../../runtime/vault-client';
 import { retain } from './retain';

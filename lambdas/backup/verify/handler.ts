@@ -1,6 +1,6 @@
 import { VerifyEnvSchema } from '../../../contracts/function-env';
 import { BackupRefSchema } from '../../../contracts/payloads/backup';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { metrics, tracer } from '../../runtime/powertools';
 import { vaultS3Client } from '../../runtime/vault-client';
 import { verify } from './verify';

@@ -1,7 +1,7 @@
 import { DrillPrepareEnvSchema, restoreRoleArn } from '../../../contracts/function-env';
 import { DrillPrepareEventSchema } from '../../../contracts/payloads/drill';
 import { loadPlan } from '../../../contracts/plan';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { tracer } from '../../runtime/powertools';
 import { vaultS3Client } from '../../runtime/vault-client';
 import { prepareDrill } from './drill-prepare';

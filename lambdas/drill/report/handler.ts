@@ -1,7 +1,7 @@
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DrillReportEnvSchema } from '../../../contracts/function-env';
 import { DrillReportEventSchema } from '../../../contracts/payloads/drill';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { metrics, tracer } from '../../runtime/powertools';
 import { vaultS3Client } from '../../runtime/vault-client';
 import { reportDrill } from './drill-report';

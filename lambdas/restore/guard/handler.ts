@@ -8,7 +8,7 @@ import { getJson } from '../../../contracts/vault-io';
 import { secretsManagerReader } from '../../../engines/connection';
 import { ADAPTERS } from '../../../engines/index';
 import { assertRolesPresent, assertTargetWritable, checkDefiners } from '../../../engines/target-guard';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { tracer } from '../../runtime/powertools';
 import { vaultS3Client } from '../../runtime/vault-client';
 import { restoreTargetConnection } from '../restore-target';

@@ -3,7 +3,7 @@ import { parseInput } from '../../../contracts/errors';
 import { RestoreNotifyEnvSchema } from '../../../contracts/function-env';
 import { RestoreNotifyEventSchema } from '../../../contracts/payloads/restore';
 import { loadPlan } from '../../../contracts/plan';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { tracer } from '../../runtime/powertools';
 import { vaultS3Client } from '../../runtime/vault-client';
 import { type ExecutionStatusChange, notifyAborted, notifyRestore } from './restore-notify';

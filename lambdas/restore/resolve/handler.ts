@@ -1,7 +1,7 @@
 import { ResolveEnvSchema, restoreRoleArn } from '../../../contracts/function-env';
 import { ResolveEventSchema } from '../../../contracts/payloads/restore';
 import { loadPlan } from '../../../contracts/plan';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { tracer } from '../../runtime/powertools';
 import { vaultS3Client } from '../../runtime/vault-client';
 import { resolveRestore } from './restore-resolve';

@@ -2,7 +2,7 @@ import { ValidateEnvSchema } from '../../../contracts/function-env';
 import { type ResolvedRestore, ResolvedRestoreSchema } from '../../../contracts/payloads/restore';
 import { secretsManagerReader } from '../../../engines/connection';
 import { ADAPTERS } from '../../../engines/index';
-import { lambdaHandler } from '../../runtime/handler';
+import { lambdaHandler } from '../../runtime/lambda-handler';
 import { tracer } from '../../runtime/powertools';
 import { vaultS3Client } from '../../runtime/vault-client';
 import { restoreTargetConnection } from '../restore-target';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { WatchdogEnvSchema } from '../../../contracts/function-env';
-import { lambdaHandler } from '../../../lambdas/runtime/handler';
+import { lambdaHandler } from '../../../lambdas/runtime/lambda-handler';
 
 const context = { functionName: 'test', awsRequestId: '1' } as unknown as Parameters<ReturnType<typeof lambdaHandler>>[1];
 const EventSchema = z.strictObject({ database: z.string({ error: 'expected a database name' }) });
