@@ -231,6 +231,44 @@ describe('runWatchdog against s3rver', () => {
     expect(points.map((p) => p.drillOverdue)).toEqual([undefined, undefined, true]);
   });
 
+  it('counts a drill overdue only beyond the drill schedule plus the task timeout plus an hour', async () => {
+    // Prepare
+    const client = s3.client();
+    const weekly = 7 * 86_400;
+    const allowed = weekly + 3600 + 3600; // the schedule, the 1 h task timeout of database(), an hour
+    for (const [name, ageSeconds] of [
+      ['ontime-db', allowed],
+      ['overdue-db', allowed + 60],
+    ] as const) {
+      await plantPointer(client, name, new Date(NOW.getTime() - 60_000), 10);
+      const drill: LatestDrill = {
+        database: name,
+        backupId: `${name}-20260301T030000Z-full`,
+        drilledAt: new Date(NOW.getTime() - ageSeconds * 1000).toISOString(),
+        passed: true,
+      };
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys.latestDrill(name), Body: JSON.stringify(drill) }));
+    }
+    const plan = planOf(
+      { ...database('ontime-db', 'postgres', 'critical', 900), drillIntervalSeconds: weekly },
+      { ...database('overdue-db', 'postgres', 'critical', 900), drillIntervalSeconds: weekly },
+    );
+    const emf = captureEmf();
+    // Act
+    const points = await runWatchdog({
+      s3: client,
+      bucket: BUCKET,
+      plan,
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
+      logger: quietLogger,
+      now: () => NOW,
+    });
+    // Assess
+    expect(points.map((p) => p.drillOverdue)).toEqual([false, true]);
+    expect(emf.value('ontime-db', 'DrillOverdue')).toBe(0);
+    expect(emf.value('overdue-db', 'DrillOverdue')).toBe(1);
+  });
+
   it('still reports the readable databases when one pointer is corrupt, then fails naming the bad one', async () => {
     // Prepare
     const client = s3.client();
