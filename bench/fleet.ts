@@ -14,6 +14,7 @@ import { fleetConfigYaml } from './fleet-config';
  *   14 bundles once per plan; synth_500_bundled_seconds measures that too);
  * - max_template_kb, max_resources_per_stack: over the primary, replica and shard templates;
  * - lambda_bundle_kb_max: the largest function asset (index.js, no source map) of the bundled synth;
+ * - alarms_metrics_insights, alarms_standard: the alarms in those templates (composites count as standard);
  * - alarm_cost_usd_per_db_month, control_plane_usd_per_db_month: `npm run estimate` figures for the fleet.
  */
 const COUNT = 500;
@@ -32,9 +33,18 @@ function main(): void {
     const seconds = synth(false, plain);
     const templates = readdirSync(plain).filter((f) => f.endsWith('.template.json'));
     const maxTemplateKb = Math.max(...templates.map((f) => statSync(join(plain, f)).size / 1024));
-    const maxResources = Math.max(
-      ...templates.map((f) => Object.keys((JSON.parse(readFileSync(join(plain, f), 'utf8')) as { Resources: object }).Resources).length),
+    const parsed = templates.map(
+      (f) =>
+        JSON.parse(readFileSync(join(plain, f), 'utf8')) as {
+          Resources: Record<string, { Type: string; Properties?: { Metrics?: { Expression?: string }[] } }>;
+        },
     );
+    const maxResources = Math.max(...parsed.map((t) => Object.keys(t.Resources).length));
+    // The alarm layout the estimate prices: Metrics Insights tier alarms (billed per metric analyzed) and standard ones.
+    const alarms = parsed.flatMap((t) =>
+      Object.values(t.Resources).filter((r) => r.Type.startsWith('AWS::CloudWatch::') && r.Type.endsWith('Alarm')),
+    );
+    const insightsAlarms = alarms.filter((r) => r.Properties?.Metrics?.some((m) => m.Expression?.startsWith('SELECT '))).length;
 
     const bundled = join(root, 'bundled');
     const bundledSeconds = synth(true, bundled);
@@ -62,6 +72,8 @@ function main(): void {
         lambda_bundle_kb_max: Math.round(Math.max(...bundleKb)),
         lambda_bundles: bundleKb.length,
         lambda_source_maps: maps,
+        alarms_metrics_insights: insightsAlarms,
+        alarms_standard: alarms.length - insightsAlarms,
         alarm_cost_usd_per_db_month: round(estimate.alarmUsdPerDatabase, 3),
         control_plane_usd_per_db_month: round(estimate.controlPlaneUsdPerDatabase, 3),
       })}\n`,

@@ -28,7 +28,24 @@ export const METRIC = {
    * whatever the backup schedule.
    */
   latestVerifiedBytes: 'LatestVerifiedBackupBytes',
+  /**
+   * 1 while a database breaks a promise that pages by tier (RPO, a failed backup, verification or replication,
+   * replication lag above the RPO, a failed drill, a drill slower than the RTO, a size drop), else 0. Dimensions
+   * exactly `Database` and `Tier`: one Metrics Insights alarm per tier groups it by Database.
+   */
+  databaseBreach: 'DatabaseBreach',
+  /** 1 while no drill completed within the drill schedule plus the task timeout and an hour, else 0 (chat only). */
+  drillOverdue: 'DrillOverdue',
 } as const;
+
+/** The breach metrics' dimensions: the tier routes (WHERE Tier = ...), the database is the alarm contributor. */
+export const BREACH_DIMENSIONS = ['Database', 'Tier'] as const;
+
+/**
+ * A verified backup smaller than the previous verified one by more than this percentage is a breach: it catches
+ * an empty or truncated dump that still verifies (verification checks the artifact against its own manifest).
+ */
+export const SIZE_DROP_PERCENT = 50;
 
 /** Age reported for a database that has never had a verified backup: large, so the RPO alarm fires. */
 export const NO_BACKUP_AGE_SECONDS = 10 * 365 * 24 * 3600;
@@ -45,6 +62,37 @@ export interface DatabaseMetricValue {
 }
 
 type MetricUnit = Parameters<Metrics['addMetric']>[1];
+
+export interface BreachTarget {
+  readonly database: string;
+  readonly tier: string;
+}
+
+/** The breach target of `database` in a plan, or undefined for a database the plan does not know. */
+export function breachTarget(
+  plan: { readonly databases: Readonly<Record<string, { readonly tier: string }>> } | undefined,
+  database: string | undefined,
+): BreachTarget | undefined {
+  const tier = database ? plan?.databases[database]?.tier : undefined;
+  return database && tier ? { database, tier } : undefined;
+}
+
+/**
+ * Publishes breach flags (1 in breach, 0 fine) with exactly the dimensions `Database` and `Tier`, through
+ * single-metric children for the same reason as {@link publishDatabaseMetrics}.
+ */
+export function publishBreach(
+  metrics: Metrics,
+  target: BreachTarget,
+  inBreach: boolean,
+  name: typeof METRIC.databaseBreach | typeof METRIC.drillOverdue = METRIC.databaseBreach,
+): void {
+  const single = metrics.singleMetric();
+  single.clearDefaultDimensions();
+  single.addDimension('Database', target.database);
+  single.addDimension('Tier', target.tier);
+  single.addMetric(name, 'Count', inBreach ? 1 : 0);
+}
 
 /**
  * Publishes metrics with exactly the dimensions `Database` and `Engine`. Powertools adds a `service` default

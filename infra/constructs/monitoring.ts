@@ -1,15 +1,23 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { METRIC, METRICS_NAMESPACE } from '../../contracts/metrics';
+import { METRIC, METRICS_NAMESPACE, SIZE_DROP_PERCENT } from '../../contracts/metrics';
 import type { DatabasePlan, Plan } from '../../contracts/plan';
-import { formatDuration } from '../config/tiers';
 import { ValidationError } from './validation-error';
 
-/** How often the watchdog samples RecoveryPointAgeSeconds; the RPO and size-drop alarms use it as their period. */
+/** How often the watchdog publishes the breach flags; the tier alarms use it as their period. */
 export const DEFAULT_WATCHDOG_INTERVAL = Duration.minutes(5);
+
+/** CloudWatch Metrics Insights: time series one query returns (an alarm beyond it evaluates PARTIAL_DATA). */
+export const METRICS_INSIGHTS_SERIES_PER_QUERY = 500;
+/** CloudWatch Metrics Insights alarms evaluate only the latest three hours of data. */
+const METRICS_INSIGHTS_LOOKBACK_SECONDS = 3 * 3600;
+
+export type Tier = DatabasePlan['tier'];
+const TIERS: readonly Tier[] = ['critical', 'important', 'general'];
 
 /** Where alarms go. `Alerts` (infra/constructs/alerts.ts) provides the topics; the flag is `alerts.pageOnImportant`. */
 export interface AlarmTopics {
@@ -20,64 +28,202 @@ export interface AlarmTopics {
 }
 
 export interface MonitoringProps {
-  /** The deployment plan: one set of alarms per database, with its tier, RPO, RTO and engine. */
+  /** The deployment plan: its tiers decide which tier alarms exist, and their routing. */
   readonly plan: Plan;
   /** The chat and pager topics, and whether important-tier databases page. */
   readonly topics: AlarmTopics;
   /**
-   * A backup smaller than the previous verified one by more than this percentage alarms: it catches an empty
-   * or truncated dump that still verifies (verification checks the artifact against its own manifest).
-   * @default 50
+   * The watchdog function: an alarm pages when it fails or stops running, because every breach flag of an RPO
+   * or an overdue drill comes from it.
+   * @default no watchdog alarm
    */
-  readonly sizeDropPercent?: number;
+  readonly watchdogFunction?: lambda.IFunction;
   /**
-   * How often the watchdog runs. Must match the `Watchdog` construct's `interval`, because the RPO alarm treats
-   * a period without a sample as breaching.
+   * How often the watchdog runs. Must match the `Watchdog` construct's `interval`: the tier alarms use it as
+   * their period, and the watchdog alarm counts a period without an invocation as breaching.
    * @default Duration.minutes(5)
    */
   readonly watchdogInterval?: Duration;
   /**
-   * How long an event alarm (a failed backup, verification, replication or drill, an RTO or size finding)
-   * stays in ALARM after its last bad data point. Within this window repeated failures are one incident.
-   * A multiple of `watchdogInterval`, at most one day.
+   * How long a database stays in ALARM after its last breach flag of 1. Within this window repeated failures
+   * are one incident. A multiple of `watchdogInterval`, at most 3 hours (the Metrics Insights alarm lookback).
    * @default Duration.hours(1)
    */
   readonly failureHold?: Duration;
-  /**
-   * Replication lag above which the replica copy counts as late, per database.
-   * @default the database's RPO: a replica older than that cannot meet the RPO after a regional loss
-   */
-  readonly replicationLagThreshold?: Duration;
   /**
    * Backup state machine ARN, for a console link in each alarm's description.
    * @default no link
    */
   readonly backupStateMachineArn?: string;
   /**
-   * Drill state machine ARN, for a console link in the drill and RTO alarms' descriptions.
+   * Drill state machine ARN, for a console link in the drill-overdue alarms' descriptions.
    * @default no link
    */
   readonly drillStateMachineArn?: string;
   /**
-   * Restore state machine ARN, for a console link in the RPO and composite alarms' descriptions.
+   * Restore state machine ARN, for a console link in the breach alarms' descriptions.
    * @default no link
    */
   readonly restoreStateMachineArn?: string;
 }
 
-/** The alarms of one database. `any` is the composite the pager subscribes to. */
-export interface DatabaseAlarms {
-  readonly rpoBreach: cloudwatch.Alarm;
-  readonly backupFailed: cloudwatch.Alarm;
-  readonly verificationFailed: cloudwatch.Alarm;
-  readonly replicationFailed: cloudwatch.Alarm;
-  readonly replicationLag: cloudwatch.Alarm;
-  readonly drillFailed: cloudwatch.Alarm;
-  readonly rtoAboveTarget: cloudwatch.Alarm;
-  readonly sizeDrop: cloudwatch.Alarm;
-  /** Only for databases with a drill schedule; chat only, outside `any` (see below). */
+/** The alarms of one tier. Each is one Metrics Insights alarm whose contributors are the tier's databases. */
+export interface TierAlarms {
+  /** DatabaseBreach of the tier: chat for ALARM and OK, and the pager where the tier pages. */
+  readonly breach: cloudwatch.Alarm;
+  /** DrillOverdue of the tier, chat only; only when one of its databases has a drill schedule. */
   readonly drillOverdue?: cloudwatch.Alarm;
-  readonly any: cloudwatch.CompositeAlarm;
+}
+
+/**
+ * Fleet alerting: a few Metrics Insights alarms instead of nine alarms per database.
+ *
+ * Every promise of a database is reduced to one flag, `DatabaseBreach` (1 in breach, 0 fine; dimensions
+ * `Database` and `Tier`), published where the finding is made:
+ *
+ * | finding                                         | published by              |
+ * |-------------------------------------------------|---------------------------|
+ * | newest verified backup older than the RPO       | watchdog, 0 or 1 each run |
+ * | backup failed                                   | backup Notify (failure)   |
+ * | verification failed; shrank > SIZE_DROP_PERCENT | Verify                    |
+ * | replication failed; lag above the RPO           | Replicate                 |
+ * | drill failed; restore slower than the RTO       | drill Report              |
+ *
+ * Per tier, `SELECT MAX(DatabaseBreach) FROM SCHEMA("Strongbox", Database, Tier) WHERE Tier = '<tier>' GROUP BY
+ * Database` is one multi-time-series alarm: each database is a contributor with its own state, so one database's
+ * burst of failures is one ALARM notification for that database, and its OK follows when it has shown no breach
+ * for the failure hold ("1 of N" periods). The watchdog's 0 every run gives each contributor a data point in every
+ * period, so a return to 0 resolves it. Chat receives ALARM and OK of every tier; the pager those of critical
+ * (and important with `pageOnImportant`). `DrillOverdue` has its own tier alarms, chat only: a drill that did not
+ * run is a broken process to fix in working hours, not a page; a drill that ran and failed is a breach, which does
+ * page. A missing flag cannot breach (missing data is not breaching), so the watchdog alarm pages when the watchdog
+ * fails or stops running.
+ */
+export class Monitoring extends Construct {
+  /** The tier alarms, for the tiers the plan has. */
+  public readonly tiers: Readonly<Partial<Record<Tier, TierAlarms>>>;
+  /** Pages when the watchdog fails a run or stops running; only with `watchdogFunction`. */
+  public readonly watchdogFailed?: cloudwatch.Alarm;
+
+  public constructor(scope: Construct, id: string, props: MonitoringProps) {
+    super(scope, id);
+    const interval = props.watchdogInterval ?? DEFAULT_WATCHDOG_INTERVAL;
+    const hold = props.failureHold ?? Duration.hours(1);
+    const intervalSeconds = interval.toSeconds();
+    if (intervalSeconds < 60 || intervalSeconds % 60 !== 0) {
+      throw new ValidationError(`watchdogInterval must be a whole number of minutes, got ${interval.toHumanString()}`, this);
+    }
+    const holdSeconds = hold.toSeconds();
+    if (holdSeconds % intervalSeconds !== 0 || holdSeconds > METRICS_INSIGHTS_LOOKBACK_SECONDS || holdSeconds < intervalSeconds) {
+      throw new ValidationError(
+        `failureHold must be a multiple of watchdogInterval (${interval.toHumanString()}) of at most 3 hours (the Metrics Insights alarm lookback), got ${hold.toHumanString()}`,
+        this,
+      );
+    }
+
+    const databases = Object.values(props.plan.databases);
+    const tiers: Partial<Record<Tier, TierAlarms>> = {};
+    for (const tier of TIERS) {
+      const members = databases.filter((db) => db.tier === tier);
+      if (members.length === 0) {
+        continue;
+      }
+      if (members.length > METRICS_INSIGHTS_SERIES_PER_QUERY) {
+        throw new ValidationError(
+          `databases: ${members.length} databases of tier "${tier}"; one Metrics Insights alarm evaluates at most ${METRICS_INSIGHTS_SERIES_PER_QUERY} time series, so the tier alarm would miss some: keep at most ${METRICS_INSIGHTS_SERIES_PER_QUERY} databases per tier, splitting the rest into a second config with another app.name`,
+          this,
+        );
+      }
+      tiers[tier] = this.tierAlarms(tier, members, props, interval, holdSeconds / intervalSeconds);
+    }
+    this.tiers = tiers;
+    if (props.watchdogFunction) {
+      this.watchdogFailed = this.watchdogAlarm(props.watchdogFunction, props, interval);
+    }
+  }
+
+  /** Every alarm, for an alarm-status widget: a handful, whatever the fleet size. */
+  public get allAlarms(): cloudwatch.IAlarm[] {
+    const perTier = Object.values(this.tiers).flatMap((t) => [t.breach, ...(t.drillOverdue ? [t.drillOverdue] : [])]);
+    return [...perTier, ...(this.watchdogFailed ? [this.watchdogFailed] : [])];
+  }
+
+  private tierAlarms(
+    tier: Tier,
+    members: readonly DatabasePlan[],
+    props: MonitoringProps,
+    interval: Duration,
+    holdPeriods: number,
+  ): TierAlarms {
+    const app = props.plan.app;
+    const link = (arn: string | undefined, what: string) => (arn ? ` ${what}: ${stateMachineConsoleUrl(this, arn)}` : '');
+    const chat = new actions.SnsAction(props.topics.chatTopic);
+    const breach = new cloudwatch.Alarm(this, `Breach-${tier}`, {
+      alarmName: `${app}-${tier}-breach`,
+      alarmDescription:
+        `Strongbox ${tier}-tier database in breach (the contributor names it): its newest verified backup is older than its RPO, or a backup, ` +
+        `verification, replication or drill failed, replication lagged beyond the RPO, a drill was slower than the RTO, or a verified backup shrank by more than ${SIZE_DROP_PERCENT}% against the previous one. ` +
+        `The chat messages of Notify, Verify, Replicate and the drill Report, and the watchdog log, say which.${link(props.backupStateMachineArn, 'Backup executions')}${link(props.restoreStateMachineArn, 'Restore')}`,
+      metric: tierQuery(METRIC.databaseBreach, tier, interval),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      // "1 of N" over the hold: an incident stays open across consecutive failures and closes after a quiet hold.
+      evaluationPeriods: holdPeriods,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    breach.addAlarmAction(chat);
+    breach.addOkAction(chat);
+    if (tier === 'critical' || (tier === 'important' && props.topics.pageOnImportant)) {
+      const pager = new actions.SnsAction(props.topics.pagerTopic);
+      breach.addAlarmAction(pager);
+      breach.addOkAction(pager);
+    }
+    if (!members.some((db) => db.drillIntervalSeconds !== undefined)) {
+      return { breach };
+    }
+    const drillOverdue = new cloudwatch.Alarm(this, `DrillOverdue-${tier}`, {
+      alarmName: `${app}-${tier}-drill-overdue`,
+      alarmDescription: `Strongbox ${tier}-tier database (the contributor names it): no drill has completed for longer than its drill schedule allows, plus the task timeout and an hour. Check the drill schedule and the drill executions.${link(props.drillStateMachineArn, 'Drill executions')}`,
+      metric: tierQuery(METRIC.drillOverdue, tier, interval),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      // Two of three, so one odd sample does not post on its own; the watchdog alarm covers missing samples.
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    drillOverdue.addAlarmAction(chat);
+    drillOverdue.addOkAction(chat);
+    return { breach, drillOverdue };
+  }
+
+  /** Errors, or no invocation at all (missing data is breaching): without the watchdog no RPO can alarm. */
+  private watchdogAlarm(fn: lambda.IFunction, props: MonitoringProps, interval: Duration): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, 'WatchdogFailed', {
+      alarmName: `${props.plan.app}-watchdog-failed`,
+      alarmDescription: `The Strongbox watchdog failed or stopped running, so no RPO or drill-overdue breach can alarm. Its log names the unreadable pointers; check its schedule and permissions.`,
+      metric: fn.metricErrors({ statistic: cloudwatch.Stats.SUM, period: interval }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      // Two of three, so one late run does not page on its own.
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    const chat = new actions.SnsAction(props.topics.chatTopic);
+    alarm.addAlarmAction(chat);
+    alarm.addOkAction(chat);
+    const paging = Object.values(props.plan.databases).some(
+      (db) => db.tier === 'critical' || (db.tier === 'important' && props.topics.pageOnImportant),
+    );
+    if (paging) {
+      const pager = new actions.SnsAction(props.topics.pagerTopic);
+      alarm.addAlarmAction(pager);
+      alarm.addOkAction(pager);
+    }
+    return alarm;
+  }
 }
 
 /** A Strongbox metric of one database: namespace `Strongbox`, dimensions exactly `Database` and `Engine`. */
@@ -97,250 +243,13 @@ export function stateMachineConsoleUrl(scope: Construct, stateMachineArn: string
 }
 
 /**
- * RPO and RTO as alarmed service levels, per database:
- *
- * | alarm              | metric (statistic)                   | fires when                                   | missing data |
- * |--------------------|--------------------------------------|----------------------------------------------|--------------|
- * | rpo                | RecoveryPointAgeSeconds (Maximum)    | > RPO in 2 of the last 3 watchdog periods    | breaching    |
- * | backup-failed      | BackupFailed (Sum)                   | >= 1 within the failure hold                 | not breaching|
- * | verification-failed| VerificationFailed (Sum)             | >= 1 within the failure hold                 | not breaching|
- * | replication-failed | ReplicationFailed (Sum)              | >= 1 within the failure hold                 | not breaching|
- * | replication-lag    | ReplicationLagSeconds (Maximum)      | > lag threshold within the failure hold      | not breaching|
- * | drill-failed       | DrillPassed (Minimum)                | < 1 within the failure hold                  | not breaching|
- * | rto                | MeasuredRTOSeconds (Maximum)         | > RTO within the failure hold                | not breaching|
- * | size-drop          | LatestVerifiedBackupBytes, math      | shrank > sizeDropPercent within the hold     | not breaching|
- * | drill-overdue      | DrillAgeSeconds (Maximum)            | > drill gap + task timeout + 1 h, 2 of 3     | breaching    |
- *
- * drill-overdue exists only for databases with a drill schedule. It goes to chat but not into the composite
- * alarm: a drill that did not run is a broken process to fix in working hours, not a page; a drill that ran
- * and failed is drill-failed, which does page.
- *
- * Routing: every alarm sends ALARM and OK to the chat topic, so the channel says which check failed and when it
- * recovered. The pager subscribes only to the database's composite alarm (any of the above), for ALARM and OK,
- * so one database's burst of failures is one page that resolves itself when all its alarms are OK again.
+ * One tier's flags, one time series per database (multi-time-series alarm). ORDER BY puts the breaching databases
+ * first, as CloudWatch requires for a multi-time-series alarm.
  */
-export class Monitoring extends Construct {
-  public readonly alarms: Readonly<Record<string, DatabaseAlarms>>;
-  public readonly sizeDropPercent: number;
-
-  public constructor(scope: Construct, id: string, props: MonitoringProps) {
-    super(scope, id);
-    const interval = props.watchdogInterval ?? DEFAULT_WATCHDOG_INTERVAL;
-    const hold = props.failureHold ?? Duration.hours(1);
-    this.sizeDropPercent = props.sizeDropPercent ?? 50;
-
-    if (!Number.isFinite(this.sizeDropPercent) || this.sizeDropPercent <= 0 || this.sizeDropPercent > 100) {
-      throw new ValidationError(`sizeDropPercent must be above 0 and at most 100, got ${props.sizeDropPercent}`, this);
-    }
-    const intervalSeconds = interval.toSeconds();
-    if (intervalSeconds < 60 || intervalSeconds % 60 !== 0) {
-      throw new ValidationError(`watchdogInterval must be a whole number of minutes, got ${interval.toHumanString()}`, this);
-    }
-    const holdSeconds = hold.toSeconds();
-    if (holdSeconds % intervalSeconds !== 0 || holdSeconds > 86_400 || holdSeconds < intervalSeconds) {
-      throw new ValidationError(
-        `failureHold must be a multiple of watchdogInterval (${interval.toHumanString()}) of at most one day, got ${hold.toHumanString()}`,
-        this,
-      );
-    }
-
-    const alarms: Record<string, DatabaseAlarms> = {};
-    for (const db of Object.values(props.plan.databases)) {
-      alarms[db.name] = this.databaseAlarms(db, props, interval, holdSeconds / intervalSeconds);
-    }
-    this.alarms = alarms;
-  }
-
-  /** Every alarm of every database, composites included, for an alarm-status widget. */
-  public get allAlarms(): cloudwatch.IAlarm[] {
-    return Object.values(this.alarms).flatMap((a) => Object.values(a) as cloudwatch.IAlarm[]);
-  }
-
-  /** One database's alarms: the service-level alarms, the chat routing, the drill-overdue alarm and the composite. */
-  private databaseAlarms(db: DatabasePlan, props: MonitoringProps, interval: Duration, holdPeriods: number): DatabaseAlarms {
-    const context = this.alarmContext(db, props, interval, holdPeriods);
-    const members = { rpoBreach: this.rpoAlarm(context), ...this.eventAlarms(context) };
-    const drillOverdue = this.drillOverdueAlarm(context);
-    const chat = new actions.SnsAction(props.topics.chatTopic);
-    for (const alarm of [...Object.values(members), ...(drillOverdue ? [drillOverdue] : [])]) {
-      alarm.addAlarmAction(chat);
-      alarm.addOkAction(chat);
-    }
-    const any = this.compositeAlarm(context, Object.values(members), props.topics);
-    return { ...members, ...(drillOverdue && { drillOverdue }), any };
-  }
-
-  private alarmContext(db: DatabasePlan, props: MonitoringProps, interval: Duration, holdPeriods: number): AlarmContext {
-    const links = (arn: string | undefined, what: string) => (arn ? ` ${what}: ${stateMachineConsoleUrl(this, arn)}` : '');
-    return {
-      db,
-      scope: new Construct(this, db.name),
-      prefix: `${props.plan.app}-${db.name}`,
-      where: `${db.name} (${db.engine}, ${db.tier} tier)`,
-      interval,
-      holdPeriods,
-      lagThreshold: props.replicationLagThreshold?.toSeconds() ?? db.rpoSeconds,
-      links: {
-        backup: links(props.backupStateMachineArn, 'Backup executions'),
-        drill: links(props.drillStateMachineArn, 'Drill executions'),
-        restore: links(props.restoreStateMachineArn, 'Restore'),
-      },
-    };
-  }
-
-  private rpoAlarm({ db, scope, prefix, where, interval, links }: AlarmContext): cloudwatch.Alarm {
-    return new cloudwatch.Alarm(scope, 'Rpo', {
-      alarmName: `${prefix}-rpo`,
-      alarmDescription:
-        `${where}: the newest verified backup is older than the RPO of ${formatDuration(db.rpoSeconds)}, or the watchdog stopped reporting. ` +
-        `Data written since then would be lost.${links.backup}${links.restore}`,
-      metric: databaseMetric(db, METRIC.recoveryPointAgeSeconds, { statistic: cloudwatch.Stats.MAXIMUM, period: interval }),
-      threshold: db.rpoSeconds,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      // Two of three, so one late watchdog sample (missing = breaching) does not page on its own.
-      evaluationPeriods: 3,
-      datapointsToAlarm: 2,
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
-  }
-
-  /**
-   * Event metrics arrive once per backup or drill. "1 of N" over the hold keeps an incident open across
-   * consecutive failures and closes it after a quiet hold; the RPO alarm is what stays open while backups keep
-   * failing.
-   */
-  private eventAlarms(context: AlarmContext): Omit<DatabaseAlarms, 'rpoBreach' | 'drillOverdue' | 'any'> {
-    const { db, scope, prefix, where, interval, holdPeriods, lagThreshold, links } = context;
-    const metric = (name: string, statistic: string) => databaseMetric(db, name, { statistic, period: interval });
-    const alarm = (id: string, spec: EventAlarmSpec) =>
-      new cloudwatch.Alarm(scope, id, {
-        alarmName: `${prefix}-${id.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/^-/, '')}`,
-        alarmDescription: spec.description,
-        metric: spec.metric,
-        threshold: spec.threshold,
-        comparisonOperator: spec.comparison,
-        evaluationPeriods: holdPeriods,
-        datapointsToAlarm: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-    const atLeastOnce = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD;
-    const above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD;
-    return {
-      backupFailed: alarm('BackupFailed', {
-        metric: metric(METRIC.backupFailed, cloudwatch.Stats.SUM),
-        threshold: 1,
-        comparison: atLeastOnce,
-        description: `${where}: a backup failed. The failed execution's failure.json and the chat message carry the tool's stderr.${links.backup}`,
-      }),
-      verificationFailed: alarm('VerificationFailed', {
-        metric: metric(METRIC.verificationFailed, cloudwatch.Stats.SUM),
-        threshold: 1,
-        comparison: atLeastOnce,
-        description: `${where}: a backup did not match its manifest (size or checksum) and does not count as a recovery point.${links.backup}`,
-      }),
-      replicationFailed: alarm('ReplicationFailed', {
-        metric: metric(METRIC.replicationFailed, cloudwatch.Stats.SUM),
-        threshold: 1,
-        comparison: atLeastOnce,
-        description: `${where}: copying a backup to the replica region failed or its checksum differed there.${links.backup}`,
-      }),
-      replicationLag: alarm('ReplicationLag', {
-        metric: metric(METRIC.replicationLagSeconds, cloudwatch.Stats.MAXIMUM),
-        threshold: lagThreshold,
-        comparison: above,
-        description: `${where}: the replica-region copy lagged more than ${formatDuration(lagThreshold)} behind the backup.${links.backup}`,
-      }),
-      drillFailed: alarm('DrillFailed', {
-        metric: metric(METRIC.drillPassed, cloudwatch.Stats.MINIMUM),
-        threshold: 1,
-        comparison: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        description: `${where}: a restore drill failed: the restored data did not match the manifest's inventory, or the restore broke. See drill.json beside the backup.${links.drill}`,
-      }),
-      rtoAboveTarget: alarm('Rto', {
-        metric: metric(METRIC.measuredRtoSeconds, cloudwatch.Stats.MAXIMUM),
-        threshold: db.rtoSeconds,
-        comparison: above,
-        description: `${where}: a drill's measured restore time exceeded the RTO of ${formatDuration(db.rtoSeconds)}.${links.drill}`,
-      }),
-      sizeDrop: alarm('SizeDrop', {
-        metric: this.shrinkPercent(context),
-        threshold: this.sizeDropPercent,
-        comparison: above,
-        description: `${where}: the newest verified backup is more than ${this.sizeDropPercent}% smaller than the one before. An empty or truncated dump verifies against its own manifest, so check the inventory in manifest.json.${links.backup}`,
-      }),
-    };
-  }
-
-  /**
-   * The watchdog re-emits the newest verified backup's size every interval, so consecutive points differ only
-   * when a new backup is verified, and DIFF compares it with the one before whatever the backup schedule.
-   */
-  private shrinkPercent({ db, interval }: AlarmContext): cloudwatch.MathExpression {
-    const bytes = databaseMetric(db, METRIC.latestVerifiedBytes, { statistic: cloudwatch.Stats.MAXIMUM, period: interval });
-    return new cloudwatch.MathExpression({
-      expression: '100 * (0 - DIFF(bytes)) / (bytes - DIFF(bytes))',
-      usingMetrics: { bytes },
-      period: interval,
-      label: `${db.name} shrink vs previous verified backup (%)`,
-    });
-  }
-
-  /** Chat only, and outside the composite: an overdue drill should not page (see the class comment). */
-  private drillOverdueAlarm({ db, scope, prefix, where, interval, links }: AlarmContext): cloudwatch.Alarm | undefined {
-    if (db.drillIntervalSeconds === undefined) {
-      return undefined;
-    }
-    return new cloudwatch.Alarm(scope, 'DrillOverdue', {
-      alarmName: `${prefix}-drill-overdue`,
-      alarmDescription: `${where}: no drill has completed for longer than the drill schedule allows (${formatDuration(db.drillIntervalSeconds)} between drills, plus the task timeout and an hour). Check the drill schedule and the drill executions.${links.drill}`,
-      metric: databaseMetric(db, METRIC.drillAgeSeconds, { statistic: cloudwatch.Stats.MAXIMUM, period: interval }),
-      threshold: db.drillIntervalSeconds + db.taskTimeoutSeconds + 3600,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 3,
-      datapointsToAlarm: 2,
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
-  }
-
-  /** The database's `any` composite, which pages by tier for ALARM and OK: one page per incident, resolved by itself. */
-  private compositeAlarm(
-    { db, scope, prefix, where, links }: AlarmContext,
-    members: readonly cloudwatch.IAlarm[],
-    topics: AlarmTopics,
-  ): cloudwatch.CompositeAlarm {
-    const any = new cloudwatch.CompositeAlarm(scope, 'Any', {
-      compositeAlarmName: `${prefix}-any`,
-      alarmDescription: `${where}: one or more Strongbox alarms are firing; the chat channel names which.${links.backup}${links.restore}`,
-      alarmRule: cloudwatch.AlarmRule.anyOf(...members.map((a) => cloudwatch.AlarmRule.fromAlarm(a, cloudwatch.AlarmState.ALARM))),
-    });
-    if (db.tier === 'critical' || (db.tier === 'important' && topics.pageOnImportant)) {
-      const pager = new actions.SnsAction(topics.pagerTopic);
-      any.addAlarmAction(pager);
-      any.addOkAction(pager);
-    }
-    return any;
-  }
-}
-
-/** What every alarm of one database is built from. */
-interface AlarmContext {
-  readonly db: DatabasePlan;
-  /** The database's own scope, so alarm ids stay short and unique. */
-  readonly scope: Construct;
-  /** `<app>-<db>`, the alarm name prefix. */
-  readonly prefix: string;
-  /** `<db> (<engine>, <tier> tier)`, how each description starts. */
-  readonly where: string;
-  readonly interval: Duration;
-  readonly holdPeriods: number;
-  readonly lagThreshold: number;
-  /** Console links appended to descriptions, or empty strings. */
-  readonly links: { readonly backup: string; readonly drill: string; readonly restore: string };
-}
-
-interface EventAlarmSpec {
-  readonly metric: cloudwatch.IMetric;
-  readonly threshold: number;
-  readonly comparison: cloudwatch.ComparisonOperator;
-  readonly description: string;
+export function tierQuery(metricName: string, tier: Tier, period: Duration): cloudwatch.MathExpression {
+  return new cloudwatch.MathExpression({
+    expression: `SELECT MAX(${metricName}) FROM SCHEMA("${METRICS_NAMESPACE}", Database, Tier) WHERE Tier = '${tier}' GROUP BY Database ORDER BY MAX() DESC`,
+    period,
+    label: `${metricName} of ${tier}-tier databases`,
+  });
 }

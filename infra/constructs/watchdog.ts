@@ -18,8 +18,8 @@ export interface WatchdogProps {
   /** The primary vault, whose `index/<db>/latest-verified.json` pointers the watchdog reads. */
   readonly vault: IVault;
   /**
-   * How often the watchdog runs. Pass the same value to `Monitoring` as `watchdogInterval`: the RPO alarm
-   * treats a period without a sample as breaching.
+   * How often the watchdog runs. Pass the same value to `Monitoring` as `watchdogInterval`: the tier alarms use
+   * it as their period, and the watchdog alarm treats a period without an invocation as breaching.
    * @default Duration.minutes(5)
    */
   readonly interval?: Duration;
@@ -31,8 +31,8 @@ export interface WatchdogProps {
 }
 
 /**
- * The scheduled Lambda that turns "newest verified backup" into the RecoveryPointAgeSeconds metric the RPO
- * alarms watch. It can read the latest-verified pointers and list their prefix (so that S3 answers 404, not
+ * The scheduled Lambda that turns "newest verified backup" into the RecoveryPointAgeSeconds metric and each
+ * database's DatabaseBreach and DrillOverdue flags, which the tier alarms watch. It can read the latest-verified pointers and list their prefix (so that S3 answers 404, not
  * 403, for a database without backups), and nothing else in the vault.
  */
 export class Watchdog extends Construct {

@@ -64,11 +64,11 @@ export interface FleetEstimate {
   readonly pricesDate: string;
   readonly region: string;
   readonly databases: readonly DatabaseEstimate[];
-  /** Fleet-wide fixed costs (dashboard, KMS keys, watchdog), in USD per month. */
+  /** Fleet-wide fixed costs (dashboard, KMS keys, watchdog and its alarm), in USD per month. */
   readonly fixedUsd: number;
   readonly totalUsd: number;
   readonly perDatabaseUsd: number;
-  /** Alarms per database-month: the figure the fleet issue bounds. */
+  /** Alarms per database-month, the fleet's watchdog alarm shared out: the figure the fleet issue bounds. */
   readonly alarmUsdPerDatabase: number;
   /** Alarms, metrics, schedules, Step Functions, Lambda (without Verify) and KMS, plus the fixed costs, per database-month. */
   readonly controlPlaneUsdPerDatabase: number;
@@ -108,8 +108,9 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     const backups = runsPerMonth(db.schedule.expression);
     const drills = db.drill ? runsPerMonth(db.drill.expression) : 0;
 
-    const alarmCount = 8 + (db.drill ? 1 : 0);
-    const alarms = alarmCount * p('alarmMetricMonth') + p('compositeAlarmMonth');
+    // Its metrics analyzed by the tier alarms (infra/constructs/monitoring.ts): DatabaseBreach, and DrillOverdue
+    // where a drill is scheduled. The alarms themselves are a handful per fleet and cost nothing beyond that.
+    const alarms = (1 + (db.drill ? 1 : 0)) * p('metricsInsightsAlarmMetricMonth');
     const metrics = a('customMetricsPerDatabase') * p('customMetricMonth');
     const schedules = (backups + drills) * p('schedulerInvocation');
     const stepFunctions = (backups * a('transitionsPerBackup') + drills * a('transitionsPerDrill')) * p('stepFunctionsTransition');
@@ -181,7 +182,9 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
 
   // The watchdog runs every 5 minutes for the whole fleet; the vault and alert keys exist once per region.
   const watchdog = (SECONDS_PER_MONTH / 300) * (1 * p('lambdaArmGbSecond') + p('lambdaRequest'));
-  const fixedUsd = p('dashboardMonth') + 3 * p('kmsKeyMonth') + watchdog;
+  // The watchdog alarm (Lambda Errors of one function) is the one standard alarm of the fleet.
+  const fleetAlarms = p('alarmMetricMonth');
+  const fixedUsd = p('dashboardMonth') + 3 * p('kmsKeyMonth') + watchdog + fleetAlarms;
   const count = Math.max(1, databases.length);
   const sum = (pick: (d: DatabaseEstimate) => number) => databases.reduce((s, d) => s + pick(d), 0);
   const totalUsd = sum((d) => d.usd.total) + fixedUsd;
@@ -207,7 +210,7 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     fixedUsd,
     totalUsd,
     perDatabaseUsd: totalUsd / count,
-    alarmUsdPerDatabase: sum((d) => d.usd.alarms) / count,
+    alarmUsdPerDatabase: (sum((d) => d.usd.alarms) + fleetAlarms) / count,
     controlPlaneUsdPerDatabase: (controlPlane + fixedUsd) / count,
     assumptions: Object.fromEntries(used.map((name) => [name, `${prices.assumptions[name].value}: ${prices.assumptions[name].why}`])),
   };

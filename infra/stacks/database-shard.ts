@@ -1,14 +1,12 @@
-import { ArnFormat, type Duration, NestedStack, type NestedStackProps, Stack } from 'aws-cdk-lib';
+import { ArnFormat, NestedStack, type NestedStackProps, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { DATABASES_PER_SHARD } from '../config/limits';
 import type { DeploymentPlan } from '../config/plan';
 import { DumpTask } from '../constructs/dump-task';
-import { Monitoring } from '../constructs/monitoring';
 import { acknowledgeWildcardPermissions } from '../constructs/nag';
 import { Schedules } from '../constructs/schedules';
 import { taskRolePath } from '../constructs/task-roles';
@@ -16,11 +14,10 @@ import { ValidationError } from '../constructs/validation-error';
 import { Vault, vaultBucketName, vaultKeyAliasName } from '../constructs/vault';
 
 /**
- * A database adds 17-19 resources to its shard (task definition, log group, dump and restore roles with their
- * policies, two schedules, eight or nine alarms and a composite), a shard adds 6 of its own (the shared
- * execution role, the Scheduler roles): DATABASES_PER_SHARD (16) stay near 300 of CloudFormation's 500
- * resources per stack and near 480 KB of its 1 MB template size (alarm descriptions carry console links),
- * under the 450 resources and 800 KB Strongbox allows itself.
+ * A database adds about 8-9 resources to its shard (task definition, log group, dump and restore roles with
+ * their policies, two schedules; its alarms are the fleet's tier alarms in the primary stack), a shard adds 6 of
+ * its own (the shared execution role, the Scheduler roles): DATABASES_PER_SHARD (16) keep a shard far below
+ * CloudFormation's 500 resources and 1 MB per stack, and the 450 resources and 800 KB Strongbox allows itself.
  */
 export { DATABASES_PER_SHARD };
 
@@ -31,22 +28,17 @@ export interface DatabaseShardProps extends NestedStackProps {
   readonly databases: readonly string[];
   /** `vault.kms.keyArn` when the vault key is imported; a created key is matched by its alias. */
   readonly importedKeyArn?: string;
-  /** Page for important-tier databases too (`alerts.pageOnImportant`). */
-  readonly pageOnImportant: boolean;
-  /** The watchdog's interval, which the RPO and size-drop alarms use as their period. */
-  readonly watchdogInterval: Duration;
 }
 
 /**
  * One shard of the fleet, a nested stack of the primary stack: per database its dump task (task definition,
- * dump and restore roles, log group), its schedules and its alarms. It references nothing of the parent by
+ * dump and restore roles, log group) and its schedules. It references nothing of the parent by
  * token: the vault, topics, state machines, schedule group and DLQ all have deterministic names, so a shard
  * has no parameters or outputs and the parent's templates do not grow with the fleet.
  */
 export class DatabaseShard extends NestedStack {
   public readonly dumpTasks: Readonly<Record<string, DumpTask>>;
   public readonly schedules: Schedules;
-  public readonly monitoring: Monitoring;
   /** The execution role of every task of the shard: image pull, logs, and the shard's database secrets. */
   public readonly executionRole: iam.Role;
 
@@ -111,21 +103,6 @@ export class DatabaseShard extends NestedStack {
           Stack.of(this).formatArn({ service: 'sqs', resource: `${app}-schedules-dlq`, arnFormat: ArnFormat.NO_RESOURCE_NAME }),
         ),
       },
-    });
-
-    const topic = (name: string) =>
-      sns.Topic.fromTopicArn(
-        this,
-        `${name}Topic`,
-        Stack.of(this).formatArn({ service: 'sns', resource: `${app}-${name}`, arnFormat: ArnFormat.NO_RESOURCE_NAME }),
-      );
-    this.monitoring = new Monitoring(this, 'Monitoring', {
-      plan: shardPlan,
-      topics: { chatTopic: topic('chat'), pagerTopic: topic('pager'), pageOnImportant: props.pageOnImportant },
-      watchdogInterval: props.watchdogInterval,
-      backupStateMachineArn: backup.stateMachineArn,
-      drillStateMachineArn: drill.stateMachineArn,
-      restoreStateMachineArn: byName('states', 'stateMachine', `${app}-restore`),
     });
   }
 }

@@ -1,5 +1,4 @@
 import { Stack, type StackProps } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -14,7 +13,7 @@ import { Dashboard } from '../constructs/dashboard';
 import { DrPlanWorkflow } from '../constructs/dr-plan-workflow';
 import { DrillWorkflow } from '../constructs/drill-workflow';
 import type { DumpTask } from '../constructs/dump-task';
-import { type DatabaseAlarms, DEFAULT_WATCHDOG_INTERVAL } from '../constructs/monitoring';
+import { Monitoring } from '../constructs/monitoring';
 import { Network } from '../constructs/network';
 import { RestoreWorkflow } from '../constructs/restore-workflow';
 import { scheduleGroupAndQueue } from '../constructs/schedules';
@@ -47,7 +46,7 @@ export class PrimaryStack extends Stack {
   public readonly alerts: Alerts;
   public readonly chatTopic: sns.ITopic;
   public readonly pagerTopic: sns.ITopic;
-  /** The fleet in nested stacks of at most DATABASES_PER_SHARD databases: dump tasks, schedules, alarms. */
+  /** The fleet in nested stacks of at most DATABASES_PER_SHARD databases: dump tasks and schedules. */
   public readonly shards: readonly DatabaseShard[];
   public readonly dumpTasks: Readonly<Record<string, DumpTask>>;
   public readonly backup: BackupWorkflow;
@@ -56,8 +55,8 @@ export class PrimaryStack extends Stack {
   /** Only when the config has `drPlans`. */
   public readonly drPlan?: DrPlanWorkflow;
   public readonly watchdog: Watchdog;
-  /** Every database's alarms, from the shards. */
-  public readonly alarms: Readonly<Record<string, DatabaseAlarms>>;
+  /** The fleet's alarms: one Metrics Insights alarm per tier (each database a contributor) and the watchdog's. */
+  public readonly monitoring: Monitoring;
 
   public constructor(scope: Construct, id: string, props: PrimaryStackProps) {
     super(scope, id, props);
@@ -104,7 +103,7 @@ export class PrimaryStack extends Stack {
       taskSubnets: this.vpc.selectSubnets(this.taskSubnets).subnets,
       taskSecurityGroups: this.taskSecurityGroups,
       chatTopic: this.chatTopic,
-      // Paging is left to the per-database composite alarm (the shards' Monitoring), so a run of failures pages once.
+      // Paging is left to the tier alarms (Monitoring below), so a run of failures pages once per database.
     });
 
     const taskSubnets = this.vpc.selectSubnets(this.taskSubnets).subnets;
@@ -144,22 +143,25 @@ export class PrimaryStack extends Stack {
         plan: this.plan,
         databases,
         importedKeyArn: imported ? config.vault.kms.keyArn : undefined,
-        pageOnImportant: config.alerts.pageOnImportant,
-        watchdogInterval: this.watchdog.interval ?? DEFAULT_WATCHDOG_INTERVAL,
-        description: `Strongbox (${config.app.name}): dump tasks, schedules and alarms of ${databases.length} databases (${databases[0]} to ${databases[databases.length - 1]})`,
+        description: `Strongbox (${config.app.name}): dump tasks and schedules of ${databases.length} databases (${databases[0]} to ${databases[databases.length - 1]})`,
       });
       shard.node.addDependency(this.vault, this.alerts, this.backup.stateMachine, this.drill.stateMachine, schedules);
       return shard;
     });
     this.dumpTasks = Object.assign({}, ...this.shards.map((shard) => shard.dumpTasks));
-    this.alarms = Object.assign({}, ...this.shards.map((shard) => shard.monitoring.alarms));
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      plan: this.plan,
+      topics: { chatTopic: this.chatTopic, pagerTopic: this.pagerTopic, pageOnImportant: config.alerts.pageOnImportant },
+      watchdogFunction: this.watchdog.function,
+      watchdogInterval: this.watchdog.interval,
+      backupStateMachineArn: this.backup.stateMachine.stateMachineArn,
+      drillStateMachineArn: this.drill.stateMachine.stateMachineArn,
+      restoreStateMachineArn: this.restore.stateMachine.stateMachineArn,
+    });
 
     new Dashboard(this, 'Dashboard', {
       plan: this.plan,
-      // By name: the alarms live in the shards, and a reference would be one more output per database.
-      alarms: Object.values(this.plan.databases).map((db) =>
-        cloudwatch.CompositeAlarm.fromCompositeAlarmName(this, `AnyAlarm-${db.name}`, `${config.app.name}-${db.name}-any`),
-      ),
+      alarms: this.monitoring.allAlarms,
       watchdogInterval: this.watchdog.interval,
       restoreStateMachineArn: this.restore.stateMachine.stateMachineArn,
     });

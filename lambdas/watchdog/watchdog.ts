@@ -3,11 +3,11 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { describeZodIssues, StrongboxError } from '../../contracts/errors';
-import { METRIC, NO_BACKUP_AGE_SECONDS, publishDatabaseMetrics } from '../../contracts/metrics';
+import { METRIC, NO_BACKUP_AGE_SECONDS, publishBreach, publishDatabaseMetrics } from '../../contracts/metrics';
 import type { Plan } from '../../contracts/plan';
 import { keys, LatestDrillSchema, LatestVerifiedSchema } from '../../contracts/vault';
 
-/** The watchdog could not read one or more pointers; their RPO alarms see missing data, which counts as breaching. */
+/** The watchdog could not read one or more pointers; those databases get no breach flag, and the watchdog alarm pages. */
 export class WatchdogError extends StrongboxError {}
 
 export interface WatchdogDeps {
@@ -30,11 +30,15 @@ export interface RecoveryPoint {
   readonly bytes?: number;
   /** Seconds since the newest completed drill, for databases with a drill schedule (NO_BACKUP_AGE_SECONDS: none yet). */
   readonly drillAgeSeconds?: number;
+  /** Beyond the drill schedule plus the task timeout and an hour; only for databases with a drill schedule. */
+  readonly drillOverdue?: boolean;
 }
 
 /**
  * Emits RecoveryPointAgeSeconds (and the newest verified backup's bytes) for every database in the plan, and
- * DrillAgeSeconds for those with a drill schedule. It reads small pointers, `index/<db>/latest-verified.json`
+ * DrillAgeSeconds for those with a drill schedule. It also publishes each database's breach flags every run:
+ * DatabaseBreach 1 when the age is beyond the RPO and 0 otherwise (the 0 is what resolves a tier alarm's
+ * contributor after any breach), and DrillOverdue for databases with a drill schedule. It reads small pointers, `index/<db>/latest-verified.json`
  * (kept by Verify) and `index/<db>/latest-drill.json` (kept by the drill Report), so a run costs one or two
  * GETs per database however many backups the vault holds.
  */
@@ -70,7 +74,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
   outcomes.forEach((outcome, i) => {
     const db = databases[i];
     if (outcome.status === 'rejected') {
-      // No metric for this database: its RPO alarm treats missing data as breaching, so the gap still alarms.
+      // No flag for this database: the run fails below, and the watchdog alarm pages for the gap.
       unreadable.push(`${db.name}: ${outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason)}`);
       return;
     }
@@ -82,6 +86,10 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
         : drill
           ? Math.max(0, Math.round((now.getTime() - Date.parse(drill.drilledAt)) / 1000))
           : NO_BACKUP_AGE_SECONDS;
+    const drillOverdue =
+      db.drillIntervalSeconds === undefined || drillAgeSeconds === undefined
+        ? undefined
+        : drillAgeSeconds > db.drillIntervalSeconds + db.taskTimeoutSeconds + 3600;
     const ageSeconds = pointer ? Math.max(0, Math.round((now.getTime() - Date.parse(pointer.takenAt)) / 1000)) : NO_BACKUP_AGE_SECONDS;
     const point: RecoveryPoint = {
       database: db.name,
@@ -92,12 +100,18 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
       backupId: pointer?.backupId,
       bytes: pointer?.bytes,
       ...(drillAgeSeconds !== undefined && { drillAgeSeconds }),
+      ...(drillOverdue !== undefined && { drillOverdue }),
     };
     publishDatabaseMetrics(deps.metrics, { database: db.name, engine: db.engine }, [
       { name: METRIC.recoveryPointAgeSeconds, unit: 'Seconds', value: ageSeconds },
       ...(pointer ? [{ name: METRIC.latestVerifiedBytes, unit: 'Bytes' as const, value: pointer.bytes }] : []),
       ...(drillAgeSeconds !== undefined ? [{ name: METRIC.drillAgeSeconds, unit: 'Seconds' as const, value: drillAgeSeconds }] : []),
     ]);
+    const target = { database: db.name, tier: db.tier };
+    publishBreach(deps.metrics, target, !point.withinRpo);
+    if (drillOverdue !== undefined) {
+      publishBreach(deps.metrics, target, drillOverdue, METRIC.drillOverdue);
+    }
     (point.withinRpo ? deps.logger.info : deps.logger.warn).call(deps.logger, pointer ? 'Recovery point' : 'No verified backup', {
       ...point,
     });
@@ -106,7 +120,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
   if (unreadable.length > 0) {
     deps.logger.error('Unreadable recovery point pointers', { unreadable });
     throw new WatchdogError(
-      `Could not read the latest-verified pointer of ${unreadable.length} database(s); their RPO alarms will fire on missing data. ` +
+      `Could not read the latest-verified pointer of ${unreadable.length} database(s); they get no breach flag and the watchdog alarm fires. ` +
         `Check the watchdog's s3:GetObject permission on index/* and the pointer files:\n${unreadable.join('\n')}`,
     );
   }

@@ -1,7 +1,7 @@
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { METRIC } from '../../../contracts/metrics';
+import { breachTarget, METRIC, publishBreach } from '../../../contracts/metrics';
 import { type FailureSummary, type NotifyEvent, type PrepareResult, PrepareResultSchema } from '../../../contracts/payloads/backup';
 import type { Plan } from '../../../contracts/plan';
 import { FailureRecordSchema, keys, type Manifest, ManifestSchema } from '../../../contracts/vault';
@@ -104,6 +104,10 @@ export async function notify(event: NotifyEvent, deps: NotifyDeps): Promise<Noti
   if (deps.metrics && database && engine) {
     deps.metrics.addDimensions({ Database: database, Engine: engine });
     deps.metrics.addMetric(METRIC.backupFailed, 'Count', 1);
+  }
+  const target = breachTarget(deps.plan, database);
+  if (deps.metrics && target) {
+    publishBreach(deps.metrics, target, true);
   }
   return summary;
 }

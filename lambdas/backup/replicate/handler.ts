@@ -1,5 +1,6 @@
 import { ReplicateEnvSchema } from '../../../contracts/function-env';
 import { BackupRefSchema } from '../../../contracts/payloads/backup';
+import { loadPlan } from '../../../contracts/plan';
 import { lambdaHandler } from '../../runtime/lambda-handler';
 import { metrics, tracer } from '../../runtime/powertools';
 import { regionalVaultS3Client, vaultS3Client } from '../../runtime/vault-client';
@@ -15,5 +16,6 @@ export const handler = lambdaHandler({ name: 'Replicate event', schema: BackupRe
     replicaBucket: env.replicaBucket,
     replicaKmsKey: env.replicaKmsKey,
     metrics,
+    plan: loadPlan(),
   }),
 );

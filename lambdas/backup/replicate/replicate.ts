@@ -11,8 +11,9 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { ReplicationError } from '../../../contracts/errors';
-import { METRIC } from '../../../contracts/metrics';
+import { breachTarget, METRIC, publishBreach } from '../../../contracts/metrics';
 import type { BackupRef, ReplicateResult } from '../../../contracts/payloads/backup';
+import type { Plan } from '../../../contracts/plan';
 import { keys, ManifestSchema, VerificationSchema } from '../../../contracts/vault';
 import { base64ToHex, getJson, isNotFound, streamSha256 } from '../../../contracts/vault-io';
 import { mapLimit } from '../../../util/map-limit';
@@ -31,6 +32,8 @@ export interface ReplicateDeps {
   readonly replicaKmsKey: string;
   readonly now?: () => Date;
   readonly metrics?: Metrics;
+  /** The plan, for the database's tier and RPO: a copy lagging beyond the RPO is a breach (after a regional loss it could not meet it). */
+  readonly plan?: Plan;
   /** CopyObject handles at most 5 GB; larger objects go multipart. Lowered by tests only. */
   readonly multipartThresholdBytes?: number;
   readonly minPartSizeBytes?: number;
@@ -97,6 +100,7 @@ export async function replicate(ref: BackupRef, deps: ReplicateDeps): Promise<Re
       await deps.replica.send(new DeleteObjectCommand({ Bucket: deps.replicaBucket, Key: item.key }));
       deps.metrics?.addDimensions({ Database: ref.database, Engine: manifest.engine.name });
       deps.metrics?.addMetric(METRIC.replicationFailed, 'Count', 1);
+      flagBreach(deps, ref.database);
       throw new ReplicationError(
         `${ref.backupId}: the copy of ${item.key} in ${deps.replicaBucket} does not match the source (expected ${item.bytes} bytes, sha256 ${item.sha256}); the copy was removed, retry the execution`,
       );
@@ -109,6 +113,10 @@ export async function replicate(ref: BackupRef, deps: ReplicateDeps): Promise<Re
   if (deps.metrics) {
     deps.metrics.addDimensions({ Database: ref.database, Engine: manifest.engine.name });
     deps.metrics.addMetric(METRIC.replicationLagSeconds, 'Seconds', lagSeconds);
+  }
+  const rpoSeconds = deps.plan?.databases[ref.database]?.rpoSeconds;
+  if (rpoSeconds !== undefined && lagSeconds > rpoSeconds) {
+    flagBreach(deps, ref.database);
   }
   return { bucket: deps.replicaBucket, copied, alreadyPresent, bytes, lagSeconds };
 }
@@ -219,4 +227,11 @@ async function multipartCopy(deps: ReplicateDeps, item: CopyItem): Promise<void>
 export function partLayout(bytes: number, minPartSizeBytes = 256 * MiB): { partSize: number; partCount: number } {
   const partSize = Math.max(minPartSizeBytes, Math.ceil(bytes / 10_000));
   return { partSize, partCount: Math.max(1, Math.ceil(bytes / partSize)) };
+}
+
+function flagBreach(deps: ReplicateDeps, database: string): void {
+  const target = breachTarget(deps.plan, database);
+  if (deps.metrics && target) {
+    publishBreach(deps.metrics, target, true);
+  }
 }

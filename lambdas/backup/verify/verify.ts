@@ -4,8 +4,9 @@ import * as zlib from 'node:zlib';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand, HeadObjectCommand, type HeadObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { VerificationError } from '../../../contracts/errors';
-import { METRIC } from '../../../contracts/metrics';
+import { breachTarget, METRIC, publishBreach, SIZE_DROP_PERCENT } from '../../../contracts/metrics';
 import type { BackupRef, VerifyResult } from '../../../contracts/payloads/backup';
+import type { Plan } from '../../../contracts/plan';
 import { keys, LatestVerifiedSchema, type Manifest, ManifestSchema, parseBackupId, type Verification } from '../../../contracts/vault';
 import { base64ToHex, getJson, isNotFound, putJson, RecordFormatError } from '../../../contracts/vault-io';
 import { hasZstdMagic, ZstdFrameChecker } from './zstd-frames';
@@ -18,6 +19,8 @@ export interface VerifyDeps {
   readonly bucket: string;
   readonly now?: () => Date;
   readonly metrics?: Metrics;
+  /** The plan, for the database's tier on the breach flag (a failed verification, a size drop). */
+  readonly plan?: Plan;
   /** Decode the zstd stream while re-reading; on by default where Node's zlib has zstd (22.15+). */
   readonly decode?: boolean;
 }
@@ -147,6 +150,7 @@ function fail(deps: VerifyDeps, ref: BackupRef, message: string, manifest?: Mani
     deps.metrics.addDimensions({ Database: ref.database, Engine: manifest?.engine.name ?? 'unknown' });
     deps.metrics.addMetric(METRIC.verificationFailed, 'Count', 1);
   }
+  flagBreach(deps, ref);
   return new VerificationError(message);
 }
 
@@ -209,11 +213,22 @@ async function rereadArtifact(
   return { sha256: hash.digest('hex'), bytes, ...(problem ? { problem } : {}) };
 }
 
-/** Moves the pointer forward only: a late verification of an older backup never hides a newer one. */
+function flagBreach(deps: VerifyDeps, ref: BackupRef): void {
+  const target = breachTarget(deps.plan, ref.database);
+  if (deps.metrics && target) {
+    publishBreach(deps.metrics, target, true);
+  }
+}
+
+/**
+ * Moves the pointer forward only: a late verification of an older backup never hides a newer one. The pointer
+ * it replaces holds the previous verified size, so a shrink beyond SIZE_DROP_PERCENT is flagged here: an empty
+ * or truncated dump verifies against its own manifest, and only the comparison shows it.
+ */
 async function advanceLatestVerified(deps: VerifyDeps, ref: BackupRef, verifiedAt: Date, bytes: number): Promise<void> {
   const key = keys.latestVerified(ref.database);
   const takenAt = parseBackupId(ref.backupId).takenAt;
-  let current: { takenAt: string } | undefined;
+  let current: { takenAt: string; bytes: number } | undefined;
   try {
     current = (await getJson(deps.s3, deps.bucket, key, LatestVerifiedSchema))?.value;
   } catch (error) {
@@ -223,6 +238,9 @@ async function advanceLatestVerified(deps: VerifyDeps, ref: BackupRef, verifiedA
   }
   if (current && new Date(current.takenAt).getTime() > takenAt.getTime()) {
     return;
+  }
+  if (current && current.bytes > 0 && (100 * (current.bytes - bytes)) / current.bytes > SIZE_DROP_PERCENT) {
+    flagBreach(deps, ref);
   }
   await putJson(
     deps.s3,

@@ -2,8 +2,9 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { DrillFailedError, readableError } from '../../../contracts/errors';
-import { METRIC, publishDatabaseMetrics } from '../../../contracts/metrics';
+import { breachTarget, METRIC, publishBreach, publishDatabaseMetrics } from '../../../contracts/metrics';
 import type { DrillReportEvent } from '../../../contracts/payloads/drill';
+import type { Plan } from '../../../contracts/plan';
 import { type DrillRecord, DrillRecordSchema, describeMismatch, keys, type LatestDrill } from '../../../contracts/vault';
 import { getJson, putJson } from '../../../contracts/vault-io';
 
@@ -13,6 +14,8 @@ export interface DrillReportDeps {
   readonly sns: SNSClient;
   readonly chatTopicArn: string;
   readonly metrics: Metrics;
+  /** The plan, for the database's tier and RTO on the breach flag (a failed drill, a restore slower than the RTO). */
+  readonly plan?: Plan;
 }
 
 /** ReportFailure's result: the drill machine's Fail state shows it as the execution's error and cause. */
@@ -42,6 +45,7 @@ export async function reportDrill(event: DrillReportEvent, deps: DrillReportDeps
     publishDatabaseMetrics(deps.metrics, { database: prepared.database, engine: prepared.engine }, [
       { name: METRIC.drillPassed, unit: 'Count', value: 0 },
     ]);
+    flagBreach(deps, prepared.database);
     const reason = event.error ? readableError(event.error).cause : 'the drill task left no drill.json';
     const summary = `Drill of ${prepared.database} FAILED (${prepared.backupId}): the drill did not complete: ${reason}`;
     await post(deps, summary, prepared.database, false);
@@ -57,6 +61,10 @@ export async function reportDrill(event: DrillReportEvent, deps: DrillReportDeps
   const summary = record.passed
     ? `Drill of ${prepared.database} passed: ${prepared.backupId} restored into a throwaway engine in ${record.restoreSeconds} s; inventory matches the manifest, ${record.checks.length} sanity checks passed.`
     : `Drill of ${prepared.database} FAILED: ${prepared.backupId} restored in ${record.restoreSeconds} s but ${describeFailures(record)}`;
+  const rtoSeconds = deps.plan?.databases[prepared.database]?.rtoSeconds;
+  if (!record.passed || (rtoSeconds !== undefined && record.restoreSeconds > rtoSeconds)) {
+    flagBreach(deps, prepared.database);
+  }
   await post(deps, summary, prepared.database, record.passed);
   if (!record.passed) {
     return failed(event, summary);
@@ -92,4 +100,11 @@ async function post(deps: DrillReportDeps, description: string, database: string
       }),
     }),
   );
+}
+
+function flagBreach(deps: DrillReportDeps, database: string): void {
+  const target = breachTarget(deps.plan, database);
+  if (target) {
+    publishBreach(deps.metrics, target, true);
+  }
 }

@@ -134,8 +134,8 @@ describe('Dashboard', () => {
     const without = widgets();
     // Assess
     const status = withAlarms.widgets.find((w) => w.type === 'alarm');
-    // 8 alarms and a composite per database, and orders' drill-overdue alarm.
-    expect(status?.properties.alarms).toHaveLength(28);
+    // One breach alarm per tier, and the critical tier's drill-overdue alarm (orders has a drill).
+    expect(status?.properties.alarms).toHaveLength(4);
     expect(without.widgets.find((w) => w.type === 'alarm')).toBeUndefined();
   });
 

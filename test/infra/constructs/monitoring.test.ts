@@ -1,9 +1,10 @@
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
-import { NO_BACKUP_AGE_SECONDS } from '../../../contracts/metrics';
+import type { Plan } from '../../../contracts/plan';
 import { Monitoring, type MonitoringProps } from '../../../infra/constructs/monitoring';
 import { monitoringPlan } from './monitoring-plan';
 
@@ -11,186 +12,133 @@ function synth(overrides: Partial<MonitoringProps> = {}, pageOnImportant = false
   const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
   const chatTopic = new sns.Topic(stack, 'Chat');
   const pagerTopic = new sns.Topic(stack, 'Pager');
+  const watchdogFunction = new lambda.Function(stack, 'Watchdog', {
+    runtime: lambda.Runtime.NODEJS_22_X,
+    handler: 'index.handler',
+    code: lambda.Code.fromInline('exports.handler = async () => ({})'),
+  });
   const monitoring = new Monitoring(stack, 'Monitoring', {
     plan: monitoringPlan(),
     topics: { chatTopic, pagerTopic, pageOnImportant },
+    watchdogFunction,
     backupStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:acme-backup',
     ...overrides,
   });
   const template = Template.fromStack(stack);
   const ref = (topic: sns.Topic) => ({ Ref: stack.getLogicalId(topic.node.defaultChild as sns.CfnTopic) });
-  return { template, monitoring, chat: ref(chatTopic), pager: ref(pagerTopic) };
+  const alarm = (name: string) => Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: name } }))[0];
+  return { template, monitoring, alarm, chat: ref(chatTopic), pager: ref(pagerTopic) };
 }
 
-const dimensions = (database: string, engine: string) => [
-  { Name: 'Database', Value: database },
-  { Name: 'Engine', Value: engine },
-];
+const query = (metric: string, tier: string) =>
+  `SELECT MAX(${metric}) FROM SCHEMA("Strongbox", Database, Tier) WHERE Tier = '${tier}' GROUP BY Database ORDER BY MAX() DESC`;
 
 describe('Monitoring alarms', () => {
-  it('creates eight alarms and one composite per database, and a drill-overdue alarm where drills are scheduled', () => {
+  it('creates one breach alarm per tier, a drill-overdue alarm per tier with drills and the watchdog alarm, none per database', () => {
     // Prepare
-    const { template } = synth();
+    const { template, monitoring } = synth();
     // Act
-    const alarms = template.findResources('AWS::CloudWatch::Alarm');
-    const composites = template.findResources('AWS::CloudWatch::CompositeAlarm');
+    const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties.AlarmName);
     // Assess
-    expect(Object.keys(alarms)).toHaveLength(25);
-    expect(Object.keys(composites)).toHaveLength(3);
-  });
-
-  it('alarms in chat, never the pager, when no drill completed within the drill schedule plus the task timeout', () => {
-    // Prepare
-    const { template, chat, monitoring } = synth();
-    // Act
-    const composite = Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm')).find((c) =>
-      String(c.Properties.AlarmName).startsWith('acme-orders'),
-    );
-    // Assess
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'acme-orders-drill-overdue',
-      MetricName: 'DrillAgeSeconds',
-      Dimensions: dimensions('orders', 'postgres'),
-      Statistic: 'Maximum',
-      // Weekly drills: 7 days, plus the 2 h task timeout, plus an hour.
-      Threshold: 7 * 86_400 + 7200 + 3600,
-      ComparisonOperator: 'GreaterThanThreshold',
-      EvaluationPeriods: 3,
-      DatapointsToAlarm: 2,
-      TreatMissingData: 'breaching',
-      AlarmActions: [chat],
-      OKActions: [chat],
-    });
-    expect(monitoring.alarms.billing.drillOverdue).toBeUndefined();
-    expect(JSON.stringify(composite?.Properties.AlarmRule)).not.toContain('DrillOverdue');
-  });
-
-  it('alarms on recovery-point age above the tier RPO, with missing data as breaching', () => {
-    // Prepare
-    const { template, chat } = synth();
-    // Act / Assess
-    for (const [name, engine, rpo] of [
-      ['orders', 'postgres', 900],
-      ['billing', 'mariadb', 3600],
-      ['cache', 'redis', 86_400],
-    ] as const) {
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        AlarmName: `acme-${name}-rpo`,
-        Namespace: 'Strongbox',
-        MetricName: 'RecoveryPointAgeSeconds',
-        Dimensions: dimensions(name, engine),
-        Statistic: 'Maximum',
-        Period: 300,
-        Threshold: rpo,
-        ComparisonOperator: 'GreaterThanThreshold',
-        EvaluationPeriods: 3,
-        DatapointsToAlarm: 2,
-        TreatMissingData: 'breaching',
-        AlarmActions: [chat],
-        OKActions: [chat],
-      });
-    }
-    expect(NO_BACKUP_AGE_SECONDS).toBeGreaterThan(86_400);
+    expect(names.sort()).toEqual([
+      'acme-critical-breach',
+      'acme-critical-drill-overdue',
+      'acme-general-breach',
+      'acme-important-breach',
+      'acme-watchdog-failed',
+    ]);
+    expect(template.findResources('AWS::CloudWatch::CompositeAlarm')).toEqual({});
+    expect(monitoring.allAlarms).toHaveLength(5);
   });
 
   it.each([
-    ['backup-failed', 'BackupFailed', 'Sum', 1, 'GreaterThanOrEqualToThreshold'],
-    ['verification-failed', 'VerificationFailed', 'Sum', 1, 'GreaterThanOrEqualToThreshold'],
-    ['replication-failed', 'ReplicationFailed', 'Sum', 1, 'GreaterThanOrEqualToThreshold'],
-    ['replication-lag', 'ReplicationLagSeconds', 'Maximum', 900, 'GreaterThanThreshold'],
-    ['drill-failed', 'DrillPassed', 'Minimum', 1, 'LessThanThreshold'],
-    ['rto', 'MeasuredRTOSeconds', 'Maximum', 3600, 'GreaterThanThreshold'],
-  ])(
-    'alarms on %s from %s (%s) for the critical database, held one hour, missing data not breaching',
-    (suffix, metric, statistic, threshold, operator) => {
-      // Prepare
-      const { template, chat } = synth();
-      // Act / Assess
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        AlarmName: `acme-orders-${suffix}`,
-        Namespace: 'Strongbox',
-        MetricName: metric,
-        Dimensions: dimensions('orders', 'postgres'),
-        Statistic: statistic,
-        Period: 300,
-        Threshold: threshold,
-        ComparisonOperator: operator,
-        EvaluationPeriods: 12,
-        DatapointsToAlarm: 1,
-        TreatMissingData: 'notBreaching',
-        AlarmActions: [chat],
-        OKActions: [chat],
-      });
-    },
-  );
-
-  it('uses each database its own RPO as replication-lag threshold and its own RTO, overrides included', () => {
-    // Prepare
-    const { template } = synth();
-    // Act / Assess
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'acme-billing-rto', Threshold: 7200 });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'acme-billing-replication-lag', Threshold: 3600 });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'acme-cache-rto', Threshold: 86_400 });
-  });
-
-  it('alarms when the newest verified backup shrank by more than the default 50% against the previous one', () => {
+    ['critical', 'orders'],
+    ['important', 'billing'],
+    ['general', 'cache'],
+  ])('alarms on DatabaseBreach of the %s tier, one contributor per database, held one hour, missing data not breaching', (tier) => {
     // Prepare
     const { template, chat } = synth();
     // Act / Assess
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'acme-orders-size-drop',
-      Threshold: 50,
-      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmName: `acme-${tier}-breach`,
+      Metrics: [Match.objectLike({ Expression: query('DatabaseBreach', tier), Period: 300, ReturnData: true })],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       EvaluationPeriods: 12,
       DatapointsToAlarm: 1,
       TreatMissingData: 'notBreaching',
-      AlarmActions: [chat],
-      OKActions: [chat],
-      Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: '100 * (0 - DIFF(bytes)) / (bytes - DIFF(bytes))', ReturnData: true }),
-        Match.objectLike({
-          Id: 'bytes',
-          ReturnData: false,
-          MetricStat: {
-            Metric: { Namespace: 'Strongbox', MetricName: 'LatestVerifiedBackupBytes', Dimensions: dimensions('orders', 'postgres') },
-            Period: 300,
-            Stat: 'Maximum',
-          },
-        }),
-      ]),
+      AlarmActions: Match.arrayWith([chat]),
+      OKActions: Match.arrayWith([chat]),
     });
   });
 
-  it('takes the size-drop percentage, hold and watchdog interval from its props', () => {
+  it('alarms in chat, never the pager, when a drill is overdue, only for tiers with a drill schedule', () => {
     // Prepare
-    const { template } = synth({ sizeDropPercent: 30, failureHold: Duration.hours(6), watchdogInterval: Duration.minutes(10) });
+    const { template, chat, monitoring } = synth({}, true);
     // Act / Assess
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'acme-cache-size-drop', Threshold: 30, EvaluationPeriods: 36 });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'acme-cache-backup-failed', Period: 600, EvaluationPeriods: 36 });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'acme-cache-rpo', Period: 600 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'acme-critical-drill-overdue',
+      Metrics: [Match.objectLike({ Expression: query('DrillOverdue', 'critical'), Period: 300, ReturnData: true })],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 2,
+      AlarmActions: [chat],
+      OKActions: [chat],
+    });
+    expect(monitoring.tiers.important?.drillOverdue).toBeUndefined();
+    expect(monitoring.tiers.general?.drillOverdue).toBeUndefined();
+  });
+
+  it('pages and posts to chat when the watchdog fails or stops running (missing data breaching)', () => {
+    // Prepare
+    const { template, chat, pager } = synth();
+    // Act / Assess
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'acme-watchdog-failed',
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 2,
+      TreatMissingData: 'breaching',
+      AlarmActions: [chat, pager],
+      OKActions: [chat, pager],
+    });
+  });
+
+  it('takes the hold and watchdog interval from its props', () => {
+    // Prepare
+    const { template } = synth({ failureHold: Duration.hours(2), watchdogInterval: Duration.minutes(10) });
+    // Act / Assess
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'acme-general-breach',
+      Metrics: [Match.objectLike({ Period: 600 })],
+      EvaluationPeriods: 12,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'acme-watchdog-failed', Period: 600 });
   });
 
   it('links the backup state machine in the alarm description', () => {
     // Prepare
-    const { template } = synth();
+    const { alarm } = synth();
     // Act
-    const alarm = Object.values(
-      template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: 'acme-orders-backup-failed' } }),
-    )[0];
+    const description = alarm('acme-critical-breach').Properties.AlarmDescription;
     // Assess
-    expect(alarm.Properties.AlarmDescription).toContain(
+    expect(description).toContain(
       'https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/statemachines/view/arn:aws:states:eu-west-1:123456789012:stateMachine:acme-backup',
     );
   });
 
   it.each([
-    [{ sizeDropPercent: 0 }, 'sizeDropPercent must be above 0 and at most 100, got 0'],
-    [{ sizeDropPercent: 150 }, 'got 150'],
     [{ watchdogInterval: Duration.seconds(90) }, 'watchdogInterval must be a whole number of minutes, got 1 minute 30 seconds'],
     [
       { failureHold: Duration.minutes(7) },
-      'failureHold must be a multiple of watchdogInterval (5 minutes) of at most one day, got 7 minutes',
+      'failureHold must be a multiple of watchdogInterval (5 minutes) of at most 3 hours (the Metrics Insights alarm lookback), got 7 minutes',
     ],
+    [{ failureHold: Duration.hours(4) }, 'got 4 hours'],
     [{ failureHold: Duration.days(2) }, 'got 2 days'],
   ] satisfies [Partial<MonitoringProps>, string][])('rejects %o with a message showing the value', (props, message) => {
     // Prepare / Act
@@ -198,75 +146,82 @@ describe('Monitoring alarms', () => {
     // Assess
     expect(attempt).toThrow(message);
   });
+
+  it('refuses a tier of more databases than one Metrics Insights alarm evaluates, naming the limit and the fix', () => {
+    // Prepare
+    const base = monitoringPlan();
+    const plan: Plan = {
+      ...base,
+      databases: Object.fromEntries(Array.from({ length: 501 }, (_, i) => [`db-${i}`, { ...base.databases.cache, name: `db-${i}` }])),
+    };
+    // Act
+    const attempt = () => synth({ plan });
+    // Assess
+    expect(attempt).toThrow(
+      'databases: 501 databases of tier "general"; one Metrics Insights alarm evaluates at most 500 time series, so the tier alarm would miss some: keep at most 500 databases per tier',
+    );
+  });
 });
 
 describe('Monitoring routing', () => {
-  it('pages for a critical database through its composite alarm only, for ALARM and OK', () => {
+  it('pages for the critical tier for ALARM and OK, and sends every alarm ALARM and OK to chat', () => {
     // Prepare
     const { template, chat, pager } = synth();
     // Act
-    const individual = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
     // Assess
-    template.hasResourceProperties('AWS::CloudWatch::CompositeAlarm', {
-      AlarmName: 'acme-orders-any',
-      AlarmActions: [pager],
-      OKActions: [pager],
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'acme-critical-breach',
+      AlarmActions: [chat, pager],
+      OKActions: [chat, pager],
     });
-    for (const alarm of individual) {
-      expect(alarm.Properties.AlarmActions).toEqual([chat]);
-      expect(alarm.Properties.OKActions).toEqual([chat]);
+    for (const alarm of alarms) {
+      expect(alarm.Properties.AlarmActions).toContainEqual(chat);
+      expect(alarm.Properties.OKActions).toContainEqual(chat);
     }
   });
 
-  it('does not page for an important database unless pageOnImportant is set', () => {
+  it('does not page for the important tier unless pageOnImportant is set', () => {
     // Prepare
     const quiet = synth({}, false);
     const paging = synth({}, true);
     // Act
-    const quietComposite = Object.values(
-      quiet.template.findResources('AWS::CloudWatch::CompositeAlarm', { Properties: { AlarmName: 'acme-billing-any' } }),
-    )[0];
+    const quietAlarm = quiet.alarm('acme-important-breach');
     // Assess
-    expect(quietComposite.Properties.AlarmActions).toBeUndefined();
-    expect(quietComposite.Properties.OKActions).toBeUndefined();
-    paging.template.hasResourceProperties('AWS::CloudWatch::CompositeAlarm', {
-      AlarmName: 'acme-billing-any',
-      AlarmActions: [paging.pager],
-      OKActions: [paging.pager],
+    expect(quietAlarm.Properties.AlarmActions).toEqual([quiet.chat]);
+    expect(quietAlarm.Properties.OKActions).toEqual([quiet.chat]);
+    paging.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'acme-important-breach',
+      AlarmActions: [paging.chat, paging.pager],
+      OKActions: [paging.chat, paging.pager],
     });
   });
 
-  it('never pages for a general database, even with pageOnImportant', () => {
+  it('never pages for the general tier, even with pageOnImportant', () => {
     // Prepare
-    const { template } = synth({}, true);
+    const { alarm, chat } = synth({}, true);
     // Act
-    const composite = Object.values(
-      template.findResources('AWS::CloudWatch::CompositeAlarm', { Properties: { AlarmName: 'acme-cache-any' } }),
-    )[0];
+    const general = alarm('acme-general-breach');
     // Assess
-    expect(composite.Properties.AlarmActions).toBeUndefined();
-    expect(composite.Properties.OKActions).toBeUndefined();
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'acme-cache-rpo', AlarmActions: [Match.anyValue()] });
+    expect(general.Properties.AlarmActions).toEqual([chat]);
+    expect(general.Properties.OKActions).toEqual([chat]);
   });
 
-  it('builds each composite from all eight alarms of its own database', () => {
+  it('gives each tier alarm exactly the databases of its tier as contributors, and no pager for a fleet that never pages', () => {
     // Prepare
-    const { template, monitoring } = synth();
+    const base = monitoringPlan();
+    const generalOnly: Plan = { ...base, databases: { cache: base.databases.cache } };
     // Act
-    const composite = Object.values(
-      template.findResources('AWS::CloudWatch::CompositeAlarm', { Properties: { AlarmName: 'acme-orders-any' } }),
-    )[0];
-    const rule = JSON.stringify(composite.Properties.AlarmRule);
+    const { template, monitoring, alarm, chat } = synth({ plan: generalOnly }, true);
     // Assess
-    const stack = Stack.of(monitoring);
-    const ordersAlarms = Object.entries(monitoring.alarms.orders).filter(([key]) => key !== 'any' && key !== 'drillOverdue');
-    expect(ordersAlarms).toHaveLength(8);
-    for (const [, alarm] of ordersAlarms) {
-      expect(rule).toContain(stack.getLogicalId(alarm.node.defaultChild as never));
-    }
-    expect(rule).not.toContain(stack.getLogicalId(monitoring.alarms.billing.rpoBreach.node.defaultChild as never));
-    expect(rule.match(/ALARM\(/g)).toHaveLength(8);
-    expect(rule).toContain(' OR ');
+    expect(Object.keys(monitoring.tiers)).toEqual(['general']);
+    const expression = alarm('acme-general-breach').Properties.Metrics[0].Expression as string;
+    expect(expression).toContain("WHERE Tier = 'general' GROUP BY Database");
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'acme-watchdog-failed',
+      AlarmActions: [chat],
+      OKActions: [chat],
+    });
   });
 });
 
@@ -284,6 +239,6 @@ describe('Monitoring and cdk-nag', () => {
     const report = new AwsSolutionsChecks(app).validateScope(app);
     // Assess
     expect(report.violations).toEqual([]);
-    expect(Template.fromStack(stack).findResources('AWS::CloudWatch::CompositeAlarm')).not.toEqual({});
+    expect(Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm')).not.toEqual({});
   });
 });

@@ -52,7 +52,8 @@ describe('npm run estimate', () => {
     expect(code).toBe(0);
     expect(out[0]).toContain('list prices of eu-west-1 on');
     const row = (name: string) => out.find((l) => l.startsWith(`${name} `)) ?? '';
-    expect(row('orders')).toMatch(/postgres\s+critical\s+10\*\s+2918\s+1\.40\s/);
+    // DatabaseBreach and DrillOverdue, each a metric analyzed by a Metrics Insights tier alarm.
+    expect(row('orders')).toMatch(/postgres\s+critical\s+10\*\s+2918\s+0\.200\s/);
     expect(row('sessions').trim().endsWith('n/a')).toBe(true);
     expect(out.some((l) => l.startsWith('fleet: 4 databases,'))).toBe(true);
     expect(out.some((l) => l.startsWith('  defaultSizeGiB = 10'))).toBe(true);
@@ -68,8 +69,9 @@ describe('npm run estimate', () => {
     expect(estimate.databases).toHaveLength(500);
     const sum = estimate.databases.reduce((s, d) => s + d.usd.total, 0) + estimate.fixedUsd;
     expect(estimate.totalUsd).toBeCloseTo(sum, 6);
-    // Eight standard alarms, the drill-overdue alarm and the composite, at list price.
-    expect(estimate.alarmUsdPerDatabase).toBeCloseTo(9 * 0.1 + 0.5, 6);
+    // Two metrics analyzed by the tier alarms per database (every fleet database drills), plus the watchdog alarm shared out.
+    expect(estimate.alarmUsdPerDatabase).toBeCloseTo(2 * 0.1 + 0.1 / 500, 6);
+    expect(estimate.alarmUsdPerDatabase).toBeLessThan(0.25);
     expect(estimate.databases.every((d) => d.sizeFrom === 'config')).toBe(true);
     expect(estimate.databases[0].usd.fargate).toBeGreaterThan(0);
   });

@@ -182,7 +182,7 @@ describe('runWatchdog against s3rver', () => {
       now: () => NOW,
     });
     // Assess
-    const lines = emf.lines();
+    const lines = emf.lines().filter((line) => !('DatabaseBreach' in line));
     expect(lines).toHaveLength(2);
     for (const line of lines) {
       expect(line._aws.CloudWatchMetrics[0].Namespace).toBe('Strongbox');
@@ -194,6 +194,79 @@ describe('runWatchdog against s3rver', () => {
       { Name: 'RecoveryPointAgeSeconds', Unit: 'Seconds' },
       { Name: 'LatestVerifiedBackupBytes', Unit: 'Bytes' },
     ]);
+  });
+
+  it('flags each database in or out of breach every run, with exactly the Database and Tier dimensions', async () => {
+    // Prepare
+    const client = s3.client();
+    await plantPointer(client, 'ok-db', new Date(NOW.getTime() - 300_000), 10);
+    await plantPointer(client, 'late-db', new Date(NOW.getTime() - 7_200_000), 10);
+    await plantPointer(client, 'undrilled-db', new Date(NOW.getTime() - 300_000), 10);
+    const weekly = { drillIntervalSeconds: 7 * 86_400 };
+    const plan = planOf(database('ok-db', 'postgres', 'critical', 900), database('late-db', 'mariadb', 'important', 3600), {
+      ...database('undrilled-db', 'redis', 'general', 86_400),
+      ...weekly,
+    });
+    const emf = captureEmf();
+    // Act
+    const points = await runWatchdog({
+      s3: client,
+      bucket: BUCKET,
+      plan,
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
+      logger: quietLogger,
+      now: () => NOW,
+    });
+    // Assess
+    const flags = emf
+      .lines()
+      .filter((line) => 'DatabaseBreach' in line || 'DrillOverdue' in line)
+      .map((line) => ({ ...line, _aws: line._aws.CloudWatchMetrics[0].Dimensions }));
+    expect(flags).toEqual([
+      { _aws: [['Database', 'Tier']], Database: 'ok-db', Tier: 'critical', DatabaseBreach: 0 },
+      { _aws: [['Database', 'Tier']], Database: 'late-db', Tier: 'important', DatabaseBreach: 1 },
+      { _aws: [['Database', 'Tier']], Database: 'undrilled-db', Tier: 'general', DatabaseBreach: 0 },
+      { _aws: [['Database', 'Tier']], Database: 'undrilled-db', Tier: 'general', DrillOverdue: 1 },
+    ]);
+    expect(points.map((p) => p.drillOverdue)).toEqual([undefined, undefined, true]);
+  });
+
+  it('counts a drill overdue only beyond the drill schedule plus the task timeout plus an hour', async () => {
+    // Prepare
+    const client = s3.client();
+    const weekly = 7 * 86_400;
+    const allowed = weekly + 3600 + 3600; // the schedule, the 1 h task timeout of database(), an hour
+    for (const [name, ageSeconds] of [
+      ['ontime-db', allowed],
+      ['overdue-db', allowed + 60],
+    ] as const) {
+      await plantPointer(client, name, new Date(NOW.getTime() - 60_000), 10);
+      const drill: LatestDrill = {
+        database: name,
+        backupId: `${name}-20260301T030000Z-full`,
+        drilledAt: new Date(NOW.getTime() - ageSeconds * 1000).toISOString(),
+        passed: true,
+      };
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys.latestDrill(name), Body: JSON.stringify(drill) }));
+    }
+    const plan = planOf(
+      { ...database('ontime-db', 'postgres', 'critical', 900), drillIntervalSeconds: weekly },
+      { ...database('overdue-db', 'postgres', 'critical', 900), drillIntervalSeconds: weekly },
+    );
+    const emf = captureEmf();
+    // Act
+    const points = await runWatchdog({
+      s3: client,
+      bucket: BUCKET,
+      plan,
+      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
+      logger: quietLogger,
+      now: () => NOW,
+    });
+    // Assess
+    expect(points.map((p) => p.drillOverdue)).toEqual([false, true]);
+    expect(emf.value('ontime-db', 'DrillOverdue')).toBe(0);
+    expect(emf.value('overdue-db', 'DrillOverdue')).toBe(1);
   });
 
   it('still reports the readable databases when one pointer is corrupt, then fails naming the bad one', async () => {

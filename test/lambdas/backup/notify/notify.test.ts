@@ -34,9 +34,24 @@ function setup() {
   mock.on(PublishCommand).resolves({ MessageId: '1' });
   const added: [string, string, number][] = [];
   const dimensions: Record<string, string>[] = [];
+  const breaches: Record<string, string | number>[] = [];
   const metrics = {
     addMetric: (name: string, unit: string, value: number) => added.push([name, unit, value]),
     addDimensions: (d: Record<string, string>) => dimensions.push(d),
+    // The breach flag goes out through a single-metric child with only Database and Tier (contracts/metrics.ts).
+    singleMetric: () => {
+      const line: Record<string, string | number> = {};
+      breaches.push(line);
+      return {
+        clearDefaultDimensions: () => undefined,
+        addDimension: (name: string, value: string) => {
+          line[name] = value;
+        },
+        addMetric: (name: string, _unit: string, value: number) => {
+          line[name] = value;
+        },
+      };
+    },
   };
   const deps = {
     sns,
@@ -51,13 +66,13 @@ function setup() {
   };
   const messages = () =>
     mock.commandCalls(PublishCommand).map((c) => ({ topic: c.args[0].input.TopicArn, body: JSON.parse(c.args[0].input.Message!) }));
-  return { deps, messages, added, dimensions };
+  return { deps, messages, added, dimensions, breaches };
 }
 
 describe('notify', () => {
   it('publishes a success summary in Chatbot custom format and emits the backup metrics', async () => {
     // Prepare
-    const { deps, messages, added, dimensions } = setup();
+    const { deps, messages, added, dimensions, breaches } = setup();
     await putBackup(s3rver.client(), 'vault', 'orders-20260401T100000Z-full', Buffer.alloc(1_000_000, 1));
 
     // Act
@@ -78,11 +93,12 @@ describe('notify', () => {
       'BackupThroughputMBps',
       'CompressionRatio',
     ]);
+    expect(breaches).toEqual([]);
   });
 
   it('turns an ECS failure and the stderr tail into a readable cause and pages for a critical database', async () => {
     // Prepare
-    const { deps, messages, added } = setup();
+    const { deps, messages, added, breaches } = setup();
     const backupId = 'orders-20260401T100000Z-full';
     await s3rver.client().send(
       new PutObjectCommand({
@@ -120,6 +136,7 @@ describe('notify', () => {
     expect('cause' in summary && summary.cause).toContain('permission denied for table secrets');
     expect(messages().map((m) => m.topic)).toEqual(['arn:chat', 'arn:pager']);
     expect(added).toEqual([['BackupFailed', 'Count', 1]]);
+    expect(breaches).toEqual([{ Database: 'orders', Tier: 'critical', DatabaseBreach: 1 }]);
   });
 
   it('extracts the message of a Lambda error without its stack, and does not page for an important database by default', async () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -10,12 +11,14 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ReplicationError } from '../../../../contracts/errors';
+import { METRICS_NAMESPACE } from '../../../../contracts/metrics';
 import { keys } from '../../../../contracts/vault';
 import { hexToBase64 } from '../../../../contracts/vault-io';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { partLayout, replicate } from '../../../../lambdas/backup/replicate/replicate';
+import { monitoringPlan } from '../../../infra/constructs/monitoring-plan';
 import { manifestFor, putBackup, putRoles, sha256, zstdCompress } from '../../fixtures';
 
 let s3rver: LocalS3;
@@ -222,5 +225,43 @@ describe('replicate above the multipart threshold (client mock: s3rver has no Up
     // Assess
     expect(layout.partCount).toBeLessThanOrEqual(10_000);
     expect(layout.partSize).toBeGreaterThanOrEqual(256 * 1024 ** 2);
+  });
+});
+
+describe('replicate flags a breach for the tier alarm', () => {
+  beforeAll(() => {
+    // setup-env.ts sets POWERTOOLS_DEV, which also disables metrics unless they are enabled explicitly.
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+  });
+  afterAll(() => {
+    vi.unstubAllEnvs();
+  });
+
+  const base = monitoringPlan();
+  // orders is critical with a 15-minute RPO: a replica copy later than that could not meet it after a regional loss.
+  const plan = { ...base, databases: { laggy: { ...base.databases.orders, name: 'laggy' } } };
+
+  async function replicateAt(backupId: string, at: string): Promise<unknown[]> {
+    await verified(backupId, zstdCompress(randomBytes(10_000)));
+    const spy = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    await replicate(
+      { database: 'laggy', backupId },
+      { ...deps(), now: () => new Date(at), plan, metrics: new Metrics({ namespace: METRICS_NAMESPACE }) },
+    );
+    const lines = spy.mock.calls.map((call) => JSON.parse(String(call[0])) as Record<string, unknown>);
+    spy.mockRestore();
+    return lines
+      .filter((line) => 'DatabaseBreach' in line)
+      .map(({ Database, Tier, DatabaseBreach }) => ({ Database, Tier, DatabaseBreach }));
+  }
+
+  it('when the copy lags the dump by more than the RPO, and not within it', async () => {
+    // Act: both dumps finished at 10:01:30 (fixtures), copied 8.5 and 18.5 minutes later.
+    const inTime = await replicateAt('laggy-20260401T100000Z-full', '2026-04-01T10:10:00Z');
+    const late = await replicateAt('laggy-20260402T100000Z-full', '2026-04-02T10:20:00Z');
+
+    // Assess
+    expect(inTime).toEqual([]);
+    expect(late).toEqual([{ Database: 'laggy', Tier: 'critical', DatabaseBreach: 1 }]);
   });
 });

@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { VerificationError } from '../../../../contracts/errors';
+import { METRICS_NAMESPACE, SIZE_DROP_PERCENT } from '../../../../contracts/metrics';
 import { keys, LatestVerifiedSchema, VerificationSchema } from '../../../../contracts/vault';
 import { hexToBase64 } from '../../../../contracts/vault-io';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { verify } from '../../../../lambdas/backup/verify/verify';
 import { ZstdFrameChecker } from '../../../../lambdas/backup/verify/zstd-frames';
+import { monitoringPlan } from '../../../infra/constructs/monitoring-plan';
 import { manifestFor, putBackup, putRoles, zstdCompress } from '../../fixtures';
 
 const BUCKET = 'vault';
@@ -179,5 +182,67 @@ describe('ZstdFrameChecker', () => {
     expect(good.finish()).toBeUndefined();
     expect(good.frames).toBe(2);
     expect(bad.finish()).toMatch(/expected a zstd frame/);
+  });
+});
+
+describe('verify flags a breach for the tier alarm', () => {
+  beforeAll(() => {
+    // setup-env.ts sets POWERTOOLS_DEV, which also disables metrics unless they are enabled explicitly.
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+  });
+  afterAll(() => {
+    vi.unstubAllEnvs();
+    vi.restoreAllMocks();
+  });
+
+  const base = monitoringPlan();
+  const plan = { ...base, databases: { sizes: { ...base.databases.orders, name: 'sizes' } } };
+
+  /** Verifies one backup of `bytes` random (incompressible) bytes and returns the breach flags it published. */
+  async function verifyOf(backupId: string, bytes: number, corrupt = false): Promise<unknown[]> {
+    const artifact = zstdCompress(randomBytes(bytes));
+    const manifest = manifestFor(backupId, artifact);
+    await putBackup(
+      s3rver.client(),
+      BUCKET,
+      backupId,
+      artifact,
+      corrupt ? { ...manifest, artifact: { ...manifest.artifact, sha256: '0'.repeat(64) } } : manifest,
+    );
+    const spy = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    await verify(
+      { database: 'sizes', backupId },
+      { s3: s3rver.client(), bucket: BUCKET, plan, metrics: new Metrics({ namespace: METRICS_NAMESPACE }) },
+    ).catch((error: unknown) => {
+      if (!(error instanceof VerificationError)) {
+        throw error;
+      }
+    });
+    const lines = spy.mock.calls.map((call) => JSON.parse(String(call[0])) as Record<string, unknown>);
+    spy.mockRestore();
+    return lines
+      .filter((line) => 'DatabaseBreach' in line)
+      .map(({ Database, Tier, DatabaseBreach }) => ({ Database, Tier, DatabaseBreach }));
+  }
+
+  it(`when the new verified backup is more than ${SIZE_DROP_PERCENT}% smaller than the previous one, and not for a smaller shrink`, async () => {
+    // Prepare
+    await verifyOf('sizes-20260501T100000Z-full', 400_000);
+
+    // Act
+    const halved = await verifyOf('sizes-20260502T100000Z-full', 100_000);
+    const slightly = await verifyOf('sizes-20260503T100000Z-full', 90_000);
+
+    // Assess
+    expect(halved).toEqual([{ Database: 'sizes', Tier: 'critical', DatabaseBreach: 1 }]);
+    expect(slightly).toEqual([]);
+  });
+
+  it('when verification fails', async () => {
+    // Act
+    const flags = await verifyOf('sizes-20260504T100000Z-full', 90_000, true);
+
+    // Assess
+    expect(flags).toEqual([{ Database: 'sizes', Tier: 'critical', DatabaseBreach: 1 }]);
   });
 });

@@ -9,6 +9,7 @@ import { type DrillRecord, keys, LatestDrillSchema } from '../../../../contracts
 import { getJson, putJson } from '../../../../contracts/vault-io';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { reportDrill } from '../../../../lambdas/drill/report/drill-report';
+import { monitoringPlan } from '../../../infra/constructs/monitoring-plan';
 import { restoreRoleArn, seedBackup } from '../../restore/resolve/fixtures';
 
 const BUCKET = 'vault';
@@ -97,6 +98,7 @@ describe('drill Report', () => {
   afterAll(async () => {
     sns.restore();
     delete process.env.STRONGBOX_S3_ENDPOINT;
+    delete process.env.STRONGBOX_PLAN;
     await s3rver.stop();
   });
 
@@ -276,11 +278,42 @@ describe('drill Report', () => {
     expect(message().content.title).toBe('Drill failed: orders');
   });
 
+  it('flags a breach for the tier alarm when a drill fails or restores slower than the RTO, not when it passes in time', async () => {
+    // Prepare
+    const plan = monitoringPlan(); // orders: critical, RTO 1 h
+    const inTime = await drilled('2026-01-05T03:00:00Z', (id) => drillRecord(id, { drilledAt: '2026-03-12T04:35:00.000Z' }));
+    const slow = await drilled('2026-01-06T03:00:00Z', (id) =>
+      drillRecord(id, { drilledAt: '2026-03-13T04:35:00.000Z', restoreSeconds: 3601 }),
+    );
+    const failing = await drilled('2026-01-07T03:00:00Z', (id) =>
+      drillRecord(id, { passed: false, drilledAt: '2026-03-14T04:35:00.000Z', mismatches: [{ name: 't', expected: 1, actual: 0 }] }),
+    );
+    const runs = [inTime, slow, failing].map(() => metricsRecorder());
+
+    // Act
+    await reportDrill({ prepared: prepared(inTime) }, { ...deps(runs[0].metrics), plan });
+    await reportDrill({ prepared: prepared(slow) }, { ...deps(runs[1].metrics), plan });
+    await reportDrill({ prepared: prepared(failing) }, { ...deps(runs[2].metrics), plan }).catch(() => undefined);
+
+    // Assess
+    const breach = {
+      dimensions: { Database: 'orders', Tier: 'critical' },
+      defaultsCleared: true,
+      name: 'DatabaseBreach',
+      unit: 'Count',
+      value: 1,
+    };
+    expect(runs[0].recorded).toEqual([]);
+    expect(runs[1].recorded).toEqual([breach]);
+    expect(runs[2].recorded).toEqual([breach]);
+  });
+
   it('runs behind the middy handler with the parser on the drill payload', async () => {
     // Prepare
     process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
     process.env.STRONGBOX_CHAT_TOPIC_ARN = CHAT;
     process.env.STRONGBOX_S3_ENDPOINT = s3rver.endpoint;
+    process.env.STRONGBOX_PLAN = JSON.stringify(monitoringPlan());
     const { handler } = await import('../../../../lambdas/drill/report/handler');
     const backupId = await drilled('2026-03-06T03:00:00Z', (id) => drillRecord(id));
 
