@@ -26,10 +26,15 @@ afterAll(() => rmSync(cdkOutdir, { recursive: true, force: true }));
 // (test/infra/constructs/app-function.test.ts) turns it back on, through postCliContext, which wins over this.
 process.env.CDK_CONTEXT_JSON ??= JSON.stringify({ 'aws:cdk:bundling-stacks': [] });
 
-// Tests that run a task command in process would print its JSON log lines (tasks/src/log.ts) between the file
-// names; they assert on results, records and errors instead. STRONGBOX_TEST_TASK_LOG=1 shows them again.
+// Tests that run a task command in process would print its JSON log and result lines (tasks/src/log.ts) and its
+// one-line error on stderr between the file names; they assert on results, records and errors instead.
+// STRONGBOX_TEST_TASK_LOG=1 shows them again.
 if (!process.env.STRONGBOX_TEST_TASK_LOG) {
-  const write = process.stdout.write.bind(process.stdout) as (chunk: unknown, ...rest: unknown[]) => boolean;
-  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
-    typeof chunk === 'string' && chunk.startsWith('{"level":') ? true : write(chunk, ...rest)) as typeof process.stdout.write;
+  const quiet = (stream: NodeJS.WriteStream, dropped: (line: string) => boolean) => {
+    const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    stream.write = ((chunk: unknown, ...rest: unknown[]) =>
+      typeof chunk === 'string' && dropped(chunk) ? true : write(chunk, ...rest)) as typeof stream.write;
+  };
+  quiet(process.stdout, (line) => line.startsWith('{"level":') || line.startsWith('{"command":'));
+  quiet(process.stderr, (line) => line.startsWith('strongbox: '));
 }
