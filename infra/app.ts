@@ -15,9 +15,24 @@ export const STRONGBOX_FEATURE_FLAGS: Readonly<Record<string, unknown>> = {
   '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': true,
 };
 
-/** A new App with {@link STRONGBOX_FEATURE_FLAGS}; `app` in {@link BuildAppProps} must come from here. */
+/**
+ * A new App with {@link STRONGBOX_FEATURE_FLAGS}; `app` in {@link BuildAppProps} must come from here.
+ *
+ * Two defaults of aws-cdk-lib are turned off because a 500-database synth paid for them without using them
+ * (README, "A fleet in one deploy"):
+ * - the creation stack trace of every CloudFormation element (about 10,000 at 500 databases) in the assembly
+ *   metadata; `CDK_DEBUG=true` (or `cdk --debug`) records them again;
+ * - the built-in CloudFormation template validation, whose engine takes 7-8 s to start in every synth process,
+ *   more than a whole 4-database synth, and which only warns; cdk-nag and the fleet limits fail synth instead.
+ *   `CDK_VALIDATION=true` runs it again.
+ */
 export function createApp(props: AppProps = {}): App {
-  return new App({ ...props, postCliContext: { ...STRONGBOX_FEATURE_FLAGS, ...props.postCliContext } });
+  return new App({
+    builtinCloudFormationValidation: process.env.CDK_VALIDATION === 'true',
+    ...props,
+    context: { 'aws:cdk:disable-creation-stack-traces': true, ...props.context },
+    postCliContext: { ...STRONGBOX_FEATURE_FLAGS, ...props.postCliContext },
+  });
 }
 
 export interface BuildAppProps {

@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '../../contracts/metrics';
 import type { Plan } from '../../contracts/plan';
 import { runtimePlan } from '../config/plan';
+import { DRIVER_PACKAGES, DriversLayer } from './drivers-layer';
 import { ValidationError } from './validation-error';
 
 const LAMBDAS_DIR = path.join(__dirname, '../../lambdas');
@@ -35,6 +36,12 @@ export interface AppFunctionProps {
   readonly memorySize?: number;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The function opens database connections: the drivers ({@link DRIVER_PACKAGES}) stay out of its bundle and
+   * come from the stack's {@link DriversLayer}, so that no bundle carries them.
+   * @default false
+   */
+  readonly drivers?: boolean;
 }
 
 /** The identifier the baked plan module exports; esbuild `define` points `process.env.STRONGBOX_PLAN` at it. */
@@ -97,6 +104,7 @@ export class AppFunction extends Construct {
       timeout: props.timeout ?? Duration.minutes(1),
       tracing: lambda.Tracing.ACTIVE,
       logGroup: this.logGroup,
+      layers: props.drivers ? [DriversLayer.of(this)] : undefined,
       environment: {
         ...props.environment,
         POWERTOOLS_SERVICE_NAME: props.name.replace('/', '-'),
@@ -112,6 +120,8 @@ export class AppFunction extends Construct {
         // out of the bundle: 600-900 KB less per function. The runtime's SDK is older than the one the tests run;
         // the calls used here (S3 conditional writes, SNS publish, Secrets Manager) predate Node.js 24's runtime.
         bundleAwsSDK: false,
+        // Setting externals replaces the default list, which is the runtime's SDK alone.
+        externalModules: props.drivers ? ['@aws-sdk/*', ...DRIVER_PACKAGES] : undefined,
         inject: [bakedPlanModule(props.plan)],
         define: { 'process.env.STRONGBOX_PLAN': BAKED_PLAN },
       },

@@ -13,6 +13,12 @@ export function acknowledgeWildcardPermissions(role: IConstruct, reason: string)
 }
 
 class AcknowledgeWildcards implements IAspect {
+  /**
+   * Ids already acknowledged on the role. A dump role repeats the same wildcard in several statements, and each
+   * acknowledgement records a stack trace in the assembly: at 500 databases the repeats cost seconds of synth.
+   */
+  private readonly acknowledged = new Set<string>();
+
   public constructor(
     private readonly role: IConstruct,
     private readonly reason: string,
@@ -26,15 +32,22 @@ class AcknowledgeWildcards implements IAspect {
     for (const statement of document.Statement ?? []) {
       for (const action of asList(statement.Action)) {
         if (typeof action === 'string' && action.includes('*')) {
-          Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[Action::${action}]`, reason: this.reason });
+          this.acknowledge(`AwsSolutions-IAM5[Action::${action}]`);
         }
       }
       for (const resource of asList(statement.Resource)) {
         const flat = flattenReference(resource);
         if (flat.includes('*')) {
-          Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[Resource::${flat}]`, reason: this.reason });
+          this.acknowledge(`AwsSolutions-IAM5[Resource::${flat}]`);
         }
       }
+    }
+  }
+
+  private acknowledge(id: string): void {
+    if (!this.acknowledged.has(id)) {
+      this.acknowledged.add(id);
+      Validations.of(this.role).acknowledge({ id, reason: this.reason });
     }
   }
 }

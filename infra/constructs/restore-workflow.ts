@@ -97,6 +97,9 @@ export function runTaskState(
  *
  * The restore's Lambdas can read the vault, and only Notify can write, and only under `restores/`.
  */
+/** The steps that open a connection to the restore target, and so run with the database drivers layer. */
+const CONNECTING = ['restore/guard', 'restore/validate'];
+
 export class RestoreWorkflow extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly functions: {
@@ -130,6 +133,8 @@ export class RestoreWorkflow extends Construct {
         environment: { ...environment, ...extra },
         timeout,
         logRetention,
+        // Guard and Validate connect to the restore target.
+        drivers: CONNECTING.includes(name),
       });
     this.functions = {
       // The restore role passed as the RunTask TaskRoleArn override, so a restore runs without the dump role's

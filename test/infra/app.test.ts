@@ -61,3 +61,51 @@ describe('buildApp', () => {
     expect(() => buildApp(config, { app: createApp(), nag: false })).not.toThrow();
   });
 });
+
+describe('createApp', () => {
+  const withEnv = <T>(name: string, value: string, act: () => T): T => {
+    const before = process.env[name];
+    process.env[name] = value;
+    try {
+      return act();
+    } finally {
+      if (before === undefined) {
+        delete process.env[name];
+      } else {
+        process.env[name] = before;
+      }
+    }
+  };
+  const creationStacks = (app: App) =>
+    app.node
+      .findAll()
+      .flatMap((c) => c.node.metadata)
+      .filter((m) => m.type === 'aws:cdk:creationStack').length;
+
+  it('records no creation stack traces, unless CDK_DEBUG asks for them', () => {
+    // Prepare
+    const build = () => {
+      const app = createApp();
+      new s3.CfnBucket(new Stack(app, 'Traces'), 'Bucket');
+      return app;
+    };
+
+    // Act
+    const quiet = creationStacks(build());
+    const debug = withEnv('CDK_DEBUG', 'true', () => creationStacks(build()));
+
+    // Assess
+    expect(quiet).toBe(0);
+    expect(debug).toBeGreaterThan(0);
+  });
+
+  it('leaves the built-in CloudFormation validation off, unless CDK_VALIDATION=true', () => {
+    // Act
+    const quiet = createApp() as unknown as { _builtinCloudFormationValidation: boolean };
+    const asked = withEnv('CDK_VALIDATION', 'true', () => createApp()) as unknown as { _builtinCloudFormationValidation: boolean };
+
+    // Assess: aws-cdk-lib keeps the setting in this field (App's builtinCloudFormationValidation prop).
+    expect(quiet._builtinCloudFormationValidation).toBe(false);
+    expect(asked._builtinCloudFormationValidation).toBe(true);
+  });
+});

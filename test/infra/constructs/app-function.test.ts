@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import * as path from 'node:path';
 import { brotliDecompressSync } from 'node:zlib';
 import { App, Stack } from 'aws-cdk-lib';
@@ -9,23 +11,29 @@ import { ServerlessChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { runtimePlan } from '../../../infra/config/plan';
 import { AppFunction } from '../../../infra/constructs/app-function';
+import { DRIVER_PACKAGES } from '../../../infra/constructs/drivers-layer';
 import { testPlan } from '../../lambdas/fixtures';
 
-/** Every `<workflow>/<step>` (or lone) folder under lambdas/ with a handler.ts: the functions the app deploys. */
+/**
+ * Every `<workflow>/<step>` (or lone) folder under lambdas/ with a handler.ts: the functions the app deploys.
+ * lambdas/runtime/handler.ts is the wrapper every handler uses, not a function of its own.
+ */
 function handlerNames(): string[] {
   const root = path.join(__dirname, '../../../lambdas');
   return readdirSync(root).flatMap((top) =>
-    existsSync(path.join(root, top, 'handler.ts'))
-      ? [top]
-      : statSync(path.join(root, top)).isDirectory()
-        ? readdirSync(path.join(root, top))
-            .filter((step) => existsSync(path.join(root, top, step, 'handler.ts')))
-            .map((step) => `${top}/${step}`)
-        : [],
+    top === 'runtime'
+      ? []
+      : existsSync(path.join(root, top, 'handler.ts'))
+        ? [top]
+        : statSync(path.join(root, top)).isDirectory()
+          ? readdirSync(path.join(root, top))
+              .filter((step) => existsSync(path.join(root, top, step, 'handler.ts')))
+              .map((step) => `${top}/${step}`)
+          : [],
   );
 }
 
-/** The functions that open a connection to a database (target checks): they carry the drivers. */
+/** The functions that open a connection to a database (target checks): they run with the drivers layer. */
 const CONNECTING = ['restore/guard', 'restore/validate'];
 const BUNDLE_LIMIT_KB = 500;
 /** test/support/setup-env.ts turns bundling off for every test; postCliContext wins over it. */
@@ -39,13 +47,13 @@ function bakedPlan(bundle: string): unknown {
 
 describe('AppFunction', () => {
   // The only file that bundles: this test bundles every function (esbuild, about 2 s each), the next one.
-  it(`bundles every function without source map or AWS SDK, at most ${BUNDLE_LIMIT_KB} KB unless it connects to a database`, () => {
+  it(`bundles every function without source map or AWS SDK, at most ${BUNDLE_LIMIT_KB} KB, the drivers in a layer`, () => {
     // Prepare: bundling on (test/support/setup-env.ts turns it off everywhere else)
     const app = new App({ postCliContext: BUNDLING_ON });
     const stack = new Stack(app, 'Lean');
     const names = handlerNames();
     for (const name of names) {
-      new AppFunction(stack, name.replace('/', '-'), { name, plan: testPlan(), description: name });
+      new AppFunction(stack, name.replace('/', '-'), { name, plan: testPlan(), description: name, drivers: CONNECTING.includes(name) });
     }
 
     // Act
@@ -60,9 +68,23 @@ describe('AppFunction', () => {
         kb: Math.round(statSync(path.join(dir, 'index.js')).size / 1024),
         files: readdirSync(dir),
         requiresSdk: code.includes('require("@aws-sdk/client-s3")') || code.includes('require("@aws-sdk/client-sns")'),
+        // Every package the bundle leaves to the runtime, other than Node's own modules and the runtime's SDK.
+        external: [...new Set([...code.matchAll(/(?:require\(|import\()"([^".][^"]*)"\)/g)].map((m) => m[1]))]
+          .filter((id) => !id.startsWith('node:') && !id.startsWith('@aws-sdk/') && !builtinModules.includes(id))
+          .sort(),
+        layers: fn.Properties.Layers ?? [],
         plan: bakedPlan(code),
       };
     });
+    const [[layerId, layer]] = Object.entries(template.findResources('AWS::Lambda::LayerVersion'));
+    const layerDir = path.join(assembly.directory, `asset.${String(layer.Properties.Content.S3Key).replace(/\.zip$/, '')}`);
+    const load = (ids: string[]) =>
+      spawnSync(process.execPath, ['-e', ids.map((id) => `require(${JSON.stringify(id)});`).join('')], {
+        // Lambda's NODE_PATH, and a directory with no node_modules above it, so only the layer can answer.
+        cwd: layerDir,
+        env: { PATH: process.env.PATH, NODE_PATH: path.join(layerDir, 'nodejs/node_modules') },
+        encoding: 'utf8',
+      });
 
     // Assess
     expect(names.length).toBeGreaterThanOrEqual(14);
@@ -76,11 +98,25 @@ describe('AppFunction', () => {
     }
     // Every function, the watchdog's included, carries the plan in its bundle and not in its environment.
     expect(bundles.filter((b) => JSON.stringify(b.plan) !== JSON.stringify(runtimePlan(testPlan()))).map((b) => b.name)).toEqual([]);
-    const lean = bundles.filter((b) => !CONNECTING.includes(b.name));
-    expect(lean.filter((b) => b.kb > BUNDLE_LIMIT_KB).map((b) => `${b.name}: ${b.kb} KB`)).toEqual([]);
-    // The drivers (pg, mysql2 with its charset tables, ioredis) go only where a connection is opened.
+    expect(bundles.filter((b) => b.kb > BUNDLE_LIMIT_KB).map((b) => `${b.name}: ${b.kb} KB`)).toEqual([]);
+    // The drivers (pg, mysql2 with its charset tables, ioredis) stay out of every bundle; the functions that
+    // connect to a database require them from the one layer, and the others need nothing outside the runtime.
     const heavy = bundles.filter((b) => CONNECTING.includes(b.name));
-    expect(Math.min(...heavy.map((b) => b.kb))).toBeGreaterThan(Math.max(...lean.map((b) => b.kb)) * 2);
+    expect(heavy.map((b) => ({ name: b.name, external: b.external, layers: b.layers }))).toEqual(
+      CONNECTING.map((name) => ({ name, external: ['ioredis', 'mysql2/promise', 'pg'], layers: [{ Ref: layerId }] })),
+    );
+    expect(
+      bundles.filter((b) => !CONNECTING.includes(b.name) && (b.external.length > 0 || b.layers.length > 0)).map((b) => b.name),
+    ).toEqual([]);
+    expect(load(heavy[0].external)).toMatchObject({ status: 0, stderr: '' });
+    expect(load(['no-such-driver']).status).not.toBe(0);
+    const locked = (name: string) =>
+      JSON.parse(readFileSync(path.join(__dirname, '../../../package-lock.json'), 'utf8')).packages[`node_modules/${name}`].version;
+    for (const name of DRIVER_PACKAGES) {
+      const shipped = JSON.parse(readFileSync(path.join(layerDir, 'nodejs/node_modules', name, 'package.json'), 'utf8')).version;
+      expect({ name, version: shipped }).toEqual({ name, version: locked(name) });
+    }
+    template.hasResourceProperties('AWS::Lambda::LayerVersion', { CompatibleRuntimes: ['nodejs24.x'], CompatibleArchitectures: ['arm64'] });
   });
 
   it('builds node24.x on arm64 with tracing, a retained log group, and the plan compiled into the bundle only', () => {
