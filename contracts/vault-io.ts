@@ -22,12 +22,15 @@ import { describeZodIssues } from './errors';
  * them: otherwise a streamed PutObject reaches s3rver with its chunk framing stored in the object. The region
  * falls back to the SDK's own resolution, and to eu-west-1 for an endpoint, which s3rver does not check.
  */
-export function s3ClientFor(options: { readonly endpoint?: string; readonly region?: string } = {}): S3Client {
-  const config: S3ClientConfig = { region: options.region };
+export function s3ClientFor(
+  options: { readonly endpoint?: string; readonly region?: string; readonly credentials?: S3ClientConfig['credentials'] } = {},
+): S3Client {
+  const config: S3ClientConfig = { region: options.region, ...(options.credentials && { credentials: options.credentials }) };
   if (!options.endpoint) {
     return new S3Client(config);
   }
   return new S3Client({
+    ...config,
     region: options.region ?? process.env.AWS_REGION ?? 'eu-west-1',
     endpoint: options.endpoint,
     forcePathStyle: true,

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { s3ClientFor } from '../../contracts/vault-io';
 
 // biome-ignore lint/suspicious/noExplicitAny: s3rver ships no types.
 const S3rver: any = require('s3rver');
@@ -60,12 +61,9 @@ export async function startVault(directory: string, buckets: readonly string[]):
 }
 
 export function vaultClient(endpoint: string, region = 'eu-west-1'): S3Client {
-  return new S3Client({
+  return s3ClientFor({
     endpoint,
     region,
-    forcePathStyle: true,
     credentials: { accessKeyId: LOCAL_SDK_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_SDK_ENV.AWS_SECRET_ACCESS_KEY },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
   });
 }

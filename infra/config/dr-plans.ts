@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Engine } from '../../contracts/engines';
+import { DATABASE_NAME, type Engine } from '../../contracts/engines';
 
 /**
  * The `drPlans` section of `strongbox.config.yaml`: named disaster-recovery plans. A plan restores the newest
@@ -23,8 +23,6 @@ import type { Engine } from '../../contracts/engines';
  * without an import cycle; the cross-field checks (names that must exist in `databases`) run in
  * `checkDrPlans`, called from the config's top-level refinement.
  */
-
-const NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
 export interface DrPlansSchemaOptions {
   /** The config's Secrets Manager ARN schema, so a target's ARN is held to the same rule as a source's. */
@@ -50,7 +48,9 @@ export function drPlansSchema(options: DrPlansSchemaOptions) {
     .strictObject({
       name: z
         .string()
-        .regex(NAME, { error: 'expected a plan name of lowercase letters, digits and "-", starting with a letter, at most 40 characters' })
+        .regex(DATABASE_NAME, {
+          error: 'expected a plan name of lowercase letters, digits and "-", starting with a letter, at most 40 characters',
+        })
         .describe('Started as {"plan": "<name>"} on the DR plan state machine.'),
       description: z.string().optional(),
       groups: z
