@@ -1,3 +1,4 @@
+import { type Engine, RESTORE_RULES } from '../contracts/engines';
 import { nonEmptyRefusal } from '../contracts/refusals';
 import type { Connection } from './connection';
 import { type EngineAdapter, TargetNotEmptyError } from './engine';
@@ -92,7 +93,7 @@ export class MissingDefinersError extends Error {
 export interface DefinerGuardOptions {
   /** The Strongbox database name. */
   readonly database: string;
-  readonly engine: string;
+  readonly engine: Engine;
   readonly connection: Connection;
   /** The manifest's `requires.definers`; undefined for backups written before they were recorded. */
   readonly definers: readonly string[] | undefined;
@@ -106,7 +107,7 @@ export interface DefinerGuardOptions {
  * Runs whether or not overwrite was confirmed: overwriting does not make an account exist.
  */
 export async function checkDefiners(options: DefinerGuardOptions): Promise<string[]> {
-  if ((options.engine !== 'mysql' && options.engine !== 'mariadb') || !options.definers?.length) {
+  if (!RESTORE_RULES[options.engine].definers || !options.definers?.length) {
     return [];
   }
   let missing: string[];

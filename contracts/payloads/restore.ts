@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import * as z from 'zod';
-import { ENGINES, TLS_MODES } from '../engines';
+import { ENGINES, MYSQL_IDENTIFIER, POSTGRES_IDENTIFIER, TLS_MODES } from '../engines';
 import { BackupIdSchema, DatabaseNameSchema, MismatchSchema, parseBackupId } from '../vault';
 import { ExecutionContextSchema } from './backup';
 
@@ -37,8 +37,8 @@ export const LIMITS = {
   hostChars: 253,
   hostLabelChars: 63,
   databaseChars: 64,
-  postgresIdentifierBytes: 63,
-  mysqlIdentifierChars: 64,
+  postgresIdentifierBytes: POSTGRES_IDENTIFIER.max,
+  mysqlIdentifierChars: MYSQL_IDENTIFIER.max,
   secretArnChars: 2048,
   includeEntryChars: 512,
   includeEntries: 200,

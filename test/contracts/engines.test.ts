@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { DATABASE_NAME, DEFAULT_PORTS, ENGINES, REDIS_MODES, TLS_MODES } from '../../contracts/engines';
+import { DATABASE_NAME, DEFAULT_PORTS, ENGINES, REDIS_MODES, RESTORE_RULES, TLS_MODES } from '../../contracts/engines';
 import { PrepareResultSchema } from '../../contracts/payloads/backup';
 import { DrillPreparedSchema } from '../../contracts/payloads/drill';
 import { ResolvedRestoreSchema } from '../../contracts/payloads/restore';
@@ -78,5 +78,22 @@ describe('contracts/engines.ts', () => {
     expect(byRule).toEqual([true, true, true, false, false, false, false]);
     expect(bySchema).toEqual(byRule);
     expect(byBackupId).toEqual(byRule);
+  });
+
+  it('gives every engine its restore rules, and the role and DEFINER options only to the engines whose backups have them', () => {
+    // Act
+    const withRoles = ENGINES.filter((engine) => RESTORE_RULES[engine].roles);
+    const withDefiners = ENGINES.filter((engine) => RESTORE_RULES[engine].definers);
+    const needingTarget = ENGINES.filter((engine) => RESTORE_RULES[engine].targetDatabase.rule === 'required');
+    const globs = ENGINES.filter((engine) => RESTORE_RULES[engine].include.kind === 'glob');
+
+    // Assess
+    expect(Object.keys(RESTORE_RULES).sort()).toEqual([...ENGINES].sort());
+    expect(withRoles).toEqual(['postgres']);
+    expect(withDefiners).toEqual(['mysql', 'mariadb']);
+    expect(needingTarget).toEqual(['postgres']);
+    expect(globs).toEqual(['redis']);
+    expect(RESTORE_RULES.postgres.identifierLimit).toEqual({ unit: 'bytes', max: 63 });
+    expect(RESTORE_RULES.mariadb.identifierLimit).toEqual({ unit: 'characters', max: 64 });
   });
 });

@@ -1,3 +1,4 @@
+import { RESTORE_RULES } from '../../../contracts/engines';
 import { RestoreRefusedError } from '../../../contracts/errors';
 import type { GuardResult, ResolvedRestore } from '../../../contracts/payloads/restore';
 import type { Plan } from '../../../contracts/plan';
@@ -34,7 +35,7 @@ export interface GuardDeps {
  * roles "create", the backup must store their definitions.
  */
 export function needsRoleCheck(resolved: ResolvedRestore): boolean {
-  return resolved.engine === 'postgres' && resolved.privileges !== 'skip';
+  return RESTORE_RULES[resolved.engine].roles && resolved.privileges !== 'skip';
 }
 
 /**

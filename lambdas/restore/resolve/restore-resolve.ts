@@ -1,11 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { DEFAULT_PORTS } from '../../../contracts/engines';
+import { DEFAULT_PORTS, ENGINES_NEEDING_CREDENTIALS, RESTORE_RULES, type RestoreRules } from '../../../contracts/engines';
 import { closestNames, InputValidationError, parseInput, RestoreRefusedError } from '../../../contracts/errors';
 import { isIncluded } from '../../../contracts/inventory';
 import { shown } from '../../../contracts/issues';
 import { drPlanOfRestore } from '../../../contracts/payloads/dr-plan';
 import {
-  LIMITS,
   type ResolvedRestore,
   type RestoreExecution,
   type RestoreInput,
@@ -52,7 +51,7 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
   }
   checkAgainstEngine(input, db);
   const backup = await settleRecoveryPoint(input, execution, deps);
-  if (db.engine !== 'redis' && input.include) {
+  if (RESTORE_RULES[db.engine].include.kind === 'qualified' && input.include) {
     await checkIncludeInBackup(input.include, backup.backupId, db, deps);
   }
   const target = {
@@ -138,7 +137,7 @@ async function checkIncludeInBackup(include: readonly string[], backupId: string
   }
   const names = manifest.inventory.entries.map((e) => e.name);
   const candidates = [...names, ...names.map((n) => n.split('.')[0])];
-  const what = db.engine === 'postgres' ? 'a schema or schema.table' : 'a database or database.table';
+  const what = RESTORE_RULES[db.engine].include.noun;
   const problems = include.flatMap((name, index) =>
     names.some((entry) => isIncluded(entry, [name], db.engine))
       ? []
@@ -151,48 +150,43 @@ async function checkIncludeInBackup(include: readonly string[], backupId: string
   }
 }
 
-/** Rules that depend on the engine, reported in the same `field: found ...; expected ...` shape as the schema's. */
+/** Rules that depend on the engine (RESTORE_RULES), reported in the same `field: found ...; expected ...` shape as the schema's. */
 function checkAgainstEngine(input: RestoreInput, db: DatabasePlan): void {
   const problems: string[] = [];
   const found = shown;
-  const needsCredentials = db.engine !== 'redis';
-  if (needsCredentials && !input.target.secretArn) {
+  const rules = RESTORE_RULES[db.engine];
+  if (ENGINES_NEEDING_CREDENTIALS.includes(db.engine) && !input.target.secretArn) {
     problems.push(`target.secretArn: found nothing; expected a Secrets Manager ARN: ${db.engine} needs credentials to restore into`);
   }
-  if (db.engine === 'postgres' && !input.target.database) {
-    problems.push('target.database: found nothing; expected the name of an existing database to restore into (pg_restore --dbname)');
+  const target = input.target.database;
+  if (rules.targetDatabase.rule === 'required' && !target) {
+    problems.push(`target.database: found nothing; expected ${rules.targetDatabase.why}`);
   }
-  if (db.engine === 'postgres' && input.target.database && Buffer.byteLength(input.target.database) > LIMITS.postgresIdentifierBytes) {
-    problems.push(
-      `target.database: found ${found(input.target.database)}; expected at most ${LIMITS.postgresIdentifierBytes} bytes, the longest name PostgreSQL keeps (it would silently truncate a longer one)`,
-    );
+  if (rules.targetDatabase.rule === 'forbidden' && target !== undefined) {
+    problems.push(`target.database: found ${found(target)}; expected ${rules.targetDatabase.why}`);
   }
-  if (db.engine === 'redis' && input.target.database !== undefined) {
+  // Only an engine that needs a target database names it; the optional ones (MySQL) take the dump's names.
+  if (rules.targetDatabase.rule === 'required' && target && identifierTooLong(target, rules)) {
     problems.push(
-      `target.database: found ${found(input.target.database)}; expected no database for redis: keys go back into the logical databases (db0, db1, ...) they were dumped from`,
+      `target.database: found ${found(target)}; expected at most ${limitText(rules)}, the longest name PostgreSQL keeps (it would silently truncate a longer one)`,
     );
   }
   (input.include ?? []).forEach((name, index) => {
-    if (db.engine === 'redis' ? !REDIS_PATTERN.test(name) : !QUALIFIED.test(name)) {
-      const shape =
-        db.engine === 'postgres'
-          ? '"schema" or "schema.table", such as "public.orders"'
-          : db.engine === 'redis'
-            ? 'a key glob pattern without spaces, such as "session:*"'
-            : '"database" or "database.table", such as "shop.orders"';
-      problems.push(`include.${index}: found ${found(name)}; expected ${shape}`);
-    } else if (db.engine !== 'redis' && name.split('.').some((part) => identifierTooLong(part, db.engine))) {
-      const max = db.engine === 'postgres' ? `${LIMITS.postgresIdentifierBytes} bytes` : `${LIMITS.mysqlIdentifierChars} characters`;
-      problems.push(`include.${index}: found ${found(name)}; expected names of at most ${max} each, the longest ${db.engine} keeps`);
+    if (rules.include.kind === 'glob' ? !REDIS_PATTERN.test(name) : !QUALIFIED.test(name)) {
+      problems.push(`include.${index}: found ${found(name)}; expected ${rules.include.shape}`);
+    } else if (rules.include.kind === 'qualified' && name.split('.').some((part) => identifierTooLong(part, rules))) {
+      problems.push(
+        `include.${index}: found ${found(name)}; expected names of at most ${limitText(rules)} each, the longest ${db.engine} keeps`,
+      );
     }
   });
-  if (db.engine !== 'postgres' && input.privileges !== 'restore') {
+  if (!rules.roles && input.privileges !== 'restore') {
     problems.push(`privileges: found ${found(input.privileges)}; expected it left out: only PostgreSQL restores have a privileges option`);
   }
-  if (db.engine !== 'postgres' && input.roles !== 'require') {
+  if (!rules.roles && input.roles !== 'require') {
     problems.push(`roles: found ${found(input.roles)}; expected it left out: only PostgreSQL backups store role definitions`);
   }
-  if (db.engine !== 'mysql' && db.engine !== 'mariadb' && input.definers !== 'require') {
+  if (!rules.definers && input.definers !== 'require') {
     problems.push(`definers: found ${found(input.definers)}; expected it left out: only MySQL/MariaDB objects have DEFINER accounts`);
   }
   if (problems.length > 0) {
@@ -200,10 +194,13 @@ function checkAgainstEngine(input: RestoreInput, db: DatabasePlan): void {
   }
 }
 
-function identifierTooLong(identifier: string, engine: string): boolean {
-  return engine === 'postgres'
-    ? Buffer.byteLength(identifier) > LIMITS.postgresIdentifierBytes
-    : identifier.length > LIMITS.mysqlIdentifierChars;
+function identifierTooLong(identifier: string, rules: RestoreRules): boolean {
+  const limit = rules.identifierLimit;
+  return limit !== undefined && (limit.unit === 'bytes' ? Buffer.byteLength(identifier) : identifier.length) > limit.max;
+}
+
+function limitText(rules: RestoreRules): string {
+  return `${rules.identifierLimit?.max} ${rules.identifierLimit?.unit}`;
 }
 
 async function settleRecoveryPoint(input: RestoreInput, execution: RestoreExecution, deps: ResolveDeps): Promise<StoredBackup> {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { RESTORE_RULES } from '../../../contracts/engines';
 import { includeOnTarget } from '../../../contracts/inventory';
 import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import { keys, type Manifest, ManifestSchema, parseBackupId } from '../../../contracts/vault';
@@ -233,7 +234,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
   if (ignoredDefiners.length > 0) {
     logLine('warn', 'restoring without DEFINER accounts the target lacks (definers: ignore)', { backupId, ignoredDefiners });
   }
-  const createRoles = env.STRONGBOX_ENGINE === 'postgres' ? await rolesToCreate(settings, deps, manifest, connection) : undefined;
+  const createRoles = RESTORE_RULES[env.STRONGBOX_ENGINE].roles ? await rolesToCreate(settings, deps, manifest, connection) : undefined;
   const jobs = restoreJobs(manifest, env.STRONGBOX_RESTORE_JOBS, include);
   // Opened before the plan: a plan may create the target database, and a missing artifact must fail first.
   const { body } = await openObject(deps.s3, bucket, manifest.artifact.key);
