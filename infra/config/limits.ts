@@ -19,6 +19,8 @@ export const AWS_LIMITS = {
   lambdaEnvironmentBytes: 4096,
   /** CloudWatch: widgets in one dashboard body. */
   dashboardWidgets: 500,
+  /** CloudWatch Metrics Insights: time series one query returns (an alarm beyond it evaluates PARTIAL_DATA). */
+  metricsInsightsSeriesPerQuery: 500,
 } as const;
 
 /** Strongbox's own ceilings, with margin below AWS_LIMITS. */
@@ -68,6 +70,15 @@ export function checkFleetLimits(config: Pick<StrongboxConfig, 'databases'>): Li
   const figures = fleetFigures(config.databases.length);
   const problems: string[] = [];
   const warnings: string[] = [];
+  const perTier = new Map<string, number>();
+  for (const db of config.databases) {
+    perTier.set(db.tier, (perTier.get(db.tier) ?? 0) + 1);
+  }
+  for (const [tier, count] of perTier) {
+    if (tier !== undefined && count > AWS_LIMITS.metricsInsightsSeriesPerQuery) {
+      problems.push(tierAlarmProblem(tier, count));
+    }
+  }
   if (figures.primaryResources > FLEET_LIMITS.resourcesPerStack) {
     const most = (FLEET_LIMITS.resourcesPerStack - PRIMARY_FIXED_RESOURCES) * DATABASES_PER_SHARD;
     problems.push(
@@ -84,4 +95,13 @@ export function checkFleetLimits(config: Pick<StrongboxConfig, 'databases'>): Li
     );
   }
   return { problems, warnings, figures };
+}
+
+/**
+ * A tier's databases are the contributors of one Metrics Insights alarm (infra/constructs/monitoring.ts), which
+ * evaluates at most AWS_LIMITS.metricsInsightsSeriesPerQuery time series.
+ */
+export function tierAlarmProblem(tier: string, count: number): string {
+  const most = AWS_LIMITS.metricsInsightsSeriesPerQuery;
+  return `databases: ${count} databases of tier "${tier}"; one Metrics Insights alarm evaluates at most ${most} time series, so the tier alarm would miss some: keep at most ${most} databases per tier, splitting the rest into a second config with another app.name`;
 }

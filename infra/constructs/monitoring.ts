@@ -6,13 +6,13 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE, SIZE_DROP_PERCENT } from '../../contracts/metrics';
 import type { DatabasePlan, Plan } from '../../contracts/plan';
+import { AWS_LIMITS, tierAlarmProblem } from '../config/limits';
 import { ValidationError } from './validation-error';
 
 /** How often the watchdog publishes the breach flags; the tier alarms use it as their period. */
 export const DEFAULT_WATCHDOG_INTERVAL = Duration.minutes(5);
 
-/** CloudWatch Metrics Insights: time series one query returns (an alarm beyond it evaluates PARTIAL_DATA). */
-export const METRICS_INSIGHTS_SERIES_PER_QUERY = 500;
+export const METRICS_INSIGHTS_SERIES_PER_QUERY = AWS_LIMITS.metricsInsightsSeriesPerQuery;
 /** CloudWatch Metrics Insights alarms evaluate only the latest three hours of data. */
 const METRICS_INSIGHTS_LOOKBACK_SECONDS = 3 * 3600;
 
@@ -129,10 +129,7 @@ export class Monitoring extends Construct {
         continue;
       }
       if (members.length > METRICS_INSIGHTS_SERIES_PER_QUERY) {
-        throw new ValidationError(
-          `databases: ${members.length} databases of tier "${tier}"; one Metrics Insights alarm evaluates at most ${METRICS_INSIGHTS_SERIES_PER_QUERY} time series, so the tier alarm would miss some: keep at most ${METRICS_INSIGHTS_SERIES_PER_QUERY} databases per tier, splitting the rest into a second config with another app.name`,
-          this,
-        );
+        throw new ValidationError(tierAlarmProblem(tier, members.length), this);
       }
       tiers[tier] = this.tierAlarms(tier, members, props, interval, holdSeconds / intervalSeconds);
     }

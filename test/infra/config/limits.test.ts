@@ -34,12 +34,33 @@ describe('fleet limits', () => {
 
     // Assess
     expect(code).toBe(1);
-    expect(err).toEqual([
+    expect(err).toContain(
       `${file}: databases: 2600 databases need 5719 IAM roles (a dump and a restore role each); IAM allows at most 5000 roles per account even with a raised quota: split the fleet across accounts (one config per account)`,
-      `${file}: 1 problem`,
-    ]);
+    );
+    // Its three tiers of 866-867 databases are each past the tier alarm's 500 series as well.
+    expect(err.filter((line) => line.includes('one Metrics Insights alarm evaluates at most 500'))).toHaveLength(3);
+    expect(err.at(-1)).toBe(`${file}: 4 problems`);
     expect(synth).toThrow(ConfigError);
     expect(synth).toThrow('databases: 2600 databases need 5719 IAM roles');
+  });
+
+  it('fails validate for a tier of more databases than one Metrics Insights alarm evaluates, naming the tier and the fix', () => {
+    // Prepare
+    const file = join(dir, 'tier.yaml');
+    writeFileSync(file, fleetConfigYaml(1600));
+    const err: string[] = [];
+
+    // Act
+    const code = runCli(['validate', '--config', file], { out: () => {}, err: (l) => err.push(l) });
+    const report = checkFleetLimits(parseConfig(fleetConfigYaml(1501), 'tiers.yaml'));
+
+    // Assess
+    expect(code).toBe(1);
+    expect(err.filter((line) => line.includes('Metrics Insights')).length).toBeGreaterThan(0);
+    expect(err.at(-1)).toMatch(/: \d+ problems?$/);
+    expect(report.problems).toEqual([
+      'databases: 501 databases of tier "critical"; one Metrics Insights alarm evaluates at most 500 time series, so the tier alarm would miss some: keep at most 500 databases per tier, splitting the rest into a second config with another app.name',
+    ]);
   });
 
   it('warns, and still passes, when only the default roles quota is exceeded', () => {
