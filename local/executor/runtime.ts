@@ -92,46 +92,30 @@ export interface ExecuteOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Every state with its name, including those inside Parallel branches and Map iterators, depth first. */
+function* allStates(states: Record<string, AslState>): Generator<[string, AslState]> {
+  for (const [name, state] of Object.entries(states)) {
+    yield [name, state];
+    for (const branch of (state.Branches as AslDefinition[] | undefined) ?? []) {
+      yield* allStates(branch.States);
+    }
+    const iterator = (state.ItemProcessor ?? state.Iterator) as AslDefinition | undefined;
+    if (iterator) {
+      yield* allStates(iterator.States);
+    }
+  }
+}
+
 /** Every Task state, including those inside Parallel branches and Map iterators, by state name. */
 export function taskStates(definition: AslDefinition): Map<string, AslState> {
-  const found = new Map<string, AslState>();
-  const visit = (states: Record<string, AslState>) => {
-    for (const [name, state] of Object.entries(states)) {
-      if (state.Type === 'Task') {
-        found.set(name, state);
-      }
-      for (const branch of (state.Branches as AslDefinition[] | undefined) ?? []) {
-        visit(branch.States);
-      }
-      const iterator = (state.ItemProcessor ?? state.Iterator) as AslDefinition | undefined;
-      if (iterator) {
-        visit(iterator.States);
-      }
-    }
-  };
-  visit(definition.States);
-  return found;
+  return new Map([...allStates(definition.States)].filter(([, state]) => state.Type === 'Task'));
 }
 
 /** Every state with a Retry field, at any depth. */
 function retryingStates(definition: AslDefinition): string[] {
-  const found: string[] = [];
-  const visit = (states: Record<string, AslState>) => {
-    for (const [name, state] of Object.entries(states)) {
-      if (Array.isArray(state.Retry) && state.Retry.length > 0) {
-        found.push(name);
-      }
-      for (const branch of (state.Branches as AslDefinition[] | undefined) ?? []) {
-        visit(branch.States);
-      }
-      const iterator = (state.ItemProcessor ?? state.Iterator) as AslDefinition | undefined;
-      if (iterator) {
-        visit(iterator.States);
-      }
-    }
-  };
-  visit(definition.States);
-  return found;
+  return [...allStates(definition.States)]
+    .filter(([, state]) => Array.isArray(state.Retry) && state.Retry.length > 0)
+    .map(([name]) => name);
 }
 
 export interface LocalStateMachineOptions {
