@@ -131,11 +131,12 @@ describe('reading binlog slices from MariaDB 10.11', () => {
     expect(slices[0].contents.rotatedTo).toEqual({ file: 'binlog.000002', position: 4 });
     expect(slices[0].contents.endPosition).toBe(logs[0].size);
     expect(slices[1].contents.rotatedTo).toBeUndefined();
-    expect(slices[1].contents.endPosition).toBe(logs[1].size);
+    // The raw copy runs to the file's end when read: a binlog checkpoint the server writes after a rotation may follow the listing.
+    expect(slices[1].contents.endPosition).toBeGreaterThanOrEqual(logs[1].size);
     expect(slices[0].contents.serverId).toBe(1);
     expect(Date.parse(slices[0].contents.firstEventAt as string)).toBeLessThanOrEqual(Date.parse(slices[1].contents.lastEventAt as string));
     expect(Math.abs(Date.parse(slices[1].contents.lastEventAt as string) - Date.now())).toBeLessThan(120_000);
-    expect(after.reads).toEqual([{ file: 'binlog.000002', start: logs[1].size, end: after.reads[0].end, closed: false }]);
+    expect(after.reads).toEqual([{ file: 'binlog.000002', start: tail.contents.endPosition, end: after.reads[0].end, closed: false }]);
     expect(nextContents.events).toBeGreaterThan(0);
     expect(nextContents.gtid?.last).toBe(gtid[0].g);
     expect(slices[1].contents.gtid?.last).not.toBe(gtid[0].g);

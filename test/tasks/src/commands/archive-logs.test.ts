@@ -1,0 +1,229 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LogCursorSchema, restorableRanges, SegmentManifestSchema } from '../../../../contracts/logs';
+import { classifySegmentKey, keys } from '../../../../contracts/vault';
+import { getJson, listObjects } from '../../../../contracts/vault-io';
+import { type EngineServer, startMariadb } from '../../../../dev/servers/engines';
+import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
+import { listBinaryLogs } from '../../../../engines/mysql/binlog-archive';
+import { connect } from '../../../../engines/mysql/connection';
+import { archiveLogs, BinlogServerNotReadyError } from '../../../../tasks/src/commands/archive-logs';
+
+const BUCKET = 'vault';
+const DB = 'billing';
+
+/** An S3 client whose manifest writes fail: the run dies between a segment's data and its manifest. */
+function failingManifests(client: S3Client): S3Client {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const key = (args.input as { Key?: string }).Key ?? '';
+      if (key.endsWith('/manifest.json')) {
+        throw new Error('killed before the manifest');
+      }
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  return client;
+}
+
+/**
+ * After a rotation MariaDB writes a second Binlog_checkpoint event into the new file once InnoDB has flushed
+ * (asynchronously); waiting for it keeps a later "quiet" run quiet.
+ */
+async function checkpointed(conn: mysql.Connection): Promise<void> {
+  const newest = (await listBinaryLogs(conn)).at(-1)?.file as string;
+  for (let attempt = 0; attempt < 80; attempt += 1) {
+    const [events] = await conn.query<mysql.RowDataPacket[]>(`SHOW BINLOG EVENTS IN '${newest}'`);
+    if (events.filter((e) => e.Event_type === 'Binlog_checkpoint').length >= 2) {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`no second binlog checkpoint in ${newest} after 20 s`);
+}
+
+describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
+  let server: EngineServer;
+  let s3rver: LocalS3;
+  let s3: S3Client;
+  let conn: mysql.Connection;
+  let work: string;
+  const connection = () => ({
+    host: server.host,
+    port: server.port,
+    username: server.username,
+    password: server.password,
+    tls: 'disable' as const,
+  });
+  const run = (client: S3Client = s3) =>
+    archiveLogs({
+      s3: client,
+      bucket: BUCKET,
+      database: DB,
+      connection: connection(),
+      intervalMinutes: 5,
+      compressionLevel: 3,
+      workDir: work,
+    });
+
+  async function manifests() {
+    const found = [];
+    for await (const object of listObjects(s3, BUCKET, 'logs/')) {
+      const classified = classifySegmentKey(object.key);
+      if (classified?.file === 'manifest.json') {
+        found.push((await getJson(s3, BUCKET, object.key, SegmentManifestSchema))?.value);
+      }
+    }
+    return found.filter((m) => m !== undefined);
+  }
+
+  beforeAll(async () => {
+    [server, s3rver] = await Promise.all([startMariadb({ binlogFormat: 'ROW' }), startS3rver([BUCKET])]);
+    s3 = s3rver.client();
+    conn = await connect(connection());
+    work = mkdtempSync(join(tmpdir(), 'strongbox-archive-test-'));
+    await conn.query('CREATE TABLE strongbox.t (id INT PRIMARY KEY, v VARCHAR(20))');
+  });
+
+  afterAll(async () => {
+    await conn?.end();
+    await Promise.all([server?.stop(), s3rver?.stop()]);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('uploads the closed file and the tail as contiguous segments with their checksums, and moves the cursor', async () => {
+    // Prepare
+    await conn.query("INSERT INTO strongbox.t VALUES (1, 'a'), (2, 'b')");
+    await conn.query('FLUSH BINARY LOGS');
+    await conn.query("INSERT INTO strongbox.t VALUES (3, 'c')");
+    await checkpointed(conn);
+    const logs = await listBinaryLogs(conn);
+
+    // Act
+    const result = await run();
+
+    // Assess
+    expect(result.segments.map((s) => [s.serverFile, s.startPosition, s.closed])).toEqual([
+      ['binlog.000001', 4, true],
+      ['binlog.000002', 4, false],
+    ]);
+    expect(result.segments[0].next).toEqual({ file: 'binlog.000002', position: 4 });
+    expect(result.segments[1].next).toEqual({ file: 'binlog.000002', position: logs[1].size });
+    expect(result.segments[1].endPosition).toBe(logs[1].size);
+    expect(result.segments[0].endPosition).toBe(logs[0].size);
+    expect(result.segments[1].tool.args.join(' ')).not.toContain(server.password);
+    const cursor = (await getJson(s3, BUCKET, keys.logCursor(DB), LogCursorSchema))?.value;
+    expect(cursor?.next).toEqual(result.segments[1].next);
+    expect(cursor?.lastSegmentId).toBe(result.segments[1].segmentId);
+    for (const segment of result.segments) {
+      const body = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: segment.artifact.key }));
+      const bytes = Buffer.from(await (body.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(segment.artifact.sha256);
+      expect(bytes.length).toBe(segment.artifact.bytes);
+    }
+    expect((await manifests()).length).toBe(2);
+  });
+
+  it('writes no segment for a quiet log, and moves the coverage on', async () => {
+    // Prepare
+    const before = (await getJson(s3, BUCKET, keys.logCursor(DB), LogCursorSchema))?.value;
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+
+    // Act
+    const result = await run();
+
+    // Assess
+    expect(result.segments).toEqual([]);
+    expect(result.cursor.next).toEqual(before?.next);
+    expect(Date.parse(result.cursor.coveredUntil)).toBeGreaterThan(Date.parse(before?.coveredUntil ?? ''));
+  });
+
+  it('leaves no segment without a manifest when killed, and the next run resumes from the cursor', async () => {
+    // Prepare
+    const before = (await getJson(s3, BUCKET, keys.logCursor(DB), LogCursorSchema))?.value;
+    await conn.query("INSERT INTO strongbox.t VALUES (4, 'd')");
+    const killed = failingManifests(s3rver.client());
+
+    // Act
+    const failure = await run(killed).catch((error: Error) => error);
+    const afterKill = (await getJson(s3, BUCKET, keys.logCursor(DB), LogCursorSchema))?.value;
+    const visibleAfterKill = await manifests();
+    const resumed = await run();
+    const all = await manifests();
+
+    // Assess
+    expect(failure).toBeInstanceOf(Error);
+    expect((failure as Error).message).toContain('killed before the manifest');
+    expect(afterKill?.next).toEqual(before?.next);
+    expect(visibleAfterKill.length).toBe(2);
+    expect(resumed.segments.map((s) => [s.serverFile, s.startPosition])).toEqual([[before?.next.file, before?.next.position]]);
+    const ranges = restorableRanges({
+      fulls: [
+        {
+          backupId: `${DB}-20260101T000000Z-full`,
+          at: new Date(Date.parse(all[0].firstEventAt ?? '')),
+          position: { file: 'binlog.000001', position: 4 },
+        },
+      ],
+      segments: all,
+      windowStart: new Date(0),
+    });
+    expect(ranges).toHaveLength(1);
+    expect(ranges[0].to).toBe(new Date(Math.floor(Date.parse(resumed.cursor.coveredUntil) / 1000) * 1000).toISOString());
+  });
+
+  it('refuses a server whose binlog is not ROW, naming the fix', async () => {
+    // Prepare
+    await conn.query("SET GLOBAL binlog_format = 'MIXED'");
+
+    // Act
+    const failure = await run().catch((error: Error) => error);
+    await conn.query("SET GLOBAL binlog_format = 'ROW'");
+
+    // Assess
+    expect(failure).toBeInstanceOf(BinlogServerNotReadyError);
+    expect((failure as Error).message).toMatch(/^binlog_format is MIXED; expected ROW: /);
+  });
+
+  it('records a binlog purged before it was archived as a broken chain, and resumes after it', async () => {
+    // Prepare
+    await conn.query("INSERT INTO strongbox.t VALUES (5, 'e')");
+    await conn.query('FLUSH BINARY LOGS');
+    await conn.query("INSERT INTO strongbox.t VALUES (6, 'f')");
+    const cursorFile = (await getJson(s3, BUCKET, keys.logCursor(DB), LogCursorSchema))?.value.next.file as string;
+    const newest = (await listBinaryLogs(conn)).at(-1)?.file as string;
+    // MariaDB keeps a file until its binlog checkpoint (InnoDB's flush, asynchronous here) has moved past it.
+    for (let attempt = 0; attempt < 80 && (await listBinaryLogs(conn)).some((l) => l.file === cursorFile); attempt += 1) {
+      await conn.query(`PURGE BINARY LOGS TO '${newest}'`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+
+    // Act
+    const result = await run();
+
+    // Assess
+    expect(result.broken?.reason).toBe(`binary log ${cursorFile} was purged before it was archived (the server's oldest is ${newest})`);
+    expect(result.cursor.broken?.resumedAt).toEqual({ file: newest, position: 4 });
+    expect(result.segments.map((s) => s.serverFile)).toEqual([newest]);
+    const all = await manifests();
+    const ranges = restorableRanges({
+      fulls: [
+        {
+          backupId: `${DB}-20260101T000000Z-full`,
+          at: new Date(Date.parse(all[0].firstEventAt ?? '')),
+          position: { file: 'binlog.000001', position: 4 },
+        },
+      ],
+      segments: all,
+      windowStart: new Date(0),
+    });
+    expect(Date.parse(ranges[0].to)).toBeLessThan(Date.parse(result.segments[0].coveredUntil) - 0);
+    expect(ranges).toHaveLength(1);
+  });
+});
