@@ -36,6 +36,13 @@ export const METRIC = {
   databaseBreach: 'DatabaseBreach',
   /** 1 while no drill completed within the drill schedule plus the task timeout and an hour, else 0 (chat only). */
   drillOverdue: 'DrillOverdue',
+  /**
+   * Seconds between the end of an archiving run and the newest instant its segments (or a quiet listing) cover:
+   * how much of the log a restore would lack right now. Emitted by every archive-logs run.
+   */
+  logArchiveLagSeconds: 'LogArchiveLagSeconds',
+  /** 1 from the archiving run that found a binlog purged or replaced before it was archived, else 0. */
+  logChainBroken: 'LogChainBroken',
 } as const;
 
 /** The breach metrics' dimensions: the tier routes (WHERE Tier = ...), the database is the alarm contributor. */

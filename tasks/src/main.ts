@@ -24,6 +24,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   restore: async () => (await import('./commands/restore')).runRestore,
   inventory: async () => (await import('./commands/inventory')).runInventory,
   drill: async () => (await import('./commands/drill')).runDrill,
+  'archive-logs': async () => (await import('./commands/archive-logs')).runArchiveLogs,
 };
 
 export async function main(environment: NodeJS.ProcessEnv = process.env, deps?: Partial<TaskDeps>): Promise<number> {

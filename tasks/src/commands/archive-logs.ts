@@ -1,10 +1,20 @@
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { type LogCoordinates, type LogCursor, LogCursorSchema, type SegmentManifest, SegmentManifestSchema } from '../../../contracts/logs';
+import {
+  LOG_KIND_BY_ENGINE,
+  type LogCoordinates,
+  type LogCursor,
+  LogCursorSchema,
+  type SegmentManifest,
+  SegmentManifestSchema,
+} from '../../../contracts/logs';
+import { METRIC, publishDatabaseMetrics } from '../../../contracts/metrics';
+import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import { keys, mintSegmentId } from '../../../contracts/vault';
 import { getJson, putJson } from '../../../contracts/vault-io';
-import type { Connection } from '../../../engines/connection';
+import { type Connection, sourceConnection } from '../../../engines/connection';
 import { serverInfo } from '../../../engines/mysql/adapter';
 import {
   BINLOG_FIRST_POSITION,
@@ -18,9 +28,13 @@ import {
 import { binlogServerProblems, readBinlogServer } from '../../../engines/mysql/binlog-server';
 import { connect } from '../../../engines/mysql/connection';
 import { toolVersion } from '../../../engines/tools';
+import type { TaskSettings } from '../env';
+import { logLine } from '../log';
+import { taskMetrics } from '../metrics';
 import { parseZstdSummary, startCompressor } from '../stream/compress';
 import { HashMeter } from '../stream/hash';
 import { uploadStream } from '../stream/upload';
+import type { TaskDeps } from './backup';
 
 /** The server is not set up for binlog archiving; the message names every setting and its fix. */
 export class BinlogServerNotReadyError extends Error {
@@ -128,6 +142,62 @@ export async function archiveLogs(args: ArchiveLogsArgs): Promise<ArchiveLogsRes
   }
   await putJson(args.s3, args.bucket, cursorKey, cursor);
   return broken ? { segments, cursor, broken } : { segments, cursor };
+}
+
+/**
+ * The `archive-logs` task command: one archiving run of the database the environment names, then the metrics the
+ * lag and broken-chain alarms read. A broken chain is a finding, not a failure: the run archives what follows the
+ * gap and reports it through `LogChainBroken`, so the next runs keep the log from there.
+ */
+export async function runArchiveLogs(settings: TaskSettings, deps: TaskDeps): Promise<Record<string, unknown>> {
+  const env = settings.env;
+  const engine = env.STRONGBOX_ENGINE;
+  if (!LOG_KIND_BY_ENGINE[engine]) {
+    throw new TaskEnvError(
+      `${TASK_ENV.engine}: archive-logs archives MySQL/MariaDB binlogs, not ${engine}; remove the logs block of ${env.STRONGBOX_DATABASE}`,
+    );
+  }
+  const intervalMinutes = env[TASK_ENV.logIntervalMinutes];
+  if (intervalMinutes === undefined) {
+    throw new TaskEnvError(`${TASK_ENV.logIntervalMinutes}: not set; archive-logs needs the database's logs.intervalMinutes, e.g. 5`);
+  }
+  const workDir = mkdtempSync(join(tmpdir(), 'strongbox-archive-'));
+  try {
+    const result = await archiveLogs({
+      s3: deps.s3,
+      bucket: env.STRONGBOX_VAULT_BUCKET,
+      database: env.STRONGBOX_DATABASE,
+      connection: await sourceConnection(env, deps.readSecret),
+      intervalMinutes,
+      compressionLevel: env.STRONGBOX_COMPRESSION_LEVEL,
+      workDir,
+    });
+    const lagSeconds = archiveLagSeconds(result.cursor, new Date());
+    publishDatabaseMetrics(taskMetrics(), { database: env.STRONGBOX_DATABASE, engine }, [
+      { name: METRIC.logArchiveLagSeconds, unit: 'Seconds', value: lagSeconds },
+      { name: METRIC.logChainBroken, unit: 'Count', value: result.broken ? 1 : 0 },
+    ]);
+    if (result.broken) {
+      logLine('error', 'binlog chain broken', { reason: result.broken.reason, resumedAt: result.broken.resumedAt });
+    }
+    return {
+      command: 'archive-logs',
+      ok: true,
+      segments: result.segments.length,
+      bytes: result.segments.reduce((sum, m) => sum + m.artifact.bytes, 0),
+      next: result.cursor.next,
+      coveredUntil: result.cursor.coveredUntil,
+      lagSeconds,
+      ...(result.broken && { broken: result.broken }),
+    };
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Whole seconds from the newest covered instant to `now`; never negative (clocks of the task and server differ). */
+export function archiveLagSeconds(cursor: LogCursor, now: Date): number {
+  return Math.max(0, Math.round((now.getTime() - Date.parse(cursor.coveredUntil)) / 1000));
 }
 
 interface SliceContext {

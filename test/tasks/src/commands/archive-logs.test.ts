@@ -12,7 +12,8 @@ import { type EngineServer, startMariadb } from '../../../../dev/servers/engines
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { listBinaryLogs } from '../../../../engines/mysql/binlog-archive';
 import { connect } from '../../../../engines/mysql/connection';
-import { archiveLogs, BinlogServerNotReadyError } from '../../../../tasks/src/commands/archive-logs';
+import { archiveLagSeconds, archiveLogs, BinlogServerNotReadyError } from '../../../../tasks/src/commands/archive-logs';
+import { baseEnv, runTask } from '../../run-task';
 
 const BUCKET = 'vault';
 const DB = 'billing';
@@ -225,5 +226,89 @@ describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
     });
     expect(Date.parse(ranges[0].to)).toBeLessThan(Date.parse(result.segments[0].coveredUntil) - 0);
     expect(ranges).toHaveLength(1);
+  });
+
+  describe('through the task entrypoint (STRONGBOX_COMMAND=archive-logs)', () => {
+    const taskEnv = (extra: Record<string, string> = {}) => ({
+      ...baseEnv(),
+      ...server.taskEnv(),
+      STRONGBOX_COMMAND: 'archive-logs',
+      STRONGBOX_DATABASE: 'ledger',
+      STRONGBOX_VAULT_BUCKET: BUCKET,
+      STRONGBOX_S3_ENDPOINT: s3rver.endpoint,
+      STRONGBOX_LOG_INTERVAL_MINUTES: '5',
+      ...extra,
+    });
+    /** The EMF documents the run printed, by metric name: value and dimensions. */
+    const emitted = (stdout: string) =>
+      Object.fromEntries(
+        stdout
+          .split('\n')
+          .filter((line) => line.includes('"_aws"'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>)
+          .flatMap((doc) => {
+            const names = (doc._aws as { CloudWatchMetrics: { Metrics: { Name: string }[]; Dimensions: string[][] }[] }).CloudWatchMetrics;
+            return names.flatMap((m) => m.Metrics.map((metric) => [metric.Name, { value: doc[metric.Name], dimensions: m.Dimensions[0] }]));
+          }),
+      );
+
+    it("archives into the named database's cursor and emits the lag and chain metrics with Database and Engine only", async () => {
+      // Prepare
+      await conn.query("INSERT INTO strongbox.t VALUES (7, 'g')");
+
+      // Act
+      const run = await runTask(taskEnv());
+
+      // Assess
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(run.result).toMatchObject({ command: 'archive-logs', ok: true });
+      expect(run.result.segments).toBeGreaterThan(0);
+      const cursor = (await getJson(s3, BUCKET, keys.logCursor('ledger'), LogCursorSchema))?.value;
+      expect(run.result.next).toEqual(cursor?.next);
+      const metrics = emitted(run.stdout);
+      expect(metrics.LogChainBroken).toEqual({ value: 0, dimensions: ['Database', 'Engine'] });
+      expect(metrics.LogArchiveLagSeconds?.dimensions).toEqual(['Database', 'Engine']);
+      expect(metrics.LogArchiveLagSeconds?.value).toBeLessThan(60);
+      expect(run.stdout + run.stderr).not.toContain(server.password);
+    });
+
+    it('exits 2 naming the interval variable when it is missing, and the engine when it keeps no binlog', async () => {
+      // Prepare
+      const { STRONGBOX_LOG_INTERVAL_MINUTES: _unset, ...withoutInterval } = taskEnv();
+
+      // Act
+      const [missing, redis] = await Promise.all([runTask(withoutInterval), runTask(taskEnv({ STRONGBOX_ENGINE: 'redis' }))]);
+
+      // Assess
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toBe(
+        "strongbox: STRONGBOX_LOG_INTERVAL_MINUTES: not set; archive-logs needs the database's logs.intervalMinutes, e.g. 5\n",
+      );
+      expect(redis.code).toBe(2);
+      expect(redis.stderr).toBe(
+        'strongbox: STRONGBOX_ENGINE: archive-logs archives MySQL/MariaDB binlogs, not redis; remove the logs block of ledger\n',
+      );
+    });
+  });
+});
+
+describe('archiveLagSeconds', () => {
+  it('counts whole seconds from the covered instant, and never below zero', () => {
+    // Prepare
+    const cursor = LogCursorSchema.parse({
+      schemaVersion: 1,
+      database: DB,
+      kind: 'binlog',
+      next: { file: 'binlog.000002', position: 4 },
+      coveredUntil: '2026-12-01T10:00:00.000Z',
+      updatedAt: '2026-12-01T10:00:00.000Z',
+    });
+
+    // Act
+    const lags = [new Date('2026-12-01T10:01:30.400Z'), new Date('2026-12-01T09:59:59.000Z')].map((now) => archiveLagSeconds(cursor, now));
+
+    // Assess
+    expect(lags).toEqual([90, 0]);
   });
 });
