@@ -145,6 +145,8 @@ export const keys = {
   drill: (backupId: string) => `${backupPrefix(backupId)}drill.json`,
   failure: (backupId: string) => `${backupPrefix(backupId)}failure.json`,
   lock: (database: string) => `locks/${database}.json`,
+  /** The log-archiving runs' own lock: a backup never waits for an archiving run, two archiving runs never overlap. */
+  logLock: (database: string) => `locks/logs/${database}.json`,
   latestVerified: (database: string) => `index/${database}/latest-verified.json`,
   latestDrill: (database: string) => `index/${database}/latest-drill.json`,
   /** A log segment's data: the server's own log bytes, zstd-compressed (see contracts/logs.ts). */

@@ -37,6 +37,8 @@ export const PrepareResultSchema = z.discriminatedUnion('status', [
     taskFamily: z.string(),
     taskTimeoutSeconds: z.number().int().positive(),
     trigger: z.string(),
+    /** The lock this run holds when it is not the backup lock `locks/<database>.json` (log archiving). */
+    lockKey: z.string().optional(),
   }),
   z.strictObject({
     status: z.literal('skipped'),
