@@ -157,6 +157,34 @@ describe('the CLI against a deployed app', () => {
     expect(missing.out).toContain(`replica       MISSING from ${REPLICA}`);
   });
 
+  it('report evidences Object Lock mode, retain-until and legal holds from HeadObject, and the replica copies', async () => {
+    // Prepare
+    vaultHoldsBackup();
+    replicaMock.on(ListObjectsV2Command, { Bucket: REPLICA }).resolves({ Contents: [{ Key: backup.artifactKey, Size: 4096 }] });
+    const out = join(dir, 'report.html');
+
+    // Act
+    const run = await cli(['report', '--month', '2026-11', '--out', out, '--config', config, '--json'], {
+      aws,
+      now: new Date('2026-12-02T00:00:00Z'),
+    });
+
+    // Assess
+    expect(run.code).toBe(0);
+    const [orders] = run.json<{ databases: Record<string, unknown>[] }>().databases;
+    expect(orders.immutability).toEqual({
+      supported: true,
+      objects: 1,
+      locked: 1,
+      modes: { COMPLIANCE: 1 },
+      legalHolds: 1,
+      earliestRetainUntil: '2027-01-31T00:00:00.000Z',
+      latestRetainUntil: '2027-01-31T00:00:00.000Z',
+    });
+    expect(orders.replica).toEqual({ verified: 1, copied: 1, share: 1, missing: [] });
+    expect(primaryMock.commandCalls(HeadObjectCommand).map((c) => c.args[0].input)).toEqual([{ Bucket: PRIMARY, Key: backup.artifactKey }]);
+  });
+
   it('exits 3 with what to do when the app is not deployed or AWS refuses the credentials; --account skips the lookup', async () => {
     // Prepare
     sfnMock.on(ListStateMachinesCommand).resolves({ stateMachines: [] });
