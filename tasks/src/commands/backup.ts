@@ -11,7 +11,7 @@ import { logLine } from '../log';
 import { parseZstdSummary, startCompressor, startDecompressor, zstdErrors } from '../stream/compress';
 import { HashMeter } from '../stream/hash';
 import { peakRssMb } from '../stream/memory';
-import { round, startProgress } from '../stream/progress';
+import { type Progress, round, startProgress } from '../stream/progress';
 import { discardStream, type UploadResult, uploadStream } from '../stream/upload';
 
 export interface TaskDeps {
@@ -48,7 +48,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
   let session: DumpSession | undefined;
   let rolesTool: RunningTool | undefined;
   const compressors: RunningTool[] = [];
-  let stopProgress = () => {};
+  let progress: Progress | undefined;
   try {
     const connection = await sourceConnection(env, deps.readSecret);
     session = await adapter.dump(connection, { redisMode: env.STRONGBOX_REDIS_MODE });
@@ -71,10 +71,10 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       tap: head ? (chunk) => head.add(chunk) : undefined,
       started: (zstd, meter) => {
         compressors.push(zstd);
-        stopProgress = startProgress('backup', env.STRONGBOX_PROGRESS_INTERVAL_SECONDS, () => meter.bytes);
+        progress = startProgress('backup', { intervalSeconds: env.STRONGBOX_PROGRESS_INTERVAL_SECONDS }, () => meter.bytes);
       },
     });
-    stopProgress();
+    progress?.stop();
     const finishedAt = new Date();
 
     // Roles are global objects that pg_dump never carries; they go beside the dump, checksummed alike.
@@ -150,7 +150,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       peakRssMb: peakRssMb(),
     };
   } catch (error) {
-    stopProgress();
+    progress?.stop();
     const failure = await describeFailure(error, phase, session, compressors[0]);
     if (session?.output.kind === 'tool') {
       session.output.process.child.kill('SIGTERM');

@@ -85,6 +85,7 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
         },
       },
       deps,
+      { progress: 'drill' },
     );
     if (loadPath) {
       server = await startThrowaway(spec, { load: loadPath });

@@ -191,11 +191,16 @@ async function readRolesArtifact(deps: TaskDeps, bucket: string, roles: NonNulla
 }
 
 /**
- * restore: S3 GetObject -> SHA-256 while streaming -> zstd -d -> engine tool. Engines that need a file
+ * restore: S3 GetObject -> SHA-256 while streaming -> zstd -d -> engine tool. Progress lines count the
+ * downloaded bytes against the manifest's artifact (`options.progress` names them: a drill's say "drill"). Engines that need a file
  * (pg_restore --jobs or selection) get one only after its checksum matched; streaming engines get every byte
  * but the last few MiB until the checksum matched (VerifyingHoldBack).
  */
-export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promise<Record<string, unknown>> {
+export async function runRestore(
+  settings: TaskSettings,
+  deps: TaskDeps,
+  options: { readonly progress?: string } = {},
+): Promise<Record<string, unknown>> {
   const env = settings.env;
   const backupId = env.STRONGBOX_BACKUP_ID;
   if (!backupId) {
@@ -262,7 +267,14 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
     jobs,
   });
   let bytes = () => 0;
-  const stopProgress = startProgress('restore', env.STRONGBOX_PROGRESS_INTERVAL_SECONDS, () => bytes());
+  const progress = startProgress(
+    options.progress ?? 'restore',
+    {
+      intervalSeconds: env.STRONGBOX_PROGRESS_INTERVAL_SECONDS,
+      totals: { bytes: manifest.artifact.bytes, parts: manifest.artifact.parts, partSizeBytes: manifest.artifact.partSizeBytes },
+    },
+    () => bytes(),
+  );
   const directory = plan.kind === 'file' ? workDirectory() : undefined;
   let zstd: RunningTool | undefined;
   let details: RestoreDetails | undefined;
@@ -311,11 +323,12 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
     body.destroy();
     throw await undone(plan, error);
   } finally {
-    stopProgress();
+    progress.stop();
     if (directory) {
       rmSync(directory, { recursive: true, force: true });
     }
   }
+  progress.finish();
   const seconds = (Date.now() - started) / 1000;
   logLine('info', 'restore finished', { backupId, seconds: round(seconds, 3) });
   return {
