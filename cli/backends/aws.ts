@@ -8,6 +8,8 @@ import {
   StartExecutionCommand,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import type { Plan } from '../../contracts/plan';
+import { taskLogGroupName, taskLogStreamName } from '../../contracts/task-env';
 import { loadConfig } from '../../infra/config/load';
 import { buildPlan } from '../../infra/config/plan';
 import type { StrongboxConfig } from '../../infra/config/schema';
@@ -138,6 +140,25 @@ export function stepOf(event: HistoryEvent, currentState: string | undefined): S
   return undefined;
 }
 
+/**
+ * Where the task a `TaskSubmitted` event started writes its lines, progress included, as an `aws logs tail`
+ * command: the CLI has no CloudWatch Logs client (not a dependency), so it names the stream instead of showing it.
+ */
+export function taskLogsLine(event: HistoryEvent, plan: Plan, region: string): string | undefined {
+  const details = event.taskSubmittedEventDetails;
+  if (event.type !== 'TaskSubmitted' || details?.resourceType !== 'ecs') {
+    return undefined;
+  }
+  const task = (parseJson(details.output) as { Tasks?: { TaskArn?: string; TaskDefinitionArn?: string }[] } | undefined)?.Tasks?.[0];
+  const taskId = task?.TaskArn?.split('/').at(-1);
+  const family = task?.TaskDefinitionArn?.split(':task-definition/')[1]?.split(':')[0];
+  const database = Object.entries(plan.databases).find(([, db]) => db.taskFamily === family)?.[0];
+  if (!taskId || !database) {
+    return undefined;
+  }
+  return `progress and log lines: aws logs tail ${taskLogGroupName(plan.app, database)} --log-stream-names ${taskLogStreamName(database, taskId)} --follow --region ${region}`;
+}
+
 function parseJson(text: string | undefined): unknown {
   if (text === undefined) {
     return undefined;
@@ -190,6 +211,10 @@ export async function openAwsRunner(common: CommonOptions, options: AwsOptions =
               continue;
             }
             seen.add(event.id);
+            const logs = taskLogsLine(event, vault.plan, config.vault.primaryRegion);
+            if (logs) {
+              observer.taskLine(logs);
+            }
             const step = stepOf(event, current);
             if (step) {
               current = step.type === 'entered' ? step.state : current;

@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
+import { TASK_CONTAINER_NAME, TASK_ENV, taskLogGroupName } from '../../contracts/task-env';
 import { databasePrefix } from '../../contracts/vault';
 import type { DeploymentPlan } from '../config/plan';
 import { acknowledgeWildcardPermissions } from './nag';
@@ -161,7 +161,7 @@ export class DumpTask extends Construct {
     );
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/strongbox/${props.plan.app}/dump/${db.name}`,
+      logGroupName: taskLogGroupName(props.plan.app, db.name),
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.RETAIN,
     });

@@ -245,6 +245,23 @@ describe('the CLI against a deployed app', () => {
       .resolves({
         events: [
           { id: 4, type: 'TaskStateEntered', timestamp: at(3), stateEnteredEventDetails: { name: 'Restore' } },
+          {
+            id: 41,
+            type: 'TaskSubmitted',
+            timestamp: at(4),
+            taskSubmittedEventDetails: {
+              resourceType: 'ecs',
+              resource: 'runTask.sync',
+              output: JSON.stringify({
+                Tasks: [
+                  {
+                    TaskArn: `arn:aws:ecs:eu-west-1:${ACCOUNT}:task/acme-cluster/0f1e2d3c4b5a69788796a5b4c3d2e1f0`,
+                    TaskDefinitionArn: `arn:aws:ecs:eu-west-1:${ACCOUNT}:task-definition/acme-orders-dump:7`,
+                  },
+                ],
+              }),
+            },
+          },
           { id: 5, type: 'TaskStateExited', timestamp: at(90), stateExitedEventDetails: { name: 'Restore', output: '{}' } },
           { id: 6, type: 'TaskStateEntered', timestamp: at(91), stateEnteredEventDetails: { name: 'Notify' } },
           { id: 7, type: 'TaskStateExited', timestamp: at(92), stateExitedEventDetails: { name: 'Notify', output: '{}' } },
@@ -302,6 +319,10 @@ describe('the CLI against a deployed app', () => {
       `Audit record restores/orders/2026-12-01T10:00:00.000Z.json: restored: ${backup.backupId} to orders-copy.internal:5432/orders_copy in 2 min 0 s; validation: 1 objects compared, all match the manifest`,
     );
     expect(sfnMock.commandCalls(StopExecutionCommand)).toHaveLength(0);
+    // The task's progress lines are in CloudWatch Logs, which the CLI names rather than reads.
+    expect(run.out.split('\n').filter((l) => l.includes('aws logs tail'))).toEqual([
+      '      task: progress and log lines: aws logs tail /strongbox/acme/dump/orders --log-stream-names orders/dump/0f1e2d3c4b5a69788796a5b4c3d2e1f0 --follow --region eu-west-1',
+    ]);
   });
 
   it('Ctrl-C answered "s" calls StopExecution and exits 130 once the execution reports ABORTED', async () => {
