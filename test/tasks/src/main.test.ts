@@ -67,6 +67,25 @@ describe('dump task entrypoint with PostgreSQL', () => {
         () => false,
       );
 
+  const storedManifest = async () =>
+    ManifestSchema.parse(
+      JSON.parse(
+        await (await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: keys.manifest(backupId) }))).Body!.transformToString(),
+      ),
+    );
+  /** The restore's progress lines end with one closing line at 100 % of the manifest's bytes and parts. */
+  const expectProgressToManifest = async (stdout: string) => {
+    const { artifact } = await storedManifest();
+    const lines = stdout
+      .split('\n')
+      .filter((l) => l.includes('"message":"restore progress"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    expect(lines.map((l) => [l.totalBytes, l.totalParts])).toEqual(lines.map(() => [artifact.bytes, artifact.parts]));
+    expect(lines.filter((l) => l.final)).toEqual([lines.at(-1)]);
+    expect(lines.at(-1)).toMatchObject({ bytes: artifact.bytes, percent: 100, parts: artifact.parts, etaSeconds: 0, final: true });
+  };
+
   beforeAll(async () => {
     [pg, s3] = await Promise.all([startPostgres(), startS3rver(['vault'])]);
     proxy = await startMultipartProxy(s3.endpoint);
@@ -133,6 +152,7 @@ describe('dump task entrypoint with PostgreSQL', () => {
     expect(await query('copy', FINGERPRINT)).toEqual(await query('shop', FINGERPRINT));
     await query('copy', 'INSERT INTO sales.orders VALUES (9999, 1, 1, NULL)');
     expect(await query('copy', 'SELECT count(*)::int AS n FROM audit.events')).toEqual([{ n: 5001 }]);
+    await expectProgressToManifest(out.stdout);
   });
 
   it('restores a selection with parallel jobs from a verified local file', async () => {
@@ -153,6 +173,7 @@ describe('dump task entrypoint with PostgreSQL', () => {
       "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
     );
     expect(tables).toEqual([{ t: 'public.customers' }]);
+    await expectProgressToManifest(out.stdout);
   });
 
   it('refuses to restore into a non-empty database unless overwrite is set, and records why for its execution', async () => {
