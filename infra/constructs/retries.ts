@@ -66,8 +66,23 @@ export const RUN_TASK_RETRY: sfn.RetryProps = {
 
 /**
  * A LambdaInvoke with the transient-fault retrier instead of the CDK's default one (which has neither
- * Lambda.TooManyRequestsException nor jitter). Every function a state machine invokes is safe to run twice:
- * the step's own comment says why.
+ * Lambda.TooManyRequestsException nor jitter).
+ *
+ * Why a second run of each step is safe. A throttled invoke never ran, so only the four 5xx errors can repeat
+ * work that was done:
+ * - backup Prepare: the backupId comes from the execution's start time and the lock names the execution as its
+ *   owner, so a retried Prepare mints the same id and gets its own lock back (lambdas/runtime/lock.ts).
+ * - Verify, Replicate, Retain: Verify rewrites the same verification.json and pointer; Replicate leaves a copy
+ *   whose checksum already matches; Retain plans from the vault's listing, so a rerun finds the work done.
+ * - ReleaseLock(AfterFailure): deletes the lock only while it names this backupId (If-Match), else reports none.
+ * - restore Resolve, Guard, Validate and drill Prepare only read; DR plan Start and Advance are pure
+ *   functions of their input.
+ * - restore Notify/NotifyFailure and drill Report/ReportFailure rewrite the same audit record or drill pointer
+ *   (keys fixed by the execution and the backup).
+ * - The chat and pager posts (backup Notify, NotifySkipped, NotifyFailure, restore Notify, drill Report, DR plan
+ *   Report) are at least once: after a Lambda 5xx on an invoke that had in fact run, the retry posts again.
+ *   SNS standard topics (the only kind AWS Chatbot reads) cannot deduplicate, and skipping the post on doubt
+ *   could lose a failure alert; the duplicate names the same execution, so it reads as one event.
  */
 export function lambdaInvoke(scope: Construct, id: string, props: tasks.LambdaInvokeProps): tasks.LambdaInvoke {
   const state = new tasks.LambdaInvoke(scope, id, { ...props, retryOnServiceExceptions: false });
