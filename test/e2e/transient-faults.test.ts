@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EngineServer, startPostgres } from '../../dev/servers/engines';
 import type { TaskCall } from '../../local/executor/runtime';
 import { TaskFailedError } from '../../local/executor/runtime';
-import { type E2e, listKeys, startE2e } from './harness';
+import { backedUp, type E2e, listKeys, startE2e } from './harness';
 
 /**
- * The synthesized backup state machine, run by the local runtime against a real PostgreSQL, with faults
+ * The synthesized backup and drill state machines, run by the local runtime against a real PostgreSQL, with faults
  * injected where AWS would raise them: Lambda refusing an invoke (throttling) and Fargate refusing a RunTask
  * (capacity). The retry decisions are the definition's own; the local runtime only shortens the pauses.
  */
@@ -146,5 +146,31 @@ describe('transient faults in the backup state machine, run locally', () => {
     expect(execution.transitions.filter((t) => t.type === 'retried')).toEqual([]);
     expect(execution.path).toEqual(['Prepare', 'Skipped?', 'Dump', 'NotifyFailure', 'ReleaseLockAfterFailure', 'Failed']);
     expect(await listKeys(e2e.strongbox.vault.client(), e2e.strongbox.app.buckets.primary, 'locks/')).toEqual([]);
+  });
+
+  it('retries the drill machine the same way: Prepare throttled twice and the drill task refused for capacity once', async () => {
+    // Prepare
+    await backedUp(e2e.strongbox, 'small');
+    const { count, record } = attempts();
+    beforeState = (stateName) => {
+      const n = record(stateName);
+      if (stateName === 'Prepare' && n <= 2) {
+        throw throttled();
+      }
+      if (stateName === 'Drill' && n === 1) {
+        throw noCapacity();
+      }
+    };
+
+    // Act
+    const execution = await e2e.strongbox.drill({ database: 'small', trigger: 'manual' });
+    beforeState = undefined;
+
+    // Assess
+    expect(execution.status, `${execution.error} ${execution.cause}`).toBe('SUCCEEDED');
+    expect(count.get('Prepare')).toBe(3);
+    expect(count.get('Drill')).toBe(2);
+    expect(execution.transitions.filter((t) => t.type === 'retried').map((t) => t.state)).toEqual(['Prepare', 'Prepare', 'Drill']);
+    expect(execution.path).toEqual(['Prepare', 'Drill', 'Report', 'Drilled']);
   });
 });
