@@ -9,6 +9,7 @@ import type { Plan } from '../../contracts/plan';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
+import { lambdaInvoke } from './retries';
 
 export interface DrPlanWorkflowProps {
   readonly plan: Plan;
@@ -74,7 +75,7 @@ export class DrPlanWorkflow extends Construct {
 
   private buildDefinition(props: DrPlanWorkflowProps): sfn.IChainable {
     const invoke = (id: string, payload: Record<string, unknown>, comment: string) =>
-      new tasks.LambdaInvoke(this, id, {
+      lambdaInvoke(this, id, {
         lambdaFunction: this.function.function,
         payloadResponseOnly: true,
         payload: sfn.TaskInput.fromObject(payload),
@@ -140,7 +141,7 @@ export class DrPlanWorkflow extends Construct {
       { action: 'advance', state: sfn.JsonPath.objectAt('$.state'), groupResults: sfn.JsonPath.objectAt('$.groupResults') },
       'Record the group; stop at the first failure, else move to the next group',
     );
-    const report = new tasks.LambdaInvoke(this, 'Report', {
+    const report = lambdaInvoke(this, 'Report', {
       lambdaFunction: this.function.function,
       payloadResponseOnly: true,
       payload: sfn.TaskInput.fromObject({ action: 'report', state: sfn.JsonPath.objectAt('$.state') }),

@@ -4,7 +4,6 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
@@ -12,6 +11,7 @@ import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
 import { runTaskState } from './restore-workflow';
+import { lambdaInvoke } from './retries';
 import { grantRestoreRunTasks, restoreRoleEnvironment } from './run-task-grants';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_PATHS } from './vault';
@@ -104,7 +104,7 @@ export class DrillWorkflow extends Construct {
   private buildDefinition(props: DrillWorkflowProps, longestTask: number): sfn.IChainable {
     const { prepare, report } = this.functions;
     const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
-      new tasks.LambdaInvoke(this, id, {
+      lambdaInvoke(this, id, {
         lambdaFunction: app.function,
         payloadResponseOnly: true,
         payload: sfn.TaskInput.fromObject(payload),
@@ -141,7 +141,7 @@ export class DrillWorkflow extends Construct {
       causePath: '$.failure.cause',
     });
     const readError = readableErrorStates(this, { errorPath: '$.error', resultPath: '$.failure', next: fail });
-    const reportFailure = new tasks.LambdaInvoke(this, 'ReportFailure', {
+    const reportFailure = lambdaInvoke(this, 'ReportFailure', {
       lambdaFunction: report.function,
       payloadResponseOnly: true,
       payload: sfn.TaskInput.fromObject({

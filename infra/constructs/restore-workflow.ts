@@ -8,7 +8,6 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
@@ -16,6 +15,7 @@ import { TASK_CONTAINER_NAME } from '../../contracts/task-env';
 import { AppFunction } from './app-function';
 import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
+import { lambdaInvoke, retryRunTaskCapacity } from './retries';
 import { fargateTaskParameters, grantRestoreRunTasks, restoreRoleEnvironment } from './run-task-grants';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_PATHS } from './vault';
@@ -70,14 +70,8 @@ export function runTaskState(
       ResultPath: paths.resultPath,
     },
   });
-  state.addRetry({
-    errors: ['ECS.AmazonECSException', 'ECS.ServerException', 'ECS.ThrottlingException', 'ECS.LimitExceededException'],
-    interval: Duration.seconds(30),
-    maxAttempts: 3,
-    backoffRate: 2,
-    jitterStrategy: sfn.JitterType.FULL,
-  });
-  return state;
+  // Capacity faults only: a restore or drill that ran and failed is never started again by Step Functions.
+  return retryRunTaskCapacity(state);
 }
 
 /**
@@ -196,7 +190,7 @@ export class RestoreWorkflow extends Construct {
     // A TaskInput.fromJsonPathAt payload renders as `"Parameters": "$.x"` with payloadResponseOnly, which is not
     // ASL; a path is therefore passed as InputPath.
     const invoke = (id: string, app: AppFunction, payload: sfn.TaskInput | string, resultPath: string, comment: string) =>
-      new tasks.LambdaInvoke(this, id, {
+      lambdaInvoke(this, id, {
         lambdaFunction: app.function,
         payloadResponseOnly: true,
         ...(typeof payload === 'string' ? { inputPath: payload } : { payload }),
@@ -211,7 +205,7 @@ export class RestoreWorkflow extends Construct {
       causePath: '$.failure.cause',
     });
     const readError = readableErrorStates(this, { errorPath: '$.error', resultPath: '$.failure', next: fail });
-    const notifyFailure = new tasks.LambdaInvoke(this, 'NotifyFailure', {
+    const notifyFailure = lambdaInvoke(this, 'NotifyFailure', {
       lambdaFunction: f.notify.function,
       payloadResponseOnly: true,
       payload: sfn.TaskInput.fromObject({
