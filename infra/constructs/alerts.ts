@@ -93,7 +93,9 @@ export class Alerts extends Construct {
       // The integration URL carries the routing key, so it stays in Secrets Manager: the template holds a
       // `{{resolve:secretsmanager:...}}` dynamic reference that CloudFormation resolves at deploy time.
       const endpoint = SecretValue.secretsManager(alerts.pager.endpointSecretArn).unsafeUnwrap();
-      this.pagerTopic.addSubscription(new subscriptions.UrlSubscription(endpoint, { protocol: sns.SubscriptionProtocol.HTTPS, deadLetterQueue: dlq }));
+      this.pagerTopic.addSubscription(
+        new subscriptions.UrlSubscription(endpoint, { protocol: sns.SubscriptionProtocol.HTTPS, deadLetterQueue: dlq }),
+      );
     }
 
     for (const address of alerts.email) {

@@ -25,7 +25,8 @@ export function deadLetterQueue(scope: Construct, id: string, options: DeadLette
       ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: options.encryptionKey }
       : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
   });
-  const reason = 'This queue is itself a dead-letter queue (Scheduler and EventBridge targets, asynchronous Lambda invocations, SNS subscriptions); it has no DLQ of its own.';
+  const reason =
+    'This queue is itself a dead-letter queue (Scheduler and EventBridge targets, asynchronous Lambda invocations, SNS subscriptions); it has no DLQ of its own.';
   Validations.of(queue).acknowledge({ id: 'AwsSolutions-SQS3', reason });
   acknowledgeRule(queue, 'SQSRedrivePolicy', ['serverless'], reason);
   return queue;

@@ -171,7 +171,13 @@ export class RestoreWorkflow extends Construct {
       // Also an EventBridge target (StoppedRule below), invoked asynchronously. Each invocation is one restore
       // that ended, so 10 covers a wide DR plan group; a loop of events could otherwise take the account's
       // pool, and Step Functions retries a throttled invoke.
-      notify: fn('restore/notify', 'Restore: audit record and chat', Duration.seconds(30), {}, { deadLetterQueue: dlq, reservedConcurrency: 10 }),
+      notify: fn(
+        'restore/notify',
+        'Restore: audit record and chat',
+        Duration.seconds(30),
+        {},
+        { deadLetterQueue: dlq, reservedConcurrency: 10 },
+      ),
     };
     this.targetAccessSecurityGroup = new ec2.SecurityGroup(this, 'TargetAccessSecurityGroup', {
       vpc: props.vpc,
