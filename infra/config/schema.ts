@@ -210,6 +210,16 @@ export const StrongboxConfigSchema = z
     }),
     databases: z.array(DatabaseSchema).min(1, { error: 'expected at least one database' }),
     drPlans: drPlansSchema({ secretArn }),
+    compliance: z
+      .strictObject({
+        nagPacks: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Run the cdk-nag NIST 800-53 R5, HIPAA Security and Serverless packs at synth next to AwsSolutions, which always runs; any unacknowledged finding fails synth.',
+          ),
+      })
+      .default({ nagPacks: true }),
   })
   // Runs even when other parts failed (`when`), so one pass reports every cross-field problem; the value
   // may therefore be partly invalid and is read defensively.

@@ -7,7 +7,8 @@ import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { AppFunction } from './app-function';
-import { acknowledgeWildcardPermissions } from './nag';
+import { LogsKey } from './logs-key';
+import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
 import { lambdaInvoke } from './retries';
 
@@ -58,6 +59,7 @@ export class DrPlanWorkflow extends Construct {
     );
 
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    LogsKey.encrypt(logGroup, props.plan.app);
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: `${props.plan.app}-dr-plan`,
       comment: `Strongbox (${props.plan.app}): restore a DR plan, group by group, stopping at the first failure`,
@@ -67,6 +69,12 @@ export class DrPlanWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
+    acknowledgeRule(
+      this.stateMachine,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
+    );
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
       'Wildcards: Lambda versions of the DR plan function, executions of the restore state machine (named at run time, needed by .sync), and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',

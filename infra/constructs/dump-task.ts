@@ -8,7 +8,8 @@ import { Construct } from 'constructs';
 import { TASK_CONTAINER_NAME, TASK_ENV, taskLogGroupName } from '../../contracts/task-env';
 import { databasePrefix } from '../../contracts/vault';
 import type { DeploymentPlan } from '../config/plan';
-import { acknowledgeWildcardPermissions } from './nag';
+import { LogsKey } from './logs-key';
+import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
 import { RESTORE_TARGET_TAG } from './restore-workflow';
 import { restoreRoleName, taskRolePath } from './task-roles';
 import { ValidationError } from './validation-error';
@@ -165,6 +166,7 @@ export class DumpTask extends Construct {
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    LogsKey.encrypt(this.logGroup, app);
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       family: db.taskFamily,
@@ -213,6 +215,12 @@ export class DumpTask extends Construct {
       reason:
         'The environment holds only non-secret connection settings (host, port, engine, bucket, tuning); credentials arrive through ECS secrets from Secrets Manager.',
     });
+    acknowledgeRule(
+      this,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      `The CDK grants write each role's statements (upload under ${databasePrefix(db.name)}, this database's secret) into that role's own policy, which exists and is deleted with the role and cannot be attached to another database's task.`,
+    );
     if (this.ownsExecutionRole) {
       acknowledgeWildcardPermissions(
         this.executionRole,

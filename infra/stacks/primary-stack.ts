@@ -13,6 +13,7 @@ import { Dashboard } from '../constructs/dashboard';
 import { DrPlanWorkflow } from '../constructs/dr-plan-workflow';
 import { DrillWorkflow } from '../constructs/drill-workflow';
 import type { DumpTask } from '../constructs/dump-task';
+import { LogsKey } from '../constructs/logs-key';
 import { Monitoring } from '../constructs/monitoring';
 import { Network } from '../constructs/network';
 import { RestoreWorkflow } from '../constructs/restore-workflow';
@@ -79,7 +80,12 @@ export class PrimaryStack extends Stack {
       importedKeyArn: imported ? config.vault.kms.replicaKeyArn : undefined,
     });
 
-    this.network = new Network(this, 'Network', { existing: config.network });
+    // One key for every log group of the primary stack and its shards; one queue for every asynchronous delivery.
+    const logsKey = LogsKey.of(this, config.app.name);
+    const schedules = new Construct(this, 'Schedules');
+    const { deadLetterQueue } = scheduleGroupAndQueue(schedules, config.app.name);
+
+    this.network = new Network(this, 'Network', { existing: config.network, flowLogKey: logsKey.key });
     this.vpc = this.network.vpc;
     this.taskSubnets = this.network.taskSubnets;
     this.taskSecurityGroups = this.network.taskSecurityGroups;
@@ -90,7 +96,7 @@ export class PrimaryStack extends Stack {
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
     });
 
-    this.alerts = new Alerts(this, 'Alerts', { appName: config.app.name, alerts: config.alerts });
+    this.alerts = new Alerts(this, 'Alerts', { appName: config.app.name, alerts: config.alerts, deadLetterQueue });
     this.chatTopic = this.alerts.chatTopic;
     this.pagerTopic = this.alerts.pagerTopic;
 
@@ -115,6 +121,7 @@ export class PrimaryStack extends Stack {
       taskSubnets,
       taskSecurityGroups: this.taskSecurityGroups,
       chatTopic: this.chatTopic,
+      deadLetterQueue,
     });
     this.drill = new DrillWorkflow(this, 'Drill', {
       plan: this.plan,
@@ -132,9 +139,7 @@ export class PrimaryStack extends Stack {
       });
     }
 
-    this.watchdog = new Watchdog(this, 'Watchdog', { plan: this.plan, vault: this.vault });
-    const schedules = new Construct(this, 'Schedules');
-    scheduleGroupAndQueue(schedules, config.app.name);
+    this.watchdog = new Watchdog(this, 'Watchdog', { plan: this.plan, vault: this.vault, deadLetterQueue });
 
     // One task definition and two roles per database, so a task can reach only its own secret and prefix; the
     // shards find everything above by name, and deploy after it.

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { buildApp } from '../../../infra/app';
@@ -16,6 +17,81 @@ function configWith(edits: [(string | number)[], unknown][] = []) {
 }
 
 describe('PrimaryStack', () => {
+  describe('asynchronous deliveries and concurrency', () => {
+    const { primary } = buildApp(configWith(), { bundling: false });
+    const template = Template.fromStack(primary);
+    const queueId = Object.keys(template.findResources('AWS::SQS::Queue', { Properties: { QueueName: 'strongbox-schedules-dlq' } }))[0];
+    const queueArn = { 'Fn::GetAtt': [queueId, 'Arn'] };
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    const byDescription = (start: string) => functions.filter((f) => String(f.Properties.Description).includes(start));
+
+    it('gives the asynchronously invoked functions (watchdog, restore Notify) the app DLQ, and the Step Functions-only ones none', () => {
+      // Prepare
+      const asynchronous = [...byDescription('recovery-point age'), ...byDescription('Restore: audit record and chat')];
+
+      // Act
+      const synchronous = functions.filter((f) => !asynchronous.includes(f));
+
+      // Assess
+      expect(asynchronous).toHaveLength(2);
+      for (const fn of asynchronous) {
+        expect(fn.Properties.DeadLetterConfig).toEqual({ TargetArn: queueArn });
+      }
+      expect(synchronous.length).toBeGreaterThanOrEqual(11);
+      expect(synchronous.filter((f) => f.Properties.DeadLetterConfig !== undefined)).toEqual([]);
+      // The app's one queue: no second one was made for the watchdog, the restore or the alerts.
+      template.resourceCountIs('AWS::SQS::Queue', 1);
+    });
+
+    it('sends what EventBridge rules and SNS subscriptions could not deliver to the app DLQ, which lets them write', () => {
+      // Prepare
+      const rules = Object.values(template.findResources('AWS::Events::Rule'));
+      const subscriptions = Object.values(template.findResources('AWS::SNS::Subscription'));
+
+      // Act
+      const policies = JSON.stringify(template.findResources('AWS::SQS::QueuePolicy'));
+
+      // Assess
+      expect(rules).toHaveLength(2);
+      for (const rule of rules) {
+        expect(rule.Properties.Targets).toEqual([expect.objectContaining({ DeadLetterConfig: { Arn: queueArn } })]);
+      }
+      expect(subscriptions.map((s) => s.Properties.Protocol).sort()).toEqual(['email', 'https']);
+      for (const subscription of subscriptions) {
+        expect(subscription.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: queueArn });
+      }
+      expect(policies).toContain('events.amazonaws.com');
+      expect(policies).toContain('sns.amazonaws.com');
+    });
+
+    it('reserves concurrency for the watchdog (1) and restore Notify (10) only', () => {
+      // Prepare / Act
+      const reserved = functions
+        .filter((f) => f.Properties.ReservedConcurrentExecutions !== undefined)
+        .map((f) => [String(f.Properties.Description).slice(0, 30), f.Properties.ReservedConcurrentExecutions]);
+
+      // Assess
+      expect(reserved.sort()).toEqual([
+        ['Restore: audit record and chat', 10],
+        ['Strongbox (strongbox): recover', 1],
+      ]);
+    });
+
+    it('runs every function on the newest Node.js runtime aws-cdk-lib knows, which the Serverless pack compares against', () => {
+      // Prepare
+      const newest = lambda.Runtime.ALL.filter((r) => /^nodejs\d/.test(r.name))
+        .map((r) => r.name)
+        .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
+        .pop();
+
+      // Act
+      const runtimes = new Set(functions.map((f) => f.Properties.Runtime));
+
+      // Assess
+      expect([...runtimes]).toEqual([newest]);
+    });
+  });
+
   it('runs ECS tasks in a cluster with Container Insights', () => {
     // Prepare
     const { primary } = buildApp(configWith(), { bundling: false });
@@ -97,8 +173,9 @@ describe('PrimaryStack', () => {
     const template = Template.fromStack(primary);
     template.resourceCountIs('AWS::EC2::VPC', 0);
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
-    // The only key left is the alert topics' own.
-    template.resourceCountIs('AWS::KMS::Key', 1);
+    // The only key left besides the logs key (LogsKey, every stack has one) is the alert topics' own.
+    const keys = Object.keys(template.findResources('AWS::KMS::Key')).filter((id) => !id.startsWith('StrongboxLogsKey'));
+    expect(keys).toHaveLength(1);
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [
