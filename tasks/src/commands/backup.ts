@@ -154,6 +154,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       durationSeconds: manifest.durationSeconds,
       mbPerSecond: manifest.throughputMBps,
       peakRssMb: peakRssMb(),
+      firstByteMs: stored.firstByteMs,
     };
   } catch (error) {
     stopProgress();
@@ -199,6 +200,8 @@ interface StoreArgs {
 }
 
 interface Stored extends UploadResult {
+  /** Milliseconds from the process's start to the first compressed byte (the task's start-up cost in the figures). */
+  readonly firstByteMs?: number;
   readonly bytes: number;
   readonly sha256: string;
   readonly uncompressedBytes: number;
@@ -252,7 +255,13 @@ async function storeCompressed(args: StoreArgs): Promise<Stored> {
           bytes: () => meter.bytes,
         });
   const sizes = parseZstdSummary(compressor.stderr.toString());
-  return { ...upload, bytes: meter.bytes, sha256: meter.sha256(), uncompressedBytes: sizes?.uncompressedBytes ?? 0 };
+  return {
+    ...upload,
+    firstByteMs: meter.firstByteMs,
+    bytes: meter.bytes,
+    sha256: meter.sha256(),
+    uncompressedBytes: sizes?.uncompressedBytes ?? 0,
+  };
 }
 
 async function describeFailure(
