@@ -62,7 +62,7 @@ export function firstByteMs(command: string, env: NodeJS.ProcessEnv): Promise<nu
 }
 
 /** The task as the container runs it: the image's bundle (tasks/build.ts), run by plain node (no tsx start-up in the figures). */
-export function bundleTask(): string {
+export function bundleTask(): Promise<string> {
   return buildTask(join(BENCH_DIR, 'task'));
 }
 

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
+import { createRequire, isBuiltin } from 'node:module';
 import { join } from 'node:path';
-import { buildSync } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 /**
  * The task's bundle, one definition for the image (tasks/Dockerfile runs this file) and the bench (which must
@@ -33,10 +34,42 @@ export const TASK_PROCESS_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_
 
 const REPOSITORY_ROOT = join(__dirname, '..');
 
+/**
+ * A CommonJS package loaded by `await import('pkg')` (mysql2/promise, the Secrets Manager client) becomes a
+ * chunk whose only export is `default`: Node would have found its named exports, esbuild cannot, and
+ * `const { createConnection } = await import('mysql2/promise')` would get undefined. Such imports go
+ * through a module that re-exports the package's names, read from the package itself at build time.
+ */
+const CJS_DYNAMIC = 'strongbox-cjs-dynamic';
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+export const namedCjsExports: Plugin = {
+  name: 'named-cjs-exports',
+  setup(on) {
+    // Only the project's own imports: the packages' dynamic imports of their own files are esbuild's business.
+    on.onResolve({ filter: /^[^./]/ }, (args) =>
+      args.kind === 'dynamic-import' && args.namespace === 'file' && !args.importer.includes('node_modules') && !isBuiltin(args.path)
+        ? { path: args.path, namespace: CJS_DYNAMIC, pluginData: { resolveDir: args.resolveDir } }
+        : undefined,
+    );
+    on.onLoad({ filter: /.*/, namespace: CJS_DYNAMIC }, (args) => {
+      const resolveDir = (args.pluginData as { resolveDir: string }).resolveDir;
+      const loaded = createRequire(join(resolveDir, 'noop.js'))(args.path) as Record<string, unknown>;
+      const names = Object.keys(loaded).filter((name) => IDENTIFIER.test(name) && name !== 'default');
+      const contents = [
+        `import * as pkg from ${JSON.stringify(args.path)};`,
+        ...names.map((name) => `export const ${name} = pkg[${JSON.stringify(name)}];`),
+        'export default pkg.default;',
+      ].join('\n');
+      return { contents, resolveDir, loader: 'js' };
+    });
+  },
+};
+
 /** Bundles tasks/src/entry.ts into `outdir` (emptied first); returns the entry file's path. */
-export function buildTask(outdir: string): string {
+export async function buildTask(outdir: string): Promise<string> {
   rmSync(outdir, { recursive: true, force: true });
-  buildSync({
+  await build({
     entryPoints: { main: join(REPOSITORY_ROOT, 'tasks', 'src', 'entry.ts') },
     bundle: true,
     platform: 'node',
@@ -49,6 +82,7 @@ export function buildTask(outdir: string): string {
     banner: {
       js: "import { createRequire as __strongboxRequire } from 'node:module'; const require = __strongboxRequire(import.meta.url);",
     },
+    plugins: [namedCjsExports],
     logLevel: 'error',
   });
   return join(outdir, TASK_ENTRY_FILE);
@@ -60,5 +94,11 @@ if (require.main === module) {
     process.stderr.write('usage: tsx tasks/build.ts <output directory>\n');
     process.exit(2);
   }
-  process.stdout.write(`${buildTask(outdir)}\n`);
+  buildTask(outdir).then(
+    (entry) => process.stdout.write(`${entry}\n`),
+    (error: Error) => {
+      process.stderr.write(`tasks/build.ts: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EngineServer, startPostgres } from '../../dev/servers/engines';
+import { type EngineServer, startMariadb, startPostgres } from '../../dev/servers/engines';
 import { buildTask, TASK_ENTRY_FILE, TASK_NODE_FLAGS, TASK_PROCESS_ENV } from '../../tasks/build';
 import { baseEnv } from './run-task';
 
@@ -38,11 +38,12 @@ describe('the task bundle (tasks/build.ts)', () => {
   let out: string;
   let entry: string;
   let pg: EngineServer;
+  let maria: EngineServer;
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'strongbox-bundle-'));
-    entry = buildTask(out);
-    pg = await startPostgres();
+    entry = await buildTask(out);
+    [pg, maria] = await Promise.all([startPostgres(), startMariadb()]);
     const client = new Client({ host: pg.host, port: pg.port, user: 'postgres', password: pg.password, database: 'postgres' });
     await client.connect();
     await client.query('CREATE TABLE items AS SELECT g AS id, md5(g::text) AS t FROM generate_series(1, 2000) g');
@@ -50,7 +51,7 @@ describe('the task bundle (tasks/build.ts)', () => {
   });
 
   afterAll(async () => {
-    await pg?.stop();
+    await Promise.all([pg?.stop(), maria?.stop()]);
     rmSync(out, { recursive: true, force: true });
   });
 
@@ -95,5 +96,46 @@ describe('the task bundle (tasks/build.ts)', () => {
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('STRONGBOX_DATABASE: not set');
     expect(run.stderr).not.toContain('    at ');
+  });
+
+  it('runs a MariaDB backup: the driver a command imports on demand keeps its named exports in the bundle', () => {
+    // Prepare
+    const env = {
+      ...baseEnv(),
+      ...TASK_PROCESS_ENV,
+      ...maria.taskEnv(),
+      STRONGBOX_COMMAND: 'backup',
+      STRONGBOX_DATABASE: 'shop',
+      STRONGBOX_VAULT_BUCKET: 'vault',
+      STRONGBOX_SINK: 'null',
+    };
+    // Act
+    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    // Assess
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}')).toMatchObject({ command: 'backup', ok: true });
+  });
+
+  it('reads a secret through the Secrets Manager client the bundle loads on demand', () => {
+    // Prepare: nothing listens on the endpoint, so the SDK's own connection error proves its client was built.
+    const env = {
+      ...baseEnv(),
+      ...pg.taskEnv(),
+      STRONGBOX_DB_USERNAME: '',
+      STRONGBOX_DB_PASSWORD: '',
+      STRONGBOX_DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:shop-AbCdEf',
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://127.0.0.1:9',
+      AWS_MAX_ATTEMPTS: '1',
+      STRONGBOX_COMMAND: 'backup',
+      STRONGBOX_DATABASE: 'shop',
+      STRONGBOX_VAULT_BUCKET: 'vault',
+      STRONGBOX_SINK: 'null',
+    };
+    // Act
+    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    // Assess
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('ECONNREFUSED');
+    expect(run.stderr).not.toMatch(/is not a (constructor|function)/);
   });
 });
