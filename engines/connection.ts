@@ -18,7 +18,7 @@ export type SecretReader = (secretArn: string) => Promise<string>;
 
 /**
  * @param client created on the first read: most tasks get their credentials from ECS secrets and never read
- * one, so the SDK module is loaded then too (evaluating it cost every task's start-up ~30 ms and ~5 MB).
+ * one, so the SDK module is loaded then too: evaluated at start-up, it delayed every dump's first byte.
  */
 export function secretsManagerReader(client?: SecretsManagerClient): SecretReader {
   let reader = client;

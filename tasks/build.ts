@@ -17,8 +17,8 @@ export const TASK_ENTRY_FILE = 'main.mjs';
  * young generation grow to 16 MB semi-spaces and collects the stream's 64 KiB chunks and lib-storage's part
  * copies (off-heap) late. `--optimize-for-size` collects sooner and keeps the heap tight (peak off-heap
  * buffers of a 1 GB backup 80 -> ~50 MB, heap 34 -> 18 MB), `--max-semi-space-size=1` caps the young
- * generation. Measured: 1 GB PostgreSQL backup 162 -> 122-137 MB; the CPU of the task's node ~+15%, which
- * is off the critical path (pg_dump and zstd are the pipeline's pace).
+ * generation. Measured: 1 GB PostgreSQL backup 162 -> 122-137 MB; the price is more frequent collections, the
+ * task's node used ~3.2 -> ~4.0 s of CPU for that backup (beside pg_dump's and zstd's, on a loaded machine).
  */
 export const TASK_NODE_FLAGS: readonly string[] = ['--optimize-for-size', '--max-semi-space-size=1'];
 
