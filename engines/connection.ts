@@ -1,4 +1,4 @@
-import { GetSecretValueCommand, type GetSecretValueCommandOutput, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { GetSecretValueCommandOutput, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { TASK_ENV, type TaskEnv, TaskEnvError } from '../contracts/task-env';
 
 export interface Credentials {
@@ -55,7 +55,8 @@ function isTransient(error: unknown): boolean {
 }
 
 /**
- * @param client created on the first read: most tasks get their credentials from ECS secrets and never read one.
+ * @param client created on the first read: most tasks get their credentials from ECS secrets and never read
+ * one, so the SDK module is loaded then too: evaluated at start-up, it delayed every dump's first byte.
  *
  * Transient faults are retried here with exponential backoff and full jitter (a pause drawn from 0 to
  * min(maxDelay, base * 2^retry)), so a fleet's tasks starting on the same schedule spread their retries out.
@@ -70,11 +71,12 @@ export function secretsManagerReader(client?: SecretsManagerClient, retry: Secre
   const sleep = retry.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const random = retry.random ?? Math.random;
   return async (secretArn) => {
-    reader ??= new SecretsManagerClient({ maxAttempts: 1 });
+    const sdk = await import('@aws-sdk/client-secrets-manager');
+    reader ??= new sdk.SecretsManagerClient({ maxAttempts: 1 });
     for (let attempt = 1; ; attempt++) {
       let out: GetSecretValueCommandOutput;
       try {
-        out = await reader.send(new GetSecretValueCommand({ SecretId: secretArn }));
+        out = await reader.send(new sdk.GetSecretValueCommand({ SecretId: secretArn }));
       } catch (error) {
         // Access denied, no such secret and the like: no retry fixes them, and they surface as they always did.
         if (!isTransient(error)) {

@@ -1,22 +1,29 @@
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type FailureRecord, FailureRecordSchema, keys, type Manifest, ManifestSchema, mintBackupId } from '../../../contracts/vault';
-import { putJson } from '../../../contracts/vault-io';
 import { type SecretReader, sourceConnection } from '../../../engines/connection';
 import type { DumpSession, LogPosition } from '../../../engines/engine';
-import { ADAPTERS } from '../../../engines/index';
 import { type RunningTool, ToolFailedError } from '../../../engines/tools';
+import { loadAdapter } from '../adapters';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { parseZstdSummary, startCompressor, startDecompressor, zstdErrors } from '../stream/compress';
+import { discardStream } from '../stream/discard';
 import { HashMeter } from '../stream/hash';
 import { peakRssMb } from '../stream/memory';
+import type { UploadResult } from '../stream/parts';
 import { type Progress, round, startProgress } from '../stream/progress';
-import { discardStream, type UploadResult, uploadStream } from '../stream/upload';
 
 export interface TaskDeps {
-  readonly s3: S3Client;
+  /** Created on first use (see main): a backup asks for it only once pg_dump and zstd are running. */
+  readonly s3: () => Promise<S3Client>;
   readonly readSecret?: SecretReader;
+}
+
+/** The vault writer, loaded with the SDK it needs when the first object is written. */
+async function putJson(deps: TaskDeps, bucket: string, key: string, value: unknown): Promise<void> {
+  const io = await import('../../../contracts/vault-io');
+  await io.putJson(await deps.s3(), bucket, key, value);
 }
 
 /** A failed backup; main prints `message` and the stderr tail, and exits non-zero. */
@@ -43,14 +50,13 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
   const env = settings.env;
   const backupId = env.STRONGBOX_BACKUP_ID ?? mintBackupId(env.STRONGBOX_DATABASE, 'full', new Date());
   const bucket = env.STRONGBOX_VAULT_BUCKET;
-  const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
   let phase: FailureRecord['phase'] = 'connect';
   let session: DumpSession | undefined;
   let rolesTool: RunningTool | undefined;
   const compressors: RunningTool[] = [];
   let progress: Progress | undefined;
   try {
-    const connection = await sourceConnection(env, deps.readSecret);
+    const [adapter, connection] = await Promise.all([loadAdapter(env.STRONGBOX_ENGINE), sourceConnection(env, deps.readSecret)]);
     session = await adapter.dump(connection, { redisMode: env.STRONGBOX_REDIS_MODE });
     // The dump's figures start here: connecting and asking for credentials are not the dump.
     const startedAt = new Date();
@@ -133,7 +139,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       ...(roles ? { roles } : {}),
     });
     if (settings.sink === 's3') {
-      await putJson(deps.s3, bucket, keys.manifest(backupId), manifest);
+      await putJson(deps, bucket, keys.manifest(backupId), manifest);
     }
     logLine('info', 'backup finished', { backupId, bytes: stored.bytes, sha256: manifest.artifact.sha256 });
     return {
@@ -148,6 +154,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       durationSeconds: manifest.durationSeconds,
       mbPerSecond: manifest.throughputMBps,
       peakRssMb: peakRssMb(),
+      firstByteMs: stored.firstByteMs,
     };
   } catch (error) {
     progress?.stop();
@@ -169,7 +176,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       ...failure,
     });
     if (settings.sink === 's3') {
-      await putJson(deps.s3, bucket, keys.failure(backupId), record).catch((e: Error) =>
+      await putJson(deps, bucket, keys.failure(backupId), record).catch((e: Error) =>
         logLine('error', 'could not write failure.json', { backupId, error: e.message }),
       );
     }
@@ -193,6 +200,8 @@ interface StoreArgs {
 }
 
 interface Stored extends UploadResult {
+  /** Milliseconds from the process's start to the first compressed byte (the task's start-up cost in the figures). */
+  readonly firstByteMs?: number;
   readonly bytes: number;
   readonly sha256: string;
   readonly uncompressedBytes: number;
@@ -237,8 +246,8 @@ async function storeCompressed(args: StoreArgs): Promise<Stored> {
   const upload: UploadResult =
     settings.sink === 'null'
       ? await discardStream(meter, args.expectedBytes)
-      : await uploadStream({
-          client: deps.s3,
+      : await (await import('../stream/upload')).uploadStream({
+          client: await deps.s3(),
           bucket: settings.env.STRONGBOX_VAULT_BUCKET,
           key: args.key,
           body: meter,
@@ -246,7 +255,13 @@ async function storeCompressed(args: StoreArgs): Promise<Stored> {
           bytes: () => meter.bytes,
         });
   const sizes = parseZstdSummary(compressor.stderr.toString());
-  return { ...upload, bytes: meter.bytes, sha256: meter.sha256(), uncompressedBytes: sizes?.uncompressedBytes ?? 0 };
+  return {
+    ...upload,
+    firstByteMs: meter.firstByteMs,
+    bytes: meter.bytes,
+    sha256: meter.sha256(),
+    uncompressedBytes: sizes?.uncompressedBytes ?? 0,
+  };
 }
 
 async function describeFailure(

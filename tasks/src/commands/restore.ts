@@ -10,10 +10,10 @@ import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import { keys, type Manifest, ManifestSchema, parseBackupId } from '../../../contracts/vault';
 import { type Connection, targetConnection } from '../../../engines/connection';
 import { type RestoreDetails, type RestorePlan, RestoreUndoneError, type RoleCreation } from '../../../engines/engine';
-import { ADAPTERS } from '../../../engines/index';
 import { roleCreation } from '../../../engines/postgres/adapter';
 import { assertRolesPresent, assertTargetWritable, checkDefiners } from '../../../engines/target-guard';
 import type { RunningTool } from '../../../engines/tools';
+import { loadAdapter } from '../adapters';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { startDecompressor } from '../stream/compress';
@@ -122,7 +122,7 @@ export async function loadManifest(deps: TaskDeps, bucket: string, backupId: str
   const key = keys.manifest(backupId);
   let raw: unknown;
   try {
-    raw = await readJson(deps.s3, bucket, key);
+    raw = await readJson(await deps.s3(), bucket, key);
   } catch (error) {
     throw new Error(
       `no manifest at s3://${bucket}/${key}: ${(error as Error).name === 'NoSuchKey' ? 'the backup does not exist or did not finish' : (error as Error).message}`,
@@ -176,7 +176,7 @@ async function readRolesArtifact(deps: TaskDeps, bucket: string, roles: NonNulla
       `${roles.key}: ${roles.uncompressedBytes} bytes of role definitions is more than a roles artifact holds; create the roles by hand`,
     );
   }
-  const { body } = await openObject(deps.s3, bucket, roles.key);
+  const { body } = await openObject(await deps.s3(), bucket, roles.key);
   const stored = Buffer.concat(await body.toArray());
   const sha256 = createHash('sha256').update(stored).digest('hex');
   if (sha256 !== roles.sha256) {
@@ -215,7 +215,7 @@ export async function runRestore(
   const bucket = env.STRONGBOX_VAULT_BUCKET;
   const manifest = await loadManifest(deps, bucket, backupId);
   const connection = await targetConnection(env, deps.readSecret);
-  const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
+  const adapter = await loadAdapter(env.STRONGBOX_ENGINE);
   // Before a byte is written: a non-empty target needs overwrite+confirm (the Guard's wording). An RDB written
   // to STRONGBOX_RESTORE_PATH is a file for a fresh server (drills), so there is no live target to look into.
   const include = includeOnTarget(settings.include, env.STRONGBOX_ENGINE, env.STRONGBOX_DB_NAME, connection.database);
@@ -242,7 +242,7 @@ export async function runRestore(
   const createRoles = RESTORE_RULES[env.STRONGBOX_ENGINE].roles ? await rolesToCreate(settings, deps, manifest, connection) : undefined;
   const jobs = restoreJobs(manifest, env.STRONGBOX_RESTORE_JOBS, include);
   // Opened before the plan: a plan may create the target database, and a missing artifact must fail first.
-  const { body } = await openObject(deps.s3, bucket, manifest.artifact.key);
+  const { body } = await openObject(await deps.s3(), bucket, manifest.artifact.key);
   const plan = await adapter
     .restore(connection, {
       format: manifest.artifact.format,

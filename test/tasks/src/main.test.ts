@@ -9,7 +9,7 @@ import { FailureRecordSchema, keys, ManifestSchema, RestoreTaskErrorSchema } fro
 import { getJson } from '../../../contracts/vault-io';
 import { type EngineServer, startPostgres } from '../../../dev/servers/engines';
 import { type LocalS3, localS3Client, startS3rver } from '../../../dev/servers/s3rver';
-import { baseEnv, runTask, startTask } from '../run-task';
+import { baseEnv, runTask, runTaskRecordingModules, startTask } from '../run-task';
 import { type MultipartProxy, startMultipartProxy } from '../s3-multipart-proxy';
 
 /** Round trip and failure cases through the real entrypoint, against PostgreSQL 15 and s3rver on loopback. */
@@ -367,6 +367,52 @@ describe('dump task entrypoint with PostgreSQL', () => {
     expect(out.code).toBe(1);
     expect(out.stderr).toContain('cannot connect to postgres at 192.0.2.1:5432');
     expect(out.seconds).toBeLessThan(30);
+  });
+
+  it('loads for a PostgreSQL backup neither the other engines, nor the restore and drill code, nor the SDK before pg_dump runs', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'strongbox-modules-'));
+    try {
+      // Act
+      const { run, loaded } = await runTaskRecordingModules(
+        env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_BACKUP_ID: 'orders-20260102T030405Z-full' }),
+        join(dir, 'modules.json'),
+      );
+      // Assess
+      expect(run.code, run.stderr).toBe(0);
+      const files = loaded.modules.map((file) => file.replaceAll('\\', '/'));
+      const loadedAny = (pattern: RegExp) => files.filter((file) => pattern.test(file));
+      expect(loadedAny(/\/engines\/postgres\/adapter\.ts$/)).toHaveLength(1);
+      expect(loadedAny(/\/node_modules\/pg\//).length).toBeGreaterThan(0);
+      expect(loadedAny(/\/node_modules\/(mysql2|ioredis|@ioredis|iconv-lite)\//)).toEqual([]);
+      expect(loadedAny(/\/engines\/(mysql|redis|mongodb)\/|\/engines\/index\.ts$/)).toEqual([]);
+      expect(loadedAny(/\/tasks\/src\/commands\/(restore|drill|inventory)\.ts$/)).toEqual([]);
+      expect(loadedAny(/\/node_modules\/@aws-sdk\/client-secrets-manager\//)).toEqual([]);
+      // The S3 client is needed for the upload, which begins once pg_dump and zstd run: not earlier.
+      const dump = loaded.spawns.find((spawn) => spawn.command === 'pg_dump' && spawn.args.some((arg) => arg.startsWith('--snapshot=')));
+      expect(dump?.sdkLoaded).toBe(false);
+      expect(loadedAny(/\/node_modules\/@aws-sdk\/lib-storage\//).length).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('loads no AWS SDK module at all for a backup to the null sink', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'strongbox-modules-'));
+    try {
+      // Act
+      const { run, loaded } = await runTaskRecordingModules(
+        env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_SINK: 'null' }),
+        join(dir, 'modules.json'),
+      );
+      // Assess
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.result.ok).toBe(true);
+      expect(loaded.modules.filter((file) => file.includes('/node_modules/@aws-sdk/'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('exits 2 naming each bad or missing variable', async () => {
