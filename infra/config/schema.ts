@@ -209,7 +209,7 @@ export const StrongboxConfigSchema = z
       pageOnImportant: z.boolean().default(false).describe('Also page for important-tier alarms.'),
     }),
     databases: z.array(DatabaseSchema).min(1, { error: 'expected at least one database' }),
-    drPlans: drPlansSchema({ secretArn }),
+    drPlans: drPlansSchema({ secretArn, duration, schedule: DrillScheduleSchema }),
   })
   // Runs even when other parts failed (`when`), so one pass reports every cross-field problem; the value
   // may therefore be partly invalid and is read defensively.
@@ -251,6 +251,14 @@ export const StrongboxConfigSchema = z
         }
       });
       checkDrPlans(config.drPlans, config.databases, ENGINES_NEEDING_CREDENTIALS, ctx);
+      (Array.isArray(config.drPlans) ? config.drPlans : []).forEach(
+        (plan: { rehearsal?: { expression?: unknown; timezone?: unknown } }, p) => {
+          const rehearsal = plan?.rehearsal;
+          if (rehearsal && typeof rehearsal.expression === 'string') {
+            checkSchedule(rehearsal.expression, rehearsal.timezone as string, ['drPlans', p, 'rehearsal'], ctx);
+          }
+        },
+      );
     },
     { when: () => true },
   );

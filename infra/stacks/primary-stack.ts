@@ -15,6 +15,7 @@ import { DrillWorkflow } from '../constructs/drill-workflow';
 import type { DumpTask } from '../constructs/dump-task';
 import { Monitoring } from '../constructs/monitoring';
 import { Network } from '../constructs/network';
+import { RehearsalSchedules } from '../constructs/rehearsal-schedules';
 import { RestoreWorkflow } from '../constructs/restore-workflow';
 import { scheduleGroupAndQueue } from '../constructs/schedules';
 import { type IVault, Vault, vaultKeyAliasArn } from '../constructs/vault';
@@ -128,13 +129,14 @@ export class PrimaryStack extends Stack {
       this.drPlan = new DrPlanWorkflow(this, 'DrPlan', {
         plan: this.plan,
         restoreStateMachine: this.restore.stateMachine,
+        drillStateMachine: this.drill.stateMachine,
         chatTopic: this.chatTopic,
       });
     }
 
     this.watchdog = new Watchdog(this, 'Watchdog', { plan: this.plan, vault: this.vault });
     const schedules = new Construct(this, 'Schedules');
-    scheduleGroupAndQueue(schedules, config.app.name);
+    const scheduleShared = scheduleGroupAndQueue(schedules, config.app.name);
 
     // One task definition and two roles per database, so a task can reach only its own secret and prefix; the
     // shards find everything above by name, and deploy after it.
@@ -157,7 +159,15 @@ export class PrimaryStack extends Stack {
       backupStateMachineArn: this.backup.stateMachine.stateMachineArn,
       drillStateMachineArn: this.drill.stateMachine.stateMachineArn,
       restoreStateMachineArn: this.restore.stateMachine.stateMachineArn,
+      drPlanStateMachineArn: this.drPlan?.stateMachine.stateMachineArn,
     });
+    if (this.drPlan) {
+      new RehearsalSchedules(this, 'Rehearsals', {
+        plan: this.plan,
+        drPlanStateMachine: this.drPlan.stateMachine,
+        shared: scheduleShared,
+      });
+    }
 
     new Dashboard(this, 'Dashboard', {
       plan: this.plan,
