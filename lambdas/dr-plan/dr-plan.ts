@@ -77,7 +77,7 @@ export function startDrPlan(rawInput: unknown, execution: RestoreExecution, plan
  * when the group ended (`now`): the gaps between these are the group durations, the last one ends the plan RTO.
  */
 export function advanceDrPlan(state: DrState, groupResults: readonly DrItemResult[], now: Date = new Date()): DrState {
-  const results = [...state.results, ...groupResults.map(withTimes)];
+  const results = [...state.results, ...(state.rehearsal ? groupResults.map(withTimes) : groupResults)];
   const timed = state.rehearsal ? { groupEnds: [...(state.groupEnds ?? []), now.toISOString()] } : {};
   if (groupResults.some((r) => r.status === 'failed')) {
     return { ...state, ...timed, results, current: [], status: 'failed' };
