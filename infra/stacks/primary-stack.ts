@@ -16,6 +16,7 @@ import type { DumpTask } from '../constructs/dump-task';
 import { LogsKey } from '../constructs/logs-key';
 import { Monitoring } from '../constructs/monitoring';
 import { Network } from '../constructs/network';
+import { RehearsalSchedules } from '../constructs/rehearsal-schedules';
 import { RestoreWorkflow } from '../constructs/restore-workflow';
 import { scheduleGroupAndQueue } from '../constructs/schedules';
 import { type IVault, Vault, vaultKeyAliasArn } from '../constructs/vault';
@@ -83,7 +84,8 @@ export class PrimaryStack extends Stack {
     // One key for every log group of the primary stack and its shards; one queue for every asynchronous delivery.
     const logsKey = LogsKey.of(this, config.app.name);
     const schedules = new Construct(this, 'Schedules');
-    const { deadLetterQueue } = scheduleGroupAndQueue(schedules, config.app.name);
+    const scheduleShared = scheduleGroupAndQueue(schedules, config.app.name);
+    const { deadLetterQueue } = scheduleShared;
 
     this.network = new Network(this, 'Network', { existing: config.network, flowLogKey: logsKey.key });
     this.vpc = this.network.vpc;
@@ -135,6 +137,7 @@ export class PrimaryStack extends Stack {
       this.drPlan = new DrPlanWorkflow(this, 'DrPlan', {
         plan: this.plan,
         restoreStateMachine: this.restore.stateMachine,
+        drillStateMachine: this.drill.stateMachine,
         chatTopic: this.chatTopic,
       });
     }
@@ -162,7 +165,15 @@ export class PrimaryStack extends Stack {
       backupStateMachineArn: this.backup.stateMachine.stateMachineArn,
       drillStateMachineArn: this.drill.stateMachine.stateMachineArn,
       restoreStateMachineArn: this.restore.stateMachine.stateMachineArn,
+      drPlanStateMachineArn: this.drPlan?.stateMachine.stateMachineArn,
     });
+    if (this.drPlan) {
+      new RehearsalSchedules(this, 'Rehearsals', {
+        plan: this.plan,
+        drPlanStateMachine: this.drPlan.stateMachine,
+        shared: scheduleShared,
+      });
+    }
 
     new Dashboard(this, 'Dashboard', {
       plan: this.plan,

@@ -298,4 +298,28 @@ describe('strongbox drill and dr-plan', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.err).toBe('strongbox: plan: found "flood"; expected one of the drPlans in the config: region-loss');
   });
+
+  it('dr-plan --rehearse drills the plan group by group, prints each group and the plan RTO; with --overwrite it is exit 2', async () => {
+    // Prepare
+    const rowsBefore = await tableRows('shop_dr');
+
+    // Act
+    const { code, stdout } = await spawnCli(['dr-plan', 'region-loss', '--rehearse', ...local()]).exited;
+    const refused = await cli(['dr-plan', 'region-loss', '--rehearse', '--overwrite', '--confirm', 'region-loss', ...local()]);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(stdout).toContain('  → RehearseDatabase');
+    expect(stdout).not.toContain('  → RestoreDatabase');
+    expect(stdout).toContain('Rehearsal of region-loss (no target touched):');
+    expect(stdout).toMatch(
+      new RegExp(`\\n {2}group 1: passed in [\\d.]+ s\\n {4}shop: passed in [\\d.]+ s, restore [\\d.]+ s of ${backupId}\\n`),
+    );
+    expect(stdout).toMatch(/\n {2}plan RTO: [\d.]+ s against no target \(drPlans\[\]\.rto not set\): met\n/);
+    expect(await tableRows('shop_dr')).toBe(rowsBefore);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toContain(
+      'overwrite (--overwrite): found true; expected no "overwrite" or "confirm" with "rehearsal": true; a rehearsal restores into throwaway engines and touches no target',
+    );
+  });
 });

@@ -188,4 +188,46 @@ describe('PrimaryStack', () => {
     expect(primary.replica.keyArn).toBe(config.vault.kms.replicaKeyArn);
     Template.fromStack(replica).resourceCountIs('AWS::KMS::Key', 0);
   });
+
+  it('wires a DR plan rehearsal: the schedule, the nested drill grant and the rehearsal alarm on the chat topic', () => {
+    // Prepare
+    const config = configWith([
+      [
+        ['drPlans'],
+        [
+          {
+            name: 'region-loss',
+            groups: [{ databases: ['sessions'] }],
+            targets: { sessions: { host: 'sessions.dr.internal' } },
+            rto: '1h',
+            rehearsal: { expression: 'cron(0 4 ? * SUN *)' },
+          },
+        ],
+      ],
+    ]);
+
+    // Act
+    const { primary } = buildApp(config, { bundling: false });
+
+    // Assess
+    const template = Template.fromStack(primary);
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: `${config.app.name}-rehearsal-region-loss`,
+      ScheduleExpressionTimezone: 'UTC',
+      Target: Match.objectLike({ Input: JSON.stringify({ plan: 'region-loss', rehearsal: true, requestedBy: 'rehearsal schedule' }) }),
+    });
+    const alarm = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: `${config.app.name}-dr-plan-region-loss-rehearsal` } }),
+    );
+    expect(alarm).toHaveLength(1);
+    expect(alarm[0].Properties.MetricName).toBe('DrPlanRehearsalFailed');
+    expect(JSON.stringify(alarm[0].Properties.AlarmActions)).toContain('Chat');
+    const definition = JSON.stringify(
+      Object.values(template.findResources('AWS::StepFunctions::StateMachine')).find((m) =>
+        JSON.stringify(m.Properties.StateMachineName).includes('-dr-plan'),
+      )?.Properties.DefinitionString,
+    );
+    expect(definition).toContain('RehearseDatabase');
+    expect(definition).toMatch(/"Ref":"DrillStateMachine[0-9A-F]+"/);
+  });
 });
