@@ -34,7 +34,8 @@ export class BackupFailedError extends Error {
 const HEAD_BYTES = 1024 * 1024;
 
 /**
- * backup: tool stdout -> zstd (the tool's stdout fd is zstd's stdin) -> SHA-256 in Node -> multipart upload.
+ * backup: tool stdout -> zstd (the tool's stdout fd is zstd's stdin, or through Node when the engine observes the
+ * dump, as MySQL does to count its rows) -> SHA-256 in Node -> multipart upload.
  * The hash meter does not end its stream until the tool and zstd have both exited 0, so a failed dump never
  * completes the upload; every failure aborts it, writes failure.json and no manifest. The manifest is
  * written last, after everything else succeeded.
@@ -199,7 +200,7 @@ interface Stored extends UploadResult {
 }
 
 /**
- * producer stdout -> zstd (the producer's stdout fd is zstd's stdin) -> SHA-256 in Node -> multipart upload
+ * producer stdout -> zstd (the producer's stdout fd is zstd's stdin unless it is observed) -> SHA-256 in Node -> multipart upload
  * (or the null sink). The hash meter does not end its stream until the producer and zstd both exited 0, so a
  * failed producer never completes the upload.
  */
@@ -212,9 +213,16 @@ async function storeCompressed(args: StoreArgs): Promise<Stored> {
     if (!stdout) {
       throw new Error(`${args.name} has no stdout`);
     }
-    zstd = startCompressor(level, stdout);
-    // zstd holds the pipe now; closing our copy lets the tool see EPIPE if zstd dies.
-    stdout.destroy();
+    if (args.output.observe) {
+      zstd = startCompressor(level, 'pipe');
+      stdout.on('data', args.output.observe);
+      // zstd's exit is the verdict; a pipe it broke by dying destroys the tool's stdout, so the tool sees EPIPE.
+      pipeline(stdout, zstd.child.stdin as NodeJS.WritableStream).catch(() => undefined);
+    } else {
+      zstd = startCompressor(level, stdout);
+      // zstd holds the pipe now; closing our copy lets the tool see EPIPE if zstd dies.
+      stdout.destroy();
+    }
   } else {
     zstd = startCompressor(level, 'pipe');
     const stdin = zstd.child.stdin;
