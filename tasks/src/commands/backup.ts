@@ -1,3 +1,4 @@
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type FailureRecord, FailureRecordSchema, keys, type Manifest, ManifestSchema, mintBackupId } from '../../../contracts/vault';
@@ -215,9 +216,7 @@ async function storeCompressed(args: StoreArgs): Promise<Stored> {
     }
     if (args.output.observe) {
       zstd = startCompressor(level, 'pipe');
-      stdout.on('data', args.output.observe);
-      // zstd's exit is the verdict; a pipe it broke by dying destroys the tool's stdout, so the tool sees EPIPE.
-      pipeline(stdout, zstd.child.stdin as NodeJS.WritableStream).catch(() => undefined);
+      passThrough(stdout, zstd.child.stdin as Writable, args.output.observe);
     } else {
       zstd = startCompressor(level, stdout);
       // zstd holds the pipe now; closing our copy lets the tool see EPIPE if zstd dies.
@@ -255,6 +254,30 @@ async function storeCompressed(args: StoreArgs): Promise<Stored> {
         });
   const sizes = parseZstdSummary(compressor.stderr.toString());
   return { ...upload, bytes: meter.bytes, sha256: meter.sha256(), uncompressedBytes: sizes?.uncompressedBytes ?? 0 };
+}
+
+/** What Node may hold for zstd while zstd is not scheduled (see passThrough). */
+const PASS_THROUGH_QUEUE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * tool stdout -> observe -> zstd stdin. A third process in the pipe is one more that must be on a CPU for bytes
+ * to move: on a busy 2-core task, stream backpressure at 16 KiB stalls the tool whenever zstd waits for a
+ * core, so up to PASS_THROUGH_QUEUE_BYTES queue here instead. zstd's exit is the verdict: when it dies, the
+ * tool's stdout is destroyed, so the tool sees EPIPE.
+ */
+function passThrough(stdout: Readable, stdin: Writable, observe: (chunk: Buffer) => void): void {
+  const resume = () => stdout.resume();
+  stdout.on('data', (chunk: Buffer) => {
+    observe(chunk);
+    stdin.write(chunk);
+    if (stdin.writableLength > PASS_THROUGH_QUEUE_BYTES) {
+      stdout.pause();
+      stdin.once('drain', resume);
+    }
+  });
+  stdout.once('end', () => stdin.end());
+  stdin.once('error', () => stdout.destroy());
+  stdout.once('error', () => stdin.destroy());
 }
 
 async function describeFailure(
