@@ -276,8 +276,9 @@ function passThrough(stdout: Readable, stdin: Writable, observe: (chunk: Buffer)
     }
   });
   stdout.once('end', () => stdin.end());
-  stdin.once('error', () => stdout.destroy());
-  stdout.once('error', () => stdin.destroy());
+  // `on`, not `once`: chunks already read may still be written after zstd died, and each write then errors again.
+  stdin.on('error', () => stdout.destroy());
+  stdout.on('error', () => stdin.destroy());
 }
 
 async function describeFailure(
