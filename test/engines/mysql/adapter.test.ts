@@ -9,7 +9,15 @@ import { DrillRecordSchema, keys, ManifestSchema, mintBackupId } from '../../../
 import { getJson, putJson } from '../../../contracts/vault-io';
 import { type EngineServer, startMariadb } from '../../../dev/servers/engines';
 import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
-import { DumpDefiners, dumpFlags, positionFromDumpHead, type ServerInfo, SqlSelection, tlsFlags } from '../../../engines/mysql/adapter';
+import {
+  DumpDefiners,
+  dumpFlags,
+  largeStdoutBlocks,
+  positionFromDumpHead,
+  type ServerInfo,
+  SqlSelection,
+  tlsFlags,
+} from '../../../engines/mysql/adapter';
 import { baseEnv, runTask } from '../../tasks/run-task';
 
 const MYSQL_8_4: ServerInfo = {
@@ -51,6 +59,19 @@ describe('MySQL/MariaDB dump flags', () => {
     expect(oldFlags).toEqual(expect.arrayContaining(['--master-data=2', '--set-gtid-purged=OFF']));
     expect(mariaFlags).toEqual(expect.arrayContaining(['--master-data=2', '--gtid']));
     expect(dumpFlags({ ...maria, logBin: false })).not.toContain('--master-data=2');
+  });
+
+  it("makes the dump tool write 64 KiB stdout blocks through coreutils' stdbuf library, and runs it as it is without one", () => {
+    // Prepare
+    const present = [execFileSync('which', ['ls']).toString().trim()];
+
+    // Act
+    const withLibrary = largeStdoutBlocks(['/nonexistent/libstdbuf.so', ...present]);
+    const without = largeStdoutBlocks(['/nonexistent/libstdbuf.so']);
+
+    // Assess
+    expect(withLibrary).toEqual({ LD_PRELOAD: expect.stringMatching(new RegExp(`^${present[0]}`)), _STDBUF_O: '65536' });
+    expect(without).toEqual({});
   });
 
   it('maps TLS settings to each client flavour', () => {
