@@ -6,7 +6,6 @@ import {
   AWS_ENV,
   BENCH_DIR,
   bestOf,
-  buildMariadb,
   buildPostgres,
   bundleTask,
   downloadToFile,
@@ -16,15 +15,14 @@ import {
   PASSWORD,
   round,
   runTask,
-  startBenchMariadb,
   startBenchPostgres,
   taskEnv,
   timed,
 } from './support';
 
 /**
- * Issue 3 §7: the dump pipeline against the raw tools and a naive upload, on a >= 1 GB PostgreSQL dataset and
- * a >= 500 MB MariaDB dataset. Each ratio compares runs of the same section, alternated and best of ROUNDS
+ * Issue 3 §7: the dump pipeline against the raw tools and a naive upload, on a >= 1 GB PostgreSQL dataset (the
+ * >= 500 MB MariaDB dataset is bench/mariadb.ts, a section of its own). Each ratio compares runs of the same section, alternated and best of ROUNDS
  * (see bestOf), so background load on a shared machine hits both sides alike.
  */
 const ROUNDS = 2;
@@ -36,12 +34,10 @@ async function main(): Promise<void> {
   // The vault first: if it cannot start (no --openssl-legacy-provider), no database server is left running.
   const s3 = await startS3rver(['bench']);
   const pg = await startBenchPostgres();
-  const maria = await startBenchMariadb();
   const figures: Record<string, number> = {};
   try {
     await buildPostgres(pg, LARGE_PG.database, LARGE_PG.megabytes);
     await buildPostgres(pg, 'small', 260);
-    await buildMariadb(maria, 550);
     const admin = new Client({ host: pg.host, port: pg.port, user: 'postgres', password: PASSWORD, database: 'postgres' });
     await admin.connect();
     const sizes = await admin.query<{ datname: string; size: string }>(
@@ -125,27 +121,6 @@ async function main(): Promise<void> {
     await admin.query('DROP DATABASE IF EXISTS restore_ours');
     await admin.end();
 
-    // MariaDB: (a) raw vs (b) ours to a null sink, then (c) ours to s3rver
-    const mariadb = await bestOf(
-      'mariadb raw vs ours to a null sink',
-      ROUNDS,
-      () =>
-        timed(
-          'bash',
-          [
-            '-o',
-            'pipefail',
-            '-c',
-            `mariadb-dump -h 127.0.0.1 -P ${maria.port} -u strongbox --single-transaction --quick --hex-blob bench | zstd -3 -T0 -q -c > /dev/null`,
-          ],
-          { ...process.env, MYSQL_PWD: PASSWORD },
-        ),
-      () => runTask(bundle, env(maria, 'bench', { STRONGBOX_SINK: 'null' })),
-      log,
-    );
-    const myS3 = await runTask(bundle, env(maria, 'bench', { STRONGBOX_BACKUP_ID: 'bench-mariadb-20260101T000000Z-full' }));
-    log(`mariadb: ours to s3rver ${round(myS3.seconds)} s, peak RSS ${myS3.result.peakRssMb} MB`);
-
     Object.assign(figures, {
       pipeline_vs_raw: round(dump.raw.seconds / dump.ours.seconds),
       s3_vs_naive: round(naive.seconds / ours.seconds),
@@ -166,15 +141,10 @@ async function main(): Promise<void> {
       seconds_naive: round(naive.seconds),
       seconds_restore_raw: round(restore.raw.seconds),
       seconds_restore_ours: round(restore.ours.seconds),
-      mariadb_uncompressed_mb: round(Number(myS3.result.uncompressedBytes) / 1e6, 0),
-      mariadb_pipeline_vs_raw: round(mariadb.raw.seconds / mariadb.ours.seconds),
-      mariadb_s3_seconds: round(myS3.seconds),
-      mariadb_rss_mb: Number(myS3.result.peakRssMb),
     });
   } finally {
     await s3.stop();
     await pg.stop();
-    await maria.stop();
   }
   process.stdout.write(`${JSON.stringify(figures)}\n`);
 }
