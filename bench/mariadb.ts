@@ -28,7 +28,7 @@ const log = logger('mariadb');
 
 async function main(): Promise<void> {
   mkdirSync(BENCH_DIR, { recursive: true });
-  const bundle = bundleTask();
+  const bundle = await bundleTask();
   // The vault first: if it cannot start (no --openssl-legacy-provider), no database server is left running.
   const s3 = await startS3rver(['bench']);
   const maria = await startBenchMariadb();
