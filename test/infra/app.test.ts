@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { buildApp, createApp } from '../../infra/app';
 import { parseConfig } from '../../infra/config/load';
 import { parseLocalConfig } from '../../local/local-config';
-import { fullFeaturedConfig } from './full-featured-config';
+import { EXISTING_NETWORK_AND_KEYS, fullFeaturedConfig } from './full-featured-config';
 
 const config = parseConfig(readFileSync('strongbox.config.yaml', 'utf8'));
 
@@ -80,28 +80,7 @@ describe('buildApp', () => {
 
   it('synthesizes a full-featured config on an existing network with imported vault keys with zero unacknowledged findings', () => {
     // Prepare
-    const built = buildApp(
-      fullFeaturedConfig(17, [
-        [
-          ['network'],
-          {
-            vpcId: 'vpc-0abc12345def67890',
-            availabilityZones: ['eu-west-1a', 'eu-west-1b'],
-            subnetIds: ['subnet-0abc12345def67890', 'subnet-0abc12345def67891'],
-            securityGroupIds: ['sg-0abc12345def67890'],
-          },
-        ],
-        [
-          ['vault', 'kms'],
-          {
-            mode: 'import',
-            keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
-            replicaKeyArn: 'arn:aws:kms:eu-central-1:123456789012:key/66666666-7777-8888-9999-000000000000',
-          },
-        ],
-      ]),
-      { bundling: false },
-    );
+    const built = buildApp(fullFeaturedConfig(17, EXISTING_NETWORK_AND_KEYS), { bundling: false });
 
     // Act
     built.app.synth();

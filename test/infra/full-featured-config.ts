@@ -5,6 +5,27 @@ import type { StrongboxConfig } from '../../infra/config/schema';
 
 const ENGINES = ['postgres', 'mariadb', 'mysql', 'redis'] as const;
 
+/** Config edits for an existing network and imported vault keys, so that the app creates neither. */
+export const EXISTING_NETWORK_AND_KEYS: [(string | number)[], unknown][] = [
+  [
+    ['network'],
+    {
+      vpcId: 'vpc-0abc12345def67890',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      subnetIds: ['subnet-0abc12345def67890', 'subnet-0abc12345def67891'],
+      securityGroupIds: ['sg-0abc12345def67890'],
+    },
+  ],
+  [
+    ['vault', 'kms'],
+    {
+      mode: 'import',
+      keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000001',
+      replicaKeyArn: 'arn:aws:kms:eu-central-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000002',
+    },
+  ],
+];
+
 /**
  * The example config (every engine, a DR plan, a replica region, chat, pager and e-mail alerts) with `extra`
  * more databases, so that the fleet spans more than one database shard (16 databases each).

@@ -28,6 +28,26 @@ const MYSQL_8_4: ServerInfo = {
   gtidMode: true,
 };
 
+/** The task entrypoint's environment for one database of `server`, its vault on `s3`. */
+const entryEnv = (server: EngineServer, s3: LocalS3, database: string, extra: Record<string, string>) => ({
+  ...baseEnv(),
+  ...server.taskEnv(),
+  STRONGBOX_DATABASE: database,
+  STRONGBOX_VAULT_BUCKET: 'vault',
+  STRONGBOX_S3_ENDPOINT: s3.endpoint,
+  ...extra,
+});
+const connect = (server: EngineServer) =>
+  mysql.createConnection({
+    host: server.host,
+    port: server.port,
+    user: server.username,
+    password: server.password,
+    multipleStatements: true,
+  });
+const manifestIn = async (s3: LocalS3, backupId: string) =>
+  (await getJson(s3.client(), 'vault', keys.manifest(backupId), ManifestSchema))!.value;
+
 describe('MySQL/MariaDB dump flags', () => {
   it('uses --source-data and a commented GTID set on MySQL 8.4 with GTID mode', () => {
     // Prepare
@@ -203,22 +223,7 @@ describe('dump task entrypoint with MariaDB', () => {
   let source: EngineServer;
   let target: EngineServer;
   let s3: LocalS3;
-  const env = (server: EngineServer, extra: Record<string, string>) => ({
-    ...baseEnv(),
-    ...server.taskEnv(),
-    STRONGBOX_DATABASE: 'shop',
-    STRONGBOX_VAULT_BUCKET: 'vault',
-    STRONGBOX_S3_ENDPOINT: s3.endpoint,
-    ...extra,
-  });
-  const connect = (server: EngineServer) =>
-    mysql.createConnection({
-      host: server.host,
-      port: server.port,
-      user: server.username,
-      password: server.password,
-      multipleStatements: true,
-    });
+  const env = (server: EngineServer, extra: Record<string, string>) => entryEnv(server, s3, 'shop', extra);
 
   beforeAll(async () => {
     [source, target, s3] = await Promise.all([startMariadb(), startMariadb(), startS3rver(['vault'])]);
@@ -322,23 +327,8 @@ describe('MariaDB views, DEFINER accounts and failed restores (task entrypoint)'
   let s3: LocalS3;
   let inventoryBackup: string;
   let bigBackup: string;
-  const env = (server: EngineServer, extra: Record<string, string>) => ({
-    ...baseEnv(),
-    ...server.taskEnv(),
-    STRONGBOX_DATABASE: 'shop',
-    STRONGBOX_VAULT_BUCKET: 'vault',
-    STRONGBOX_S3_ENDPOINT: s3.endpoint,
-    ...extra,
-  });
-  const connect = (server: EngineServer) =>
-    mysql.createConnection({
-      host: server.host,
-      port: server.port,
-      user: server.username,
-      password: server.password,
-      multipleStatements: true,
-    });
-  const manifestOf = async (backupId: string) => (await getJson(s3.client(), 'vault', keys.manifest(backupId), ManifestSchema))!.value;
+  const env = (server: EngineServer, extra: Record<string, string>) => entryEnv(server, s3, 'shop', extra);
+  const manifestOf = (backupId: string) => manifestIn(s3, backupId);
   const databasesOf = async (server: EngineServer) => {
     const conn = await connect(server);
     const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT schema_name AS s FROM information_schema.schemata ORDER BY 1');
@@ -637,23 +627,8 @@ describe('MariaDB row counts from the dump stream (task entrypoint)', () => {
   let source: EngineServer;
   let target: EngineServer;
   let s3: LocalS3;
-  const env = (server: EngineServer, extra: Record<string, string>) => ({
-    ...baseEnv(),
-    ...server.taskEnv(),
-    STRONGBOX_DATABASE: 'live',
-    STRONGBOX_VAULT_BUCKET: 'vault',
-    STRONGBOX_S3_ENDPOINT: s3.endpoint,
-    ...extra,
-  });
-  const connect = (server: EngineServer) =>
-    mysql.createConnection({
-      host: server.host,
-      port: server.port,
-      user: server.username,
-      password: server.password,
-      multipleStatements: true,
-    });
-  const manifestOf = async (backupId: string) => (await getJson(s3.client(), 'vault', keys.manifest(backupId), ManifestSchema))!.value;
+  const env = (server: EngineServer, extra: Record<string, string>) => entryEnv(server, s3, 'live', extra);
+  const manifestOf = (backupId: string) => manifestIn(s3, backupId);
   const countOf = async (server: EngineServer, table: string) => {
     const conn = await connect(server);
     const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${table}`);

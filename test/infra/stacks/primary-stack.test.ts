@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { buildApp } from '../../../infra/app';
 import { parseConfig } from '../../../infra/config/load';
+import { EXISTING_NETWORK_AND_KEYS } from '../full-featured-config';
 
 const EXAMPLE = readFileSync('strongbox.config.yaml', 'utf8');
 
@@ -146,25 +147,7 @@ describe('PrimaryStack', () => {
 
   it('uses the given network and imported keys without creating either', () => {
     // Prepare
-    const config = configWith([
-      [
-        ['network'],
-        {
-          vpcId: 'vpc-0abc12345def67890',
-          availabilityZones: ['eu-west-1a', 'eu-west-1b'],
-          subnetIds: ['subnet-0abc12345def67890', 'subnet-0abc12345def67891'],
-          securityGroupIds: ['sg-0abc12345def67890'],
-        },
-      ],
-      [
-        ['vault', 'kms'],
-        {
-          mode: 'import',
-          keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000001',
-          replicaKeyArn: 'arn:aws:kms:eu-central-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000002',
-        },
-      ],
-    ]);
+    const config = configWith(EXISTING_NETWORK_AND_KEYS);
 
     // Act
     const { primary, replica } = buildApp(config, { bundling: false });

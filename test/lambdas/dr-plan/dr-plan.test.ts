@@ -53,18 +53,19 @@ function describeExecutionCause(database: string, errorType: string, errorMessag
   });
 }
 
+// One SNS mock for the file: every report publishes, and no test needs a different answer.
+const sns = mockClient(SNSClient);
+
+beforeEach(() => {
+  sns.reset();
+  sns.on(PublishCommand).resolves({ MessageId: '1' });
+});
+
+afterAll(() => {
+  sns.restore();
+});
+
 describe('DR plan bookkeeping', () => {
-  const sns = mockClient(SNSClient);
-
-  beforeEach(() => {
-    sns.reset();
-    sns.on(PublishCommand).resolves({ MessageId: '1' });
-  });
-
-  afterAll(() => {
-    sns.restore();
-  });
-
   it('starts with the first group current and one restore input per database, group by group', () => {
     // Prepare
     const input = { plan: 'region-loss', requestedBy: 'carol, INC-42' };
@@ -393,17 +394,6 @@ describe('DR plan rehearsal bookkeeping', () => {
     backupId: `${database}-20260310T030000Z-full`,
     restoreSeconds: to - from - 1,
   });
-  const sns = mockClient(SNSClient);
-
-  beforeEach(() => {
-    sns.reset();
-    sns.on(PublishCommand).resolves({ MessageId: '1' });
-  });
-
-  afterAll(() => {
-    sns.restore();
-  });
-
   /** A rehearsal of region-loss whose groups end at the given seconds after the start. */
   function rehearsed(groupEnds: readonly number[]) {
     let state = startDrPlan({ plan: 'region-loss', rehearsal: true }, execution, timed);
