@@ -5,6 +5,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { DeploymentPlan } from '../config/plan';
+import { acknowledgeSchedulerRoles } from './schedules';
 
 export interface RehearsalSchedulesProps {
   /** The deployment plan: one schedule per DR plan with a `rehearsal` schedule (`plan.rehearsals`). */
@@ -53,5 +54,6 @@ export class RehearsalSchedules extends Construct {
       });
     }
     this.schedules = schedules;
+    acknowledgeSchedulerRoles(this);
   }
 }

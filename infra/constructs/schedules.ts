@@ -124,14 +124,21 @@ export class Schedules extends Construct {
     }
     this.backupSchedules = backups;
     this.drillSchedules = drills;
-    // The Scheduler targets share one role per state machine, made by aws-cdk-lib at the stack's root.
-    for (const role of Stack.of(this).node.children.filter((c) => c.node.id.startsWith('SchedulerRoleForTarget-'))) {
-      acknowledgeRule(
-        role,
-        'IAMNoInlinePolicy',
-        ['nist', 'hipaa'],
-        "The Scheduler target role's one statement (states:StartExecution on its state machine) is aws-cdk-lib's inline policy on that role, deleted with it and attachable to nothing else.",
-      );
-    }
+    acknowledgeSchedulerRoles(this);
+  }
+}
+
+/**
+ * The Scheduler targets share one role per state machine, made by aws-cdk-lib at the stack's root, so every
+ * construct that adds schedules acknowledges them after adding its own (acknowledging twice is harmless).
+ */
+export function acknowledgeSchedulerRoles(scope: Construct): void {
+  for (const role of Stack.of(scope).node.children.filter((c) => c.node.id.startsWith('SchedulerRoleForTarget-'))) {
+    acknowledgeRule(
+      role,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The Scheduler target role's one statement (states:StartExecution on its state machine) is aws-cdk-lib's inline policy on that role, deleted with it and attachable to nothing else.",
+    );
   }
 }
