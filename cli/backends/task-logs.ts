@@ -117,7 +117,7 @@ export class TaskLogFollower {
     if (name === 'AccessDeniedException' || name === 'AccessDenied') {
       this.denied = true;
       this.say(
-        `progress not shown: AccessDenied: these credentials may not call logs:GetLogEvents on log group ${entry.where.group} (grant it, see README "The strongbox command"); following the steps only`,
+        `progress not shown: AccessDenied: these credentials may not call logs:GetLogEvents on log group ${entry.where.group} (grant it, see README "The strongbox command (CLI)"); following the steps only`,
       );
       return;
     }

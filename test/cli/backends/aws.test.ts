@@ -489,7 +489,7 @@ describe('the CLI against a deployed app', () => {
     // Assess
     expect(run.code).toBe(0);
     expect(run.out.split('\n').filter((l) => l.startsWith('      task: '))).toEqual([
-      '      task: progress not shown: AccessDenied: these credentials may not call logs:GetLogEvents on log group /strongbox/acme/dump/orders (grant it, see README "The strongbox command"); following the steps only',
+      '      task: progress not shown: AccessDenied: these credentials may not call logs:GetLogEvents on log group /strongbox/acme/dump/orders (grant it, see README "The strongbox command (CLI)"); following the steps only',
     ]);
     expect(logsMock.commandCalls(GetLogEventsCommand)).toHaveLength(1);
     expect(run.out).toContain('restored: ');

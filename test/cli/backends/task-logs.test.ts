@@ -129,7 +129,7 @@ describe('TaskLogFollower', () => {
 
     // Assess
     expect(lines).toEqual([
-      'progress not shown: AccessDenied: these credentials may not call logs:GetLogEvents on log group /strongbox/acme/dump/orders (grant it, see README "The strongbox command"); following the steps only',
+      'progress not shown: AccessDenied: these credentials may not call logs:GetLogEvents on log group /strongbox/acme/dump/orders (grant it, see README "The strongbox command (CLI)"); following the steps only',
     ]);
     expect(logsMock.commandCalls(GetLogEventsCommand)).toHaveLength(1);
   });
