@@ -113,6 +113,25 @@ describe('TaskLogFollower', () => {
     });
   });
 
+  it('skips a throttled poll without a word and reads on from the same token at the next one', async () => {
+    // Prepare
+    logsMock
+      .on(GetLogEventsCommand)
+      .resolvesOnce({ events: [{ timestamp: 1, message: 'first' }], nextForwardToken: 'f/1' })
+      .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: {} }))
+      .resolvesOnce({ events: [{ timestamp: 2, message: 'second' }], nextForwardToken: 'f/2' })
+      .resolves({ events: [], nextForwardToken: 'f/2' });
+    const { follower, lines } = following();
+
+    // Act
+    await follower.poll();
+    await follower.poll();
+
+    // Assess
+    expect(lines).toEqual(['first', 'second']);
+    expect(logsMock.commandCalls(GetLogEventsCommand).map((c) => c.args[0].input.nextToken)).toEqual([undefined, 'f/1', 'f/1', 'f/2']);
+  });
+
   it('says once that AccessDenied hides the progress, names the permission and the group, and stops asking', async () => {
     // Prepare
     logsMock
