@@ -1,3 +1,4 @@
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
@@ -24,6 +25,7 @@ import {
   type RunObserver,
   type Step,
 } from './runner';
+import { TaskLogFollower, type TaskStream } from './task-logs';
 import { type VaultAccess, vaultBuckets } from './vault';
 
 /**
@@ -36,6 +38,11 @@ export interface AwsClients {
   readonly sfn: SFNClient;
   readonly primaryS3: S3Client;
   readonly replicaS3: S3Client;
+  /**
+   * The tasks' log streams, in the primary region. Without it the CLI names each task's stream with an
+   * `aws logs tail` command instead of showing its lines.
+   */
+  readonly logs?: CloudWatchLogsClient;
 }
 
 export interface AwsOptions {
@@ -54,6 +61,7 @@ function defaultClients(config: StrongboxConfig): AwsClients {
     sfn: new SFNClient({ region: config.vault.primaryRegion }),
     primaryS3: new S3Client({ region: config.vault.primaryRegion }),
     replicaS3: new S3Client({ region: config.vault.replicaRegion }),
+    logs: new CloudWatchLogsClient({ region: config.vault.primaryRegion }),
   };
 }
 
@@ -140,11 +148,8 @@ export function stepOf(event: HistoryEvent, currentState: string | undefined): S
   return undefined;
 }
 
-/**
- * Where the task a `TaskSubmitted` event started writes its lines, progress included, as an `aws logs tail`
- * command: the CLI has no CloudWatch Logs client (not a dependency), so it names the stream instead of showing it.
- */
-export function taskLogsLine(event: HistoryEvent, plan: Plan, region: string): string | undefined {
+/** The log group and stream of the task a `TaskSubmitted` event started (the awslogs driver's names). */
+export function taskStreamOf(event: HistoryEvent, plan: Plan): TaskStream | undefined {
   const details = event.taskSubmittedEventDetails;
   if (event.type !== 'TaskSubmitted' || details?.resourceType !== 'ecs') {
     return undefined;
@@ -156,7 +161,12 @@ export function taskLogsLine(event: HistoryEvent, plan: Plan, region: string): s
   if (!taskId || !database) {
     return undefined;
   }
-  return `progress and log lines: aws logs tail ${taskLogGroupName(plan.app, database)} --log-stream-names ${taskLogStreamName(database, taskId)} --follow --region ${region}`;
+  return { group: taskLogGroupName(plan.app, database), stream: taskLogStreamName(database, taskId) };
+}
+
+/** The fallback when the CLI cannot read a task's stream itself: the `aws logs tail` command that does. */
+export function tailCommandLine(where: TaskStream, region: string): string {
+  return `progress and log lines: aws logs tail ${where.group} --log-stream-names ${where.stream} --follow --region ${region}`;
 }
 
 function parseJson(text: string | undefined): unknown {
@@ -202,6 +212,14 @@ export async function openAwsRunner(common: CommonOptions, options: AwsOptions =
       const steps: Step[] = [];
       const seen = new Set<number>();
       let current: string | undefined;
+      const region = config.vault.primaryRegion;
+      const follower = clients.logs
+        ? new TaskLogFollower(
+            clients.logs,
+            (line) => observer.taskLine(line),
+            (where) => tailCommandLine(where, region),
+          )
+        : undefined;
       const readHistory = async () => {
         let nextToken: string | undefined;
         do {
@@ -211,9 +229,11 @@ export async function openAwsRunner(common: CommonOptions, options: AwsOptions =
               continue;
             }
             seen.add(event.id);
-            const logs = taskLogsLine(event, vault.plan, config.vault.primaryRegion);
-            if (logs) {
-              observer.taskLine(logs);
+            const where = taskStreamOf(event, vault.plan);
+            if (where && follower) {
+              follower.add(where);
+            } else if (where) {
+              observer.taskLine(tailCommandLine(where, region));
             }
             const step = stepOf(event, current);
             if (step) {
@@ -228,9 +248,13 @@ export async function openAwsRunner(common: CommonOptions, options: AwsOptions =
       const done = (async (): Promise<ExecutionOutcome> => {
         for (;;) {
           await readHistory();
+          await follower?.poll();
           const description = await clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
           const status = TERMINAL[description.status ?? ''];
           if (status) {
+            // The task's last lines (the closing 100 % line) reached its stream before its state exited: they
+            // print under the step, before the history's remaining transitions.
+            await follower?.poll();
             await readHistory();
             return {
               executionArn,
