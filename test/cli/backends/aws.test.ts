@@ -319,24 +319,7 @@ describe('the CLI against a deployed app', () => {
       .resolves({ status: 'SUCCEEDED', stopDate: at(120), output: JSON.stringify({ audit }) });
 
     // Act
-    const run = await cli(
-      [
-        'restore',
-        'orders',
-        '--latest',
-        '--target-host',
-        'orders-copy.internal',
-        '--target-database',
-        'orders_copy',
-        '--target-secret-arn',
-        `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:orders-copy-AbCdEf`,
-        '--requested-by',
-        'erin',
-        '--config',
-        config,
-      ],
-      { aws },
-    );
+    const run = await cli(RESTORE_ARGS, { aws });
 
     // Assess
     expect(run.code).toBe(0);
