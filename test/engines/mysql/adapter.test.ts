@@ -28,6 +28,17 @@ const MYSQL_8_4: ServerInfo = {
   gtidMode: true,
 };
 
+/**
+ * Backup ids are minted to the second, and two quick backups of one database in the same second would share an id:
+ * the second would overwrite the first (on AWS, Prepare mints from the execution's start time under the lock).
+ * Every backup here that names no id gets its own second.
+ */
+let backupsMinted = 0;
+const ownBackupId = (database: string, extra: Record<string, string>) =>
+  extra.STRONGBOX_COMMAND === 'backup' && !extra.STRONGBOX_BACKUP_ID
+    ? { STRONGBOX_BACKUP_ID: mintBackupId(database, 'full', new Date(Date.UTC(2026, 10, 1) + 1000 * backupsMinted++)) }
+    : {};
+
 /** The task entrypoint's environment for one database of `server`, its vault on `s3`. */
 const entryEnv = (server: EngineServer, s3: LocalS3, database: string, extra: Record<string, string>) => ({
   ...baseEnv(),
@@ -35,6 +46,7 @@ const entryEnv = (server: EngineServer, s3: LocalS3, database: string, extra: Re
   STRONGBOX_DATABASE: database,
   STRONGBOX_VAULT_BUCKET: 'vault',
   STRONGBOX_S3_ENDPOINT: s3.endpoint,
+  ...ownBackupId(database, extra),
   ...extra,
 });
 const connect = (server: EngineServer) =>
