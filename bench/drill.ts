@@ -55,7 +55,7 @@ const log = logger('drill');
 async function main(): Promise<void> {
   const work = join(BENCH_DIR, 'drill');
   mkdirSync(work, { recursive: true });
-  const bundle = bundleTask();
+  const bundle = await bundleTask();
   // The vault first: if it cannot start, no server is left running.
   const s3 = await startS3rver([BUCKET]);
   const pg = await startBenchPostgres();

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { buildSync } from 'esbuild';
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
 import { type EngineServer, startMariadb, startPostgres } from '../dev/servers/engines';
+import { buildTask, TASK_NODE_FLAGS, TASK_PROCESS_ENV } from '../tasks/build';
 
 export const BENCH_DIR = join(__dirname, '..', '.bench');
 
@@ -44,18 +44,26 @@ export function timed(command: string, args: readonly string[], env: NodeJS.Proc
   });
 }
 
-/** The task as the container runs it: one esbuild bundle run by plain node (no tsx start-up in the figures). */
-export function bundleTask(): string {
-  const outfile = join(BENCH_DIR, 'task', 'main.js');
-  buildSync({
-    entryPoints: [join(__dirname, '..', 'tasks', 'src', 'main.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    outfile,
-    logLevel: 'error',
+/**
+ * Milliseconds from starting a shell pipeline to its first byte on stdout; the pipeline is then stopped. The
+ * raw tools' equivalent of the task's firstByteMs.
+ */
+export function firstByteMs(command: string, env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn('bash', ['-o', 'pipefail', '-c', command], { env, stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    child.stdout.once('data', () => {
+      resolve(Number(process.hrtime.bigint() - started) / 1e6);
+      process.kill(-(child.pid as number), 'SIGTERM');
+    });
+    child.once('error', reject);
+    child.once('close', (code) => reject(new Error(`${command.slice(0, 200)} exited ${code} before writing a byte`)));
   });
-  return outfile;
+}
+
+/** The task as the container runs it: the image's bundle (tasks/build.ts), run by plain node (no tsx start-up in the figures). */
+export function bundleTask(): Promise<string> {
+  return buildTask(join(BENCH_DIR, 'task'));
 }
 
 export interface TaskRun {
@@ -66,9 +74,9 @@ export interface TaskRun {
   readonly logs: Record<string, unknown>[];
 }
 
-/** Runs the bundled task and returns its final JSON result line, its log lines and its wall time. */
+/** Runs the bundled task with the image's node flags and allocator setting; returns its final JSON result line, its log lines and its wall time. */
 export async function runTask(bundle: string, env: NodeJS.ProcessEnv): Promise<TaskRun> {
-  const out = await timed(process.execPath, [bundle], env);
+  const out = await timed(process.execPath, [...TASK_NODE_FLAGS, bundle], { ...env, ...TASK_PROCESS_ENV });
   const lines = out.stdout
     .trim()
     .split('\n')

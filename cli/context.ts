@@ -1,7 +1,6 @@
 import type { Plan } from '../contracts/plan';
-import type { CommandSpec, CommonOptions, ParsedCommandLine } from './args';
-import { type AwsOptions, openAwsRunner, openAwsVault } from './backends/aws';
-import { openLocalRunner, openLocalVault } from './backends/local';
+import type { CommandSpec, ParsedCommandLine } from './args';
+import type { AwsOptions } from './backends/aws';
 import type { ExecutionRunner } from './backends/runner';
 import type { VaultAccess } from './backends/vault';
 import { CliUsageError } from './errors';
@@ -27,12 +26,18 @@ export interface Command {
   run(ctx: CommandContext): Promise<number>;
 }
 
-export function openVault(ctx: CommandContext): Promise<VaultAccess> {
-  return ctx.common.local ? openLocalVault(ctx.common) : openAwsVault(ctx.common, ctx.aws);
+// The backends load on use: the local one pulls in the CDK app (synth), the AWS one the SDK clients, and
+// `--help` or a bad argument should answer at once.
+export async function openVault(ctx: CommandContext): Promise<VaultAccess> {
+  return ctx.common.local
+    ? (await import('./backends/local')).openLocalVault(ctx.common)
+    : (await import('./backends/aws')).openAwsVault(ctx.common, ctx.aws);
 }
 
-export function openRunner(ctx: CommandContext): Promise<ExecutionRunner> {
-  return ctx.common.local ? openLocalRunner(ctx.common) : openAwsRunner(ctx.common, ctx.aws);
+export async function openRunner(ctx: CommandContext): Promise<ExecutionRunner> {
+  return ctx.common.local
+    ? (await import('./backends/local')).openLocalRunner(ctx.common)
+    : (await import('./backends/aws')).openAwsRunner(ctx.common, ctx.aws);
 }
 
 /** Runs `body` with the vault open and closes it whatever happens. */
@@ -57,8 +62,4 @@ export function requireDatabase(plan: Plan, database: string): void {
 
 export function printJson(ctx: CommandContext, document: unknown): void {
   ctx.io.out(JSON.stringify(document, null, 2));
-}
-
-export function isJson(common: CommonOptions): boolean {
-  return common.json;
 }

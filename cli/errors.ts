@@ -31,3 +31,15 @@ export class VaultUnavailableError extends Error {
     this.name = 'VaultUnavailableError';
   }
 }
+
+/** Credential and network failures read as "cannot reach AWS", with what to do, instead of an SDK stack. */
+export function unreachable(error: unknown, what: string): VaultUnavailableError {
+  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const hint =
+    e.name === 'CredentialsProviderError' || /credential/i.test(e.message ?? '')
+      ? 'configure AWS credentials (AWS_PROFILE, aws sso login, environment variables) or use --local'
+      : e.name === 'AccessDeniedException' || e.name === 'AccessDenied' || e.$metadata?.httpStatusCode === 403
+        ? 'the credentials lack the permission; use a role that may read the vault and start the state machines'
+        : 'check the network and the region in the config';
+  return new VaultUnavailableError(`cannot ${what}: ${e.name ?? 'Error'}: ${e.message ?? String(error)}; ${hint}`);
+}

@@ -2,16 +2,15 @@ import { createInterface } from 'node:readline';
 import { InputValidationError, RestoreRefusedError } from '../contracts/errors';
 import { RecordFormatError } from '../contracts/vault-io';
 import { ConfigError } from '../infra/config/load';
-import { EXIT_CODE_HELP, parseCommandLine } from './args';
+import { EXIT_CODE_HELP, helpText, parseCommandLine } from './args';
 import type { AwsOptions } from './backends/aws';
-import { unreachable } from './backends/aws';
 import { pointsCommand } from './commands/points';
 import { reportCommand } from './commands/report';
 import { drillCommand, drPlanCommand, restoreCommand } from './commands/run';
 import { showCommand } from './commands/show';
 import { statsCommand } from './commands/stats';
 import type { CliIo, Command } from './context';
-import { CliUsageError, EXIT, OperationFailedError, VaultUnavailableError } from './errors';
+import { CliUsageError, EXIT, OperationFailedError, unreachable, VaultUnavailableError } from './errors';
 
 /**
  * `strongbox <command>`: the operator's CLI against the deployed app (AWS SDK default credentials) or the local
@@ -74,7 +73,6 @@ export async function runCli(argv: readonly string[], io: CliIo, options: RunOpt
     }
     const parsed = parseCommandLine(command.spec, rest);
     if (parsed.common.help) {
-      const { helpText } = await import('./args');
       io.out(helpText(command.spec));
       return EXIT.ok;
     }

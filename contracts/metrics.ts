@@ -43,7 +43,19 @@ export const METRIC = {
   logArchiveLagSeconds: 'LogArchiveLagSeconds',
   /** 1 from the archiving run that found a binlog purged or replaced before it was archived, else 0. */
   logChainBroken: 'LogChainBroken',
+  /**
+   * DR plan rehearsals, emitted by the DR plan Report step with the one dimension `Plan` (not Database/Engine):
+   * 1 when a rehearsal failed a database or took longer than drPlans[].rto, else 0; the rehearsal alarm reads it.
+   */
+  drPlanRehearsalFailed: 'DrPlanRehearsalFailed',
+  /** 1 when a rehearsal that restored every database took longer than the plan RTO, else 0. */
+  drPlanRtoBreached: 'DrPlanRtoBreached',
+  /** The measured plan RTO of a rehearsal that restored every database: start to the last group's validation. */
+  drPlanRehearsalSeconds: 'DrPlanRehearsalSeconds',
 } as const;
+
+/** The DR plan rehearsal metrics' one dimension. */
+export const PLAN_DIMENSION = 'Plan';
 
 /** The breach metrics' dimensions: the tier routes (WHERE Tier = ...), the database is the alarm contributor. */
 export const BREACH_DIMENSIONS = ['Database', 'Tier'] as const;
@@ -99,6 +111,16 @@ export function publishBreach(
   single.addDimension('Database', target.database);
   single.addDimension('Tier', target.tier);
   single.addMetric(name, 'Count', inBreach ? 1 : 0);
+}
+
+/** Publishes metrics with exactly the dimension `Plan`, for the same reason as {@link publishDatabaseMetrics}. */
+export function publishPlanMetrics(metrics: Metrics, plan: string, values: readonly DatabaseMetricValue[]): void {
+  for (const { name, unit, value } of values) {
+    const single = metrics.singleMetric();
+    single.clearDefaultDimensions();
+    single.addDimension(PLAN_DIMENSION, plan);
+    single.addMetric(name, unit, value);
+  }
 }
 
 /**

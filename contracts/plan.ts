@@ -68,6 +68,8 @@ export const DrPlanPlanSchema = z.strictObject({
   /** Database names, group by group, in restore order. */
   groups: z.array(z.array(DatabaseNameSchema)),
   targets: z.record(z.string(), DrTargetPlanSchema),
+  /** drPlans[].rto: the longest a whole plan may take, which a rehearsal measures against; absent when none is set. */
+  rtoSeconds: z.number().int().positive().optional(),
 });
 export type DrPlanPlan = z.infer<typeof DrPlanPlanSchema>;
 

@@ -56,6 +56,16 @@ export type TaskCommand = (typeof TASK_COMMANDS)[number];
 /** Name of the container in every Strongbox task definition; overrides address it by this name. */
 export const TASK_CONTAINER_NAME = 'dump';
 
+/** The CloudWatch log group of a database's task, where its JSON lines (progress included) go. */
+export function taskLogGroupName(app: string, database: string): string {
+  return `/strongbox/${app}/dump/${database}`;
+}
+
+/** One task's stream in that group: the awslogs driver names it `<streamPrefix>/<container>/<task id>`, the prefix being the database. */
+export function taskLogStreamName(database: string, taskId: string): string {
+  return `${database}/${TASK_CONTAINER_NAME}/${taskId}`;
+}
+
 const port = z.coerce.number().int().min(1).max(65535);
 
 export const TaskEnvSchema = z.object({

@@ -1,4 +1,4 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { GetSecretValueCommandOutput, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { TASK_ENV, type TaskEnv, TaskEnvError } from '../contracts/task-env';
 
 export interface Credentials {
@@ -16,16 +16,87 @@ export interface Connection extends Credentials {
 
 export type SecretReader = (secretArn: string) => Promise<string>;
 
-/** @param client created on the first read: most tasks get their credentials from ECS secrets and never read one. */
-export function secretsManagerReader(client?: SecretsManagerClient): SecretReader {
+/** A secret that could not be read: one line naming the secret (its ARN, never its value) and the fault. */
+export class SecretReadError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'SecretReadError';
+  }
+}
+
+export interface SecretRetryOptions {
+  /** Calls in all, the first included. @default 5 */
+  readonly maxAttempts?: number;
+  /** Ceiling of the first pause; each retry doubles it. @default 200 */
+  readonly baseDelayMs?: number;
+  /** Ceiling of any pause. @default 5000 */
+  readonly maxDelayMs?: number;
+  /** @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** @default Math.random */
+  readonly random?: () => number;
+}
+
+const THROTTLING = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded']);
+const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'TimeoutError', 'RequestTimeout']);
+
+/** Throttling, Secrets Manager's 5xx (InternalServiceError) and dropped connections pass; anything else will not. */
+function isTransient(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; $fault?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode ?? 0;
+  return (
+    THROTTLING.has(e?.name ?? '') ||
+    status === 429 ||
+    status >= 500 ||
+    e?.$fault === 'server' ||
+    NETWORK.has(e?.name ?? '') ||
+    NETWORK.has(e?.code ?? '')
+  );
+}
+
+/**
+ * @param client created on the first read: most tasks get their credentials from ECS secrets and never read
+ * one, so the SDK module is loaded then too: evaluated at start-up, it delayed every dump's first byte.
+ *
+ * Transient faults are retried here with exponential backoff and full jitter (a pause drawn from 0 to
+ * min(maxDelay, base * 2^retry)), so a fleet's tasks starting on the same schedule spread their retries out.
+ * The client's own retries are off (maxAttempts 1): one loop decides how often and how long, and the loop is
+ * what the tests drive. GetSecretValue only reads, so a repeated call changes nothing.
+ */
+export function secretsManagerReader(client?: SecretsManagerClient, retry: SecretRetryOptions = {}): SecretReader {
   let reader = client;
+  const maxAttempts = retry.maxAttempts ?? 5;
+  const baseDelayMs = retry.baseDelayMs ?? 200;
+  const maxDelayMs = retry.maxDelayMs ?? 5000;
+  const sleep = retry.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const random = retry.random ?? Math.random;
   return async (secretArn) => {
-    reader ??= new SecretsManagerClient({});
-    const out = await reader.send(new GetSecretValueCommand({ SecretId: secretArn }));
-    if (out.SecretString === undefined) {
-      throw new Error(`secret ${secretArn} has no string value; expected JSON with "username" and "password"`);
+    const sdk = await import('@aws-sdk/client-secrets-manager');
+    reader ??= new sdk.SecretsManagerClient({ maxAttempts: 1 });
+    for (let attempt = 1; ; attempt++) {
+      let out: GetSecretValueCommandOutput;
+      try {
+        out = await reader.send(new sdk.GetSecretValueCommand({ SecretId: secretArn }));
+      } catch (error) {
+        // Access denied, no such secret and the like: no retry fixes them, and they surface as they always did.
+        if (!isTransient(error)) {
+          throw error;
+        }
+        if (attempt >= maxAttempts) {
+          const e = error as { name?: string; message?: string };
+          const what = `${e?.name ?? 'Error'}: ${String(e?.message ?? error).split('\n')[0]}`;
+          throw new SecretReadError(
+            `secret ${secretArn}: GetSecretValue still failing after ${attempt} attempts (${what}); Secrets Manager is throttling or unavailable, run the task again later`,
+          );
+        }
+        await sleep(Math.floor(random() * Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1))));
+        continue;
+      }
+      if (out.SecretString === undefined) {
+        throw new Error(`secret ${secretArn} has no string value; expected JSON with "username" and "password"`);
+      }
+      return out.SecretString;
     }
-    return out.SecretString;
   };
 }
 

@@ -15,10 +15,14 @@ export interface DumpSession {
   readonly serverVersion: string;
   readonly tool: { readonly name: string; readonly version: string; readonly args: readonly string[] };
   /**
-   * The uncompressed dump. `tool` is a child process whose stdout zstd takes over as its stdin fd; `stream` is
-   * produced in Node (Redis logical mode) and piped into zstd.
+   * The uncompressed dump. `tool` is a child process whose stdout zstd takes over as its stdin fd, unless
+   * `observe` is set: then the stdout passes through Node into zstd and each chunk is handed to `observe` first,
+   * before done() resolves (MySQL counts its rows so). `stream` is produced in Node (Redis logical mode) and
+   * piped into zstd.
    */
-  readonly output: { readonly kind: 'tool'; readonly process: RunningTool } | { readonly kind: 'stream'; readonly stream: Readable };
+  readonly output:
+    | { readonly kind: 'tool'; readonly process: RunningTool; readonly observe?: (chunk: Buffer) => void }
+    | { readonly kind: 'stream'; readonly stream: Readable };
   readonly inventory: Inventory;
   readonly position?: LogPosition;
   /** Engine's own size of the data, for the multipart part size. */

@@ -1,5 +1,5 @@
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, HIPAASecurityChecks, type NagPack, NIST80053R5Checks, ServerlessChecks } from 'cdk-nag';
 import { checkFleetLimits } from './config/limits';
 import { ConfigError } from './config/load';
 import type { StrongboxConfig } from './config/schema';
@@ -54,7 +54,8 @@ export interface BuildAppProps {
    */
   readonly bundling?: boolean;
   /**
-   * Run the cdk-nag AwsSolutions checks at synth (any unacknowledged finding fails synth).
+   * Run the cdk-nag checks at synth (any unacknowledged finding fails synth): AwsSolutions, and with the
+   * config's `compliance.nagPacks` (on by default) NIST 800-53 R5, HIPAA Security and Serverless too.
    * @default true
    */
   readonly nag?: boolean;
@@ -64,8 +65,10 @@ export interface StrongboxApp {
   readonly app: App;
   readonly primary: PrimaryStack;
   readonly replica: ReplicaStack;
-  /** The cdk-nag pack registered on the app, when `nag` is on; `validateScope(app)` reports its findings. */
+  /** The AwsSolutions pack registered on the app, when `nag` is on; `validateScope(app)` reports its findings. */
   readonly nagPack?: AwsSolutionsChecks;
+  /** Every cdk-nag pack registered on the app (AwsSolutions first); empty when `nag` is off. */
+  readonly nagPacks: readonly NagPack[];
 }
 
 /**
@@ -103,9 +106,14 @@ export function buildApp(config: StrongboxConfig, props: BuildAppProps = {}): St
   // Replication writes into the replica vault, so it must exist first.
   primary.addStackDependency(replica, 'the primary stack copies backups into the replica vault');
   let nagPack: AwsSolutionsChecks | undefined;
+  const nagPacks: NagPack[] = [];
   if (props.nag !== false) {
     nagPack = new AwsSolutionsChecks(app);
-    Validations.of(app).addPlugins(nagPack);
+    nagPacks.push(nagPack);
+    if (config.compliance.nagPacks) {
+      nagPacks.push(new NIST80053R5Checks(app), new HIPAASecurityChecks(app), new ServerlessChecks(app));
+    }
+    Validations.of(app).addPlugins(...nagPacks);
   }
-  return { app, primary, replica, nagPack };
+  return { app, primary, replica, nagPack, nagPacks };
 }

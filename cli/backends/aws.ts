@@ -1,3 +1,4 @@
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
@@ -8,11 +9,13 @@ import {
   StartExecutionCommand,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import type { Plan } from '../../contracts/plan';
+import { taskLogGroupName, taskLogStreamName } from '../../contracts/task-env';
 import { loadConfig } from '../../infra/config/load';
 import { buildPlan } from '../../infra/config/plan';
 import type { StrongboxConfig } from '../../infra/config/schema';
 import type { CommonOptions } from '../args';
-import { CliUsageError, VaultUnavailableError } from '../errors';
+import { CliUsageError, unreachable, VaultUnavailableError } from '../errors';
 import {
   type ExecutionOutcome,
   type ExecutionRunner,
@@ -22,6 +25,7 @@ import {
   type RunObserver,
   type Step,
 } from './runner';
+import { TaskLogFollower, type TaskStream } from './task-logs';
 import { type VaultAccess, vaultBuckets } from './vault';
 
 /**
@@ -34,6 +38,11 @@ export interface AwsClients {
   readonly sfn: SFNClient;
   readonly primaryS3: S3Client;
   readonly replicaS3: S3Client;
+  /**
+   * The tasks' log streams, in the primary region. Without it the CLI names each task's stream with an
+   * `aws logs tail` command instead of showing its lines.
+   */
+  readonly logs?: CloudWatchLogsClient;
 }
 
 export interface AwsOptions {
@@ -52,19 +61,8 @@ function defaultClients(config: StrongboxConfig): AwsClients {
     sfn: new SFNClient({ region: config.vault.primaryRegion }),
     primaryS3: new S3Client({ region: config.vault.primaryRegion }),
     replicaS3: new S3Client({ region: config.vault.replicaRegion }),
+    logs: new CloudWatchLogsClient({ region: config.vault.primaryRegion }),
   };
-}
-
-/** Credential and network failures read as "cannot reach AWS", with what to do, instead of an SDK stack. */
-export function unreachable(error: unknown, what: string): VaultUnavailableError {
-  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  const hint =
-    e.name === 'CredentialsProviderError' || /credential/i.test(e.message ?? '')
-      ? 'configure AWS credentials (AWS_PROFILE, aws sso login, environment variables) or use --local'
-      : e.name === 'AccessDeniedException' || e.name === 'AccessDenied' || e.$metadata?.httpStatusCode === 403
-        ? 'the credentials lack the permission; use a role that may read the vault and start the state machines'
-        : 'check the network and the region in the config';
-  return new VaultUnavailableError(`cannot ${what}: ${e.name ?? 'Error'}: ${e.message ?? String(error)}; ${hint}`);
 }
 
 async function stateMachineArns(sfn: SFNClient, config: StrongboxConfig): Promise<Map<string, string>> {
@@ -150,6 +148,27 @@ export function stepOf(event: HistoryEvent, currentState: string | undefined): S
   return undefined;
 }
 
+/** The log group and stream of the task a `TaskSubmitted` event started (the awslogs driver's names). */
+export function taskStreamOf(event: HistoryEvent, plan: Plan): TaskStream | undefined {
+  const details = event.taskSubmittedEventDetails;
+  if (event.type !== 'TaskSubmitted' || details?.resourceType !== 'ecs') {
+    return undefined;
+  }
+  const task = (parseJson(details.output) as { Tasks?: { TaskArn?: string; TaskDefinitionArn?: string }[] } | undefined)?.Tasks?.[0];
+  const taskId = task?.TaskArn?.split('/').at(-1);
+  const family = task?.TaskDefinitionArn?.split(':task-definition/')[1]?.split(':')[0];
+  const database = Object.entries(plan.databases).find(([, db]) => db.taskFamily === family)?.[0];
+  if (!taskId || !database) {
+    return undefined;
+  }
+  return { group: taskLogGroupName(plan.app, database), stream: taskLogStreamName(database, taskId) };
+}
+
+/** The fallback when the CLI cannot read a task's stream itself: the `aws logs tail` command that does. */
+export function tailCommandLine(where: TaskStream, region: string): string {
+  return `progress and log lines: aws logs tail ${where.group} --log-stream-names ${where.stream} --follow --region ${region}`;
+}
+
 function parseJson(text: string | undefined): unknown {
   if (text === undefined) {
     return undefined;
@@ -193,6 +212,14 @@ export async function openAwsRunner(common: CommonOptions, options: AwsOptions =
       const steps: Step[] = [];
       const seen = new Set<number>();
       let current: string | undefined;
+      const region = config.vault.primaryRegion;
+      const follower = clients.logs
+        ? new TaskLogFollower(
+            clients.logs,
+            (line) => observer.taskLine(line),
+            (where) => tailCommandLine(where, region),
+          )
+        : undefined;
       const readHistory = async () => {
         let nextToken: string | undefined;
         do {
@@ -202,6 +229,12 @@ export async function openAwsRunner(common: CommonOptions, options: AwsOptions =
               continue;
             }
             seen.add(event.id);
+            const where = taskStreamOf(event, vault.plan);
+            if (where && follower) {
+              follower.add(where);
+            } else if (where) {
+              observer.taskLine(tailCommandLine(where, region));
+            }
             const step = stepOf(event, current);
             if (step) {
               current = step.type === 'entered' ? step.state : current;
@@ -215,9 +248,13 @@ export async function openAwsRunner(common: CommonOptions, options: AwsOptions =
       const done = (async (): Promise<ExecutionOutcome> => {
         for (;;) {
           await readHistory();
+          await follower?.poll();
           const description = await clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
           const status = TERMINAL[description.status ?? ''];
           if (status) {
+            // The task's last lines (the closing 100 % line) reached its stream before its state exited: they
+            // print under the step, before the history's remaining transitions.
+            await follower?.poll();
             await readHistory();
             return {
               executionArn,

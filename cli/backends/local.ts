@@ -7,7 +7,7 @@ import { buildPlan } from '../../infra/config/plan';
 import { notifyAborted } from '../../lambdas/restore/notify/restore-notify';
 import { LOCAL_ACCOUNT } from '../../local/executor/intrinsics';
 import { DEMO_CONFIG_FILE, type LocalConfig, loadLocalConfig } from '../../local/local-config';
-import { type LocalStrongbox, startLocalStrongbox } from '../../local/local-strongbox';
+import type { LocalStrongbox } from '../../local/local-strongbox';
 import type { CommonOptions } from '../args';
 import { VaultUnavailableError } from '../errors';
 import { type ExecutionOutcome, type ExecutionRunner, executionName, type MachineKind, type RunObserver, taskLineText } from './runner';
@@ -84,6 +84,8 @@ export async function openLocalRunner(common: CommonOptions): Promise<ExecutionR
   quietEmptyMetricsWarnings();
   const local = loadCliLocalConfig(common);
   let observer: RunObserver | undefined;
+  // Loaded here, not at the top: it synthesizes the CDK app, which the read-only commands never need.
+  const { startLocalStrongbox } = await import('../../local/local-strongbox');
   const strongbox: LocalStrongbox = await startLocalStrongbox({
     local,
     onTaskOutput: (line) => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { compactTimestamp } from '../../contracts/vault';
+import { formatBytes, formatSeconds } from '../format';
 import type { VaultAccess } from './vault';
 
 /** The three state machines an operator starts from the CLI; `<app>-<kind>` is each one's name. */
@@ -68,12 +69,32 @@ export function taskLineText(json: Record<string, unknown> | undefined, raw: str
     return undefined;
   }
   if (json.message.endsWith(' progress') && typeof json.bytes === 'number') {
-    const mb = (json.bytes / 1e6).toFixed(1);
-    return `${json.message.replace(/ progress$/, '')}: ${mb} MB at ${Number(json.mbPerSecond ?? 0).toFixed(1)} MB/s (${Number(json.elapsedSeconds ?? 0).toFixed(0)} s)`;
+    return progressText(json.message.replace(/ progress$/, ''), json as Record<string, unknown> & { bytes: number });
   }
   const detail =
     json.level === 'info'
       ? ''
       : `${json.error ? ` (${String(json.error)})` : ''}${json.message && json.detail ? `: ${String(json.detail)}` : ''}`;
   return `${json.level === 'info' ? '' : `${json.level}: `}${json.message}${detail}`;
+}
+
+/**
+ * A task's progress line (tasks/src/stream/progress.ts). A backup knows no total; a restore's and a drill's
+ * count against the manifest's artifact, and their closing line gives the exact byte count, which `show` prints too.
+ */
+export function progressText(what: string, json: Record<string, unknown> & { bytes: number }): string {
+  const rate = `${Number(json.mbPerSecond ?? 0).toFixed(1)} MB/s`;
+  const elapsed = formatSeconds(Number(json.elapsedSeconds ?? 0));
+  if (typeof json.totalBytes !== 'number') {
+    return `${what}: ${(json.bytes / 1e6).toFixed(1)} MB at ${rate} (${Number(json.elapsedSeconds ?? 0).toFixed(0)} s)`;
+  }
+  const percent = `${Number(json.percent ?? 0).toFixed(Number(json.percent) === 100 ? 0 : 1)}%`;
+  const parts = typeof json.totalParts === 'number' ? json.totalParts : undefined;
+  if (json.final === true) {
+    const exact = `${json.bytes.toLocaleString('en-US')} bytes${parts !== undefined ? ` in ${parts} part${parts === 1 ? '' : 's'}` : ''}`;
+    return `${what}: ${percent} of ${formatBytes(json.totalBytes)} (${exact}), ${Number(json.averageMbPerSecond ?? 0).toFixed(1)} MB/s on average over ${elapsed}`;
+  }
+  const part = parts !== undefined ? `, ${Number(json.parts ?? 0)} of ${parts} part${parts === 1 ? '' : 's'}` : '';
+  const eta = typeof json.etaSeconds === 'number' ? `, ETA ${formatSeconds(json.etaSeconds)}` : '';
+  return `${what}: ${percent} of ${formatBytes(json.totalBytes)} (${formatBytes(json.bytes)}${part}), ${rate}${eta}, ${elapsed}`;
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { InputValidationError, parseInput } from '../../contracts/errors';
-import { DrPlanInputSchema } from '../../contracts/payloads/dr-plan';
+import { DrPlanInputSchema, type DrReport } from '../../contracts/payloads/dr-plan';
 import { DrillInputSchema } from '../../contracts/payloads/drill';
 import { type RestoreAudit, RestoreAuditSchema, RestoreInputSchema } from '../../contracts/payloads/restore';
 import { DrillRecordSchema, keys } from '../../contracts/vault';
@@ -357,26 +357,55 @@ export const drillCommand: Command = {
   },
 };
 
+/** A rehearsal's report as a person reads it: one line per group and database, then the plan RTO. */
+export function rehearsalLines(report: DrReport): string[] {
+  const lines = [`Rehearsal of ${report.plan} (no target touched):`];
+  for (const group of report.groups ?? []) {
+    lines.push(`  group ${group.group}: ${group.status}${group.seconds !== undefined ? ` in ${group.seconds} s` : ''}`);
+    for (const db of group.databases) {
+      const restore = db.restoreSeconds !== undefined ? `, restore ${db.restoreSeconds} s of ${db.backupId}` : '';
+      lines.push(
+        `    ${db.database}: ${db.status}${db.seconds !== undefined ? ` in ${db.seconds} s` : ''}${restore}${db.error ? ` (${db.error})` : ''}`,
+      );
+    }
+  }
+  const rto = report.rto;
+  if (rto) {
+    const target = rto.targetSeconds !== undefined ? `target ${rto.targetSeconds} s` : 'no target (drPlans[].rto not set)';
+    lines.push(`  plan RTO: ${rto.measuredSeconds} s against ${target}: ${rto.met ? 'met' : 'NOT met'}`);
+  }
+  return lines;
+}
+
 export const drPlanCommand: Command = {
   spec: {
     name: 'dr-plan',
     brief: 'start a DR plan and follow it group by group',
-    usage: 'dr-plan <plan> [--overwrite --confirm <plan>]',
+    usage: 'dr-plan <plan> [--overwrite --confirm <plan> | --rehearse]',
     summary:
-      'Starts the DR plan state machine and follows it group by group (each database restored by a nested restore execution); then prints what was and was not restored.',
+      'Starts the DR plan state machine and follows it group by group (each database restored by a nested restore execution); then prints what was and was not restored. --rehearse drills every database into throwaway engines instead (no target is touched) and prints each group and the plan RTO against drPlans[].rto.',
     positionals: [{ name: 'plan', required: true }],
     flags: {
       overwrite: { type: 'boolean', description: 'allow non-empty targets (needs --confirm <plan>)' },
       confirm: { type: 'string', value: '<plan>', description: 'must equal the plan name for --overwrite to go ahead' },
       'requested-by': { type: 'string', value: '<text>', description: 'for the audit trail (default: your user name and "strongbox CLI")' },
+      rehearse: {
+        type: 'boolean',
+        description: 'rehearse: drill each database into a throwaway engine, measure the plan RTO; no target touched',
+      },
     },
-    examples: ['strongbox dr-plan region-loss', 'strongbox dr-plan region-loss --overwrite --confirm region-loss --json'],
+    examples: [
+      'strongbox dr-plan region-loss',
+      'strongbox dr-plan region-loss --overwrite --confirm region-loss --json',
+      'strongbox dr-plan region-loss --rehearse',
+    ],
   },
   run: async (ctx) => {
     const raw = {
       plan: ctx.positionals[0],
       ...(ctx.values.overwrite === true && { overwrite: true }),
       ...(ctx.values.confirm !== undefined && { confirm: ctx.values.confirm }),
+      ...(ctx.values.rehearse === true && { rehearsal: true }),
       requestedBy: stringFlag(ctx.values, 'requested-by') ?? defaultRequestedBy(),
     };
     let input: unknown;
@@ -385,7 +414,13 @@ export const drPlanCommand: Command = {
     } catch (error) {
       throw error instanceof InputValidationError
         ? new InputValidationError(
-            withFlagNames(error.message, { plan: '<plan>', overwrite: '--overwrite', confirm: '--confirm', requestedBy: '--requested-by' }),
+            withFlagNames(error.message, {
+              plan: '<plan>',
+              overwrite: '--overwrite',
+              confirm: '--confirm',
+              requestedBy: '--requested-by',
+              rehearsal: '--rehearse',
+            }),
           )
         : error;
     }
@@ -397,10 +432,12 @@ export const drPlanCommand: Command = {
         );
       }
       return runAndFollow(ctx, runner, 'dr-plan', input, async (outcome) => {
-        const report = outcome.output as { summary?: string; restored?: string[]; notRestored?: string[] } | undefined;
+        const report = outcome.output as DrReport | undefined;
+        // A rehearsal over the plan RTO ran to its end, but scripts must not read it as a pass.
+        const passed = outcome.status === 'SUCCEEDED' && report?.rto?.met !== false;
         return {
-          code: outcome.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed,
-          lines: [report?.summary ?? readableCause(outcome.cause) ?? ''],
+          code: passed ? EXIT.ok : EXIT.failed,
+          lines: report?.groups ? rehearsalLines(report) : [report?.summary ?? readableCause(outcome.cause) ?? ''],
           ...(report && { record: report }),
         };
       });

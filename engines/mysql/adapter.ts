@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
@@ -18,14 +18,16 @@ import {
 import { objectsInTheWay } from '../objects-in-the-way';
 import { findTool, startTool, toolVersion } from '../tools';
 import { connect, quote } from './connection';
+import { type DumpedTable, InsertCounter } from './insert-counter';
 import { mariadbSanityChecks } from './sanity';
 import { mariadbThrowaway } from './throwaway';
 
 /**
- * MySQL and MariaDB: the flavour and version decide the dump tool and its flags. The inventory is counted on a
- * separate connection next to the dump, not inside mysqldump's snapshot, so it is `exact: false`: a drill
- * compares table names and tolerates count drift of a live database. Only base tables are counted: a view is
- * the application's query, which a backup never runs, so it is listed with a hash of its definition.
+ * MySQL and MariaDB: the flavour and version decide the dump tool and its flags. A backup's row counts are read
+ * from the dump stream itself as it passes to zstd (insert-counter.ts): they are the snapshot that was dumped,
+ * so the manifest's inventory is `exact: true`, and counting costs the source nothing. Only base tables are
+ * counted: a view is the application's query, which a backup never runs, so it is listed with a hash of its
+ * definition. `inventory()` (a restored target, the inventory command) counts a live server with COUNT(*).
  */
 export type Flavour = 'mysql' | 'mariadb';
 
@@ -134,6 +136,25 @@ export function credentialsFile(connection: Connection): { path: string; remove(
   return { path, remove: () => rmSync(directory, { recursive: true, force: true }) };
 }
 
+/** Where Debian's and Alpine's coreutils keep stdbuf's preload library. */
+const STDBUF_LIBRARIES = ['/usr/libexec/coreutils/libstdbuf.so', '/usr/lib/coreutils/libstdbuf.so'];
+
+/**
+ * The environment that makes the dump tool write its stdout in 64 KiB blocks, as `stdbuf -o64K` does: through
+ * stdio it writes 4 KiB blocks (the st_blksize of a pipe), 125,000 writes for 500 MB, and Node, which passes the
+ * dump on to zstd (see InsertCounter), read them as 27,000 chunks; 64 KiB blocks make that 8,000 (one read
+ * each). 1 MiB blocks were slower: the tool then stalls on each write until Node and zstd took it all.
+ * Without coreutils' library the tool runs as it is.
+ */
+export function largeStdoutBlocks(libraries: readonly string[] = STDBUF_LIBRARIES): Record<string, string> {
+  const library = libraries.find((path) => existsSync(path));
+  if (!library) {
+    return {};
+  }
+  const preload = process.env.LD_PRELOAD;
+  return { LD_PRELOAD: preload ? `${library}:${preload}` : library, _STDBUF_O: String(64 * 1024) };
+}
+
 /** Reads the log position from the comments at the top of the dump. */
 export function positionFromDumpHead(head: string): LogPosition | undefined {
   const coordinates = /(?:MASTER|SOURCE)_LOG_FILE='([^']+)',\s*(?:MASTER|SOURCE)_LOG_POS=(\d+)/.exec(head);
@@ -153,34 +174,64 @@ async function userDatabases(conn: mysql.Connection): Promise<string[]> {
 }
 
 /**
- * Base tables are counted; views are listed by a hash of their definition and never run (a view's query can take
- * longer than the whole dump, and may call anything).
+ * A live server's inventory: base tables counted with COUNT(*), views listed (see listViews). For a restored target
+ * and the inventory command; a backup's counts come from its dump stream (dumpInventory).
  */
 async function countTables(conn: mysql.Connection, databases: readonly string[]): Promise<Inventory['entries']> {
-  const entries: Inventory['entries'] = [];
+  const entries = await listViews(conn, databases);
   for (const database of databases) {
-    const [objects] = await conn.query<mysql.RowDataPacket[]>(
-      `SELECT t.table_name AS name, t.table_type AS type, v.view_definition AS definition
-         FROM information_schema.tables t
-         LEFT JOIN information_schema.views v ON v.table_schema = t.table_schema AND v.table_name = t.table_name
-        WHERE t.table_schema = ? ORDER BY 1`,
+    const [tables] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ? AND table_type <> 'VIEW'",
       [database],
     );
-    for (const object of objects) {
-      const name = `${database}.${object.name}`;
-      if (object.type === 'VIEW') {
-        // The definition reads empty to an account without SHOW VIEW; the view is then compared by name only.
-        const definition = object.definition ? String(object.definition) : '';
-        entries.push({ name, kind: 'view', ...(definition ? { definitionSha256: viewDefinitionSha256(database, definition) } : {}) });
-        continue;
-      }
+    for (const table of tables) {
       const [counted] = await conn.query<mysql.RowDataPacket[]>(
-        `SELECT COUNT(*) AS n FROM ${quote(database)}.${quote(String(object.name))}`,
+        `SELECT COUNT(*) AS n FROM ${quote(database)}.${quote(String(table.name))}`,
       );
-      entries.push({ name, kind: 'table', count: Number(counted[0].n) });
+      entries.push({ name: `${database}.${table.name}`, kind: 'table', count: Number(counted[0].n) });
     }
   }
-  return entries;
+  return sortedByName(entries);
+}
+
+function sortedByName(entries: Inventory['entries']): Inventory['entries'] {
+  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * The views of `databases`, listed by a hash of their definition and never run (a view's query can take longer
+ * than the whole dump, and may call anything). The definition reads empty to an account without SHOW VIEW; the
+ * view is then compared by name only.
+ */
+async function listViews(conn: mysql.Connection, databases: readonly string[]): Promise<Inventory['entries']> {
+  if (databases.length === 0) {
+    return [];
+  }
+  const [views] = await conn.query<mysql.RowDataPacket[]>(
+    'SELECT table_schema AS db, table_name AS name, view_definition AS definition FROM information_schema.views WHERE table_schema IN (?)',
+    [databases],
+  );
+  return views.map((view) => {
+    const definition = view.definition ? String(view.definition) : '';
+    return {
+      name: `${view.db}.${view.name}`,
+      kind: 'view' as const,
+      ...(definition ? { definitionSha256: viewDefinitionSha256(String(view.db), definition) } : {}),
+    };
+  });
+}
+
+/**
+ * The inventory of a dump: its tables with the rows its INSERTs hold (a sequence is one row, as COUNT(*) says),
+ * and the catalog's views. `database` names the tables of a single-database dump, which never says USE.
+ */
+export function dumpInventory(tables: readonly DumpedTable[], views: Inventory['entries'], database?: string): Inventory {
+  const entries: Inventory['entries'] = tables.map((table) => ({
+    name: `${table.database ?? database ?? ''}.${table.name}`,
+    kind: 'table' as const,
+    count: table.kind === 'sequence' ? 1 : table.rows,
+  }));
+  return { exact: true, entries: sortedByName([...entries, ...views]) };
 }
 
 /**
@@ -553,14 +604,12 @@ export const mysqlAdapter: EngineAdapter = {
         'SELECT COALESCE(SUM(data_length + index_length), 0) AS size FROM information_schema.tables WHERE table_schema NOT IN (?)',
         [SYSTEM_DATABASES],
       );
-      // From the catalog before the dump starts (cheap, and outside its snapshot like the counts): what a
-      // restore target must have, checked before anything is written there.
+      // From the catalog before the dump starts (cheap, and outside its snapshot): what a restore target must have,
+      // checked before anything is written there, and the views, which are listed, never run. The rows are
+      // counted from the dump stream, so this connection has nothing left to do while the dump runs.
       const definers = await definersOf(conn, databases);
-      // A COUNT(*) of a large InnoDB table takes seconds, so the counts run alongside the dump where that is safe.
-      // mariadb-dump takes the binlog position from its consistent snapshot and no global lock; Oracle's
-      // mysqldump runs FLUSH TABLES WITH READ LOCK for the position (and the GTID set), which would wait for a
-      // running COUNT(*) and stall every writer of the server behind it, so on MySQL they run first.
-      let entries = info.flavour === 'mysql' ? await countTables(conn, databases) : undefined;
+      const views = await listViews(conn, databases);
+      await conn.end();
       options = credentialsFile(connection);
       // A single database is dumped without CREATE DATABASE/USE, so it can be restored under any name;
       // several are dumped with --databases and restore under their own names.
@@ -575,44 +624,37 @@ export const mysqlAdapter: EngineAdapter = {
         ...dumpFlags(info),
         ...selection,
       ];
-      // Nothing may await between starting the tool and returning: backup.ts hands the tool's stdout fd to zstd,
-      // and bytes Node read from it in the meantime (a socket starts reading at the next turn of the event loop)
-      // would be lost from the backup.
       const version = await versionAsked;
-      const process = startTool(tool, [`--defaults-extra-file=${options.path}`, ...shownArgs.slice(1)]);
+      const process = startTool(tool, [`--defaults-extra-file=${options.path}`, ...shownArgs.slice(1)], { env: largeStdoutBlocks() });
       const file = options;
-      let counting = true;
-      const counted = (entries ? Promise.resolve(entries) : countTables(conn, databases)).then((counts) => {
-        entries = counts;
-        counting = false;
-      });
-      counted.catch(() => undefined);
+      const counter = new InsertCounter(connection.database);
+      let inventory: Inventory | undefined;
       return {
         format: 'sql',
         serverVersion: info.version,
         tool: { name: tool, version, args: shownArgs },
-        output: { kind: 'tool', process },
+        // The dump passes through Node on its way to zstd, and every byte through the counter.
+        output: { kind: 'tool', process, observe: (chunk) => counter.write(chunk) },
         // Read for the manifest, which is built only after done() resolved.
         get inventory(): Inventory {
-          if (!entries) {
-            throw new Error('mysql: the inventory was read before done() resolved; the counts run alongside the dump');
+          if (!inventory) {
+            throw new Error('mysql: the inventory was read before done() resolved; the rows are counted as the dump passes');
           }
-          return { exact: false, entries };
+          return inventory;
         },
         requires: { definers },
         expectedBytes: Number(sizes[0].size),
         positionFromHead: positionFromDumpHead,
         done: async () => {
-          await Promise.all([process.succeeded(), counted]);
+          // The tool's 'close' comes after its stdout ended, so the counter has seen every byte by then.
+          await process.succeeded();
+          if (counter.bytesRead === 0) {
+            throw new Error(`mysql: no byte of the ${tool} output reached the row counter; the backup path must pass it through observe`);
+          }
+          inventory = dumpInventory(counter.end(), views, connection.database);
         },
         close: async () => {
           file.remove();
-          // A failed dump does not wait for counts still running on the server.
-          if (counting) {
-            conn.destroy();
-          } else {
-            await conn.end().catch(() => undefined);
-          }
         },
       };
     } catch (error) {

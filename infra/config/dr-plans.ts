@@ -17,6 +17,10 @@ import { DATABASE_NAME, type Engine } from '../../contracts/engines';
  *       users: { host: users.dr.internal, database: users, secretArn: arn:aws:secretsmanager:... }
  *       orders: { host: orders.dr.internal, database: orders, secretArn: arn:aws:secretsmanager:... }
  *       sessions: { host: sessions.dr.internal }
+ *     rto: 2h                  # optional: the whole plan, measured by rehearsals
+ *     rehearsal:               # optional: scheduled like a drill
+ *       expression: cron(0 4 ? * SUN *)
+ *       timezone: Europe/Berlin
  * ```
  *
  * The schema is built by `drPlansSchema` so that schema.ts can hand in its own Secrets Manager ARN check
@@ -27,6 +31,10 @@ import { DATABASE_NAME, type Engine } from '../../contracts/engines';
 export interface DrPlansSchemaOptions {
   /** The config's Secrets Manager ARN schema, so a target's ARN is held to the same rule as a source's. */
   readonly secretArn: z.ZodType<string>;
+  /** The config's duration schema ("15m", "4h", "1d"), so a plan's RTO reads like a database's. */
+  readonly duration: z.ZodType<string>;
+  /** The config's drill schedule schema: a rehearsal is scheduled like a drill. */
+  readonly schedule: z.ZodType<{ expression: string; timezone: string }, { expression: string; timezone?: string }>;
 }
 
 export function drPlansSchema(options: DrPlansSchemaOptions) {
@@ -64,6 +72,12 @@ export function drPlansSchema(options: DrPlansSchemaOptions) {
         .min(1, { error: 'expected at least one group of databases' })
         .describe('Restored in order; the databases of one group in parallel.'),
       targets: z.record(z.string(), target).describe('One target per database of the plan, keyed by database name.'),
+      rto: options.duration
+        .optional()
+        .describe('Longest the whole plan may take, from start to the last group validated; a rehearsal measures against it.'),
+      rehearsal: options.schedule
+        .optional()
+        .describe('Schedule of rehearsals: every database drilled into throwaway engines, group by group, no target touched.'),
     })
     .describe('A named, ordered disaster-recovery plan.');
   return z.array(plan).default([]).describe('Disaster-recovery plans: ordered groups of databases, each with one restore target.');

@@ -65,6 +65,7 @@ export function buildPlan(config: StrongboxConfig): Plan {
             targets: Object.fromEntries(
               Object.entries(dr.targets).map(([name, target]) => [name, { ...target, port: target.port ?? DEFAULT_PORTS[engineOf(name)] }]),
             ),
+            ...(dr.rto && { rtoSeconds: parseDuration(dr.rto) }),
           },
         ];
       }),
@@ -85,6 +86,11 @@ export interface DatabaseDeployment {
 /** The plan every construct takes: the runtime plan plus, per database, what only the infrastructure reads. */
 export interface DeploymentPlan extends Plan {
   readonly deployment: Readonly<Record<string, DatabaseDeployment>>;
+  /**
+   * Rehearsal schedules by DR plan name (drPlans[].rehearsal), for the plans that have one.
+   * @default none
+   */
+  readonly rehearsals?: Readonly<Record<string, { readonly expression: string; readonly timezone: string }>>;
 }
 
 export function buildDeploymentPlan(config: StrongboxConfig): DeploymentPlan {
@@ -103,6 +109,11 @@ export function buildDeploymentPlan(config: StrongboxConfig): DeploymentPlan {
           ...(db.drill && { drill: { expression: db.drill.expression, timezone: db.drill.timezone } }),
         },
       ]),
+    ),
+    rehearsals: Object.fromEntries(
+      config.drPlans.flatMap((dr) =>
+        dr.rehearsal ? [[dr.name, { expression: dr.rehearsal.expression, timezone: dr.rehearsal.timezone }]] : [],
+      ),
     ),
   };
 }

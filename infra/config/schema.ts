@@ -31,9 +31,12 @@ const secretArn = z.string().regex(SECRET_ARN, {
 const kmsKeyArn = z.string().regex(KMS_KEY_ARN, {
   error: 'expected a KMS key ARN: arn:aws:kms:<region>:<12-digit account>:key/<key id>',
 });
-const duration = z.string().refine((v) => parseDuration(v) !== undefined, {
-  error: 'expected a duration such as "15m", "4h" or "1d"',
-});
+// The type error names the unit too: `rto: 7200` is the likeliest mistake, and "expected string" would not say what to write.
+const duration = z
+  .string({ error: 'expected a duration with its unit, such as "15m", "4h" or "1d"' })
+  .refine((v) => parseDuration(v) !== undefined, {
+    error: 'expected a duration such as "15m", "4h" or "1d"',
+  });
 const count = (what: string, fallback: number) =>
   z
     .number({ error: `expected a whole number of ${what} to keep (0 or more)` })
@@ -69,10 +72,13 @@ export const ScheduleSchema = z
   })
   .describe('When the full backup runs.');
 
-export const DrillScheduleSchema = z.strictObject({
-  expression: z.string().describe('EventBridge Scheduler expression for the restore drill.'),
-  timezone: z.string().default('UTC'),
-});
+export const DrillScheduleSchema = z.strictObject(
+  {
+    expression: z.string().describe('EventBridge Scheduler expression for the restore drill.'),
+    timezone: z.string().default('UTC'),
+  },
+  { error: 'expected a schedule object such as { expression: "cron(0 4 ? * SUN *)", timezone: "UTC" }' },
+);
 
 export const RetentionSchema = z
   .strictObject({
@@ -232,7 +238,17 @@ export const StrongboxConfigSchema = z
       pageOnImportant: z.boolean().default(false).describe('Also page for important-tier alarms.'),
     }),
     databases: z.array(DatabaseSchema).min(1, { error: 'expected at least one database' }),
-    drPlans: drPlansSchema({ secretArn }),
+    drPlans: drPlansSchema({ secretArn, duration, schedule: DrillScheduleSchema }),
+    compliance: z
+      .strictObject({
+        nagPacks: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Run the cdk-nag NIST 800-53 R5, HIPAA Security and Serverless packs at synth next to AwsSolutions, which always runs; any unacknowledged finding fails synth.',
+          ),
+      })
+      .default({ nagPacks: true }),
   })
   // Runs even when other parts failed (`when`), so one pass reports every cross-field problem; the value
   // may therefore be partly invalid and is read defensively.
@@ -274,6 +290,14 @@ export const StrongboxConfigSchema = z
         }
       });
       checkDrPlans(config.drPlans, config.databases, ENGINES_NEEDING_CREDENTIALS, ctx);
+      (Array.isArray(config.drPlans) ? config.drPlans : []).forEach(
+        (plan: { rehearsal?: { expression?: unknown; timezone?: unknown } }, p) => {
+          const rehearsal = plan?.rehearsal;
+          if (rehearsal && typeof rehearsal.expression === 'string') {
+            checkSchedule(rehearsal.expression, rehearsal.timezone as string, ['drPlans', p, 'rehearsal'], ctx);
+          }
+        },
+      );
     },
     { when: () => true },
   );

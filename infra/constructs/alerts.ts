@@ -4,9 +4,11 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { StrongboxConfig } from '../config/schema';
 import type { Tier } from '../config/tiers';
+import { deadLetterQueue } from './dead-letter-queue';
 import { ValidationError } from './validation-error';
 
 export type AlertsConfig = StrongboxConfig['alerts'];
@@ -16,6 +18,12 @@ export interface AlertsProps {
   readonly appName: string;
   /** The `alerts` section of the config. */
   readonly alerts: AlertsConfig;
+  /**
+   * Where SNS keeps a notification it could not deliver to an e-mail or pager subscription after its retries
+   * (the app's queue, {@link scheduleGroupAndQueue}).
+   * @default a queue of this construct's own
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
 /**
@@ -79,15 +87,19 @@ export class Alerts extends Construct {
       this.chatbotRole = this.addChatbot(appName, chat);
     }
 
+    const subscribed = alerts.pager !== undefined || alerts.email.length > 0;
+    const dlq = subscribed ? (props.deadLetterQueue ?? deadLetterQueue(this, 'DeadLetterQueue')) : undefined;
     if (alerts.pager) {
       // The integration URL carries the routing key, so it stays in Secrets Manager: the template holds a
       // `{{resolve:secretsmanager:...}}` dynamic reference that CloudFormation resolves at deploy time.
       const endpoint = SecretValue.secretsManager(alerts.pager.endpointSecretArn).unsafeUnwrap();
-      this.pagerTopic.addSubscription(new subscriptions.UrlSubscription(endpoint, { protocol: sns.SubscriptionProtocol.HTTPS }));
+      this.pagerTopic.addSubscription(
+        new subscriptions.UrlSubscription(endpoint, { protocol: sns.SubscriptionProtocol.HTTPS, deadLetterQueue: dlq }),
+      );
     }
 
     for (const address of alerts.email) {
-      this.chatTopic.addSubscription(new subscriptions.EmailSubscription(address));
+      this.chatTopic.addSubscription(new subscriptions.EmailSubscription(address, { deadLetterQueue: dlq }));
     }
   }
 

@@ -7,11 +7,14 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '../../contracts/metrics';
 import type { Plan } from '../../contracts/plan';
 import { runtimePlan } from '../config/plan';
 import { DRIVER_PACKAGES, DriversLayer } from './drivers-layer';
+import { LogsKey } from './logs-key';
+import { acknowledgeRule } from './nag';
 import { ValidationError } from './validation-error';
 
 const LAMBDAS_DIR = path.join(__dirname, '../../lambdas');
@@ -42,6 +45,19 @@ export interface AppFunctionProps {
    * @default false
    */
   readonly drivers?: boolean;
+  /**
+   * Where Lambda puts an asynchronous invocation that failed all its attempts. Required for a function that
+   * anything invokes asynchronously (an EventBridge target); a function without one must only be invoked
+   * synchronously (Step Functions LambdaInvoke), where the state machine catches the failure.
+   * @default none: synchronous invocations only
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
+  /**
+   * Reserved concurrency: a ceiling for a function whose invocations nothing in Strongbox bounds (and a
+   * guarantee taken out of the account's regional pool, so keep it small).
+   * @default none: the function's invocations are bounded by its state machine's executions
+   */
+  readonly reservedConcurrency?: number;
 }
 
 /** The identifier the baked plan module exports; esbuild `define` points `process.env.STRONGBOX_PLAN` at it. */
@@ -94,6 +110,7 @@ export class AppFunction extends Construct {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    LogsKey.encrypt(this.logGroup, props.plan.app);
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       description: props.description,
       entry,
@@ -105,6 +122,8 @@ export class AppFunction extends Construct {
       tracing: lambda.Tracing.ACTIVE,
       logGroup: this.logGroup,
       layers: props.drivers ? [DriversLayer.of(this)] : undefined,
+      deadLetterQueue: props.deadLetterQueue,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       environment: {
         ...props.environment,
         POWERTOOLS_SERVICE_NAME: props.name.replace('/', '-'),
@@ -136,6 +155,34 @@ export class AppFunction extends Construct {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason: 'X-Ray PutTraceSegments/PutTelemetryRecords accept no resource narrower than "*".',
       });
+    }
+    acknowledgeRule(
+      this,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The CDK grants write this function's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
+    );
+    acknowledgeRule(
+      this,
+      'LambdaInsideVPC',
+      ['nist', 'hipaa'],
+      'The function calls only AWS APIs (S3, SNS, CloudWatch, Step Functions, ECS) over TLS with IAM authorization and reaches no private resource; the functions that connect to databases are placed in the task subnets by their workflow.',
+    );
+    if (!props.deadLetterQueue) {
+      acknowledgeRule(
+        this,
+        'LambdaDLQ',
+        ['nist', 'hipaa', 'serverless'],
+        'Invoked only synchronously, by a Strongbox state machine (LambdaInvoke): a dead-letter queue only ever receives asynchronous invocations, and the state machine catches every failure (NotifyFailure).',
+      );
+    }
+    if (props.reservedConcurrency === undefined) {
+      acknowledgeRule(
+        this,
+        'LambdaConcurrency',
+        ['nist', 'hipaa'],
+        "Invoked by its state machine, one step at a time per execution and at most one backup execution per database (the database lock), so its concurrency is bounded by the fleet (at most 500). A reservation is carved permanently out of the account's regional pool (1,000 by default, 100 of it kept unreserved): reserving a 500-database peak for each function cannot fit, and a smaller one would throttle the fleet.",
+      );
     }
   }
 }

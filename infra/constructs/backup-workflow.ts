@@ -4,14 +4,15 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
 import { AppFunction } from './app-function';
-import { acknowledgeWildcardPermissions } from './nag';
+import { LogsKey } from './logs-key';
+import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
+import { lambdaInvoke, retryRunTaskCapacity } from './retries';
 import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_ACCESS, VAULT_PATHS } from './vault';
@@ -158,6 +159,7 @@ export class BackupWorkflow extends Construct {
 
     const definition = this.buildDefinition(props);
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    LogsKey.encrypt(logGroup, props.plan.app);
     const longestTask = Math.max(...databases.map((db) => db.taskTimeoutSeconds));
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: `${props.plan.app}-backup`,
@@ -168,6 +170,12 @@ export class BackupWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
+    acknowledgeRule(
+      this.stateMachine,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
+    );
     grantRunTasks(this.stateMachine, props.plan, props.cluster, ['dump', 'execution']);
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
@@ -184,7 +192,7 @@ export class BackupWorkflow extends Construct {
       startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
     };
     const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
-      new tasks.LambdaInvoke(scope, id, {
+      lambdaInvoke(scope, id, {
         stateName: id,
         lambdaFunction: app.function,
         payloadResponseOnly: true,
@@ -294,20 +302,8 @@ export class BackupWorkflow extends Construct {
         ResultPath: '$.dump',
       },
     });
-    state.addRetry({
-      errors: [
-        'ECS.AmazonECSException',
-        'ECS.ServerException',
-        'ECS.ThrottlingException',
-        'ECS.LimitExceededException',
-        'ECS.ClientException',
-      ],
-      interval: Duration.seconds(30),
-      maxAttempts: 4,
-      backoffRate: 2,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
-    return state;
+    // Capacity faults only: a dump that ran and failed is never started again by Step Functions.
+    return retryRunTaskCapacity(state);
   }
 
   /** Least privilege per function; each statement is the narrowest resource S3 lets us name. */

@@ -7,13 +7,21 @@ import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { AppFunction } from './app-function';
-import { acknowledgeWildcardPermissions } from './nag';
+import { LogsKey } from './logs-key';
+import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
+import { lambdaInvoke } from './retries';
 
 export interface DrPlanWorkflowProps {
   readonly plan: Plan;
   /** The restore state machine each database of a group is restored with (one nested execution each). */
   readonly restoreStateMachine: sfn.IStateMachine;
+  /**
+   * The drill state machine a rehearsal (`"rehearsal": true`) drills each database with (one nested execution
+   * each), so a rehearsal is exactly the drill path and never reaches a target.
+   * @default no rehearsals: each database of a rehearsal fails with DrPlanRehearsalUnavailableError
+   */
+  readonly drillStateMachine?: sfn.IStateMachine;
   readonly chatTopic: sns.ITopic;
   /**
    * Longest a whole plan may run.
@@ -31,6 +39,11 @@ export interface DrPlanWorkflowProps {
  *   Start (plan -> groups, first group) -> RestoreGroup (Map, every database of the group in parallel: a nested
  *   restore execution .sync; a failure becomes a result, so the whole group finishes) -> Advance (first failure
  *   stops, else the next group) -> MoreGroups? -> RestoreGroup | Report (chat) -> Succeed, or Fail with the report.
+ *
+ * A rehearsal (`{"plan": "<name>", "rehearsal": true}`) runs the same loop, but each database of a group is a
+ * nested drill execution (RehearseDatabase): restored into a throwaway engine inside the task, no target
+ * connected to. Advance times the groups; Report measures the plan RTO against drPlans[].rto and emits the
+ * rehearsal metrics (DrPlanRehearsalFailed, the alarm's).
  *
  * A bad input fails at Start; ReadError reduces Lambda's error JSON to the error type and message.
  * A loop rather than a Map over groups: a JSONPath Map cannot stop its later iterations when one fails.
@@ -57,6 +70,7 @@ export class DrPlanWorkflow extends Construct {
     );
 
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    LogsKey.encrypt(logGroup, props.plan.app);
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: `${props.plan.app}-dr-plan`,
       comment: `Strongbox (${props.plan.app}): restore a DR plan, group by group, stopping at the first failure`,
@@ -66,6 +80,12 @@ export class DrPlanWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
+    acknowledgeRule(
+      this.stateMachine,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
+    );
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
       'Wildcards: Lambda versions of the DR plan function, executions of the restore state machine (named at run time, needed by .sync), and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
@@ -74,7 +94,7 @@ export class DrPlanWorkflow extends Construct {
 
   private buildDefinition(props: DrPlanWorkflowProps): sfn.IChainable {
     const invoke = (id: string, payload: Record<string, unknown>, comment: string) =>
-      new tasks.LambdaInvoke(this, id, {
+      lambdaInvoke(this, id, {
         lambdaFunction: this.function.function,
         payloadResponseOnly: true,
         payload: sfn.TaskInput.fromObject(payload),
@@ -116,6 +136,37 @@ export class DrPlanWorkflow extends Construct {
         executionArn: sfn.JsonPath.stringAt('$.execution.executionArn'),
       },
     });
+    const rehearse = props.drillStateMachine
+      ? new tasks.StepFunctionsStartExecution(this, 'RehearseDatabase', {
+          stateMachine: props.drillStateMachine,
+          integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+          input: sfn.TaskInput.fromJsonPathAt('$.drillInput'),
+          // The drill input schema is strict too.
+          associateWithParent: false,
+          resultSelector: {
+            'executionArn.$': '$.ExecutionArn',
+            'startDate.$': '$.StartDate',
+            'stopDate.$': '$.StopDate',
+            'backupId.$': '$.Output.report.backupId',
+            'restoreSeconds.$': '$.Output.report.restoreSeconds',
+          },
+          resultPath: '$.execution',
+          comment: 'Rehearsal: one nested drill execution (newest verified backup into a throwaway engine in the task; no target)',
+          taskTimeout: sfn.Timeout.duration(props.timeout ?? Duration.hours(24)),
+        })
+      : undefined;
+    const rehearsed = new sfn.Pass(this, 'Rehearsed', {
+      parameters: {
+        database: sfn.JsonPath.stringAt('$.database'),
+        group: sfn.JsonPath.numberAt('$.group'),
+        status: 'restored',
+        executionArn: sfn.JsonPath.stringAt('$.execution.executionArn'),
+        startDate: sfn.JsonPath.numberAt('$.execution.startDate'),
+        stopDate: sfn.JsonPath.numberAt('$.execution.stopDate'),
+        backupId: sfn.JsonPath.stringAt('$.execution.backupId'),
+        restoreSeconds: sfn.JsonPath.numberAt('$.execution.restoreSeconds'),
+      },
+    });
     const notRestored = new sfn.Pass(this, 'NotRestored', {
       comment: 'A failed database is a result, so the rest of its group still finishes and is reported',
       parameters: {
@@ -127,20 +178,35 @@ export class DrPlanWorkflow extends Construct {
       },
     });
     restoreOne.addCatch(notRestored, { errors: ['States.ALL'], resultPath: '$.error' });
+    rehearse?.addCatch(notRestored, { errors: ['States.ALL'], resultPath: '$.error' });
+    const unavailable = new sfn.Pass(this, 'RehearsalUnavailable', {
+      comment: 'This app was built without the drill state machine, which a rehearsal needs',
+      parameters: {
+        database: sfn.JsonPath.stringAt('$.database'),
+        group: sfn.JsonPath.numberAt('$.group'),
+        status: 'failed',
+        error: 'DrPlanRehearsalUnavailableError',
+        cause: 'this DR plan state machine has no drill state machine to rehearse with',
+      },
+    });
     const group = new sfn.Map(this, 'RestoreGroup', {
       comment: 'Every database of the current group in parallel',
       itemsPath: '$.state.current',
       maxConcurrency: 0,
       resultPath: '$.groupResults',
     });
-    group.itemProcessor(restoreOne.next(restored));
+    group.itemProcessor(
+      new sfn.Choice(this, 'Rehearsal?', { comment: 'A rehearsal drills the database; a real run restores it onto its target' })
+        .when(sfn.Condition.isPresent('$.drillInput'), rehearse ? rehearse.next(rehearsed) : unavailable)
+        .otherwise(restoreOne.next(restored)),
+    );
 
     const advance = invoke(
       'Advance',
       { action: 'advance', state: sfn.JsonPath.objectAt('$.state'), groupResults: sfn.JsonPath.objectAt('$.groupResults') },
       'Record the group; stop at the first failure, else move to the next group',
     );
-    const report = new tasks.LambdaInvoke(this, 'Report', {
+    const report = lambdaInvoke(this, 'Report', {
       lambdaFunction: this.function.function,
       payloadResponseOnly: true,
       payload: sfn.TaskInput.fromObject({ action: 'report', state: sfn.JsonPath.objectAt('$.state') }),

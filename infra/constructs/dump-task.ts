@@ -5,10 +5,11 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
+import { TASK_CONTAINER_NAME, TASK_ENV, taskLogGroupName } from '../../contracts/task-env';
 import { databasePrefix, keys, logsPrefix } from '../../contracts/vault';
 import type { DeploymentPlan } from '../config/plan';
-import { acknowledgeWildcardPermissions } from './nag';
+import { LogsKey } from './logs-key';
+import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
 import { RESTORE_TARGET_TAG } from './restore-workflow';
 import { restoreRoleName, taskRolePath } from './task-roles';
 import { ValidationError } from './validation-error';
@@ -170,10 +171,11 @@ export class DumpTask extends Construct {
     );
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/strongbox/${props.plan.app}/dump/${db.name}`,
+      logGroupName: taskLogGroupName(props.plan.app, db.name),
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    LogsKey.encrypt(this.logGroup, app);
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       family: db.taskFamily,
@@ -223,6 +225,12 @@ export class DumpTask extends Construct {
       reason:
         'The environment holds only non-secret connection settings (host, port, engine, bucket, tuning); credentials arrive through ECS secrets from Secrets Manager.',
     });
+    acknowledgeRule(
+      this,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      `The CDK grants write each role's statements (upload under ${databasePrefix(db.name)}, this database's secret) into that role's own policy, which exists and is deleted with the role and cannot be attached to another database's task.`,
+    );
     if (this.ownsExecutionRole) {
       acknowledgeWildcardPermissions(
         this.executionRole,

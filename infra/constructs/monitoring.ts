@@ -4,7 +4,7 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { METRIC, METRICS_NAMESPACE, SIZE_DROP_PERCENT } from '../../contracts/metrics';
+import { METRIC, METRICS_NAMESPACE, PLAN_DIMENSION, SIZE_DROP_PERCENT } from '../../contracts/metrics';
 import type { DatabasePlan, Plan } from '../../contracts/plan';
 import { AWS_LIMITS, tierAlarmProblem } from '../config/limits';
 import { ValidationError } from './validation-error';
@@ -65,6 +65,11 @@ export interface MonitoringProps {
    * @default no link
    */
   readonly restoreStateMachineArn?: string;
+  /**
+   * DR plan state machine ARN, for a console link in the rehearsal alarms' descriptions.
+   * @default no link
+   */
+  readonly drPlanStateMachineArn?: string;
 }
 
 /** The alarms of one tier. Each is one Metrics Insights alarm whose contributors are the tier's databases. */
@@ -110,6 +115,8 @@ export class Monitoring extends Construct {
    * thresholds differ by database, which one Insights alarm cannot express, and archiving databases are few.
    */
   public readonly logArchive?: { readonly chainBroken: cloudwatch.Alarm; readonly lag: Readonly<Record<string, cloudwatch.Alarm>> };
+  /** One per DR plan: its last rehearsal failed a database or took longer than drPlans[].rto (chat). */
+  public readonly rehearsals: Readonly<Record<string, cloudwatch.Alarm>>;
 
   public constructor(scope: Construct, id: string, props: MonitoringProps) {
     super(scope, id);
@@ -140,6 +147,7 @@ export class Monitoring extends Construct {
       tiers[tier] = this.tierAlarms(tier, members, props, interval, holdSeconds / intervalSeconds);
     }
     this.tiers = tiers;
+    this.rehearsals = Object.fromEntries(Object.keys(props.plan.drPlans ?? {}).map((name) => [name, this.rehearsalAlarm(name, props)]));
     if (props.watchdogFunction) {
       this.watchdogFailed = this.watchdogAlarm(props.watchdogFunction, props, interval);
     }
@@ -201,7 +209,36 @@ export class Monitoring extends Construct {
     const perTier = Object.values(this.tiers).flatMap((t) => [t.breach, ...(t.drillOverdue ? [t.drillOverdue] : [])]);
     // The per-database lag alarms stay off the widget: it shows a handful, whatever the fleet size.
     const logs = this.logArchive ? [this.logArchive.chainBroken] : [];
-    return [...perTier, ...(this.watchdogFailed ? [this.watchdogFailed] : []), ...logs];
+    return [...perTier, ...(this.watchdogFailed ? [this.watchdogFailed] : []), ...Object.values(this.rehearsals), ...logs];
+  }
+
+  /**
+   * A rehearsal publishes one DrPlanRehearsalFailed point per run, so missing data keeps the state (IGNORE): a
+   * failed rehearsal stays in ALARM until a later one passes, rather than "resolving" when the period ends. Chat
+   * only: a plan that no longer meets its RTO is work for the owning team, not a page; a database whose own drill
+   * fails already pages by its tier.
+   */
+  private rehearsalAlarm(plan: string, props: MonitoringProps): cloudwatch.Alarm {
+    const link = props.drPlanStateMachineArn ? ` DR plan executions: ${stateMachineConsoleUrl(this, props.drPlanStateMachineArn)}` : '';
+    const alarm = new cloudwatch.Alarm(this, `Rehearsal-${plan}`, {
+      alarmName: `${props.plan.app}-dr-plan-${plan}-rehearsal`,
+      alarmDescription: `Strongbox DR plan "${plan}": its last rehearsal failed to restore a database into a throwaway engine, or took longer than the plan RTO (drPlans[].rto). The rehearsal's chat message and the execution's report say which group and database.${link}`,
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: METRIC.drPlanRehearsalFailed,
+        dimensionsMap: { [PLAN_DIMENSION]: plan },
+        statistic: cloudwatch.Stats.MAXIMUM,
+        period: Duration.minutes(5),
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+    });
+    const chat = new actions.SnsAction(props.topics.chatTopic);
+    alarm.addAlarmAction(chat);
+    alarm.addOkAction(chat);
+    return alarm;
   }
 
   private tierAlarms(

@@ -8,6 +8,20 @@ import type { IConstruct } from 'constructs';
  * are complete only once every grant has run, so the exact ids are computed by an aspect, just before
  * validation, from the statements the role really has. The reason stays one sentence written next to the role.
  */
+/** The packs next to AwsSolutions that `compliance.nagPacks` turns on, by the prefix of their rule ids. */
+export const COMPLIANCE_PACKS = { nist: 'NIST.800.53.R5', hipaa: 'HIPAA.Security', serverless: 'Serverless' } as const;
+export type CompliancePack = keyof typeof COMPLIANCE_PACKS;
+
+/**
+ * Acknowledges one rule of the compliance packs on a construct and everything under it, once per pack that
+ * has the rule (`NIST.800.53.R5-LambdaDLQ`, `HIPAA.Security-LambdaDLQ`, ...), with one reason written there.
+ */
+export function acknowledgeRule(scope: IConstruct, rule: string, packs: readonly CompliancePack[], reason: string): void {
+  for (const pack of packs) {
+    Validations.of(scope).acknowledge({ id: `${COMPLIANCE_PACKS[pack]}-${rule}`, reason });
+  }
+}
+
 export function acknowledgeWildcardPermissions(role: IConstruct, reason: string): void {
   Aspects.of(role).add(new AcknowledgeWildcards(role, reason));
 }

@@ -7,15 +7,18 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { TASK_CONTAINER_NAME } from '../../contracts/task-env';
-import { AppFunction } from './app-function';
-import { acknowledgeWildcardPermissions } from './nag';
+import { AppFunction, type AppFunctionProps } from './app-function';
+import { deadLetterQueue } from './dead-letter-queue';
+import { LogsKey } from './logs-key';
+import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
+import { lambdaInvoke, retryRunTaskCapacity } from './retries';
 import { fargateTaskParameters, grantRestoreRunTasks, restoreRoleEnvironment } from './run-task-grants';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_PATHS } from './vault';
@@ -33,6 +36,12 @@ export interface RestoreWorkflowProps {
   readonly chatTopic: sns.ITopic;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The app's dead-letter queue ({@link scheduleGroupAndQueue}) for the asynchronous side of Notify: the
+   * EventBridge rule of stopped executions, and Lambda's own attempts after it accepted the event.
+   * @default a queue of this construct's own
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
 /** The ECS RunTask .sync state shared by the restore and drill machines: family and environment come from the state. */
@@ -70,14 +79,8 @@ export function runTaskState(
       ResultPath: paths.resultPath,
     },
   });
-  state.addRetry({
-    errors: ['ECS.AmazonECSException', 'ECS.ServerException', 'ECS.ThrottlingException', 'ECS.LimitExceededException'],
-    interval: Duration.seconds(30),
-    maxAttempts: 3,
-    backoffRate: 2,
-    jitterStrategy: sfn.JitterType.FULL,
-  });
-  return state;
+  // Capacity faults only: a restore or drill that ran and failed is never started again by Step Functions.
+  return retryRunTaskCapacity(state);
 }
 
 /**
@@ -125,7 +128,14 @@ export class RestoreWorkflow extends Construct {
     }
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const environment = { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName, [FUNCTION_ENV.chatTopicArn]: props.chatTopic.topicArn };
-    const fn = (name: string, description: string, timeout = Duration.minutes(1), extra: Record<string, string> = {}) =>
+    const dlq = props.deadLetterQueue ?? deadLetterQueue(this, 'DeadLetterQueue');
+    const fn = (
+      name: string,
+      description: string,
+      timeout = Duration.minutes(1),
+      extra: Record<string, string> = {},
+      asynchronous: Pick<AppFunctionProps, 'deadLetterQueue' | 'reservedConcurrency'> = {},
+    ) =>
       new AppFunction(this, name.replace('/', '-'), {
         name,
         plan: props.plan,
@@ -135,6 +145,7 @@ export class RestoreWorkflow extends Construct {
         logRetention,
         // Guard and Validate connect to the restore target.
         drivers: CONNECTING.includes(name),
+        ...asynchronous,
       });
     this.functions = {
       // The restore role passed as the RunTask TaskRoleArn override, so a restore runs without the dump role's
@@ -151,7 +162,16 @@ export class RestoreWorkflow extends Construct {
         Duration.seconds(30),
       ),
       validate: fn('restore/validate', 'Restore: compare the target inventory with the manifest', Duration.minutes(5)),
-      notify: fn('restore/notify', 'Restore: audit record and chat', Duration.seconds(30)),
+      // Also an EventBridge target (StoppedRule below), invoked asynchronously. Each invocation is one restore
+      // that ended, so 10 covers a wide DR plan group; a loop of events could otherwise take the account's
+      // pool, and Step Functions retries a throttled invoke.
+      notify: fn(
+        'restore/notify',
+        'Restore: audit record and chat',
+        Duration.seconds(30),
+        {},
+        { deadLetterQueue: dlq, reservedConcurrency: 10 },
+      ),
     };
     this.targetAccessSecurityGroup = new ec2.SecurityGroup(this, 'TargetAccessSecurityGroup', {
       vpc: props.vpc,
@@ -163,6 +183,7 @@ export class RestoreWorkflow extends Construct {
     this.grantAccess(props);
 
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    LogsKey.encrypt(logGroup, props.plan.app);
     const longestTask = Math.max(...databases.map((db) => db.taskTimeoutSeconds));
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: `${props.plan.app}-restore`,
@@ -173,6 +194,12 @@ export class RestoreWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
+    acknowledgeRule(
+      this.stateMachine,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
+    );
     grantRestoreRunTasks(this.stateMachine, props);
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
@@ -187,7 +214,7 @@ export class RestoreWorkflow extends Construct {
         detailType: ['Step Functions Execution Status Change'],
         detail: { status: ['ABORTED', 'TIMED_OUT'], stateMachineArn: [this.stateMachine.stateMachineArn] },
       },
-      targets: [new targets.LambdaFunction(this.functions.notify.function, { retryAttempts: 4 })],
+      targets: [new targets.LambdaFunction(this.functions.notify.function, { retryAttempts: 4, deadLetterQueue: dlq })],
     });
   }
 
@@ -196,7 +223,7 @@ export class RestoreWorkflow extends Construct {
     // A TaskInput.fromJsonPathAt payload renders as `"Parameters": "$.x"` with payloadResponseOnly, which is not
     // ASL; a path is therefore passed as InputPath.
     const invoke = (id: string, app: AppFunction, payload: sfn.TaskInput | string, resultPath: string, comment: string) =>
-      new tasks.LambdaInvoke(this, id, {
+      lambdaInvoke(this, id, {
         lambdaFunction: app.function,
         payloadResponseOnly: true,
         ...(typeof payload === 'string' ? { inputPath: payload } : { payload }),
@@ -211,7 +238,7 @@ export class RestoreWorkflow extends Construct {
       causePath: '$.failure.cause',
     });
     const readError = readableErrorStates(this, { errorPath: '$.error', resultPath: '$.failure', next: fail });
-    const notifyFailure = new tasks.LambdaInvoke(this, 'NotifyFailure', {
+    const notifyFailure = lambdaInvoke(this, 'NotifyFailure', {
       lambdaFunction: f.notify.function,
       payloadResponseOnly: true,
       payload: sfn.TaskInput.fromObject({

@@ -1,11 +1,13 @@
-import { Duration, TimeZone, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { DeploymentPlan } from '../config/plan';
+import { deadLetterQueue as newDeadLetterQueue } from './dead-letter-queue';
+import { acknowledgeRule } from './nag';
 import { ValidationError } from './validation-error';
 
 export interface SchedulesProps {
@@ -52,7 +54,8 @@ export interface SchedulesProps {
 
 /**
  * The schedule group `<app>` and the encrypted DLQ `<app>-schedules-dlq` every schedule of the app uses, so
- * that a start that never happened is visible.
+ * that a start that never happened is visible; the app's other asynchronous deliveries (the watchdog's and
+ * the restore's EventBridge targets and functions, the alert subscriptions) use it too.
  */
 export function scheduleGroupAndQueue(
   scope: Construct,
@@ -60,18 +63,7 @@ export function scheduleGroupAndQueue(
   encryptionKey?: kms.IKey,
 ): { group: scheduler.ScheduleGroup; deadLetterQueue: sqs.Queue } {
   const group = new scheduler.ScheduleGroup(scope, 'Group', { scheduleGroupName: app });
-  const deadLetterQueue = new sqs.Queue(scope, 'DeadLetterQueue', {
-    queueName: `${app}-schedules-dlq`,
-    retentionPeriod: Duration.days(14),
-    enforceSSL: true,
-    ...(encryptionKey
-      ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: encryptionKey }
-      : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
-  });
-  Validations.of(deadLetterQueue).acknowledge({
-    id: 'AwsSolutions-SQS3',
-    reason: 'This queue is the dead-letter queue of the Scheduler targets; it has no DLQ of its own.',
-  });
+  const deadLetterQueue = newDeadLetterQueue(scope, 'DeadLetterQueue', { queueName: `${app}-schedules-dlq`, encryptionKey });
   return { group, deadLetterQueue };
 }
 
@@ -160,5 +152,21 @@ export class Schedules extends Construct {
     this.backupSchedules = backups;
     this.drillSchedules = drills;
     this.logArchiveSchedules = logArchives;
+    acknowledgeSchedulerRoles(this);
+  }
+}
+
+/**
+ * The Scheduler targets share one role per state machine, made by aws-cdk-lib at the stack's root, so every
+ * construct that adds schedules acknowledges them after adding its own (acknowledging twice is harmless).
+ */
+export function acknowledgeSchedulerRoles(scope: Construct): void {
+  for (const role of Stack.of(scope).node.children.filter((c) => c.node.id.startsWith('SchedulerRoleForTarget-'))) {
+    acknowledgeRule(
+      role,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The Scheduler target role's one statement (states:StartExecution on its state machine) is aws-cdk-lib's inline policy on that role, deleted with it and attachable to nothing else.",
+    );
   }
 }

@@ -4,7 +4,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
 import { databasePrefix, keys, mintBackupId, TIER_TAG as TIER_TAG_KEY } from '../../contracts/vault';
-import { flattenReference } from './nag';
+import { acknowledgeRule, flattenReference } from './nag';
 import { ValidationError } from './validation-error';
 
 /**
@@ -362,6 +362,18 @@ export class Vault extends VaultBase {
       id: 'AwsSolutions-S1',
       reason: 'This is the access log bucket of the vault; logging it into itself would loop, and its reads are in CloudTrail.',
     });
+    acknowledgeRule(
+      this.accessLogBucket,
+      'S3DefaultEncryptionKMS',
+      ['nist', 'hipaa'],
+      'S3 server access logging delivers only to a bucket with SSE-S3 default encryption, not SSE-KMS; the logs hold request metadata, never backup contents.',
+    );
+    acknowledgeRule(
+      this.accessLogBucket,
+      'S3BucketReplicationEnabled',
+      ['nist', 'hipaa'],
+      "The access logs describe this region's vault and stay with it; the vault in the other region keeps its own.",
+    );
 
     const lock =
       props.objectLock.mode === 'COMPLIANCE'
@@ -400,6 +412,14 @@ export class Vault extends VaultBase {
       ],
     });
 
+    acknowledgeRule(
+      this.bucket,
+      'S3BucketReplicationEnabled',
+      ['nist', 'hipaa'],
+      props.role === 'primary'
+        ? "Backups reach the replica vault in the other region through the workflow's Replicate step, a server-side copy whose checksum is compared before the backup counts as replicated; S3 replication could not report that per backup, nor keep the replica's own Object Lock and retention."
+        : 'This is the replica vault: the Replicate step of the primary region copies every backup here, and a replica of the replica would add a third region.',
+    );
     this.bucketName = this.bucket.bucketName;
     this.bucketArn = this.bucket.bucketArn;
     this.region = region;

@@ -1,13 +1,14 @@
 import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { AppFunction } from './app-function';
+import { deadLetterQueue } from './dead-letter-queue';
 import { DEFAULT_WATCHDOG_INTERVAL } from './monitoring';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_PATHS } from './vault';
@@ -28,6 +29,12 @@ export interface WatchdogProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The app's dead-letter queue ({@link scheduleGroupAndQueue}): the watchdog is invoked asynchronously by
+   * EventBridge, so a run that EventBridge could not deliver, or that failed Lambda's attempts, lands there.
+   * @default a queue of this construct's own
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
 /**
@@ -48,6 +55,7 @@ export class Watchdog extends Construct {
       throw new ValidationError(`interval must be a whole number of minutes, got ${this.interval.toHumanString()}`, this);
     }
 
+    const dlq = props.deadLetterQueue ?? deadLetterQueue(this, 'DeadLetterQueue');
     this.function = new AppFunction(this, 'Function', {
       name: 'watchdog',
       plan: props.plan,
@@ -56,9 +64,10 @@ export class Watchdog extends Construct {
       // One GET per database, in parallel: far below a minute even for hundreds of databases.
       timeout: Duration.minutes(1),
       logRetention: props.logRetention,
+      deadLetterQueue: dlq,
+      // Overlapping runs would only emit the same samples twice.
+      reservedConcurrency: 1,
     }).function;
-    // Overlapping runs would only emit the same samples twice.
-    (this.function.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = 1;
     // index/ holds the latest-verified and latest-drill pointers: the only part of the vault the watchdog may touch.
     props.vault.grantUnder(this.function, VAULT_PATHS.index, {
       objectActions: ['s3:GetObject'],
@@ -69,7 +78,7 @@ export class Watchdog extends Construct {
     this.rule = new events.Rule(this, 'Schedule', {
       description: `Strongbox (${props.plan.app}) watchdog, every ${this.interval.toHumanString()}`,
       schedule: events.Schedule.rate(this.interval),
-      targets: [new targets.LambdaFunction(this.function, { retryAttempts: 0 })],
+      targets: [new targets.LambdaFunction(this.function, { retryAttempts: 0, deadLetterQueue: dlq })],
     });
   }
 }

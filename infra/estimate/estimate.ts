@@ -28,6 +28,8 @@ export function loadUnitPrices(file = UNIT_PRICES_FILE): UnitPrices {
 const AWS_BACKUP_ENGINES = new Set(['postgres', 'mysql', 'mariadb']);
 const SECONDS_PER_MONTH = 30.4 * 86_400;
 const MIB_PER_GIB = 1024;
+/** Vault keys of the primary and replica region, the alert topics' key, and the logs key (infra/constructs/logs-key.ts). */
+export const CUSTOMER_MANAGED_KEYS = 4;
 
 export interface DatabaseEstimate {
   readonly database: string;
@@ -180,11 +182,12 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     };
   });
 
-  // The watchdog runs every 5 minutes for the whole fleet; the vault and alert keys exist once per region.
+  // The watchdog runs every 5 minutes for the whole fleet. Customer-managed keys: the two vault keys (one per
+  // region), the alert topics' key and the logs key of every log group.
   const watchdog = (SECONDS_PER_MONTH / 300) * (1 * p('lambdaArmGbSecond') + p('lambdaRequest'));
   // The watchdog alarm (Lambda Errors of one function) is the one standard alarm of the fleet.
   const fleetAlarms = p('alarmMetricMonth');
-  const fixedUsd = p('dashboardMonth') + 3 * p('kmsKeyMonth') + watchdog + fleetAlarms;
+  const fixedUsd = p('dashboardMonth') + CUSTOMER_MANAGED_KEYS * p('kmsKeyMonth') + watchdog + fleetAlarms;
   const count = Math.max(1, databases.length);
   const sum = (pick: (d: DatabaseEstimate) => number) => databases.reduce((s, d) => s + pick(d), 0);
   const totalUsd = sum((d) => d.usd.total) + fixedUsd;

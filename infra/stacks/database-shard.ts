@@ -7,7 +7,7 @@ import type { Construct } from 'constructs';
 import { DATABASES_PER_SHARD } from '../config/limits';
 import type { DeploymentPlan } from '../config/plan';
 import { DumpTask } from '../constructs/dump-task';
-import { acknowledgeWildcardPermissions } from '../constructs/nag';
+import { acknowledgeRule, acknowledgeWildcardPermissions } from '../constructs/nag';
 import { Schedules } from '../constructs/schedules';
 import { taskRolePath } from '../constructs/task-roles';
 import { ValidationError } from '../constructs/validation-error';
@@ -79,6 +79,12 @@ export class DatabaseShard extends NestedStack {
     acknowledgeWildcardPermissions(
       this.executionRole,
       'ecr:GetAuthorizationToken takes no resource narrower than "*"; the image pull, log writes and secret reads are scoped by the CDK grants to this shard.',
+    );
+    acknowledgeRule(
+      this.executionRole,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The CDK grants write the shard's image pull, log and secret statements into the execution role's own policy, which exists and is deleted with the role and cannot be attached to any other principal.",
     );
     this.dumpTasks = Object.fromEntries(
       props.databases.map((database) => [

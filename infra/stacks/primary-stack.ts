@@ -14,8 +14,10 @@ import { DrPlanWorkflow } from '../constructs/dr-plan-workflow';
 import { DrillWorkflow } from '../constructs/drill-workflow';
 import type { DumpTask } from '../constructs/dump-task';
 import { LogArchiveWorkflow } from '../constructs/log-archive-workflow';
+import { LogsKey } from '../constructs/logs-key';
 import { Monitoring } from '../constructs/monitoring';
 import { Network } from '../constructs/network';
+import { RehearsalSchedules } from '../constructs/rehearsal-schedules';
 import { RestoreWorkflow } from '../constructs/restore-workflow';
 import { scheduleGroupAndQueue } from '../constructs/schedules';
 import { type IVault, Vault, vaultKeyAliasArn } from '../constructs/vault';
@@ -82,7 +84,13 @@ export class PrimaryStack extends Stack {
       importedKeyArn: imported ? config.vault.kms.replicaKeyArn : undefined,
     });
 
-    this.network = new Network(this, 'Network', { existing: config.network });
+    // One key for every log group of the primary stack and its shards; one queue for every asynchronous delivery.
+    const logsKey = LogsKey.of(this, config.app.name);
+    const schedules = new Construct(this, 'Schedules');
+    const scheduleShared = scheduleGroupAndQueue(schedules, config.app.name);
+    const { deadLetterQueue } = scheduleShared;
+
+    this.network = new Network(this, 'Network', { existing: config.network, flowLogKey: logsKey.key });
     this.vpc = this.network.vpc;
     this.taskSubnets = this.network.taskSubnets;
     this.taskSecurityGroups = this.network.taskSecurityGroups;
@@ -93,7 +101,7 @@ export class PrimaryStack extends Stack {
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
     });
 
-    this.alerts = new Alerts(this, 'Alerts', { appName: config.app.name, alerts: config.alerts });
+    this.alerts = new Alerts(this, 'Alerts', { appName: config.app.name, alerts: config.alerts, deadLetterQueue });
     this.chatTopic = this.alerts.chatTopic;
     this.pagerTopic = this.alerts.pagerTopic;
 
@@ -118,6 +126,7 @@ export class PrimaryStack extends Stack {
       taskSubnets,
       taskSecurityGroups: this.taskSecurityGroups,
       chatTopic: this.chatTopic,
+      deadLetterQueue,
     });
     this.drill = new DrillWorkflow(this, 'Drill', {
       plan: this.plan,
@@ -141,13 +150,12 @@ export class PrimaryStack extends Stack {
       this.drPlan = new DrPlanWorkflow(this, 'DrPlan', {
         plan: this.plan,
         restoreStateMachine: this.restore.stateMachine,
+        drillStateMachine: this.drill.stateMachine,
         chatTopic: this.chatTopic,
       });
     }
 
-    this.watchdog = new Watchdog(this, 'Watchdog', { plan: this.plan, vault: this.vault });
-    const schedules = new Construct(this, 'Schedules');
-    scheduleGroupAndQueue(schedules, config.app.name);
+    this.watchdog = new Watchdog(this, 'Watchdog', { plan: this.plan, vault: this.vault, deadLetterQueue });
 
     // One task definition and two roles per database, so a task can reach only its own secret and prefix; the
     // shards find everything above by name, and deploy after it.
@@ -173,7 +181,15 @@ export class PrimaryStack extends Stack {
       backupStateMachineArn: this.backup.stateMachine.stateMachineArn,
       drillStateMachineArn: this.drill.stateMachine.stateMachineArn,
       restoreStateMachineArn: this.restore.stateMachine.stateMachineArn,
+      drPlanStateMachineArn: this.drPlan?.stateMachine.stateMachineArn,
     });
+    if (this.drPlan) {
+      new RehearsalSchedules(this, 'Rehearsals', {
+        plan: this.plan,
+        drPlanStateMachine: this.drPlan.stateMachine,
+        shared: scheduleShared,
+      });
+    }
 
     new Dashboard(this, 'Dashboard', {
       plan: this.plan,

@@ -5,8 +5,8 @@ import { DrItemResultSchema, DrStateSchema } from '../../contracts/payloads/dr-p
 import { RestoreExecutionSchema } from '../../contracts/payloads/restore';
 import { loadPlan } from '../../contracts/plan';
 import { lambdaHandler } from '../runtime/lambda-handler';
-import { tracer } from '../runtime/powertools';
-import { advanceDrPlan, publishDrReport, reportDrPlan, startDrPlan } from './dr-plan';
+import { metrics, tracer } from '../runtime/powertools';
+import { advanceDrPlan, publishDrReport, publishRehearsalMetrics, reportDrPlan, startDrPlan } from './dr-plan';
 
 const sns = tracer.captureAWSv3Client(new SNSClient({}));
 
@@ -24,7 +24,8 @@ export const handler = lambdaHandler({ name: 'DR plan event', schema: EventSchem
   if (event.action === 'advance') {
     return advanceDrPlan(event.state, event.groupResults);
   }
-  const report = reportDrPlan(event.state);
+  const report = reportDrPlan(event.state, loadPlan());
+  publishRehearsalMetrics(report, metrics);
   await publishDrReport(report, sns, env.chatTopicArn);
   return report;
 });

@@ -5,6 +5,7 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Client as PgClient } from 'pg';
 import { readableError } from '../../contracts/errors';
 import { METRIC, METRICS_NAMESPACE } from '../../contracts/metrics';
+import { DrReportSchema } from '../../contracts/payloads/dr-plan';
 import {
   type DrillRecord,
   DrillRecordSchema,
@@ -29,7 +30,9 @@ import { seedSampleDatabase } from './seed';
 /**
  * `npm run demo`: the deployed state machines, run on this machine against a real PostgreSQL and an
  * S3-compatible vault: a backup, then a drill (the whole backup restored into a throwaway engine and compared
- * with the manifest), then a console-style restore of one table through the restore state machine.
+ * with the manifest), then a console-style restore of one table through the restore state machine. It ends by
+ * rehearsing the config's first DR plan: every database drilled into a throwaway engine, group by group, no
+ * target touched, and the plan RTO measured against drPlans[].rto.
  *
  *   npm run demo                          embedded PostgreSQL 15 with a ~200 MB sample database
  *   npm run demo -- --config <file>       your own local databases (a strongbox config plus `local:`, see
@@ -271,6 +274,63 @@ async function backupDrillRestore(strongbox: LocalStrongbox, local: LocalConfig,
   return { ...base, ...drilled, ...restored, seconds: (Date.now() - started) / 1000 };
 }
 
+/** A small database beside the sample one: one table, so the rehearsal's second group has something to restore. */
+async function seedSmallDatabase(postgres: EmbeddedPostgres, database: string): Promise<void> {
+  await postgres.dropDatabase(database);
+  await postgres.createDatabase(database);
+  const client = postgres.client(database);
+  await client.connect();
+  try {
+    await client.query(
+      "CREATE TABLE entries (id int PRIMARY KEY, memo text NOT NULL); INSERT INTO entries SELECT i, 'entry ' || i FROM generate_series(1, 1000) i",
+    );
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * The end of the demo: a rehearsal of a DR plan through the DR plan state machine. The plan's databases that the
+ * walk-through did not back up get a backup first (a rehearsal drills the newest verified backup of each).
+ */
+async function rehearse(strongbox: LocalStrongbox, plan: string, backedUp: readonly string[]): Promise<boolean> {
+  const groups = strongbox.plan.drPlans?.[plan]?.groups ?? [];
+  for (const database of groups.flat().filter((d) => !backedUp.includes(d))) {
+    say(`\nBackup of "${database}" for the rehearsal`);
+    const execution = await strongbox.backup({ database, kind: 'full', trigger: 'demo' }, { name: `demo-${database}-${Date.now()}` });
+    say(`  ${execution.status === 'SUCCEEDED' ? '✓' : '✗'} backup ${execution.status}`);
+  }
+  say(
+    `\nRehearsal of DR plan "${plan}" (${groups.map((g, i) => `group ${i + 1}: ${g.join(', ')}`).join('; ')}): the ${strongbox.stateMachine('dr-plan').name} state machine drills each database into a throwaway engine, group by group; no target is touched`,
+  );
+  const execution = await strongbox
+    .stateMachine('dr-plan')
+    .execute(
+      { plan, rehearsal: true, requestedBy: 'npm run demo' },
+      { name: `demo-rehearsal-${Date.now()}`, onTransition: transitionPrinter() },
+    );
+  const reported = [...execution.transitions].reverse().find((t) => t.state === 'Report' && t.type === 'exited');
+  const parsed = DrReportSchema.safeParse((reported?.output as { report?: unknown } | undefined)?.report);
+  if (!parsed.success || !parsed.data.groups || !parsed.data.rto) {
+    say(`  ✗ rehearsal ${execution.status}: ${execution.error ?? ''} ${execution.cause ?? ''}`);
+    return false;
+  }
+  const report = parsed.data;
+  const rto = report.rto!;
+  for (const group of report.groups!) {
+    const databases = group.databases
+      .map(
+        (d) =>
+          `${d.database} ${d.status}${d.seconds !== undefined ? ` in ${d.seconds} s` : ''}${d.restoreSeconds !== undefined ? ` (restore ${d.restoreSeconds.toFixed(1)} s)` : ''}`,
+      )
+      .join(', ');
+    say(`  group ${group.group}: ${group.status}${group.seconds !== undefined ? ` in ${group.seconds} s` : ''}: ${databases}`);
+  }
+  const target = rto.targetSeconds !== undefined ? `the plan RTO of ${rto.targetSeconds} s (drPlans[].rto)` : 'no plan RTO';
+  say(`  ${rto.met ? '✓' : '✗'} plan RTO ${rto.measuredSeconds} s against ${target}: ${rto.met ? 'met' : 'NOT met'}`);
+  return report.status === 'succeeded' && rto.met;
+}
+
 function table(rows: readonly (readonly [string, string])[]): string {
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n');
@@ -435,7 +495,8 @@ function withOverrides(local: LocalConfig, overrides: DemoOverrides, embedded: b
         ? local.config
         : {
             ...local.config,
-            databases: local.config.databases.map((db, i) => (i === 0 ? { ...db, connection: { ...db.connection, port } } : db)),
+            // Every database of the demo's own config lives on the embedded server.
+            databases: local.config.databases.map((db) => ({ ...db, connection: { ...db.connection, port } })),
           },
   };
 }
@@ -473,6 +534,9 @@ export async function main(argv: readonly string[], overrides: DemoOverrides = {
       say(
         `  ✓ seeded "${db.connection.database}": ${mb(seeded.databaseBytes)}, ${seeded.tables} tables in 4 schemas, ${seeded.rows.toLocaleString('en')} rows (${secs(Date.now() - t)})`,
       );
+      for (const other of local.config.databases.slice(1)) {
+        await seedSmallDatabase(pg, other.connection.database ?? other.name);
+      }
     }
     let t = Date.now();
     strongbox = await startLocalStrongbox({ local, app: overrides.synthesize?.(local), onTaskOutput: taskProgress });
@@ -482,7 +546,9 @@ export async function main(argv: readonly string[], overrides: DemoOverrides = {
     strongbox.outbox.clear();
     strongbox.outbox.onMessage((m) => say(`  ✉ outbox: ${m.subject ?? m.message.slice(0, 100)}`));
     const outcomes: DatabaseOutcome[] = [];
-    for (const db of local.config.databases) {
+    // The demo's own config walks its sample database; the small second one is there only for the rehearsal.
+    const walked = embedded ? local.config.databases.slice(0, 1) : local.config.databases;
+    for (const db of walked) {
       t = Date.now();
       outcomes.push(await backupDrillRestore(strongbox, local, db.name));
     }
@@ -490,7 +556,16 @@ export async function main(argv: readonly string[], overrides: DemoOverrides = {
     say(
       `\nMetrics it would emit to CloudWatch (namespace ${METRICS_NAMESPACE}, dimensions Database, Engine)\n${await metricValues(strongbox, outcomes)}`,
     );
-    return outcomes.every(succeeded) ? 0 : 1;
+    const plan = local.config.drPlans[0];
+    const rehearsed = plan
+      ? await rehearse(
+          strongbox,
+          plan.name,
+          outcomes.map((o) => o.database),
+        )
+      : true;
+    say(`\nTotal time ${secs(Date.now() - startedAt)}`);
+    return outcomes.every(succeeded) && rehearsed ? 0 : 1;
   } finally {
     await strongbox?.stop();
     await postgres?.stop();

@@ -1,12 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { TASK_ENV, TaskEnvError } from '../../contracts/task-env';
 import { keys, type RestoreTaskError } from '../../contracts/vault';
-import { putJson } from '../../contracts/vault-io';
+import type { SecretReader } from '../../engines/connection';
 import { ToolFailedError } from '../../engines/tools';
 import type { BackupFailedError, TaskDeps } from './commands/backup';
 import { readTaskEnv, type TaskSettings } from './env';
 import { logLine, resultLine } from './log';
-import { taskS3Client } from './stream/download';
 
 /**
  * The dump task's entrypoint: `STRONGBOX_COMMAND` picks a command, the rest of the environment configures it.
@@ -27,7 +26,27 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   'archive-logs': async () => (await import('./commands/archive-logs')).runArchiveLogs,
 };
 
-export async function main(environment: NodeJS.ProcessEnv = process.env, deps?: Partial<TaskDeps>): Promise<number> {
+/** What a caller (a test, the local runtime) may provide instead of the task's own AWS clients. */
+export interface TaskOverrides {
+  readonly s3?: S3Client;
+  readonly readSecret?: SecretReader;
+}
+
+/**
+ * The S3 client, created on first use: the AWS SDK is the largest module the task loads (~0.15 s of CPU and
+ * ~10 MB), and a backup needs it only once its first compressed bytes are ready for upload (a null sink, never).
+ */
+function lazyS3(settings: TaskSettings, given?: S3Client): () => Promise<S3Client> {
+  let client: Promise<S3Client> | undefined;
+  return () => {
+    client ??= given
+      ? Promise.resolve(given)
+      : import('./stream/download').then(({ taskS3Client }) => taskS3Client(settings.env.STRONGBOX_S3_ENDPOINT));
+    return client;
+  };
+}
+
+export async function main(environment: NodeJS.ProcessEnv = process.env, deps?: TaskOverrides): Promise<number> {
   let settings: TaskSettings;
   try {
     settings = readTaskEnv(environment);
@@ -45,7 +64,7 @@ export async function main(environment: NodeJS.ProcessEnv = process.env, deps?: 
     );
     return 2;
   }
-  const s3 = deps?.s3 ?? taskS3Client(settings.env.STRONGBOX_S3_ENDPOINT);
+  const s3 = lazyS3(settings, deps?.s3);
   try {
     const command = await load();
     const result = await command(settings, { s3, readSecret: deps?.readSecret });
@@ -79,7 +98,7 @@ const RECORD_STDERR_CHARS = 1500;
  * A failed restore says why in the vault, at the key its execution's NotifyFailure reads: ECS hands Step
  * Functions only the task's exit code and stop reason. Best effort: the exit code still reports the failure.
  */
-async function recordRestoreError(settings: TaskSettings, s3: S3Client, error: unknown): Promise<void> {
+async function recordRestoreError(settings: TaskSettings, s3: TaskDeps['s3'], error: unknown): Promise<void> {
   const env = settings.env;
   const executionName = env[TASK_ENV.executionName];
   if (env.STRONGBOX_COMMAND !== 'restore' || !executionName) {
@@ -96,12 +115,15 @@ async function recordRestoreError(settings: TaskSettings, s3: S3Client, error: u
     message: (error instanceof Error ? error.message : String(error)).slice(0, 4000),
     ...(tail.trim() && { stderrTail: tail.trimEnd().slice(-RECORD_STDERR_CHARS) }),
   };
-  await putJson(s3, env.STRONGBOX_VAULT_BUCKET, keys.restoreTaskError(env.STRONGBOX_DATABASE, executionName), record).catch((e: Error) =>
-    logLine('error', 'could not write the restore error record', { error: e.message }),
-  );
+  const write = async () => {
+    const { putJson } = await import('../../contracts/vault-io');
+    await putJson(await s3(), env.STRONGBOX_VAULT_BUCKET, keys.restoreTaskError(env.STRONGBOX_DATABASE, executionName), record);
+  };
+  await write().catch((e: Error) => logLine('error', 'could not write the restore error record', { error: e.message }));
 }
 
-if (require.main === module) {
+/** Runs the task as a process: tasks/src/entry.ts (the image's bundle) and `node --import tsx tasks/src/main.ts`. */
+export function runAsEntry(): void {
   // A pipeline promise that can never settle would otherwise let Node exit 0 with no result: never a success.
   process.once('beforeExit', () => {
     process.stderr.write('strongbox: internal error: the command stopped before producing a result\n');
@@ -117,4 +139,9 @@ if (require.main === module) {
       process.exitCode = 1;
     },
   );
+}
+
+// typeof: the image's bundle is an ES module, where `module` does not exist; it starts through entry.ts.
+if (typeof module !== 'undefined' && require.main === module) {
+  runAsEntry();
 }

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DatabasePlan, Plan } from '../../contracts/plan';
 import { type Inventory, keys, type Manifest, parseBackupId } from '../../contracts/vault';
@@ -175,4 +176,34 @@ export async function putRoles(s3: S3Client, bucket: string, manifest: Manifest,
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.roles(manifest.backupId), Body: roles }));
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.manifest(manifest.backupId), Body: JSON.stringify(withRoles) }));
   return withRoles;
+}
+
+export interface RecordedMetric {
+  readonly dimensions: Record<string, string>;
+  readonly defaultsCleared: boolean;
+  readonly name: string;
+  readonly unit: string;
+  readonly value: number;
+}
+
+/** Stands in for Powertools Metrics (as local/demo/demo.ts's metricValues does): records what would reach EMF. */
+export function metricsRecorder(): { metrics: Metrics; recorded: RecordedMetric[] } {
+  const recorded: RecordedMetric[] = [];
+  const metrics = {
+    singleMetric: () => {
+      const dimensions: Record<string, string> = {};
+      let defaultsCleared = false;
+      return {
+        clearDefaultDimensions: () => {
+          defaultsCleared = true;
+        },
+        addDimension: (name: string, value: string) => {
+          dimensions[name] = value;
+        },
+        addMetric: (name: string, unit: string, value: number) =>
+          recorded.push({ dimensions: { ...dimensions }, defaultsCleared, name, unit, value }),
+      };
+    },
+  } as unknown as Metrics;
+  return { metrics, recorded };
 }

@@ -32,11 +32,13 @@ describe('local config', () => {
 
     // Assess
     expect(local.dataDir).toBe('/somewhere/.strongbox');
-    expect(local.config.databases.map((d) => d.name)).toEqual(['demo']);
-    expect(local.config.databases[0].connection.secretArn).toBe(
+    expect(local.config.databases.map((d) => d.name)).toEqual(['demo', 'ledger']);
+    expect(local.config.databases.map((d) => d.connection.secretArn)).toEqual([
       'arn:aws:secretsmanager:eu-west-1:000000000000:secret:strongbox-local/demo-000000',
-    );
+      'arn:aws:secretsmanager:eu-west-1:000000000000:secret:strongbox-local/ledger-000000',
+    ]);
     expect(local.credentials.demo.username).toBe('strongbox');
+    expect(local.credentials.ledger.username).toBe('strongbox');
   });
 
   it('reads a password from the environment variable named by passwordEnv', () => {

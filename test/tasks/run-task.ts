@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const MAIN = join(__dirname, '..', '..', 'tasks', 'src', 'main.ts');
@@ -27,10 +28,10 @@ export function baseEnv(): NodeJS.ProcessEnv {
   };
 }
 
-/** Spawns the real entrypoint, `node --import tsx tasks/src/main.ts`, with exactly `env`. */
-export function startTask(env: NodeJS.ProcessEnv): { child: ChildProcess; done: Promise<TaskRun> } {
+/** Spawns the real entrypoint, `node --import tsx tasks/src/main.ts`, with exactly `env` (and `nodeArgs` before it). */
+export function startTask(env: NodeJS.ProcessEnv, nodeArgs: readonly string[] = []): { child: ChildProcess; done: Promise<TaskRun> } {
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (c: Buffer) => {
@@ -54,6 +55,18 @@ export function startTask(env: NodeJS.ProcessEnv): { child: ChildProcess; done: 
   return { child, done };
 }
 
-export function runTask(env: NodeJS.ProcessEnv): Promise<TaskRun> {
-  return startTask(env).done;
+export function runTask(env: NodeJS.ProcessEnv, nodeArgs: readonly string[] = []): Promise<TaskRun> {
+  return startTask(env, nodeArgs).done;
+}
+
+/** What a task run loaded: every file in its require cache, and each child process with whether the SDK was loaded by then. */
+export interface LoadedModules {
+  readonly modules: readonly string[];
+  readonly spawns: readonly { readonly command: string; readonly args: readonly string[]; readonly sdkLoaded: boolean }[];
+}
+
+/** Runs the real entrypoint with test/tasks/loaded-modules.cjs preloaded and returns its record next to the run. */
+export async function runTaskRecordingModules(env: NodeJS.ProcessEnv, file: string): Promise<{ run: TaskRun; loaded: LoadedModules }> {
+  const run = await runTask({ ...env, STRONGBOX_TEST_MODULES_FILE: file }, ['--require', join(__dirname, 'loaded-modules.cjs')]);
+  return { run, loaded: JSON.parse(readFileSync(file, 'utf8')) as LoadedModules };
 }

@@ -164,7 +164,7 @@ export async function runArchiveLogs(settings: TaskSettings, deps: TaskDeps): Pr
   const workDir = mkdtempSync(join(tmpdir(), 'strongbox-archive-'));
   try {
     const result = await archiveLogs({
-      s3: deps.s3,
+      s3: await deps.s3(),
       bucket: env.STRONGBOX_VAULT_BUCKET,
       database: env.STRONGBOX_DATABASE,
       connection: await sourceConnection(env, deps.readSecret),

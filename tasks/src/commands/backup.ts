@@ -1,22 +1,30 @@
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type FailureRecord, FailureRecordSchema, keys, type Manifest, ManifestSchema, mintBackupId } from '../../../contracts/vault';
-import { putJson } from '../../../contracts/vault-io';
 import { type SecretReader, sourceConnection } from '../../../engines/connection';
 import type { DumpSession, LogPosition } from '../../../engines/engine';
-import { ADAPTERS } from '../../../engines/index';
 import { type RunningTool, ToolFailedError } from '../../../engines/tools';
+import { loadAdapter } from '../adapters';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { parseZstdSummary, startCompressor, startDecompressor, zstdErrors } from '../stream/compress';
+import { discardStream } from '../stream/discard';
 import { HashMeter } from '../stream/hash';
 import { peakRssMb } from '../stream/memory';
-import { round, startProgress } from '../stream/progress';
-import { discardStream, type UploadResult, uploadStream } from '../stream/upload';
+import type { UploadResult } from '../stream/parts';
+import { type Progress, round, startProgress } from '../stream/progress';
 
 export interface TaskDeps {
-  readonly s3: S3Client;
+  /** Created on first use (see main): a backup asks for it only once pg_dump and zstd are running. */
+  readonly s3: () => Promise<S3Client>;
   readonly readSecret?: SecretReader;
+}
+
+/** The vault writer, loaded with the SDK it needs when the first object is written. */
+async function putJson(deps: TaskDeps, bucket: string, key: string, value: unknown): Promise<void> {
+  const io = await import('../../../contracts/vault-io');
+  await io.putJson(await deps.s3(), bucket, key, value);
 }
 
 /** A failed backup; main prints `message` and the stderr tail, and exits non-zero. */
@@ -34,7 +42,8 @@ export class BackupFailedError extends Error {
 const HEAD_BYTES = 1024 * 1024;
 
 /**
- * backup: tool stdout -> zstd (the tool's stdout fd is zstd's stdin) -> SHA-256 in Node -> multipart upload.
+ * backup: tool stdout -> zstd (the tool's stdout fd is zstd's stdin, or through Node when the engine observes the
+ * dump, as MySQL does to count its rows) -> SHA-256 in Node -> multipart upload.
  * The hash meter does not end its stream until the tool and zstd have both exited 0, so a failed dump never
  * completes the upload; every failure aborts it, writes failure.json and no manifest. The manifest is
  * written last, after everything else succeeded.
@@ -43,14 +52,13 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
   const env = settings.env;
   const backupId = env.STRONGBOX_BACKUP_ID ?? mintBackupId(env.STRONGBOX_DATABASE, 'full', new Date());
   const bucket = env.STRONGBOX_VAULT_BUCKET;
-  const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
   let phase: FailureRecord['phase'] = 'connect';
   let session: DumpSession | undefined;
   let rolesTool: RunningTool | undefined;
   const compressors: RunningTool[] = [];
-  let stopProgress = () => {};
+  let progress: Progress | undefined;
   try {
-    const connection = await sourceConnection(env, deps.readSecret);
+    const [adapter, connection] = await Promise.all([loadAdapter(env.STRONGBOX_ENGINE), sourceConnection(env, deps.readSecret)]);
     session = await adapter.dump(connection, { redisMode: env.STRONGBOX_REDIS_MODE });
     // The dump's figures start here: connecting and asking for credentials are not the dump.
     const startedAt = new Date();
@@ -71,10 +79,10 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       tap: head ? (chunk) => head.add(chunk) : undefined,
       started: (zstd, meter) => {
         compressors.push(zstd);
-        stopProgress = startProgress('backup', env.STRONGBOX_PROGRESS_INTERVAL_SECONDS, () => meter.bytes);
+        progress = startProgress('backup', { intervalSeconds: env.STRONGBOX_PROGRESS_INTERVAL_SECONDS }, () => meter.bytes);
       },
     });
-    stopProgress();
+    progress?.stop();
     const finishedAt = new Date();
 
     // Roles are global objects that pg_dump never carries; they go beside the dump, checksummed alike.
@@ -133,7 +141,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       ...(roles ? { roles } : {}),
     });
     if (settings.sink === 's3') {
-      await putJson(deps.s3, bucket, keys.manifest(backupId), manifest);
+      await putJson(deps, bucket, keys.manifest(backupId), manifest);
     }
     logLine('info', 'backup finished', { backupId, bytes: stored.bytes, sha256: manifest.artifact.sha256 });
     return {
@@ -148,9 +156,10 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       durationSeconds: manifest.durationSeconds,
       mbPerSecond: manifest.throughputMBps,
       peakRssMb: peakRssMb(),
+      firstByteMs: stored.firstByteMs,
     };
   } catch (error) {
-    stopProgress();
+    progress?.stop();
     const failure = await describeFailure(error, phase, session, compressors[0]);
     if (session?.output.kind === 'tool') {
       session.output.process.child.kill('SIGTERM');
@@ -169,7 +178,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       ...failure,
     });
     if (settings.sink === 's3') {
-      await putJson(deps.s3, bucket, keys.failure(backupId), record).catch((e: Error) =>
+      await putJson(deps, bucket, keys.failure(backupId), record).catch((e: Error) =>
         logLine('error', 'could not write failure.json', { backupId, error: e.message }),
       );
     }
@@ -193,13 +202,15 @@ interface StoreArgs {
 }
 
 interface Stored extends UploadResult {
+  /** Milliseconds from the process's start to the first compressed byte (the task's start-up cost in the figures). */
+  readonly firstByteMs?: number;
   readonly bytes: number;
   readonly sha256: string;
   readonly uncompressedBytes: number;
 }
 
 /**
- * producer stdout -> zstd (the producer's stdout fd is zstd's stdin) -> SHA-256 in Node -> multipart upload
+ * producer stdout -> zstd (the producer's stdout fd is zstd's stdin unless it is observed) -> SHA-256 in Node -> multipart upload
  * (or the null sink). The hash meter does not end its stream until the producer and zstd both exited 0, so a
  * failed producer never completes the upload.
  */
@@ -212,9 +223,14 @@ async function storeCompressed(args: StoreArgs): Promise<Stored> {
     if (!stdout) {
       throw new Error(`${args.name} has no stdout`);
     }
-    zstd = startCompressor(level, stdout);
-    // zstd holds the pipe now; closing our copy lets the tool see EPIPE if zstd dies.
-    stdout.destroy();
+    if (args.output.observe) {
+      zstd = startCompressor(level, 'pipe');
+      passThrough(stdout, zstd.child.stdin as Writable, args.output.observe);
+    } else {
+      zstd = startCompressor(level, stdout);
+      // zstd holds the pipe now; closing our copy lets the tool see EPIPE if zstd dies.
+      stdout.destroy();
+    }
   } else {
     zstd = startCompressor(level, 'pipe');
     const stdin = zstd.child.stdin;
@@ -237,8 +253,8 @@ async function storeCompressed(args: StoreArgs): Promise<Stored> {
   const upload: UploadResult =
     settings.sink === 'null'
       ? await discardStream(meter, args.expectedBytes)
-      : await uploadStream({
-          client: deps.s3,
+      : await (await import('../stream/upload')).uploadStream({
+          client: await deps.s3(),
           bucket: settings.env.STRONGBOX_VAULT_BUCKET,
           key: args.key,
           body: meter,
@@ -246,7 +262,38 @@ async function storeCompressed(args: StoreArgs): Promise<Stored> {
           bytes: () => meter.bytes,
         });
   const sizes = parseZstdSummary(compressor.stderr.toString());
-  return { ...upload, bytes: meter.bytes, sha256: meter.sha256(), uncompressedBytes: sizes?.uncompressedBytes ?? 0 };
+  return {
+    ...upload,
+    firstByteMs: meter.firstByteMs,
+    bytes: meter.bytes,
+    sha256: meter.sha256(),
+    uncompressedBytes: sizes?.uncompressedBytes ?? 0,
+  };
+}
+
+/** What Node may hold for zstd while zstd is not scheduled (see passThrough). */
+const PASS_THROUGH_QUEUE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * tool stdout -> observe -> zstd stdin. A third process in the pipe is one more that must be on a CPU for bytes
+ * to move: on a busy 2-core task, stream backpressure at 16 KiB stalls the tool whenever zstd waits for a
+ * core, so up to PASS_THROUGH_QUEUE_BYTES queue here instead. zstd's exit is the verdict: when it dies, the
+ * tool's stdout is destroyed, so the tool sees EPIPE.
+ */
+function passThrough(stdout: Readable, stdin: Writable, observe: (chunk: Buffer) => void): void {
+  const resume = () => stdout.resume();
+  stdout.on('data', (chunk: Buffer) => {
+    observe(chunk);
+    stdin.write(chunk);
+    if (stdin.writableLength > PASS_THROUGH_QUEUE_BYTES) {
+      stdout.pause();
+      stdin.once('drain', resume);
+    }
+  });
+  stdout.once('end', () => stdin.end());
+  // `on`, not `once`: chunks already read may still be written after zstd died, and each write then errors again.
+  stdin.on('error', () => stdout.destroy());
+  stdout.on('error', () => stdin.destroy());
 }
 
 async function describeFailure(

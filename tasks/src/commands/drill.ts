@@ -85,6 +85,7 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
         },
       },
       deps,
+      { progress: 'drill' },
     );
     if (loadPath) {
       server = await startThrowaway(spec, { load: loadPath });
@@ -124,7 +125,7 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
     }
   }
   DrillRecordSchema.parse(record);
-  await putJson(deps.s3, bucket, keys.drill(backupId), record);
+  await putJson(await deps.s3(), bucket, keys.drill(backupId), record);
   publishDatabaseMetrics(taskMetrics(), { database: env.STRONGBOX_DATABASE, engine: env.STRONGBOX_ENGINE }, [
     { name: METRIC.drillPassed, unit: 'Count', value: record.passed ? 1 : 0 },
     ...(record.passed ? [{ name: METRIC.measuredRtoSeconds, unit: 'Seconds' as const, value: record.restoreSeconds }] : []),
@@ -147,7 +148,7 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
 
 /** Streams the backup's decompressed artifact into `sink`: an engine's drill preparation may read it once more. */
 async function readArtifact(deps: TaskDeps, bucket: string, manifest: Manifest, sink: NodeJS.WritableStream): Promise<void> {
-  const { body } = await openObject(deps.s3, bucket, manifest.artifact.key);
+  const { body } = await openObject(await deps.s3(), bucket, manifest.artifact.key);
   const zstd = startDecompressor('pipe');
   await Promise.all([
     pipeline(body, zstd.child.stdin as NodeJS.WritableStream),

@@ -1,5 +1,5 @@
 import { sourceConnection, targetConnection } from '../../../engines/connection';
-import { ADAPTERS } from '../../../engines/index';
+import { loadAdapter } from '../adapters';
 import type { TaskSettings } from '../env';
 import type { TaskDeps } from './backup';
 
@@ -9,7 +9,7 @@ export async function runInventory(settings: TaskSettings, deps: TaskDeps): Prom
   const target =
     env.STRONGBOX_TARGET_HOST !== undefined || env.STRONGBOX_TARGET_NAME !== undefined || env.STRONGBOX_TARGET_PORT !== undefined;
   const connection = target ? await targetConnection(env, deps.readSecret) : await sourceConnection(env, deps.readSecret);
-  const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
+  const adapter = await loadAdapter(env.STRONGBOX_ENGINE);
   const inventory = await adapter.inventory(connection);
   return {
     command: 'inventory',

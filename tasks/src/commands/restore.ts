@@ -10,10 +10,10 @@ import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import { keys, type Manifest, ManifestSchema, parseBackupId } from '../../../contracts/vault';
 import { type Connection, targetConnection } from '../../../engines/connection';
 import { type RestoreDetails, type RestorePlan, RestoreUndoneError, type RoleCreation } from '../../../engines/engine';
-import { ADAPTERS } from '../../../engines/index';
 import { roleCreation } from '../../../engines/postgres/adapter';
 import { assertRolesPresent, assertTargetWritable, checkDefiners } from '../../../engines/target-guard';
 import type { RunningTool } from '../../../engines/tools';
+import { loadAdapter } from '../adapters';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { startDecompressor } from '../stream/compress';
@@ -122,7 +122,7 @@ export async function loadManifest(deps: TaskDeps, bucket: string, backupId: str
   const key = keys.manifest(backupId);
   let raw: unknown;
   try {
-    raw = await readJson(deps.s3, bucket, key);
+    raw = await readJson(await deps.s3(), bucket, key);
   } catch (error) {
     throw new Error(
       `no manifest at s3://${bucket}/${key}: ${(error as Error).name === 'NoSuchKey' ? 'the backup does not exist or did not finish' : (error as Error).message}`,
@@ -176,7 +176,7 @@ async function readRolesArtifact(deps: TaskDeps, bucket: string, roles: NonNulla
       `${roles.key}: ${roles.uncompressedBytes} bytes of role definitions is more than a roles artifact holds; create the roles by hand`,
     );
   }
-  const { body } = await openObject(deps.s3, bucket, roles.key);
+  const { body } = await openObject(await deps.s3(), bucket, roles.key);
   const stored = Buffer.concat(await body.toArray());
   const sha256 = createHash('sha256').update(stored).digest('hex');
   if (sha256 !== roles.sha256) {
@@ -191,11 +191,16 @@ async function readRolesArtifact(deps: TaskDeps, bucket: string, roles: NonNulla
 }
 
 /**
- * restore: S3 GetObject -> SHA-256 while streaming -> zstd -d -> engine tool. Engines that need a file
+ * restore: S3 GetObject -> SHA-256 while streaming -> zstd -d -> engine tool. Progress lines count the
+ * downloaded bytes against the manifest's artifact (`options.progress` names them: a drill's say "drill"). Engines that need a file
  * (pg_restore --jobs or selection) get one only after its checksum matched; streaming engines get every byte
  * but the last few MiB until the checksum matched (VerifyingHoldBack).
  */
-export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promise<Record<string, unknown>> {
+export async function runRestore(
+  settings: TaskSettings,
+  deps: TaskDeps,
+  options: { readonly progress?: string } = {},
+): Promise<Record<string, unknown>> {
   const env = settings.env;
   const backupId = env.STRONGBOX_BACKUP_ID;
   if (!backupId) {
@@ -210,7 +215,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
   const bucket = env.STRONGBOX_VAULT_BUCKET;
   const manifest = await loadManifest(deps, bucket, backupId);
   const connection = await targetConnection(env, deps.readSecret);
-  const adapter = ADAPTERS[env.STRONGBOX_ENGINE];
+  const adapter = await loadAdapter(env.STRONGBOX_ENGINE);
   // Before a byte is written: a non-empty target needs overwrite+confirm (the Guard's wording). An RDB written
   // to STRONGBOX_RESTORE_PATH is a file for a fresh server (drills), so there is no live target to look into.
   const include = includeOnTarget(settings.include, env.STRONGBOX_ENGINE, env.STRONGBOX_DB_NAME, connection.database);
@@ -237,7 +242,7 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
   const createRoles = RESTORE_RULES[env.STRONGBOX_ENGINE].roles ? await rolesToCreate(settings, deps, manifest, connection) : undefined;
   const jobs = restoreJobs(manifest, env.STRONGBOX_RESTORE_JOBS, include);
   // Opened before the plan: a plan may create the target database, and a missing artifact must fail first.
-  const { body } = await openObject(deps.s3, bucket, manifest.artifact.key);
+  const { body } = await openObject(await deps.s3(), bucket, manifest.artifact.key);
   const plan = await adapter
     .restore(connection, {
       format: manifest.artifact.format,
@@ -262,7 +267,14 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
     jobs,
   });
   let bytes = () => 0;
-  const stopProgress = startProgress('restore', env.STRONGBOX_PROGRESS_INTERVAL_SECONDS, () => bytes());
+  const progress = startProgress(
+    options.progress ?? 'restore',
+    {
+      intervalSeconds: env.STRONGBOX_PROGRESS_INTERVAL_SECONDS,
+      totals: { bytes: manifest.artifact.bytes, parts: manifest.artifact.parts, partSizeBytes: manifest.artifact.partSizeBytes },
+    },
+    () => bytes(),
+  );
   const directory = plan.kind === 'file' ? workDirectory() : undefined;
   let zstd: RunningTool | undefined;
   let details: RestoreDetails | undefined;
@@ -311,11 +323,12 @@ export async function runRestore(settings: TaskSettings, deps: TaskDeps): Promis
     body.destroy();
     throw await undone(plan, error);
   } finally {
-    stopProgress();
+    progress.stop();
     if (directory) {
       rmSync(directory, { recursive: true, force: true });
     }
   }
+  progress.finish();
   const seconds = (Date.now() - started) / 1000;
   logLine('info', 'restore finished', { backupId, seconds: round(seconds, 3) });
   return {

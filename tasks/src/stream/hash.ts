@@ -8,6 +8,8 @@ import { Transform, type TransformCallback } from 'node:stream';
  */
 export class HashMeter extends Transform {
   public bytes = 0;
+  /** performance.now() when the first byte passed: milliseconds since the process started. */
+  public firstByteMs?: number;
   private readonly hash = createHash('sha256');
   private digest?: string;
 
@@ -20,6 +22,7 @@ export class HashMeter extends Transform {
   }
 
   public override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.firstByteMs ??= Math.round(performance.now());
     this.bytes += chunk.length;
     this.hash.update(chunk);
     this.tap?.(chunk);

@@ -2,7 +2,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatBytes } from '../../../cli/format';
 import { RestoreAuditSchema } from '../../../contracts/payloads/restore';
+import { keys, type Manifest, ManifestSchema } from '../../../contracts/vault';
 import { getJson } from '../../../contracts/vault-io';
 import { type EngineServer, startPostgres } from '../../../dev/servers/engines';
 import { backedUp, type E2e, e2eConfigYaml, listKeys, startE2e, targetSecretArn } from '../../e2e/harness';
@@ -65,6 +67,41 @@ async function audits(): Promise<{ outcome: string; executionName: string; datab
   return found;
 }
 
+async function manifest(): Promise<Manifest> {
+  return (await getJson(e2e.strongbox.vault.client(), e2e.strongbox.app.buckets.primary, keys.manifest(backupId), ManifestSchema))!.value;
+}
+
+/**
+ * The task's progress lines as the CLI printed them (`      task: restore: 42.0% of 12.3 MB (...)`), each with
+ * its percent and the total it counts against; the closing line also carries the exact bytes and parts.
+ */
+function progressLines(stdout: string, what: 'restore' | 'drill') {
+  const prefix = `      task: ${what}: `;
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith(prefix) && /% of /.test(l))
+    .map((l) => {
+      const [, percent, total] = /^([\d.]+)% of ([\d.]+ [kMG]?B) /.exec(l.slice(prefix.length)) ?? [];
+      const exact = / \(([\d,]+) bytes in (\d+) parts?\), /.exec(l);
+      return {
+        percent: Number(percent),
+        total,
+        ...(exact && { exactBytes: Number(exact[1].replaceAll(',', '')), parts: Number(exact[2]) }),
+      };
+    });
+}
+
+/** Percent never goes back, the last line is the closing 100 % one, and every line counts against the manifest. */
+async function expectProgressToManifest(stdout: string, what: 'restore' | 'drill'): Promise<void> {
+  const { artifact } = await manifest();
+  const lines = progressLines(stdout, what);
+  expect(lines.length).toBeGreaterThanOrEqual(1);
+  expect(lines.map((l) => l.total)).toEqual(lines.map(() => formatBytes(artifact.bytes)));
+  expect(lines.map((l) => l.percent)).toEqual([...lines.map((l) => l.percent)].sort((a, b) => a - b));
+  expect(lines.at(-1)).toEqual({ percent: 100, total: formatBytes(artifact.bytes), exactBytes: artifact.bytes, parts: artifact.parts });
+  expect(lines.filter((l) => l.exactBytes !== undefined)).toHaveLength(1);
+}
+
 beforeAll(async () => {
   pg = await startPostgres();
   await query('postgres', 'CREATE DATABASE shop');
@@ -123,6 +160,7 @@ describe('strongbox restore', () => {
     );
     expect(await tableRows('shop_cli')).toBe(ROWS);
     expect((await audits()).find((a) => a.database === 'shop_cli')).toMatchObject({ outcome: 'restored' });
+    await expectProgressToManifest(stdout, 'restore');
   });
 
   it('--json prints one document with the steps and the audit record, progress going to stderr', async () => {
@@ -242,6 +280,7 @@ describe('strongbox drill and dr-plan', () => {
     expect(stdout).toMatch(
       new RegExp(`drill\\.json of ${backupId}: passed; measured RTO .* against a target of 4 h 0 min; \\d+ of \\d+ checks passed`),
     );
+    await expectProgressToManifest(stdout, 'drill');
   });
 
   it('dr-plan restores the plan group by group and prints what was restored; an unknown plan is exit 2', async () => {
@@ -255,7 +294,32 @@ describe('strongbox drill and dr-plan', () => {
     expect(stdout).toContain('      → Resolve');
     expect(stdout).toMatch(/DR plan region-loss .*shop/);
     expect(await tableRows('shop_dr')).toBe(ROWS);
+    await expectProgressToManifest(stdout, 'restore');
     expect(unknown.code).toBe(2);
     expect(unknown.err).toBe('strongbox: plan: found "flood"; expected one of the drPlans in the config: region-loss');
+  });
+
+  it('dr-plan --rehearse drills the plan group by group, prints each group and the plan RTO; with --overwrite it is exit 2', async () => {
+    // Prepare
+    const rowsBefore = await tableRows('shop_dr');
+
+    // Act
+    const { code, stdout } = await spawnCli(['dr-plan', 'region-loss', '--rehearse', ...local()]).exited;
+    const refused = await cli(['dr-plan', 'region-loss', '--rehearse', '--overwrite', '--confirm', 'region-loss', ...local()]);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(stdout).toContain('  → RehearseDatabase');
+    expect(stdout).not.toContain('  → RestoreDatabase');
+    expect(stdout).toContain('Rehearsal of region-loss (no target touched):');
+    expect(stdout).toMatch(
+      new RegExp(`\\n {2}group 1: passed in [\\d.]+ s\\n {4}shop: passed in [\\d.]+ s, restore [\\d.]+ s of ${backupId}\\n`),
+    );
+    expect(stdout).toMatch(/\n {2}plan RTO: [\d.]+ s against no target \(drPlans\[\]\.rto not set\): met\n/);
+    expect(await tableRows('shop_dr')).toBe(rowsBefore);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toContain(
+      'overwrite (--overwrite): found true; expected no "overwrite" or "confirm" with "rehearsal": true; a rehearsal restores into throwaway engines and touches no target',
+    );
   });
 });

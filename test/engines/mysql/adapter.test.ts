@@ -5,11 +5,19 @@ import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keys, ManifestSchema, mintBackupId } from '../../../contracts/vault';
+import { DrillRecordSchema, keys, ManifestSchema, mintBackupId } from '../../../contracts/vault';
 import { getJson, putJson } from '../../../contracts/vault-io';
 import { type EngineServer, startMariadb } from '../../../dev/servers/engines';
 import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
-import { DumpDefiners, dumpFlags, positionFromDumpHead, type ServerInfo, SqlSelection, tlsFlags } from '../../../engines/mysql/adapter';
+import {
+  DumpDefiners,
+  dumpFlags,
+  largeStdoutBlocks,
+  positionFromDumpHead,
+  type ServerInfo,
+  SqlSelection,
+  tlsFlags,
+} from '../../../engines/mysql/adapter';
 import { baseEnv, runTask } from '../../tasks/run-task';
 
 const MYSQL_8_4: ServerInfo = {
@@ -19,6 +27,38 @@ const MYSQL_8_4: ServerInfo = {
   logBin: true,
   gtidMode: true,
 };
+
+/**
+ * Backup ids are minted to the second, and two quick backups of one database in the same second would share an id:
+ * the second would overwrite the first (on AWS, Prepare mints from the execution's start time under the lock).
+ * Every backup here that names no id gets its own second.
+ */
+let backupsMinted = 0;
+const ownBackupId = (database: string, extra: Record<string, string>) =>
+  extra.STRONGBOX_COMMAND === 'backup' && !extra.STRONGBOX_BACKUP_ID
+    ? { STRONGBOX_BACKUP_ID: mintBackupId(database, 'full', new Date(Date.UTC(2026, 10, 1) + 1000 * backupsMinted++)) }
+    : {};
+
+/** The task entrypoint's environment for one database of `server`, its vault on `s3`. */
+const entryEnv = (server: EngineServer, s3: LocalS3, database: string, extra: Record<string, string>) => ({
+  ...baseEnv(),
+  ...server.taskEnv(),
+  STRONGBOX_DATABASE: database,
+  STRONGBOX_VAULT_BUCKET: 'vault',
+  STRONGBOX_S3_ENDPOINT: s3.endpoint,
+  ...ownBackupId(database, extra),
+  ...extra,
+});
+const connect = (server: EngineServer) =>
+  mysql.createConnection({
+    host: server.host,
+    port: server.port,
+    user: server.username,
+    password: server.password,
+    multipleStatements: true,
+  });
+const manifestIn = async (s3: LocalS3, backupId: string) =>
+  (await getJson(s3.client(), 'vault', keys.manifest(backupId), ManifestSchema))!.value;
 
 describe('MySQL/MariaDB dump flags', () => {
   it('uses --source-data and a commented GTID set on MySQL 8.4 with GTID mode', () => {
@@ -51,6 +91,19 @@ describe('MySQL/MariaDB dump flags', () => {
     expect(oldFlags).toEqual(expect.arrayContaining(['--master-data=2', '--set-gtid-purged=OFF']));
     expect(mariaFlags).toEqual(expect.arrayContaining(['--master-data=2', '--gtid']));
     expect(dumpFlags({ ...maria, logBin: false })).not.toContain('--master-data=2');
+  });
+
+  it("makes the dump tool write 64 KiB stdout blocks through coreutils' stdbuf library, and runs it as it is without one", () => {
+    // Prepare
+    const present = [execFileSync('which', ['ls']).toString().trim()];
+
+    // Act
+    const withLibrary = largeStdoutBlocks(['/nonexistent/libstdbuf.so', ...present]);
+    const without = largeStdoutBlocks(['/nonexistent/libstdbuf.so']);
+
+    // Assess
+    expect(withLibrary).toEqual({ LD_PRELOAD: expect.stringMatching(new RegExp(`^${present[0]}`)), _STDBUF_O: '65536' });
+    expect(without).toEqual({});
   });
 
   it('maps TLS settings to each client flavour', () => {
@@ -182,22 +235,7 @@ describe('dump task entrypoint with MariaDB', () => {
   let source: EngineServer;
   let target: EngineServer;
   let s3: LocalS3;
-  const env = (server: EngineServer, extra: Record<string, string>) => ({
-    ...baseEnv(),
-    ...server.taskEnv(),
-    STRONGBOX_DATABASE: 'shop',
-    STRONGBOX_VAULT_BUCKET: 'vault',
-    STRONGBOX_S3_ENDPOINT: s3.endpoint,
-    ...extra,
-  });
-  const connect = (server: EngineServer) =>
-    mysql.createConnection({
-      host: server.host,
-      port: server.port,
-      user: server.username,
-      password: server.password,
-      multipleStatements: true,
-    });
+  const env = (server: EngineServer, extra: Record<string, string>) => entryEnv(server, s3, 'shop', extra);
 
   beforeAll(async () => {
     [source, target, s3] = await Promise.all([startMariadb(), startMariadb(), startS3rver(['vault'])]);
@@ -301,23 +339,8 @@ describe('MariaDB views, DEFINER accounts and failed restores (task entrypoint)'
   let s3: LocalS3;
   let inventoryBackup: string;
   let bigBackup: string;
-  const env = (server: EngineServer, extra: Record<string, string>) => ({
-    ...baseEnv(),
-    ...server.taskEnv(),
-    STRONGBOX_DATABASE: 'shop',
-    STRONGBOX_VAULT_BUCKET: 'vault',
-    STRONGBOX_S3_ENDPOINT: s3.endpoint,
-    ...extra,
-  });
-  const connect = (server: EngineServer) =>
-    mysql.createConnection({
-      host: server.host,
-      port: server.port,
-      user: server.username,
-      password: server.password,
-      multipleStatements: true,
-    });
-  const manifestOf = async (backupId: string) => (await getJson(s3.client(), 'vault', keys.manifest(backupId), ManifestSchema))!.value;
+  const env = (server: EngineServer, extra: Record<string, string>) => entryEnv(server, s3, 'shop', extra);
+  const manifestOf = (backupId: string) => manifestIn(s3, backupId);
   const databasesOf = async (server: EngineServer) => {
     const conn = await connect(server);
     const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT schema_name AS s FROM information_schema.schemata ORDER BY 1');
@@ -363,7 +386,7 @@ describe('MariaDB views, DEFINER accounts and failed restores (task entrypoint)'
       CREATE TABLE inv.items (id INT PRIMARY KEY, name VARCHAR(20));
       CREATE TABLE inv.log (id INT AUTO_INCREMENT PRIMARY KEY, item INT);
       INSERT INTO inv.items SELECT seq, CONCAT('item ', seq) FROM seq_1_to_6;
-      CREATE DEFINER='app'@'localhost' VIEW slow_items AS SELECT id, name FROM items WHERE SLEEP(0.5) = 0;
+      CREATE DEFINER='app'@'localhost' VIEW slow_items AS SELECT id, name FROM items WHERE SLEEP(3) = 0;
       CREATE DEFINER='ops'@'%' TRIGGER items_log AFTER INSERT ON items FOR EACH ROW INSERT INTO log (item) VALUES (NEW.id);
       CREATE DEFINER='app'@'localhost' FUNCTION twice (x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
       CREATE DEFINER='ops'@'%' EVENT prune ON SCHEDULE EVERY 1 DAY DO DELETE FROM log WHERE id < 0;
@@ -379,27 +402,28 @@ describe('MariaDB views, DEFINER accounts and failed restores (task entrypoint)'
     expect(big.code, big.stderr).toBe(0);
     inventoryBackup = String(inv.result.backupId);
     bigBackup = String(big.result.backupId);
-  }, 120_000);
+  });
   afterAll(async () => {
     await s3?.stop();
     await source?.stop();
     await target?.stop();
   });
 
-  it('lists a view by a hash of its definition without running it, so a view that takes 3 s costs the backup nothing', async () => {
-    // Prepare
+  it('lists a view by a hash of its definition without running it, so a view that takes 18 s costs the backup nothing', async () => {
+    // Prepare: one row of the view costs its SLEEP(3); counting all 6 would cost 18 s. The margin is that wide
+    // because the backup's own time follows the machine's load, and a loaded CI runner took 6 s for it.
     const conn = await connect(source);
     const started = Date.now();
-    await conn.query('SELECT COUNT(*) FROM inv.slow_items');
-    const viewSeconds = (Date.now() - started) / 1000;
+    await conn.query('SELECT * FROM inv.slow_items LIMIT 1');
+    const oneRowSeconds = (Date.now() - started) / 1000;
     await conn.end();
 
     // Act
     const manifest = await manifestOf(inventoryBackup);
 
     // Assess
-    expect(viewSeconds).toBeGreaterThan(2.5);
-    expect(manifest.durationSeconds).toBeLessThan(2);
+    expect(oneRowSeconds).toBeGreaterThan(2.5);
+    expect(manifest.durationSeconds).toBeLessThan(9);
     const entries = Object.fromEntries(manifest.inventory.entries.map((e) => [e.name, e]));
     expect(entries['inv.items']).toEqual({ name: 'inv.items', kind: 'table', count: 6 });
     expect(entries['inv.slow_items']).toEqual({
@@ -609,5 +633,131 @@ describe('MariaDB views, DEFINER accounts and failed restores (task entrypoint)'
     expect(run.stderr).toMatch(/dropped database `big`, which this restore had created \(it held [12] tables? when the restore failed\)/);
     expect(before).not.toContain('big');
     expect(await databasesOf(target)).toEqual(before);
+  });
+});
+
+describe('MariaDB row counts from the dump stream (task entrypoint)', () => {
+  let source: EngineServer;
+  let target: EngineServer;
+  let s3: LocalS3;
+  const env = (server: EngineServer, extra: Record<string, string>) => entryEnv(server, s3, 'live', extra);
+  const manifestOf = (backupId: string) => manifestIn(s3, backupId);
+  const countOf = async (server: EngineServer, table: string) => {
+    const conn = await connect(server);
+    const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${table}`);
+    await conn.end();
+    return Number(rows[0].n);
+  };
+  const countsIn = (manifest: { inventory: { entries: { name: string; count?: number }[] } }) =>
+    Object.fromEntries(manifest.inventory.entries.filter((e) => e.count !== undefined).map((e) => [e.name, e.count]));
+
+  beforeAll(async () => {
+    [source, target, s3] = await Promise.all([startMariadb(), startMariadb(), startS3rver(['vault'])]);
+    const conn = await connect(source);
+    await conn.query(`
+      CREATE DATABASE live CHARACTER SET utf8mb4; USE live;
+      CREATE TABLE live.events (id INT AUTO_INCREMENT PRIMARY KEY, body TEXT) ENGINE=InnoDB;
+      INSERT INTO live.events (body) SELECT CONCAT(REPEAT('row ''(x),', 60), seq) FROM seq_1_to_20000;
+      CREATE TABLE live.fixed (id INT PRIMARY KEY, note VARCHAR(40)) ENGINE=InnoDB;
+      INSERT INTO live.fixed SELECT seq, CONCAT('fixed;', seq, ')') FROM seq_1_to_1500;
+      CREATE TABLE live.nothing (id INT) ENGINE=InnoDB;
+      CREATE VIEW live.recent AS SELECT id FROM live.events WHERE id > 100;
+    `);
+    await conn.end();
+  });
+  afterAll(async () => {
+    await s3?.stop();
+    await source?.stop();
+    await target?.stop();
+  });
+
+  it('records exact counts equal to the dump, not to the live table, while rows are written during the dump', async () => {
+    // Prepare
+    const writer = await connect(source);
+    let writing = true;
+    let written = 0;
+    const writes = (async () => {
+      while (writing) {
+        await writer.query("INSERT INTO live.events (body) VALUES ('written during the dump'), ('and another')");
+        await writer.query('DELETE FROM live.events ORDER BY id LIMIT 1');
+        written++;
+      }
+    })();
+    const before = written;
+
+    // Act
+    const backup = await runTask(env(source, { STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'live' }));
+    const during = written - before;
+    writing = false;
+    await writes;
+    await writer.end();
+    const manifest = await manifestOf(String(backup.result.backupId));
+    const restore = await runTask(
+      env(source, {
+        STRONGBOX_COMMAND: 'restore',
+        STRONGBOX_BACKUP_ID: String(backup.result.backupId),
+        STRONGBOX_TARGET_HOST: target.host,
+        STRONGBOX_TARGET_PORT: String(target.port),
+        STRONGBOX_DB_PASSWORD: target.password,
+        STRONGBOX_TARGET_NAME: 'live_copy',
+      }),
+    );
+
+    // Assess
+    expect(backup.code, backup.stderr).toBe(0);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(during).toBeGreaterThan(0);
+    expect(manifest.inventory.exact).toBe(true);
+    const counts = countsIn(manifest);
+    expect(counts['live.events']).toBe(await countOf(target, 'live_copy.events'));
+    expect(counts['live.events']).not.toBe(await countOf(source, 'live.events'));
+    expect(counts).toEqual({ 'live.events': counts['live.events'], 'live.fixed': 1500, 'live.nothing': 0 });
+    expect(await countOf(source, 'live.fixed')).toBe(1500);
+    expect(manifest.inventory.entries.find((e) => e.name === 'live.recent')).toMatchObject({ kind: 'view' });
+    expect(manifest.inventory.entries.find((e) => e.name === 'live.recent')?.count).toBeUndefined();
+  });
+
+  it('drills exactly: a backup whose dump lost one row of 1,500 fails its drill, naming the table', async () => {
+    // Prepare
+    const backup = await runTask(env(source, { STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'live' }));
+    expect(backup.code, backup.stderr).toBe(0);
+    const manifest = await manifestOf(String(backup.result.backupId));
+    const stored = await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: manifest.artifact.key }));
+    const text = execFileSync('zstd', ['-d', '-c', '-q'], {
+      input: Buffer.from(await stored.Body!.transformToByteArray()),
+      maxBuffer: 1 << 30,
+    });
+    const oneRow = Buffer.from("(7,'fixed;7)'),");
+    expect(text.indexOf(oneRow)).toBeGreaterThan(0);
+    const shorter = Buffer.concat([text.subarray(0, text.indexOf(oneRow)), text.subarray(text.indexOf(oneRow) + oneRow.length)]);
+    const compressed = execFileSync('zstd', ['-3', '-c', '-q'], { input: shorter, maxBuffer: 1 << 30 });
+    const lostId = mintBackupId('live', 'full', new Date('2026-06-01T03:00:00Z'));
+    const key = keys.artifact(lostId, 'sql');
+    await s3.client().send(new PutObjectCommand({ Bucket: 'vault', Key: key, Body: compressed }));
+    const { createHash } = await import('node:crypto');
+    await putJson(s3.client(), 'vault', keys.manifest(lostId), {
+      ...manifest,
+      backupId: lostId,
+      artifact: {
+        ...manifest.artifact,
+        key,
+        bytes: compressed.length,
+        sha256: createHash('sha256').update(compressed).digest('hex'),
+        parts: 1,
+      },
+    });
+
+    // Act
+    const whole = await runTask(
+      env(source, { STRONGBOX_COMMAND: 'drill', STRONGBOX_BACKUP_ID: manifest.backupId, STRONGBOX_DB_NAME: 'live' }),
+    );
+    const lost = await runTask(env(source, { STRONGBOX_COMMAND: 'drill', STRONGBOX_BACKUP_ID: lostId, STRONGBOX_DB_NAME: 'live' }));
+
+    // Assess
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(lost.code).not.toBe(0);
+    const record = (await getJson(s3.client(), 'vault', keys.drill(lostId), DrillRecordSchema))!.value;
+    expect(record.passed).toBe(false);
+    expect(record.mismatches).toEqual([{ name: 'live.fixed', expected: 1500, actual: 1499 }]);
   });
 });

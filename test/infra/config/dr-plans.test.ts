@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { PlanSchema } from '../../../contracts/plan';
 import { ConfigError, parseConfig } from '../../../infra/config/load';
-import { buildPlan } from '../../../infra/config/plan';
+import { buildDeploymentPlan, buildPlan, runtimePlan } from '../../../infra/config/plan';
 
 const ARN = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:strongbox/${name}-AbCdEf`;
 
@@ -104,6 +104,31 @@ describe('drPlans config section', () => {
       'drPlans[0].targets.sessions.host: found nothing; expected the host name or address of the DR target',
     ],
     [
+      'an rto that is not a duration',
+      { ...goodPlan, rto: '2 hours' },
+      'drPlans[0].rto: found "2 hours"; expected a duration such as "15m", "4h" or "1d"',
+    ],
+    [
+      'an rto as a number',
+      { ...goodPlan, rto: 7200 },
+      'drPlans[0].rto: found 7200; expected a duration with its unit, such as "15m", "4h" or "1d"',
+    ],
+    [
+      'a rehearsal schedule that does not parse',
+      { ...goodPlan, rehearsal: { expression: 'every sunday' } },
+      'drPlans[0].rehearsal.expression: found "every sunday"; expected a valid schedule expression: expected cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>) or rate(<n> <unit>)',
+    ],
+    [
+      'a rehearsal in an unknown time zone',
+      { ...goodPlan, rehearsal: { expression: 'cron(0 4 ? * SUN *)', timezone: 'Mars/Olympus' } },
+      'drPlans[0].rehearsal.timezone: found "Mars/Olympus"; expected an IANA time zone such as "UTC" or "Europe/Berlin"',
+    ],
+    [
+      'a rehearsal written as a bare expression',
+      { ...goodPlan, rehearsal: 'cron(0 4 ? * SUN *)' },
+      'drPlans[0].rehearsal: found "cron(0 4 ? * SUN *)"; expected a schedule object such as { expression: "cron(0 4 ? * SUN *)", timezone: "UTC" }',
+    ],
+    [
       'a bad plan name',
       { ...goodPlan, name: 'Region Loss' },
       'drPlans[0].name: found "Region Loss"; expected a plan name of lowercase letters, digits and "-", starting with a letter, at most 40 characters',
@@ -155,5 +180,25 @@ describe('drPlans config section', () => {
     expect(plan.drPlans?.['region-loss'].targets.orders.port).toBe(5432);
     expect(plan.drPlans?.['region-loss'].targets.billing.port).toBe(3307);
     expect(plan.drPlans?.['region-loss'].targets.sessions).toEqual({ host: 'sessions.dr.internal', port: 6379 });
+  });
+
+  it('bakes the plan RTO into the runtime plan and the rehearsal schedule into the deployment plan only', () => {
+    // Prepare
+    const config = parseConfig(
+      configWith([
+        { ...goodPlan, rto: '2h', rehearsal: { expression: 'cron(0 4 ? * SUN *)', timezone: 'Europe/Berlin' } },
+        { ...goodPlan, name: 'az-loss' },
+      ]),
+    );
+
+    // Act
+    const deployment = buildDeploymentPlan(config);
+    const runtime = PlanSchema.parse(runtimePlan(deployment));
+
+    // Assess
+    expect(runtime.drPlans?.['region-loss'].rtoSeconds).toBe(7200);
+    expect(runtime.drPlans?.['az-loss']).not.toHaveProperty('rtoSeconds');
+    expect(deployment.rehearsals).toEqual({ 'region-loss': { expression: 'cron(0 4 ? * SUN *)', timezone: 'Europe/Berlin' } });
+    expect(runtime).not.toHaveProperty('rehearsals');
   });
 });

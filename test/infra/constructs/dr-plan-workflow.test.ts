@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrReportSchema } from '../../../contracts/payloads/dr-plan';
 import type { Plan } from '../../../contracts/plan';
 import { DrPlanWorkflow } from '../../../infra/constructs/dr-plan-workflow';
+import { DrillWorkflow } from '../../../infra/constructs/drill-workflow';
 import { RestoreWorkflow } from '../../../infra/constructs/restore-workflow';
 import { LocalStateMachine, type TaskBinding, TaskFailedError } from '../../../local/executor/runtime';
 import { SECRET } from '../../lambdas/fixtures';
@@ -12,14 +13,20 @@ import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
 
 const plan: Plan = drPlanFixture();
 
-function synth() {
+function synth(withDrill = false) {
   const parts = workflowStack(plan);
   const restore = new RestoreWorkflow(parts.stack, 'Restore', {
     plan,
     ...workflowProps(parts),
   });
-  new DrPlanWorkflow(parts.stack, 'Dr', { plan, restoreStateMachine: restore.stateMachine, chatTopic: parts.chatTopic });
-  return definitionOf(parts.stack, '-dr-plan');
+  const drill = withDrill ? new DrillWorkflow(parts.stack, 'Drill', { plan, ...workflowProps(parts) }) : undefined;
+  new DrPlanWorkflow(parts.stack, 'Dr', {
+    plan,
+    restoreStateMachine: restore.stateMachine,
+    drillStateMachine: drill?.stateMachine,
+    chatTopic: parts.chatTopic,
+  });
+  return { ...definitionOf(parts.stack, '-dr-plan'), stack: parts.stack, drill };
 }
 
 describe('DrPlanWorkflow', () => {
@@ -38,15 +45,35 @@ describe('DrPlanWorkflow', () => {
     sns.restore();
   });
 
-  /** Runs the synthesized definition; the nested restores are stubbed: `failing` databases fail like a refused restore. */
-  function machine(failing: readonly string[], started: { database: string; input: unknown }[]): LocalStateMachine {
+  /**
+   * Runs the synthesized definition; the nested restores are stubbed: `failing` databases fail like a refused
+   * restore. Nested drills (RehearseDatabase) are recorded in `drilled` and pass, as `.sync:2` returns them.
+   */
+  function machine(
+    failing: readonly string[],
+    started: { database: string; input: unknown }[],
+    asl = definition,
+    drilled: { database: string; input: unknown }[] = [],
+  ): LocalStateMachine {
     const context = { functionName: 'dr-plan', awsRequestId: 'local', getRemainingTimeInMillis: () => 60_000 };
     return new LocalStateMachine(
       'strongbox-dr-plan',
-      definition,
+      asl,
       (name): TaskBinding => ({
         description: name,
         invoke: async (input) => {
+          if (name === 'RehearseDatabase') {
+            const drillInput = (input as { Input: { database: string } }).Input;
+            drilled.push({ database: drillInput.database, input: drillInput });
+            const startDate = Date.now();
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            return {
+              ExecutionArn: `arn:aws:states:eu-west-1:000000000000:execution:strongbox-drill:${drillInput.database}`,
+              StartDate: startDate,
+              StopDate: Date.now(),
+              Output: { report: { backupId: `${drillInput.database}-20260310T030000Z-full`, restoreSeconds: 0.01 } },
+            };
+          }
           if (name !== 'RestoreDatabase') {
             return handler(input, context);
           }
@@ -154,5 +181,90 @@ describe('DrPlanWorkflow', () => {
     expect(result.path.at(-1)).toBe('PlanRefused');
     expect(result.path).not.toContain('RestoreGroup');
     expect(started).toEqual([]);
+  });
+
+  describe('rehearsal', () => {
+    const rehearsal = synth(true);
+
+    it('drills each database through the drill state machine (.sync, no parent field) when the item has a drill input', () => {
+      // Prepare
+      const map = rehearsal.definition.States.RestoreGroup as unknown as {
+        ItemProcessor: { StartAt: string; States: Record<string, Record<string, unknown>> };
+      };
+
+      // Act
+      const choice = map.ItemProcessor.States[map.ItemProcessor.StartAt] as {
+        Choices: { Variable: string; IsPresent: boolean; Next: string }[];
+      };
+
+      // Assess
+      expect(map.ItemProcessor.StartAt).toBe('Rehearsal?');
+      expect(choice.Choices).toEqual([{ Variable: '$.drillInput', IsPresent: true, Next: 'RehearseDatabase' }]);
+      expect(map.ItemProcessor.States.RehearseDatabase).toMatchObject({
+        Resource: 'arn:aws:states:::states:startExecution.sync:2',
+        Parameters: { 'Input.$': '$.drillInput', StateMachineArn: expect.stringMatching(/:stateMachine:strongbox-drill$/) },
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotRestored' }],
+      });
+      expect(JSON.stringify(map.ItemProcessor.States.RehearseDatabase)).not.toContain('AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID');
+      const policies = Object.values(rehearsal.template.findResources('AWS::IAM::Policy')).filter((p) =>
+        JSON.stringify(p.Properties.Roles).includes('DrStateMachineRole'),
+      );
+      const starts = policies
+        .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[])
+        .filter((st) => st.Action === 'states:StartExecution')
+        .map((st) => JSON.stringify(st.Resource));
+      expect(starts.some((r) => r.includes('DrillStateMachine'))).toBe(true);
+    });
+
+    it('rehearses group by group with nested drills only, and reports each group and the plan RTO', async () => {
+      // Prepare
+      sns.reset();
+      sns.on(PublishCommand).resolves({ MessageId: '3' });
+      const started: { database: string; input: unknown }[] = [];
+      const drilled: { database: string; input: unknown }[] = [];
+
+      // Act
+      const result = await machine([], started, rehearsal.definition, drilled).execute(
+        { plan: 'region-loss', rehearsal: true },
+        { name: 'dr-rehearsal' },
+      );
+
+      // Assess
+      expect(result.cause).toBeUndefined();
+      expect(result.status).toBe('SUCCEEDED');
+      expect(started).toEqual([]);
+      expect(drilled.map((d) => d.database)).toEqual(expect.arrayContaining(['users', 'orders', 'billing', 'sessions']));
+      expect(drilled[0]).toEqual({ database: 'users', input: { database: 'users', trigger: 'manual' } });
+      expect(drilled[3].database).toBe('sessions');
+      const report = DrReportSchema.parse(result.output);
+      expect(report).toMatchObject({ status: 'succeeded', rehearsal: true, rto: { met: true } });
+      expect(report.groups?.map((g) => g.databases.map((d) => [d.database, d.status, d.backupId]))).toEqual([
+        [['users', 'passed', 'users-20260310T030000Z-full']],
+        [
+          ['orders', 'passed', 'orders-20260310T030000Z-full'],
+          ['billing', 'passed', 'billing-20260310T030000Z-full'],
+        ],
+        [['sessions', 'passed', 'sessions-20260310T030000Z-full']],
+      ]);
+      expect(report.groups?.every((g) => (g.seconds ?? -1) >= 0)).toBe(true);
+      expect(sns.commandCalls(PublishCommand)[0].args[0].input.Subject).toBe('Strongbox DR plan rehearsal passed: region-loss');
+    });
+
+    it('fails every database of a rehearsal on a machine built without the drill state machine, and restores nothing', async () => {
+      // Prepare
+      sns.reset();
+      sns.on(PublishCommand).resolves({ MessageId: '4' });
+      const started: { database: string; input: unknown }[] = [];
+
+      // Act
+      const result = await machine([], started).execute({ plan: 'region-loss', rehearsal: true });
+
+      // Assess
+      expect(result.status).toBe('FAILED');
+      expect(result.cause).toMatch(
+        /^DR plan rehearsal region-loss FAILED: stopped at group 1 of 3 .*users failed: DrPlanRehearsalUnavailableError/,
+      );
+      expect(started).toEqual([]);
+    });
   });
 });

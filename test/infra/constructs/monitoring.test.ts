@@ -121,6 +121,44 @@ describe('Monitoring alarms', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'acme-watchdog-failed', Period: 600 });
   });
 
+  it('alarms in chat on a failed or over-RTO rehearsal, one alarm per DR plan, keeping its state between rehearsals', () => {
+    // Prepare
+    const withPlans: Plan = {
+      ...monitoringPlan(),
+      drPlans: {
+        'region-loss': { groups: [['orders'], ['billing']], targets: {}, rtoSeconds: 3600 },
+        'az-loss': { groups: [['orders']], targets: {} },
+      },
+    };
+
+    // Act
+    const { template, chat, monitoring, alarm } = synth({
+      plan: withPlans,
+      drPlanStateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:acme-dr-plan',
+    });
+
+    // Assess
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'acme-dr-plan-region-loss-rehearsal',
+      Namespace: 'Strongbox',
+      MetricName: 'DrPlanRehearsalFailed',
+      Dimensions: [{ Name: 'Plan', Value: 'region-loss' }],
+      Statistic: 'Maximum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+      TreatMissingData: 'ignore',
+      AlarmActions: [chat],
+      OKActions: [chat],
+    });
+    expect(Object.keys(monitoring.rehearsals).sort()).toEqual(['az-loss', 'region-loss']);
+    expect(monitoring.allAlarms).toHaveLength(7);
+    expect(alarm('acme-dr-plan-az-loss-rehearsal').Properties.AlarmDescription).toContain(
+      'statemachines/view/arn:aws:states:eu-west-1:123456789012:stateMachine:acme-dr-plan',
+    );
+  });
+
   it('links the backup state machine in the alarm description', () => {
     // Prepare
     const { alarm } = synth();

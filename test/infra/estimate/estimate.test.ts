@@ -7,7 +7,7 @@ import { keys } from '../../../contracts/vault';
 import { putJson } from '../../../contracts/vault-io';
 import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
 import { runEstimate } from '../../../infra/estimate/cli';
-import { type FleetEstimate, loadUnitPrices } from '../../../infra/estimate/estimate';
+import { CUSTOMER_MANAGED_KEYS, type FleetEstimate, loadUnitPrices } from '../../../infra/estimate/estimate';
 
 const BUCKET = 'strongbox-vault-estimate';
 
@@ -74,6 +74,23 @@ describe('npm run estimate', () => {
     expect(estimate.alarmUsdPerDatabase).toBeLessThan(0.25);
     expect(estimate.databases.every((d) => d.sizeFrom === 'config')).toBe(true);
     expect(estimate.databases[0].usd.fargate).toBeGreaterThan(0);
+  });
+
+  it('counts the four customer-managed keys (two vault keys, alerts, logs) once in the fixed cost', async () => {
+    // Prepare
+    const prices = loadUnitPrices();
+    const watchdog = ((30.4 * 86_400) / 300) * (prices.prices.lambdaArmGbSecond.usd + prices.prices.lambdaRequest.usd);
+
+    // Act
+    const { out } = await run(['--config', fleetFile, '--json']);
+    const estimate = JSON.parse(out.join('\n')) as FleetEstimate;
+
+    // Assess
+    expect(CUSTOMER_MANAGED_KEYS).toBe(4);
+    expect(estimate.fixedUsd).toBeCloseTo(
+      prices.prices.dashboardMonth.usd + 4 * prices.prices.kmsKeyMonth.usd + watchdog + prices.prices.alarmMetricMonth.usd,
+      6,
+    );
   });
 
   it('takes sizes from the vault when a database has a verified backup there', async () => {

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { buildApp } from '../../../infra/app';
 import { parseConfig } from '../../../infra/config/load';
+import { EXISTING_NETWORK_AND_KEYS } from '../full-featured-config';
 
 const EXAMPLE = readFileSync('strongbox.config.yaml', 'utf8');
 
@@ -16,6 +18,81 @@ function configWith(edits: [(string | number)[], unknown][] = []) {
 }
 
 describe('PrimaryStack', () => {
+  describe('asynchronous deliveries and concurrency', () => {
+    const { primary } = buildApp(configWith(), { bundling: false });
+    const template = Template.fromStack(primary);
+    const queueId = Object.keys(template.findResources('AWS::SQS::Queue', { Properties: { QueueName: 'strongbox-schedules-dlq' } }))[0];
+    const queueArn = { 'Fn::GetAtt': [queueId, 'Arn'] };
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    const byDescription = (start: string) => functions.filter((f) => String(f.Properties.Description).includes(start));
+
+    it('gives the asynchronously invoked functions (watchdog, restore Notify) the app DLQ, and the Step Functions-only ones none', () => {
+      // Prepare
+      const asynchronous = [...byDescription('recovery-point age'), ...byDescription('Restore: audit record and chat')];
+
+      // Act
+      const synchronous = functions.filter((f) => !asynchronous.includes(f));
+
+      // Assess
+      expect(asynchronous).toHaveLength(2);
+      for (const fn of asynchronous) {
+        expect(fn.Properties.DeadLetterConfig).toEqual({ TargetArn: queueArn });
+      }
+      expect(synchronous.length).toBeGreaterThanOrEqual(11);
+      expect(synchronous.filter((f) => f.Properties.DeadLetterConfig !== undefined)).toEqual([]);
+      // The app's one queue: no second one was made for the watchdog, the restore or the alerts.
+      template.resourceCountIs('AWS::SQS::Queue', 1);
+    });
+
+    it('sends what EventBridge rules and SNS subscriptions could not deliver to the app DLQ, which lets them write', () => {
+      // Prepare
+      const rules = Object.values(template.findResources('AWS::Events::Rule'));
+      const subscriptions = Object.values(template.findResources('AWS::SNS::Subscription'));
+
+      // Act
+      const policies = JSON.stringify(template.findResources('AWS::SQS::QueuePolicy'));
+
+      // Assess
+      expect(rules).toHaveLength(2);
+      for (const rule of rules) {
+        expect(rule.Properties.Targets).toEqual([expect.objectContaining({ DeadLetterConfig: { Arn: queueArn } })]);
+      }
+      expect(subscriptions.map((s) => s.Properties.Protocol).sort()).toEqual(['email', 'https']);
+      for (const subscription of subscriptions) {
+        expect(subscription.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: queueArn });
+      }
+      expect(policies).toContain('events.amazonaws.com');
+      expect(policies).toContain('sns.amazonaws.com');
+    });
+
+    it('reserves concurrency for the watchdog (1) and restore Notify (10) only', () => {
+      // Prepare / Act
+      const reserved = functions
+        .filter((f) => f.Properties.ReservedConcurrentExecutions !== undefined)
+        .map((f) => [String(f.Properties.Description).slice(0, 30), f.Properties.ReservedConcurrentExecutions]);
+
+      // Assess
+      expect(reserved.sort()).toEqual([
+        ['Restore: audit record and chat', 10],
+        ['Strongbox (strongbox): recover', 1],
+      ]);
+    });
+
+    it('runs every function on the newest Node.js runtime aws-cdk-lib knows, which the Serverless pack compares against', () => {
+      // Prepare
+      const newest = lambda.Runtime.ALL.filter((r) => /^nodejs\d/.test(r.name))
+        .map((r) => r.name)
+        .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
+        .pop();
+
+      // Act
+      const runtimes = new Set(functions.map((f) => f.Properties.Runtime));
+
+      // Assess
+      expect([...runtimes]).toEqual([newest]);
+    });
+  });
+
   it('runs ECS tasks in a cluster with Container Insights', () => {
     // Prepare
     const { primary } = buildApp(configWith(), { bundling: false });
@@ -70,25 +147,7 @@ describe('PrimaryStack', () => {
 
   it('uses the given network and imported keys without creating either', () => {
     // Prepare
-    const config = configWith([
-      [
-        ['network'],
-        {
-          vpcId: 'vpc-0abc12345def67890',
-          availabilityZones: ['eu-west-1a', 'eu-west-1b'],
-          subnetIds: ['subnet-0abc12345def67890', 'subnet-0abc12345def67891'],
-          securityGroupIds: ['sg-0abc12345def67890'],
-        },
-      ],
-      [
-        ['vault', 'kms'],
-        {
-          mode: 'import',
-          keyArn: 'arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000001',
-          replicaKeyArn: 'arn:aws:kms:eu-central-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000002',
-        },
-      ],
-    ]);
+    const config = configWith(EXISTING_NETWORK_AND_KEYS);
 
     // Act
     const { primary, replica } = buildApp(config, { bundling: false });
@@ -97,8 +156,9 @@ describe('PrimaryStack', () => {
     const template = Template.fromStack(primary);
     template.resourceCountIs('AWS::EC2::VPC', 0);
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
-    // The only key left is the alert topics' own.
-    template.resourceCountIs('AWS::KMS::Key', 1);
+    // The only key left besides the logs key (LogsKey, every stack has one) is the alert topics' own.
+    const keys = Object.keys(template.findResources('AWS::KMS::Key')).filter((id) => !id.startsWith('StrongboxLogsKey'));
+    expect(keys).toHaveLength(1);
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [
@@ -110,5 +170,47 @@ describe('PrimaryStack', () => {
     expect(primary.taskSecurityGroups.map((sg) => sg.securityGroupId)).toEqual(['sg-0abc12345def67890']);
     expect(primary.replica.keyArn).toBe(config.vault.kms.replicaKeyArn);
     Template.fromStack(replica).resourceCountIs('AWS::KMS::Key', 0);
+  });
+
+  it('wires a DR plan rehearsal: the schedule, the nested drill grant and the rehearsal alarm on the chat topic', () => {
+    // Prepare
+    const config = configWith([
+      [
+        ['drPlans'],
+        [
+          {
+            name: 'region-loss',
+            groups: [{ databases: ['sessions'] }],
+            targets: { sessions: { host: 'sessions.dr.internal' } },
+            rto: '1h',
+            rehearsal: { expression: 'cron(0 4 ? * SUN *)' },
+          },
+        ],
+      ],
+    ]);
+
+    // Act
+    const { primary } = buildApp(config, { bundling: false });
+
+    // Assess
+    const template = Template.fromStack(primary);
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: `${config.app.name}-rehearsal-region-loss`,
+      ScheduleExpressionTimezone: 'UTC',
+      Target: Match.objectLike({ Input: JSON.stringify({ plan: 'region-loss', rehearsal: true, requestedBy: 'rehearsal schedule' }) }),
+    });
+    const alarm = Object.values(
+      template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: `${config.app.name}-dr-plan-region-loss-rehearsal` } }),
+    );
+    expect(alarm).toHaveLength(1);
+    expect(alarm[0].Properties.MetricName).toBe('DrPlanRehearsalFailed');
+    expect(JSON.stringify(alarm[0].Properties.AlarmActions)).toContain('Chat');
+    const definition = JSON.stringify(
+      Object.values(template.findResources('AWS::StepFunctions::StateMachine')).find((m) =>
+        JSON.stringify(m.Properties.StateMachineName).includes('-dr-plan'),
+      )?.Properties.DefinitionString,
+    );
+    expect(definition).toContain('RehearseDatabase');
+    expect(definition).toMatch(/"Ref":"DrillStateMachine[0-9A-F]+"/);
   });
 });

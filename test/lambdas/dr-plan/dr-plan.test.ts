@@ -5,8 +5,8 @@ import { InputValidationError } from '../../../contracts/errors';
 import type { DrItemResult, DrState } from '../../../contracts/payloads/dr-plan';
 import { RestoreInputSchema } from '../../../contracts/payloads/restore';
 import type { Plan } from '../../../contracts/plan';
-import { advanceDrPlan, reportDrPlan, startDrPlan } from '../../../lambdas/dr-plan/dr-plan';
-import { planOf, SECRET } from '../fixtures';
+import { advanceDrPlan, publishDrReport, publishRehearsalMetrics, reportDrPlan, startDrPlan } from '../../../lambdas/dr-plan/dr-plan';
+import { metricsRecorder, planOf, SECRET } from '../fixtures';
 import { drPlanFixture } from '../restore/resolve/fixtures';
 
 const CHAT = 'arn:aws:sns:eu-west-1:123456789012:chat';
@@ -53,18 +53,19 @@ function describeExecutionCause(database: string, errorType: string, errorMessag
   });
 }
 
+// One SNS mock for the file: every report publishes, and no test needs a different answer.
+const sns = mockClient(SNSClient);
+
+beforeEach(() => {
+  sns.reset();
+  sns.on(PublishCommand).resolves({ MessageId: '1' });
+});
+
+afterAll(() => {
+  sns.restore();
+});
+
 describe('DR plan bookkeeping', () => {
-  const sns = mockClient(SNSClient);
-
-  beforeEach(() => {
-    sns.reset();
-    sns.on(PublishCommand).resolves({ MessageId: '1' });
-  });
-
-  afterAll(() => {
-    sns.restore();
-  });
-
   it('starts with the first group current and one restore input per database, group by group', () => {
     // Prepare
     const input = { plan: 'region-loss', requestedBy: 'carol, INC-42' };
@@ -380,5 +381,222 @@ describe('DR plan bookkeeping', () => {
       source: 'custom',
       content: { title: 'DR plan az-loss succeeded', description: 'DR plan az-loss succeeded: restored orders in 1 group(s).' },
     });
+  });
+});
+
+describe('DR plan rehearsal bookkeeping', () => {
+  const timed: Plan = { ...plan, drPlans: { ...plan.drPlans, 'region-loss': { ...plan.drPlans!['region-loss'], rtoSeconds: 600 } } };
+  const at = (seconds: number) => new Date(Date.parse(execution.startTime) + seconds * 1000);
+  const drilled = (database: string, group: number, from: number, to: number): DrItemResult => ({
+    ...restored(database, group),
+    startDate: at(from).getTime(),
+    stopDate: at(to).getTime(),
+    backupId: `${database}-20260310T030000Z-full`,
+    restoreSeconds: to - from - 1,
+  });
+  /** A rehearsal of region-loss whose groups end at the given seconds after the start. */
+  function rehearsed(groupEnds: readonly number[]) {
+    let state = startDrPlan({ plan: 'region-loss', rehearsal: true }, execution, timed);
+    state = advanceDrPlan(state, [drilled('users', 0, 1, 40)], at(groupEnds[0]));
+    state = advanceDrPlan(
+      state,
+      [drilled('orders', 1, groupEnds[0] + 1, groupEnds[1] - 5), drilled('billing', 1, groupEnds[0] + 1, groupEnds[1] - 1)],
+      at(groupEnds[1]),
+    );
+    return advanceDrPlan(state, [drilled('sessions', 2, groupEnds[1] + 1, groupEnds[2] - 1)], at(groupEnds[2]));
+  }
+
+  it('starts a rehearsal with a drill input per database and the restore input a real run would start', () => {
+    // Prepare
+    const input = { plan: 'region-loss', rehearsal: true };
+
+    // Act
+    const state = startDrPlan(input, execution, timed);
+
+    // Assess
+    expect(state.rehearsal).toBe(true);
+    expect(state.groupEnds).toEqual([]);
+    expect(state.groups.map((g) => g.map((i) => i.drillInput))).toEqual([
+      [{ database: 'users', trigger: 'manual' }],
+      [
+        { database: 'orders', trigger: 'manual' },
+        { database: 'billing', trigger: 'manual' },
+      ],
+      [{ database: 'sessions', trigger: 'manual' }],
+    ]);
+    expect(
+      startDrPlan({ plan: 'region-loss' }, execution, timed)
+        .groups.flat()
+        .map((i) => i.drillInput),
+    ).toEqual([undefined, undefined, undefined, undefined]);
+  });
+
+  it.each([
+    [
+      'an overwrite',
+      { plan: 'region-loss', rehearsal: true, overwrite: true, confirm: 'region-loss' },
+      'overwrite: found true; expected no "overwrite" or "confirm" with "rehearsal": true; a rehearsal restores into throwaway engines and touches no target',
+    ],
+    ['rehearsal as a string', { plan: 'region-loss', rehearsal: 'yes' }, 'rehearsal: found "yes"; expected true or false'],
+  ])('rejects a rehearsal with %s', (_what, input, line) => {
+    // Act
+    const error = thrown(() => startDrPlan(input, execution, timed));
+
+    // Assess
+    expect(error).toBeInstanceOf(InputValidationError);
+    expect((error as Error).message).toBe(`Invalid DR plan input:\n${line}`);
+  });
+
+  it('reports each group and the plan RTO from the start to the last group, met within drPlans[].rto', () => {
+    // Prepare
+    const state = rehearsed([45, 130, 200]);
+
+    // Act
+    const report = reportDrPlan(state, timed);
+
+    // Assess
+    expect(state.groupEnds).toEqual([at(45), at(130), at(200)].map((d) => d.toISOString()));
+    expect(report).toMatchObject({
+      status: 'succeeded',
+      rehearsal: true,
+      restored: ['users', 'orders', 'billing', 'sessions'],
+      failed: [],
+    });
+    expect(report.rto).toEqual({ measuredSeconds: 200, targetSeconds: 600, met: true });
+    expect(report.groups).toEqual([
+      {
+        group: 1,
+        status: 'passed',
+        seconds: 45,
+        databases: [{ database: 'users', status: 'passed', seconds: 39, backupId: 'users-20260310T030000Z-full', restoreSeconds: 38 }],
+      },
+      {
+        group: 2,
+        status: 'passed',
+        seconds: 85,
+        databases: [
+          { database: 'orders', status: 'passed', seconds: 79, backupId: 'orders-20260310T030000Z-full', restoreSeconds: 78 },
+          { database: 'billing', status: 'passed', seconds: 83, backupId: 'billing-20260310T030000Z-full', restoreSeconds: 82 },
+        ],
+      },
+      {
+        group: 3,
+        status: 'passed',
+        seconds: 70,
+        databases: [
+          { database: 'sessions', status: 'passed', seconds: 68, backupId: 'sessions-20260310T030000Z-full', restoreSeconds: 67 },
+        ],
+      },
+    ]);
+    expect(report.summary).toBe(
+      'DR plan rehearsal region-loss passed: took 200 s against the plan RTO of 600 s: met. group 1 passed in 45 s (users passed 39 s); group 2 passed in 85 s (orders passed 79 s, billing passed 83 s); group 3 passed in 70 s (sessions passed 68 s). No target was touched.',
+    );
+  });
+
+  it('flags a rehearsal that restored everything but took longer than the plan RTO, and alarms on it', async () => {
+    // Prepare
+    const report = reportDrPlan(rehearsed([300, 500, 700]), timed);
+    const { metrics, recorded } = metricsRecorder();
+
+    // Act
+    publishRehearsalMetrics(report, metrics);
+    await publishDrReport(report, new SNSClient({}), CHAT);
+
+    // Assess
+    expect(report.status).toBe('succeeded');
+    expect(report.rto).toEqual({ measuredSeconds: 700, targetSeconds: 600, met: false });
+    expect(report.summary).toMatch(/^DR plan rehearsal region-loss FAILED: took 700 s against the plan RTO of 600 s: BREACHED\. group 1/);
+    expect(recorded).toEqual([
+      { dimensions: { Plan: 'region-loss' }, defaultsCleared: true, name: 'DrPlanRehearsalFailed', unit: 'Count', value: 1 },
+      { dimensions: { Plan: 'region-loss' }, defaultsCleared: true, name: 'DrPlanRtoBreached', unit: 'Count', value: 1 },
+      { dimensions: { Plan: 'region-loss' }, defaultsCleared: true, name: 'DrPlanRehearsalSeconds', unit: 'Seconds', value: 700 },
+    ]);
+    expect(sns.commandCalls(PublishCommand).map((c) => c.args[0].input.Subject)).toEqual([
+      'Strongbox DR plan rehearsal FAILED: region-loss',
+    ]);
+  });
+
+  it('publishes 0 for a rehearsal within its RTO, and nothing for a real run', () => {
+    // Prepare
+    const passed = reportDrPlan(rehearsed([45, 130, 200]), timed);
+    let real = startDrPlan({ plan: 'region-loss' }, execution, timed);
+    real = advanceDrPlan(real, [restored('users', 0)]);
+    const realReport = reportDrPlan(real, timed);
+    const { metrics, recorded } = metricsRecorder();
+
+    // Act
+    publishRehearsalMetrics(passed, metrics);
+    publishRehearsalMetrics(realReport, metrics);
+
+    // Assess
+    expect(recorded.map((m) => [m.name, m.value])).toEqual([
+      ['DrPlanRehearsalFailed', 0],
+      ['DrPlanRtoBreached', 0],
+      ['DrPlanRehearsalSeconds', 200],
+    ]);
+    expect(realReport).not.toHaveProperty('rehearsal');
+    expect(realReport).not.toHaveProperty('rto');
+    expect(real).not.toHaveProperty('groupEnds');
+  });
+
+  it('stops at the group whose drill failed, timing the failed drill from its DescribeExecution cause, later groups not run', () => {
+    // Prepare
+    let state = startDrPlan({ plan: 'region-loss', rehearsal: true }, execution, timed);
+    state = advanceDrPlan(state, [drilled('users', 0, 1, 40)], at(45));
+    const cause = JSON.stringify({
+      Status: 'FAILED',
+      StartDate: at(46).getTime(),
+      StopDate: at(52).getTime(),
+      Error: 'NothingToDrillError',
+      Cause: '"billing" has no verified backup to drill; the newest backups failed or are not verified yet',
+    });
+
+    // Act
+    state = advanceDrPlan(
+      state,
+      [drilled('orders', 1, 46, 90), { database: 'billing', group: 1, status: 'failed', error: 'States.TaskFailed', cause }],
+      at(91),
+    );
+    const report = reportDrPlan(state, timed);
+
+    // Assess
+    expect(state.status).toBe('failed');
+    expect(report).toMatchObject({ status: 'failed', restored: ['users', 'orders'], notRestored: ['billing', 'sessions'] });
+    expect(report.failed).toEqual([
+      {
+        database: 'billing',
+        error: 'NothingToDrillError',
+        cause: '"billing" has no verified backup to drill; the newest backups failed or are not verified yet',
+      },
+    ]);
+    expect(report.groups?.map((g) => [g.status, g.seconds, g.databases.map((d) => [d.database, d.status, d.seconds])])).toEqual([
+      ['passed', 45, [['users', 'passed', 39]]],
+      [
+        'failed',
+        46,
+        [
+          ['orders', 'passed', 44],
+          ['billing', 'failed', 6],
+        ],
+      ],
+      ['not run', undefined, [['sessions', 'not run', undefined]]],
+    ]);
+    expect(report.rto).toEqual({ measuredSeconds: 91, targetSeconds: 600, met: false });
+    expect(report.summary).toMatch(
+      /^DR plan rehearsal region-loss FAILED: stopped at group 2 of 3 after 91 s, so the plan RTO of 600 s was not shown\. /,
+    );
+  });
+
+  it('reports the measured RTO without a verdict against a target when the plan sets no rto', () => {
+    // Prepare
+    let state = startDrPlan({ plan: 'az-loss', rehearsal: true }, execution, plan);
+    state = advanceDrPlan(state, [drilled('orders', 0, 1, 20)], at(25));
+
+    // Act
+    const report = reportDrPlan(state, plan);
+
+    // Assess
+    expect(report.rto).toEqual({ measuredSeconds: 25, met: true });
+    expect(report.summary).toMatch(/^DR plan rehearsal az-loss passed: took 25 s against no plan RTO \(drPlans\[\]\.rto is not set\)\. /);
   });
 });

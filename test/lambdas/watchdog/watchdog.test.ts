@@ -83,6 +83,18 @@ function captureEmf() {
 
 const quietLogger = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
 
+/** One watchdog run at NOW over `plan`, with the vault on `s3` and the real Metrics. */
+function watch(s3: S3Client, plan: Plan) {
+  return runWatchdog({
+    s3,
+    bucket: BUCKET,
+    plan,
+    metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
+    logger: quietLogger,
+    now: () => NOW,
+  });
+}
+
 describe('runWatchdog against s3rver', () => {
   let s3: LocalS3;
   beforeAll(async () => {
@@ -110,14 +122,7 @@ describe('runWatchdog against s3rver', () => {
     );
     const emf = captureEmf();
     // Act
-    const points = await runWatchdog({
-      s3: client,
-      bucket: BUCKET,
-      plan,
-      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
-      logger: quietLogger,
-      now: () => NOW,
-    });
+    const points = await watch(client, plan);
     // Assess
     expect(emf.value('fresh-db', 'RecoveryPointAgeSeconds')).toBe(300);
     expect(emf.value('stale-db', 'RecoveryPointAgeSeconds')).toBe(7200);
@@ -152,14 +157,7 @@ describe('runWatchdog against s3rver', () => {
     );
     const emf = captureEmf();
     // Act
-    const points = await runWatchdog({
-      s3: client,
-      bucket: BUCKET,
-      plan,
-      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
-      logger: quietLogger,
-      now: () => NOW,
-    });
+    const points = await watch(client, plan);
     // Assess
     expect(emf.value('drilled-db', 'DrillAgeSeconds')).toBe(86_400);
     expect(emf.value('undrilled-db', 'DrillAgeSeconds')).toBe(NO_BACKUP_AGE_SECONDS);
@@ -173,14 +171,7 @@ describe('runWatchdog against s3rver', () => {
     await plantPointer(client, 'dims-db', new Date(NOW.getTime() - 60_000), 10);
     const emf = captureEmf();
     // Act
-    await runWatchdog({
-      s3: client,
-      bucket: BUCKET,
-      plan: planOf(database('dims-db', 'mysql', 'critical', 900)),
-      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
-      logger: quietLogger,
-      now: () => NOW,
-    });
+    await watch(client, planOf(database('dims-db', 'mysql', 'critical', 900)));
     // Assess
     const lines = emf.lines().filter((line) => !('DatabaseBreach' in line));
     expect(lines).toHaveLength(2);
@@ -209,14 +200,7 @@ describe('runWatchdog against s3rver', () => {
     });
     const emf = captureEmf();
     // Act
-    const points = await runWatchdog({
-      s3: client,
-      bucket: BUCKET,
-      plan,
-      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
-      logger: quietLogger,
-      now: () => NOW,
-    });
+    const points = await watch(client, plan);
     // Assess
     const flags = emf
       .lines()
@@ -255,14 +239,7 @@ describe('runWatchdog against s3rver', () => {
     );
     const emf = captureEmf();
     // Act
-    const points = await runWatchdog({
-      s3: client,
-      bucket: BUCKET,
-      plan,
-      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
-      logger: quietLogger,
-      now: () => NOW,
-    });
+    const points = await watch(client, plan);
     // Assess
     expect(points.map((p) => p.drillOverdue)).toEqual([false, true]);
     expect(emf.value('ontime-db', 'DrillOverdue')).toBe(0);
@@ -276,14 +253,7 @@ describe('runWatchdog against s3rver', () => {
     await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys.latestVerified('bad-db'), Body: '{"database":"bad-db"}' }));
     const emf = captureEmf();
     // Act
-    const run = runWatchdog({
-      s3: client,
-      bucket: BUCKET,
-      plan: planOf(database('good-db', 'postgres', 'critical', 900), database('bad-db', 'postgres', 'critical', 900)),
-      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
-      logger: quietLogger,
-      now: () => NOW,
-    });
+    const run = watch(client, planOf(database('good-db', 'postgres', 'critical', 900), database('bad-db', 'postgres', 'critical', 900)));
     // Assess
     await expect(run).rejects.toThrow(WatchdogError);
     await expect(run).rejects.toThrow(
@@ -300,14 +270,7 @@ describe('runWatchdog against s3rver', () => {
     await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys.latestVerified('copied-db'), Body: JSON.stringify(other) }));
     captureEmf();
     // Act
-    const run = runWatchdog({
-      s3: client,
-      bucket: BUCKET,
-      plan: planOf(database('copied-db', 'postgres', 'general', 86_400)),
-      metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: 'watchdog' }),
-      logger: quietLogger,
-      now: () => NOW,
-    });
+    const run = watch(client, planOf(database('copied-db', 'postgres', 'general', 86_400)));
     // Assess
     await expect(run).rejects.toThrow(/names database "source-db"; expected "copied-db"/);
   });

@@ -155,7 +155,7 @@ describe('npm run demo, end to end on a small sample database', () => {
     });
   });
 
-  it('publishes the three chat messages of the run to the outbox', () => {
+  it('publishes the three chat messages of the walk-through, then those of the closing rehearsal, to the outbox', () => {
     // Prepare
     const file = join(directory, 'outbox.jsonl');
 
@@ -168,7 +168,27 @@ describe('npm run demo, end to end on a small sample database', () => {
       'Backup verified and replicated: demo',
       'Strongbox drill passed: demo',
       'Strongbox restore restored: demo',
+      'Backup verified and replicated: ledger',
+      'Strongbox drill passed: ledger',
+      'Strongbox drill passed: demo',
+      'Strongbox DR plan rehearsal passed: demo-dr',
     ]);
+  });
+
+  it('ends by rehearsing the two-group plan: each group, then the plan RTO against its target', () => {
+    // Prepare
+    const start = output.indexOf('\nRehearsal of DR plan "demo-dr"');
+
+    // Act
+    const rehearsal = output.slice(start);
+
+    // Assess
+    expect(start).toBeGreaterThan(output.indexOf('\nSummary\n'));
+    expect(rehearsal).toContain('(group 1: ledger; group 2: demo)');
+    expect(rehearsal).toMatch(/\n {2}group 1: passed in [\d.]+ s: ledger passed in [\d.]+ s \(restore [\d.]+ s\)\n/);
+    expect(rehearsal).toMatch(/\n {2}group 2: passed in [\d.]+ s: demo passed in [\d.]+ s \(restore [\d.]+ s\)\n/);
+    expect(rehearsal).toMatch(/\n {2}✓ plan RTO [\d.]+ s against the plan RTO of 120 s \(drPlans\[\]\.rto\): met\n/);
+    expect(rehearsal).not.toContain('RestoreDatabase');
   });
 
   it('restores sales.orders, and only it, into demo_strongbox_restore with the row count of the manifest', async () => {

@@ -9,7 +9,7 @@ import { FailureRecordSchema, keys, ManifestSchema, RestoreTaskErrorSchema } fro
 import { getJson } from '../../../contracts/vault-io';
 import { type EngineServer, startPostgres } from '../../../dev/servers/engines';
 import { type LocalS3, localS3Client, startS3rver } from '../../../dev/servers/s3rver';
-import { baseEnv, runTask, startTask } from '../run-task';
+import { baseEnv, runTask, runTaskRecordingModules, startTask } from '../run-task';
 import { type MultipartProxy, startMultipartProxy } from '../s3-multipart-proxy';
 
 /** Round trip and failure cases through the real entrypoint, against PostgreSQL 15 and s3rver on loopback. */
@@ -66,6 +66,25 @@ describe('dump task entrypoint with PostgreSQL', () => {
         () => true,
         () => false,
       );
+
+  const storedManifest = async () =>
+    ManifestSchema.parse(
+      JSON.parse(
+        await (await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: keys.manifest(backupId) }))).Body!.transformToString(),
+      ),
+    );
+  /** The restore's progress lines end with one closing line at 100 % of the manifest's bytes and parts. */
+  const expectProgressToManifest = async (stdout: string) => {
+    const { artifact } = await storedManifest();
+    const lines = stdout
+      .split('\n')
+      .filter((l) => l.includes('"message":"restore progress"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    expect(lines.map((l) => [l.totalBytes, l.totalParts])).toEqual(lines.map(() => [artifact.bytes, artifact.parts]));
+    expect(lines.filter((l) => l.final)).toEqual([lines.at(-1)]);
+    expect(lines.at(-1)).toMatchObject({ bytes: artifact.bytes, percent: 100, parts: artifact.parts, etaSeconds: 0, final: true });
+  };
 
   beforeAll(async () => {
     [pg, s3] = await Promise.all([startPostgres(), startS3rver(['vault'])]);
@@ -133,6 +152,7 @@ describe('dump task entrypoint with PostgreSQL', () => {
     expect(await query('copy', FINGERPRINT)).toEqual(await query('shop', FINGERPRINT));
     await query('copy', 'INSERT INTO sales.orders VALUES (9999, 1, 1, NULL)');
     expect(await query('copy', 'SELECT count(*)::int AS n FROM audit.events')).toEqual([{ n: 5001 }]);
+    await expectProgressToManifest(out.stdout);
   });
 
   it('restores a selection with parallel jobs from a verified local file', async () => {
@@ -153,6 +173,7 @@ describe('dump task entrypoint with PostgreSQL', () => {
       "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
     );
     expect(tables).toEqual([{ t: 'public.customers' }]);
+    await expectProgressToManifest(out.stdout);
   });
 
   it('refuses to restore into a non-empty database unless overwrite is set, and records why for its execution', async () => {
@@ -346,6 +367,52 @@ describe('dump task entrypoint with PostgreSQL', () => {
     expect(out.code).toBe(1);
     expect(out.stderr).toContain('cannot connect to postgres at 192.0.2.1:5432');
     expect(out.seconds).toBeLessThan(30);
+  });
+
+  it('loads for a PostgreSQL backup neither the other engines, nor the restore and drill code, nor the SDK before pg_dump runs', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'strongbox-modules-'));
+    try {
+      // Act
+      const { run, loaded } = await runTaskRecordingModules(
+        env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_BACKUP_ID: 'orders-20260102T030405Z-full' }),
+        join(dir, 'modules.json'),
+      );
+      // Assess
+      expect(run.code, run.stderr).toBe(0);
+      const files = loaded.modules.map((file) => file.replaceAll('\\', '/'));
+      const loadedAny = (pattern: RegExp) => files.filter((file) => pattern.test(file));
+      expect(loadedAny(/\/engines\/postgres\/adapter\.ts$/)).toHaveLength(1);
+      expect(loadedAny(/\/node_modules\/pg\//).length).toBeGreaterThan(0);
+      expect(loadedAny(/\/node_modules\/(mysql2|ioredis|@ioredis|iconv-lite)\//)).toEqual([]);
+      expect(loadedAny(/\/engines\/(mysql|redis|mongodb)\/|\/engines\/index\.ts$/)).toEqual([]);
+      expect(loadedAny(/\/tasks\/src\/commands\/(restore|drill|inventory)\.ts$/)).toEqual([]);
+      expect(loadedAny(/\/node_modules\/@aws-sdk\/client-secrets-manager\//)).toEqual([]);
+      // The S3 client is needed for the upload, which begins once pg_dump and zstd run: not earlier.
+      const dump = loaded.spawns.find((spawn) => spawn.command === 'pg_dump' && spawn.args.some((arg) => arg.startsWith('--snapshot=')));
+      expect(dump?.sdkLoaded).toBe(false);
+      expect(loadedAny(/\/node_modules\/@aws-sdk\/lib-storage\//).length).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('loads no AWS SDK module at all for a backup to the null sink', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'strongbox-modules-'));
+    try {
+      // Act
+      const { run, loaded } = await runTaskRecordingModules(
+        env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_SINK: 'null' }),
+        join(dir, 'modules.json'),
+      );
+      // Assess
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.result.ok).toBe(true);
+      expect(loaded.modules.filter((file) => file.includes('/node_modules/@aws-sdk/'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('exits 2 naming each bad or missing variable', async () => {

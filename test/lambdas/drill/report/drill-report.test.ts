@@ -10,41 +10,12 @@ import { getJson, putJson } from '../../../../contracts/vault-io';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { reportDrill } from '../../../../lambdas/drill/report/drill-report';
 import { monitoringPlan } from '../../../infra/constructs/monitoring-plan';
+import { metricsRecorder } from '../../fixtures';
 import { restoreRoleArn, seedBackup } from '../../restore/resolve/fixtures';
 
 const BUCKET = 'vault';
 const CHAT = 'arn:aws:sns:eu-west-1:123456789012:chat';
 const TASK_CRASHED = { Error: 'States.TaskFailed', Cause: 'Essential container in task exited (exit code 137)' };
-
-interface RecordedMetric {
-  readonly dimensions: Record<string, string>;
-  readonly defaultsCleared: boolean;
-  readonly name: string;
-  readonly unit: string;
-  readonly value: number;
-}
-
-/** Stands in for Powertools Metrics (as local/demo/demo.ts's metricValues does): records what would reach EMF. */
-function metricsRecorder(): { metrics: Metrics; recorded: RecordedMetric[] } {
-  const recorded: RecordedMetric[] = [];
-  const metrics = {
-    singleMetric: () => {
-      const dimensions: Record<string, string> = {};
-      let defaultsCleared = false;
-      return {
-        clearDefaultDimensions: () => {
-          defaultsCleared = true;
-        },
-        addDimension: (name: string, value: string) => {
-          dimensions[name] = value;
-        },
-        addMetric: (name: string, unit: string, value: number) =>
-          recorded.push({ dimensions: { ...dimensions }, defaultsCleared, name, unit, value }),
-      };
-    },
-  } as unknown as Metrics;
-  return { metrics, recorded };
-}
 
 describe('drill Report', () => {
   let s3rver: LocalS3;

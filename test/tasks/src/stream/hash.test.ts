@@ -22,6 +22,26 @@ const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(256 * 1024, i))
 const sha = createHash('sha256').update(Buffer.concat(chunks)).digest('hex');
 
 describe('stream hashing', () => {
+  it('records when the first byte passed, in milliseconds since the process started', async () => {
+    // Prepare
+    const meter = new HashMeter();
+    const before = performance.now();
+    const out = sink();
+    // Act
+    await pipeline(Readable.from(chunks), meter, out.writable);
+    // Assess
+    expect(meter.firstByteMs).toBeGreaterThanOrEqual(Math.floor(before));
+    expect(meter.firstByteMs).toBeLessThanOrEqual(Math.ceil(performance.now()));
+    expect(out.bytes()).toBe(40 * 256 * 1024);
+  });
+
+  it('has no first byte time before any byte passed', () => {
+    // Prepare, Act
+    const meter = new HashMeter();
+    // Assess
+    expect(meter.firstByteMs).toBeUndefined();
+  });
+
   it('fails the stream when the gate before its end rejects (a failed tool never completes an upload)', async () => {
     // Prepare
     const meter = new HashMeter(async () => {

@@ -1,0 +1,104 @@
+import { rmSync } from 'node:fs';
+import { createRequire, isBuiltin } from 'node:module';
+import { join } from 'node:path';
+import { build, type Plugin } from 'esbuild';
+
+/**
+ * The task's bundle, one definition for the image (tasks/Dockerfile runs this file) and the bench (which must
+ * measure what the image runs). An ES module build split at every dynamic import: Node compiles only the
+ * files a command reaches, so a PostgreSQL backup never parses the MySQL and Redis drivers, the restore
+ * code or, with the null sink, the AWS SDK (one 4 MB file cost every start ~0.15 s of compilation alone).
+ */
+export const TASK_ENTRY_FILE = 'main.mjs';
+
+/**
+ * V8 flags of the task's `node`, in the image's ENTRYPOINT (a test holds the Dockerfile to them). The task's
+ * live heap is ~16 MB; what raised its peak RSS was garbage waiting for a collection: V8 by default lets the
+ * young generation grow to 16 MB semi-spaces and collects the stream's 64 KiB chunks and lib-storage's part
+ * copies (off-heap) late. `--optimize-for-size` collects sooner and keeps the heap tight (peak off-heap
+ * buffers of a 1 GB backup 80 -> ~50 MB, heap 34 -> 18 MB), `--max-semi-space-size=1` caps the young
+ * generation. Measured: 1 GB PostgreSQL backup 162 -> 122-137 MB; the price is more frequent collections, the
+ * task's node used ~3.2 -> ~4.0 s of CPU for that backup (beside pg_dump's and zstd's, on a loaded machine).
+ */
+export const TASK_NODE_FLAGS: readonly string[] = ['--optimize-for-size', '--max-semi-space-size=1'];
+
+/**
+ * glibc settings of the task's process, an ENV line of the image. glibc raises its mmap threshold to the
+ * size of each large block freed (lib-storage's 8 MiB parts), after which parts and the stream's 64 KiB
+ * chunks come from heap arenas that fragment and never shrink: ~12 MB of a 1 GB backup's peak RSS (137 ->
+ * 122-125 MB). A fixed threshold keeps those buffers in their own mappings, returned to the system when
+ * freed. entry.ts removes it from the environment so that the tools and servers the task starts keep glibc's
+ * defaults.
+ */
+export const TASK_PROCESS_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '65536' };
+
+const REPOSITORY_ROOT = join(__dirname, '..');
+
+/**
+ * A CommonJS package loaded by `await import('pkg')` (mysql2/promise, the Secrets Manager client) becomes a
+ * chunk whose only export is `default`: Node would have found its named exports, esbuild cannot, and
+ * `const { createConnection } = await import('mysql2/promise')` would get undefined. Such imports go
+ * through a module that re-exports the package's names, read from the package itself at build time.
+ */
+const CJS_DYNAMIC = 'strongbox-cjs-dynamic';
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+export const namedCjsExports: Plugin = {
+  name: 'named-cjs-exports',
+  setup(on) {
+    // Only the project's own imports: the packages' dynamic imports of their own files are esbuild's business.
+    on.onResolve({ filter: /^[^./]/ }, (args) =>
+      args.kind === 'dynamic-import' && args.namespace === 'file' && !args.importer.includes('node_modules') && !isBuiltin(args.path)
+        ? { path: args.path, namespace: CJS_DYNAMIC, pluginData: { resolveDir: args.resolveDir } }
+        : undefined,
+    );
+    on.onLoad({ filter: /.*/, namespace: CJS_DYNAMIC }, (args) => {
+      const resolveDir = (args.pluginData as { resolveDir: string }).resolveDir;
+      const loaded = createRequire(join(resolveDir, 'noop.js'))(args.path) as Record<string, unknown>;
+      const names = Object.keys(loaded).filter((name) => IDENTIFIER.test(name) && name !== 'default');
+      const contents = [
+        `import * as pkg from ${JSON.stringify(args.path)};`,
+        ...names.map((name) => `export const ${name} = pkg[${JSON.stringify(name)}];`),
+        'export default pkg.default;',
+      ].join('\n');
+      return { contents, resolveDir, loader: 'js' };
+    });
+  },
+};
+
+/** Bundles tasks/src/entry.ts into `outdir` (emptied first); returns the entry file's path. */
+export async function buildTask(outdir: string): Promise<string> {
+  rmSync(outdir, { recursive: true, force: true });
+  await build({
+    entryPoints: { main: join(REPOSITORY_ROOT, 'tasks', 'src', 'entry.ts') },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    splitting: true,
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    // The drivers and the SDK are CommonJS and call require() for Node's own modules.
+    banner: {
+      js: "import { createRequire as __strongboxRequire } from 'node:module'; const require = __strongboxRequire(import.meta.url);",
+    },
+    plugins: [namedCjsExports],
+    logLevel: 'error',
+  });
+  return join(outdir, TASK_ENTRY_FILE);
+}
+
+if (require.main === module) {
+  const outdir = process.argv[2];
+  if (!outdir) {
+    process.stderr.write('usage: tsx tasks/build.ts <output directory>\n');
+    process.exit(2);
+  }
+  buildTask(outdir).then(
+    (entry) => process.stdout.write(`${entry}\n`),
+    (error: Error) => {
+      process.stderr.write(`tasks/build.ts: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}

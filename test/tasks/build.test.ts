@@ -1,0 +1,141 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EngineServer, startMariadb, startPostgres } from '../../dev/servers/engines';
+import { buildTask, TASK_ENTRY_FILE, TASK_NODE_FLAGS, TASK_PROCESS_ENV } from '../../tasks/build';
+import { baseEnv } from './run-task';
+
+const DOCKERFILE = readFileSync(join(__dirname, '..', '..', 'tasks', 'Dockerfile'), 'utf8');
+
+describe('the task image entry', () => {
+  it('starts node with the heap flags the task was measured with', () => {
+    // Prepare
+    const line = DOCKERFILE.split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+    // Act
+    const argv = JSON.parse(line?.slice('ENTRYPOINT '.length) ?? '[]') as string[];
+    // Assess
+    expect(argv).toEqual(['node', ...TASK_NODE_FLAGS, `/app/${TASK_ENTRY_FILE}`]);
+    expect(TASK_NODE_FLAGS).toContain('--optimize-for-size');
+    expect(TASK_NODE_FLAGS.some((flag) => /^--max-semi-space-size=\d+$/.test(flag))).toBe(true);
+  });
+
+  it('sets the allocator environment of the task process', () => {
+    // Prepare
+    const env = DOCKERFILE.split('\n')
+      .filter((l) => l.startsWith('ENV '))
+      .flatMap((l) => l.slice('ENV '.length).trim().split(/\s+/));
+    // Act, Assess
+    for (const [name, value] of Object.entries(TASK_PROCESS_ENV)) {
+      expect(env).toContain(`${name}=${value}`);
+    }
+  });
+});
+
+describe('the task bundle (tasks/build.ts)', () => {
+  let out: string;
+  let entry: string;
+  let pg: EngineServer;
+  let maria: EngineServer;
+
+  beforeAll(async () => {
+    out = mkdtempSync(join(tmpdir(), 'strongbox-bundle-'));
+    entry = await buildTask(out);
+    [pg, maria] = await Promise.all([startPostgres(), startMariadb()]);
+    const client = new Client({ host: pg.host, port: pg.port, user: 'postgres', password: pg.password, database: 'postgres' });
+    await client.connect();
+    await client.query('CREATE TABLE items AS SELECT g AS id, md5(g::text) AS t FROM generate_series(1, 2000) g');
+    await client.end();
+  });
+
+  afterAll(async () => {
+    await Promise.all([pg?.stop(), maria?.stop()]);
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it('splits the commands and the drivers into their own files', () => {
+    // Prepare, Act
+    const files = readdirSync(out);
+    // Assess
+    expect(files).toContain(TASK_ENTRY_FILE);
+    expect(files.some((file) => file.startsWith('backup-'))).toBe(true);
+    expect(files.some((file) => file.startsWith('restore-'))).toBe(true);
+    expect(readFileSync(entry, 'utf8')).not.toContain('mysql2');
+  });
+
+  it('runs a PostgreSQL backup as the image runs it: node, the flags, the allocator setting, the bundle', () => {
+    // Prepare
+    const env = {
+      ...baseEnv(),
+      ...TASK_PROCESS_ENV,
+      ...pg.taskEnv(),
+      STRONGBOX_COMMAND: 'backup',
+      STRONGBOX_DATABASE: 'items',
+      STRONGBOX_DB_NAME: 'postgres',
+      STRONGBOX_VAULT_BUCKET: 'vault',
+      STRONGBOX_SINK: 'null',
+    };
+    // Act
+    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    // Assess
+    expect(run.status, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}');
+    expect(result).toMatchObject({ command: 'backup', ok: true });
+    expect(result.uncompressedBytes).toBeGreaterThan(2000 * 32);
+    expect(result.firstByteMs).toBeGreaterThan(0);
+  });
+
+  it('exits 2 with the one-line environment error from the bundle too', () => {
+    // Prepare
+    const env = { ...baseEnv(), STRONGBOX_COMMAND: 'backup' };
+    // Act
+    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    // Assess
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('STRONGBOX_DATABASE: not set');
+    expect(run.stderr).not.toContain('    at ');
+  });
+
+  it('runs a MariaDB backup: the driver a command imports on demand keeps its named exports in the bundle', () => {
+    // Prepare
+    const env = {
+      ...baseEnv(),
+      ...TASK_PROCESS_ENV,
+      ...maria.taskEnv(),
+      STRONGBOX_COMMAND: 'backup',
+      STRONGBOX_DATABASE: 'shop',
+      STRONGBOX_VAULT_BUCKET: 'vault',
+      STRONGBOX_SINK: 'null',
+    };
+    // Act
+    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    // Assess
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}')).toMatchObject({ command: 'backup', ok: true });
+  });
+
+  it('reads a secret through the Secrets Manager client the bundle loads on demand', () => {
+    // Prepare: nothing listens on the endpoint, so the SDK's own connection error proves its client was built.
+    const env = {
+      ...baseEnv(),
+      ...pg.taskEnv(),
+      STRONGBOX_DB_USERNAME: '',
+      STRONGBOX_DB_PASSWORD: '',
+      STRONGBOX_DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:shop-AbCdEf',
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: 'http://127.0.0.1:9',
+      AWS_MAX_ATTEMPTS: '1',
+      STRONGBOX_COMMAND: 'backup',
+      STRONGBOX_DATABASE: 'shop',
+      STRONGBOX_VAULT_BUCKET: 'vault',
+      STRONGBOX_SINK: 'null',
+    };
+    // Act
+    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    // Assess
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('ECONNREFUSED');
+    expect(run.stderr).not.toMatch(/is not a (constructor|function)/);
+  });
+});
