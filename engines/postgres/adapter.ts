@@ -131,13 +131,15 @@ export const postgres: EngineAdapter = {
     toolVersionAsked.catch(() => undefined);
     const client = await connect(connection, database);
     try {
+      // The LSN is the insert position, not pg_current_wal_lsn() (the write position): with synchronous_commit=off a
+      // commit is visible before its WAL is written, and recovering to the write position missed it.
       // The transaction stays open until pg_dump exits: pg_dump attaches to the exported snapshot, and the
       // counts are taken in the very same snapshot, so the inventory is exact.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const started = (
         await client.query<{ snapshot: string; version: string; lsn: string; size: string; authid: boolean }>(
           `SELECT pg_export_snapshot() AS snapshot, current_setting('server_version') AS version,
-             CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text AS lsn,
+             CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END::text AS lsn,
              pg_database_size(current_database()) AS size,
              has_table_privilege('pg_catalog.pg_authid', 'SELECT') AS authid`,
         )
