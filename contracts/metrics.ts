@@ -43,6 +43,12 @@ export const METRIC = {
   logArchiveLagSeconds: 'LogArchiveLagSeconds',
   /** 1 from the archiving run that found a binlog purged or replaced before it was archived, else 0. */
   logChainBroken: 'LogChainBroken',
+  // PostgreSQL WAL archiving (contracts/wal.ts)
+  /**
+   * Bytes of WAL the source keeps for Strongbox's slot (pg_wal_lsn_diff of the current LSN and the slot's
+   * restart_lsn): what a stalled archiver costs the database's own disk. Emitted by every archive-logs run of PostgreSQL.
+   */
+  retainedWalBytes: 'RetainedWalBytes',
   /**
    * DR plan rehearsals, emitted by the DR plan Report step with the one dimension `Plan` (not Database/Engine):
    * 1 when a rehearsal failed a database or took longer than drPlans[].rto, else 0; the rehearsal alarm reads it.

@@ -16,6 +16,7 @@ import { DATABASE_NAME, ENGINES, NAME_SOURCE } from './engines';
  *   logs/<database>/<kind>/<yyyy>/<mm>/<dd>/<segmentId>/data.<kind>.zst  a log segment (contracts/logs.ts)
  *   logs/<database>/<kind>/<yyyy>/<mm>/<dd>/<segmentId>/manifest.json    written last: the segment exists once this does
  *   index/<database>/log-cursor.json                                   where the next archiving run starts
+ *   bases/<database>/<yyyy>/<mm>/<dd>/<baseId>/{base.tar.zst,backup_manifest,manifest.json}  PostgreSQL base backups (contracts/wal.ts)
  *   restores/<database>/<time>.json                                    audit trail of console restores
  *   restores/<database>/task-errors/<execution name>.json              a failed restore task's own error line
  */
