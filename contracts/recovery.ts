@@ -11,18 +11,6 @@
 
 const GIB = 1024 ** 3;
 
-/** PostgreSQL's text form of an LSN: two hex numbers of up to 8 digits, `16/B374D848`. */
-export const LSN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
-
-/** An LSN as a number, to compare and subtract (the text form does not sort: `0/FFFFFFFF` < `1/0`). */
-export function lsnToBigInt(lsn: string): bigint {
-  if (!LSN.test(lsn)) {
-    throw new Error(`"${lsn}" is not an LSN; expected two hex numbers such as "0/16B3748"`);
-  }
-  const [high, low] = lsn.split('/');
-  return (BigInt(`0x${high}`) << 32n) | BigInt(`0x${low}`);
-}
-
 /** pg_create_restore_point takes names of up to 63 bytes (MAXFNAMELEN - 1). */
 export const RESTORE_POINT_NAME_BYTES = 63;
 

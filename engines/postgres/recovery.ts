@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { lsnToBigInt, RECOVERY_WAL_GIB, RESTORE_POINT_NAME_BYTES } from '../../contracts/recovery';
+import { RECOVERY_WAL_GIB, RESTORE_POINT_NAME_BYTES } from '../../contracts/recovery';
+import { parseLsn } from '../../contracts/wal';
 import type { Connection } from '../connection';
 import type { ThrowawaySpec } from '../engine';
 import { own, userIds } from '../process';
@@ -102,7 +103,7 @@ export function recoverySettings(target: RecoveryTarget, restoreCommand: string)
         'recovery_target_inclusive=true',
       ];
     case 'lsn':
-      lsnToBigInt(target.lsn);
+      parseLsn(target.lsn);
       return [...settings, `recovery_target_lsn=${target.lsn}`, 'recovery_target_inclusive=true'];
     case 'name':
       if (target.name.length === 0 || Buffer.byteLength(target.name) > RESTORE_POINT_NAME_BYTES) {

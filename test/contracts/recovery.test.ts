@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  FARGATE_EPHEMERAL_STORAGE_GIB,
-  LSN,
-  lsnToBigInt,
-  RECOVERY_WAL_GIB,
-  recoveryDiskBytes,
-  recoveryDiskRefusal,
-} from '../../contracts/recovery';
+import { FARGATE_EPHEMERAL_STORAGE_GIB, RECOVERY_WAL_GIB, recoveryDiskBytes, recoveryDiskRefusal } from '../../contracts/recovery';
 
 const GIB = 1024 ** 3;
 
@@ -51,15 +44,5 @@ describe('recoveryDiskRefusal', () => {
     expect(FARGATE_EPHEMERAL_STORAGE_GIB).toEqual({ default: 20, min: 21, max: 200 });
     expect(refusal).toContain('plus the pg_dump archive a selective or parallel delivery writes');
     expect(refusal).toMatch(/exceeds Fargate's 200 GiB ephemeral-storage ceiling, so restore a logical backup/);
-  });
-});
-
-describe('lsnToBigInt', () => {
-  it('orders LSNs by value, not by text, and refuses what is not one', () => {
-    // Assess
-    expect(LSN.test('0/16B3748')).toBe(true);
-    expect(lsnToBigInt('0/FFFFFFFF') < lsnToBigInt('1/0')).toBe(true);
-    expect(lsnToBigInt('1/10')).toBe((1n << 32n) + 16n);
-    expect(() => lsnToBigInt('16-B3')).toThrow('"16-B3" is not an LSN; expected two hex numbers such as "0/16B3748"');
   });
 });
