@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { ENGINES, REDIS_MODES, TLS_MODES } from './engines';
 import { BackupIdSchema, DatabaseNameSchema } from './vault';
+import { BaseIdSchema } from './wal';
 
 /**
  * The dump task's input contract: environment variables, because that is what ECS container overrides
@@ -48,6 +49,16 @@ export const TASK_ENV = {
   logIntervalMinutes: 'STRONGBOX_LOG_INTERVAL_MINUTES',
   /** Bench only: `null` discards the compressed dump instead of uploading it. */
   sink: 'STRONGBOX_SINK',
+  // PostgreSQL point-in-time restore (issue #13): recover this base with archived WAL inside the task, then deliver
+  // the recovered database into the target. Exactly one stop point, or none: the end of the archived WAL.
+  /** The base backup (contracts/wal.ts baseId) to recover; set only for a point-in-time restore. */
+  recoveryBaseId: 'STRONGBOX_RECOVERY_BASE_ID',
+  /** recovery_target_time, ISO 8601. */
+  recoveryTime: 'STRONGBOX_RECOVERY_TIME',
+  /** recovery_target_lsn, `16/B374D848`. */
+  recoveryLsn: 'STRONGBOX_RECOVERY_LSN',
+  /** recovery_target_name: a restore point made with pg_create_restore_point. */
+  recoveryName: 'STRONGBOX_RECOVERY_NAME',
 } as const;
 
 export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill', 'archive-logs'] as const;
@@ -100,6 +111,14 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.sink]: z.enum(['s3', 'null']).default('s3'),
   [TASK_ENV.executionName]: z.string().min(1).max(80).optional(),
   [TASK_ENV.logIntervalMinutes]: z.coerce.number().int().min(1).max(1440).optional(),
+  // PostgreSQL point-in-time restore (issue #13)
+  [TASK_ENV.recoveryBaseId]: BaseIdSchema.optional(),
+  [TASK_ENV.recoveryTime]: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 date-time with a zone' }).optional(),
+  [TASK_ENV.recoveryLsn]: z
+    .string()
+    .regex(/^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/, { error: 'expected an LSN such as "16/B374D848"' })
+    .optional(),
+  [TASK_ENV.recoveryName]: z.string().min(1).max(63).optional(),
 });
 export type TaskEnv = z.infer<typeof TaskEnvSchema>;
 

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { RECOVERY_WAL_GIB, RESTORE_POINT_NAME_BYTES } from '../../contracts/recovery';
 import { parseLsn } from '../../contracts/wal';
 import type { Connection } from '../connection';
@@ -67,6 +67,8 @@ export interface RecoverOptions {
   readonly walTar?: string | Readable;
   readonly wal: WalSource;
   readonly target: RecoveryTarget;
+  /** Awaited once the base is extracted and before the server starts: the caller's checksum verdict on the base. */
+  readonly baseVerified?: () => Promise<void>;
   /** A role of the recovered cluster to log in as first (local trust); its bootstrap superuser is then used. @default 'postgres' */
   readonly role?: string;
   /** How long replay may take. @default 6 h */
@@ -198,19 +200,30 @@ async function extractTar(tar: string | Readable, directory: string): Promise<vo
     stderr = (stderr + chunk.toString()).slice(-2000);
   });
   const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
-  const fed = pipeline(typeof tar === 'string' ? createReadStream(tar) : tar, child.stdin as NodeJS.WritableStream).catch(
-    (error: Error) => error,
+  const input = typeof tar === 'string' ? createReadStream(tar) : tar;
+  const stdin = child.stdin as NodeJS.WritableStream;
+  // tar stops reading at the archive's end marker, which may come before the stream's end (block padding): the rest
+  // is drained, so that a download behind the stream still runs to its end and reaches its checksum verdict.
+  stdin.on('error', () => {
+    input.unpipe(stdin);
+    input.resume();
+  });
+  input.pipe(stdin);
+  const read = finished(input).then(
+    () => undefined,
+    (error: Error) => {
+      child.kill('SIGTERM');
+      return error;
+    },
   );
-  const [[code, signal], feeding] = await Promise.all([exited, fed]);
+  const [[code, signal], failure] = await Promise.all([exited, read]);
+  if (failure) {
+    throw new RecoveryFailedError(`reading the base backup failed: ${failure.message}`);
+  }
   if (code !== 0) {
     throw new RecoveryFailedError(
       `extracting the base backup failed (tar ${signal ? `killed by ${signal}` : `exit ${code}`}): ${stderr.trim()}`,
     );
-  }
-  // tar stops reading at the archive's end marker, which may come before the stream's end: only that is no failure.
-  const stoppedEarly = ['ERR_STREAM_PREMATURE_CLOSE', 'EPIPE'].includes((feeding as NodeJS.ErrnoException | undefined)?.code ?? '');
-  if (feeding instanceof Error && !stoppedEarly) {
-    throw new RecoveryFailedError(`reading the base backup failed: ${feeding.message}`);
   }
 }
 
@@ -283,6 +296,7 @@ export async function recoverPostgres(options: RecoverOptions): Promise<Recovere
   const prepare = async (directory: string) => {
     const data = join(directory, 'data');
     await extractTar(options.base, data);
+    await options.baseVerified?.();
     const version = existsSync(join(data, 'PG_VERSION')) ? readFileSync(join(data, 'PG_VERSION'), 'utf8').trim() : undefined;
     if (version !== MAJOR) {
       throw new RecoveryFailedError(

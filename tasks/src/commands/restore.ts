@@ -202,6 +202,9 @@ export async function runRestore(
   options: { readonly progress?: string } = {},
 ): Promise<Record<string, unknown>> {
   const env = settings.env;
+  if (env.STRONGBOX_RECOVERY_BASE_ID) {
+    return (await import('./recover-postgres')).runPointInTimeRestore(settings, deps);
+  }
   const backupId = env.STRONGBOX_BACKUP_ID;
   if (!backupId) {
     throw new TaskEnvError(
