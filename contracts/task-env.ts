@@ -50,7 +50,7 @@ export const TASK_ENV = {
   sink: 'STRONGBOX_SINK',
 } as const;
 
-export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill', 'archive-logs'] as const;
+export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill', 'archive-logs', 'base-backup'] as const;
 export type TaskCommand = (typeof TASK_COMMANDS)[number];
 
 /** Name of the container in every Strongbox task definition; overrides address it by this name. */
