@@ -11,7 +11,7 @@ import { DatabaseNameSchema, LOG_FILE_NAME, LOG_KINDS, type LogKind, SegmentIdSc
  */
 
 /** Engines whose logs Strongbox archives, and the kind of log. Other engines refuse a `logs` block. */
-export const LOG_KIND_BY_ENGINE: Readonly<Partial<Record<Engine, LogKind>>> = { mysql: 'binlog', mariadb: 'binlog' };
+export const LOG_KIND_BY_ENGINE: Readonly<Partial<Record<Engine, LogKind>>> = { mysql: 'binlog', mariadb: 'binlog', postgres: 'wal' };
 
 /** The smallest archiving interval: EventBridge Scheduler's `rate()` counts whole minutes. */
 export const MIN_LOG_INTERVAL_MINUTES = 1;
@@ -107,6 +107,11 @@ export const LogCursorSchema = z.strictObject({
   broken: z.strictObject({ at: isoDate, reason: z.string().min(1), resumedAt: LogCoordinatesSchema }).optional(),
 });
 export type LogCursor = z.infer<typeof LogCursorSchema>;
+
+/** Whole seconds from the newest covered instant to `now`; never negative (clocks of the task and server differ). */
+export function archiveLagSeconds(cursor: Pick<LogCursor, 'coveredUntil'>, now: Date): number {
+  return Math.max(0, Math.round((now.getTime() - Date.parse(cursor.coveredUntil)) / 1000));
+}
 
 /**
  * Server log files sort by their numeric suffix (`binlog.000009` < `binlog.000010` < `binlog.1000000`), which

@@ -61,7 +61,7 @@ export const TASK_ENV = {
   recoveryName: 'STRONGBOX_RECOVERY_NAME',
 } as const;
 
-export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill', 'archive-logs'] as const;
+export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill', 'archive-logs', 'base-backup'] as const;
 export type TaskCommand = (typeof TASK_COMMANDS)[number];
 
 /** Name of the container in every Strongbox task definition; overrides address it by this name. */

@@ -160,3 +160,10 @@ export const BaseBackupManifestSchema = z.strictObject({
   durationSeconds: z.number().min(0),
 });
 export type BaseBackupManifest = z.infer<typeof BaseBackupManifestSchema>;
+
+/** What a PostgreSQL server needs for base backups and WAL archiving, in the words of every message that mentions it. */
+export const WAL_SERVER_NEEDS =
+  'the server needs wal_level=replica (or logical), a login role with REPLICATION (or a superuser), max_wal_senders with 2 free senders and max_replication_slots with 1 free slot (Strongbox creates the physical slot strongbox_<database>), and pg_hba.conf allowing that role replication connections from the task; set max_slot_wal_keep_size (e.g. 2x the RetainedWalBytes alarm) so a stalled archiver cannot fill the disk';
+
+/** RetainedWalBytes alarm threshold when `logs.retainedWalAlarmGiB` is not set. */
+export const DEFAULT_RETAINED_WAL_ALARM_GIB = 8;

@@ -39,7 +39,7 @@ const USER_RELATIONS = `
   ORDER BY 1, 2`;
 
 /** libpq's own variables: the password never appears in argv. */
-function toolEnv(connection: Connection): Record<string, string | undefined> {
+export function toolEnv(connection: Connection): Record<string, string | undefined> {
   return {
     PGPASSWORD: connection.password,
     PGSSLMODE: connection.tls === 'verify-full' ? 'verify-full' : connection.tls,
@@ -48,7 +48,7 @@ function toolEnv(connection: Connection): Record<string, string | undefined> {
   };
 }
 
-function connectionArgs(connection: Connection, database: string): string[] {
+export function connectionArgs(connection: Connection, database: string): string[] {
   return [
     '-h',
     connection.host,

@@ -24,6 +24,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   inventory: async () => (await import('./commands/inventory')).runInventory,
   drill: async () => (await import('./commands/drill')).runDrill,
   'archive-logs': async () => (await import('./commands/archive-logs')).runArchiveLogs,
+  'base-backup': async () => (await import('./commands/base-backup')).runBaseBackup,
 };
 
 /** What a caller (a test, the local runtime) may provide instead of the task's own AWS clients. */

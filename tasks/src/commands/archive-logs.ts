@@ -1,8 +1,9 @@
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
+  archiveLagSeconds,
   LOG_KIND_BY_ENGINE,
   type LogCoordinates,
   type LogCursor,
@@ -31,9 +32,7 @@ import { toolVersion } from '../../../engines/tools';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { taskMetrics } from '../metrics';
-import { parseZstdSummary, startCompressor } from '../stream/compress';
-import { HashMeter } from '../stream/hash';
-import { uploadStream } from '../stream/upload';
+import { uploadCompressedFile } from '../stream/upload-file';
 import type { TaskDeps } from './backup';
 
 /** The server is not set up for binlog archiving; the message names every setting and its fix. */
@@ -152,6 +151,9 @@ export async function archiveLogs(args: ArchiveLogsArgs): Promise<ArchiveLogsRes
 export async function runArchiveLogs(settings: TaskSettings, deps: TaskDeps): Promise<Record<string, unknown>> {
   const env = settings.env;
   const engine = env.STRONGBOX_ENGINE;
+  if (LOG_KIND_BY_ENGINE[engine] === 'wal') {
+    return (await import('./archive-wal')).runArchiveWal(settings, deps);
+  }
   if (!LOG_KIND_BY_ENGINE[engine]) {
     throw new TaskEnvError(
       `${TASK_ENV.engine}: archive-logs archives MySQL/MariaDB binlogs, not ${engine}; remove the logs block of ${env.STRONGBOX_DATABASE}`,
@@ -195,10 +197,7 @@ export async function runArchiveLogs(settings: TaskSettings, deps: TaskDeps): Pr
   }
 }
 
-/** Whole seconds from the newest covered instant to `now`; never negative (clocks of the task and server differ). */
-export function archiveLagSeconds(cursor: LogCursor, now: Date): number {
-  return Math.max(0, Math.round((now.getTime() - Date.parse(cursor.coveredUntil)) / 1000));
-}
+export { archiveLagSeconds };
 
 interface SliceContext {
   readonly runAt: Date;
@@ -220,25 +219,14 @@ async function archiveSlice(args: ArchiveLogsArgs, read: BinlogRead, context: Sl
     }
     const segmentId = mintSegmentId(args.database, 'binlog', context.runAt, read.file, read.start);
     const key = keys.segmentData(segmentId);
-    const fd = openSync(path, 'r');
-    const zstd = startCompressor(args.compressionLevel, fd);
-    closeSync(fd);
-    const meter = new HashMeter(() => zstd.succeeded());
-    const compressed = zstd.child.stdout;
-    if (!compressed) {
-      throw new Error('zstd has no stdout');
-    }
-    compressed.pipe(meter);
-    compressed.once('error', (error) => meter.destroy(error));
-    await uploadStream({
-      client: args.s3,
+    const stored = await uploadCompressedFile({
+      s3: args.s3,
       bucket: args.bucket,
       key,
-      body: meter,
+      path,
+      level: args.compressionLevel,
       expectedBytes: read.end - read.start,
-      bytes: () => meter.bytes,
     });
-    const sizes = parseZstdSummary(zstd.stderr.toString());
     // A closed file ends in its rotate event; a file the server closed without one (a crash) continues in the next listed file.
     const closed = contents.rotatedTo !== undefined || (read.closed && context.fallbackNext !== undefined);
     const next =
@@ -260,9 +248,9 @@ async function archiveSlice(args: ArchiveLogsArgs, read: BinlogRead, context: Sl
       ...(contents.gtid && { gtid: contents.gtid }),
       artifact: {
         key,
-        bytes: meter.bytes,
-        sha256: meter.sha256(),
-        uncompressedBytes: sizes?.uncompressedBytes ?? 0,
+        bytes: stored.bytes,
+        sha256: stored.sha256,
+        uncompressedBytes: stored.uncompressedBytes,
         compression: { algorithm: 'zstd', level: args.compressionLevel },
       },
       tool: { ...context.tool, args: ['--defaults-extra-file=<0600 option file>', ...toolArgs] },

@@ -186,7 +186,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
   }
 }
 
-interface StoreArgs {
+export interface StoreArgs {
   readonly settings: TaskSettings;
   readonly deps: TaskDeps;
   readonly key: string;
@@ -201,7 +201,7 @@ interface StoreArgs {
   readonly started: (zstd: RunningTool, meter: HashMeter) => void;
 }
 
-interface Stored extends UploadResult {
+export interface Stored extends UploadResult {
   /** Milliseconds from the process's start to the first compressed byte (the task's start-up cost in the figures). */
   readonly firstByteMs?: number;
   readonly bytes: number;
@@ -214,7 +214,7 @@ interface Stored extends UploadResult {
  * (or the null sink). The hash meter does not end its stream until the producer and zstd both exited 0, so a
  * failed producer never completes the upload.
  */
-async function storeCompressed(args: StoreArgs): Promise<Stored> {
+export async function storeCompressed(args: StoreArgs): Promise<Stored> {
   const { settings, deps } = args;
   const level = settings.env.STRONGBOX_COMPRESSION_LEVEL;
   let zstd: RunningTool;
