@@ -67,8 +67,11 @@ export interface RecoverOptions {
   readonly walTar?: string | Readable;
   readonly wal: WalSource;
   readonly target: RecoveryTarget;
-  /** Awaited once the base is extracted and before the server starts: the caller's checksum verdict on the base. */
-  readonly baseVerified?: () => Promise<void>;
+  /**
+   * Awaited once the base is extracted into `data` and before anything there changes or the server starts: the
+   * caller's checksum verdict on the base, and pg_verifybackup for a drill.
+   */
+  readonly afterExtract?: (data: string) => Promise<void>;
   /** A role of the recovered cluster to log in as first (local trust); its bootstrap superuser is then used. @default 'postgres' */
   readonly role?: string;
   /** How long replay may take. @default 6 h */
@@ -296,7 +299,7 @@ export async function recoverPostgres(options: RecoverOptions): Promise<Recovere
   const prepare = async (directory: string) => {
     const data = join(directory, 'data');
     await extractTar(options.base, data);
-    await options.baseVerified?.();
+    await options.afterExtract?.(data);
     const version = existsSync(join(data, 'PG_VERSION')) ? readFileSync(join(data, 'PG_VERSION'), 'utf8').trim() : undefined;
     if (version !== MAJOR) {
       throw new RecoveryFailedError(

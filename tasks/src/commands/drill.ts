@@ -31,6 +31,9 @@ import { loadManifest, runRestore } from './restore';
  */
 export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<Record<string, unknown>> {
   const env = settings.env;
+  if (env.STRONGBOX_RECOVERY_BASE_ID) {
+    return (await import('./drill-wal-chain')).runWalChainDrill(settings, deps);
+  }
   const backupId = env.STRONGBOX_BACKUP_ID;
   if (!backupId) {
     throw new TaskEnvError(

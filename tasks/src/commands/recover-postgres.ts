@@ -127,7 +127,13 @@ export interface RecoveryRun {
  * recovery short of the target and refuses. Every commit offered then lies at or before the instant, so the end of
  * the archived WAL is that very instant's state, and recovery runs again to it.
  */
-export async function recoverBase(settings: TaskSettings, deps: TaskDeps, baseId: string, target: RecoveryTarget): Promise<RecoveryRun> {
+export async function recoverBase(
+  settings: TaskSettings,
+  deps: TaskDeps,
+  baseId: string,
+  target: RecoveryTarget,
+  afterExtract?: (data: string, base: BaseBackupManifest) => Promise<void>,
+): Promise<RecoveryRun> {
   const env = settings.env;
   const s3 = await deps.s3();
   const bucket = env.STRONGBOX_VAULT_BUCKET;
@@ -149,7 +155,10 @@ export async function recoverBase(settings: TaskSettings, deps: TaskDeps, baseId
       wal: vaultWalSource(s3, bucket, segments),
       target: stop,
       role: env.STRONGBOX_DB_USERNAME ?? 'postgres',
-      baseVerified: () => verdict,
+      afterExtract: async (data) => {
+        await verdict;
+        await afterExtract?.(data, base);
+      },
     });
   };
   logLine('info', 'recovery started', { baseId, target, walFiles: segments.size });
