@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { startArchivingPostgres } from '../dev/servers/postgres-archive';
@@ -14,7 +14,7 @@ import { BENCH_DIR, logger, round } from './support';
  * just before the last writes, alternating:
  *
  *   ours: recoverPostgres, the task's recovery (tar extracted as the server's user, restore_command through the
- *         loopback WAL source and its helper, server settings of the recovery, wait for promotion);
+ *         spool helper and the task's read-ahead, server settings of the recovery, wait for promotion);
  *   raw:  `tar -x`, recovery.signal, `restore_command = 'cp <archive>/%f %p'`, postgres with the same server settings,
  *         polled until it accepts a connection after promotion.
  *
@@ -46,8 +46,13 @@ async function raw(base: string, archive: string, at: string): Promise<number> {
   const data = join(directory, 'data');
   mkdirSync(data, { mode: 0o700 });
   own(data, 'postgres');
-  const tar = spawn('tar', ['-x', '-f', base, '-C', data], { stdio: 'inherit', ...userIds('postgres') });
-  await once(tar, 'close');
+  // The tar arrives on stdin as in the task: the server's user need not be able to open the bench's file.
+  const tar = spawn('tar', ['-x', '-f', '-', '-C', data], { stdio: ['pipe', 'inherit', 'inherit'], ...userIds('postgres') });
+  createReadStream(base).pipe(tar.stdin as NodeJS.WritableStream);
+  const [code] = (await once(tar, 'close')) as [number | null];
+  if (code !== 0) {
+    throw new Error(`raw recovery: tar exited with code ${code}`);
+  }
   writeFileSync(join(data, 'recovery.signal'), '');
   writeFileSync(join(directory, 'pg_hba.conf'), 'local all all trust\n');
   writeFileSync(join(directory, 'postgresql.conf'), '');

@@ -84,6 +84,8 @@ export async function startArchivingPostgres(): Promise<ArchivingPostgres> {
             '-Ft',
             '-X',
             'fetch',
+            // An immediate checkpoint: the default spread one waited minutes on a server that had just loaded data.
+            '--checkpoint=fast',
             '-D',
             '-',
             ...(maxRate ? [`--max-rate=${maxRate}`] : []),

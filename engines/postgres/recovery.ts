@@ -1,15 +1,23 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { RECOVERY_WAL_GIB, RESTORE_POINT_NAME_BYTES } from '../../contracts/recovery';
-import { parseLsn } from '../../contracts/wal';
+import { nextWalFile, parseLsn } from '../../contracts/wal';
 import type { Connection } from '../connection';
 import type { ThrowawaySpec } from '../engine';
 import { own, userIds } from '../process';
@@ -123,74 +131,89 @@ export function recoverySettings(target: RecoveryTarget, restoreCommand: string)
 }
 
 /**
- * The restore_command helper: run by PostgreSQL for each file it wants, it asks the task's loopback server for the
- * file and writes it to a temporary name, renamed only once the whole body arrived. Exit 1 is "no such file"
- * (PostgreSQL then ends recovery or looks further); 126 makes PostgreSQL stop with a FATAL error: a file the task
- * could not deliver intact must fail the recovery, not end it early at an earlier instant.
+ * The restore_command helper, a few lines of sh (a Node helper cost half a second per WAL file to start on a loaded
+ * machine, more than replaying the file): it asks for a file by creating `want/<name>` in the spool and waits for the
+ * task's answer, `ready/<name>` (renamed into place: the file arrived whole and matched its checksum), `missing/<name>`
+ * (exit 1, "no such file": PostgreSQL then ends recovery or looks further) or `failed/<name>` (exit 126: PostgreSQL
+ * stops with a FATAL error, because a file the task could not deliver intact must fail the recovery, not end it early).
  */
-const FETCH_SCRIPT = `'use strict';
-const fs = require('node:fs');
-const http = require('node:http');
-const [name, dest, config] = process.argv.slice(2);
-const { port, token } = JSON.parse(fs.readFileSync(config, 'utf8'));
-const partial = dest + '.strongbox-partial';
-const request = http.get({ host: '127.0.0.1', port, path: '/wal/' + encodeURIComponent(name), headers: { authorization: 'Bearer ' + token } }, (res) => {
-  if (res.statusCode === 404) { res.resume(); process.exit(1); }
-  if (res.statusCode !== 200) { res.resume(); process.exit(126); }
-  const out = fs.createWriteStream(partial);
-  res.on('aborted', () => { fs.rmSync(partial, { force: true }); process.exit(126); });
-  res.on('error', () => { fs.rmSync(partial, { force: true }); process.exit(126); });
-  res.pipe(out);
-  out.on('finish', () => {
-    if (!res.complete) { fs.rmSync(partial, { force: true }); process.exit(126); }
-    fs.renameSync(partial, dest);
-    process.exit(0);
-  });
-});
-request.on('error', () => process.exit(126));
+const FETCH_SCRIPT = `#!/bin/sh
+f="$1"; dest="$2"; spool="$3"
+: > "$spool/want/$f"
+while :; do
+  if [ -f "$spool/ready/$f" ]; then mv "$spool/ready/$f" "$dest" && exit 0; exit 126; fi
+  if [ -f "$spool/missing/$f" ]; then rm -f "$spool/missing/$f"; exit 1; fi
+  if [ -f "$spool/failed/$f" ]; then exit 126; fi
+  sleep 0.02
+done
 `;
 
 /** PostgreSQL runs restore_command through the shell: every path in it is checked to need no quoting. */
 const SHELL_SAFE = /^[A-Za-z0-9/._+-]+$/;
 
-/** The task side of restore_command: serves WAL files from `source` to the helper, with a per-recovery token. */
-async function startWalServer(
-  source: WalSource,
-  fetched: string[],
-  failures: string[],
-): Promise<{ server: Server; port: number; token: string }> {
-  const token = randomBytes(24).toString('base64url');
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const name = decodeURIComponent((req.url ?? '').replace(/^\/wal\//, ''));
-    if (req.headers.authorization !== `Bearer ${token}` || !/^[0-9A-Za-z._-]{1,64}$/.test(name)) {
-      res.writeHead(403).end();
-      return;
+/**
+ * The task side of restore_command: answers the helper's requests from `source`, and fetches the next WAL file of
+ * the timeline while PostgreSQL replays the one just delivered, so that download and replay overlap.
+ */
+function startWalSpool(spool: string, source: WalSource, fetched: string[], failures: string[]): { stop(): void } {
+  for (const sub of ['want', 'ready', 'missing', 'failed', 'partial']) {
+    mkdirSync(join(spool, sub), { recursive: true });
+    own(join(spool, sub), 'postgres');
+  }
+  own(spool, 'postgres');
+  const inFlight = new Map<string, Promise<boolean>>();
+  const fetchInto = (name: string): Promise<boolean> => {
+    const held = inFlight.get(name);
+    if (held) {
+      return held;
     }
-    source(name).then(
-      async (stream) => {
-        if (!stream) {
-          res.writeHead(404).end();
-          return;
+    const job = (async () => {
+      const stream = await source(name);
+      if (!stream) {
+        return false;
+      }
+      const partial = join(spool, 'partial', name);
+      await pipeline(stream, createWriteStream(partial));
+      own(partial, 'postgres');
+      renameSync(partial, join(spool, 'ready', name));
+      return true;
+    })();
+    inFlight.set(name, job);
+    job.catch(() => undefined).finally(() => inFlight.delete(name));
+    return job;
+  };
+  const answer = async (name: string) => {
+    try {
+      const found = existsSync(join(spool, 'ready', name)) || (await fetchInto(name));
+      if (!found) {
+        writeFileSync(join(spool, 'missing', name), '');
+        return;
+      }
+      fetched.push(name);
+      if (WAL_FILE.test(name)) {
+        // Read ahead: PostgreSQL asks for the next file as soon as it has replayed this one.
+        const next = nextWalFile(name);
+        if (!existsSync(join(spool, 'ready', next))) {
+          fetchInto(next).catch(() => undefined);
         }
-        res.writeHead(200, { 'content-type': 'application/octet-stream' });
-        try {
-          await pipeline(stream, res);
-          fetched.push(name);
-        } catch (error) {
-          failures.push(`${name}: ${(error as Error).message}`);
-          res.destroy();
-        }
-      },
-      (error: Error) => {
-        failures.push(`${name}: ${error.message}`);
-        res.writeHead(500).end();
-      },
-    );
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, port: (server.address() as AddressInfo).port, token };
+      }
+    } catch (error) {
+      failures.push(`${name}: ${(error as Error).message}`);
+      writeFileSync(join(spool, 'failed', name), '');
+    }
+  };
+  const timer = setInterval(() => {
+    for (const name of readdirSync(join(spool, 'want'))) {
+      rmSync(join(spool, 'want', name), { force: true });
+      if (/^[0-9A-Za-z._-]{1,64}$/.test(name)) {
+        void answer(name);
+      }
+    }
+  }, 20);
+  return { stop: () => clearInterval(timer) };
 }
+
+const WAL_FILE = /^[0-9A-F]{24}$/;
 
 /**
  * Extracts a tar into `directory` as the server's user, so PostgreSQL owns every file it reads. The tar arrives on
@@ -246,8 +269,8 @@ export async function recoverPostgres(options: RecoverOptions): Promise<Recovere
   const started = Date.now();
   const fetched: string[] = [];
   const failures: string[] = [];
-  const wal = await startWalServer(options.wal, fetched, failures);
   const role = options.role ?? 'postgres';
+  let wal: { stop(): void } | undefined;
   let server: ThrowawayServer | undefined;
   let socketDirectory = '';
   const spec: ThrowawaySpec = {
@@ -320,23 +343,20 @@ export async function recoverPostgres(options: RecoverOptions): Promise<Recovere
     writeFileSync(join(conf, 'postgresql.conf'), '# Strongbox recovery: settings are given on the command line\n');
     writeFileSync(join(conf, 'pg_hba.conf'), 'local all all trust\n');
     writeFileSync(join(conf, 'pg_ident.conf'), '');
-    writeFileSync(join(directory, 'fetch-wal.cjs'), FETCH_SCRIPT);
-    writeFileSync(join(directory, 'fetch-wal.json'), JSON.stringify({ port: wal.port, token: wal.token }), { mode: 0o600 });
-    own(join(directory, 'fetch-wal.json'), 'postgres');
+    writeFileSync(join(directory, 'fetch-wal.sh'), FETCH_SCRIPT, { mode: 0o755 });
   };
   const directory = mkdtempSync(join(process.env.STRONGBOX_WORK_DIR ?? tmpdir(), options.prefix ?? 'strongbox-recover-'));
   try {
     own(directory, 'postgres');
-    for (const path of [directory, process.execPath]) {
-      if (!SHELL_SAFE.test(path)) {
-        throw new RecoveryFailedError(
-          `"${path}" needs shell quoting and cannot go into restore_command; set STRONGBOX_WORK_DIR to a plain path`,
-        );
-      }
+    if (!SHELL_SAFE.test(directory)) {
+      throw new RecoveryFailedError(
+        `"${directory}" needs shell quoting and cannot go into restore_command; set STRONGBOX_WORK_DIR to a plain path`,
+      );
     }
+    wal = startWalSpool(join(directory, 'spool'), options.wal, fetched, failures);
     spec.initialize(directory, '');
     await prepare(directory);
-    const restoreCommand = `${process.execPath} ${join(directory, 'fetch-wal.cjs')} %f %p ${join(directory, 'fetch-wal.json')}`;
+    const restoreCommand = `/bin/sh ${join(directory, 'fetch-wal.sh')} %f %p ${join(directory, 'spool')}`;
     server = await startThrowaway(spec, {
       directory,
       password: 'unused-local-trust',
@@ -366,7 +386,7 @@ export async function recoverPostgres(options: RecoverOptions): Promise<Recovere
       ],
     });
   } catch (error) {
-    wal.server.close();
+    wal?.stop();
     rmSync(directory, { recursive: true, force: true });
     const reason = error instanceof Error ? error.message : String(error);
     if (failures.length > 0) {
@@ -379,7 +399,7 @@ export async function recoverPostgres(options: RecoverOptions): Promise<Recovere
   }
   const running = server;
   const stop = async () => {
-    wal.server.close();
+    wal?.stop();
     await running.stop();
     rmSync(directory, { recursive: true, force: true });
   };
