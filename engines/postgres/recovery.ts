@@ -139,6 +139,7 @@ export function recoverySettings(target: RecoveryTarget, restoreCommand: string)
  */
 const FETCH_SCRIPT = `#!/bin/sh
 f="$1"; dest="$2"; spool="$3"
+if [ -f "$spool/ready/$f" ]; then mv "$spool/ready/$f" "$dest" && exit 0; fi
 : > "$spool/want/$f"
 while :; do
   if [ -f "$spool/ready/$f" ]; then mv "$spool/ready/$f" "$dest" && exit 0; exit 126; fi
@@ -182,6 +183,26 @@ function startWalSpool(spool: string, source: WalSource, fetched: string[], fail
     job.catch(() => undefined).finally(() => inFlight.delete(name));
     return job;
   };
+  // Files fetched ahead: the helper takes one straight from ready/ without asking, so its disappearance is the request.
+  const ahead = new Set<string>();
+  const readAhead = (name: string) => {
+    if (!WAL_FILE.test(name)) {
+      return;
+    }
+    // PostgreSQL asks for the next file as soon as it has replayed this one.
+    const next = nextWalFile(name);
+    if (ahead.has(next) || existsSync(join(spool, 'ready', next))) {
+      return;
+    }
+    fetchInto(next).then(
+      (found) => {
+        if (found) {
+          ahead.add(next);
+        }
+      },
+      () => undefined,
+    );
+  };
   const answer = async (name: string) => {
     try {
       const found = existsSync(join(spool, 'ready', name)) || (await fetchInto(name));
@@ -190,19 +211,20 @@ function startWalSpool(spool: string, source: WalSource, fetched: string[], fail
         return;
       }
       fetched.push(name);
-      if (WAL_FILE.test(name)) {
-        // Read ahead: PostgreSQL asks for the next file as soon as it has replayed this one.
-        const next = nextWalFile(name);
-        if (!existsSync(join(spool, 'ready', next))) {
-          fetchInto(next).catch(() => undefined);
-        }
-      }
+      readAhead(name);
     } catch (error) {
       failures.push(`${name}: ${(error as Error).message}`);
       writeFileSync(join(spool, 'failed', name), '');
     }
   };
   const timer = setInterval(() => {
+    for (const name of [...ahead]) {
+      if (!existsSync(join(spool, 'ready', name))) {
+        ahead.delete(name);
+        fetched.push(name);
+        readAhead(name);
+      }
+    }
     for (const name of readdirSync(join(spool, 'want'))) {
       rmSync(join(spool, 'want', name), { force: true });
       if (/^[0-9A-Za-z._-]{1,64}$/.test(name)) {
