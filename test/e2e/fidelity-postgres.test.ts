@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrillRecordSchema, keys, type Manifest, ManifestSchema, VerificationSchema } from '../../contracts/vault';
 import { getJson } from '../../contracts/vault-io';
 import { type EngineServer, startPostgres } from '../../dev/servers/engines';
+import { mapLimit } from '../../util/map-limit';
 import { ACL_QUERY, FIDELITY_SCHEMA, FIDELITY_TABLES, tableChecksum } from '../support/postgres-fidelity';
 import { causeMessage, type E2e, getBytes, startE2e, targetSecret } from './harness';
 
@@ -61,7 +62,8 @@ function schemaOnly(server: EngineServer, database: string): string {
 /** What a restore must reproduce: data of every table, sequence positions, matview states, the large object. */
 async function contents(server: EngineServer, database: string, tables: readonly string[] = FIDELITY_TABLES) {
   return withClient(server, database, async (c) => ({
-    tables: Object.fromEntries(await Promise.all(tables.map(async (t) => [t, await tableChecksum(c, t)] as const))),
+    // One after another: a pg client queues concurrent queries anyway, and pg 9 will refuse them.
+    tables: Object.fromEntries(await mapLimit(tables, 1, async (t) => [t, await tableChecksum(c, t)] as const)),
     sequences: (
       await c.query(
         `SELECT schemaname || '.' || sequencename AS name, last_value FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog') ORDER BY 1`,

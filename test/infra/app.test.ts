@@ -132,7 +132,7 @@ describe('buildApp', () => {
 
   it('refuses an App that lacks the Strongbox feature flags', () => {
     // Prepare
-    const plain = new App();
+    const plain = new App({ autoSynth: false });
 
     // Act
     const build = () => buildApp(config, { app: plain });

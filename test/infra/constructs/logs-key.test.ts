@@ -83,7 +83,7 @@ describe('LogsKey', () => {
 
   it('is made once per top-level stack, and found from inside its constructs', () => {
     // Prepare
-    const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'eu-central-1' } });
+    const stack = new Stack(new App({ autoSynth: false }), 'Test', { env: { account: '123456789012', region: 'eu-central-1' } });
     const group = new logs.LogGroup(stack, 'Group');
 
     // Act
