@@ -183,7 +183,8 @@ describe('AppFunction', () => {
 
   it('rejects a name without a handler, showing where it looked', () => {
     // Act
-    const act = () => new AppFunction(new Stack(new App({ autoSynth: false }), 'Bad'), 'Fn', { name: 'nope', plan: testPlan(), description: 'x' });
+    const act = () =>
+      new AppFunction(new Stack(new App({ autoSynth: false }), 'Bad'), 'Fn', { name: 'nope', plan: testPlan(), description: 'x' });
 
     // Assess
     expect(act).toThrow(/name must be a folder under lambdas\/ with a handler.ts, got "nope"/);
