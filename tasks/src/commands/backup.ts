@@ -8,6 +8,7 @@ import { type RunningTool, ToolFailedError } from '../../../engines/tools';
 import { loadAdapter } from '../adapters';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
+import { streamCollector } from '../stream/collect';
 import { parseZstdSummary, startCompressor, startDecompressor, zstdErrors } from '../stream/compress';
 import { discardStream } from '../stream/discard';
 import { HashMeter } from '../stream/hash';
@@ -143,7 +144,13 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
     if (settings.sink === 's3') {
       await putJson(deps, bucket, keys.manifest(backupId), manifest);
     }
-    logLine('info', 'backup finished', { backupId, bytes: stored.bytes, sha256: manifest.artifact.sha256 });
+    logLine('info', 'backup finished', {
+      backupId,
+      bytes: stored.bytes,
+      sha256: manifest.artifact.sha256,
+      // The stream's scavenges (stream/collect.ts): 0 on a large dump means node runs without the image's flags.
+      collections: streamCollector.collections,
+    });
     return {
       command: 'backup',
       ok: true,
@@ -283,6 +290,7 @@ const PASS_THROUGH_QUEUE_BYTES = 4 * 1024 * 1024;
 function passThrough(stdout: Readable, stdin: Writable, observe: (chunk: Buffer) => void): void {
   const resume = () => stdout.resume();
   stdout.on('data', (chunk: Buffer) => {
+    streamCollector.passed(chunk.length);
     observe(chunk);
     stdin.write(chunk);
     if (stdin.writableLength > PASS_THROUGH_QUEUE_BYTES) {
