@@ -16,13 +16,14 @@ export const TASK_ENTRY_FILE = 'main.mjs';
  * live heap is ~10-16 MB; what raised its peak RSS was garbage waiting for a collection: the stream's 64 KiB
  * chunks (off-heap) hang on small JS wrappers that V8 finds dead only in a collection, and the stream makes
  * too few JS objects to fill even a 1 MB young generation often. `--max-semi-space-size=1` caps the young
- * generation; `--expose-gc` lets tasks/src/stream/collect.ts scavenge it every 8 MiB of stream, which frees
+ * generation; `--expose-gc` lets tasks/src/stream/collect.ts scavenge it every 4 MiB of stream, which frees
  * the chunks within a few MB. `--optimize-for-size` (the earlier answer to the same garbage) is gone: it
  * reached the chunks only through full mark-compacts of the whole heap, ~30 per MariaDB backup, and beside
  * the forced scavenges it promoted more and ran twice as many. Measured on a loaded 2-core machine, the
  * image's node, A/B in one run: MariaDB 0.5 GB to a null sink 92-93 -> 75 MB peak RSS and the task's own CPU
- * 2.7-2.9 -> 2.0-2.2 s; to s3rver 135 -> 125.5 MB; a 1.1 GB PostgreSQL restore 104 -> 98 MB, CPU 4.2 -> 3.5 s;
- * a 1.1 GB PostgreSQL backup to s3rver 120 -> 119 MB (its peak is lib-storage's parts in flight).
+ * 2.7-2.9 -> 2.0-2.2 s; to s3rver 135 -> 125.5 MB (122 MB with the 4 MiB cadence and a 1 MiB pass-through
+ * queue); a 1.1 GB PostgreSQL restore 104 -> 98 MB, CPU 4.2 -> 3.5 s; a 1.1 GB PostgreSQL backup to s3rver
+ * 120 -> 119 MB (its peak is lib-storage's parts in flight).
  */
 export const TASK_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc'];
 

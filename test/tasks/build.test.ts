@@ -6,6 +6,7 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EngineServer, startMariadb, startPostgres } from '../../dev/servers/engines';
 import { buildTask, TASK_ENTRY_FILE, TASK_NODE_FLAGS, TASK_PROCESS_ENV } from '../../tasks/build';
+import { STREAM_COLLECT_BYTES } from '../../tasks/src/stream/collect';
 import { baseEnv } from './run-task';
 
 const DOCKERFILE = readFileSync(join(__dirname, '..', '..', 'tasks', 'Dockerfile'), 'utf8');
@@ -88,7 +89,7 @@ describe('the task bundle (tasks/build.ts)', () => {
   });
 
   it("scavenges the stream's spent chunks in the image's node: the flags expose gc to stream/collect.ts", async () => {
-    // Prepare: ~25 MB of hex that zstd cannot shrink below 8 MiB, in a database of its own.
+    // Prepare: ~25 MB of hex that zstd cannot shrink below 8 MiB (two collector cadences), in a database of its own.
     const admin = new Client({ host: pg.host, port: pg.port, user: 'postgres', password: pg.password, database: 'postgres' });
     await admin.connect();
     await admin.query('CREATE DATABASE bulk');
@@ -119,8 +120,8 @@ describe('the task bundle (tasks/build.ts)', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     const result = lines[lines.length - 1];
     const finished = lines.find((line) => line.message === 'backup finished');
-    expect(Number(result.bytes)).toBeGreaterThan(8 * 1024 * 1024);
-    expect(Number(finished?.collections)).toBeGreaterThanOrEqual(Math.floor(Number(result.bytes) / (8 * 1024 * 1024)));
+    expect(Number(result.bytes)).toBeGreaterThan(2 * STREAM_COLLECT_BYTES);
+    expect(Number(finished?.collections)).toBeGreaterThanOrEqual(Math.floor(Number(result.bytes) / STREAM_COLLECT_BYTES));
   });
 
   it('exits 2 with the one-line environment error from the bundle too', () => {

@@ -278,8 +278,12 @@ async function storeCompressed(args: StoreArgs): Promise<Stored> {
   };
 }
 
-/** What Node may hold for zstd while zstd is not scheduled (see passThrough). */
-const PASS_THROUGH_QUEUE_BYTES = 4 * 1024 * 1024;
+/**
+ * What Node may hold for zstd while zstd is not scheduled (see passThrough). 1 MiB is 64 of the tool's writes,
+ * enough to ride out zstd's waits for a core; 4 MiB added ~3 MB to a MariaDB backup's peak RSS (125.5 -> 122
+ * MB with the 4 MiB collector cadence, to s3rver) and was no faster on a loaded machine (A/B, same run).
+ */
+const PASS_THROUGH_QUEUE_BYTES = 1024 * 1024;
 
 /**
  * tool stdout -> observe -> zstd stdin. A third process in the pipe is one more that must be on a CPU for bytes

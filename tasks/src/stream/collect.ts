@@ -5,11 +5,12 @@
  * the spent chunks from its external-memory accounting, after ~32 MB of them, and then runs a full mark-compact
  * of the whole heap (a MariaDB backup passed every dumped byte through Node and ran ~30 of them, ~1 s of CPU
  * taken from the dump and zstd on a 2-core task, with ~33 MB of dead chunks at its peak). A scavenge of the
- * 1 MB young generation every STREAM_COLLECT_BYTES frees them within a few MB at ~0.5 ms each: the image's
+ * 1 MB young generation every STREAM_COLLECT_BYTES frees them within a few MB at ~0.5 ms each (8 MiB left
+ * ~3 MB more at a MariaDB backup's peak than 4 MiB): the image's
  * node exposes `gc` for it (TASK_NODE_FLAGS in tasks/build.ts); where it is not exposed (tsx, tests) this does
  * nothing and V8 collects as it would.
  */
-export const STREAM_COLLECT_BYTES = 8 * 1024 * 1024;
+export const STREAM_COLLECT_BYTES = 4 * 1024 * 1024;
 
 type Collect = (options: { type: 'minor' }) => void;
 
