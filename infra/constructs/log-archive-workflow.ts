@@ -3,15 +3,16 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
 import { keys } from '../../contracts/vault';
 import { AppFunction } from './app-function';
-import { acknowledgeWildcardPermissions } from './nag';
+import { LogsKey } from './logs-key';
+import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
+import { lambdaInvoke, retryRunTaskCapacity } from './retries';
 import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
 import { ValidationError } from './validation-error';
 import type { IVault } from './vault';
@@ -78,6 +79,7 @@ export class LogArchiveWorkflow extends Construct {
 
     const longestTask = Math.max(...archived.map((db) => db.taskTimeoutSeconds));
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    LogsKey.encrypt(logGroup, props.plan.app);
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: `${props.plan.app}-log-archive`,
       comment: `Strongbox (${props.plan.app}): archive one database's binlog from the cursor to the server's end`,
@@ -87,6 +89,12 @@ export class LogArchiveWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
+    acknowledgeRule(
+      this.stateMachine,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
+    );
     grantRunTasks(this.stateMachine, props.plan, props.cluster, ['dump', 'execution']);
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
@@ -103,7 +111,7 @@ export class LogArchiveWorkflow extends Construct {
       startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
     };
     const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
-      new tasks.LambdaInvoke(scope, id, {
+      lambdaInvoke(scope, id, {
         stateName: id,
         lambdaFunction: app.function,
         payloadResponseOnly: true,
@@ -193,13 +201,7 @@ export class LogArchiveWorkflow extends Construct {
         ResultPath: '$.dump',
       },
     });
-    state.addRetry({
-      errors: ['ECS.AmazonECSException', 'ECS.ServerException', 'ECS.ThrottlingException', 'ECS.LimitExceededException'],
-      interval: Duration.seconds(30),
-      maxAttempts: 3,
-      backoffRate: 2,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
-    return state;
+    // Capacity faults only: a run that started and failed resumes from the cursor on the next schedule instead.
+    return retryRunTaskCapacity(state);
   }
 }

@@ -6,6 +6,7 @@ import type { Plan } from '../../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../contracts/task-env';
 import { BackupWorkflow } from '../../../infra/constructs/backup-workflow';
 import { LogArchiveWorkflow } from '../../../infra/constructs/log-archive-workflow';
+import { LAMBDA_TRANSIENT_ERRORS, RUN_TASK_CAPACITY_ERRORS } from '../../../infra/constructs/retries';
 import { ValidationError } from '../../../infra/constructs/validation-error';
 import { Vault } from '../../../infra/constructs/vault';
 import type { AslDefinition } from '../../../local/executor/runtime';
@@ -79,6 +80,25 @@ describe('LogArchiveWorkflow template', () => {
       expect((states[name].Catch as { Next: string }[])[0].Next, name).toBe('NotifyFailure');
       expect(states[name].TimeoutSeconds, name).toBeGreaterThan(0);
     }
+  });
+
+  it("retries as the backup machine does, and encrypts its execution log with the app's logs key", () => {
+    // Prepare
+    const groups = template.findResources('AWS::Logs::LogGroup');
+
+    // Act
+    const machineLogs = Object.entries(groups).find(([id]) => id.startsWith('LogArchiveStateMachineLogs'))?.[1];
+
+    // Assess
+    expect(states.Archive.Retry).toEqual([
+      expect.objectContaining({ ErrorEquals: [...RUN_TASK_CAPACITY_ERRORS], MaxAttempts: 4, JitterStrategy: 'FULL' }),
+    ]);
+    for (const name of ['Prepare', 'ReleaseLock', 'NotifyFailure', 'ReleaseLockAfterFailure']) {
+      expect(states[name].Retry, name).toEqual([
+        expect.objectContaining({ ErrorEquals: [...LAMBDA_TRANSIENT_ERRORS], MaxAttempts: 6, JitterStrategy: 'FULL' }),
+      ]);
+    }
+    expect(machineLogs?.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^StrongboxLogsKey/), 'Arn'] });
   });
 
   it("lets Prepare touch only the archiving databases' locks", () => {
