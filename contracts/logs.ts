@@ -89,6 +89,34 @@ export const SegmentManifestSchema = z.strictObject({
 });
 export type SegmentManifest = z.infer<typeof SegmentManifestSchema>;
 
+/**
+ * `verification.json` beside a segment's manifest, written by the archiving task once it has read the segment
+ * back from the vault: the stored bytes against the manifest's size and SHA-256, then the decompressed log
+ * parsed by the stock tool (`mariadb-binlog`, which Lambda cannot run) and its last event against the manifest's
+ * `endPosition`. A segment whose record says `passed: false` is a gap: the chain is broken there (ChainInput's
+ * `failedSegmentIds`), exactly as if the server had purged it. A segment without a record (archived before
+ * verification existed) counts as intact.
+ */
+export const SegmentVerificationSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  segmentId: SegmentIdSchema,
+  passed: z.boolean(),
+  verifiedAt: isoDate,
+  checks: z.strictObject({
+    bytes: z.boolean(),
+    sha256: z.boolean(),
+    /** The stock tool read every event of the decompressed segment. */
+    parsed: z.boolean(),
+    /** The last parsed event ends at the manifest's `endPosition`. */
+    endPosition: z.boolean(),
+  }),
+  /** Events the stock tool read; absent when it could not parse the segment. */
+  events: z.number().int().min(0).optional(),
+  /** The first check that failed, in words; absent when all passed. */
+  reason: z.string().min(1).optional(),
+});
+export type SegmentVerification = z.infer<typeof SegmentVerificationSchema>;
+
 /** `index/<db>/log-cursor.json`: kept by the archiving run after each segment's manifest. */
 export const LogCursorSchema = z.strictObject({
   schemaVersion: z.literal(1),
@@ -150,6 +178,8 @@ export interface ChainInput {
   readonly windowStart: Date;
   /** The archiver's cursor: its `coveredUntil` extends the newest run when the log was quiet since the last segment. */
   readonly cursor?: Pick<LogCursor, 'next' | 'coveredUntil'>;
+  /** Segments whose verification failed (SegmentVerificationSchema): left out, so the chain breaks at each. */
+  readonly failedSegmentIds?: readonly string[];
 }
 
 /** A contiguous run of segments: each starts exactly where the previous one's `next` points. */
@@ -194,6 +224,11 @@ function runsOf(segments: readonly ChainSegment[], cursor: ChainInput['cursor'])
   });
 }
 
+function intactSegments(input: ChainInput): readonly ChainSegment[] {
+  const failed = new Set(input.failedSegmentIds ?? []);
+  return failed.size === 0 ? input.segments : input.segments.filter((s) => !failed.has(s.segmentId));
+}
+
 /** The run whose segments hold `position`: a dump taken exactly at a run's end replays nothing from it. */
 function runHolding(runs: readonly Run[], position: LogCoordinates): Run | undefined {
   return runs.find((r) => compareLogCoordinates(r.start, position) <= 0 && compareLogCoordinates(position, r.next) <= 0);
@@ -205,7 +240,7 @@ function runHolding(runs: readonly Run[], position: LogCoordinates): Run | undef
  * Sorted, disjoint and not touching (a range ending at a second and another starting the next are separate).
  */
 export function restorableRanges(input: ChainInput): RestorableRange[] {
-  const runs = runsOf(input.segments, input.cursor);
+  const runs = runsOf(intactSegments(input), input.cursor);
   const windowStart = Math.ceil(input.windowStart.getTime() / 1000) * 1000;
   const spans: [number, number][] = [];
   for (const full of input.fulls) {
@@ -249,7 +284,7 @@ export interface ReplayPlan {
  * the instant (or the run's end).
  */
 export function planReplay(instant: Date, input: ChainInput): ReplayPlan | undefined {
-  const runs = runsOf(input.segments, input.cursor);
+  const runs = runsOf(intactSegments(input), input.cursor);
   const t = seconds(instant.getTime());
   const windowStart = Math.ceil(input.windowStart.getTime() / 1000) * 1000;
   const fulls = [...input.fulls].sort((a, b) => b.at.getTime() - a.at.getTime() || (a.backupId < b.backupId ? 1 : -1));

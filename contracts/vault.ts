@@ -15,6 +15,7 @@ import { DATABASE_NAME, ENGINES, NAME_SOURCE } from './engines';
  *   index/<database>/latest-verified.json                              pointer kept by Verify, read by the watchdog
  *   logs/<database>/<kind>/<yyyy>/<mm>/<dd>/<segmentId>/data.<kind>.zst  a log segment (contracts/logs.ts)
  *   logs/<database>/<kind>/<yyyy>/<mm>/<dd>/<segmentId>/manifest.json    written last: the segment exists once this does
+ *   logs/<database>/<kind>/<yyyy>/<mm>/<dd>/<segmentId>/verification.json  the task's read-back and stock-tool parse
  *   index/<database>/log-cursor.json                                   where the next archiving run starts
  *   restores/<database>/<time>.json                                    audit trail of console restores
  *   restores/<database>/task-errors/<execution name>.json              a failed restore task's own error line
@@ -152,6 +153,8 @@ export const keys = {
   /** A log segment's data: the server's own log bytes, zstd-compressed (see contracts/logs.ts). */
   segmentData: (segmentId: string) => `${segmentPrefix(segmentId)}data.${parseSegmentId(segmentId).kind}.zst`,
   segmentManifest: (segmentId: string) => `${segmentPrefix(segmentId)}manifest.json`,
+  /** The archiving task's read-back of a segment (contracts/logs.ts SegmentVerificationSchema). */
+  segmentVerification: (segmentId: string) => `${segmentPrefix(segmentId)}verification.json`,
   /** The log archiver's cursor (LogCursorSchema): where the next run starts, and whether the chain is intact. */
   logCursor: (database: string) => `index/${database}/log-cursor.json`,
   restoreAudit: (database: string, at: Date) => `restores/${database}/${at.toISOString()}.json`,

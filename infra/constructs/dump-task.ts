@@ -133,6 +133,8 @@ export class DumpTask extends Construct {
     if (db.logs) {
       // archive-logs: the segments of its own database, and the cursor it reads (404 needs the listing) and moves.
       props.vault.grantWriteUnder(this.taskRole, logsPrefix(db.name));
+      // The read-back of each new segment (tasks/src/commands/verify-segment.ts): its own segments only.
+      props.vault.grantUnder(this.taskRole, logsPrefix(db.name), { objectActions: ['s3:GetObject'], key: 'decrypt' });
       props.vault.grantUnder(this.taskRole, keys.logCursor(db.name), {
         objectActions: ['s3:GetObject', 's3:PutObject'],
         listActions: ['s3:ListBucket'],
