@@ -331,3 +331,35 @@ export function describeRanges(ranges: readonly RestorableRange[], limit = 10): 
   const shown = ranges.slice(-limit).map(text);
   return ranges.length > limit ? `${shown.join(', ')} (and ${ranges.length - limit} older)` : shown.join(', ');
 }
+
+/** What the newest restorable instant rests on: the archived log, or the newest verified full dump alone. */
+export interface NewestRestorable {
+  /** Undefined with no verified full dump: nothing is restorable, whatever the log holds. */
+  readonly at?: Date;
+  readonly source: 'log' | 'full';
+  /** The cursor's break, when it is why the log does not count. */
+  readonly broken?: NonNullable<LogCursor['broken']>;
+}
+
+/**
+ * The newest instant a restore can reach, from the two small pointers the watchdog reads (no listing): the log's
+ * coverage when a verified full dump sits on an intact chain, else that dump's own instant. A break recorded in the
+ * cursor (purged binlog, failed segment) counts until a full dump taken after it starts a new chain, because replay
+ * cannot cross the break: until then the RPO falls back to the full backup schedule.
+ */
+export function newestRestorable(
+  fullTakenAt: Date | undefined,
+  cursor: Pick<LogCursor, 'coveredUntil' | 'broken'> | undefined,
+): NewestRestorable {
+  if (fullTakenAt === undefined) {
+    return { source: 'full' };
+  }
+  if (!cursor) {
+    return { at: fullTakenAt, source: 'full' };
+  }
+  if (cursor.broken && fullTakenAt.getTime() < Date.parse(cursor.broken.at)) {
+    return { at: fullTakenAt, source: 'full', broken: cursor.broken };
+  }
+  const covered = Date.parse(cursor.coveredUntil);
+  return covered > fullTakenAt.getTime() ? { at: new Date(covered), source: 'log' } : { at: fullTakenAt, source: 'full' };
+}
