@@ -318,6 +318,36 @@ export function planReplay(instant: Date, input: ChainInput): ReplayPlan | undef
   return undefined;
 }
 
+/**
+ * Which segments retention keeps (issue 12 step 7): every segment whose coverage reaches into the window, plus
+ * every segment a kept full dump needs to replay into the window, so that no instant a restore can reach with
+ * all segments is lost with the kept ones. `fulls` are the full dumps retention keeps. Per contiguous run that
+ * reaches the window, replay starts at the newest kept dump taken at or before the window's start (planReplay
+ * prefers the newest dump) and at each dump taken inside the window; each needs its run from the segment holding
+ * its coordinates on. Segments that failed verification are kept while in the window (the evidence of the
+ * break), never to carry a chain.
+ */
+export function segmentsToKeep(input: ChainInput): Set<string> {
+  const windowStart = Math.ceil(input.windowStart.getTime() / 1000) * 1000;
+  const keep = new Set(input.segments.filter((s) => Date.parse(s.coveredUntil) >= windowStart).map((s) => s.segmentId));
+  for (const run of runsOf(intactSegments(input), input.cursor)) {
+    if (run.coveredUntil < windowStart) {
+      continue;
+    }
+    const based = input.fulls.filter((f) => f.position && runHolding([run], f.position)).sort((a, b) => b.at.getTime() - a.at.getTime());
+    const atStart = based.find((f) => seconds(f.at.getTime()) <= windowStart);
+    const bases = [...(atStart ? [atStart] : []), ...based.filter((f) => seconds(f.at.getTime()) > windowStart)];
+    for (const full of bases) {
+      const position = full.position as LogCoordinates;
+      const first = run.segments.findIndex((s) => compareLogCoordinates(position, s.next) < 0);
+      for (const s of first === -1 ? [] : run.segments.slice(first)) {
+        keep.add(s.segmentId);
+      }
+    }
+  }
+  return keep;
+}
+
 /** One line for refusals: `2026-11-21T03:00:00Z to 2026-11-21T04:12:09Z, 2026-11-22T03:00:00Z`. */
 export function describeRanges(ranges: readonly RestorableRange[], limit = 10): string {
   if (ranges.length === 0) {

@@ -11,6 +11,7 @@ import {
   rdsBinlogRetentionCall,
   restorableRanges,
   SegmentManifestSchema,
+  segmentsToKeep,
 } from '../../contracts/logs';
 import { classifySegmentKey, keys, mintSegmentId, parseSegmentId } from '../../contracts/vault';
 
@@ -390,5 +391,46 @@ describe('restorable ranges (properties)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('segmentsToKeep (properties)', () => {
+  it('keeps every segment a restore needs: each instant reachable with all segments replays identically from the kept ones', () => {
+    fc.assert(
+      fc.property(scenario, fc.array(fc.boolean(), { maxLength: 4 }), (s, dropped) => {
+        // Retention keeps some of the full dumps (GFS); the chain is planned with the kept ones only.
+        const fulls = s.points.filter((_, i) => !dropped[i]);
+        const all = { fulls, segments: s.raw, windowStart: s.windowStart };
+        const keep = segmentsToKeep(all);
+        const kept = { ...all, segments: s.raw.filter((seg) => keep.has(seg.segmentId)) };
+        const windowStart = Math.ceil(s.windowStart.getTime() / 1000) * 1000;
+        const ranges = restorableRanges(all);
+        expect(restorableRanges(kept)).toEqual(ranges);
+        const edges = ranges.flatMap((r) => [Date.parse(r.from), Date.parse(r.to)]);
+        for (const t of [...s.probes.map((p) => T0 + p * 1000), ...edges]) {
+          expect(planReplay(new Date(t), kept)).toEqual(planReplay(new Date(t), all));
+        }
+        for (const seg of s.raw) {
+          if (Date.parse(seg.coveredUntil) >= windowStart) {
+            expect(keep.has(seg.segmentId)).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('lets go of segments that end before the window and that no kept dump replays into it', () => {
+    // Prepare
+    const old = segment('binlog.000001', 4, at('binlog.000002', 4), T0 + 50_000, T0 + 60_000);
+    const gap = segment('binlog.000004', 4, at('binlog.000004', 900), T0 + 3_500_000, T0 + 3_600_000);
+    const tail = segment('binlog.000004', 900, at('binlog.000004', 1800), T0 + 7_100_000, T0 + 7_200_000);
+    const full = { backupId: 'orders-20261121T000000Z-full', at: new Date(T0 + 3_000_000), position: at('binlog.000004', 4) };
+
+    // Act
+    const keep = segmentsToKeep({ fulls: [full], segments: [old, gap, tail], windowStart: new Date(T0 + 5_000_000) });
+
+    // Assess: gap ends before the window, but the dump before the window replays through it into the window.
+    expect([...keep].sort()).toEqual([gap.segmentId, tail.segmentId].sort());
   });
 });
