@@ -117,6 +117,25 @@ describe('LogArchiveWorkflow template', () => {
     expect(text).not.toMatch(/locks\/orders|locks\/\*|backups\/|s3:DeleteObject/);
   });
 
+  it("lets the backup Retain read and delete the archiving database's segments only, in both vaults", () => {
+    // Prepare
+    const roleId = built.parts.stack.getLogicalId(built.backup.functions.retain.function.role?.node.defaultChild as never);
+
+    // Act
+    const text = JSON.stringify(
+      Object.values(template.findResources('AWS::IAM::Policy'))
+        .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
+        .map((p) => p.Properties.PolicyDocument.Statement),
+    );
+
+    // Assess
+    expect(text).toContain('strongbox-vault-primary/logs/billing/*/manifest.json');
+    expect(text).toContain('strongbox-vault-primary/logs/billing/*/verification.json');
+    expect(text).toContain('strongbox-vault-primary/index/billing/log-cursor.json*');
+    expect(text).toContain('strongbox-vault-replica/logs/billing/*');
+    expect(text).not.toMatch(/logs\/orders|logs\/\*/);
+  });
+
   it('refuses a plan in which no database archives its log, saying what to add', () => {
     // Prepare
     const parts = workflowStack(testPlan());
