@@ -37,6 +37,13 @@ export const METRIC = {
   /** 1 while no drill completed within the drill schedule plus the task timeout and an hour, else 0 (chat only). */
   drillOverdue: 'DrillOverdue',
   /**
+   * Seconds between the end of an archiving run and the newest instant its segments (or a quiet listing) cover:
+   * how much of the log a restore would lack right now. Emitted by every archive-logs run.
+   */
+  logArchiveLagSeconds: 'LogArchiveLagSeconds',
+  /** 1 from the archiving run that found a binlog purged or replaced before it was archived, else 0. */
+  logChainBroken: 'LogChainBroken',
+  /**
    * DR plan rehearsals, emitted by the DR plan Report step with the one dimension `Plan` (not Database/Engine):
    * 1 when a rehearsal failed a database or took longer than drPlans[].rto, else 0; the rehearsal alarm reads it.
    */

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { ENGINES, REDIS_MODES, TLS_MODES } from './engines';
-import { DatabaseNameSchema } from './vault';
+import { DatabaseNameSchema, LOG_KINDS } from './vault';
 
 /**
  * The deployment plan: the part of the config that runtime code needs, with every default and tier preset
@@ -44,6 +44,14 @@ export const DatabasePlanSchema = z.strictObject({
   redisMode: z.enum(REDIS_MODES),
   /** Longest gap between two scheduled drills; only for databases with a drill schedule (the drill-overdue alarm). */
   drillIntervalSeconds: z.number().int().positive().optional(),
+  /** Continuous log archiving (contracts/logs.ts); only for databases with a `logs` block. */
+  logs: z
+    .strictObject({
+      kind: z.enum(LOG_KINDS),
+      intervalSeconds: z.number().int().positive(),
+      windowDays: z.number().int().positive(),
+    })
+    .optional(),
 });
 export type DatabasePlan = z.infer<typeof DatabasePlanSchema>;
 

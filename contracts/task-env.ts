@@ -44,11 +44,13 @@ export const TASK_ENV = {
   restorePath: 'STRONGBOX_RESTORE_PATH',
   /** Name of the restore execution that started the task: the key of the error record a failed restore writes. */
   executionName: 'STRONGBOX_EXECUTION_NAME',
+  /** archive-logs: the database's `logs.intervalMinutes`; the run checks the server keeps binlogs for a few intervals. */
+  logIntervalMinutes: 'STRONGBOX_LOG_INTERVAL_MINUTES',
   /** Bench only: `null` discards the compressed dump instead of uploading it. */
   sink: 'STRONGBOX_SINK',
 } as const;
 
-export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill'] as const;
+export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill', 'archive-logs'] as const;
 export type TaskCommand = (typeof TASK_COMMANDS)[number];
 
 /** Name of the container in every Strongbox task definition; overrides address it by this name. */
@@ -97,6 +99,7 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.restorePath]: z.string().min(1).optional(),
   [TASK_ENV.sink]: z.enum(['s3', 'null']).default('s3'),
   [TASK_ENV.executionName]: z.string().min(1).max(80).optional(),
+  [TASK_ENV.logIntervalMinutes]: z.coerce.number().int().min(1).max(1440).optional(),
 });
 export type TaskEnv = z.infer<typeof TaskEnvSchema>;
 

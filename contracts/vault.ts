@@ -13,6 +13,10 @@ import { DATABASE_NAME, ENGINES, NAME_SOURCE } from './engines';
  *   backups/<database>/<yyyy>/<mm>/<dd>/<backupId>/failure.json       a failed dump's report (no manifest beside it)
  *   locks/<database>.json
  *   index/<database>/latest-verified.json                              pointer kept by Verify, read by the watchdog
+ *   logs/<database>/<kind>/<yyyy>/<mm>/<dd>/<segmentId>/data.<kind>.zst  a log segment (contracts/logs.ts)
+ *   logs/<database>/<kind>/<yyyy>/<mm>/<dd>/<segmentId>/manifest.json    written last: the segment exists once this does
+ *   logs/<database>/<kind>/<yyyy>/<mm>/<dd>/<segmentId>/verification.json  the task's read-back and stock-tool parse
+ *   index/<database>/log-cursor.json                                   where the next archiving run starts
  *   restores/<database>/<time>.json                                    audit trail of console restores
  *   restores/<database>/task-errors/<execution name>.json              a failed restore task's own error line
  */
@@ -74,6 +78,65 @@ export function backupPrefix(backupId: string): string {
   return `${databasePrefix(database)}${yyyy}/${mm}/${dd}/${backupId}/`;
 }
 
+/** Log kinds by how the engine names its change log: MySQL/MariaDB binary logs, PostgreSQL WAL. */
+export const LOG_KINDS = ['binlog', 'wal'] as const;
+export type LogKind = (typeof LOG_KINDS)[number];
+
+/** Server log file names as the engines write them (`binlog.000042`, `000000010000000000000003`). */
+export const LOG_FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
+const SEGMENT_ID = new RegExp(`^(${NAME_SOURCE})-(\\d{8}T\\d{6}Z)-(${LOG_KINDS.join('|')})-([A-Za-z0-9._-]{1,200})-(\\d+)$`);
+
+export const SegmentIdSchema = z
+  .string()
+  .regex(SEGMENT_ID, { error: 'expected a segmentId "<database>-<yyyymmddThhmmssZ>-<kind>-<server file>-<start position>"' });
+
+/**
+ * A segment is named by the archiving run's start and the server coordinates it starts at, so ids sort by
+ * time within a run's date folder and two segments of one run (a closed file and the next file's tail) differ.
+ */
+export function mintSegmentId(database: string, kind: LogKind, at: Date, serverFile: string, startPosition: number): string {
+  if (!LOG_FILE_NAME.test(serverFile)) {
+    throw new Error(`"${serverFile}" is not a log file name; expected letters, digits, ".", "_" or "-"`);
+  }
+  return `${database}-${compactTimestamp(at)}-${kind}-${serverFile}-${startPosition}`;
+}
+
+export interface ParsedSegmentId {
+  readonly database: string;
+  readonly kind: LogKind;
+  readonly archivedAt: Date;
+  readonly serverFile: string;
+  readonly startPosition: number;
+}
+
+export function parseSegmentId(segmentId: string): ParsedSegmentId {
+  const match = SEGMENT_ID.exec(segmentId);
+  if (!match) {
+    throw new Error(`"${segmentId}" is not a segmentId; expected "<database>-<yyyymmddThhmmssZ>-<kind>-<server file>-<start position>"`);
+  }
+  const { takenAt } = parseBackupId(`${match[1]}-${match[2]}-full`);
+  return { database: match[1], kind: match[3] as LogKind, archivedAt: takenAt, serverFile: match[4], startPosition: Number(match[5]) };
+}
+
+export function logsPrefix(database: string, kind?: LogKind): string {
+  return kind ? `logs/${database}/${kind}/` : `logs/${database}/`;
+}
+
+/** The folder of one segment; like a backup's, the date folders come from the id. */
+export function segmentPrefix(segmentId: string): string {
+  const { database, kind, archivedAt } = parseSegmentId(segmentId);
+  const day = archivedAt.toISOString().slice(0, 10).replace(/-/g, '/');
+  return `${logsPrefix(database, kind)}${day}/${segmentId}/`;
+}
+
+const SEGMENT_KEY = new RegExp(`^logs/${NAME_SOURCE}/(?:${LOG_KINDS.join('|')})/\\d{4}/\\d{2}/\\d{2}/([^/]+)/([^/]+)$`);
+
+/** Which record a key under `logs/` is, or undefined for anything else. */
+export function classifySegmentKey(key: string): { segmentId: string; file: string } | undefined {
+  const match = SEGMENT_KEY.exec(key);
+  return match ? { segmentId: match[1], file: match[2] } : undefined;
+}
+
 export const keys = {
   artifact: (backupId: string, format: ArtifactFormat) => `${backupPrefix(backupId)}data.${format}.zst`,
   /** PostgreSQL only: `pg_dumpall --roles-only` output (see ManifestSchema.roles). */
@@ -83,8 +146,17 @@ export const keys = {
   drill: (backupId: string) => `${backupPrefix(backupId)}drill.json`,
   failure: (backupId: string) => `${backupPrefix(backupId)}failure.json`,
   lock: (database: string) => `locks/${database}.json`,
+  /** The log-archiving runs' own lock: a backup never waits for an archiving run, two archiving runs never overlap. */
+  logLock: (database: string) => `locks/logs/${database}.json`,
   latestVerified: (database: string) => `index/${database}/latest-verified.json`,
   latestDrill: (database: string) => `index/${database}/latest-drill.json`,
+  /** A log segment's data: the server's own log bytes, zstd-compressed (see contracts/logs.ts). */
+  segmentData: (segmentId: string) => `${segmentPrefix(segmentId)}data.${parseSegmentId(segmentId).kind}.zst`,
+  segmentManifest: (segmentId: string) => `${segmentPrefix(segmentId)}manifest.json`,
+  /** The archiving task's read-back of a segment (contracts/logs.ts SegmentVerificationSchema). */
+  segmentVerification: (segmentId: string) => `${segmentPrefix(segmentId)}verification.json`,
+  /** The log archiver's cursor (LogCursorSchema): where the next run starts, and whether the chain is intact. */
+  logCursor: (database: string) => `index/${database}/log-cursor.json`,
   restoreAudit: (database: string, at: Date) => `restores/${database}/${at.toISOString()}.json`,
   /** Written by a failed restore task, read by the restore's NotifyFailure (see RestoreTaskErrorSchema). */
   restoreTaskErrorPrefix: (database: string) => `restores/${database}/task-errors/`,

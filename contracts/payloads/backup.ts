@@ -37,6 +37,8 @@ export const PrepareResultSchema = z.discriminatedUnion('status', [
     taskFamily: z.string(),
     taskTimeoutSeconds: z.number().int().positive(),
     trigger: z.string(),
+    /** The lock this run holds when it is not the backup lock `locks/<database>.json` (log archiving). */
+    lockKey: z.string().optional(),
   }),
   z.strictObject({
     status: z.literal('skipped'),
@@ -100,6 +102,15 @@ export const RetainResultSchema = z.strictObject({
   tiered: z.array(z.strictObject({ backupId: z.string(), tier: z.enum(['weekly', 'monthly', 'yearly']), retainUntil: z.string() })),
   /** True when the lists above were cut to keep the state payload small; the log line has the full plan. */
   truncated: z.boolean(),
+  /** Databases with a logs block: the segment retention after the GFS decisions (lists cut at 100). */
+  segments: z
+    .strictObject({
+      segments: z.number().int().min(0),
+      kept: z.number().int().min(0),
+      deleted: z.array(z.string()),
+      skippedLocked: z.array(z.strictObject({ segmentId: z.string(), reason: z.string() })),
+    })
+    .optional(),
 });
 export type RetainResult = z.infer<typeof RetainResultSchema>;
 

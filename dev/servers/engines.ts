@@ -47,6 +47,10 @@ export interface StartOptions {
    * @default a fresh temp directory, removed by `stop()`
    */
   readonly directory?: string;
+  /** MariaDB: write a binary log (positions in dumps, binlog archiving). @default true */
+  readonly logBin?: boolean;
+  /** MariaDB: the binlog format; archiving needs ROW. @default the server's own (MIXED in 10.11) */
+  readonly binlogFormat?: 'ROW' | 'MIXED' | 'STATEMENT';
 }
 
 function randomPassword(): string {
@@ -107,7 +111,8 @@ export async function startMariadb(options: StartOptions = {}): Promise<EngineSe
     mariadbThrowaway,
     'strongbox-mariadb-',
     (directory) => [
-      `--log-bin=${join(directory, 'binlog')}`,
+      ...(options.logBin === false ? [] : [`--log-bin=${join(directory, 'binlog')}`]),
+      ...(options.binlogFormat ? [`--binlog-format=${options.binlogFormat}`] : []),
       '--server-id=1',
       '--innodb-flush-log-at-trx-commit=0',
       '--innodb-buffer-pool-size=256M',

@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { binlogServerNeeds } from '../../contracts/logs';
 import { checkFleetLimits } from './limits';
 import { ConfigError, configJsonSchema, loadConfig } from './load';
+import type { StrongboxConfig } from './schema';
 
 /**
  * `npm run validate -- --config <file>`: checks a config and prints one line per problem (exit 1).
@@ -64,6 +66,9 @@ function validate(file: string, io: CliIo): number {
     if (limits.problems.length > 0) {
       throw new ConfigError(file, limits.problems);
     }
+    for (const note of logNotes(config)) {
+      io.out(`${file}: note: ${note}`);
+    }
     io.out(`${file}: valid (${config.databases.length} database${config.databases.length === 1 ? '' : 's'})`);
     return 0;
   } catch (error) {
@@ -77,6 +82,26 @@ function validate(file: string, io: CliIo): number {
     io.err(`${file}: unexpected error: ${(error as Error).message}`);
     return 1;
   }
+}
+
+const RDS_HOST = /\.rds\.amazonaws\.com(\.cn)?$/i;
+
+/**
+ * What each log-archiving database's server must have: synth cannot see the server, so validate says it once,
+ * and the archiving task refuses a server without it in the same words.
+ */
+export function logNotes(config: StrongboxConfig): string[] {
+  return config.databases.flatMap((db) => {
+    if (!db.logs) {
+      return [];
+    }
+    const needs = RDS_HOST.test(db.connection.host)
+      ? binlogServerNeeds(db.logs.intervalMinutes)
+      : 'the server needs log_bin ON and binlog_format=ROW';
+    return [
+      `${db.name}: binlog archived every ${db.logs.intervalMinutes} min, any second of the last ${db.logs.windowDays} days restorable; ${needs}`,
+    ];
+  });
 }
 
 function writeSchema(out: string, io: CliIo): number {

@@ -1,3 +1,4 @@
+import { LOG_KIND_BY_ENGINE } from '../../contracts/logs';
 import type { Plan } from '../../contracts/plan';
 import { longestGapSeconds, parseScheduleExpression } from './schedule-expression';
 import { DEFAULT_PORTS, type StrongboxConfig } from './schema';
@@ -44,6 +45,13 @@ export function buildPlan(config: StrongboxConfig): Plan {
           restoreJobs: db.dump.restoreJobs,
           redisMode: db.dump.redisMode,
           ...(db.drill && { drillIntervalSeconds: longestGapSeconds(parseScheduleExpression(db.drill.expression)) }),
+          ...(db.logs && {
+            logs: {
+              kind: LOG_KIND_BY_ENGINE[db.engine] ?? 'binlog',
+              intervalSeconds: db.logs.intervalMinutes * 60,
+              windowDays: db.logs.windowDays,
+            },
+          }),
         },
       ]),
     ),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DATABASE_NAME, ENGINES, ENGINES_NEEDING_CREDENTIALS, REDIS_MODES, TLS_MODES } from '../../contracts/engines';
+import { binlogServerNeeds, LOG_KIND_BY_ENGINE, MIN_LOG_INTERVAL_MINUTES } from '../../contracts/logs';
 import { SECRET_ARN } from '../../contracts/payloads/restore';
 import { checkDrPlans, drPlansSchema } from './dr-plans';
 import { REFUSED_ENGINES } from './engines';
@@ -92,6 +93,27 @@ export const RetentionSchema = z
   })
   .describe('Grandfather-father-son retention.');
 
+export const LogsSchema = z
+  .strictObject({
+    intervalMinutes: z
+      .number({ error: 'expected a whole number of minutes between archiving runs' })
+      .int({ error: 'expected a whole number of minutes between archiving runs' })
+      .min(MIN_LOG_INTERVAL_MINUTES, {
+        error: `expected at least ${MIN_LOG_INTERVAL_MINUTES} minute between archiving runs (EventBridge Scheduler's smallest rate)`,
+      })
+      .max(1440, { error: 'expected at most 1440 minutes (a day) between archiving runs' })
+      .describe('Minutes between log archiving runs; the RPO check counts this instead of the full backup schedule.'),
+    windowDays: z
+      .number({ error: 'expected a whole number of days in which any second can be restored' })
+      .int({ error: 'expected a whole number of days in which any second can be restored' })
+      .min(1, { error: 'expected a window of at least 1 day' })
+      .max(3650, { error: 'expected a window of at most 3650 days' })
+      .describe('Days back in which a restore can reach any second; segments are kept that long.'),
+  })
+  .describe(
+    "Continuous binlog archiving (mysql, mariadb): restore to any second of the last windowDays. The server needs log_bin ON and binlog_format=ROW; on RDS/Aurora also CALL mysql.rds_set_configuration('binlog retention hours', N) with N at least three intervals in hours.",
+  );
+
 const FARGATE_CPU = [256, 512, 1024, 2048, 4096, 8192, 16384] as const;
 
 const DatabaseObject = z.strictObject({
@@ -119,6 +141,7 @@ const DatabaseObject = z.strictObject({
   schedule: ScheduleSchema,
   retention: RetentionSchema.default({ daily: 7, weekly: 4, monthly: 12, yearly: 7 }),
   drill: DrillScheduleSchema.optional().describe('Restore drill schedule; no drills when left out.'),
+  logs: LogsSchema.optional(),
   task: z
     .strictObject({
       cpu: z
@@ -308,19 +331,33 @@ function checkDatabase(parsed: ParsedDatabase, ctx: z.RefinementCtx): void {
     });
   }
   const schedule = db.schedule;
+  const rpoOverride = typeof db.rpo === 'string' ? parseDuration(db.rpo) : undefined;
+  const preset = db.tier ? TIER_PRESETS[db.tier] : undefined;
+  // No RPO check when the RPO itself is broken: its own issue says so.
+  const rpoSeconds = db.rpo === undefined ? preset?.rpoSeconds : rpoOverride;
+  const rpoName = `${db.rpo ? '' : `${db.tier} tier `}RPO of ${rpoSeconds === undefined ? '' : formatDuration(rpoSeconds)}`;
+  const logs = checkLogs(db, rpoSeconds, rpoName, ctx);
   if (schedule && typeof schedule.expression === 'string') {
-    const rpoOverride = typeof db.rpo === 'string' ? parseDuration(db.rpo) : undefined;
-    const preset = db.tier ? TIER_PRESETS[db.tier] : undefined;
-    // No RPO check when the RPO itself is broken: its own issue says so.
-    const rpoSeconds = db.rpo === undefined ? preset?.rpoSeconds : rpoOverride;
     const flexible = typeof schedule.flexibleWindowMinutes === 'number' ? schedule.flexibleWindowMinutes : 0;
     checkSchedule(schedule.expression, schedule.timezone, at('schedule'), ctx, (gap) => {
       const worst = gap + flexible * 60;
+      if (logs) {
+        // With logs the interval carries the RPO; a full dump must still land in every window, or the window's
+        // oldest seconds have no dump to replay from.
+        if (worst > logs.windowDays * 86400) {
+          ctx.addIssue({
+            code: 'custom',
+            path: at('schedule', 'expression'),
+            message: `expected full backups at most ${formatDuration(logs.windowDays * 86400)} apart (logs.windowDays), so every window holds a dump to replay from; this schedule (plus its flexible window) can leave ${formatDuration(worst)} between backups`,
+          });
+        }
+        return;
+      }
       if (rpoSeconds !== undefined && worst > rpoSeconds) {
         ctx.addIssue({
           code: 'custom',
           path: at('schedule', 'expression'),
-          message: `expected runs at most ${formatDuration(rpoSeconds)} apart to meet the ${db.rpo ? '' : `${db.tier} tier `}RPO of ${formatDuration(rpoSeconds)}; this schedule (plus its flexible window) can leave ${formatDuration(worst)} between backups`,
+          message: `expected runs at most ${formatDuration(rpoSeconds)} apart to meet the ${rpoName}; this schedule (plus its flexible window) can leave ${formatDuration(worst)} between backups`,
         });
       }
     });
@@ -328,6 +365,43 @@ function checkDatabase(parsed: ParsedDatabase, ctx: z.RefinementCtx): void {
   if (db.drill && typeof db.drill.expression === 'string') {
     checkSchedule(db.drill.expression, db.drill.timezone, at('drill'), ctx);
   }
+}
+
+/**
+ * The `logs` block: refused for engines whose logs are not archived yet, and its interval held against the RPO.
+ * Returns the block when it is usable for the schedule check, else undefined (the full schedule then carries the RPO).
+ */
+function checkLogs(
+  db: Partial<ParsedDatabase>,
+  rpoSeconds: number | undefined,
+  rpoName: string,
+  ctx: z.RefinementCtx,
+): { intervalMinutes: number; windowDays: number } | undefined {
+  const logs = db.logs as Partial<z.output<typeof LogsSchema>> | undefined;
+  if (typeof logs !== 'object' || logs === null) {
+    return undefined;
+  }
+  if (db.engine && !LOG_KIND_BY_ENGINE[db.engine]) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['logs'],
+      message: `expected no logs block for ${db.engine}: continuous log archiving is for mysql and mariadb for now (point-in-time for PostgreSQL is issue 13); remove logs, and the full backup schedule carries the RPO`,
+    });
+    return undefined;
+  }
+  const { intervalMinutes, windowDays } = logs;
+  if (!Number.isInteger(intervalMinutes) || !Number.isInteger(windowDays)) {
+    return undefined;
+  }
+  const interval = intervalMinutes as number;
+  if (rpoSeconds !== undefined && interval * 60 > rpoSeconds) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['logs', 'intervalMinutes'],
+      message: `expected an interval of at most ${Math.floor(rpoSeconds / 60)} minutes to meet the ${rpoName}: up to one interval of writes is not yet archived; ${binlogServerNeeds(Math.max(1, Math.floor(rpoSeconds / 60)))}`,
+    });
+  }
+  return { intervalMinutes: interval, windowDays: windowDays as number };
 }
 
 function checkSchedule(

@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
+import { keys, logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
 import { LogsKey } from './logs-key';
 import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
@@ -352,6 +353,21 @@ export class BackupWorkflow extends Construct {
     list(retain, vault, 'decrypt');
     replicaVault.grantObjects(retain.function, VAULT_ACCESS.retain, [anyBackup]);
     list(retain, replicaVault);
+    // Segment retention (lambdas/backup/retain/segments.ts), per archiving database: its segments' records, the
+    // kept dumps' log coordinates and the cursor; delete and lock reads on its segments in both vaults.
+    for (const db of Object.values(props.plan.databases).filter((d) => d.logs)) {
+      const segments = logsPrefix(db.name);
+      vault.grantObjects(retain.function, ['s3:GetObject'], [`${segments}*/manifest.json`, `${segments}*/verification.json`]);
+      vault.grantObjects(retain.function, ['s3:GetObject'], [VAULT_PATHS.databaseBackupRecord(db.name, 'manifest')]);
+      vault.grantUnder(retain.function, keys.logCursor(db.name), {
+        objectActions: ['s3:GetObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
+      for (const on of [vault, replicaVault]) {
+        on.grantUnder(retain.function, segments, { objectActions: VAULT_ACCESS.retain, listActions: ['s3:ListBucket'], key: 'decrypt' });
+      }
+    }
     // Notify: the figures of the manifest and the stderr tail of failure.json.
     vault.grantObjects(
       notify.function,

@@ -6,7 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { TASK_CONTAINER_NAME, TASK_ENV, taskLogGroupName } from '../../contracts/task-env';
-import { databasePrefix } from '../../contracts/vault';
+import { databasePrefix, keys, logsPrefix } from '../../contracts/vault';
 import type { DeploymentPlan } from '../config/plan';
 import { LogsKey } from './logs-key';
 import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
@@ -130,6 +130,17 @@ export class DumpTask extends Construct {
         description: `Strongbox dump task of ${db.name}: image pull, logs, credentials injection`,
       });
     props.vault.grantWriteUnder(this.taskRole, VAULT_PATHS.database(db.name));
+    if (db.logs) {
+      // archive-logs: the segments of its own database, and the cursor it reads (404 needs the listing) and moves.
+      props.vault.grantWriteUnder(this.taskRole, logsPrefix(db.name));
+      // The read-back of each new segment (tasks/src/commands/verify-segment.ts): its own segments only.
+      props.vault.grantUnder(this.taskRole, logsPrefix(db.name), { objectActions: ['s3:GetObject'], key: 'decrypt' });
+      props.vault.grantUnder(this.taskRole, keys.logCursor(db.name), {
+        objectActions: ['s3:GetObject', 's3:PutObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'encrypt',
+      });
+    }
 
     // The restore and drill commands run in this task definition with this role instead (RunTask TaskRoleArn
     // override): they read their own database's backups, and write only a drill.json and, when a restore
@@ -200,6 +211,7 @@ export class DumpTask extends Construct {
       [TASK_ENV.redisMode]: db.redisMode,
       [TASK_ENV.progressIntervalSeconds]: String(progress),
       ...(db.connection.database ? { [TASK_ENV.dbName]: db.connection.database } : {}),
+      ...(db.logs ? { [TASK_ENV.logIntervalMinutes]: String(db.logs.intervalSeconds / 60) } : {}),
     };
 
     this.container = this.taskDefinition.addContainer('Dump', {

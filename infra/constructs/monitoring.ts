@@ -109,6 +109,12 @@ export class Monitoring extends Construct {
   public readonly tiers: Readonly<Partial<Record<Tier, TierAlarms>>>;
   /** Pages when the watchdog fails a run or stops running; only with `watchdogFunction`. */
   public readonly watchdogFailed?: cloudwatch.Alarm;
+  /**
+   * Only when a database archives its log: `<app>-log-chain-broken` (one Metrics Insights alarm, the contributor
+   * names the database) and, per archiving database, `<app>-<db>-log-archive-lag` against its RPO: the lag
+   * thresholds differ by database, which one Insights alarm cannot express, and archiving databases are few.
+   */
+  public readonly logArchive?: { readonly chainBroken: cloudwatch.Alarm; readonly lag: Readonly<Record<string, cloudwatch.Alarm>> };
   /** One per DR plan: its last rehearsal failed a database or took longer than drPlans[].rto (chat). */
   public readonly rehearsals: Readonly<Record<string, cloudwatch.Alarm>>;
 
@@ -145,12 +151,65 @@ export class Monitoring extends Construct {
     if (props.watchdogFunction) {
       this.watchdogFailed = this.watchdogAlarm(props.watchdogFunction, props, interval);
     }
+    const archiving = databases.filter((db) => db.logs);
+    if (archiving.length > 0) {
+      this.logArchive = this.logArchiveAlarms(archiving, props);
+    }
+  }
+
+  private logArchiveAlarms(archiving: readonly DatabasePlan[], props: MonitoringProps): NonNullable<Monitoring['logArchive']> {
+    const app = props.plan.app;
+    const pages = (db: DatabasePlan) => db.tier === 'critical' || (db.tier === 'important' && props.topics.pageOnImportant);
+    const route = (alarm: cloudwatch.Alarm, page: boolean) => {
+      for (const topic of page ? [props.topics.chatTopic, props.topics.pagerTopic] : [props.topics.chatTopic]) {
+        alarm.addAlarmAction(new actions.SnsAction(topic));
+        alarm.addOkAction(new actions.SnsAction(topic));
+      }
+    };
+    // A run emits LogChainBroken once per interval; the shortest interval is the period that sees every run.
+    const period = Duration.seconds(Math.max(60, Math.min(...archiving.map((db) => db.logs?.intervalSeconds ?? 300))));
+    const chainBroken = new cloudwatch.Alarm(this, 'LogChainBroken', {
+      alarmName: `${app}-log-chain-broken`,
+      alarmDescription:
+        'Strongbox binlog chain broken (the contributor names the database): a binary log was purged or replaced before it was archived, so no restore can reach an instant in the gap. ' +
+        'Raise the server binlog retention above a few archiving intervals, then take a full backup: restores to instants after it are possible again.',
+      metric: new cloudwatch.MathExpression({
+        expression: `SELECT MAX(${METRIC.logChainBroken}) FROM SCHEMA("${METRICS_NAMESPACE}", Database, Engine) GROUP BY Database ORDER BY MAX() DESC`,
+        period,
+        label: `${METRIC.logChainBroken} of the archiving databases`,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    route(chainBroken, archiving.some(pages));
+    const lag: Record<string, cloudwatch.Alarm> = {};
+    for (const db of archiving) {
+      const interval = Duration.seconds(Math.max(60, db.logs?.intervalSeconds ?? 300));
+      lag[db.name] = new cloudwatch.Alarm(this, `LogArchiveLag-${db.name}`, {
+        alarmName: `${app}-${db.name}-log-archive-lag`,
+        alarmDescription: `Strongbox binlog archiving of ${db.name} lags more than its RPO (${db.rpoSeconds} s), or no archiving run reported for two of three intervals: a restore to now would lose more than the RPO. Check the log-archive executions.`,
+        metric: databaseMetric(db, METRIC.logArchiveLagSeconds, { statistic: cloudwatch.Stats.MAXIMUM, period: interval }),
+        threshold: db.rpoSeconds,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        // Two of three, so one run slowed by a Fargate placement does not post on its own; silence is lag too.
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      });
+      route(lag[db.name], pages(db));
+    }
+    return { chainBroken, lag };
   }
 
   /** Every alarm, for an alarm-status widget: a handful, whatever the fleet size. */
   public get allAlarms(): cloudwatch.IAlarm[] {
     const perTier = Object.values(this.tiers).flatMap((t) => [t.breach, ...(t.drillOverdue ? [t.drillOverdue] : [])]);
-    return [...perTier, ...(this.watchdogFailed ? [this.watchdogFailed] : []), ...Object.values(this.rehearsals)];
+    // The per-database lag alarms stay off the widget: it shows a handful, whatever the fleet size.
+    const logs = this.logArchive ? [this.logArchive.chainBroken] : [];
+    return [...perTier, ...(this.watchdogFailed ? [this.watchdogFailed] : []), ...Object.values(this.rehearsals), ...logs];
   }
 
   /**

@@ -24,6 +24,12 @@ export interface SchedulesProps {
    */
   readonly drillStateMachine?: sfn.IStateMachine;
   /**
+   * The log-archive state machine; databases with a `logs` block start it with `{database, trigger: 'schedule'}`
+   * every `logs.intervalMinutes` (a `rate()`: no time zone, no flexible window, which would only add lag).
+   * @default no log-archive schedules
+   */
+  readonly logArchiveStateMachine?: sfn.IStateMachine;
+  /**
    * Attempts Scheduler makes after a failed StartExecution (throttling, a state machine being updated).
    * @default 3
    */
@@ -71,6 +77,7 @@ export class Schedules extends Construct {
   public readonly deadLetterQueue: sqs.IQueue;
   public readonly backupSchedules: Readonly<Record<string, scheduler.Schedule>>;
   public readonly drillSchedules: Readonly<Record<string, scheduler.Schedule>>;
+  public readonly logArchiveSchedules: Readonly<Record<string, scheduler.Schedule>>;
 
   public constructor(scope: Construct, id: string, props: SchedulesProps) {
     super(scope, id);
@@ -91,6 +98,7 @@ export class Schedules extends Construct {
 
     const backups: Record<string, scheduler.Schedule> = {};
     const drills: Record<string, scheduler.Schedule> = {};
+    const logArchives: Record<string, scheduler.Schedule> = {};
     for (const db of databases) {
       const window = db.schedule.flexibleWindowMinutes;
       backups[db.name] = new scheduler.Schedule(this, `Backup-${db.name}`, {
@@ -122,8 +130,28 @@ export class Schedules extends Construct {
         });
       }
     }
+    for (const db of props.logArchiveStateMachine ? databases : []) {
+      const logs = props.plan.databases[db.name]?.logs;
+      if (!logs || !props.logArchiveStateMachine) {
+        continue;
+      }
+      logArchives[db.name] = new scheduler.Schedule(this, `LogArchive-${db.name}`, {
+        scheduleName: `${app}-logs-${db.name}`,
+        description: `Strongbox: binlog archiving of ${db.name} every ${logs.intervalSeconds / 60} min`,
+        scheduleGroup: this.group,
+        schedule: scheduler.ScheduleExpression.rate(Duration.seconds(logs.intervalSeconds)),
+        timeWindow: scheduler.TimeWindow.off(),
+        target: new targets.StepFunctionsStartExecution(props.logArchiveStateMachine, {
+          input: scheduler.ScheduleTargetInput.fromObject({ database: db.name, trigger: 'schedule' }),
+          deadLetterQueue: this.deadLetterQueue,
+          retryAttempts,
+          maxEventAge,
+        }),
+      });
+    }
     this.backupSchedules = backups;
     this.drillSchedules = drills;
+    this.logArchiveSchedules = logArchives;
     acknowledgeSchedulerRoles(this);
   }
 }

@@ -97,10 +97,13 @@ export class DatabaseShard extends NestedStack {
       sfn.StateMachine.fromStateMachineArn(this, `${name}StateMachine`, byName('states', 'stateMachine', `${app}-${name}`));
     const backup = stateMachine('backup');
     const drill = stateMachine('drill');
+    // Built by the primary stack only when a database archives its log (LogArchiveWorkflow).
+    const archives = props.databases.some((name) => plan.databases[name]?.logs);
     this.schedules = new Schedules(this, 'Schedules', {
       plan: shardPlan,
       backupStateMachine: backup,
       drillStateMachine: drill,
+      ...(archives && { logArchiveStateMachine: stateMachine('log-archive') }),
       shared: {
         group: scheduler.ScheduleGroup.fromScheduleGroupName(this, 'ScheduleGroup', app),
         deadLetterQueue: sqs.Queue.fromQueueArn(

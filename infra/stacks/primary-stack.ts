@@ -13,6 +13,7 @@ import { Dashboard } from '../constructs/dashboard';
 import { DrPlanWorkflow } from '../constructs/dr-plan-workflow';
 import { DrillWorkflow } from '../constructs/drill-workflow';
 import type { DumpTask } from '../constructs/dump-task';
+import { LogArchiveWorkflow } from '../constructs/log-archive-workflow';
 import { LogsKey } from '../constructs/logs-key';
 import { Monitoring } from '../constructs/monitoring';
 import { Network } from '../constructs/network';
@@ -54,6 +55,8 @@ export class PrimaryStack extends Stack {
   public readonly backup: BackupWorkflow;
   public readonly restore: RestoreWorkflow;
   public readonly drill: DrillWorkflow;
+  /** Only when a database has a `logs` block. */
+  public readonly logArchive?: LogArchiveWorkflow;
   /** Only when the config has `drPlans`. */
   public readonly drPlan?: DrPlanWorkflow;
   public readonly watchdog: Watchdog;
@@ -133,6 +136,16 @@ export class PrimaryStack extends Stack {
       taskSecurityGroups: this.taskSecurityGroups,
       chatTopic: this.chatTopic,
     });
+    if (Object.values(this.plan.databases).some((db) => db.logs)) {
+      this.logArchive = new LogArchiveWorkflow(this, 'LogArchive', {
+        plan: this.plan,
+        vault: this.vault,
+        cluster: this.cluster,
+        taskSubnets,
+        taskSecurityGroups: this.taskSecurityGroups,
+        backupFunctions: this.backup.functions,
+      });
+    }
     if (Object.keys(this.plan.drPlans ?? {}).length > 0) {
       this.drPlan = new DrPlanWorkflow(this, 'DrPlan', {
         plan: this.plan,
@@ -154,6 +167,9 @@ export class PrimaryStack extends Stack {
         description: `Strongbox (${config.app.name}): dump tasks and schedules of ${databases.length} databases (${databases[0]} to ${databases[databases.length - 1]})`,
       });
       shard.node.addDependency(this.vault, this.alerts, this.backup.stateMachine, this.drill.stateMachine, schedules);
+      if (this.logArchive) {
+        shard.node.addDependency(this.logArchive.stateMachine);
+      }
       return shard;
     });
     this.dumpTasks = Object.assign({}, ...this.shards.map((shard) => shard.dumpTasks));

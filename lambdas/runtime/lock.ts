@@ -27,10 +27,12 @@ export interface AcquireOptions {
   readonly owner: string;
   readonly now: Date;
   readonly ttlSeconds: number;
+  /** @default keys.lock(database), the backup lock */
+  readonly key?: string;
 }
 
 export async function acquireLock(s3: S3Client, options: AcquireOptions): Promise<AcquireResult> {
-  const key = keys.lock(options.database);
+  const key = options.key ?? keys.lock(options.database);
   const lock: Lock = {
     database: options.database,
     backupId: options.backupId,
@@ -79,8 +81,13 @@ export async function acquireLock(s3: S3Client, options: AcquireOptions): Promis
 export type ReleaseOutcome = { readonly released: boolean; readonly reason: string };
 
 /** Deletes the lock only while it still names `backupId`; a lock taken over by a later run is left alone. */
-export async function releaseLock(s3: S3Client, bucket: string, database: string, backupId: string): Promise<ReleaseOutcome> {
-  const key = keys.lock(database);
+export async function releaseLock(
+  s3: S3Client,
+  bucket: string,
+  database: string,
+  backupId: string,
+  key = keys.lock(database),
+): Promise<ReleaseOutcome> {
   const existing = await getJson(s3, bucket, key, LockSchema);
   if (!existing) {
     return { released: false, reason: `no lock at ${key}` };

@@ -23,6 +23,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   restore: async () => (await import('./commands/restore')).runRestore,
   inventory: async () => (await import('./commands/inventory')).runInventory,
   drill: async () => (await import('./commands/drill')).runDrill,
+  'archive-logs': async () => (await import('./commands/archive-logs')).runArchiveLogs,
 };
 
 /** What a caller (a test, the local runtime) may provide instead of the task's own AWS clients. */

@@ -21,6 +21,8 @@ export interface E2eDatabase {
   readonly retention?: string;
   /** YAML of the dump block, such as `{ redisMode: logical }`. @default none (the config's defaults) */
   readonly dump?: string;
+  /** YAML of the logs block, such as `{ intervalMinutes: 5, windowDays: 7 }`. @default no log archiving */
+  readonly logs?: string;
 }
 
 export interface E2e {
@@ -43,7 +45,7 @@ ${db.database ? `      database: ${db.database}\n` : ''}      tls: disable
     schedule:
       expression: rate(1 hour)
     retention: ${db.retention ?? '{ daily: 7, weekly: 4, monthly: 12, yearly: 2 }'}
-${db.dump ? `    dump: ${db.dump}\n` : ''}    task:
+${db.dump ? `    dump: ${db.dump}\n` : ''}${db.logs ? `    logs: ${db.logs}\n` : ''}    task:
       timeoutMinutes: 10`;
   });
   const credentials = databases.map(

@@ -16,5 +16,5 @@ export async function releaseWorkflowLock(event: ReleaseLockEvent, deps: Release
   if (!prepare.success || prepare.data.status !== 'ready') {
     return { released: false, reason: 'this execution took no lock' };
   }
-  return releaseLock(deps.s3, deps.bucket, prepare.data.database, prepare.data.backupId);
+  return releaseLock(deps.s3, deps.bucket, prepare.data.database, prepare.data.backupId, prepare.data.lockKey);
 }

@@ -2,10 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DrillFailedError } from '../../../contracts/errors';
 import { compareInventory } from '../../../contracts/inventory';
-import { METRIC, METRICS_NAMESPACE, publishDatabaseMetrics } from '../../../contracts/metrics';
+import { METRIC, publishDatabaseMetrics } from '../../../contracts/metrics';
 import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import { type DrillRecord, DrillRecordSchema, describeMismatch, type Inventory, keys, type Manifest } from '../../../contracts/vault';
 import { putJson } from '../../../contracts/vault-io';
@@ -15,6 +14,7 @@ import { ADAPTERS } from '../../../engines/index';
 import { startThrowaway, type ThrowawayServer } from '../../../engines/throwaway';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
+import { taskMetrics } from '../metrics';
 import { startDecompressor } from '../stream/compress';
 import { openObject } from '../stream/download';
 import type { TaskDeps } from './backup';
@@ -126,7 +126,7 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
   }
   DrillRecordSchema.parse(record);
   await putJson(await deps.s3(), bucket, keys.drill(backupId), record);
-  publishDatabaseMetrics(metricsInstance(), { database: env.STRONGBOX_DATABASE, engine: env.STRONGBOX_ENGINE }, [
+  publishDatabaseMetrics(taskMetrics(), { database: env.STRONGBOX_DATABASE, engine: env.STRONGBOX_ENGINE }, [
     { name: METRIC.drillPassed, unit: 'Count', value: record.passed ? 1 : 0 },
     ...(record.passed ? [{ name: METRIC.measuredRtoSeconds, unit: 'Seconds' as const, value: record.restoreSeconds }] : []),
   ]);
@@ -144,17 +144,6 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
     throw new DrillFailedError(`drill of ${backupId} failed (drill.json written): ${why.join('; ')}`);
   }
   return { command: 'drill', ok: true, backupId, passed: true, restoreSeconds: record.restoreSeconds, checks: record.checks.length };
-}
-
-/**
- * The drill's own Metrics, with the namespace and service name of the shared instance in lambdas/runtime/powertools.
- * That module also builds a Tracer, whose X-Ray SDK enables async_hooks when it loads: in the task bundle that
- * taxes every stream callback of every backup and restore, and the task never traces.
- */
-let drillMetrics: Metrics | undefined;
-function metricsInstance(): Metrics {
-  drillMetrics ??= new Metrics({ namespace: METRICS_NAMESPACE, serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'strongbox' });
-  return drillMetrics;
 }
 
 /** Streams the backup's decompressed artifact into `sink`: an engine's drill preparation may read it once more. */

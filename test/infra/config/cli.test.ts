@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseDocument } from 'yaml';
 import { runCli } from '../../../infra/config/cli';
 import { configJsonSchema } from '../../../infra/config/load';
 
@@ -65,6 +66,30 @@ describe('npm run validate', () => {
     // Assess
     expect(result.status).toBe(0);
     expect(result.stdout.trim()).toBe('strongbox.config.yaml: valid (4 databases)');
+  });
+
+  it('states what the server of a log-archiving database needs, with the RDS call for an RDS endpoint', () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'strongbox-cli-'));
+    const file = join(dir, 'logs.yaml');
+    const doc = parseDocument(readFileSync('strongbox.config.yaml', 'utf8'));
+    doc.setIn(['databases', 1, 'logs'], doc.createNode({ intervalMinutes: 30, windowDays: 7 }));
+    doc.setIn(['databases', 1, 'connection', 'host'], 'billing.abc123xyz.eu-west-1.rds.amazonaws.com');
+    doc.setIn(['databases', 2, 'logs'], doc.createNode({ intervalMinutes: 10, windowDays: 2 }));
+    doc.setIn(['databases', 2, 'connection', 'host'], 'inventory.internal.example.com');
+    writeFileSync(file, doc.toString());
+    const io = capture();
+
+    // Act
+    const code = runCli(['validate', '--config', file], io.io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(io.out).toEqual([
+      `${file}: note: billing: binlog archived every 30 min, any second of the last 7 days restorable; the server needs log_bin ON and binlog_format=ROW (on RDS/Aurora also a binlog retention of at least 3 intervals: CALL mysql.rds_set_configuration('binlog retention hours', 2);)`,
+      `${file}: note: inventory: binlog archived every 10 min, any second of the last 2 days restorable; the server needs log_bin ON and binlog_format=ROW`,
+      `${file}: valid (4 databases)`,
+    ]);
   });
 
   it('reports a missing file as a problem, not a crash', () => {

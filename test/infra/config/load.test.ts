@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
+import { PlanSchema } from '../../../contracts/plan';
 import { ConfigError, parseConfig } from '../../../infra/config/load';
+import { buildPlan, runtimePlan } from '../../../infra/config/plan';
 
 const EXAMPLE = readFileSync('strongbox.config.yaml', 'utf8');
 
@@ -254,5 +256,69 @@ describe('parseConfig', () => {
 
     // Assess
     expect(problems).toEqual([expect.stringMatching(/^line 3, column 3: .*; expected valid YAML$/)]);
+  });
+});
+
+describe('parseConfig: logs', () => {
+  it('lets a daily full dump plus 5-minute logs meet a 15-minute RPO, and puts the logs in the plan', () => {
+    // Prepare
+    const text = exampleWith([
+      [['databases', 1, 'tier'], 'critical'],
+      [['databases', 1, 'schedule', 'expression'], 'cron(0 3 * * ? *)'],
+      [['databases', 1, 'logs'], { intervalMinutes: 5, windowDays: 7 }],
+    ]);
+
+    // Act
+    const config = parseConfig(text);
+    const plan = buildPlan(config);
+
+    // Assess
+    expect(config.databases[1].logs).toEqual({ intervalMinutes: 5, windowDays: 7 });
+    expect(plan.databases.billing.logs).toEqual({ kind: 'binlog', intervalSeconds: 300, windowDays: 7 });
+    expect(plan.databases.orders.logs).toBeUndefined();
+    expect(PlanSchema.parse(runtimePlan(plan)).databases.billing.logs?.intervalSeconds).toBe(300);
+  });
+
+  it.each([
+    {
+      case: 'logs for an engine whose logs are not archived yet',
+      edits: [[['databases', 0, 'logs'], { intervalMinutes: 5, windowDays: 7 }]],
+      line: /^line \d+: databases\[0\]\.logs: found \{.*\}; expected no logs block for postgres: continuous log archiving is for mysql and mariadb for now .*remove logs/,
+    },
+    {
+      case: 'an interval longer than the RPO, with what the server needs',
+      edits: [
+        [['databases', 1, 'tier'], 'critical'],
+        [['databases', 1, 'logs'], { intervalMinutes: 20, windowDays: 7 }],
+      ],
+      line: "databases[1].logs.intervalMinutes: found 20; expected an interval of at most 15 minutes to meet the critical tier RPO of 15m: up to one interval of writes is not yet archived; the server needs log_bin ON and binlog_format=ROW (on RDS/Aurora also a binlog retention of at least 3 intervals: CALL mysql.rds_set_configuration('binlog retention hours', 1);)",
+    },
+    {
+      case: 'full dumps further apart than the window',
+      edits: [
+        [['databases', 1, 'schedule', 'expression'], 'cron(0 3 ? * MON *)'],
+        [['databases', 1, 'logs'], { intervalMinutes: 5, windowDays: 3 }],
+      ],
+      line: 'databases[1].schedule.expression: found "cron(0 3 ? * MON *)"; expected full backups at most 3d apart (logs.windowDays), so every window holds a dump to replay from; this schedule (plus its flexible window) can leave 7d between backups',
+    },
+    {
+      case: 'an interval below the Scheduler minimum',
+      edits: [[['databases', 1, 'logs'], { intervalMinutes: 0, windowDays: 7 }]],
+      line: "databases[1].logs.intervalMinutes: found 0; expected at least 1 minute between archiving runs (EventBridge Scheduler's smallest rate)",
+    },
+    {
+      case: 'a mistyped key in the block',
+      edits: [[['databases', 2, 'logs'], { intervalMinutes: 5, windowDay: 7 }]],
+      line: /databases\[2\]\.logs\.windowDay: found unknown key "windowDay"; expected "windowDays"/,
+    },
+  ] as { case: string; edits: [(string | number)[], unknown][]; line: string | RegExp }[])('refuses $case', ({ edits, line }) => {
+    // Prepare
+    const text = exampleWith(edits);
+
+    // Act
+    const problems = problemsOf(text);
+
+    // Assess
+    expect(problems).toContainEqual(typeof line === 'string' ? expect.stringContaining(line) : expect.stringMatching(line));
   });
 });

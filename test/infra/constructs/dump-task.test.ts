@@ -138,6 +138,48 @@ describe('DumpTask', () => {
     expect(text).not.toContain('secretsmanager:ResourceTag/strongbox:restore-target');
   });
 
+  it('lets an archiving database write its own segments and move its own cursor, with the interval in its environment', () => {
+    // Prepare
+    const plan = buildDeploymentPlan(
+      StrongboxConfigSchema.parse({
+        app: { name: 'sb' },
+        vault: { primaryRegion: 'eu-west-1', replicaRegion: 'eu-central-1' },
+        alerts: {},
+        databases: [
+          database('ledger', SECRET_B, {
+            engine: 'mariadb',
+            connection: { host: 'ledger.example.internal', secretArn: SECRET_B },
+            logs: { intervalMinutes: 5, windowDays: 7 },
+          }),
+        ],
+      }),
+    );
+    const stack = new Stack(undefined, 'Test', { env: { region: 'eu-west-1', account: '123456789012' } });
+    const task = new DumpTask(stack, 'Ledger', {
+      plan,
+      database: 'ledger',
+      vault: vaultIn(stack),
+      image: ecs.ContainerImage.fromRegistry('strongbox/dump:test'),
+    });
+
+    // Act
+    const template = Template.fromStack(stack);
+    const text = policyText(stack, template, task.taskRole);
+
+    // Assess
+    expect(text).toContain(`${VAULT.bucketArn}/logs/ledger/*`);
+    expect(text).toContain(`${VAULT.bucketArn}/index/ledger/log-cursor.json*`);
+    expect(text).toContain('s3:GetObject');
+    const segmentReads = (JSON.parse(text) as { Action: string | string[]; Resource: unknown }[][])
+      .flat()
+      .filter((st) => JSON.stringify(st.Resource).includes('/logs/ledger/*') && [st.Action].flat().includes('s3:GetObject'));
+    expect(segmentReads).toHaveLength(1);
+    expect(text).not.toMatch(/index\/ledger\/\*|logs\/\*|s3:DeleteObject/);
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'STRONGBOX_LOG_INTERVAL_MINUTES', Value: '5' }]) })],
+    });
+  });
+
   it("lets database A's restore role read A's backups, write only drill.json and A's restore error records, and read tagged target secrets", () => {
     // Prepare
     const { stack, template, a } = twoTasks();

@@ -245,6 +245,46 @@ describe('Monitoring routing', () => {
     expect(general.Properties.OKActions).toEqual([chat]);
   });
 
+  it('adds log-chain-broken and an RPO lag alarm per archiving database, routed by its tier, only when one archives its log', () => {
+    // Prepare
+    const plan = monitoringPlan();
+    const billing = plan.databases.billing;
+    const withLogs: Plan = {
+      ...plan,
+      databases: { ...plan.databases, billing: { ...billing, logs: { kind: 'binlog', intervalSeconds: 300, windowDays: 7 } } },
+    };
+
+    // Act
+    const archiving = synth({ plan: withLogs }, true);
+    const without = synth();
+
+    // Assess
+    expect(without.monitoring.logArchive).toBeUndefined();
+    expect(archiving.monitoring.allAlarms).toContain(archiving.monitoring.logArchive?.chainBroken);
+    const chain = archiving.alarm('acme-log-chain-broken');
+    expect(chain.Properties.Metrics[0].Expression).toBe(
+      'SELECT MAX(LogChainBroken) FROM SCHEMA("Strongbox", Database, Engine) GROUP BY Database ORDER BY MAX() DESC',
+    );
+    expect(chain.Properties.Metrics[0].Period).toBe(300);
+    expect(chain.Properties.AlarmActions).toEqual([archiving.chat, archiving.pager]);
+    const lag = archiving.alarm('acme-billing-log-archive-lag');
+    expect(lag.Properties).toMatchObject({
+      MetricName: 'LogArchiveLagSeconds',
+      Namespace: 'Strongbox',
+      Dimensions: [
+        { Name: 'Database', Value: 'billing' },
+        { Name: 'Engine', Value: 'mariadb' },
+      ],
+      Statistic: 'Maximum',
+      Period: 300,
+      Threshold: billing.rpoSeconds,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'breaching',
+      AlarmActions: [archiving.chat, archiving.pager],
+    });
+    expect(Object.keys(archiving.monitoring.logArchive?.lag ?? {})).toEqual(['billing']);
+  });
+
   it('gives each tier alarm exactly the databases of its tier as contributors, and no pager for a fleet that never pages', () => {
     // Prepare
     const base = monitoringPlan();

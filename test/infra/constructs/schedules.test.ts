@@ -69,6 +69,43 @@ describe('Schedules', () => {
     withoutDrill.resourceCountIs('AWS::Scheduler::Schedule', 3);
   });
 
+  it('starts the log-archive machine every logs interval, only for the databases that archive their log', () => {
+    // Prepare
+    const withLogs = (intervalSeconds: number) => ({
+      ...plan,
+      databases: {
+        ...plan.databases,
+        billing: { ...plan.databases.billing, logs: { kind: 'binlog' as const, intervalSeconds, windowDays: 7 } },
+      },
+    });
+    const synth = (intervalSeconds: number) => {
+      const stack = new Stack(new App(), 'Test');
+      const machine = (id: string) =>
+        new sfn.StateMachine(stack, id, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `${id}Pass`)) });
+      const schedules = new Schedules(stack, 'Schedules', {
+        plan: withLogs(intervalSeconds),
+        backupStateMachine: machine('Backup'),
+        logArchiveStateMachine: machine('LogArchive'),
+      });
+      return { schedules, template: Template.fromStack(stack) };
+    };
+
+    // Act
+    const five = synth(300);
+    const one = synth(60);
+
+    // Assess
+    expect(Object.keys(five.schedules.logArchiveSchedules)).toEqual(['billing']);
+    five.template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: 'sbx-logs-billing',
+      ScheduleExpression: 'rate(5 minutes)',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: Match.objectLike({ Input: JSON.stringify({ database: 'billing', trigger: 'schedule' }), RetryPolicy: Match.anyValue() }),
+    });
+    one.template.hasResourceProperties('AWS::Scheduler::Schedule', { Name: 'sbx-logs-billing', ScheduleExpression: 'rate(1 minute)' });
+    expect(Object.keys(build(true).findResources('AWS::Scheduler::Schedule', { Properties: { Name: 'sbx-logs-billing' } }))).toEqual([]);
+  });
+
   it('rejects a retry count Scheduler would refuse, showing the value', () => {
     // Act
     const act = () =>

@@ -1,0 +1,395 @@
+import * as z from 'zod';
+import type { Engine } from './engines';
+import { DatabaseNameSchema, LOG_FILE_NAME, LOG_KINDS, type LogKind, SegmentIdSchema } from './vault';
+
+/**
+ * Continuous log archiving, engine-neutral: a database's change log (MySQL/MariaDB binlog, later PostgreSQL WAL)
+ * is archived as segments, each a slice of one server log file with its own checksum and a manifest written
+ * last; a cursor in the vault index says where the next run starts. A full dump records the log coordinates of
+ * its snapshot, so a full dump plus the contiguous segments from its coordinates restore any instant up to
+ * what the segments cover. Coordinates are (server file, byte position), which both engines' logs are.
+ */
+
+/** Engines whose logs Strongbox archives, and the kind of log. Other engines refuse a `logs` block. */
+export const LOG_KIND_BY_ENGINE: Readonly<Partial<Record<Engine, LogKind>>> = { mysql: 'binlog', mariadb: 'binlog' };
+
+/** The smallest archiving interval: EventBridge Scheduler's `rate()` counts whole minutes. */
+export const MIN_LOG_INTERVAL_MINUTES = 1;
+
+/**
+ * How many archiving intervals the server must keep its logs for (RDS `binlog retention hours`): one run that
+ * fails and its retry must still find the files, or the chain breaks.
+ */
+export const LOG_RETENTION_INTERVALS = 3;
+
+/** The RDS `binlog retention hours` that keeps LOG_RETENTION_INTERVALS intervals (RDS counts whole hours, at least 1). */
+export function rdsBinlogRetentionHours(intervalMinutes: number): number {
+  return Math.max(1, Math.ceil((LOG_RETENTION_INTERVALS * intervalMinutes) / 60));
+}
+
+/** The exact RDS/Aurora call that sets it; RDS keeps no binlogs at all by default (NULL). */
+export function rdsBinlogRetentionCall(intervalMinutes: number): string {
+  return `CALL mysql.rds_set_configuration('binlog retention hours', ${rdsBinlogRetentionHours(intervalMinutes)});`;
+}
+
+/** What a MySQL/MariaDB server needs for binlog archiving, in the words of every message that mentions it. */
+export function binlogServerNeeds(intervalMinutes: number): string {
+  return `the server needs log_bin ON and binlog_format=ROW (on RDS/Aurora also a binlog retention of at least ${LOG_RETENTION_INTERVALS} intervals: ${rdsBinlogRetentionCall(intervalMinutes)})`;
+}
+
+const isoDate = z.iso.datetime({ offset: true });
+const sha256Hex = z.string().regex(/^[a-f0-9]{64}$/, { error: 'expected a lowercase hex SHA-256' });
+
+/** A point in the server's log: the file and the byte offset in it. */
+export const LogCoordinatesSchema = z.strictObject({
+  file: z.string().regex(LOG_FILE_NAME, { error: 'expected a log file name' }),
+  position: z.number().int().min(0),
+});
+export type LogCoordinates = z.infer<typeof LogCoordinatesSchema>;
+
+/**
+ * `manifest.json` of one segment. The data object holds the server's own log bytes (with `--raw`, a valid binlog
+ * file that `mariadb-binlog` reads), so segments restore by hand with stock tools.
+ */
+export const SegmentManifestSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  segmentId: SegmentIdSchema,
+  database: DatabaseNameSchema,
+  kind: z.enum(LOG_KINDS),
+  engine: z.strictObject({ serverVersion: z.string().min(1), serverId: z.number().int().min(0).optional() }),
+  /** The server's name of the log file this segment is a slice of. */
+  serverFile: z.string().regex(LOG_FILE_NAME),
+  /** Byte offsets in `serverFile`: the first event archived, and where archiving stopped. */
+  startPosition: z.number().int().min(0),
+  endPosition: z.number().int().min(0),
+  /** True when the server had moved on to the next file: this segment runs to the end of `serverFile`. */
+  closed: z.boolean(),
+  /**
+   * Where the following segment must start: `serverFile`/`endPosition` for a growing tail, the next file's first
+   * position for a closed file (as its rotate event names it). Contiguity is equality with the next's start.
+   */
+  next: LogCoordinatesSchema,
+  /** Timestamps of the first and last event (the log's own, one-second resolution); absent when it held none. */
+  firstEventAt: isoDate.optional(),
+  lastEventAt: isoDate.optional(),
+  /** When the server's end was read: the log is known to hold nothing else up to `endPosition` at this instant. */
+  coveredUntil: isoDate,
+  /** First and last transaction id in the segment (MariaDB `0-1-42`, MySQL `uuid:42`), where the server has GTIDs. */
+  gtid: z.strictObject({ first: z.string().min(1), last: z.string().min(1) }).optional(),
+  artifact: z.strictObject({
+    key: z.string().min(1),
+    bytes: z.number().int().min(0),
+    sha256: sha256Hex,
+    uncompressedBytes: z.number().int().min(0),
+    compression: z.strictObject({ algorithm: z.literal('zstd'), level: z.number().int() }),
+  }),
+  /** The exact argv of the reading tool, which never holds a secret. */
+  tool: z.strictObject({ name: z.string().min(1), version: z.string().min(1), args: z.array(z.string()) }),
+  archivedAt: isoDate,
+});
+export type SegmentManifest = z.infer<typeof SegmentManifestSchema>;
+
+/**
+ * `verification.json` beside a segment's manifest, written by the archiving task once it has read the segment
+ * back from the vault: the stored bytes against the manifest's size and SHA-256, then the decompressed log
+ * parsed by the stock tool (`mariadb-binlog`, which Lambda cannot run) and its last event against the manifest's
+ * `endPosition`. A segment whose record says `passed: false` is a gap: the chain is broken there (ChainInput's
+ * `failedSegmentIds`), exactly as if the server had purged it. A segment without a record (archived before
+ * verification existed) counts as intact.
+ */
+export const SegmentVerificationSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  segmentId: SegmentIdSchema,
+  passed: z.boolean(),
+  verifiedAt: isoDate,
+  checks: z.strictObject({
+    bytes: z.boolean(),
+    sha256: z.boolean(),
+    /** The stock tool read every event of the decompressed segment. */
+    parsed: z.boolean(),
+    /** The last parsed event ends at the manifest's `endPosition`. */
+    endPosition: z.boolean(),
+  }),
+  /** Events the stock tool read; absent when it could not parse the segment. */
+  events: z.number().int().min(0).optional(),
+  /** The first check that failed, in words; absent when all passed. */
+  reason: z.string().min(1).optional(),
+});
+export type SegmentVerification = z.infer<typeof SegmentVerificationSchema>;
+
+/** `index/<db>/log-cursor.json`: kept by the archiving run after each segment's manifest. */
+export const LogCursorSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  database: DatabaseNameSchema,
+  kind: z.enum(LOG_KINDS),
+  /** Where the next run starts reading. */
+  next: LogCoordinatesSchema,
+  lastSegmentId: SegmentIdSchema.optional(),
+  /** The newest instant the archived log covers (the last run's read of the server's end). */
+  coveredUntil: isoDate,
+  updatedAt: isoDate,
+  /**
+   * A broken chain: the server no longer had the cursor's file (purged before it was archived), or its log did not
+   * continue from the cursor. Restores cannot cross it; the next full dump starts a new chain.
+   */
+  broken: z.strictObject({ at: isoDate, reason: z.string().min(1), resumedAt: LogCoordinatesSchema }).optional(),
+});
+export type LogCursor = z.infer<typeof LogCursorSchema>;
+
+/**
+ * Server log files sort by their numeric suffix (`binlog.000009` < `binlog.000010` < `binlog.1000000`), which
+ * string order gets wrong once the counter outgrows its padding; files of another base name never compare equal.
+ */
+export function compareLogCoordinates(a: LogCoordinates, b: LogCoordinates): number {
+  if (a.file !== b.file) {
+    const sa = /^(.*?)(\d+)$/.exec(a.file);
+    const sb = /^(.*?)(\d+)$/.exec(b.file);
+    if (sa && sb && sa[1] === sb[1]) {
+      const na = BigInt(sa[2]);
+      const nb = BigInt(sb[2]);
+      return na < nb ? -1 : na > nb ? 1 : a.position - b.position;
+    }
+    return a.file < b.file ? -1 : 1;
+  }
+  return a.position - b.position;
+}
+
+/** A verified full dump as the chain sees it: its consistent instant and the log coordinates of its snapshot. */
+export interface FullPoint {
+  readonly backupId: string;
+  /** The instant the dump's snapshot shows (its manifest's `startedAt`). */
+  readonly at: Date;
+  readonly position?: LogCoordinates;
+}
+
+/** The part of a segment manifest the chain needs. */
+export type ChainSegment = Pick<SegmentManifest, 'segmentId' | 'serverFile' | 'startPosition' | 'next' | 'lastEventAt' | 'coveredUntil'>;
+
+/** A span of instants any of which a restore can reach, both ends included (one-second resolution). */
+export interface RestorableRange {
+  readonly from: string;
+  readonly to: string;
+}
+
+export interface ChainInput {
+  readonly fulls: readonly FullPoint[];
+  readonly segments: readonly ChainSegment[];
+  /** Replay reaches no instant before this (now minus `windowDays`); full dumps themselves stay restorable. */
+  readonly windowStart: Date;
+  /** The archiver's cursor: its `coveredUntil` extends the newest run when the log was quiet since the last segment. */
+  readonly cursor?: Pick<LogCursor, 'next' | 'coveredUntil'>;
+  /** Segments whose verification failed (SegmentVerificationSchema): left out, so the chain breaks at each. */
+  readonly failedSegmentIds?: readonly string[];
+}
+
+/** A contiguous run of segments: each starts exactly where the previous one's `next` points. */
+interface Run {
+  readonly segments: readonly ChainSegment[];
+  readonly start: LogCoordinates;
+  readonly next: LogCoordinates;
+  readonly coveredUntil: number;
+}
+
+const startOf = (s: ChainSegment): LogCoordinates => ({ file: s.serverFile, position: s.startPosition });
+const same = (a: LogCoordinates, b: LogCoordinates) => compareLogCoordinates(a, b) === 0;
+const seconds = (ms: number) => Math.floor(ms / 1000) * 1000;
+
+function runsOf(segments: readonly ChainSegment[], cursor: ChainInput['cursor']): Run[] {
+  // A run killed after its manifest but before the cursor leaves a segment that the next run archives again,
+  // longer; of segments with one start, the one reaching furthest is kept.
+  const byStart = new Map<string, ChainSegment>();
+  for (const s of segments) {
+    const key = `${s.serverFile}\u0000${s.startPosition}`;
+    const held = byStart.get(key);
+    if (!held || compareLogCoordinates(s.next, held.next) > 0) {
+      byStart.set(key, s);
+    }
+  }
+  const sorted = [...byStart.values()].sort((a, b) => compareLogCoordinates(startOf(a), startOf(b)));
+  const runs: { segments: ChainSegment[]; coveredUntil: number }[] = [];
+  for (const s of sorted) {
+    const last = runs.at(-1);
+    const tail = last?.segments.at(-1);
+    if (last && tail && same(tail.next, startOf(s))) {
+      last.segments.push(s);
+      last.coveredUntil = Math.max(last.coveredUntil, Date.parse(s.coveredUntil));
+    } else {
+      runs.push({ segments: [s], coveredUntil: Date.parse(s.coveredUntil) });
+    }
+  }
+  return runs.map((r) => {
+    const next = (r.segments.at(-1) as ChainSegment).next;
+    const quiet = cursor && same(cursor.next, next) ? Date.parse(cursor.coveredUntil) : r.coveredUntil;
+    return { segments: r.segments, start: startOf(r.segments[0]), next, coveredUntil: seconds(Math.max(quiet, r.coveredUntil)) };
+  });
+}
+
+function intactSegments(input: ChainInput): readonly ChainSegment[] {
+  const failed = new Set(input.failedSegmentIds ?? []);
+  return failed.size === 0 ? input.segments : input.segments.filter((s) => !failed.has(s.segmentId));
+}
+
+/** The run whose segments hold `position`: a dump taken exactly at a run's end replays nothing from it. */
+function runHolding(runs: readonly Run[], position: LogCoordinates): Run | undefined {
+  return runs.find((r) => compareLogCoordinates(r.start, position) <= 0 && compareLogCoordinates(position, r.next) <= 0);
+}
+
+/**
+ * The instants a restore can reach: every verified full dump's own instant, and, from each dump whose log
+ * coordinates lie in a contiguous run of segments, every second up to what that run covers, within the window.
+ * Sorted, disjoint and not touching (a range ending at a second and another starting the next are separate).
+ */
+export function restorableRanges(input: ChainInput): RestorableRange[] {
+  const runs = runsOf(intactSegments(input), input.cursor);
+  const windowStart = Math.ceil(input.windowStart.getTime() / 1000) * 1000;
+  const spans: [number, number][] = [];
+  for (const full of input.fulls) {
+    const at = seconds(full.at.getTime());
+    spans.push([at, at]);
+    const run = full.position && runHolding(runs, full.position);
+    if (run) {
+      const from = Math.max(at, windowStart);
+      if (run.coveredUntil >= from) {
+        spans.push([from, run.coveredUntil]);
+      }
+    }
+  }
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const merged: [number, number][] = [];
+  for (const [from, to] of spans) {
+    const last = merged.at(-1);
+    if (last && from <= last[1]) {
+      last[1] = Math.max(last[1], to);
+    } else {
+      merged.push([from, to]);
+    }
+  }
+  return merged.map(([from, to]) => ({ from: new Date(from).toISOString(), to: new Date(to).toISOString() }));
+}
+
+/** How to reach one instant: a full dump, then (unless the instant is the dump's own) the segments to replay. */
+export interface ReplayPlan {
+  readonly backupId: string;
+  /** Replay starts at the dump's coordinates, inside the first segment. */
+  readonly from?: LogCoordinates;
+  /** In replay order; empty when the instant is the dump's own. */
+  readonly segmentIds: readonly string[];
+  /** Replay stops before the first event after this instant. */
+  readonly stopAt: string;
+}
+
+/**
+ * The plan for `instant`, or undefined when no range holds it. The newest dump that reaches the instant wins:
+ * less to replay. Segments run from the one holding the dump's coordinates to the first holding an event after
+ * the instant (or the run's end).
+ */
+export function planReplay(instant: Date, input: ChainInput): ReplayPlan | undefined {
+  const runs = runsOf(intactSegments(input), input.cursor);
+  const t = seconds(instant.getTime());
+  const windowStart = Math.ceil(input.windowStart.getTime() / 1000) * 1000;
+  const fulls = [...input.fulls].sort((a, b) => b.at.getTime() - a.at.getTime() || (a.backupId < b.backupId ? 1 : -1));
+  for (const full of fulls) {
+    const at = seconds(full.at.getTime());
+    if (at > t) {
+      continue;
+    }
+    const stopAt = new Date(t).toISOString();
+    if (at === t) {
+      return { backupId: full.backupId, segmentIds: [], stopAt };
+    }
+    const run = full.position && runHolding(runs, full.position);
+    if (!full.position || !run || t < windowStart || run.coveredUntil < t) {
+      continue;
+    }
+    const position = full.position;
+    const first = run.segments.findIndex((s) => compareLogCoordinates(position, s.next) < 0);
+    if (first === -1) {
+      // The dump sits at the run's very end and the instant is in its quiet tail: nothing to replay.
+      return { backupId: full.backupId, from: position, segmentIds: [], stopAt };
+    }
+    // The replay tool stops at the first event after the instant, so a segment that holds one is the last needed.
+    // A closed file's coverage says nothing about the next file's events, so coverage alone never ends the list.
+    let last = run.segments.findIndex((s, i) => i >= first && s.lastEventAt !== undefined && seconds(Date.parse(s.lastEventAt)) > t);
+    if (last === -1) {
+      last = run.segments.length - 1;
+    }
+    return { backupId: full.backupId, from: position, segmentIds: run.segments.slice(first, last + 1).map((s) => s.segmentId), stopAt };
+  }
+  return undefined;
+}
+
+/**
+ * Which segments retention keeps (issue 12 step 7): every segment whose coverage reaches into the window, plus
+ * every segment a kept full dump needs to replay into the window, so that no instant a restore can reach with
+ * all segments is lost with the kept ones. `fulls` are the full dumps retention keeps. Per contiguous run that
+ * reaches the window, replay starts at the newest kept dump taken at or before the window's start (planReplay
+ * prefers the newest dump) and at each dump taken inside the window; each needs its run from the segment holding
+ * its coordinates on. Segments that failed verification are kept while in the window (the evidence of the
+ * break), never to carry a chain.
+ */
+export function segmentsToKeep(input: ChainInput): Set<string> {
+  const windowStart = Math.ceil(input.windowStart.getTime() / 1000) * 1000;
+  const keep = new Set(input.segments.filter((s) => Date.parse(s.coveredUntil) >= windowStart).map((s) => s.segmentId));
+  for (const run of runsOf(intactSegments(input), input.cursor)) {
+    if (run.coveredUntil < windowStart) {
+      continue;
+    }
+    const based = input.fulls.filter((f) => f.position && runHolding([run], f.position)).sort((a, b) => b.at.getTime() - a.at.getTime());
+    const atStart = based.find((f) => seconds(f.at.getTime()) <= windowStart);
+    const bases = [...(atStart ? [atStart] : []), ...based.filter((f) => seconds(f.at.getTime()) > windowStart)];
+    for (const full of bases) {
+      const position = full.position as LogCoordinates;
+      const first = run.segments.findIndex((s) => compareLogCoordinates(position, s.next) < 0);
+      for (const s of first === -1 ? [] : run.segments.slice(first)) {
+        keep.add(s.segmentId);
+      }
+    }
+  }
+  return keep;
+}
+
+/** One line for refusals: `2026-11-21T03:00:00Z to 2026-11-21T04:12:09Z, 2026-11-22T03:00:00Z`. */
+export function describeRanges(ranges: readonly RestorableRange[], limit = 10): string {
+  if (ranges.length === 0) {
+    return 'none (no verified full backup yet)';
+  }
+  const text = (r: RestorableRange) => {
+    const from = r.from.replace('.000Z', 'Z');
+    const to = r.to.replace('.000Z', 'Z');
+    return from === to ? from : `${from} to ${to}`;
+  };
+  const shown = ranges.slice(-limit).map(text);
+  return ranges.length > limit ? `${shown.join(', ')} (and ${ranges.length - limit} older)` : shown.join(', ');
+}
+
+/** What the newest restorable instant rests on: the archived log, or the newest verified full dump alone. */
+export interface NewestRestorable {
+  /** Undefined with no verified full dump: nothing is restorable, whatever the log holds. */
+  readonly at?: Date;
+  readonly source: 'log' | 'full';
+  /** The cursor's break, when it is why the log does not count. */
+  readonly broken?: NonNullable<LogCursor['broken']>;
+}
+
+/**
+ * The newest instant a restore can reach, from the two small pointers the watchdog reads (no listing): the log's
+ * coverage when a verified full dump sits on an intact chain, else that dump's own instant. A break recorded in the
+ * cursor (purged binlog, failed segment) counts until a full dump taken after it starts a new chain, because replay
+ * cannot cross the break: until then the RPO falls back to the full backup schedule.
+ */
+export function newestRestorable(
+  fullTakenAt: Date | undefined,
+  cursor: Pick<LogCursor, 'coveredUntil' | 'broken'> | undefined,
+): NewestRestorable {
+  if (fullTakenAt === undefined) {
+    return { source: 'full' };
+  }
+  if (!cursor) {
+    return { at: fullTakenAt, source: 'full' };
+  }
+  if (cursor.broken && fullTakenAt.getTime() < Date.parse(cursor.broken.at)) {
+    return { at: fullTakenAt, source: 'full', broken: cursor.broken };
+  }
+  const covered = Date.parse(cursor.coveredUntil);
+  return covered > fullTakenAt.getTime() ? { at: new Date(covered), source: 'log' } : { at: fullTakenAt, source: 'full' };
+}

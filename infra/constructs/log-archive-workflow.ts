@@ -1,0 +1,207 @@
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { FUNCTION_ENV } from '../../contracts/function-env';
+import type { Plan } from '../../contracts/plan';
+import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
+import { keys } from '../../contracts/vault';
+import { AppFunction } from './app-function';
+import { LogsKey } from './logs-key';
+import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
+import { readableErrorStates } from './readable-error';
+import { lambdaInvoke, retryRunTaskCapacity } from './retries';
+import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
+import { ValidationError } from './validation-error';
+import type { IVault } from './vault';
+
+export interface LogArchiveWorkflowProps {
+  readonly plan: Plan;
+  readonly vault: IVault;
+  readonly cluster: ecs.ICluster;
+  readonly taskSubnets: readonly ec2.ISubnet[];
+  readonly taskSecurityGroups: readonly ec2.ISecurityGroup[];
+  /** The backup workflow's lock release and notifier (BackupWorkflow.functions): one failure path for both machines. */
+  readonly backupFunctions: { readonly releaseLock: AppFunction; readonly notify: AppFunction };
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** Time Fargate may take to place the task and pull the image, on top of the task's own timeout. */
+const ARCHIVE_PROVISIONING_SECONDS = 15 * 60;
+
+/**
+ * The log-archive machine (JSONPath, so the local runtime runs the synthesized definition), started per
+ * database with `{"database": "<name>", "trigger": "schedule"}` every `logs.intervalMinutes`:
+ *
+ *   Prepare (locks/logs/<db>.json) -> Skipped? -> SkippedWhileRunning (quiet: the next run archives from the cursor)
+ *           -> Archive (ECS RunTask .sync, STRONGBOX_COMMAND=archive-logs) -> ReleaseLock -> Archived
+ *   any failure -> NotifyFailure -> ReleaseLockAfterFailure -> Fail (readable error and cause)
+ *
+ * The failure path is the backup workflow's, with its functions: the same chat, pager, BackupFailed and breach
+ * metrics, and the same lock release, which frees the archiving lock Prepare names in `lockKey`. A skip sends no
+ * chat notice: with a five-minute interval that would be noise, and a run that keeps overlapping shows as lag.
+ */
+export class LogArchiveWorkflow extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly prepare: AppFunction;
+
+  public constructor(scope: Construct, id: string, props: LogArchiveWorkflowProps) {
+    super(scope, id);
+    const archived = Object.values(props.plan.databases).filter((db) => db.logs);
+    if (archived.length === 0) {
+      throw new ValidationError(
+        `the plan of "${props.plan.app}" has no database with a logs block; build LogArchiveWorkflow only when one archives its binlog`,
+        this,
+      );
+    }
+    if (props.taskSubnets.length === 0) {
+      throw new ValidationError('taskSubnets is empty; the Fargate tasks need at least one subnet', this);
+    }
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    this.prepare = new AppFunction(this, 'Prepare', {
+      name: 'logs/prepare',
+      plan: props.plan,
+      description: `Strongbox (${props.plan.app}) log archive: validate input, per-database archiving lock`,
+      logRetention,
+      timeout: Duration.seconds(30),
+      environment: { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName },
+    });
+    for (const db of archived) {
+      props.vault.grantUnder(this.prepare.function, keys.logLock(db.name), {
+        objectActions: ['s3:GetObject', 's3:PutObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'encrypt',
+      });
+    }
+
+    const longestTask = Math.max(...archived.map((db) => db.taskTimeoutSeconds));
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    LogsKey.encrypt(logGroup, props.plan.app);
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: `${props.plan.app}-log-archive`,
+      comment: `Strongbox (${props.plan.app}): archive one database's binlog from the cursor to the server's end`,
+      definitionBody: sfn.DefinitionBody.fromChainable(this.buildDefinition(props, longestTask)),
+      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      timeout: Duration.seconds(longestTask + ARCHIVE_PROVISIONING_SECONDS + 1800),
+      tracingEnabled: true,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    acknowledgeRule(
+      this.stateMachine,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
+    );
+    grantRunTasks(this.stateMachine, props.plan, props.cluster, ['dump', 'execution']);
+    acknowledgeWildcardPermissions(
+      this.stateMachine.role,
+      'Wildcards: Lambda versions of the workflow functions, task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
+    );
+  }
+
+  private buildDefinition(props: LogArchiveWorkflowProps, longestTask: number): sfn.IChainable {
+    const { releaseLock, notify } = props.backupFunctions;
+    // States live in their own scope: their ids are the state names, which the function ids would clash with.
+    const scope = new Construct(this, 'States');
+    const execution = {
+      executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
+      startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+    };
+    const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
+      lambdaInvoke(scope, id, {
+        stateName: id,
+        lambdaFunction: app.function,
+        payloadResponseOnly: true,
+        payload: sfn.TaskInput.fromObject(payload),
+        resultPath,
+        comment,
+        taskTimeout: sfn.Timeout.duration(app.function.timeout!.plus(Duration.minutes(1))),
+      });
+    const wholeState = { state: sfn.JsonPath.entirePayload };
+
+    const fail = new sfn.Fail(scope, 'Failed', {
+      comment: 'The readable error and cause NotifyFailure derived from the failed state',
+      errorPath: '$.failure.error',
+      causePath: '$.failure.cause',
+    });
+    const releaseAfterFailure = invoke(
+      'ReleaseLockAfterFailure',
+      releaseLock,
+      wholeState,
+      sfn.JsonPath.DISCARD,
+      'Release the lock if this run took it',
+    );
+    releaseAfterFailure.addCatch(fail, { resultPath: '$.releaseError' });
+    releaseAfterFailure.next(fail);
+    const notifyFailure = invoke(
+      'NotifyFailure',
+      notify,
+      { outcome: 'failed', execution, ...wholeState },
+      '$.failure',
+      'Chat (and pager by tier) with the cause; returns the readable error and cause',
+    );
+    const rawFailure = readableErrorStates(scope, { errorPath: '$.error', resultPath: '$.failure', next: releaseAfterFailure });
+    notifyFailure.addCatch(rawFailure, { resultPath: '$.notifyError' });
+    notifyFailure.next(releaseAfterFailure);
+    const catchAll = <T extends sfn.TaskStateBase | sfn.CustomState>(state: T): T => {
+      state.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });
+      return state;
+    };
+
+    const prepare = catchAll(
+      invoke(
+        'Prepare',
+        this.prepare,
+        { input: sfn.JsonPath.entirePayload, execution },
+        '$.prepare',
+        'Validate input, take the archiving lock',
+      ),
+    );
+    const archive = catchAll(this.archiveState(scope, props, longestTask));
+    const release = catchAll(invoke('ReleaseLock', releaseLock, wholeState, sfn.JsonPath.DISCARD, 'Release the archiving lock'));
+    return prepare.next(
+      new sfn.Choice(scope, 'Skipped?')
+        .when(sfn.Condition.stringEquals('$.prepare.status', 'skipped'), new sfn.Succeed(scope, 'SkippedWhileRunning'))
+        .otherwise(archive.next(release).next(new sfn.Succeed(scope, 'Archived'))),
+    );
+  }
+
+  /** The database's own task definition with the archive-logs command; the interval is in its static environment. */
+  private archiveState(scope: Construct, props: LogArchiveWorkflowProps, longestTask: number): sfn.CustomState {
+    const state = new sfn.CustomState(scope, 'Archive', {
+      stateJson: {
+        Type: 'Task',
+        Comment: 'The archiving task: mariadb-binlog from the cursor -> zstd -> SHA-256 -> upload, manifest, then cursor',
+        Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
+        Parameters: {
+          ...fargateTaskParameters(props),
+          'TaskDefinition.$': '$.prepare.taskFamily',
+          Overrides: {
+            ContainerOverrides: [
+              {
+                Name: TASK_CONTAINER_NAME,
+                Environment: [
+                  { Name: TASK_ENV.command, Value: 'archive-logs' },
+                  { Name: TASK_ENV.trigger, 'Value.$': '$.prepare.trigger' },
+                ],
+              },
+            ],
+          },
+        },
+        // Fixed, as the backup's Dump: aws-local-stepfunctions evaluates TimeoutSecondsPath after Parameters.
+        TimeoutSeconds: longestTask + ARCHIVE_PROVISIONING_SECONDS,
+        ResultSelector: {
+          'taskArn.$': '$.TaskArn',
+          'stoppedReason.$': '$.StoppedReason',
+          'exitCode.$': '$.Containers[0].ExitCode',
+        },
+        ResultPath: '$.dump',
+      },
+    });
+    // Capacity faults only: a run that started and failed resumes from the cursor on the next schedule instead.
+    return retryRunTaskCapacity(state);
+  }
+}

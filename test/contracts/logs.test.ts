@@ -1,0 +1,436 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  type ChainSegment,
+  compareLogCoordinates,
+  describeRanges,
+  type FullPoint,
+  type LogCoordinates,
+  LogCursorSchema,
+  planReplay,
+  rdsBinlogRetentionCall,
+  restorableRanges,
+  SegmentManifestSchema,
+  segmentsToKeep,
+} from '../../contracts/logs';
+import { classifySegmentKey, keys, mintSegmentId, parseSegmentId } from '../../contracts/vault';
+
+const T0 = Date.UTC(2026, 10, 21, 3, 0, 0);
+const iso = (ms: number) => new Date(ms).toISOString();
+const at = (file: string, position: number): LogCoordinates => ({ file, position });
+
+function segment(file: string, start: number, next: LogCoordinates, lastEventMs: number, coveredMs: number): ChainSegment {
+  return {
+    segmentId: mintSegmentId('orders', 'binlog', new Date(coveredMs), file, start),
+    serverFile: file,
+    startPosition: start,
+    next,
+    lastEventAt: iso(lastEventMs),
+    coveredUntil: iso(coveredMs),
+  };
+}
+
+describe('segment ids and keys', () => {
+  it('round-trips an id and places data and manifest in the date folder of the run', () => {
+    // Prepare
+    const id = mintSegmentId('orders-eu', 'binlog', new Date(T0 + 4_500), 'mariadb-bin.000042', 385);
+
+    // Act
+    const parsed = parseSegmentId(id);
+
+    // Assess
+    expect(id).toBe('orders-eu-20261121T030004Z-binlog-mariadb-bin.000042-385');
+    expect(parsed).toEqual({
+      database: 'orders-eu',
+      kind: 'binlog',
+      archivedAt: new Date(T0 + 4_000),
+      serverFile: 'mariadb-bin.000042',
+      startPosition: 385,
+    });
+    expect(keys.segmentData(id)).toBe(`logs/orders-eu/binlog/2026/11/21/${id}/data.binlog.zst`);
+    expect(keys.segmentManifest(id)).toBe(`logs/orders-eu/binlog/2026/11/21/${id}/manifest.json`);
+    expect(classifySegmentKey(keys.segmentManifest(id))).toEqual({ segmentId: id, file: 'manifest.json' });
+    expect(classifySegmentKey(keys.manifest('orders-20261121T030405Z-full'))).toBeUndefined();
+    expect(keys.logCursor('orders-eu')).toBe('index/orders-eu/log-cursor.json');
+  });
+
+  it('refuses a server file name that could escape its key', () => {
+    // Prepare
+    const file = '../etc/passwd';
+
+    // Act
+    const mint = () => mintSegmentId('orders', 'binlog', new Date(T0), file, 4);
+
+    // Assess
+    expect(mint).toThrow('"../etc/passwd" is not a log file name');
+    expect(() => parseSegmentId('orders-20261121T030004Z-binlog')).toThrow('is not a segmentId');
+  });
+});
+
+describe('segment manifest and cursor schemas', () => {
+  it('accept a complete manifest and a cursor, and refuse an unknown key', () => {
+    // Prepare
+    const segmentId = mintSegmentId('orders', 'binlog', new Date(T0), 'binlog.000001', 4);
+    const manifest = {
+      schemaVersion: 1,
+      segmentId,
+      database: 'orders',
+      kind: 'binlog',
+      engine: { serverVersion: '10.11.6-MariaDB', serverId: 1 },
+      serverFile: 'binlog.000001',
+      startPosition: 4,
+      endPosition: 1200,
+      closed: true,
+      next: { file: 'binlog.000002', position: 4 },
+      firstEventAt: iso(T0),
+      lastEventAt: iso(T0 + 60_000),
+      coveredUntil: iso(T0 + 61_000),
+      gtid: { first: '0-1-1', last: '0-1-9' },
+      artifact: {
+        key: keys.segmentData(segmentId),
+        bytes: 400,
+        sha256: 'a'.repeat(64),
+        uncompressedBytes: 1196,
+        compression: { algorithm: 'zstd', level: 3 },
+      },
+      tool: { name: 'mariadb-binlog', version: '3.5', args: ['--read-from-remote-server', '--raw'] },
+      archivedAt: iso(T0 + 62_000),
+    };
+    const cursor = {
+      schemaVersion: 1,
+      database: 'orders',
+      kind: 'binlog',
+      next: { file: 'binlog.000002', position: 4 },
+      lastSegmentId: segmentId,
+      coveredUntil: iso(T0 + 61_000),
+      updatedAt: iso(T0 + 62_000),
+    };
+
+    // Act
+    const parsedManifest = SegmentManifestSchema.safeParse(manifest);
+    const parsedCursor = LogCursorSchema.safeParse(cursor);
+    const typo = SegmentManifestSchema.safeParse({ ...manifest, endPositon: 1200 });
+
+    // Assess
+    expect(parsedManifest.success).toBe(true);
+    expect(parsedCursor.success).toBe(true);
+    expect(typo.success).toBe(false);
+  });
+});
+
+describe('compareLogCoordinates', () => {
+  it('orders files by their numeric suffix, past the padding, then by position', () => {
+    // Prepare
+    const shuffled = [at('binlog.1000000', 4), at('binlog.000010', 4), at('binlog.000009', 900), at('binlog.000009', 4)];
+
+    // Act
+    const sorted = [...shuffled].sort(compareLogCoordinates);
+
+    // Assess
+    expect(sorted).toEqual([at('binlog.000009', 4), at('binlog.000009', 900), at('binlog.000010', 4), at('binlog.1000000', 4)]);
+  });
+});
+
+describe('restorableRanges and planReplay', () => {
+  // binlog.000001 closed at 03:10, binlog.000002 archived to 03:20, then binlog.000003 was purged unarchived,
+  // and archiving resumed in binlog.000004.
+  const segments = [
+    segment('binlog.000001', 4, at('binlog.000002', 4), T0 + 9 * 60_000, T0 + 10 * 60_000),
+    segment('binlog.000002', 4, at('binlog.000002', 5000), T0 + 19 * 60_000, T0 + 20 * 60_000),
+    segment('binlog.000004', 4, at('binlog.000004', 800), T0 + 45 * 60_000, T0 + 50 * 60_000),
+  ];
+  const full: FullPoint = { backupId: 'orders-20261121T030000Z-full', at: new Date(T0), position: at('binlog.000001', 300) };
+  const later: FullPoint = { backupId: 'orders-20261121T034000Z-full', at: new Date(T0 + 40 * 60_000), position: at('binlog.000004', 200) };
+  const input = { fulls: [full, later], segments, windowStart: new Date(T0 - 86_400_000) };
+
+  it('lists each dump to the end of its contiguous run, and stops at a purged file', () => {
+    // Prepare
+    const shuffled = { ...input, segments: [segments[2], segments[0], segments[1]] };
+
+    // Act
+    const ranges = restorableRanges(shuffled);
+
+    // Assess
+    expect(ranges).toEqual([
+      { from: iso(T0), to: iso(T0 + 20 * 60_000) },
+      { from: iso(T0 + 40 * 60_000), to: iso(T0 + 50 * 60_000) },
+    ]);
+    expect(describeRanges(ranges)).toBe('2026-11-21T03:00:00Z to 2026-11-21T03:20:00Z, 2026-11-21T03:40:00Z to 2026-11-21T03:50:00Z');
+  });
+
+  it('plans one second before a bad write: the dump, then the segments from its position, across the closed file', () => {
+    // Prepare
+    const instant = new Date(T0 + 15 * 60_000 - 1_000);
+
+    // Act
+    const plan = planReplay(instant, input);
+
+    // Assess
+    expect(plan).toEqual({
+      backupId: full.backupId,
+      from: at('binlog.000001', 300),
+      segmentIds: [segments[0].segmentId, segments[1].segmentId],
+      stopAt: iso(T0 + 15 * 60_000 - 1_000),
+    });
+  });
+
+  it('stops the list at the first segment holding an event after the instant', () => {
+    // Prepare
+    const instant = new Date(T0 + 5 * 60_000);
+
+    // Act
+    const plan = planReplay(instant, input);
+
+    // Assess
+    expect(plan?.segmentIds).toEqual([segments[0].segmentId]);
+  });
+
+  it('refuses an instant after the broken link, and one outside the window', () => {
+    // Prepare
+    const afterBreak = new Date(T0 + 30 * 60_000);
+    const windowed = { ...input, windowStart: new Date(T0 + 42 * 60_000) };
+
+    // Act
+    const broken = planReplay(afterBreak, input);
+    const outside = planReplay(new Date(T0 + 41 * 60_000), windowed);
+    const ranges = restorableRanges(windowed);
+
+    // Assess
+    expect(broken).toBeUndefined();
+    expect(outside).toBeUndefined();
+    expect(ranges).toEqual([
+      { from: iso(T0), to: iso(T0) },
+      { from: iso(T0 + 40 * 60_000), to: iso(T0 + 40 * 60_000) },
+      { from: iso(T0 + 42 * 60_000), to: iso(T0 + 50 * 60_000) },
+    ]);
+    expect(planReplay(new Date(T0), windowed)).toEqual({ backupId: full.backupId, segmentIds: [], stopAt: iso(T0) });
+  });
+
+  it("extends the newest run to the cursor's coverage when the log was quiet since the last segment", () => {
+    // Prepare
+    const cursor = { next: at('binlog.000004', 800), coveredUntil: iso(T0 + 90 * 60_000) };
+    const stale = { next: at('binlog.000004', 900), coveredUntil: iso(T0 + 90 * 60_000) };
+
+    // Act
+    const quiet = restorableRanges({ ...input, cursor });
+    const moved = restorableRanges({ ...input, cursor: stale });
+
+    // Assess
+    expect(quiet.at(-1)).toEqual({ from: iso(T0 + 40 * 60_000), to: iso(T0 + 90 * 60_000) });
+    expect(moved.at(-1)).toEqual({ from: iso(T0 + 40 * 60_000), to: iso(T0 + 50 * 60_000) });
+  });
+
+  it('prefers the longer copy of a segment a killed run left behind', () => {
+    // Prepare
+    const short = segment('binlog.000002', 4, at('binlog.000002', 2000), T0 + 12 * 60_000, T0 + 12 * 60_000);
+
+    // Act
+    const ranges = restorableRanges({ ...input, segments: [...segments, short] });
+
+    // Assess
+    expect(ranges[0]).toEqual({ from: iso(T0), to: iso(T0 + 20 * 60_000) });
+  });
+
+  it('says so when there is nothing to restore, and cuts a long list', () => {
+    // Prepare
+    const many = Array.from({ length: 12 }, (_, i) => ({ from: iso(T0 + i * 3_600_000), to: iso(T0 + i * 3_600_000) }));
+
+    // Act
+    const none = describeRanges([]);
+    const cut = describeRanges(many, 2);
+
+    // Assess
+    expect(none).toBe('none (no verified full backup yet)');
+    expect(cut).toBe('2026-11-21T13:00:00Z, 2026-11-21T14:00:00Z (and 10 older)');
+  });
+});
+
+describe('rdsBinlogRetentionCall', () => {
+  it('asks for three intervals in whole hours, at least one', () => {
+    // Prepare
+    const intervals = [5, 30, 60];
+
+    // Act
+    const calls = intervals.map(rdsBinlogRetentionCall);
+
+    // Assess
+    expect(calls).toEqual([
+      "CALL mysql.rds_set_configuration('binlog retention hours', 1);",
+      "CALL mysql.rds_set_configuration('binlog retention hours', 2);",
+      "CALL mysql.rds_set_configuration('binlog retention hours', 3);",
+    ]);
+  });
+});
+
+/**
+ * A generated log: segments one after another in time and position, some files closed (the next starts in the
+ * following file), some links broken (a purged file: the next segment starts two files on), plus stale shorter
+ * copies of some segments (killed runs). Fulls sit inside segments at a time inside the segment's span.
+ */
+const scenario = fc
+  .record({
+    steps: fc.array(
+      fc.record({
+        bytes: fc.integer({ min: 1, max: 5000 }),
+        seconds: fc.integer({ min: 1, max: 600 }),
+        closed: fc.boolean(),
+        brokenBefore: fc.boolean(),
+        staleCopy: fc.boolean(),
+        quietEvents: fc.boolean(),
+      }),
+      { minLength: 1, maxLength: 12 },
+    ),
+    fulls: fc.array(fc.record({ step: fc.nat(), fraction: fc.double({ min: 0, max: 0.999, noNaN: true }), logged: fc.boolean() }), {
+      maxLength: 4,
+    }),
+    windowOffset: fc.integer({ min: -600, max: 7200 }),
+    probes: fc.array(fc.integer({ min: -120, max: 8000 }), { minLength: 1, maxLength: 30 }),
+  })
+  .map(({ steps, fulls, windowOffset, probes }) => {
+    let file = 1;
+    let position = 4;
+    let time = T0;
+    let run = 0;
+    const name = (n: number) => `binlog.${String(n).padStart(6, '0')}`;
+    const built: { seg: ChainSegment; run: number; from: number; covered: number; start: LogCoordinates; bytes: number }[] = [];
+    const segments: ChainSegment[] = [];
+    steps.forEach((step, i) => {
+      if (i > 0 && step.brokenBefore) {
+        file += 2;
+        position = 4;
+        run += 1;
+      }
+      const start = at(name(file), position);
+      const end = position + step.bytes;
+      const closed = step.closed;
+      const next = closed ? at(name(file + 1), 4) : at(name(file), end);
+      const covered = time + step.seconds * 1000;
+      const lastEvent = step.quietEvents ? time : covered - 1000;
+      const seg = segment(start.file, start.position, next, lastEvent, covered);
+      built.push({ seg, run, from: time, covered, start, bytes: step.bytes });
+      segments.push(seg);
+      if (step.staleCopy) {
+        segments.push({ ...seg, segmentId: `${seg.segmentId}9`, next: at(start.file, start.position + 1), coveredUntil: iso(time) });
+      }
+      file = next.file === start.file ? file : file + 1;
+      position = next.position;
+      time = covered;
+    });
+    const points: FullPoint[] = fulls.map((f, i) => {
+      const b = built[f.step % built.length];
+      const offset = Math.floor(f.fraction * b.bytes);
+      const when = Math.floor((b.from + f.fraction * (b.covered - b.from)) / 1000) * 1000;
+      return {
+        backupId: `orders-${i}-full`,
+        at: new Date(when),
+        ...(f.logged && { position: at(b.start.file, b.start.position + offset) }),
+      };
+    });
+    const stepOf = (full: FullPoint) =>
+      built.findIndex(
+        (b) =>
+          b.start.file === full.position?.file &&
+          b.start.position <= (full.position?.position ?? -1) &&
+          (full.position?.position ?? 0) < b.start.position + b.bytes,
+      );
+    return { built, raw: segments, points, stepOf, windowStart: new Date(T0 + windowOffset * 1000), probes };
+  });
+
+/** Reference: an instant is reachable from a dump's own second, or by replay within the window to the end of the dump's run. */
+function reachable(
+  t: number,
+  s: { built: { run: number; covered: number }[]; points: FullPoint[]; stepOf: (f: FullPoint) => number; windowStart: Date },
+): boolean {
+  return s.points.some((full) => {
+    const a = Math.floor(full.at.getTime() / 1000) * 1000;
+    if (a === t) return true;
+    if (a > t || !full.position || t < Math.ceil(s.windowStart.getTime() / 1000) * 1000) return false;
+    const i = s.stepOf(full);
+    const run = s.built[i].run;
+    const runEnd = Math.max(...s.built.filter((b) => b.run === run).map((b) => b.covered));
+    return t <= runEnd;
+  });
+}
+
+describe('restorable ranges (properties)', () => {
+  it('hold exactly the instants the reference reaches, and every plan replays a contiguous chain from the dump', () => {
+    fc.assert(
+      fc.property(scenario, fc.integer(), (s, seed) => {
+        // Listings come in any order: rotate by the seed, and reverse on odd seeds.
+        const turn = Math.abs(seed) % s.raw.length;
+        const rotated = [...s.raw.slice(turn), ...s.raw.slice(0, turn)];
+        const segments = seed % 2 === 0 ? rotated : rotated.reverse();
+        const input = { fulls: s.points, segments, windowStart: s.windowStart };
+        const ranges = restorableRanges(input);
+        const byId = new Map(s.raw.map((seg) => [seg.segmentId, seg]));
+        for (let i = 1; i < ranges.length; i += 1) {
+          expect(Date.parse(ranges[i].from)).toBeGreaterThan(Date.parse(ranges[i - 1].to));
+        }
+        const edges = ranges.flatMap((r) => [Date.parse(r.from) - 1000, Date.parse(r.from), Date.parse(r.to), Date.parse(r.to) + 1000]);
+        for (const t of [...s.probes.map((p) => T0 + p * 1000), ...edges]) {
+          const second = Math.floor(t / 1000) * 1000;
+          const expected = reachable(second, s);
+          const inRanges = ranges.some((r) => Date.parse(r.from) <= second && second <= Date.parse(r.to));
+          const plan = planReplay(new Date(t), input);
+          expect(inRanges).toBe(expected);
+          expect(plan !== undefined).toBe(expected);
+          if (plan && plan.segmentIds.length > 0) {
+            const chain = plan.segmentIds.map((id) => byId.get(id) as ChainSegment);
+            const base = s.points.find((f) => f.backupId === plan.backupId) as FullPoint;
+            const first = chain[0];
+            expect(compareLogCoordinates(at(first.serverFile, first.startPosition), base.position as LogCoordinates)).toBeLessThanOrEqual(
+              0,
+            );
+            expect(compareLogCoordinates(base.position as LogCoordinates, first.next)).toBeLessThan(0);
+            chain.slice(1).forEach((seg, k) => {
+              expect(chain[k].next).toEqual(at(seg.serverFile, seg.startPosition));
+            });
+            expect(base.at.getTime()).toBeLessThanOrEqual(t);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('segmentsToKeep (properties)', () => {
+  it('keeps every segment a restore needs: each instant reachable with all segments replays identically from the kept ones', () => {
+    fc.assert(
+      fc.property(scenario, fc.array(fc.boolean(), { maxLength: 4 }), (s, dropped) => {
+        // Retention keeps some of the full dumps (GFS); the chain is planned with the kept ones only.
+        const fulls = s.points.filter((_, i) => !dropped[i]);
+        const all = { fulls, segments: s.raw, windowStart: s.windowStart };
+        const keep = segmentsToKeep(all);
+        const kept = { ...all, segments: s.raw.filter((seg) => keep.has(seg.segmentId)) };
+        const windowStart = Math.ceil(s.windowStart.getTime() / 1000) * 1000;
+        const ranges = restorableRanges(all);
+        expect(restorableRanges(kept)).toEqual(ranges);
+        const edges = ranges.flatMap((r) => [Date.parse(r.from), Date.parse(r.to)]);
+        for (const t of [...s.probes.map((p) => T0 + p * 1000), ...edges]) {
+          expect(planReplay(new Date(t), kept)).toEqual(planReplay(new Date(t), all));
+        }
+        for (const seg of s.raw) {
+          if (Date.parse(seg.coveredUntil) >= windowStart) {
+            expect(keep.has(seg.segmentId)).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('lets go of segments that end before the window and that no kept dump replays into it', () => {
+    // Prepare
+    const old = segment('binlog.000001', 4, at('binlog.000002', 4), T0 + 50_000, T0 + 60_000);
+    const gap = segment('binlog.000004', 4, at('binlog.000004', 900), T0 + 3_500_000, T0 + 3_600_000);
+    const tail = segment('binlog.000004', 900, at('binlog.000004', 1800), T0 + 7_100_000, T0 + 7_200_000);
+    const full = { backupId: 'orders-20261121T000000Z-full', at: new Date(T0 + 3_000_000), position: at('binlog.000004', 4) };
+
+    // Act
+    const keep = segmentsToKeep({ fulls: [full], segments: [old, gap, tail], windowStart: new Date(T0 + 5_000_000) });
+
+    // Assess: gap ends before the window, but the dump before the window replays through it into the window.
+    expect([...keep].sort()).toEqual([gap.segmentId, tail.segmentId].sort());
+  });
+});

@@ -1,0 +1,236 @@
+import '../../../local/executor/polyfill';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Plan } from '../../../contracts/plan';
+import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../contracts/task-env';
+import { BackupWorkflow } from '../../../infra/constructs/backup-workflow';
+import { LogArchiveWorkflow } from '../../../infra/constructs/log-archive-workflow';
+import { LAMBDA_TRANSIENT_ERRORS, RUN_TASK_CAPACITY_ERRORS } from '../../../infra/constructs/retries';
+import { ValidationError } from '../../../infra/constructs/validation-error';
+import { Vault } from '../../../infra/constructs/vault';
+import type { AslDefinition } from '../../../local/executor/runtime';
+import { testPlan } from '../../lambdas/fixtures';
+import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
+
+/** The fixture plan with binlog archiving on for billing (mariadb). */
+function planWithLogs(): Plan {
+  const plan = testPlan();
+  return {
+    ...plan,
+    databases: { ...plan.databases, billing: { ...plan.databases.billing, logs: { kind: 'binlog', intervalSeconds: 300, windowDays: 7 } } },
+  };
+}
+
+function build(plan: Plan) {
+  const parts = workflowStack(plan);
+  const backup = new BackupWorkflow(parts.stack, 'Backup', {
+    ...workflowProps(parts),
+    plan,
+    replicaVault: Vault.fromAttributes(parts.stack, 'ReplicaVault', {
+      bucketName: 'strongbox-vault-replica',
+      bucketArn: 'arn:aws:s3:::strongbox-vault-replica',
+      region: 'eu-central-1',
+      keyAliasName: 'alias/strongbox-vault-replica',
+    }),
+    replicaKmsKey: 'arn:aws:kms:eu-central-1:123456789012:alias/strongbox-vault-replica',
+    pagerTopic: new sns.Topic(parts.stack, 'Pager'),
+  });
+  const workflow = new LogArchiveWorkflow(parts.stack, 'LogArchive', { ...workflowProps(parts), plan, backupFunctions: backup.functions });
+  return { parts, backup, workflow };
+}
+
+type States = Record<string, Record<string, unknown>>;
+let built: ReturnType<typeof build>;
+let definition: AslDefinition;
+let states: States;
+let template: ReturnType<typeof definitionOf>['template'];
+
+beforeAll(() => {
+  built = build(planWithLogs());
+  ({ template, definition } = definitionOf(built.parts.stack, '-log-archive'));
+  states = definition.States as unknown as States;
+});
+
+describe('LogArchiveWorkflow template', () => {
+  it('runs archive-logs in the database task after Prepare, and shares the backup lock release and notifier', () => {
+    // Prepare
+    const functionName = (fn: { function: { node: { defaultChild: unknown } } }) =>
+      built.parts.stack.getLogicalId(fn.function.node.defaultChild as never);
+
+    // Act
+    const archive = states.Archive as { Parameters: { 'TaskDefinition.$': string; Overrides: { ContainerOverrides: unknown[] } } };
+
+    // Assess
+    expect(definition.StartAt).toBe('Prepare');
+    expect(archive.Parameters['TaskDefinition.$']).toBe('$.prepare.taskFamily');
+    expect(archive.Parameters.Overrides.ContainerOverrides).toEqual([
+      {
+        Name: TASK_CONTAINER_NAME,
+        Environment: [
+          { Name: TASK_ENV.command, Value: 'archive-logs' },
+          { Name: TASK_ENV.trigger, 'Value.$': '$.prepare.trigger' },
+        ],
+      },
+    ]);
+    expect(JSON.stringify(states.NotifyFailure)).toContain(functionName(built.backup.functions.notify));
+    expect(JSON.stringify(states.ReleaseLock)).toContain(functionName(built.backup.functions.releaseLock));
+    expect(JSON.stringify(states.ReleaseLockAfterFailure)).toContain(functionName(built.backup.functions.releaseLock));
+    for (const name of ['Prepare', 'Archive', 'ReleaseLock']) {
+      expect((states[name].Catch as { Next: string }[])[0].Next, name).toBe('NotifyFailure');
+      expect(states[name].TimeoutSeconds, name).toBeGreaterThan(0);
+    }
+  });
+
+  it("retries as the backup machine does, and encrypts its execution log with the app's logs key", () => {
+    // Prepare
+    const groups = template.findResources('AWS::Logs::LogGroup');
+
+    // Act
+    const machineLogs = Object.entries(groups).find(([id]) => id.startsWith('LogArchiveStateMachineLogs'))?.[1];
+
+    // Assess
+    expect(states.Archive.Retry).toEqual([
+      expect.objectContaining({ ErrorEquals: [...RUN_TASK_CAPACITY_ERRORS], MaxAttempts: 4, JitterStrategy: 'FULL' }),
+    ]);
+    for (const name of ['Prepare', 'ReleaseLock', 'NotifyFailure', 'ReleaseLockAfterFailure']) {
+      expect(states[name].Retry, name).toEqual([
+        expect.objectContaining({ ErrorEquals: [...LAMBDA_TRANSIENT_ERRORS], MaxAttempts: 6, JitterStrategy: 'FULL' }),
+      ]);
+    }
+    expect(machineLogs?.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^StrongboxLogsKey/), 'Arn'] });
+  });
+
+  it("lets Prepare touch only the archiving databases' locks", () => {
+    // Prepare
+    const roleId = built.parts.stack.getLogicalId(built.workflow.prepare.function.role?.node.defaultChild as never);
+
+    // Act
+    const text = JSON.stringify(
+      Object.values(template.findResources('AWS::IAM::Policy'))
+        .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
+        .map((p) => p.Properties.PolicyDocument.Statement),
+    );
+
+    // Assess
+    expect(text).toContain('strongbox-vault-primary/locks/logs/billing.json*');
+    expect(text).not.toMatch(/locks\/orders|locks\/\*|backups\/|s3:DeleteObject/);
+  });
+
+  it("lets the backup Retain read and delete the archiving database's segments only, in both vaults", () => {
+    // Prepare
+    const roleId = built.parts.stack.getLogicalId(built.backup.functions.retain.function.role?.node.defaultChild as never);
+
+    // Act
+    const text = JSON.stringify(
+      Object.values(template.findResources('AWS::IAM::Policy'))
+        .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
+        .map((p) => p.Properties.PolicyDocument.Statement),
+    );
+
+    // Assess
+    expect(text).toContain('strongbox-vault-primary/logs/billing/*/manifest.json');
+    expect(text).toContain('strongbox-vault-primary/logs/billing/*/verification.json');
+    expect(text).toContain('strongbox-vault-primary/index/billing/log-cursor.json*');
+    expect(text).toContain('strongbox-vault-replica/logs/billing/*');
+    expect(text).not.toMatch(/logs\/orders|logs\/\*/);
+  });
+
+  it('refuses a plan in which no database archives its log, saying what to add', () => {
+    // Prepare
+    const parts = workflowStack(testPlan());
+    const backup = { releaseLock: undefined as never, notify: undefined as never };
+
+    // Act
+    const error = (() => {
+      try {
+        new LogArchiveWorkflow(parts.stack, 'LogArchive', { ...workflowProps(parts), plan: testPlan(), backupFunctions: backup });
+        return undefined;
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+
+    // Assess
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error?.message).toBe(
+      'Test/LogArchive: the plan of "sbx" has no database with a logs block; build LogArchiveWorkflow only when one archives its binlog',
+    );
+  });
+});
+
+describe('LogArchiveWorkflow definition run by aws-local-stepfunctions', () => {
+  const context = {
+    Execution: { Id: 'arn:aws:states:eu-west-1:123456789012:execution:sbx-log-archive:run-1', StartTime: '2026-04-01T10:00:00.000Z' },
+  };
+  const ready = {
+    status: 'ready',
+    database: 'billing',
+    engine: 'mariadb',
+    backupId: 'billing-20260401T100000Z-logs',
+    prefix: 'logs/billing/binlog/',
+    taskFamily: 'sbx-billing-dump',
+    taskTimeoutSeconds: 3600,
+    trigger: 'schedule',
+    lockKey: 'locks/logs/billing.json',
+  };
+  const run = (overrides: Record<string, (input: never) => unknown>, calls: string[]) => {
+    const handlers: Record<string, (input: never) => unknown> = {
+      Prepare: () => ready,
+      Archive: () => ({
+        TaskArn: 'arn:aws:ecs:eu-west-1:123456789012:task/c/1',
+        StoppedReason: 'Essential container exited',
+        Containers: [{ ExitCode: 0 }],
+      }),
+      ReleaseLock: () => ({ released: true, reason: 'released' }),
+      NotifyFailure: () => ({ error: 'ToolFailedError', cause: 'mariadb-binlog exited 1' }),
+      ReleaseLockAfterFailure: () => ({ released: true, reason: 'released' }),
+      ...overrides,
+    };
+    const recorded = Object.fromEntries(
+      Object.entries(handlers).map(([state, fn]) => [
+        state,
+        async (input: never) => {
+          calls.push(state);
+          return fn(input);
+        },
+      ]),
+    );
+    return new StateMachine(definition as never).run(
+      { database: 'billing', trigger: 'schedule' },
+      { overrides: { taskResourceLocalHandlers: recorded as never }, context: context as never },
+    ).result;
+  };
+
+  it('archives and releases the lock; a run skipped by the lock sends nothing', async () => {
+    // Prepare
+    const archived: string[] = [];
+    const skipped: string[] = [];
+
+    // Act
+    await run({}, archived);
+    await run({ Prepare: () => ({ status: 'skipped', database: 'billing', reason: 'locked', notice: 'busy' }) }, skipped);
+
+    // Assess
+    expect(archived).toEqual(['Prepare', 'Archive', 'ReleaseLock']);
+    expect(skipped).toEqual(['Prepare']);
+  });
+
+  it('takes a failed archiving task through NotifyFailure and the lock release to a readable Fail', async () => {
+    // Prepare
+    const calls: string[] = [];
+    const failing = () => {
+      const error = new Error('the task exited 1');
+      error.name = 'States.TaskFailed';
+      throw error;
+    };
+
+    // Act
+    const error = await run({ Archive: failing }, calls).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(ExecutionError);
+    expect(calls).toEqual(['Prepare', 'Archive', 'NotifyFailure', 'ReleaseLockAfterFailure']);
+    expect(`${(error as Error).message} ${String((error as Error).cause)}`).toContain('mariadb-binlog exited 1');
+  });
+});
