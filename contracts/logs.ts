@@ -294,6 +294,52 @@ export function describeRanges(ranges: readonly RestorableRange[], limit = 10): 
   return ranges.length > limit ? `${shown.join(', ')} (and ${ranges.length - limit} older)` : shown.join(', ');
 }
 
+// --- Restore to an instant, a log position or a transaction id (pitr-restore) ---
+
+/** MariaDB `domain-server-seq` (`0-1-42`) or MySQL `source_uuid:transaction_id`. */
+export const GTID = /^(?:\d{1,10}-\d{1,10}-\d{1,20}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:\d{1,20})$/i;
+
+/**
+ * Where a replay stops, in the log's own terms. The boundary rule, for every kind: a transaction is replayed
+ * whole or not at all, and replay ends before the first transaction that passes the stop.
+ *   - instant: every transaction whose events all carry a timestamp at or before the instant's second (the log
+ *     has one-second resolution: "restore to 03:29:59" applies everything logged in 03:29:59 and nothing of 03:30:00);
+ *   - position: the server's file and byte offset, as SHOW BINLOG EVENTS lists them; events starting at or after
+ *     it are not applied (the tool's own --stop-position rule), and a position inside a transaction stops before it;
+ *   - gtid: up to and including that transaction, in log order.
+ */
+export const ReplayStopSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('instant'), at: isoDate }),
+  z.strictObject({ kind: z.literal('position'), file: z.string().regex(LOG_FILE_NAME), position: z.number().int().min(0) }),
+  z.strictObject({ kind: z.literal('gtid'), gtid: z.string().regex(GTID) }),
+]);
+export type ReplayStop = z.infer<typeof ReplayStopSchema>;
+
+/** MariaDB GTIDs order by sequence number within a domain; MySQL's by transaction id within a source uuid. */
+export function parseGtid(gtid: string): { readonly stream: string; readonly seq: bigint } {
+  const maria = /^(\d+)-\d+-(\d+)$/.exec(gtid);
+  if (maria) {
+    return { stream: maria[1], seq: BigInt(maria[2]) };
+  }
+  const mysql = /^([0-9a-f-]{36}):(\d+)$/i.exec(gtid);
+  if (mysql) {
+    return { stream: mysql[1].toLowerCase(), seq: BigInt(mysql[2]) };
+  }
+  throw new Error(`"${gtid}" is not a GTID; expected MariaDB "domain-server-seq" such as "0-1-42" or MySQL "uuid:42"`);
+}
+
+/** One line for a stop, as audit records and progress lines show it. */
+export function describeStop(stop: ReplayStop): string {
+  switch (stop.kind) {
+    case 'instant':
+      return `instant ${stop.at.replace('.000Z', 'Z')}`;
+    case 'position':
+      return `position ${stop.file}:${stop.position}`;
+    case 'gtid':
+      return `GTID ${stop.gtid}`;
+  }
+}
+
 // --- Chain drill (issue 12 step 6): the segments joining two full dumps ---
 
 /** The segments that carry the log from one dump's coordinates to the next's, and those coordinates. */
