@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import type { Engine } from './engines';
-import { DatabaseNameSchema, LOG_FILE_NAME, LOG_KINDS, type LogKind, SegmentIdSchema } from './vault';
+import { DatabaseNameSchema, LOG_FILE_NAME, LOG_KINDS, LogCoordinatesSchema, type LogKind, SegmentIdSchema } from './vault';
 
 /**
  * Continuous log archiving, engine-neutral: a database's change log (MySQL/MariaDB binlog, later PostgreSQL WAL)
@@ -40,11 +40,8 @@ export function binlogServerNeeds(intervalMinutes: number): string {
 const isoDate = z.iso.datetime({ offset: true });
 const sha256Hex = z.string().regex(/^[a-f0-9]{64}$/, { error: 'expected a lowercase hex SHA-256' });
 
-/** A point in the server's log: the file and the byte offset in it. */
-export const LogCoordinatesSchema = z.strictObject({
-  file: z.string().regex(LOG_FILE_NAME, { error: 'expected a log file name' }),
-  position: z.number().int().min(0),
-});
+// Defined beside the drill record in vault.ts, which records the coordinates a chain drill replayed between.
+export { LogCoordinatesSchema };
 export type LogCoordinates = z.infer<typeof LogCoordinatesSchema>;
 
 /**
@@ -392,4 +389,110 @@ export function newestRestorable(
   }
   const covered = Date.parse(cursor.coveredUntil);
   return covered > fullTakenAt.getTime() ? { at: new Date(covered), source: 'log' } : { at: fullTakenAt, source: 'full' };
+}
+
+// --- Restore to an instant, a log position or a transaction id (pitr-restore) ---
+
+/** MariaDB `domain-server-seq` (`0-1-42`) or MySQL `source_uuid:transaction_id`. */
+export const GTID = /^(?:\d{1,10}-\d{1,10}-\d{1,20}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:\d{1,20})$/i;
+
+/**
+ * Where a replay stops, in the log's own terms. The boundary rule, for every kind: a transaction is replayed
+ * whole or not at all, and replay ends before the first transaction that passes the stop.
+ *   - instant: every transaction whose events all carry a timestamp at or before the instant's second (the log
+ *     has one-second resolution: "restore to 03:29:59" applies everything logged in 03:29:59 and nothing of 03:30:00);
+ *   - position: the server's file and byte offset, as SHOW BINLOG EVENTS lists them; events starting at or after
+ *     it are not applied (the tool's own --stop-position rule), and a position inside a transaction stops before it;
+ *   - gtid: up to and including that transaction, in log order.
+ */
+export const ReplayStopSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('instant'), at: isoDate }),
+  z.strictObject({ kind: z.literal('position'), file: z.string().regex(LOG_FILE_NAME), position: z.number().int().min(0) }),
+  z.strictObject({ kind: z.literal('gtid'), gtid: z.string().regex(GTID) }),
+]);
+export type ReplayStop = z.infer<typeof ReplayStopSchema>;
+
+/** MariaDB GTIDs order by sequence number within a domain; MySQL's by transaction id within a source uuid. */
+export function parseGtid(gtid: string): { readonly stream: string; readonly seq: bigint } {
+  const maria = /^(\d+)-\d+-(\d+)$/.exec(gtid);
+  if (maria) {
+    return { stream: maria[1], seq: BigInt(maria[2]) };
+  }
+  const mysql = /^([0-9a-f-]{36}):(\d+)$/i.exec(gtid);
+  if (mysql) {
+    return { stream: mysql[1].toLowerCase(), seq: BigInt(mysql[2]) };
+  }
+  throw new Error(`"${gtid}" is not a GTID; expected MariaDB "domain-server-seq" such as "0-1-42" or MySQL "uuid:42"`);
+}
+
+/** One line for a stop, as audit records and progress lines show it. */
+export function describeStop(stop: ReplayStop): string {
+  switch (stop.kind) {
+    case 'instant':
+      return `instant ${stop.at.replace('.000Z', 'Z')}`;
+    case 'position':
+      return `position ${stop.file}:${stop.position}`;
+    case 'gtid':
+      return `GTID ${stop.gtid}`;
+  }
+}
+
+// --- Chain drill (issue 12 step 6): the segments joining two full dumps ---
+
+/** The segments that carry the log from one dump's coordinates to the next's, and those coordinates. */
+export interface ChainLink {
+  readonly from: LogCoordinates;
+  readonly to: LogCoordinates;
+  /** In replay order; empty when nothing was written between the two dumps. */
+  readonly segments: readonly ChainSegment[];
+}
+
+/**
+ * The contiguous segments from `from` up to `to`, or undefined when no intact run of segments holds both (a
+ * purged binlog, a gap, a position the archiver never reached). Like planReplay, of segments with one start the
+ * one reaching furthest counts, and a segment is needed when it holds an event before `to`.
+ */
+export function segmentsBetween(from: LogCoordinates, to: LogCoordinates, segments: readonly ChainSegment[]): ChainLink | undefined {
+  const order = compareLogCoordinates(from, to);
+  if (order > 0) {
+    return undefined;
+  }
+  if (order === 0) {
+    return { from, to, segments: [] };
+  }
+  const run = runHolding(runsOf(segments, undefined), from);
+  if (!run || compareLogCoordinates(to, run.next) > 0) {
+    return undefined;
+  }
+  const first = run.segments.findIndex((s) => compareLogCoordinates(from, s.next) < 0);
+  const last = run.segments.findIndex((s) => compareLogCoordinates(to, s.next) <= 0);
+  return { from, to, segments: run.segments.slice(first, last + 1) };
+}
+
+/** A verified full dump with the log coordinates of its snapshot, as the chain drill picks pairs from. */
+export interface ChainPoint {
+  readonly backupId: string;
+  readonly at: Date;
+  readonly position: LogCoordinates;
+}
+
+/**
+ * The newest pair of consecutive verified dumps (N, N+1) that an intact run of segments joins, or undefined when
+ * none does (the drill then restores the newest dump alone). Consecutive: a chain drill proves every link
+ * between two fulls, so a pair that skips a dump would prove links already proven by the shorter pairs.
+ */
+export function newestChainPair(
+  points: readonly ChainPoint[],
+  segments: readonly ChainSegment[],
+): { readonly from: ChainPoint; readonly to: ChainPoint; readonly link: ChainLink } | undefined {
+  const sorted = [...points].sort((a, b) => a.at.getTime() - b.at.getTime() || (a.backupId < b.backupId ? -1 : 1));
+  for (let i = sorted.length - 1; i > 0; i--) {
+    const from = sorted[i - 1];
+    const to = sorted[i];
+    const link = segmentsBetween(from.position, to.position, segments);
+    if (link) {
+      return { from, to, link };
+    }
+  }
+  return undefined;
 }

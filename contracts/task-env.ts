@@ -48,6 +48,9 @@ export const TASK_ENV = {
   logIntervalMinutes: 'STRONGBOX_LOG_INTERVAL_MINUTES',
   /** Bench only: `null` discards the compressed dump instead of uploading it. */
   sink: 'STRONGBOX_SINK',
+  // --- Chain drill (issue 12 step 6) ---
+  /** drill: the next full dump; the drill replays the log from STRONGBOX_BACKUP_ID's coordinates up to this one's and compares with its inventory. */
+  drillChainTo: 'STRONGBOX_DRILL_CHAIN_TO',
 } as const;
 
 export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill', 'archive-logs'] as const;
@@ -100,6 +103,8 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.sink]: z.enum(['s3', 'null']).default('s3'),
   [TASK_ENV.executionName]: z.string().min(1).max(80).optional(),
   [TASK_ENV.logIntervalMinutes]: z.coerce.number().int().min(1).max(1440).optional(),
+  // --- Chain drill (issue 12 step 6) ---
+  [TASK_ENV.drillChainTo]: BackupIdSchema.optional(),
 });
 export type TaskEnv = z.infer<typeof TaskEnvSchema>;
 

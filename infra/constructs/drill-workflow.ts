@@ -76,6 +76,14 @@ export class DrillWorkflow extends Construct {
         key: 'decrypt',
       });
     }
+    if (databases.some((db) => db.logs)) {
+      // Chain drill (issue 12 step 6): Prepare reads segment manifests to find two dumps the log joins.
+      props.vault.grantUnder(this.functions.prepare.function, VAULT_PATHS.logs, {
+        objectActions: ['s3:GetObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
+    }
     // Report keeps index/<db>/latest-drill.json, which the watchdog reads for the drill-overdue alarm.
     props.vault.grantUnder(this.functions.report.function, VAULT_PATHS.index, { objectActions: ['s3:PutObject'], key: 'encrypt' });
     props.chatTopic.grantPublish(this.functions.report.function);

@@ -159,6 +159,10 @@ export class DumpTask extends Construct {
       [VAULT_PATHS.databaseBackupRecord(db.name, 'drill'), VAULT_PATHS.restoreTaskErrors(db.name)],
     );
     props.vault.grantUnder(this.restoreRole, VAULT_PATHS.database(db.name), { key: 'encrypt' });
+    if (db.logs) {
+      // Chain drill (issue 12 step 6): the drill replays its database's segments between two full dumps.
+      props.vault.grantReadUnder(this.restoreRole, logsPrefix(db.name));
+    }
     // Console restores name their target's secret at run time; only secrets tagged as restore targets qualify.
     this.restoreRole.addToPrincipalPolicy(
       new iam.PolicyStatement({

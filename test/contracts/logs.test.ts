@@ -7,10 +7,12 @@ import {
   type FullPoint,
   type LogCoordinates,
   LogCursorSchema,
+  newestChainPair,
   planReplay,
   rdsBinlogRetentionCall,
   restorableRanges,
   SegmentManifestSchema,
+  segmentsBetween,
   segmentsToKeep,
 } from '../../contracts/logs';
 import { classifySegmentKey, keys, mintSegmentId, parseSegmentId } from '../../contracts/vault';
@@ -432,5 +434,63 @@ describe('segmentsToKeep (properties)', () => {
 
     // Assess: gap ends before the window, but the dump before the window replays through it into the window.
     expect([...keep].sort()).toEqual([gap.segmentId, tail.segmentId].sort());
+  });
+});
+
+describe('segmentsBetween and newestChainPair (chain drill)', () => {
+  // binlog.000001 from 4 to its rotation, then binlog.000002 in two runs; binlog.000003 after a gap.
+  const closed = segment('binlog.000001', 4, at('binlog.000002', 4), T0 + 60_000, T0 + 60_000);
+  const tail = segment('binlog.000002', 4, at('binlog.000002', 900), T0 + 120_000, T0 + 300_000);
+  const later = segment('binlog.000002', 900, at('binlog.000002', 1500), T0 + 400_000, T0 + 600_000);
+  const afterGap = segment('binlog.000003', 600, at('binlog.000003', 800), T0 + 700_000, T0 + 900_000);
+  const segments = [later, afterGap, closed, tail];
+  const point = (backupId: string, minutes: number, position: LogCoordinates) => ({
+    backupId,
+    at: new Date(T0 + minutes * 60_000),
+    position,
+  });
+
+  it('lists the segments from one dump to the next, from the one holding the start to the first reaching the end', () => {
+    // Act
+    const link = segmentsBetween(at('binlog.000001', 500), at('binlog.000002', 1200), segments);
+    const exact = segmentsBetween(at('binlog.000002', 900), at('binlog.000002', 1500), segments);
+
+    // Assess
+    expect(link?.segments.map((s) => s.segmentId)).toEqual([closed.segmentId, tail.segmentId, later.segmentId]);
+    expect(link).toMatchObject({ from: at('binlog.000001', 500), to: at('binlog.000002', 1200) });
+    expect(exact?.segments.map((s) => s.segmentId)).toEqual([later.segmentId]);
+  });
+
+  it('gives an empty link for two dumps at one position, and none across a gap, past the end or backwards', () => {
+    // Act
+    const same = segmentsBetween(at('binlog.000002', 900), at('binlog.000002', 900), segments);
+    const acrossGap = segmentsBetween(at('binlog.000002', 1000), at('binlog.000003', 700), segments);
+    const pastEnd = segmentsBetween(at('binlog.000002', 1000), at('binlog.000002', 1501), segments);
+    const backwards = segmentsBetween(at('binlog.000002', 1000), at('binlog.000001', 500), segments);
+
+    // Assess
+    expect(same?.segments).toEqual([]);
+    expect(acrossGap).toBeUndefined();
+    expect(pastEnd).toBeUndefined();
+    expect(backwards).toBeUndefined();
+  });
+
+  it('picks the newest consecutive pair an intact run joins, skipping a newer pair across the gap', () => {
+    // Prepare
+    const points = [
+      point('orders-20261121T030000Z-full', 0, at('binlog.000001', 500)),
+      point('orders-20261121T030500Z-full', 5, at('binlog.000002', 1000)),
+      point('orders-20261121T031500Z-full', 15, at('binlog.000003', 700)),
+    ];
+
+    // Act
+    const pair = newestChainPair([...points].reverse(), segments);
+    const none = newestChainPair([points[2]], segments);
+
+    // Assess
+    expect(pair?.from.backupId).toBe('orders-20261121T030000Z-full');
+    expect(pair?.to.backupId).toBe('orders-20261121T030500Z-full');
+    expect(pair?.link.segments.map((s) => s.segmentId)).toEqual([closed.segmentId, tail.segmentId, later.segmentId]);
+    expect(none).toBeUndefined();
   });
 });
