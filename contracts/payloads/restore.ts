@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import * as z from 'zod';
 import { ENGINES, MYSQL_IDENTIFIER, POSTGRES_IDENTIFIER, TLS_MODES } from '../engines';
-import { GTID } from '../logs';
+import { GTID, LogCoordinatesSchema, ReplayStopSchema } from '../logs';
 import { BackupIdSchema, DatabaseNameSchema, LOG_FILE_NAME, MismatchSchema, parseBackupId } from '../vault';
 import { ExecutionContextSchema } from './backup';
 
@@ -309,6 +309,29 @@ export const ResolveEventSchema = z.strictObject({
 /** Container environment overrides of a RunTask (restore and drill tasks). */
 export const EnvironmentSchema = z.array(z.strictObject({ Name: z.string(), Value: z.string() }));
 
+/** The replay phase of a restore to an instant, a position or a GTID, as Resolve plans it and a dry run returns it. */
+export const ReplayPlanSchema = z.strictObject({
+  stop: ReplayStopSchema,
+  /** The full dump's log coordinates: replay starts with the event there. */
+  from: LogCoordinatesSchema.optional(),
+  /** The segments, in replay order (empty: the dump alone is the point). */
+  segmentIds: z.array(z.string()),
+  segmentBytes: z.number().int().min(0),
+  /**
+   * What the last replayed transaction is expected to be, from the segment manifests: the last segment and the
+   * newest event time (or the GTID, or the position) replay can reach; the task reports the exact event it applied.
+   */
+  expectedEnd: z
+    .strictObject({
+      segmentId: z.string(),
+      lastEventAt: z.string().optional(),
+      gtid: z.string().optional(),
+      position: LogCoordinatesSchema.optional(),
+    })
+    .optional(),
+});
+export type ReplayPlanPayload = z.infer<typeof ReplayPlanSchema>;
+
 /** What Resolve hands to every later state: the input with the recovery point and the target settled. */
 export const ResolvedRestoreSchema = z.strictObject({
   database: DatabaseNameSchema,
@@ -352,6 +375,11 @@ export const ResolvedRestoreSchema = z.strictObject({
    * input needs rather than this nested restore's.
    */
   drPlan: z.string().optional(),
+  // --- restore to an instant (pitr-restore) ---
+  /** A database with logs: the log replay after the full dump, as planned from the vault (planReplayTo). */
+  replay: ReplayPlanSchema.optional(),
+  /** The input asked for the plan only: the machine ends after Resolve, the target untouched. */
+  dryRun: z.literal(true).optional(),
 });
 export type ResolvedRestore = z.infer<typeof ResolvedRestoreSchema>;
 

@@ -157,6 +157,15 @@ export class DumpTask extends Construct {
       [VAULT_PATHS.databaseBackupRecord(db.name, 'drill'), VAULT_PATHS.restoreTaskErrors(db.name)],
     );
     props.vault.grantUnder(this.restoreRole, VAULT_PATHS.database(db.name), { key: 'encrypt' });
+    if (db.logs) {
+      // A restore to an instant replays this database's segments after the dump, re-planned from their manifests and the cursor.
+      props.vault.grantReadUnder(this.restoreRole, logsPrefix(db.name));
+      props.vault.grantUnder(this.restoreRole, keys.logCursor(db.name), {
+        objectActions: ['s3:GetObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
+    }
     // Console restores name their target's secret at run time; only secrets tagged as restore targets qualify.
     this.restoreRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
