@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { listSegmentManifests } from '../contracts/log-io';
+import { readSegmentManifests } from '../contracts/log-chain';
 import { type SegmentManifest, segmentsBetween } from '../contracts/logs';
 import { type EngineServer, startMariadb } from '../dev/servers/engines';
 import { startS3rver } from '../dev/servers/s3rver';
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     await archive();
     await src.end();
 
-    const all = await listSegmentManifests(s3.client(), 'bench', 'bench', 'binlog');
+    const all = await readSegmentManifests(s3.client(), 'bench', 'bench', 'binlog');
     const link = segmentsBetween(from, to, all);
     if (!link) {
       throw new Error(`no contiguous segments from ${from.file}:${from.position} to ${to.file}:${to.position}`);

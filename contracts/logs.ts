@@ -157,10 +157,13 @@ export interface FullPoint {
   /** The instant the dump's snapshot shows (its manifest's `startedAt`). */
   readonly at: Date;
   readonly position?: LogCoordinates;
+  /** The dump's GTID state (MariaDB `gtid_binlog_pos` list, MySQL GTID set), for a restore by GTID. */
+  readonly gtid?: string;
 }
 
-/** The part of a segment manifest the chain needs. */
-export type ChainSegment = Pick<SegmentManifest, 'segmentId' | 'serverFile' | 'startPosition' | 'next' | 'lastEventAt' | 'coveredUntil'>;
+/** The part of a segment manifest the chain needs (`gtid` only for a restore by GTID). */
+export type ChainSegment = Pick<SegmentManifest, 'segmentId' | 'serverFile' | 'startPosition' | 'next' | 'lastEventAt' | 'coveredUntil'> &
+  Partial<Pick<SegmentManifest, 'gtid'>>;
 
 /** A span of instants any of which a restore can reach, both ends included (one-second resolution). */
 export interface RestorableRange {
@@ -492,6 +495,101 @@ export function newestChainPair(
     const link = segmentsBetween(from.position, to.position, segments);
     if (link) {
       return { from, to, link };
+    }
+  }
+  return undefined;
+}
+
+/** A plan to any stop: an instant's as planReplay makes it, or one to a position or a GTID. */
+export interface StopPlan {
+  readonly backupId: string;
+  readonly from?: LogCoordinates;
+  readonly segmentIds: readonly string[];
+  readonly stop: ReplayStop;
+  /** For an instant: the second replay stops after (as planReplay's). */
+  readonly stopAt?: string;
+}
+
+/** The highest sequence number of `stream` in a GTID state list (`0-1-41,1-2-7` or MySQL `uuid:1-41`), if it names the stream. */
+function gtidStateSeq(state: string, stream: string): bigint | undefined {
+  let best: bigint | undefined;
+  for (const part of state.split(',').map((p) => p.trim())) {
+    const maria = /^(\d+)-\d+-(\d+)$/.exec(part);
+    const mysql = /^([0-9a-f-]{36})((?::\d+(?:-\d+)?)+)$/i.exec(part);
+    const seq =
+      maria && maria[1] === stream
+        ? BigInt(maria[2])
+        : mysql && mysql[1].toLowerCase() === stream
+          ? BigInt((mysql[2].match(/\d+/g) ?? ['0']).at(-1) as string)
+          : undefined;
+    if (seq !== undefined && (best === undefined || seq > best)) {
+      best = seq;
+    }
+  }
+  return best;
+}
+
+/** Whether a segment's GTID range holds `gtid` (both ends in the stream, and the sequence number between them). */
+function segmentHoldsGtid(segment: ChainSegment, gtid: { stream: string; seq: bigint }): boolean {
+  if (!segment.gtid || !GTID.test(segment.gtid.first) || !GTID.test(segment.gtid.last)) {
+    return false;
+  }
+  const first = parseGtid(segment.gtid.first);
+  const last = parseGtid(segment.gtid.last);
+  return first.stream === gtid.stream && last.stream === gtid.stream && first.seq <= gtid.seq && gtid.seq <= last.seq;
+}
+
+/**
+ * The plan for any stop, or undefined when no verified full dump and contiguous run of segments reach it.
+ * An instant plans as planReplay does. A position or GTID plans from the newest full dump taken before it (by
+ * coordinates; for a GTID by the dump's GTID state, else by the coordinates of the segment holding it), over the
+ * segments from the dump's to the one holding the stop. A position equal to a dump's own coordinates restores
+ * that dump alone.
+ */
+export function planReplayTo(stop: ReplayStop, input: ChainInput): StopPlan | undefined {
+  if (stop.kind === 'instant') {
+    const plan = planReplay(new Date(stop.at), input);
+    return plan && { ...plan, stop };
+  }
+  const runs = runsOf(input.segments, input.cursor);
+  const gtid = stop.kind === 'gtid' ? parseGtid(stop.gtid) : undefined;
+  const fulls = [...input.fulls]
+    .filter((f) => f.position !== undefined)
+    .sort(
+      (a, b) => compareLogCoordinates(b.position as LogCoordinates, a.position as LogCoordinates) || (a.backupId < b.backupId ? 1 : -1),
+    );
+  for (const full of fulls) {
+    const position = full.position as LogCoordinates;
+    const run = runHolding(runs, position);
+    const dumpSeq = gtid && full.gtid !== undefined ? gtidStateSeq(full.gtid, gtid.stream) : undefined;
+    if ((stop.kind === 'position' && compareLogCoordinates(position, stop) === 0) || (gtid && dumpSeq === gtid.seq)) {
+      return { backupId: full.backupId, from: position, segmentIds: [], stop };
+    }
+    if (!run) {
+      continue;
+    }
+    const first = run.segments.findIndex((s) => compareLogCoordinates(position, s.next) < 0);
+    if (first === -1) {
+      continue;
+    }
+    const last = run.segments.findIndex(
+      (s, i) =>
+        i >= first &&
+        (gtid
+          ? segmentHoldsGtid(s, gtid)
+          : compareLogCoordinates(startOf(s), stop as LogCoordinates) <= 0 && compareLogCoordinates(stop as LogCoordinates, s.next) <= 0),
+    );
+    if (last === -1) {
+      continue;
+    }
+    const holding = run.segments[last] as ChainSegment;
+    const before = gtid
+      ? dumpSeq !== undefined
+        ? dumpSeq < gtid.seq
+        : compareLogCoordinates(position, startOf(holding)) <= 0
+      : compareLogCoordinates(position, stop as LogCoordinates) < 0;
+    if (before) {
+      return { backupId: full.backupId, from: position, segmentIds: run.segments.slice(first, last + 1).map((s) => s.segmentId), stop };
     }
   }
   return undefined;

@@ -46,6 +46,13 @@ export const TASK_ENV = {
   executionName: 'STRONGBOX_EXECUTION_NAME',
   /** archive-logs: the database's `logs.intervalMinutes`; the run checks the server keeps binlogs for a few intervals. */
   logIntervalMinutes: 'STRONGBOX_LOG_INTERVAL_MINUTES',
+  // --- restore to an instant (pitr-restore) ---
+  /**
+   * restore: JSON of the log stop (contracts/logs.ts ReplayStopSchema) after the full dump of STRONGBOX_BACKUP_ID.
+   * The segment list does not travel (RunTask overrides are 8 KiB): the task re-plans it from the vault with the
+   * same planReplayTo, held to the dump Resolve chose.
+   */
+  replayStop: 'STRONGBOX_REPLAY_STOP',
   /** Bench only: `null` discards the compressed dump instead of uploading it. */
   sink: 'STRONGBOX_SINK',
   // --- Chain drill (issue 12 step 6) ---
@@ -103,6 +110,7 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.sink]: z.enum(['s3', 'null']).default('s3'),
   [TASK_ENV.executionName]: z.string().min(1).max(80).optional(),
   [TASK_ENV.logIntervalMinutes]: z.coerce.number().int().min(1).max(1440).optional(),
+  [TASK_ENV.replayStop]: z.string().min(1).optional(),
   // --- Chain drill (issue 12 step 6) ---
   [TASK_ENV.drillChainTo]: BackupIdSchema.optional(),
 });

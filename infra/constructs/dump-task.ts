@@ -160,8 +160,14 @@ export class DumpTask extends Construct {
     );
     props.vault.grantUnder(this.restoreRole, VAULT_PATHS.database(db.name), { key: 'encrypt' });
     if (db.logs) {
-      // Chain drill (issue 12 step 6): the drill replays its database's segments between two full dumps.
+      // A restore to an instant replays this database's segments after the dump, re-planned from their manifests and
+      // the cursor; a chain drill replays those between two full dumps.
       props.vault.grantReadUnder(this.restoreRole, logsPrefix(db.name));
+      props.vault.grantUnder(this.restoreRole, keys.logCursor(db.name), {
+        objectActions: ['s3:GetObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
     }
     // Console restores name their target's secret at run time; only secrets tagged as restore targets qualify.
     this.restoreRole.addToPrincipalPolicy(

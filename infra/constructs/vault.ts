@@ -82,7 +82,7 @@ export const VAULT_PATHS = {
   locks: topFolder(keys.lock(SAMPLE_DB)),
   index: topFolder(keys.latestVerified(SAMPLE_DB)),
   restores: topFolder(keys.restoreAudit(SAMPLE_DB, new Date(0))),
-  /** `logs/`: every database's log segments. */
+  /** `logs/`: every database's log segments (contracts/logs.ts). */
   logs: topFolder(logsPrefix(SAMPLE_DB)),
   /** `backups/<database>/` of one database. */
   database: (database: string) => databasePrefix(database),

@@ -4,11 +4,16 @@ import {
   type ChainSegment,
   compareLogCoordinates,
   describeRanges,
+  describeStop,
   type FullPoint,
   type LogCoordinates,
   LogCursorSchema,
   newestChainPair,
+  parseGtid,
   planReplay,
+  planReplayTo,
+  type ReplayStop,
+  ReplayStopSchema,
   rdsBinlogRetentionCall,
   restorableRanges,
   SegmentManifestSchema,
@@ -492,5 +497,95 @@ describe('segmentsBetween and newestChainPair (chain drill)', () => {
     expect(pair?.to.backupId).toBe('orders-20261121T030500Z-full');
     expect(pair?.link.segments.map((s) => s.segmentId)).toEqual([closed.segmentId, tail.segmentId, later.segmentId]);
     expect(none).toBeUndefined();
+  });
+});
+
+describe('planReplayTo: a position or a GTID', () => {
+  const withGtid = (s: ChainSegment, first: string, last: string): ChainSegment => ({ ...s, gtid: { first, last } });
+  const segments = [
+    withGtid(segment('binlog.000001', 4, at('binlog.000002', 4), T0 + 9 * 60_000, T0 + 10 * 60_000), '0-1-1', '0-1-40'),
+    withGtid(segment('binlog.000002', 4, at('binlog.000002', 5000), T0 + 19 * 60_000, T0 + 20 * 60_000), '0-1-41', '0-1-90'),
+    withGtid(segment('binlog.000002', 5000, at('binlog.000002', 7000), T0 + 29 * 60_000, T0 + 30 * 60_000), '0-1-91', '0-1-99'),
+  ];
+  const full: FullPoint = { backupId: 'orders-20261121T030000Z-full', at: new Date(T0), position: at('binlog.000001', 300), gtid: '0-1-3' };
+  const later: FullPoint = {
+    backupId: 'orders-20261121T031500Z-full',
+    at: new Date(T0 + 15 * 60_000),
+    position: at('binlog.000002', 2000),
+    gtid: '0-1-60',
+  };
+  const input = { fulls: [full, later], segments, windowStart: new Date(T0 - 86_400_000) };
+
+  it('plans a position from the newest dump before it, up to the segment holding it', () => {
+    // Prepare
+    const stop = { kind: 'position' as const, file: 'binlog.000002', position: 6000 };
+    const early = { kind: 'position' as const, file: 'binlog.000002', position: 1500 };
+
+    // Act
+    const plan = planReplayTo(stop, input);
+    const earlyPlan = planReplayTo(early, input);
+    const atDump = planReplayTo({ kind: 'position', ...later.position } as ReplayStop, input);
+    const past = planReplayTo({ kind: 'position', file: 'binlog.000002', position: 7001 }, input);
+
+    // Assess
+    expect(plan).toEqual({
+      backupId: later.backupId,
+      from: later.position,
+      segmentIds: [segments[1].segmentId, segments[2].segmentId],
+      stop,
+    });
+    expect(earlyPlan).toEqual({
+      backupId: full.backupId,
+      from: full.position,
+      segmentIds: [segments[0].segmentId, segments[1].segmentId],
+      stop: early,
+    });
+    expect(atDump?.segmentIds).toEqual([]);
+    expect(past).toBeUndefined();
+  });
+
+  it("plans a GTID by the dumps' GTID state and the segments' GTID ranges", () => {
+    // Prepare
+    const stop = { kind: 'gtid' as const, gtid: '0-1-95' };
+    const before = { kind: 'gtid' as const, gtid: '0-1-50' };
+    const withoutState = { ...input, fulls: [full, { ...later, gtid: undefined }] };
+
+    // Act
+    const plan = planReplayTo(stop, input);
+    const beforePlan = planReplayTo(before, input);
+    const byCoordinates = planReplayTo(before, withoutState);
+    const unknown = planReplayTo({ kind: 'gtid', gtid: '0-1-500' }, input);
+    const otherDomain = planReplayTo({ kind: 'gtid', gtid: '1-1-50' }, input);
+
+    // Assess
+    expect(plan).toEqual({
+      backupId: later.backupId,
+      from: later.position,
+      segmentIds: [segments[1].segmentId, segments[2].segmentId],
+      stop,
+    });
+    // The dump at 0-1-60 is past 0-1-50: the older one replays up to it.
+    expect(beforePlan?.backupId).toBe(full.backupId);
+    expect(beforePlan?.segmentIds).toEqual([segments[0].segmentId, segments[1].segmentId]);
+    // Without a GTID state, a dump inside the holding segment cannot tell which side it is on: the older is taken.
+    expect(byCoordinates?.backupId).toBe(full.backupId);
+    expect(unknown).toBeUndefined();
+    expect(otherDomain).toBeUndefined();
+  });
+
+  it('plans an instant as planReplay does, and parses the stop from JSON', () => {
+    // Prepare
+    const json = JSON.stringify({ kind: 'instant', at: iso(T0 + 5 * 60_000) });
+
+    // Act
+    const stop = ReplayStopSchema.parse(JSON.parse(json));
+    const plan = planReplayTo(stop, input);
+    const bad = ReplayStopSchema.safeParse({ kind: 'gtid', gtid: 'not-a-gtid' });
+
+    // Assess
+    expect(plan).toEqual({ ...planReplay(new Date(T0 + 5 * 60_000), input), stop });
+    expect(bad.success).toBe(false);
+    expect(parseGtid('3e11fa47-71ca-11e1-9e33-c80aa9429562:23')).toEqual({ stream: '3e11fa47-71ca-11e1-9e33-c80aa9429562', seq: 23n });
+    expect(describeStop({ kind: 'position', file: 'binlog.000002', position: 6000 })).toBe('position binlog.000002:6000');
   });
 });

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listSegmentManifests } from '../../contracts/log-io';
+import { readSegmentManifests } from '../../contracts/log-chain';
 import { type SegmentManifest, SegmentManifestSchema, segmentsBetween } from '../../contracts/logs';
 import { backupPrefix, DrillRecordSchema, keys, ManifestSchema } from '../../contracts/vault';
 import { getJson, putJson } from '../../contracts/vault-io';
@@ -86,7 +86,7 @@ async function replayedSegments(): Promise<SegmentManifest[]> {
     const position = (await getJson(s3(), bucket(), keys.manifest(backupId), ManifestSchema))?.value.position;
     return { file: position?.binlogFile as string, position: position?.binlogPosition as number };
   };
-  const all = await listSegmentManifests(s3(), bucket(), 'billing', 'binlog');
+  const all = await readSegmentManifests(s3(), bucket(), 'billing', 'binlog');
   const link = segmentsBetween(await coordinates(older), await coordinates(newer), all);
   return (link?.segments ?? []).map((s) => all.find((m) => m.segmentId === s.segmentId) as SegmentManifest);
 }

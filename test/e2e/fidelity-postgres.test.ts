@@ -16,7 +16,7 @@ import { causeMessage, type E2e, getBytes, startE2e, targetSecret } from './harn
  * whole, selectively, and into a fresh cluster that lacks the roles; and a failed restore must leave the
  * target as it found it.
  */
-const RESTORED = ['Resolve', 'KeepResolved', 'Guard', 'Restore', 'Validate', 'Notify', 'Restored'];
+const RESTORED = ['Resolve', 'KeepResolved', 'DryRun?', 'Guard', 'Restore', 'Validate', 'Notify', 'Restored'];
 
 let pg: EngineServer;
 /** A second cluster, as in a DR: none of the source's roles exist there until a restore creates them. */
@@ -197,7 +197,7 @@ describe('PostgreSQL fidelity, end to end through the state machines', () => {
 
     // Assess
     expect(result.status).toBe('FAILED');
-    expect(result.path).toEqual(['Resolve', 'KeepResolved', 'Guard', 'NotifyFailure', 'RestoreFailed']);
+    expect(result.path).toEqual(['Resolve', 'KeepResolved', 'DryRun?', 'Guard', 'NotifyFailure', 'RestoreFailed']);
     expect(causeMessage(result.cause)).toBe(
       `Refusing to restore "rich" into 127.0.0.1:${fresh.port}/rich: the target lacks 3 roles that the backup's owners and privileges name: app_owner, app_reader, app_writer. Create them first (the backup's roles.sql.zst holds their definitions; see the README), set "roles": "create" to create them from it, or set "privileges": "skip" to restore without owners and privileges.`,
     );
@@ -218,7 +218,7 @@ describe('PostgreSQL fidelity, end to end through the state machines', () => {
 
     // Assess
     expect(result.status).toBe('FAILED');
-    expect(result.path).toEqual(['Resolve', 'KeepResolved', 'Guard', 'Restore', 'NotifyFailure', 'RestoreFailed']);
+    expect(result.path).toEqual(['Resolve', 'KeepResolved', 'DryRun?', 'Guard', 'Restore', 'NotifyFailure', 'RestoreFailed']);
     expect(taskFailures.join('\n')).toMatch(
       /pg_restore exited with code 1: pg_restore: error: could not execute query: ERROR: {2}role "app_reader" does not exist/,
     );

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { InputValidationError, parseInput, StrongboxError } from '../../../contracts/errors';
-import { listSegmentManifests } from '../../../contracts/log-io';
+import { readSegmentManifests } from '../../../contracts/log-chain';
 import { type ChainPoint, newestChainPair } from '../../../contracts/logs';
 import { DrillInputSchema, type DrillPrepared } from '../../../contracts/payloads/drill';
 import type { RestoreExecution } from '../../../contracts/payloads/restore';
@@ -91,7 +91,7 @@ async function chainPair(
   if (points.length < 2 || !oldest) {
     return undefined;
   }
-  const segments = await listSegmentManifests(deps.s3, deps.bucket, database, kind, { forDumpsFrom: oldest.at });
+  const segments = await readSegmentManifests(deps.s3, deps.bucket, database, kind, oldest.at);
   const pair = newestChainPair(points, segments);
   return pair && { from: pair.from.backupId, to: pair.to.backupId };
 }

@@ -2,7 +2,7 @@ import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { listSegmentManifests } from '../../../contracts/log-io';
+import { readSegmentManifests } from '../../../contracts/log-chain';
 import { type ChainLink, type LogCoordinates, type SegmentManifest, segmentsBetween } from '../../../contracts/logs';
 import type { Manifest } from '../../../contracts/vault';
 import { streamSha256 } from '../../../contracts/vault-io';
@@ -54,7 +54,7 @@ export interface ChainPlan {
 export async function planChain(s3: S3Client, bucket: string, from: Manifest, to: Manifest): Promise<ChainPlan> {
   const start = dumpCoordinates(from);
   const end = dumpCoordinates(to);
-  const manifests = await listSegmentManifests(s3, bucket, from.database, 'binlog', { forDumpsFrom: new Date(from.startedAt) });
+  const manifests = await readSegmentManifests(s3, bucket, from.database, 'binlog', new Date(from.startedAt));
   const link = segmentsBetween(start, end, manifests);
   if (!link) {
     throw new ChainNotReplayableError(
@@ -69,12 +69,20 @@ export async function planChain(s3: S3Client, bucket: string, from: Manifest, to
  * Downloads one segment into `directory`, hashing the compressed bytes on the way and decompressing them into
  * a local binlog file. The file is only returned once its checksum matched the manifest's.
  */
-export async function fetchSegment(s3: S3Client, bucket: string, manifest: SegmentManifest, directory: string): Promise<string> {
+export async function fetchSegment(
+  s3: S3Client,
+  bucket: string,
+  manifest: SegmentManifest,
+  directory: string,
+  /** Sees the meter of the compressed bytes, so a caller's progress line can count them as they come. */
+  metered?: (meter: HashMeter) => void,
+): Promise<string> {
   const path = join(directory, `${manifest.segmentId}.binlog`);
   const fd = openSync(path, 'w', 0o600);
   try {
     const { body } = await openObject(s3, bucket, manifest.artifact.key);
     const meter = new HashMeter();
+    metered?.(meter);
     const zstd = startDecompressor(fd);
     const [piped, decompressed] = await Promise.allSettled([
       pipeline(body, meter, zstd.child.stdin as NodeJS.WritableStream),
