@@ -196,12 +196,14 @@ const seconds = (ms: number) => Math.floor(ms / 1000) * 1000;
 
 function runsOf(segments: readonly ChainSegment[], cursor: ChainInput['cursor']): Run[] {
   // A run killed after its manifest but before the cursor leaves a segment that the next run archives again,
-  // longer; of segments with one start, the one reaching furthest is kept.
+  // longer; of segments with one start, the one reaching furthest is kept, and of two reaching as far the one
+  // covering later (a quiet log read again), whatever order the listing gave them in.
   const byStart = new Map<string, ChainSegment>();
   for (const s of segments) {
     const key = `${s.serverFile}\u0000${s.startPosition}`;
     const held = byStart.get(key);
-    if (!held || compareLogCoordinates(s.next, held.next) > 0) {
+    const further = held ? compareLogCoordinates(s.next, held.next) : 1;
+    if (further > 0 || (further === 0 && held && Date.parse(s.coveredUntil) > Date.parse(held.coveredUntil))) {
       byStart.set(key, s);
     }
   }
