@@ -427,6 +427,8 @@ export const RestoreAuditSchema = z.strictObject({
   validation: ValidateResultSchema.optional(),
   /** DEFINER accounts the target lacked when the input said `definers: "ignore"`. */
   ignoredDefiners: z.array(z.string()).optional(),
+  /** A restore to an instant, a position or a GTID: the stop and every log segment replayed after the full dump, as planned. */
+  replay: ReplayPlanSchema.optional(),
   /** The error type (RestoreRefusedError, ChecksumMismatchError, ...), as the execution's Error shows it. */
   errorType: z.string().optional(),
   /** What went wrong, in the execution cause's words (message lines, no stack trace). */

@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EngineServer, startMariadb } from '../../dev/servers/engines';
-import { backedUp, causeMessage, type E2e, startE2e, targetSecret } from './harness';
+import { auditOf, backedUp, causeMessage, type E2e, startE2e, targetSecret } from './harness';
 
 /**
  * Restore to an instant, a position and a GTID, end to end on the synthesized restore machine: a real full dump
@@ -111,6 +111,12 @@ describe('restore machine: restore to an instant, a position or a GTID', () => {
     // Assess
     expect(result.status, causeMessage(result.cause)).toBe('SUCCEEDED');
     expect(await rowsIn('before_delete')).toEqual(['1:before', '2:after', '3:after']);
+    // The audit trail names the stop and every segment replayed after the full dump.
+    const audit = await auditOf(e2e.strongbox, 'billing', result.name);
+    expect(audit?.outcome).toBe('restored');
+    expect(audit?.replay?.stop).toEqual({ kind: 'instant', at: secondOf(at.delete - 1000) });
+    expect(audit?.replay?.segmentIds.length).toBeGreaterThan(0);
+    expect(audit?.replay?.segmentIds.every((id) => id.startsWith('billing-'))).toBe(true);
   });
 
   it('restores by GTID and by position', async () => {
