@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { AppFunction } from './app-function';
+import { functionSteps } from './locked-failure-path';
 import { LogsKey } from './logs-key';
 import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
@@ -119,15 +120,7 @@ export class DrillWorkflow extends Construct {
 
   private buildDefinition(props: DrillWorkflowProps, longestTask: number): sfn.IChainable {
     const { prepare, report } = this.functions;
-    const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
-      lambdaInvoke(this, id, {
-        lambdaFunction: app.function,
-        payloadResponseOnly: true,
-        payload: sfn.TaskInput.fromObject(payload),
-        resultPath,
-        comment,
-        taskTimeout: sfn.Timeout.duration(app.function.timeout!.plus(Duration.minutes(1))),
-      });
+    const invoke = functionSteps(this);
     const prepareState = invoke(
       'Prepare',
       prepare,

@@ -9,10 +9,10 @@ import type { Plan } from '../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
 import { keys } from '../../contracts/vault';
 import { AppFunction } from './app-function';
+import { functionSteps, lockedFailurePath } from './locked-failure-path';
 import { LogsKey } from './logs-key';
 import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
-import { readableErrorStates } from './readable-error';
-import { lambdaInvoke, retryRunTaskCapacity } from './retries';
+import { retryRunTaskCapacity } from './retries';
 import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
 import { ValidationError } from './validation-error';
 import type { IVault } from './vault';
@@ -110,46 +110,16 @@ export class LogArchiveWorkflow extends Construct {
       executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
       startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
     };
-    const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
-      lambdaInvoke(scope, id, {
-        stateName: id,
-        lambdaFunction: app.function,
-        payloadResponseOnly: true,
-        payload: sfn.TaskInput.fromObject(payload),
-        resultPath,
-        comment,
-        taskTimeout: sfn.Timeout.duration(app.function.timeout!.plus(Duration.minutes(1))),
-      });
+    const invoke = functionSteps(scope);
     const wholeState = { state: sfn.JsonPath.entirePayload };
 
-    const fail = new sfn.Fail(scope, 'Failed', {
-      comment: 'The readable error and cause NotifyFailure derived from the failed state',
-      errorPath: '$.failure.error',
-      causePath: '$.failure.cause',
-    });
-    const releaseAfterFailure = invoke(
-      'ReleaseLockAfterFailure',
+    const catchAll = lockedFailurePath(scope, {
+      step: invoke,
       releaseLock,
-      wholeState,
-      sfn.JsonPath.DISCARD,
-      'Release the lock if this run took it',
-    );
-    releaseAfterFailure.addCatch(fail, { resultPath: '$.releaseError' });
-    releaseAfterFailure.next(fail);
-    const notifyFailure = invoke(
-      'NotifyFailure',
       notify,
-      { outcome: 'failed', execution, ...wholeState },
-      '$.failure',
-      'Chat (and pager by tier) with the cause; returns the readable error and cause',
-    );
-    const rawFailure = readableErrorStates(scope, { errorPath: '$.error', resultPath: '$.failure', next: releaseAfterFailure });
-    notifyFailure.addCatch(rawFailure, { resultPath: '$.notifyError' });
-    notifyFailure.next(releaseAfterFailure);
-    const catchAll = <T extends sfn.TaskStateBase | sfn.CustomState>(state: T): T => {
-      state.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });
-      return state;
-    };
+      execution,
+      notifyComment: 'Chat (and pager by tier) with the cause; returns the readable error and cause',
+    });
 
     const prepare = catchAll(
       invoke(
