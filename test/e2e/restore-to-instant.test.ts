@@ -57,6 +57,22 @@ async function databaseExists(database: string): Promise<boolean> {
 
 const into = (database: string) => ({ host: target.host, port: target.port, database, secretArn });
 
+/** Returns once mariadb-dump is reading `table`: its snapshot is taken, and a write now is after it. */
+async function whileDumping(table: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const [rows] = await conn.query<mysql.RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND info LIKE CONCAT('%FROM `', ?, '`%')",
+      [table],
+    );
+    if (Number(rows[0].n) > 0) {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`mariadb-dump never read ${table}`);
+}
+
 beforeAll(async () => {
   [source, target] = await Promise.all([startMariadb({ binlogFormat: 'ROW' }), startMariadb({ logBin: false })]);
   conn = await mysql.createConnection({
@@ -68,10 +84,17 @@ beforeAll(async () => {
   });
   await conn.query('CREATE TABLE ledger (id INT PRIMARY KEY, note VARCHAR(20))');
   await conn.query("INSERT INTO ledger VALUES (1, 'before')");
+  // Enough rows that the dump reads for a while, so a write can land while it runs, after its snapshot.
+  await conn.query('CREATE TABLE filler (id INT PRIMARY KEY, pad CHAR(200))');
+  await conn.query("INSERT INTO filler SELECT seq, REPEAT('x', 200) FROM seq_1_to_100000");
+  await conn.query('CREATE TABLE during_dump (id INT PRIMARY KEY, note VARCHAR(20))');
   e2e = await startE2e([{ name: 'billing', server: source, database: 'strongbox', logs: '{ intervalMinutes: 5, windowDays: 7 }' }]);
   secretArn = targetSecret(e2e.strongbox, 'pitr-target', target);
   at.full = Date.now();
-  await backedUp(e2e.strongbox, 'billing');
+  const backup = backedUp(e2e.strongbox, 'billing');
+  await whileDumping('filler');
+  await conn.query("INSERT INTO during_dump VALUES (1, 'during')");
+  await backup;
   await nextSecond();
   await write('two', "INSERT INTO ledger VALUES (2, 'after')");
   await nextSecond();
@@ -98,6 +121,24 @@ describe('restore machine: restore to an instant, a position or a GTID', () => {
     // Assess
     expect(result.status, causeMessage(result.cause)).toBe('SUCCEEDED');
     expect(await rowsIn('at_two')).toEqual(['1:before', '2:after']);
+  });
+
+  it('replays a write made during the full dump, after its snapshot, exactly once', async () => {
+    // Act: the dump's snapshot lacks the row; replay from the dump's coordinates must bring it, and only once
+    // (a replay starting before the snapshot would insert it twice and fail on the primary key).
+    const result = await e2e.strongbox.restore({ database: 'billing', pointInTime: secondOf(at.two), target: into('during') });
+
+    // Assess
+    expect(result.status, causeMessage(result.cause)).toBe('SUCCEEDED');
+    const c = await mysql.createConnection({ host: target.host, port: target.port, user: target.username, password: target.password });
+    try {
+      const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT id, note FROM during.during_dump');
+      expect(rows.map((r) => `${r.id}:${r.note}`)).toEqual(['1:during']);
+      const [filler] = await c.query<mysql.RowDataPacket[]>('SELECT COUNT(*) AS n FROM during.filler');
+      expect(Number(filler[0].n)).toBe(100_000);
+    } finally {
+      await c.end();
+    }
   });
 
   it('restores to one second before a destructive DELETE, without the DELETE', async () => {
