@@ -154,3 +154,7 @@ export const ReleaseLockResultSchema = z.strictObject({
   reason: z.string(),
 });
 export type ReleaseLockResult = z.infer<typeof ReleaseLockResultSchema>;
+
+/** The log-archive workflow's ReplicateSegments step: copy the database's recent verified segments to the replica. */
+export const ReplicateSegmentsEventSchema = z.strictObject({ database: DatabaseNameSchema });
+export type ReplicateSegmentsEvent = z.infer<typeof ReplicateSegmentsEventSchema>;

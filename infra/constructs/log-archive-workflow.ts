@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
-import { keys } from '../../contracts/vault';
+import { keys, logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
 import { functionSteps, lockedFailurePath } from './locked-failure-path';
 import { LogsKey } from './logs-key';
@@ -25,6 +25,9 @@ export interface LogArchiveWorkflowProps {
   readonly taskSecurityGroups: readonly ec2.ISecurityGroup[];
   /** The backup workflow's lock release and notifier (BackupWorkflow.functions): one failure path for both machines. */
   readonly backupFunctions: { readonly releaseLock: AppFunction; readonly notify: AppFunction };
+  /** The replica vault and its region's KMS key (as the backup workflow's): segments are copied there after archiving. */
+  readonly replicaVault: IVault;
+  readonly replicaKmsKey: string;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -37,7 +40,8 @@ const ARCHIVE_PROVISIONING_SECONDS = 15 * 60;
  * database with `{"database": "<name>", "trigger": "schedule"}` every `logs.intervalMinutes`:
  *
  *   Prepare (locks/logs/<db>.json) -> Skipped? -> SkippedWhileRunning (quiet: the next run archives from the cursor)
- *           -> Archive (ECS RunTask .sync, STRONGBOX_COMMAND=archive-logs) -> ReleaseLock -> Archived
+ *           -> Archive (ECS RunTask .sync, STRONGBOX_COMMAND=archive-logs)
+ *           -> ReplicateSegments (the recent verified segments to the replica vault, manifest last) -> ReleaseLock -> Archived
  *   any failure -> NotifyFailure -> ReleaseLockAfterFailure -> Fail (readable error and cause)
  *
  * The failure path is the backup workflow's, with its functions: the same chat, pager, BackupFailed and breach
@@ -47,6 +51,7 @@ const ARCHIVE_PROVISIONING_SECONDS = 15 * 60;
 export class LogArchiveWorkflow extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly prepare: AppFunction;
+  public readonly replicateSegments: AppFunction;
 
   public constructor(scope: Construct, id: string, props: LogArchiveWorkflowProps) {
     super(scope, id);
@@ -72,6 +77,35 @@ export class LogArchiveWorkflow extends Construct {
     for (const db of archived) {
       props.vault.grantUnder(this.prepare.function, keys.logLock(db.name), {
         objectActions: ['s3:GetObject', 's3:PutObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'encrypt',
+      });
+    }
+
+    this.replicateSegments = new AppFunction(this, 'ReplicateSegments', {
+      name: 'logs/replicate',
+      plan: props.plan,
+      description: `Strongbox (${props.plan.app}) log archive: server-side copy of verified segments to the replica vault`,
+      logRetention,
+      timeout: Duration.minutes(15),
+      memorySize: 512,
+      environment: {
+        [FUNCTION_ENV.vaultBucket]: props.vault.bucketName,
+        [FUNCTION_ENV.replicaBucket]: props.replicaVault.bucketName,
+        [FUNCTION_ENV.replicaRegion]: props.replicaVault.region,
+        [FUNCTION_ENV.replicaKmsKey]: props.replicaKmsKey,
+      },
+    });
+    // Per archiving database: read its segments in the primary, write (and remove a bad copy) in the replica.
+    for (const db of archived) {
+      const segments = logsPrefix(db.name);
+      props.vault.grantUnder(this.replicateSegments.function, segments, {
+        objectActions: ['s3:GetObject', 's3:GetObjectTagging'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
+      props.replicaVault.grantUnder(this.replicateSegments.function, segments, {
+        objectActions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload'],
         listActions: ['s3:ListBucket'],
         key: 'encrypt',
       });
@@ -131,11 +165,20 @@ export class LogArchiveWorkflow extends Construct {
       ),
     );
     const archive = catchAll(this.archiveState(scope, props, longestTask));
+    const replicateSegments = catchAll(
+      invoke(
+        'ReplicateSegments',
+        this.replicateSegments,
+        { database: sfn.JsonPath.stringAt('$.prepare.database') },
+        '$.replicate',
+        'Server-side copy of the verified segments to the replica vault, manifest last',
+      ),
+    );
     const release = catchAll(invoke('ReleaseLock', releaseLock, wholeState, sfn.JsonPath.DISCARD, 'Release the archiving lock'));
     return prepare.next(
       new sfn.Choice(scope, 'Skipped?')
         .when(sfn.Condition.stringEquals('$.prepare.status', 'skipped'), new sfn.Succeed(scope, 'SkippedWhileRunning'))
-        .otherwise(archive.next(release).next(new sfn.Succeed(scope, 'Archived'))),
+        .otherwise(archive.next(replicateSegments).next(release).next(new sfn.Succeed(scope, 'Archived'))),
     );
   }
 
