@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import type { Engine } from './engines';
-import { DatabaseNameSchema, LOG_FILE_NAME, LOG_KINDS, type LogKind, SegmentIdSchema } from './vault';
+import { DatabaseNameSchema, LOG_FILE_NAME, LOG_KINDS, LogCoordinatesSchema, type LogKind, SegmentIdSchema } from './vault';
 
 /**
  * Continuous log archiving, engine-neutral: a database's change log (MySQL/MariaDB binlog, later PostgreSQL WAL)
@@ -40,11 +40,8 @@ export function binlogServerNeeds(intervalMinutes: number): string {
 const isoDate = z.iso.datetime({ offset: true });
 const sha256Hex = z.string().regex(/^[a-f0-9]{64}$/, { error: 'expected a lowercase hex SHA-256' });
 
-/** A point in the server's log: the file and the byte offset in it. */
-export const LogCoordinatesSchema = z.strictObject({
-  file: z.string().regex(LOG_FILE_NAME, { error: 'expected a log file name' }),
-  position: z.number().int().min(0),
-});
+// Defined beside the drill record in vault.ts, which records the coordinates a chain drill replayed between.
+export { LogCoordinatesSchema };
 export type LogCoordinates = z.infer<typeof LogCoordinatesSchema>;
 
 /**
@@ -88,6 +85,34 @@ export const SegmentManifestSchema = z.strictObject({
   archivedAt: isoDate,
 });
 export type SegmentManifest = z.infer<typeof SegmentManifestSchema>;
+
+/**
+ * `verification.json` beside a segment's manifest, written by the archiving task once it has read the segment
+ * back from the vault: the stored bytes against the manifest's size and SHA-256, then the decompressed log
+ * parsed by the stock tool (`mariadb-binlog`, which Lambda cannot run) and its last event against the manifest's
+ * `endPosition`. A segment whose record says `passed: false` is a gap: the chain is broken there (ChainInput's
+ * `failedSegmentIds`), exactly as if the server had purged it. A segment without a record (archived before
+ * verification existed) counts as intact.
+ */
+export const SegmentVerificationSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  segmentId: SegmentIdSchema,
+  passed: z.boolean(),
+  verifiedAt: isoDate,
+  checks: z.strictObject({
+    bytes: z.boolean(),
+    sha256: z.boolean(),
+    /** The stock tool read every event of the decompressed segment. */
+    parsed: z.boolean(),
+    /** The last parsed event ends at the manifest's `endPosition`. */
+    endPosition: z.boolean(),
+  }),
+  /** Events the stock tool read; absent when it could not parse the segment. */
+  events: z.number().int().min(0).optional(),
+  /** The first check that failed, in words; absent when all passed. */
+  reason: z.string().min(1).optional(),
+});
+export type SegmentVerification = z.infer<typeof SegmentVerificationSchema>;
 
 /** `index/<db>/log-cursor.json`: kept by the archiving run after each segment's manifest. */
 export const LogCursorSchema = z.strictObject({
@@ -137,10 +162,13 @@ export interface FullPoint {
   /** The instant the dump's snapshot shows (its manifest's `startedAt`). */
   readonly at: Date;
   readonly position?: LogCoordinates;
+  /** The dump's GTID state (MariaDB `gtid_binlog_pos` list, MySQL GTID set), for a restore by GTID. */
+  readonly gtid?: string;
 }
 
-/** The part of a segment manifest the chain needs. */
-export type ChainSegment = Pick<SegmentManifest, 'segmentId' | 'serverFile' | 'startPosition' | 'next' | 'lastEventAt' | 'coveredUntil'>;
+/** The part of a segment manifest the chain needs (`gtid` only for a restore by GTID). */
+export type ChainSegment = Pick<SegmentManifest, 'segmentId' | 'serverFile' | 'startPosition' | 'next' | 'lastEventAt' | 'coveredUntil'> &
+  Partial<Pick<SegmentManifest, 'gtid'>>;
 
 /** A span of instants any of which a restore can reach, both ends included (one-second resolution). */
 export interface RestorableRange {
@@ -155,6 +183,8 @@ export interface ChainInput {
   readonly windowStart: Date;
   /** The archiver's cursor: its `coveredUntil` extends the newest run when the log was quiet since the last segment. */
   readonly cursor?: Pick<LogCursor, 'next' | 'coveredUntil'>;
+  /** Segments whose verification failed (SegmentVerificationSchema): left out, so the chain breaks at each. */
+  readonly failedSegmentIds?: readonly string[];
 }
 
 /** A contiguous run of segments: each starts exactly where the previous one's `next` points. */
@@ -171,12 +201,14 @@ const seconds = (ms: number) => Math.floor(ms / 1000) * 1000;
 
 function runsOf(segments: readonly ChainSegment[], cursor: ChainInput['cursor']): Run[] {
   // A run killed after its manifest but before the cursor leaves a segment that the next run archives again,
-  // longer; of segments with one start, the one reaching furthest is kept.
+  // longer; of segments with one start, the one reaching furthest is kept, and of two reaching as far the one
+  // covering later (a quiet log read again), whatever order the listing gave them in.
   const byStart = new Map<string, ChainSegment>();
   for (const s of segments) {
     const key = `${s.serverFile}\u0000${s.startPosition}`;
     const held = byStart.get(key);
-    if (!held || compareLogCoordinates(s.next, held.next) > 0) {
+    const further = held ? compareLogCoordinates(s.next, held.next) : 1;
+    if (further > 0 || (further === 0 && held && Date.parse(s.coveredUntil) > Date.parse(held.coveredUntil))) {
       byStart.set(key, s);
     }
   }
@@ -199,6 +231,11 @@ function runsOf(segments: readonly ChainSegment[], cursor: ChainInput['cursor'])
   });
 }
 
+function intactSegments(input: ChainInput): readonly ChainSegment[] {
+  const failed = new Set(input.failedSegmentIds ?? []);
+  return failed.size === 0 ? input.segments : input.segments.filter((s) => !failed.has(s.segmentId));
+}
+
 /** The run whose segments hold `position`: a dump taken exactly at a run's end replays nothing from it. */
 function runHolding(runs: readonly Run[], position: LogCoordinates): Run | undefined {
   return runs.find((r) => compareLogCoordinates(r.start, position) <= 0 && compareLogCoordinates(position, r.next) <= 0);
@@ -210,7 +247,7 @@ function runHolding(runs: readonly Run[], position: LogCoordinates): Run | undef
  * Sorted, disjoint and not touching (a range ending at a second and another starting the next are separate).
  */
 export function restorableRanges(input: ChainInput): RestorableRange[] {
-  const runs = runsOf(input.segments, input.cursor);
+  const runs = runsOf(intactSegments(input), input.cursor);
   const windowStart = Math.ceil(input.windowStart.getTime() / 1000) * 1000;
   const spans: [number, number][] = [];
   for (const full of input.fulls) {
@@ -254,7 +291,7 @@ export interface ReplayPlan {
  * the instant (or the run's end).
  */
 export function planReplay(instant: Date, input: ChainInput): ReplayPlan | undefined {
-  const runs = runsOf(input.segments, input.cursor);
+  const runs = runsOf(intactSegments(input), input.cursor);
   const t = seconds(instant.getTime());
   const windowStart = Math.ceil(input.windowStart.getTime() / 1000) * 1000;
   const fulls = [...input.fulls].sort((a, b) => b.at.getTime() - a.at.getTime() || (a.backupId < b.backupId ? 1 : -1));
@@ -288,6 +325,36 @@ export function planReplay(instant: Date, input: ChainInput): ReplayPlan | undef
   return undefined;
 }
 
+/**
+ * Which segments retention keeps (issue 12 step 7): every segment whose coverage reaches into the window, plus
+ * every segment a kept full dump needs to replay into the window, so that no instant a restore can reach with
+ * all segments is lost with the kept ones. `fulls` are the full dumps retention keeps. Per contiguous run that
+ * reaches the window, replay starts at the newest kept dump taken at or before the window's start (planReplay
+ * prefers the newest dump) and at each dump taken inside the window; each needs its run from the segment holding
+ * its coordinates on. Segments that failed verification are kept while in the window (the evidence of the
+ * break), never to carry a chain.
+ */
+export function segmentsToKeep(input: ChainInput): Set<string> {
+  const windowStart = Math.ceil(input.windowStart.getTime() / 1000) * 1000;
+  const keep = new Set(input.segments.filter((s) => Date.parse(s.coveredUntil) >= windowStart).map((s) => s.segmentId));
+  for (const run of runsOf(intactSegments(input), input.cursor)) {
+    if (run.coveredUntil < windowStart) {
+      continue;
+    }
+    const based = input.fulls.filter((f) => f.position && runHolding([run], f.position)).sort((a, b) => b.at.getTime() - a.at.getTime());
+    const atStart = based.find((f) => seconds(f.at.getTime()) <= windowStart);
+    const bases = [...(atStart ? [atStart] : []), ...based.filter((f) => seconds(f.at.getTime()) > windowStart)];
+    for (const full of bases) {
+      const position = full.position as LogCoordinates;
+      const first = run.segments.findIndex((s) => compareLogCoordinates(position, s.next) < 0);
+      for (const s of first === -1 ? [] : run.segments.slice(first)) {
+        keep.add(s.segmentId);
+      }
+    }
+  }
+  return keep;
+}
+
 /** One line for refusals: `2026-11-21T03:00:00Z to 2026-11-21T04:12:09Z, 2026-11-22T03:00:00Z`. */
 export function describeRanges(ranges: readonly RestorableRange[], limit = 10): string {
   if (ranges.length === 0) {
@@ -300,4 +367,237 @@ export function describeRanges(ranges: readonly RestorableRange[], limit = 10): 
   };
   const shown = ranges.slice(-limit).map(text);
   return ranges.length > limit ? `${shown.join(', ')} (and ${ranges.length - limit} older)` : shown.join(', ');
+}
+
+/** What the newest restorable instant rests on: the archived log, or the newest verified full dump alone. */
+export interface NewestRestorable {
+  /** Undefined with no verified full dump: nothing is restorable, whatever the log holds. */
+  readonly at?: Date;
+  readonly source: 'log' | 'full';
+  /** The cursor's break, when it is why the log does not count. */
+  readonly broken?: NonNullable<LogCursor['broken']>;
+}
+
+/**
+ * The newest instant a restore can reach, from the two small pointers the watchdog reads (no listing): the log's
+ * coverage when a verified full dump sits on an intact chain, else that dump's own instant. A break recorded in the
+ * cursor (purged binlog, failed segment) counts until a full dump taken after it starts a new chain, because replay
+ * cannot cross the break: until then the RPO falls back to the full backup schedule.
+ */
+export function newestRestorable(
+  fullTakenAt: Date | undefined,
+  cursor: Pick<LogCursor, 'coveredUntil' | 'broken'> | undefined,
+): NewestRestorable {
+  if (fullTakenAt === undefined) {
+    return { source: 'full' };
+  }
+  if (!cursor) {
+    return { at: fullTakenAt, source: 'full' };
+  }
+  if (cursor.broken && fullTakenAt.getTime() < Date.parse(cursor.broken.at)) {
+    return { at: fullTakenAt, source: 'full', broken: cursor.broken };
+  }
+  const covered = Date.parse(cursor.coveredUntil);
+  return covered > fullTakenAt.getTime() ? { at: new Date(covered), source: 'log' } : { at: fullTakenAt, source: 'full' };
+}
+
+// --- Restore to an instant, a log position or a transaction id (pitr-restore) ---
+
+/** MariaDB `domain-server-seq` (`0-1-42`) or MySQL `source_uuid:transaction_id`. */
+export const GTID = /^(?:\d{1,10}-\d{1,10}-\d{1,20}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:\d{1,20})$/i;
+
+/**
+ * Where a replay stops, in the log's own terms. The boundary rule, for every kind: a transaction is replayed
+ * whole or not at all, and replay ends before the first transaction that passes the stop.
+ *   - instant: every transaction whose events all carry a timestamp at or before the instant's second (the log
+ *     has one-second resolution: "restore to 03:29:59" applies everything logged in 03:29:59 and nothing of 03:30:00);
+ *   - position: the server's file and byte offset, as SHOW BINLOG EVENTS lists them; events starting at or after
+ *     it are not applied (the tool's own --stop-position rule), and a position inside a transaction stops before it;
+ *   - gtid: up to and including that transaction, in log order.
+ */
+export const ReplayStopSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('instant'), at: isoDate }),
+  z.strictObject({ kind: z.literal('position'), file: z.string().regex(LOG_FILE_NAME), position: z.number().int().min(0) }),
+  z.strictObject({ kind: z.literal('gtid'), gtid: z.string().regex(GTID) }),
+]);
+export type ReplayStop = z.infer<typeof ReplayStopSchema>;
+
+/** MariaDB GTIDs order by sequence number within a domain; MySQL's by transaction id within a source uuid. */
+export function parseGtid(gtid: string): { readonly stream: string; readonly seq: bigint } {
+  const maria = /^(\d+)-\d+-(\d+)$/.exec(gtid);
+  if (maria) {
+    return { stream: maria[1], seq: BigInt(maria[2]) };
+  }
+  const mysql = /^([0-9a-f-]{36}):(\d+)$/i.exec(gtid);
+  if (mysql) {
+    return { stream: mysql[1].toLowerCase(), seq: BigInt(mysql[2]) };
+  }
+  throw new Error(`"${gtid}" is not a GTID; expected MariaDB "domain-server-seq" such as "0-1-42" or MySQL "uuid:42"`);
+}
+
+/** One line for a stop, as audit records and progress lines show it. */
+export function describeStop(stop: ReplayStop): string {
+  switch (stop.kind) {
+    case 'instant':
+      return `instant ${stop.at.replace('.000Z', 'Z')}`;
+    case 'position':
+      return `position ${stop.file}:${stop.position}`;
+    case 'gtid':
+      return `GTID ${stop.gtid}`;
+  }
+}
+
+// --- Chain drill (issue 12 step 6): the segments joining two full dumps ---
+
+/** The segments that carry the log from one dump's coordinates to the next's, and those coordinates. */
+export interface ChainLink {
+  readonly from: LogCoordinates;
+  readonly to: LogCoordinates;
+  /** In replay order; empty when nothing was written between the two dumps. */
+  readonly segments: readonly ChainSegment[];
+}
+
+/**
+ * The contiguous segments from `from` up to `to`, or undefined when no intact run of segments holds both (a
+ * purged binlog, a gap, a position the archiver never reached). Like planReplay, of segments with one start the
+ * one reaching furthest counts, and a segment is needed when it holds an event before `to`.
+ */
+export function segmentsBetween(from: LogCoordinates, to: LogCoordinates, segments: readonly ChainSegment[]): ChainLink | undefined {
+  const order = compareLogCoordinates(from, to);
+  if (order > 0) {
+    return undefined;
+  }
+  if (order === 0) {
+    return { from, to, segments: [] };
+  }
+  const run = runHolding(runsOf(segments, undefined), from);
+  if (!run || compareLogCoordinates(to, run.next) > 0) {
+    return undefined;
+  }
+  const first = run.segments.findIndex((s) => compareLogCoordinates(from, s.next) < 0);
+  const last = run.segments.findIndex((s) => compareLogCoordinates(to, s.next) <= 0);
+  return { from, to, segments: run.segments.slice(first, last + 1) };
+}
+
+/** A verified full dump with the log coordinates of its snapshot, as the chain drill picks pairs from. */
+export interface ChainPoint {
+  readonly backupId: string;
+  readonly at: Date;
+  readonly position: LogCoordinates;
+}
+
+/**
+ * The newest pair of consecutive verified dumps (N, N+1) that an intact run of segments joins, or undefined when
+ * none does (the drill then restores the newest dump alone). Consecutive: a chain drill proves every link
+ * between two fulls, so a pair that skips a dump would prove links already proven by the shorter pairs.
+ */
+export function newestChainPair(
+  points: readonly ChainPoint[],
+  segments: readonly ChainSegment[],
+): { readonly from: ChainPoint; readonly to: ChainPoint; readonly link: ChainLink } | undefined {
+  const sorted = [...points].sort((a, b) => a.at.getTime() - b.at.getTime() || (a.backupId < b.backupId ? -1 : 1));
+  for (let i = sorted.length - 1; i > 0; i--) {
+    const from = sorted[i - 1];
+    const to = sorted[i];
+    const link = segmentsBetween(from.position, to.position, segments);
+    if (link) {
+      return { from, to, link };
+    }
+  }
+  return undefined;
+}
+
+/** A plan to any stop: an instant's as planReplay makes it, or one to a position or a GTID. */
+export interface StopPlan {
+  readonly backupId: string;
+  readonly from?: LogCoordinates;
+  readonly segmentIds: readonly string[];
+  readonly stop: ReplayStop;
+  /** For an instant: the second replay stops after (as planReplay's). */
+  readonly stopAt?: string;
+}
+
+/** The highest sequence number of `stream` in a GTID state list (`0-1-41,1-2-7` or MySQL `uuid:1-41`), if it names the stream. */
+function gtidStateSeq(state: string, stream: string): bigint | undefined {
+  let best: bigint | undefined;
+  for (const part of state.split(',').map((p) => p.trim())) {
+    const maria = /^(\d+)-\d+-(\d+)$/.exec(part);
+    const mysql = /^([0-9a-f-]{36})((?::\d+(?:-\d+)?)+)$/i.exec(part);
+    const seq =
+      maria && maria[1] === stream
+        ? BigInt(maria[2])
+        : mysql && mysql[1].toLowerCase() === stream
+          ? BigInt((mysql[2].match(/\d+/g) ?? ['0']).at(-1) as string)
+          : undefined;
+    if (seq !== undefined && (best === undefined || seq > best)) {
+      best = seq;
+    }
+  }
+  return best;
+}
+
+/** Whether a segment's GTID range holds `gtid` (both ends in the stream, and the sequence number between them). */
+function segmentHoldsGtid(segment: ChainSegment, gtid: { stream: string; seq: bigint }): boolean {
+  if (!segment.gtid || !GTID.test(segment.gtid.first) || !GTID.test(segment.gtid.last)) {
+    return false;
+  }
+  const first = parseGtid(segment.gtid.first);
+  const last = parseGtid(segment.gtid.last);
+  return first.stream === gtid.stream && last.stream === gtid.stream && first.seq <= gtid.seq && gtid.seq <= last.seq;
+}
+
+/**
+ * The plan for any stop, or undefined when no verified full dump and contiguous run of segments reach it.
+ * An instant plans as planReplay does. A position or GTID plans from the newest full dump taken before it (by
+ * coordinates; for a GTID by the dump's GTID state, else by the coordinates of the segment holding it), over the
+ * segments from the dump's to the one holding the stop. A position equal to a dump's own coordinates restores
+ * that dump alone.
+ */
+export function planReplayTo(stop: ReplayStop, input: ChainInput): StopPlan | undefined {
+  if (stop.kind === 'instant') {
+    const plan = planReplay(new Date(stop.at), input);
+    return plan && { ...plan, stop };
+  }
+  const runs = runsOf(input.segments, input.cursor);
+  const gtid = stop.kind === 'gtid' ? parseGtid(stop.gtid) : undefined;
+  const fulls = [...input.fulls]
+    .filter((f) => f.position !== undefined)
+    .sort(
+      (a, b) => compareLogCoordinates(b.position as LogCoordinates, a.position as LogCoordinates) || (a.backupId < b.backupId ? 1 : -1),
+    );
+  for (const full of fulls) {
+    const position = full.position as LogCoordinates;
+    const run = runHolding(runs, position);
+    const dumpSeq = gtid && full.gtid !== undefined ? gtidStateSeq(full.gtid, gtid.stream) : undefined;
+    if ((stop.kind === 'position' && compareLogCoordinates(position, stop) === 0) || (gtid && dumpSeq === gtid.seq)) {
+      return { backupId: full.backupId, from: position, segmentIds: [], stop };
+    }
+    if (!run) {
+      continue;
+    }
+    const first = run.segments.findIndex((s) => compareLogCoordinates(position, s.next) < 0);
+    if (first === -1) {
+      continue;
+    }
+    const last = run.segments.findIndex(
+      (s, i) =>
+        i >= first &&
+        (gtid
+          ? segmentHoldsGtid(s, gtid)
+          : compareLogCoordinates(startOf(s), stop as LogCoordinates) <= 0 && compareLogCoordinates(stop as LogCoordinates, s.next) <= 0),
+    );
+    if (last === -1) {
+      continue;
+    }
+    const holding = run.segments[last] as ChainSegment;
+    const before = gtid
+      ? dumpSeq !== undefined
+        ? dumpSeq < gtid.seq
+        : compareLogCoordinates(position, startOf(holding)) <= 0
+      : compareLogCoordinates(position, stop as LogCoordinates) < 0;
+    if (before) {
+      return { backupId: full.backupId, from: position, segmentIds: run.segments.slice(first, last + 1).map((s) => s.segmentId), stop };
+    }
+  }
+  return undefined;
 }

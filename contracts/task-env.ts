@@ -47,8 +47,18 @@ export const TASK_ENV = {
   executionName: 'STRONGBOX_EXECUTION_NAME',
   /** archive-logs: the database's `logs.intervalMinutes`; the run checks the server keeps binlogs for a few intervals. */
   logIntervalMinutes: 'STRONGBOX_LOG_INTERVAL_MINUTES',
+  // --- restore to an instant (pitr-restore) ---
+  /**
+   * restore: JSON of the log stop (contracts/logs.ts ReplayStopSchema) after the full dump of STRONGBOX_BACKUP_ID.
+   * The segment list does not travel (RunTask overrides are 8 KiB): the task re-plans it from the vault with the
+   * same planReplayTo, held to the dump Resolve chose.
+   */
+  replayStop: 'STRONGBOX_REPLAY_STOP',
   /** Bench only: `null` discards the compressed dump instead of uploading it. */
   sink: 'STRONGBOX_SINK',
+  // --- Chain drill (issue 12 step 6) ---
+  /** drill: the next full dump; the drill replays the log from STRONGBOX_BACKUP_ID's coordinates up to this one's and compares with its inventory. */
+  drillChainTo: 'STRONGBOX_DRILL_CHAIN_TO',
   // PostgreSQL point-in-time restore (issue #13): recover this base with archived WAL inside the task, then deliver
   // the recovered database into the target. Exactly one stop point, or none: the end of the archived WAL.
   /** The base backup (contracts/wal.ts baseId) to recover; set only for a point-in-time restore. */
@@ -111,6 +121,9 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.sink]: z.enum(['s3', 'null']).default('s3'),
   [TASK_ENV.executionName]: z.string().min(1).max(80).optional(),
   [TASK_ENV.logIntervalMinutes]: z.coerce.number().int().min(1).max(1440).optional(),
+  [TASK_ENV.replayStop]: z.string().min(1).optional(),
+  // --- Chain drill (issue 12 step 6) ---
+  [TASK_ENV.drillChainTo]: BackupIdSchema.optional(),
   // PostgreSQL point-in-time restore (issue #13)
   [TASK_ENV.recoveryBaseId]: BaseIdSchema.optional(),
   [TASK_ENV.recoveryTime]: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 date-time with a zone' }).optional(),

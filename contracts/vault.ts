@@ -15,6 +15,7 @@ import { DATABASE_NAME, ENGINES, NAME_SOURCE } from './engines';
  *   index/<database>/latest-verified.json                              pointer kept by Verify, read by the watchdog
  *   logs/<database>/<kind>/<yyyy>/<mm>/<dd>/<segmentId>/data.<kind>.zst  a log segment (contracts/logs.ts)
  *   logs/<database>/<kind>/<yyyy>/<mm>/<dd>/<segmentId>/manifest.json    written last: the segment exists once this does
+ *   logs/<database>/<kind>/<yyyy>/<mm>/<dd>/<segmentId>/verification.json  the task's read-back and stock-tool parse
  *   index/<database>/log-cursor.json                                   where the next archiving run starts
  *   bases/<database>/<yyyy>/<mm>/<dd>/<baseId>/{base.tar.zst,backup_manifest,manifest.json}  PostgreSQL base backups (contracts/wal.ts)
  *   restores/<database>/<time>.json                                    audit trail of console restores
@@ -84,6 +85,12 @@ export type LogKind = (typeof LOG_KINDS)[number];
 
 /** Server log file names as the engines write them (`binlog.000042`, `000000010000000000000003`). */
 export const LOG_FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
+/** A point in the server's log: the file and the byte offset in it (re-exported by contracts/logs.ts). */
+export const LogCoordinatesSchema = z.strictObject({
+  file: z.string().regex(LOG_FILE_NAME, { error: 'expected a log file name' }),
+  position: z.number().int().min(0),
+});
+
 const SEGMENT_ID = new RegExp(`^(${NAME_SOURCE})-(\\d{8}T\\d{6}Z)-(${LOG_KINDS.join('|')})-([A-Za-z0-9._-]{1,200})-(\\d+)$`);
 
 export const SegmentIdSchema = z
@@ -153,6 +160,8 @@ export const keys = {
   /** A log segment's data: the server's own log bytes, zstd-compressed (see contracts/logs.ts). */
   segmentData: (segmentId: string) => `${segmentPrefix(segmentId)}data.${parseSegmentId(segmentId).kind}.zst`,
   segmentManifest: (segmentId: string) => `${segmentPrefix(segmentId)}manifest.json`,
+  /** The archiving task's read-back of a segment (contracts/logs.ts SegmentVerificationSchema). */
+  segmentVerification: (segmentId: string) => `${segmentPrefix(segmentId)}verification.json`,
   /** The log archiver's cursor (LogCursorSchema): where the next run starts, and whether the chain is intact. */
   logCursor: (database: string) => `index/${database}/log-cursor.json`,
   restoreAudit: (database: string, at: Date) => `restores/${database}/${at.toISOString()}.json`,
@@ -318,6 +327,25 @@ export const DrillRecordSchema = z.strictObject({
   restoreSeconds: z.number().min(0),
   mismatches: z.array(MismatchSchema),
   checks: z.array(z.strictObject({ name: z.string(), passed: z.boolean(), detail: z.string().optional() })),
+  // --- Chain drill (issue 12 step 6) ---
+  /**
+   * A chain drill: after restoring `backupId` the log was replayed up to the coordinates of the next full dump,
+   * and the result compared with that dump's exact inventory. `restoreSeconds` includes the replay. Absent for a
+   * single-dump drill, and in every record written before chain drills.
+   */
+  replay: z
+    .strictObject({
+      /** The next full dump: its coordinates end the replay, its inventory is the expected one. */
+      toBackupId: BackupIdSchema,
+      from: LogCoordinatesSchema,
+      to: LogCoordinatesSchema,
+      segmentIds: z.array(SegmentIdSchema),
+      /** Compressed bytes of the segments downloaded. */
+      bytes: z.number().int().min(0),
+      /** The replay phase alone (download, checksum, decompress, replay), part of restoreSeconds. */
+      replaySeconds: z.number().min(0),
+    })
+    .optional(),
 });
 export type DrillRecord = z.infer<typeof DrillRecordSchema>;
 

@@ -29,6 +29,9 @@ export const STRONGBOX_FEATURE_FLAGS: Readonly<Record<string, unknown>> = {
 export function createApp(props: AppProps = {}): App {
   return new App({
     builtinCloudFormationValidation: process.env.CDK_VALIDATION === 'true',
+    // bin/strongbox.ts synthesizes explicitly. Auto-synth (on whenever CDK_OUTDIR is set, as under the CDK CLI and in
+    // the tests) would add a second synth at process exit and one beforeExit listener per App.
+    autoSynth: false,
     ...props,
     context: { 'aws:cdk:disable-creation-stack-traces': true, ...props.context },
     postCliContext: { ...STRONGBOX_FEATURE_FLAGS, ...props.postCliContext },

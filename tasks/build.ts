@@ -13,14 +13,19 @@ export const TASK_ENTRY_FILE = 'main.mjs';
 
 /**
  * V8 flags of the task's `node`, in the image's ENTRYPOINT (a test holds the Dockerfile to them). The task's
- * live heap is ~16 MB; what raised its peak RSS was garbage waiting for a collection: V8 by default lets the
- * young generation grow to 16 MB semi-spaces and collects the stream's 64 KiB chunks and lib-storage's part
- * copies (off-heap) late. `--optimize-for-size` collects sooner and keeps the heap tight (peak off-heap
- * buffers of a 1 GB backup 80 -> ~50 MB, heap 34 -> 18 MB), `--max-semi-space-size=1` caps the young
- * generation. Measured: 1 GB PostgreSQL backup 162 -> 122-137 MB; the price is more frequent collections, the
- * task's node used ~3.2 -> ~4.0 s of CPU for that backup (beside pg_dump's and zstd's, on a loaded machine).
+ * live heap is ~10-16 MB; what raised its peak RSS was garbage waiting for a collection: the stream's 64 KiB
+ * chunks (off-heap) hang on small JS wrappers that V8 finds dead only in a collection, and the stream makes
+ * too few JS objects to fill even a 1 MB young generation often. `--max-semi-space-size=1` caps the young
+ * generation; `--expose-gc` lets tasks/src/stream/collect.ts scavenge it every 4 MiB of stream, which frees
+ * the chunks within a few MB. `--optimize-for-size` (the earlier answer to the same garbage) is gone: it
+ * reached the chunks only through full mark-compacts of the whole heap, ~30 per MariaDB backup, and beside
+ * the forced scavenges it promoted more and ran twice as many. Measured on a loaded 2-core machine, the
+ * image's node, A/B in one run: MariaDB 0.5 GB to a null sink 92-93 -> 75 MB peak RSS and the task's own CPU
+ * 2.7-2.9 -> 2.0-2.2 s; to s3rver 135 -> 125.5 MB (122 MB with the 4 MiB cadence and a 1 MiB pass-through
+ * queue); a 1.1 GB PostgreSQL restore 104 -> 98 MB, CPU 4.2 -> 3.5 s; a 1.1 GB PostgreSQL backup to s3rver
+ * 120 -> 119 MB (its peak is lib-storage's parts in flight).
  */
-export const TASK_NODE_FLAGS: readonly string[] = ['--optimize-for-size', '--max-semi-space-size=1'];
+export const TASK_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc'];
 
 /**
  * glibc settings of the task's process, an ENV line of the image. glibc raises its mmap threshold to the

@@ -102,6 +102,15 @@ export const RetainResultSchema = z.strictObject({
   tiered: z.array(z.strictObject({ backupId: z.string(), tier: z.enum(['weekly', 'monthly', 'yearly']), retainUntil: z.string() })),
   /** True when the lists above were cut to keep the state payload small; the log line has the full plan. */
   truncated: z.boolean(),
+  /** Databases with a logs block: the segment retention after the GFS decisions (lists cut at 100). */
+  segments: z
+    .strictObject({
+      segments: z.number().int().min(0),
+      kept: z.number().int().min(0),
+      deleted: z.array(z.string()),
+      skippedLocked: z.array(z.strictObject({ segmentId: z.string(), reason: z.string() })),
+    })
+    .optional(),
 });
 export type RetainResult = z.infer<typeof RetainResultSchema>;
 
@@ -145,3 +154,7 @@ export const ReleaseLockResultSchema = z.strictObject({
   reason: z.string(),
 });
 export type ReleaseLockResult = z.infer<typeof ReleaseLockResultSchema>;
+
+/** The log-archive workflow's ReplicateSegments step: copy the database's recent verified segments to the replica. */
+export const ReplicateSegmentsEventSchema = z.strictObject({ database: DatabaseNameSchema });
+export type ReplicateSegmentsEvent = z.infer<typeof ReplicateSegmentsEventSchema>;

@@ -23,6 +23,11 @@ export const DrillPreparedSchema = z.strictObject({
   /** The database's restore role (RunTask TaskRoleArn override): reads its backups, writes only drill.json. */
   taskRoleArn: z.string(),
   environment: EnvironmentSchema,
+  /**
+   * A chain drill (a database with a logs block and two verified dumps joined by intact segments): the next
+   * dump, up to whose coordinates the log is replayed after restoring `backupId`. Absent for a single-dump drill.
+   */
+  chainToBackupId: BackupIdSchema.optional(),
 });
 export type DrillPrepared = z.infer<typeof DrillPreparedSchema>;
 

@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
 import * as z from 'zod';
 import { ENGINES, MYSQL_IDENTIFIER, POSTGRES_IDENTIFIER, TLS_MODES } from '../engines';
-import { BackupIdSchema, DatabaseNameSchema, MismatchSchema, parseBackupId } from '../vault';
+import { GTID, LogCoordinatesSchema, ReplayStopSchema } from '../logs';
+import { BackupIdSchema, DatabaseNameSchema, LOG_FILE_NAME, MismatchSchema, parseBackupId } from '../vault';
 import { ExecutionContextSchema } from './backup';
 
 /**
@@ -15,6 +16,10 @@ import { ExecutionContextSchema } from './backup';
  *   { "backupId": "orders-20261121T030405Z-full" }   that backup
  *   { "pointInTime": "2026-11-21T03:30:00Z" }         the newest verified backup taken at or before that instant
  *   { "latest": true }                                the newest verified backup
+ * and, for a database with a `logs` block (binlog archiving), two more, replayed from the log after a full dump:
+ *   { "position": { "file": "binlog.000042", "position": 1234 } }   up to that server position
+ *   { "gtid": "0-1-4711" }                                          up to and including that transaction
+ * (a `pointInTime` of such a database replays the log up to that second).
  */
 
 /** A Secrets Manager secret ARN; the config's secretArn fields use the same rule. */
@@ -46,6 +51,7 @@ export const LIMITS = {
   includeJsonChars: 4096,
   confirmChars: 64,
   pointInTimeChars: 64,
+  gtidChars: 64,
   requestedByChars: 200,
 } as const;
 
@@ -149,7 +155,7 @@ export const RestoreTargetSchema = z
   .describe('Where to restore to. Credentials are read by the task from secretArn; they are never part of the input.');
 export type RestoreTarget = z.infer<typeof RestoreTargetSchema>;
 
-const RECOVERY_POINT_FIELDS = ['backupId', 'pointInTime', 'latest'] as const;
+const RECOVERY_POINT_FIELDS = ['backupId', 'pointInTime', 'latest', 'position', 'gtid'] as const;
 
 export const PRIVILEGE_MODES = ['restore', 'skip'] as const;
 export const ROLE_MODES = ['require', 'create'] as const;
@@ -169,6 +175,33 @@ export const RestoreInputSchema = z
       .optional()
       .describe('Restore the newest verified backup taken at or before this instant (not in the future).'),
     latest: z.literal(true, { error: 'expected true (or leave the field out)' }).optional().describe('Restore the newest verified backup.'),
+    position: z
+      .strictObject(
+        {
+          file: z
+            .string({ error: 'expected the server\'s binlog file name, such as "binlog.000042"' })
+            .regex(LOG_FILE_NAME, { error: 'expected the server\'s binlog file name, such as "binlog.000042"' }),
+          position: z
+            .number({ error: 'expected the byte position in that file, a number such as 1234 (SHOW BINLOG EVENTS, column Pos)' })
+            .int({ error: 'expected a whole byte position' })
+            .min(4, { error: 'expected a byte position of at least 4 (the first event of a binlog)' }),
+        },
+        { error: 'expected {"file": "binlog.000042", "position": 1234}' },
+      )
+      .optional()
+      .describe(
+        'MySQL/MariaDB with logs: restore the full dump before it, then replay the binlog up to this server position; the transaction starting there is not applied.',
+      ),
+    gtid: z
+      .string({ error: 'expected a GTID such as "0-1-4711" (MariaDB) or "3e11fa47-71ca-11e1-9e33-c80aa9429562:23" (MySQL)' })
+      .max(LIMITS.gtidChars, { error: 'expected one GTID, such as "0-1-4711"', abort: true })
+      .regex(GTID, { error: 'expected a GTID such as "0-1-4711" (MariaDB) or "3e11fa47-71ca-11e1-9e33-c80aa9429562:23" (MySQL)' })
+      .optional()
+      .describe('MySQL/MariaDB with logs: restore the full dump before it, then replay the binlog up to and including this transaction.'),
+    dryRun: z
+      .literal(true, { error: 'expected true (or leave the field out)' })
+      .optional()
+      .describe('Return the plan (full backup, log segments, expected end event) and stop: the target is not touched.'),
     target: RestoreTargetSchema,
     include: z
       .array(
@@ -276,6 +309,29 @@ export const ResolveEventSchema = z.strictObject({
 /** Container environment overrides of a RunTask (restore and drill tasks). */
 export const EnvironmentSchema = z.array(z.strictObject({ Name: z.string(), Value: z.string() }));
 
+/** The replay phase of a restore to an instant, a position or a GTID, as Resolve plans it and a dry run returns it. */
+export const ReplayPlanSchema = z.strictObject({
+  stop: ReplayStopSchema,
+  /** The full dump's log coordinates: replay starts with the event there. */
+  from: LogCoordinatesSchema.optional(),
+  /** The segments, in replay order (empty: the dump alone is the point). */
+  segmentIds: z.array(z.string()),
+  segmentBytes: z.number().int().min(0),
+  /**
+   * What the last replayed transaction is expected to be, from the segment manifests: the last segment and the
+   * newest event time (or the GTID, or the position) replay can reach; the task reports the exact event it applied.
+   */
+  expectedEnd: z
+    .strictObject({
+      segmentId: z.string(),
+      lastEventAt: z.string().optional(),
+      gtid: z.string().optional(),
+      position: LogCoordinatesSchema.optional(),
+    })
+    .optional(),
+});
+export type ReplayPlanPayload = z.infer<typeof ReplayPlanSchema>;
+
 /** What Resolve hands to every later state: the input with the recovery point and the target settled. */
 export const ResolvedRestoreSchema = z.strictObject({
   database: DatabaseNameSchema,
@@ -319,6 +375,11 @@ export const ResolvedRestoreSchema = z.strictObject({
    * input needs rather than this nested restore's.
    */
   drPlan: z.string().optional(),
+  // --- restore to an instant (pitr-restore) ---
+  /** A database with logs: the log replay after the full dump, as planned from the vault (planReplayTo). */
+  replay: ReplayPlanSchema.optional(),
+  /** The input asked for the plan only: the machine ends after Resolve, the target untouched. */
+  dryRun: z.literal(true).optional(),
 });
 export type ResolvedRestore = z.infer<typeof ResolvedRestoreSchema>;
 
@@ -366,6 +427,8 @@ export const RestoreAuditSchema = z.strictObject({
   validation: ValidateResultSchema.optional(),
   /** DEFINER accounts the target lacked when the input said `definers: "ignore"`. */
   ignoredDefiners: z.array(z.string()).optional(),
+  /** A restore to an instant, a position or a GTID: the stop and every log segment replayed after the full dump, as planned. */
+  replay: ReplayPlanSchema.optional(),
   /** The error type (RestoreRefusedError, ChecksumMismatchError, ...), as the execution's Error shows it. */
   errorType: z.string().optional(),
   /** What went wrong, in the execution cause's words (message lines, no stack trace). */

@@ -168,6 +168,35 @@ export function positionFromDumpHead(head: string): LogPosition | undefined {
   };
 }
 
+/**
+ * Finds MariaDB's `gtid_slave_pos='...'` comment wherever the dump prints it: `--master-data --gtid` writes the
+ * binlog coordinates at the top but the GTID position "later in the file", past the head read for the
+ * coordinates once a dump is more than a few MB. Scans only until found, with a carry across chunk boundaries.
+ */
+export class GtidCommentWatch {
+  private carry = '';
+  private found: string | undefined;
+
+  public write(chunk: Buffer): void {
+    if (this.found !== undefined) {
+      return;
+    }
+    const text = this.carry + chunk.toString('latin1', 0, chunk.length);
+    const match = /gtid_slave_pos='([^']*)'/i.exec(text);
+    if (match) {
+      this.found = match[1];
+      this.carry = '';
+      return;
+    }
+    this.carry = text.slice(-64);
+  }
+
+  /** The GTID position, once seen. */
+  public get gtid(): string | undefined {
+    return this.found || undefined;
+  }
+}
+
 async function userDatabases(conn: mysql.Connection): Promise<string[]> {
   const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT schema_name AS name FROM information_schema.schemata ORDER BY 1');
   return rows.map((row) => String(row.name)).filter((name) => !SYSTEM_DATABASES.includes(name));
@@ -628,13 +657,21 @@ export const mysqlAdapter: EngineAdapter = {
       const process = startTool(tool, [`--defaults-extra-file=${options.path}`, ...shownArgs.slice(1)], { env: largeStdoutBlocks() });
       const file = options;
       const counter = new InsertCounter(connection.database);
+      const gtidComment = new GtidCommentWatch();
       let inventory: Inventory | undefined;
       return {
         format: 'sql',
         serverVersion: info.version,
         tool: { name: tool, version, args: shownArgs },
         // The dump passes through Node on its way to zstd, and every byte through the counter.
-        output: { kind: 'tool', process, observe: (chunk) => counter.write(chunk) },
+        output: {
+          kind: 'tool',
+          process,
+          observe: (chunk) => {
+            counter.write(chunk);
+            gtidComment.write(chunk);
+          },
+        },
         // Read for the manifest, which is built only after done() resolved.
         get inventory(): Inventory {
           if (!inventory) {
@@ -644,7 +681,11 @@ export const mysqlAdapter: EngineAdapter = {
         },
         requires: { definers },
         expectedBytes: Number(sizes[0].size),
-        positionFromHead: positionFromDumpHead,
+        // Called after done(): the stream has passed, so a GTID comment printed past the head has been seen.
+        positionFromHead: (head) => {
+          const position = positionFromDumpHead(head);
+          return position && !position.gtid && gtidComment.gtid ? { ...position, gtid: gtidComment.gtid } : position;
+        },
         done: async () => {
           // The tool's 'close' comes after its stdout ended, so the counter has seen every byte by then.
           await process.succeeded();

@@ -1,12 +1,23 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ThrowawaySpec } from '../engine';
 import { isRoot, own } from '../process';
 
-/** mariadb-install-db with a root that logs in by password-less socket auth and no test database. */
+/**
+ * mariadb-install-db with a root that logs in by password-less socket auth and no test database. The bootstrap's
+ * temporary tables go to the server's own `tmp` beside `data`: in the shared /tmp, another process's clean-up
+ * removed one mid-bootstrap ("Unknown table 'mysql.tmp_user_sys'").
+ */
 export function mariadbInstallArgs(data: string): string[] {
-  return ['--no-defaults', `--datadir=${data}`, ...mysqlUser(), '--auth-root-authentication-method=normal', '--skip-test-db'];
+  return [
+    '--no-defaults',
+    `--datadir=${data}`,
+    `--tmpdir=${join(dirname(data), 'tmp')}`,
+    ...mysqlUser(),
+    '--auth-root-authentication-method=normal',
+    '--skip-test-db',
+  ];
 }
 
 /** mariadbd on 127.0.0.1:`port` with socket and pid file in `directory`, plus the given options. */
@@ -19,6 +30,7 @@ export function mariadbServerArgs(data: string, directory: string, port: number,
     '--bind-address=127.0.0.1',
     `--socket=${join(directory, 'mysqld.sock')}`,
     `--pid-file=${join(directory, 'mysqld.pid')}`,
+    `--tmpdir=${join(directory, 'tmp')}`,
     '--skip-name-resolve',
     ...options,
   ];
@@ -52,8 +64,10 @@ export const mariadbThrowaway: ThrowawaySpec = {
     const data = join(directory, 'data');
     const reuse = existsSync(join(data, 'mysql'));
     mkdirSync(data, { recursive: true });
+    mkdirSync(join(directory, 'tmp'), { recursive: true });
     own(directory, 'mysql');
     own(data, 'mysql');
+    own(join(directory, 'tmp'), 'mysql');
     if (!reuse) {
       execFileSync('mariadb-install-db', mariadbInstallArgs(data), { stdio: 'pipe' });
     }

@@ -8,11 +8,12 @@ import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
+import { keys, logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
+import { functionSteps, lockedFailurePath } from './locked-failure-path';
 import { LogsKey } from './logs-key';
 import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
-import { readableErrorStates } from './readable-error';
-import { lambdaInvoke, retryRunTaskCapacity } from './retries';
+import { retryRunTaskCapacity } from './retries';
 import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_ACCESS, VAULT_PATHS } from './vault';
@@ -191,49 +192,17 @@ export class BackupWorkflow extends Construct {
       executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
       startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
     };
-    const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
-      lambdaInvoke(scope, id, {
-        stateName: id,
-        lambdaFunction: app.function,
-        payloadResponseOnly: true,
-        payload: sfn.TaskInput.fromObject(payload),
-        resultPath,
-        comment,
-        taskTimeout: sfn.Timeout.duration(app.function.timeout!.plus(Duration.minutes(1))),
-      });
+    const invoke = functionSteps(scope);
     const backupRef = { database: sfn.JsonPath.stringAt('$.prepare.database'), backupId: sfn.JsonPath.stringAt('$.prepare.backupId') };
     const wholeState = { state: sfn.JsonPath.entirePayload };
 
-    // Failure path: never loses the original error, and never fails on its own problems.
-    const fail = new sfn.Fail(scope, 'Failed', {
-      comment: 'The readable error and cause NotifyFailure derived from the failed state',
-      errorPath: '$.failure.error',
-      causePath: '$.failure.cause',
+    const catchAll = lockedFailurePath(scope, {
+      step: invoke,
+      releaseLock: f.releaseLock,
+      notify: f.notify,
+      execution,
+      notifyComment: 'Chat (and pager by tier) with the cause and stderr tail; returns the readable error and cause',
     });
-    const releaseAfterFailure = invoke(
-      'ReleaseLockAfterFailure',
-      f.releaseLock,
-      wholeState,
-      sfn.JsonPath.DISCARD,
-      'Release the lock if this run took it',
-    );
-    releaseAfterFailure.addCatch(fail, { resultPath: '$.releaseError' });
-    releaseAfterFailure.next(fail);
-    const notifyFailure = invoke(
-      'NotifyFailure',
-      f.notify,
-      { outcome: 'failed', execution, ...wholeState },
-      '$.failure',
-      'Chat (and pager by tier) with the cause and stderr tail; returns the readable error and cause',
-    );
-    // NotifyFailure itself failed: the original error, with Lambda's error JSON reduced to type and message.
-    const rawFailure = readableErrorStates(scope, { errorPath: '$.error', resultPath: '$.failure', next: releaseAfterFailure });
-    notifyFailure.addCatch(rawFailure, { resultPath: '$.notifyError' });
-    notifyFailure.next(releaseAfterFailure);
-    const catchAll = <T extends sfn.TaskStateBase | sfn.CustomState>(state: T): T => {
-      state.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });
-      return state;
-    };
 
     const prepare = catchAll(
       invoke(
@@ -352,6 +321,21 @@ export class BackupWorkflow extends Construct {
     list(retain, vault, 'decrypt');
     replicaVault.grantObjects(retain.function, VAULT_ACCESS.retain, [anyBackup]);
     list(retain, replicaVault);
+    // Segment retention (lambdas/backup/retain/segments.ts), per archiving database: its segments' records, the
+    // kept dumps' log coordinates and the cursor; delete and lock reads on its segments in both vaults.
+    for (const db of Object.values(props.plan.databases).filter((d) => d.logs)) {
+      const segments = logsPrefix(db.name);
+      vault.grantObjects(retain.function, ['s3:GetObject'], [`${segments}*/manifest.json`, `${segments}*/verification.json`]);
+      vault.grantObjects(retain.function, ['s3:GetObject'], [VAULT_PATHS.databaseBackupRecord(db.name, 'manifest')]);
+      vault.grantUnder(retain.function, keys.logCursor(db.name), {
+        objectActions: ['s3:GetObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
+      for (const on of [vault, replicaVault]) {
+        on.grantUnder(retain.function, segments, { objectActions: VAULT_ACCESS.retain, listActions: ['s3:ListBucket'], key: 'decrypt' });
+      }
+    }
     // Notify: the figures of the manifest and the stderr tail of failure.json.
     vault.grantObjects(
       notify.function,

@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { AppFunction } from './app-function';
+import { functionSteps } from './locked-failure-path';
 import { LogsKey } from './logs-key';
 import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
@@ -76,6 +77,14 @@ export class DrillWorkflow extends Construct {
         key: 'decrypt',
       });
     }
+    if (databases.some((db) => db.logs)) {
+      // Chain drill (issue 12 step 6): Prepare reads segment manifests to find two dumps the log joins.
+      props.vault.grantUnder(this.functions.prepare.function, VAULT_PATHS.logs, {
+        objectActions: ['s3:GetObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
+    }
     // Report keeps index/<db>/latest-drill.json, which the watchdog reads for the drill-overdue alarm.
     props.vault.grantUnder(this.functions.report.function, VAULT_PATHS.index, { objectActions: ['s3:PutObject'], key: 'encrypt' });
     props.chatTopic.grantPublish(this.functions.report.function);
@@ -111,15 +120,7 @@ export class DrillWorkflow extends Construct {
 
   private buildDefinition(props: DrillWorkflowProps, longestTask: number): sfn.IChainable {
     const { prepare, report } = this.functions;
-    const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
-      lambdaInvoke(this, id, {
-        lambdaFunction: app.function,
-        payloadResponseOnly: true,
-        payload: sfn.TaskInput.fromObject(payload),
-        resultPath,
-        comment,
-        taskTimeout: sfn.Timeout.duration(app.function.timeout!.plus(Duration.minutes(1))),
-      });
+    const invoke = functionSteps(this);
     const prepareState = invoke(
       'Prepare',
       prepare,

@@ -133,6 +133,8 @@ export class DumpTask extends Construct {
     if (db.logs) {
       // archive-logs: the segments of its own database, and the cursor it reads (404 needs the listing) and moves.
       props.vault.grantWriteUnder(this.taskRole, logsPrefix(db.name));
+      // The read-back of each new segment (tasks/src/commands/verify-segment.ts): its own segments only.
+      props.vault.grantUnder(this.taskRole, logsPrefix(db.name), { objectActions: ['s3:GetObject'], key: 'decrypt' });
       props.vault.grantUnder(this.taskRole, keys.logCursor(db.name), {
         objectActions: ['s3:GetObject', 's3:PutObject'],
         listActions: ['s3:ListBucket'],
@@ -157,6 +159,16 @@ export class DumpTask extends Construct {
       [VAULT_PATHS.databaseBackupRecord(db.name, 'drill'), VAULT_PATHS.restoreTaskErrors(db.name)],
     );
     props.vault.grantUnder(this.restoreRole, VAULT_PATHS.database(db.name), { key: 'encrypt' });
+    if (db.logs) {
+      // A restore to an instant replays this database's segments after the dump, re-planned from their manifests and
+      // the cursor; a chain drill replays those between two full dumps.
+      props.vault.grantReadUnder(this.restoreRole, logsPrefix(db.name));
+      props.vault.grantUnder(this.restoreRole, keys.logCursor(db.name), {
+        objectActions: ['s3:GetObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
+    }
     // Console restores name their target's secret at run time; only secrets tagged as restore targets qualify.
     this.restoreRole.addToPrincipalPolicy(
       new iam.PolicyStatement({

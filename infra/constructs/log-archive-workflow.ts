@@ -3,15 +3,16 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
-import { keys } from '../../contracts/vault';
+import { keys, logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
-import { acknowledgeWildcardPermissions } from './nag';
-import { readableErrorStates } from './readable-error';
+import { functionSteps, lockedFailurePath } from './locked-failure-path';
+import { LogsKey } from './logs-key';
+import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
+import { retryRunTaskCapacity } from './retries';
 import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
 import { ValidationError } from './validation-error';
 import type { IVault } from './vault';
@@ -24,6 +25,9 @@ export interface LogArchiveWorkflowProps {
   readonly taskSecurityGroups: readonly ec2.ISecurityGroup[];
   /** The backup workflow's lock release and notifier (BackupWorkflow.functions): one failure path for both machines. */
   readonly backupFunctions: { readonly releaseLock: AppFunction; readonly notify: AppFunction };
+  /** The replica vault and its region's KMS key (as the backup workflow's): segments are copied there after archiving. */
+  readonly replicaVault: IVault;
+  readonly replicaKmsKey: string;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -36,7 +40,8 @@ const ARCHIVE_PROVISIONING_SECONDS = 15 * 60;
  * database with `{"database": "<name>", "trigger": "schedule"}` every `logs.intervalMinutes`:
  *
  *   Prepare (locks/logs/<db>.json) -> Skipped? -> SkippedWhileRunning (quiet: the next run archives from the cursor)
- *           -> Archive (ECS RunTask .sync, STRONGBOX_COMMAND=archive-logs) -> ReleaseLock -> Archived
+ *           -> Archive (ECS RunTask .sync, STRONGBOX_COMMAND=archive-logs)
+ *           -> ReplicateSegments (the recent verified segments to the replica vault, manifest last) -> ReleaseLock -> Archived
  *   any failure -> NotifyFailure -> ReleaseLockAfterFailure -> Fail (readable error and cause)
  *
  * The failure path is the backup workflow's, with its functions: the same chat, pager, BackupFailed and breach
@@ -46,6 +51,7 @@ const ARCHIVE_PROVISIONING_SECONDS = 15 * 60;
 export class LogArchiveWorkflow extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly prepare: AppFunction;
+  public readonly replicateSegments: AppFunction;
 
   public constructor(scope: Construct, id: string, props: LogArchiveWorkflowProps) {
     super(scope, id);
@@ -76,8 +82,38 @@ export class LogArchiveWorkflow extends Construct {
       });
     }
 
+    this.replicateSegments = new AppFunction(this, 'ReplicateSegments', {
+      name: 'logs/replicate',
+      plan: props.plan,
+      description: `Strongbox (${props.plan.app}) log archive: server-side copy of verified segments to the replica vault`,
+      logRetention,
+      timeout: Duration.minutes(15),
+      memorySize: 512,
+      environment: {
+        [FUNCTION_ENV.vaultBucket]: props.vault.bucketName,
+        [FUNCTION_ENV.replicaBucket]: props.replicaVault.bucketName,
+        [FUNCTION_ENV.replicaRegion]: props.replicaVault.region,
+        [FUNCTION_ENV.replicaKmsKey]: props.replicaKmsKey,
+      },
+    });
+    // Per archiving database: read its segments in the primary, write (and remove a bad copy) in the replica.
+    for (const db of archived) {
+      const segments = logsPrefix(db.name);
+      props.vault.grantUnder(this.replicateSegments.function, segments, {
+        objectActions: ['s3:GetObject', 's3:GetObjectTagging'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
+      props.replicaVault.grantUnder(this.replicateSegments.function, segments, {
+        objectActions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+        listActions: ['s3:ListBucket'],
+        key: 'encrypt',
+      });
+    }
+
     const longestTask = Math.max(...archived.map((db) => db.taskTimeoutSeconds));
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    LogsKey.encrypt(logGroup, props.plan.app);
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: `${props.plan.app}-log-archive`,
       comment: `Strongbox (${props.plan.app}): archive one database's binlog from the cursor to the server's end`,
@@ -87,6 +123,12 @@ export class LogArchiveWorkflow extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
+    acknowledgeRule(
+      this.stateMachine,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
+    );
     grantRunTasks(this.stateMachine, props.plan, props.cluster, ['dump', 'execution']);
     acknowledgeWildcardPermissions(
       this.stateMachine.role,
@@ -102,46 +144,16 @@ export class LogArchiveWorkflow extends Construct {
       executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
       startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
     };
-    const invoke = (id: string, app: AppFunction, payload: Record<string, unknown>, resultPath: string, comment: string) =>
-      new tasks.LambdaInvoke(scope, id, {
-        stateName: id,
-        lambdaFunction: app.function,
-        payloadResponseOnly: true,
-        payload: sfn.TaskInput.fromObject(payload),
-        resultPath,
-        comment,
-        taskTimeout: sfn.Timeout.duration(app.function.timeout!.plus(Duration.minutes(1))),
-      });
+    const invoke = functionSteps(scope);
     const wholeState = { state: sfn.JsonPath.entirePayload };
 
-    const fail = new sfn.Fail(scope, 'Failed', {
-      comment: 'The readable error and cause NotifyFailure derived from the failed state',
-      errorPath: '$.failure.error',
-      causePath: '$.failure.cause',
-    });
-    const releaseAfterFailure = invoke(
-      'ReleaseLockAfterFailure',
+    const catchAll = lockedFailurePath(scope, {
+      step: invoke,
       releaseLock,
-      wholeState,
-      sfn.JsonPath.DISCARD,
-      'Release the lock if this run took it',
-    );
-    releaseAfterFailure.addCatch(fail, { resultPath: '$.releaseError' });
-    releaseAfterFailure.next(fail);
-    const notifyFailure = invoke(
-      'NotifyFailure',
       notify,
-      { outcome: 'failed', execution, ...wholeState },
-      '$.failure',
-      'Chat (and pager by tier) with the cause; returns the readable error and cause',
-    );
-    const rawFailure = readableErrorStates(scope, { errorPath: '$.error', resultPath: '$.failure', next: releaseAfterFailure });
-    notifyFailure.addCatch(rawFailure, { resultPath: '$.notifyError' });
-    notifyFailure.next(releaseAfterFailure);
-    const catchAll = <T extends sfn.TaskStateBase | sfn.CustomState>(state: T): T => {
-      state.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });
-      return state;
-    };
+      execution,
+      notifyComment: 'Chat (and pager by tier) with the cause; returns the readable error and cause',
+    });
 
     const prepare = catchAll(
       invoke(
@@ -153,11 +165,20 @@ export class LogArchiveWorkflow extends Construct {
       ),
     );
     const archive = catchAll(this.archiveState(scope, props, longestTask));
+    const replicateSegments = catchAll(
+      invoke(
+        'ReplicateSegments',
+        this.replicateSegments,
+        { database: sfn.JsonPath.stringAt('$.prepare.database') },
+        '$.replicate',
+        'Server-side copy of the verified segments to the replica vault, manifest last',
+      ),
+    );
     const release = catchAll(invoke('ReleaseLock', releaseLock, wholeState, sfn.JsonPath.DISCARD, 'Release the archiving lock'));
     return prepare.next(
       new sfn.Choice(scope, 'Skipped?')
         .when(sfn.Condition.stringEquals('$.prepare.status', 'skipped'), new sfn.Succeed(scope, 'SkippedWhileRunning'))
-        .otherwise(archive.next(release).next(new sfn.Succeed(scope, 'Archived'))),
+        .otherwise(archive.next(replicateSegments).next(release).next(new sfn.Succeed(scope, 'Archived'))),
     );
   }
 
@@ -193,13 +214,7 @@ export class LogArchiveWorkflow extends Construct {
         ResultPath: '$.dump',
       },
     });
-    state.addRetry({
-      errors: ['ECS.AmazonECSException', 'ECS.ServerException', 'ECS.ThrottlingException', 'ECS.LimitExceededException'],
-      interval: Duration.seconds(30),
-      maxAttempts: 3,
-      backoffRate: 2,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
-    return state;
+    // Capacity faults only: a run that started and failed resumes from the cursor on the next schedule instead.
+    return retryRunTaskCapacity(state);
   }
 }

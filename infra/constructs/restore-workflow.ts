@@ -312,7 +312,12 @@ export class RestoreWorkflow extends Construct {
       '$.audit',
       'Audit record restores/<database>/<time>.json and chat with the restore time',
     );
-    return resolve.next(keep).next(guard).next(restore).next(validate).next(notify).next(new sfn.Succeed(this, 'Restored'));
+    guard.next(restore).next(validate).next(notify).next(new sfn.Succeed(this, 'Restored'));
+    // A dry run ends with Resolve's plan (full dump, segments, expected end event): Guard never reaches the target.
+    const dryRun = new sfn.Choice(this, 'DryRun?', { comment: 'dryRun: true returns the plan and touches nothing' })
+      .when(sfn.Condition.isPresent('$.resolved.dryRun'), new sfn.Succeed(this, 'Planned', { comment: 'The plan is $.resolved' }))
+      .otherwise(guard);
+    return resolve.next(keep).next(dryRun);
   }
 
   /** Guard and Validate connect to the target, so they run in the task subnets (AppFunction builds functions outside a VPC). */
@@ -347,6 +352,17 @@ export class RestoreWorkflow extends Construct {
         key: 'decrypt',
       });
     }
+    // Resolve plans restores to an instant from the segment manifests and the archiver's cursor (logs/, index/).
+    props.vault.grantUnder(resolve.function, VAULT_PATHS.logs, {
+      objectActions: ['s3:GetObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'decrypt',
+    });
+    props.vault.grantUnder(resolve.function, VAULT_PATHS.index, {
+      objectActions: ['s3:GetObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'decrypt',
+    });
     // Guard reads the backup's manifest: the roles a PostgreSQL restore and the DEFINER accounts a MySQL/MariaDB
     // restore need on the target.
     props.vault.grantUnder(guard.function, VAULT_PATHS.backups, { objectActions: ['s3:GetObject'], key: 'decrypt' });

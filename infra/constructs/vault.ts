@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
-import { databasePrefix, keys, mintBackupId, TIER_TAG as TIER_TAG_KEY } from '../../contracts/vault';
+import { databasePrefix, keys, logsPrefix, mintBackupId, TIER_TAG as TIER_TAG_KEY } from '../../contracts/vault';
 import { acknowledgeRule, flattenReference } from './nag';
 import { ValidationError } from './validation-error';
 
@@ -82,6 +82,8 @@ export const VAULT_PATHS = {
   locks: topFolder(keys.lock(SAMPLE_DB)),
   index: topFolder(keys.latestVerified(SAMPLE_DB)),
   restores: topFolder(keys.restoreAudit(SAMPLE_DB, new Date(0))),
+  /** `logs/`: every database's log segments (contracts/logs.ts). */
+  logs: topFolder(logsPrefix(SAMPLE_DB)),
   /** `backups/<database>/` of one database. */
   database: (database: string) => databasePrefix(database),
   /** A record of every backup (`backups/<any>/verification.json`), for the functions that handle any database. */

@@ -69,6 +69,7 @@ export function formatTable(estimate: FleetEstimate): string[] {
     'tier',
     'GiB',
     'backups/mo',
+    'logs/mo',
     'alarms',
     'control',
     'compute',
@@ -83,6 +84,7 @@ export function formatTable(estimate: FleetEstimate): string[] {
     d.tier,
     `${d.sizeGiB.toFixed(d.sizeGiB < 10 ? 1 : 0)}${d.sizeFrom === 'assumption' ? '*' : ''}`,
     d.backupsPerMonth.toFixed(0),
+    d.logArchivesPerMonth > 0 ? d.logArchivesPerMonth.toFixed(0) : '-',
     usd(d.usd.alarms),
     usd(d.usd.metrics + d.usd.schedules + d.usd.stepFunctions + d.usd.lambda + d.usd.kms),
     usd(d.usd.fargate + d.usd.verify),
@@ -97,8 +99,9 @@ export function formatTable(estimate: FleetEstimate): string[] {
     `Strongbox monthly estimate, USD, list prices of ${estimate.region} on ${estimate.pricesDate} (infra/estimate/unit-prices.json)`,
     line(header),
     ...rows.map(line),
-    `fleet: ${estimate.databases.length} databases, ${usd(estimate.totalUsd)} USD/month (${usd(estimate.perDatabaseUsd)} per database; fixed ${usd(estimate.fixedUsd)})`,
+    `fleet: ${estimate.databases.length} databases, ${usd(estimate.totalUsd)} USD/month (${usd(estimate.perDatabaseUsd)} per database; fixed ${usd(estimate.fixedUsd)}; DR plans ${usd(estimate.rehearsalUsd)})`,
     `alarms: ${usd(estimate.alarmUsdPerDatabase)} USD per database-month; control plane: ${usd(estimate.controlPlaneUsdPerDatabase)} USD per database-month`,
+    'logs/mo = log archiving runs (logs.intervalMinutes); DR plans = their rehearsal alarms and scheduled rehearsals',
     'control = metrics, schedules, Step Functions, Lambda and KMS; compute = Fargate tasks and Verify; AWS Backup = RDS/Aurora snapshots with the same retention (n/a: engine not supported)',
     ...(estimate.databases.some((d) => d.sizeFrom === 'assumption')
       ? ['* size assumed (no estimate.sizeGiB in the config, none in the vault)']

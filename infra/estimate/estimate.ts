@@ -40,6 +40,8 @@ export interface DatabaseEstimate {
   readonly sizeFrom: 'config' | 'vault' | 'assumption';
   readonly backupsPerMonth: number;
   readonly drillsPerMonth: number;
+  /** Log archiving runs (a Fargate task each), with a `logs` block; 0 without. */
+  readonly logArchivesPerMonth: number;
   /** USD per month, by line. */
   readonly usd: {
     readonly alarms: number;
@@ -68,6 +70,8 @@ export interface FleetEstimate {
   readonly databases: readonly DatabaseEstimate[];
   /** Fleet-wide fixed costs (dashboard, KMS keys, watchdog and its alarm), in USD per month. */
   readonly fixedUsd: number;
+  /** DR plans: each plan's rehearsal alarm, and its scheduled rehearsals' drills of every database of the plan, in USD per month. */
+  readonly rehearsalUsd: number;
   readonly totalUsd: number;
   readonly perDatabaseUsd: number;
   /** Alarms per database-month, the fleet's watchdog alarm shared out: the figure the fleet issue bounds. */
@@ -104,44 +108,61 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     return assumption.value;
   };
 
+  const drillRunUsd = new Map<string, number>();
   const databases = config.databases.map((db): DatabaseEstimate => {
     const sizeFrom = db.estimate ? 'config' : sizes[db.name] !== undefined ? 'vault' : 'assumption';
     const sizeGiB = db.estimate?.sizeGiB ?? sizes[db.name] ?? a('defaultSizeGiB');
     const backups = runsPerMonth(db.schedule.expression);
     const drills = db.drill ? runsPerMonth(db.drill.expression) : 0;
+    // Every interval starts one archiving run of the log-archive machine, whether or not the log moved.
+    const archives = db.logs ? SECONDS_PER_MONTH / (db.logs.intervalMinutes * 60) : 0;
+    const logGiBPerDay = db.logs ? (sizeGiB * a('logChangePercentPerDay')) / 100 : 0;
 
     // Its metrics analyzed by the tier alarms (infra/constructs/monitoring.ts): DatabaseBreach, and DrillOverdue
     // where a drill is scheduled. The alarms themselves are a handful per fleet and cost nothing beyond that.
-    const alarms = (1 + (db.drill ? 1 : 0)) * p('metricsInsightsAlarmMetricMonth');
-    const metrics = a('customMetricsPerDatabase') * p('customMetricMonth');
-    const schedules = (backups + drills) * p('schedulerInvocation');
-    const stepFunctions = (backups * a('transitionsPerBackup') + drills * a('transitionsPerDrill')) * p('stepFunctionsTransition');
+    // With logs: its own lag alarm (a standard alarm, the threshold is its RPO) and a contributor to log-chain-broken.
+    const logAlarms = db.logs ? p('alarmMetricMonth') + p('metricsInsightsAlarmMetricMonth') : 0;
+    const alarms = (1 + (db.drill ? 1 : 0)) * p('metricsInsightsAlarmMetricMonth') + logAlarms;
+    const metrics = (a('customMetricsPerDatabase') + (db.logs ? 2 : 0)) * p('customMetricMonth');
+    const schedules = (backups + drills + archives) * p('schedulerInvocation');
+    const stepFunctions =
+      (backups * a('transitionsPerBackup') + drills * a('transitionsPerDrill') + archives * a('transitionsPerLogArchive')) *
+      p('stepFunctionsTransition');
     const verifySeconds = (sizeGiB * MIB_PER_GIB) / a('verifyMiBps');
-    const lambda = backups * (a('lambdaGbSecondsPerBackup') * p('lambdaArmGbSecond') + 6 * p('lambdaRequest'));
+    // A log-archive run invokes Prepare and ReleaseLock: two short calls of the backup functions' size.
+    const lambda =
+      backups * (a('lambdaGbSecondsPerBackup') * p('lambdaArmGbSecond') + 6 * p('lambdaRequest')) +
+      archives * (a('lambdaGbSecondsPerLogArchive') * p('lambdaArmGbSecond') + 2 * p('lambdaRequest'));
     const verify = backups * verifySeconds * p('lambdaArmGbSecond');
-    const kms = backups * a('kmsRequestsPerBackup') * p('kmsRequest');
+    const kms = (backups * a('kmsRequestsPerBackup') + archives * a('kmsRequestsPerLogArchive')) * p('kmsRequest');
 
-    // A run lasts the time to write the backup plus provisioning; a drill reads it back and restores it.
+    // A run lasts the time to write the backup plus provisioning; a drill reads it back and restores it. An
+    // archiving run is mostly provisioning: it reads one interval of log.
     const taskHours = (a('taskOverheadMinutes') * 60 + (sizeGiB * MIB_PER_GIB) / a('dumpMiBps')) / 3600;
+    const archiveHours = (a('taskOverheadMinutes') * 60 + a('logArchiveRunSeconds')) / 3600;
     const vcpu = db.task.cpu / 1024;
     const memoryGb = db.task.memoryMiB / 1024;
     const ephemeralGb = Math.max(0, (db.engine === 'postgres' ? 100 : 21) - 20);
-    const fargate =
-      (backups + drills) *
-      taskHours *
-      (vcpu * p('fargateVcpuHour') + memoryGb * p('fargateGbHour') + ephemeralGb * p('fargateEphemeralGbHour'));
+    const taskUsdPerHour = vcpu * p('fargateVcpuHour') + memoryGb * p('fargateGbHour') + ephemeralGb * p('fargateEphemeralGbHour');
+    const fargate = ((backups + drills) * taskHours + archives * archiveHours) * taskUsdPerHour;
+    drillRunUsd.set(db.name, taskHours * taskUsdPerHour);
 
     // GFS: daily and weekly copies in Standard, monthly in Glacier IR, yearly in Deep Archive, in both regions;
     // every pruned backup stays noncurrent (Standard) for the undo window.
     const kept = db.retention;
     const noncurrent = Math.max(0, backups - kept.daily / 30.4) * (a('noncurrentDays') / 30.4);
     const regions = 2;
-    const storageStandard = (kept.daily + kept.weekly + noncurrent) * sizeGiB * p('s3StandardGbMonth') * regions;
+    // Segments stay windowDays in Standard, in both regions, compressed like the dumps.
+    const logGiBStored = db.logs ? (logGiBPerDay * db.logs.windowDays) / a('compressionRatio') : 0;
+    const storageStandard = ((kept.daily + kept.weekly + noncurrent) * sizeGiB + logGiBStored) * p('s3StandardGbMonth') * regions;
     const storageGlacierInstant = kept.monthly * sizeGiB * p('s3GlacierInstantGbMonth') * regions;
     const storageDeepArchive = kept.yearly * sizeGiB * p('s3DeepArchiveGbMonth') * regions;
-    const replicationTransfer = backups * sizeGiB * p('interRegionTransferGb');
-    // Multipart parts (at 8 MiB, larger for big dumps), records and the replica copy.
-    const requests = backups * (Math.min(10_000, Math.ceil((sizeGiB * MIB_PER_GIB) / 8)) + 20) * p('s3PutRequest');
+    const replicationTransfer = (backups * sizeGiB + (30.4 * logGiBPerDay) / a('compressionRatio')) * p('interRegionTransferGb');
+    // Multipart parts (at 8 MiB, larger for big dumps), records and the replica copy; per archiving run, the
+    // listing, its segments' data and manifests, the cursor and the lock.
+    const requests =
+      (backups * (Math.min(10_000, Math.ceil((sizeGiB * MIB_PER_GIB) / 8)) + 20) + archives * a('s3RequestsPerLogArchive')) *
+      p('s3PutRequest');
 
     const usd = {
       alarms,
@@ -177,6 +198,7 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
       sizeFrom,
       backupsPerMonth: backups,
       drillsPerMonth: drills,
+      logArchivesPerMonth: archives,
       usd: { ...usd, total },
       ...(awsBackupUsd !== undefined && { awsBackupUsd }),
     };
@@ -188,9 +210,10 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
   // The watchdog alarm (Lambda Errors of one function) is the one standard alarm of the fleet.
   const fleetAlarms = p('alarmMetricMonth');
   const fixedUsd = p('dashboardMonth') + CUSTOMER_MANAGED_KEYS * p('kmsKeyMonth') + watchdog + fleetAlarms;
+  const rehearsalUsd = config.drPlans.reduce((total, plan) => total + planCost(plan, drillRunUsd, p), 0);
   const count = Math.max(1, databases.length);
   const sum = (pick: (d: DatabaseEstimate) => number) => databases.reduce((s, d) => s + pick(d), 0);
-  const totalUsd = sum((d) => d.usd.total) + fixedUsd;
+  const totalUsd = sum((d) => d.usd.total) + fixedUsd + rehearsalUsd;
   const controlPlane = sum((d) => d.usd.alarms + d.usd.metrics + d.usd.schedules + d.usd.stepFunctions + d.usd.lambda + d.usd.kms);
   const used = [
     'taskOverheadMinutes',
@@ -205,16 +228,37 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     'compressionRatio',
     'snapshotChangeRate',
     ...(databases.some((d) => d.sizeFrom === 'assumption') ? ['defaultSizeGiB'] : []),
+    ...(config.databases.some((d) => d.logs)
+      ? [
+          'logChangePercentPerDay',
+          'logArchiveRunSeconds',
+          'transitionsPerLogArchive',
+          'lambdaGbSecondsPerLogArchive',
+          'kmsRequestsPerLogArchive',
+          's3RequestsPerLogArchive',
+        ]
+      : []),
   ];
   return {
     pricesDate: prices.date,
     region: prices.region,
     databases,
     fixedUsd,
+    rehearsalUsd,
     totalUsd,
     perDatabaseUsd: totalUsd / count,
     alarmUsdPerDatabase: (sum((d) => d.usd.alarms) + fleetAlarms) / count,
     controlPlaneUsdPerDatabase: (controlPlane + fixedUsd) / count,
     assumptions: Object.fromEntries(used.map((name) => [name, `${prices.assumptions[name].value}: ${prices.assumptions[name].why}`])),
   };
+}
+
+/**
+ * One plan: its rehearsal alarm (every plan has one, infra/constructs/monitoring.ts), and per scheduled rehearsal
+ * one schedule run and a drill-sized Fargate task per database of the plan (each restores into a throwaway engine).
+ */
+function planCost(plan: StrongboxConfig['drPlans'][number], drillRunUsd: ReadonlyMap<string, number>, p: (name: string) => number): number {
+  const runs = plan.rehearsal ? runsPerMonth(plan.rehearsal.expression) : 0;
+  const perRun = plan.groups.flatMap((g) => g.databases).reduce((total, name) => total + (drillRunUsd.get(name) ?? 0), 0);
+  return p('alarmMetricMonth') + runs * (p('schedulerInvocation') + perRun);
 }

@@ -144,6 +144,10 @@ export class PrimaryStack extends Stack {
         taskSubnets,
         taskSecurityGroups: this.taskSecurityGroups,
         backupFunctions: this.backup.functions,
+        replicaVault: this.replica,
+        replicaKmsKey: imported
+          ? config.vault.kms.replicaKeyArn!
+          : vaultKeyAliasArn(config.app.name, 'replica', config.vault.replicaRegion),
       });
     }
     if (Object.keys(this.plan.drPlans ?? {}).length > 0) {

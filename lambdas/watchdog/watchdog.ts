@@ -3,6 +3,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { describeZodIssues, StrongboxError } from '../../contracts/errors';
+import { LogCursorSchema, newestRestorable } from '../../contracts/logs';
 import { METRIC, NO_BACKUP_AGE_SECONDS, publishBreach, publishDatabaseMetrics } from '../../contracts/metrics';
 import type { Plan } from '../../contracts/plan';
 import { keys, LatestDrillSchema, LatestVerifiedSchema } from '../../contracts/vault';
@@ -22,8 +23,14 @@ export interface WatchdogDeps {
 export interface RecoveryPoint {
   readonly database: string;
   readonly engine: string;
-  /** Seconds since the newest verified backup was taken; NO_BACKUP_AGE_SECONDS when there is none. */
+  /**
+   * Seconds since the newest restorable instant: the archived log's coverage for a database with a logs block and
+   * an intact chain, else the newest verified backup's; NO_BACKUP_AGE_SECONDS when there is no verified backup.
+   */
   readonly ageSeconds: number;
+  /** Databases with a logs block: what the age rests on, and the chain break that made it fall back to the full dump. */
+  readonly recoveryFrom?: 'log' | 'full';
+  readonly chainBroken?: { readonly at: string; readonly reason: string };
   readonly rpoSeconds: number;
   readonly withinRpo: boolean;
   readonly backupId?: string;
@@ -39,8 +46,9 @@ export interface RecoveryPoint {
  * DrillAgeSeconds for those with a drill schedule. It also publishes each database's breach flags every run:
  * DatabaseBreach 1 when the age is beyond the RPO and 0 otherwise (the 0 is what resolves a tier alarm's
  * contributor after any breach), and DrillOverdue for databases with a drill schedule. It reads small pointers, `index/<db>/latest-verified.json`
- * (kept by Verify) and `index/<db>/latest-drill.json` (kept by the drill Report), so a run costs one or two
- * GETs per database however many backups the vault holds.
+ * (kept by Verify), `index/<db>/latest-drill.json` (kept by the drill Report) and, for a database with a logs
+ * block, `index/<db>/log-cursor.json` (kept by the archiving run; see newestRestorable), so a run costs one to
+ * three GETs per database however many backups and segments the vault holds.
  */
 export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> {
   if (!deps.bucket) {
@@ -57,6 +65,9 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
         LatestVerifiedSchema,
         'Verify rewrites it on the next verified backup',
       ),
+      cursor: db.logs
+        ? await readPointer(deps, db.name, keys.logCursor(db.name), LogCursorSchema, 'the next log archiving run rewrites it')
+        : undefined,
       drill:
         db.drillIntervalSeconds === undefined
           ? undefined
@@ -90,7 +101,8 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
       db.drillIntervalSeconds === undefined || drillAgeSeconds === undefined
         ? undefined
         : drillAgeSeconds > db.drillIntervalSeconds + db.taskTimeoutSeconds + 3600;
-    const ageSeconds = pointer ? Math.max(0, Math.round((now.getTime() - Date.parse(pointer.takenAt)) / 1000)) : NO_BACKUP_AGE_SECONDS;
+    const restorable = newestRestorable(pointer && new Date(pointer.takenAt), outcome.value.cursor);
+    const ageSeconds = restorable.at ? Math.max(0, Math.round((now.getTime() - restorable.at.getTime()) / 1000)) : NO_BACKUP_AGE_SECONDS;
     const point: RecoveryPoint = {
       database: db.name,
       engine: db.engine,
@@ -99,6 +111,8 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
       withinRpo: ageSeconds <= db.rpoSeconds,
       backupId: pointer?.backupId,
       bytes: pointer?.bytes,
+      ...(db.logs && { recoveryFrom: restorable.source }),
+      ...(db.logs && restorable.broken && { chainBroken: { at: restorable.broken.at, reason: restorable.broken.reason } }),
       ...(drillAgeSeconds !== undefined && { drillAgeSeconds }),
       ...(drillOverdue !== undefined && { drillOverdue }),
     };

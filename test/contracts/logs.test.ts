@@ -4,13 +4,21 @@ import {
   type ChainSegment,
   compareLogCoordinates,
   describeRanges,
+  describeStop,
   type FullPoint,
   type LogCoordinates,
   LogCursorSchema,
+  newestChainPair,
+  parseGtid,
   planReplay,
+  planReplayTo,
+  type ReplayStop,
+  ReplayStopSchema,
   rdsBinlogRetentionCall,
   restorableRanges,
   SegmentManifestSchema,
+  segmentsBetween,
+  segmentsToKeep,
 } from '../../contracts/logs';
 import { classifySegmentKey, keys, mintSegmentId, parseSegmentId } from '../../contracts/vault';
 
@@ -390,5 +398,194 @@ describe('restorable ranges (properties)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('segmentsToKeep (properties)', () => {
+  it('keeps every segment a restore needs: each instant reachable with all segments replays identically from the kept ones', () => {
+    fc.assert(
+      fc.property(scenario, fc.array(fc.boolean(), { maxLength: 4 }), (s, dropped) => {
+        // Retention keeps some of the full dumps (GFS); the chain is planned with the kept ones only.
+        const fulls = s.points.filter((_, i) => !dropped[i]);
+        const all = { fulls, segments: s.raw, windowStart: s.windowStart };
+        const keep = segmentsToKeep(all);
+        const kept = { ...all, segments: s.raw.filter((seg) => keep.has(seg.segmentId)) };
+        const windowStart = Math.ceil(s.windowStart.getTime() / 1000) * 1000;
+        const ranges = restorableRanges(all);
+        expect(restorableRanges(kept)).toEqual(ranges);
+        const edges = ranges.flatMap((r) => [Date.parse(r.from), Date.parse(r.to)]);
+        for (const t of [...s.probes.map((p) => T0 + p * 1000), ...edges]) {
+          expect(planReplay(new Date(t), kept)).toEqual(planReplay(new Date(t), all));
+        }
+        for (const seg of s.raw) {
+          if (Date.parse(seg.coveredUntil) >= windowStart) {
+            expect(keep.has(seg.segmentId)).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('lets go of segments that end before the window and that no kept dump replays into it', () => {
+    // Prepare
+    const old = segment('binlog.000001', 4, at('binlog.000002', 4), T0 + 50_000, T0 + 60_000);
+    const gap = segment('binlog.000004', 4, at('binlog.000004', 900), T0 + 3_500_000, T0 + 3_600_000);
+    const tail = segment('binlog.000004', 900, at('binlog.000004', 1800), T0 + 7_100_000, T0 + 7_200_000);
+    const full = { backupId: 'orders-20261121T000000Z-full', at: new Date(T0 + 3_000_000), position: at('binlog.000004', 4) };
+
+    // Act
+    const keep = segmentsToKeep({ fulls: [full], segments: [old, gap, tail], windowStart: new Date(T0 + 5_000_000) });
+
+    // Assess: gap ends before the window, but the dump before the window replays through it into the window.
+    expect([...keep].sort()).toEqual([gap.segmentId, tail.segmentId].sort());
+  });
+});
+
+describe('segmentsBetween and newestChainPair (chain drill)', () => {
+  // binlog.000001 from 4 to its rotation, then binlog.000002 in two runs; binlog.000003 after a gap.
+  const closed = segment('binlog.000001', 4, at('binlog.000002', 4), T0 + 60_000, T0 + 60_000);
+  const tail = segment('binlog.000002', 4, at('binlog.000002', 900), T0 + 120_000, T0 + 300_000);
+  const later = segment('binlog.000002', 900, at('binlog.000002', 1500), T0 + 400_000, T0 + 600_000);
+  const afterGap = segment('binlog.000003', 600, at('binlog.000003', 800), T0 + 700_000, T0 + 900_000);
+  const segments = [later, afterGap, closed, tail];
+  const point = (backupId: string, minutes: number, position: LogCoordinates) => ({
+    backupId,
+    at: new Date(T0 + minutes * 60_000),
+    position,
+  });
+
+  it('lists the segments from one dump to the next, from the one holding the start to the first reaching the end', () => {
+    // Act
+    const link = segmentsBetween(at('binlog.000001', 500), at('binlog.000002', 1200), segments);
+    const exact = segmentsBetween(at('binlog.000002', 900), at('binlog.000002', 1500), segments);
+
+    // Assess
+    expect(link?.segments.map((s) => s.segmentId)).toEqual([closed.segmentId, tail.segmentId, later.segmentId]);
+    expect(link).toMatchObject({ from: at('binlog.000001', 500), to: at('binlog.000002', 1200) });
+    expect(exact?.segments.map((s) => s.segmentId)).toEqual([later.segmentId]);
+  });
+
+  it('gives an empty link for two dumps at one position, and none across a gap, past the end or backwards', () => {
+    // Act
+    const same = segmentsBetween(at('binlog.000002', 900), at('binlog.000002', 900), segments);
+    const acrossGap = segmentsBetween(at('binlog.000002', 1000), at('binlog.000003', 700), segments);
+    const pastEnd = segmentsBetween(at('binlog.000002', 1000), at('binlog.000002', 1501), segments);
+    const backwards = segmentsBetween(at('binlog.000002', 1000), at('binlog.000001', 500), segments);
+
+    // Assess
+    expect(same?.segments).toEqual([]);
+    expect(acrossGap).toBeUndefined();
+    expect(pastEnd).toBeUndefined();
+    expect(backwards).toBeUndefined();
+  });
+
+  it('picks the newest consecutive pair an intact run joins, skipping a newer pair across the gap', () => {
+    // Prepare
+    const points = [
+      point('orders-20261121T030000Z-full', 0, at('binlog.000001', 500)),
+      point('orders-20261121T030500Z-full', 5, at('binlog.000002', 1000)),
+      point('orders-20261121T031500Z-full', 15, at('binlog.000003', 700)),
+    ];
+
+    // Act
+    const pair = newestChainPair([...points].reverse(), segments);
+    const none = newestChainPair([points[2]], segments);
+
+    // Assess
+    expect(pair?.from.backupId).toBe('orders-20261121T030000Z-full');
+    expect(pair?.to.backupId).toBe('orders-20261121T030500Z-full');
+    expect(pair?.link.segments.map((s) => s.segmentId)).toEqual([closed.segmentId, tail.segmentId, later.segmentId]);
+    expect(none).toBeUndefined();
+  });
+});
+
+describe('planReplayTo: a position or a GTID', () => {
+  const withGtid = (s: ChainSegment, first: string, last: string): ChainSegment => ({ ...s, gtid: { first, last } });
+  const segments = [
+    withGtid(segment('binlog.000001', 4, at('binlog.000002', 4), T0 + 9 * 60_000, T0 + 10 * 60_000), '0-1-1', '0-1-40'),
+    withGtid(segment('binlog.000002', 4, at('binlog.000002', 5000), T0 + 19 * 60_000, T0 + 20 * 60_000), '0-1-41', '0-1-90'),
+    withGtid(segment('binlog.000002', 5000, at('binlog.000002', 7000), T0 + 29 * 60_000, T0 + 30 * 60_000), '0-1-91', '0-1-99'),
+  ];
+  const full: FullPoint = { backupId: 'orders-20261121T030000Z-full', at: new Date(T0), position: at('binlog.000001', 300), gtid: '0-1-3' };
+  const later: FullPoint = {
+    backupId: 'orders-20261121T031500Z-full',
+    at: new Date(T0 + 15 * 60_000),
+    position: at('binlog.000002', 2000),
+    gtid: '0-1-60',
+  };
+  const input = { fulls: [full, later], segments, windowStart: new Date(T0 - 86_400_000) };
+
+  it('plans a position from the newest dump before it, up to the segment holding it', () => {
+    // Prepare
+    const stop = { kind: 'position' as const, file: 'binlog.000002', position: 6000 };
+    const early = { kind: 'position' as const, file: 'binlog.000002', position: 1500 };
+
+    // Act
+    const plan = planReplayTo(stop, input);
+    const earlyPlan = planReplayTo(early, input);
+    const atDump = planReplayTo({ kind: 'position', ...later.position } as ReplayStop, input);
+    const past = planReplayTo({ kind: 'position', file: 'binlog.000002', position: 7001 }, input);
+
+    // Assess
+    expect(plan).toEqual({
+      backupId: later.backupId,
+      from: later.position,
+      segmentIds: [segments[1].segmentId, segments[2].segmentId],
+      stop,
+    });
+    expect(earlyPlan).toEqual({
+      backupId: full.backupId,
+      from: full.position,
+      segmentIds: [segments[0].segmentId, segments[1].segmentId],
+      stop: early,
+    });
+    expect(atDump?.segmentIds).toEqual([]);
+    expect(past).toBeUndefined();
+  });
+
+  it("plans a GTID by the dumps' GTID state and the segments' GTID ranges", () => {
+    // Prepare
+    const stop = { kind: 'gtid' as const, gtid: '0-1-95' };
+    const before = { kind: 'gtid' as const, gtid: '0-1-50' };
+    const withoutState = { ...input, fulls: [full, { ...later, gtid: undefined }] };
+
+    // Act
+    const plan = planReplayTo(stop, input);
+    const beforePlan = planReplayTo(before, input);
+    const byCoordinates = planReplayTo(before, withoutState);
+    const unknown = planReplayTo({ kind: 'gtid', gtid: '0-1-500' }, input);
+    const otherDomain = planReplayTo({ kind: 'gtid', gtid: '1-1-50' }, input);
+
+    // Assess
+    expect(plan).toEqual({
+      backupId: later.backupId,
+      from: later.position,
+      segmentIds: [segments[1].segmentId, segments[2].segmentId],
+      stop,
+    });
+    // The dump at 0-1-60 is past 0-1-50: the older one replays up to it.
+    expect(beforePlan?.backupId).toBe(full.backupId);
+    expect(beforePlan?.segmentIds).toEqual([segments[0].segmentId, segments[1].segmentId]);
+    // Without a GTID state, a dump inside the holding segment cannot tell which side it is on: the older is taken.
+    expect(byCoordinates?.backupId).toBe(full.backupId);
+    expect(unknown).toBeUndefined();
+    expect(otherDomain).toBeUndefined();
+  });
+
+  it('plans an instant as planReplay does, and parses the stop from JSON', () => {
+    // Prepare
+    const json = JSON.stringify({ kind: 'instant', at: iso(T0 + 5 * 60_000) });
+
+    // Act
+    const stop = ReplayStopSchema.parse(JSON.parse(json));
+    const plan = planReplayTo(stop, input);
+    const bad = ReplayStopSchema.safeParse({ kind: 'gtid', gtid: 'not-a-gtid' });
+
+    // Assess
+    expect(plan).toEqual({ ...planReplay(new Date(T0 + 5 * 60_000), input), stop });
+    expect(bad.success).toBe(false);
+    expect(parseGtid('3e11fa47-71ca-11e1-9e33-c80aa9429562:23')).toEqual({ stream: '3e11fa47-71ca-11e1-9e33-c80aa9429562', seq: 23n });
+    expect(describeStop({ kind: 'position', file: 'binlog.000002', position: 6000 })).toBe('position binlog.000002:6000');
   });
 });

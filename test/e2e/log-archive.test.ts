@@ -52,8 +52,8 @@ describe('log-archive state machine, end to end', () => {
     const bucket = e2e.strongbox.app.buckets.primary;
     const machine = e2e.strongbox.stateMachine('log-archive');
     const cursor = async () => (await getJson(s3, bucket, keys.logCursor('billing'), LogCursorSchema))?.value;
-    const segments = async () =>
-      (await listKeys(s3, bucket, 'logs/billing/')).filter((key) => classifySegmentKey(key)?.file === 'manifest.json');
+    const segments = async (from = bucket) =>
+      (await listKeys(s3, from, 'logs/billing/')).filter((key) => classifySegmentKey(key)?.file === 'manifest.json');
     await conn.query("INSERT INTO ledger VALUES (1, 'a')");
 
     // Act
@@ -63,7 +63,7 @@ describe('log-archive state machine, end to end', () => {
     await conn.query('FLUSH BINARY LOGS');
     await conn.query("INSERT INTO ledger VALUES (3, 'c')");
     const second = await machine.execute({ database: 'billing', trigger: 'manual' });
-    const afterSecond = { cursor: await cursor(), segments: await segments() };
+    const afterSecond = { cursor: await cursor(), segments: await segments(), replica: await segments(e2e.strongbox.app.buckets.replica) };
     // Lose a binlog before it is archived: write into the cursor's file, rotate, purge up to the newest.
     await conn.query("INSERT INTO ledger VALUES (4, 'd')");
     await conn.query('FLUSH BINARY LOGS');
@@ -89,6 +89,8 @@ describe('log-archive state machine, end to end', () => {
     expect(afterSecond.segments.length).toBeGreaterThan(afterFirst.segments.length);
     expect(afterSecond.cursor?.next).not.toEqual(afterFirst.cursor?.next);
     expect(afterSecond.cursor?.broken).toBeUndefined();
+    expect(second.path).toContain('ReplicateSegments');
+    expect(afterSecond.replica).toEqual(afterSecond.segments);
     expect(third.status, third.cause).toBe('SUCCEEDED');
     expect(afterThird?.broken?.resumedAt).toEqual({ file: newest, position: 4 });
     expect(chainFlags()).toEqual([0, 0, 1]);

@@ -10,7 +10,7 @@ import { auditOf, backedUp, causeMessage, type E2e, startE2e, targetSecret } fro
  * restore task against a real PostgreSQL, Validate counting the target, Notify writing the audit record.
  */
 
-const RESTORED_PATH = ['Resolve', 'KeepResolved', 'Guard', 'Restore', 'Validate', 'Notify', 'Restored'];
+const RESTORED_PATH = ['Resolve', 'KeepResolved', 'DryRun?', 'Guard', 'Restore', 'Validate', 'Notify', 'Restored'];
 
 let pg: EngineServer;
 let e2e: E2e;
@@ -196,7 +196,7 @@ describe('restore state machine, end to end on PostgreSQL', () => {
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('RestoreRefusedError');
     expect(causeMessage(result.cause)).toBe(sourceRefusal('shop', { host: 'localhost', port: pg.port, database: 'shop' }));
-    expect(result.path).toEqual(['Resolve', 'KeepResolved', 'Guard', 'NotifyFailure', 'RestoreFailed']);
+    expect(result.path).toEqual(['Resolve', 'KeepResolved', 'DryRun?', 'Guard', 'NotifyFailure', 'RestoreFailed']);
     expect(await orderCount('shop')).toBe(301);
   });
 

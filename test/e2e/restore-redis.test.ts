@@ -68,7 +68,7 @@ describe('restore state machine, end to end on Redis', () => {
 
     // Assess
     expect(result.status, result.cause).toBe('SUCCEEDED');
-    expect(result.path).toEqual(['Resolve', 'KeepResolved', 'Guard', 'Restore', 'Validate', 'Notify', 'Restored']);
+    expect(result.path).toEqual(['Resolve', 'KeepResolved', 'DryRun?', 'Guard', 'Restore', 'Validate', 'Notify', 'Restored']);
     expect((await sortedKeys(target)).length).toBe(42);
     expect(await withClient(target, 0, (r) => r.get('user:7'))).toBe('Zoë 7');
     expect(await withClient(target, 0, (r) => r.hgetall('cart:1'))).toEqual({ sku: 'A-1', qty: '2' });

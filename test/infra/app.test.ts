@@ -74,6 +74,7 @@ describe('buildApp', () => {
     // Assess
     expect(built.primary.shards).toHaveLength(2);
     expect(built.primary.drPlan).toBeDefined();
+    expect(built.primary.logArchive).toBeDefined();
     expect(findings(built)).toEqual(EMPTY);
     expect(assembly.stacks.map((s) => s.stackName).sort()).toEqual(['strongbox-primary', 'strongbox-replica']);
   });
@@ -132,7 +133,7 @@ describe('buildApp', () => {
 
   it('refuses an App that lacks the Strongbox feature flags', () => {
     // Prepare
-    const plain = new App();
+    const plain = new App({ autoSynth: false });
 
     // Act
     const build = () => buildApp(config, { app: plain });

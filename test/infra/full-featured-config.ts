@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isSeq, parseDocument } from 'yaml';
+import { isMap, isSeq, parseDocument } from 'yaml';
 import { parseConfig } from '../../infra/config/load';
 import type { StrongboxConfig } from '../../infra/config/schema';
 
@@ -26,9 +26,12 @@ export const EXISTING_NETWORK_AND_KEYS: [(string | number)[], unknown][] = [
   ],
 ];
 
+/** Binlog archiving for the example's MariaDB database and every extra MariaDB one, so both shards schedule it. */
+const LOGS = { intervalMinutes: 5, windowDays: 7 };
+
 /**
- * The example config (every engine, a DR plan, a replica region, chat, pager and e-mail alerts) with `extra`
- * more databases, so that the fleet spans more than one database shard (16 databases each).
+ * The example config (every engine, a DR plan, a replica region, chat, pager and e-mail alerts, binlog archiving)
+ * with `extra` more databases, so that the fleet spans more than one database shard (16 databases each).
  */
 export function fullFeaturedConfig(extra = 17, edits: [(string | number)[], unknown][] = []): StrongboxConfig {
   const doc = parseDocument(readFileSync('strongbox.config.yaml', 'utf8'));
@@ -50,9 +53,15 @@ export function fullFeaturedConfig(extra = 17, edits: [(string | number)[], unkn
         },
         schedule: { expression: 'cron(0 3 * * ? *)' },
         drill: { expression: `cron(${i} 4 ? * SUN *)`, timezone: 'Europe/Dublin' },
+        ...(engine === 'mariadb' ? { logs: LOGS } : {}),
       }),
     );
   }
+  const billing = databases.items.findIndex((item) => isMap(item) && item.get('name') === 'billing');
+  if (billing === -1) {
+    throw new Error('strongbox.config.yaml: no database "billing" (the MariaDB one that archives its binlog here)');
+  }
+  doc.setIn(['databases', billing, 'logs'], doc.createNode(LOGS));
   for (const [path, value] of edits) {
     doc.setIn(path, doc.createNode(value));
   }

@@ -6,6 +6,7 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EngineServer, startMariadb, startPostgres } from '../../dev/servers/engines';
 import { buildTask, TASK_ENTRY_FILE, TASK_NODE_FLAGS, TASK_PROCESS_ENV } from '../../tasks/build';
+import { STREAM_COLLECT_BYTES } from '../../tasks/src/stream/collect';
 import { baseEnv } from './run-task';
 
 const DOCKERFILE = readFileSync(join(__dirname, '..', '..', 'tasks', 'Dockerfile'), 'utf8');
@@ -18,7 +19,7 @@ describe('the task image entry', () => {
     const argv = JSON.parse(line?.slice('ENTRYPOINT '.length) ?? '[]') as string[];
     // Assess
     expect(argv).toEqual(['node', ...TASK_NODE_FLAGS, `/app/${TASK_ENTRY_FILE}`]);
-    expect(TASK_NODE_FLAGS).toContain('--optimize-for-size');
+    expect(TASK_NODE_FLAGS).toContain('--expose-gc');
     expect(TASK_NODE_FLAGS.some((flag) => /^--max-semi-space-size=\d+$/.test(flag))).toBe(true);
   });
 
@@ -85,6 +86,42 @@ describe('the task bundle (tasks/build.ts)', () => {
     expect(result).toMatchObject({ command: 'backup', ok: true });
     expect(result.uncompressedBytes).toBeGreaterThan(2000 * 32);
     expect(result.firstByteMs).toBeGreaterThan(0);
+  });
+
+  it("scavenges the stream's spent chunks in the image's node: the flags expose gc to stream/collect.ts", async () => {
+    // Prepare: ~25 MB of hex that zstd cannot shrink below 8 MiB (two collector cadences), in a database of its own.
+    const admin = new Client({ host: pg.host, port: pg.port, user: 'postgres', password: pg.password, database: 'postgres' });
+    await admin.connect();
+    await admin.query('CREATE DATABASE bulk');
+    await admin.end();
+    const bulk = new Client({ host: pg.host, port: pg.port, user: 'postgres', password: pg.password, database: 'bulk' });
+    await bulk.connect();
+    await bulk.query(
+      'CREATE TABLE chunks AS SELECT g AS id, md5(random()::text) || md5(random()::text) AS t FROM generate_series(1, 400000) g',
+    );
+    await bulk.end();
+    const env = {
+      ...baseEnv(),
+      ...TASK_PROCESS_ENV,
+      ...pg.taskEnv(),
+      STRONGBOX_COMMAND: 'backup',
+      STRONGBOX_DATABASE: 'bulk',
+      STRONGBOX_DB_NAME: 'bulk',
+      STRONGBOX_VAULT_BUCKET: 'vault',
+      STRONGBOX_SINK: 'null',
+    };
+    // Act
+    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    // Assess
+    expect(run.status, run.stderr).toBe(0);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const result = lines[lines.length - 1];
+    const finished = lines.find((line) => line.message === 'backup finished');
+    expect(Number(result.bytes)).toBeGreaterThan(2 * STREAM_COLLECT_BYTES);
+    expect(Number(finished?.collections)).toBeGreaterThanOrEqual(Math.floor(Number(result.bytes) / STREAM_COLLECT_BYTES));
   });
 
   it('exits 2 with the one-line environment error from the bundle too', () => {

@@ -40,7 +40,7 @@ export interface ReplicateDeps {
   readonly partConcurrency?: number;
 }
 
-interface CopyItem {
+export interface CopyItem {
   readonly key: string;
   readonly bytes: number;
   readonly sha256: string;
@@ -74,30 +74,12 @@ export async function replicate(ref: BackupRef, deps: ReplicateDeps): Promise<Re
   let alreadyPresent = 0;
   let bytes = 0;
   for (const item of items) {
-    const existing = await headReplica(deps, item.key);
-    if (existing && existing.ContentLength === item.bytes && (await matchesSource(deps, item, existing))) {
+    const outcome = await copyItem(deps, item);
+    if (outcome === 'present') {
       alreadyPresent++;
       continue;
     }
-    if (item.bytes >= (deps.multipartThresholdBytes ?? 5 * GiB)) {
-      await multipartCopy(deps, item);
-    } else {
-      await deps.replica.send(
-        new CopyObjectCommand({
-          Bucket: deps.replicaBucket,
-          Key: item.key,
-          CopySource: copySource(deps.sourceBucket, item.key),
-          ServerSideEncryption: 'aws:kms',
-          SSEKMSKeyId: deps.replicaKmsKey,
-          BucketKeyEnabled: true,
-          ChecksumAlgorithm: 'SHA256',
-          MetadataDirective: 'COPY',
-        }),
-      );
-    }
-    const written = await headReplica(deps, item.key);
-    if (!written || written.ContentLength !== item.bytes || !(await matchesSource(deps, item, written))) {
-      await deps.replica.send(new DeleteObjectCommand({ Bucket: deps.replicaBucket, Key: item.key }));
+    if (outcome === 'mismatch') {
       deps.metrics?.addDimensions({ Database: ref.database, Engine: manifest.engine.name });
       deps.metrics?.addMetric(METRIC.replicationFailed, 'Count', 1);
       flagBreach(deps, ref.database);
@@ -121,7 +103,40 @@ export async function replicate(ref: BackupRef, deps: ReplicateDeps): Promise<Re
   return { bucket: deps.replicaBucket, copied, alreadyPresent, bytes, lagSeconds };
 }
 
-async function describeRecord(deps: ReplicateDeps, key: string): Promise<CopyItem> {
+/**
+ * One object to the replica: left alone when the destination already matches the source, otherwise copied
+ * server-side and checked at the destination; a copy that does not match is removed ('mismatch').
+ */
+export async function copyItem(deps: ReplicateDeps, item: CopyItem): Promise<'copied' | 'present' | 'mismatch'> {
+  const existing = await headReplica(deps, item.key);
+  if (existing && existing.ContentLength === item.bytes && (await matchesSource(deps, item, existing))) {
+    return 'present';
+  }
+  if (item.bytes >= (deps.multipartThresholdBytes ?? 5 * GiB)) {
+    await multipartCopy(deps, item);
+  } else {
+    await deps.replica.send(
+      new CopyObjectCommand({
+        Bucket: deps.replicaBucket,
+        Key: item.key,
+        CopySource: copySource(deps.sourceBucket, item.key),
+        ServerSideEncryption: 'aws:kms',
+        SSEKMSKeyId: deps.replicaKmsKey,
+        BucketKeyEnabled: true,
+        ChecksumAlgorithm: 'SHA256',
+        MetadataDirective: 'COPY',
+      }),
+    );
+  }
+  const written = await headReplica(deps, item.key);
+  if (!written || written.ContentLength !== item.bytes || !(await matchesSource(deps, item, written))) {
+    await deps.replica.send(new DeleteObjectCommand({ Bucket: deps.replicaBucket, Key: item.key }));
+    return 'mismatch';
+  }
+  return 'copied';
+}
+
+export async function describeRecord(deps: ReplicateDeps, key: string): Promise<CopyItem> {
   const { sha256, bytes } = await streamSha256(deps.source, deps.sourceBucket, key);
   return { key, bytes, sha256 };
 }
@@ -130,7 +145,7 @@ function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-async function headReplica(deps: ReplicateDeps, key: string): Promise<HeadObjectCommandOutput | undefined> {
+export async function headReplica(deps: ReplicateDeps, key: string): Promise<HeadObjectCommandOutput | undefined> {
   try {
     return await deps.replica.send(new HeadObjectCommand({ Bucket: deps.replicaBucket, Key: key, ChecksumMode: 'ENABLED' }));
   } catch (error) {
@@ -229,7 +244,7 @@ export function partLayout(bytes: number, minPartSizeBytes = 256 * MiB): { partS
   return { partSize, partCount: Math.max(1, Math.ceil(bytes / partSize)) };
 }
 
-function flagBreach(deps: ReplicateDeps, database: string): void {
+export function flagBreach(deps: ReplicateDeps, database: string): void {
   const target = breachTarget(deps.plan, database);
   if (deps.metrics && target) {
     publishBreach(deps.metrics, target, true);

@@ -68,6 +68,7 @@ export async function notifyRestore(event: RestoreNotifyEvent, deps: NotifyDeps)
     overwrite: resolved.overwriteConfirmed,
     ...(event.validate && { validation: event.validate }),
     ...(event.guard?.ignoredDefiners?.length && { ignoredDefiners: event.guard.ignoredDefiners }),
+    ...(resolved.replay && { replay: resolved.replay }),
     ...(failure && { errorType: failure.error, error: failure.cause }),
   });
   await putJson(deps.s3, deps.bucket, resolved.auditKey, audit);

@@ -15,6 +15,7 @@ import type { DatabasePlan, Plan } from '../../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../contracts/task-env';
 import { keys, ManifestSchema } from '../../../contracts/vault';
 import { getJson } from '../../../contracts/vault-io';
+import { planLogReplay, replayStopOf } from './log-replay';
 import { describePoints, listStoredBackups, nearestVerified, newestVerified, pointStatus, type StoredBackup } from './recovery-points';
 
 export interface ResolveDeps {
@@ -50,7 +51,9 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
     );
   }
   checkAgainstEngine(input, db);
-  const backup = await settleRecoveryPoint(input, execution, deps);
+  const stop = replayStopOf(input, db);
+  const replay = stop && (await planLogReplay(input, stop, db, execution, deps));
+  const backup = replay ? replay.backup : await settleRecoveryPoint(input, execution, deps);
   if (RESTORE_RULES[db.engine].include.kind === 'qualified' && input.include) {
     await checkIncludeInBackup(input.include, backup.backupId, db, deps);
   }
@@ -75,6 +78,7 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
     ...(input.privileges !== 'restore' ? [{ Name: TASK_ENV.restorePrivileges, Value: input.privileges }] : []),
     ...(input.roles === 'create' ? [{ Name: TASK_ENV.restoreCreateRoles, Value: 'true' }] : []),
     ...(input.definers !== 'require' ? [{ Name: TASK_ENV.restoreDefiners, Value: input.definers }] : []),
+    ...(replay?.described.segmentIds.length ? [{ Name: TASK_ENV.replayStop, Value: JSON.stringify(replay.described.stop) }] : []),
     { Name: TASK_ENV.trigger, Value: `restore:${execution.name}` },
     { Name: TASK_ENV.executionName, Value: execution.name },
   ];
@@ -86,7 +90,7 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
     engine: db.engine,
     backupId: backup.backupId,
     takenAt: backup.takenAt.toISOString(),
-    requested: input.backupId ? `backupId ${input.backupId}` : input.pointInTime ? `pointInTime ${input.pointInTime}` : 'latest',
+    requested: requestedOf(input),
     target,
     include,
     overwrite: input.overwrite,
@@ -103,7 +107,22 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
     ...(db.connection.database !== undefined && { sourceDatabase: db.connection.database }),
     auditKey: keys.restoreAudit(input.database, new Date(execution.startTime)),
     ...(drPlan !== undefined && { drPlan }),
+    ...(replay && { replay: replay.described }),
+    ...(input.dryRun && { dryRun: true as const }),
   };
+}
+
+function requestedOf(input: RestoreInput): string {
+  if (input.backupId) {
+    return `backupId ${input.backupId}`;
+  }
+  if (input.pointInTime) {
+    return `pointInTime ${input.pointInTime}`;
+  }
+  if (input.position) {
+    return `position ${input.position.file}:${input.position.position}`;
+  }
+  return input.gtid ? `gtid ${input.gtid}` : 'latest';
 }
 
 /**

@@ -28,7 +28,12 @@ export async function validateRestore(resolved: ResolvedRestore, deps: ValidateD
     );
   }
   const actual = inventoryAsSource(await deps.readInventory(resolved), resolved.engine, resolved.sourceDatabase, resolved.target.database);
-  const mismatches = compareInventory(manifest.value.inventory, actual, { include: resolved.include, engine: resolved.engine });
+  // After a log replay the rows are those of the stop, not the dump's: the objects are checked, their counts cannot be.
+  const replayed = (resolved.replay?.segmentIds.length ?? 0) > 0;
+  const expected = replayed
+    ? { exact: false, entries: manifest.value.inventory.entries.map(({ count: _count, ...entry }) => entry) }
+    : manifest.value.inventory;
+  const mismatches = compareInventory(expected, actual, { include: resolved.include, engine: resolved.engine });
   const compared = manifest.value.inventory.entries.filter((e) => isIncluded(e.name, resolved.include, resolved.engine)).length;
   if (mismatches.length > 0) {
     const lines = mismatches.map(describeMismatch);

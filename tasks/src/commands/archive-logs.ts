@@ -10,6 +10,7 @@ import {
   LogCursorSchema,
   type SegmentManifest,
   SegmentManifestSchema,
+  type SegmentVerification,
 } from '../../../contracts/logs';
 import { METRIC, publishDatabaseMetrics } from '../../../contracts/metrics';
 import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
@@ -34,6 +35,7 @@ import { logLine } from '../log';
 import { taskMetrics } from '../metrics';
 import { uploadCompressedFile } from '../stream/upload-file';
 import type { TaskDeps } from './backup';
+import { verifySegment } from './verify-segment';
 
 /** The server is not set up for binlog archiving; the message names every setting and its fix. */
 export class BinlogServerNotReadyError extends Error {
@@ -57,8 +59,10 @@ export interface ArchiveLogsArgs {
 
 export interface ArchiveLogsResult {
   readonly segments: readonly SegmentManifest[];
+  /** Each new segment's read-back, in the order of `segments`. */
+  readonly verifications: readonly SegmentVerification[];
   readonly cursor: LogCursor;
-  /** Set when this run found the chain broken (a purged or replaced binlog). */
+  /** Set when this run found the chain broken (a purged or replaced binlog, or a segment that failed its read-back). */
   readonly broken?: LogCursor['broken'];
 }
 
@@ -93,9 +97,14 @@ export async function archiveLogs(args: ArchiveLogsArgs): Promise<ArchiveLogsRes
   }
 
   const plan = planArchive(previous?.next, logs);
-  const broken = plan.broken && { at: runAt.toISOString(), reason: plan.broken.reason, resumedAt: plan.broken.resumedAt };
+  let broken: LogCursor['broken'] = plan.broken && {
+    at: runAt.toISOString(),
+    reason: plan.broken.reason,
+    resumedAt: plan.broken.resumedAt,
+  };
   const tool = { name: 'mariadb-binlog', version: await toolVersion('mariadb-binlog') };
   const segments: SegmentManifest[] = [];
+  const verifications: SegmentVerification[] = [];
   const last = logs.at(-1);
   let cursor: LogCursor = {
     schemaVersion: 1,
@@ -126,8 +135,22 @@ export async function archiveLogs(args: ArchiveLogsArgs): Promise<ArchiveLogsRes
     }
     await putJson(args.s3, args.bucket, keys.segmentManifest(manifest.segmentId), manifest);
     segments.push(manifest);
+    // Before the cursor moves: a run killed here reads the slice again, and a segment gets its record or a successor.
+    const verification = await verifySegment(args.s3, args.bucket, manifest, args.workDir, now);
+    await putJson(args.s3, args.bucket, keys.segmentVerification(manifest.segmentId), verification);
+    verifications.push(verification);
+    if (!verification.passed) {
+      // The bytes read from the server are gone from the vault's point of view: the chain breaks at this segment,
+      // and the archive goes on from its end so the next full dump starts a chain the log continues.
+      broken = {
+        at: now().toISOString(),
+        reason: `segment ${manifest.segmentId} failed verification: ${verification.reason}`,
+        resumedAt: manifest.next,
+      };
+    }
     cursor = {
       ...cursor,
+      ...(broken && { broken }),
       next: manifest.next,
       lastSegmentId: manifest.segmentId,
       coveredUntil: manifest.coveredUntil,
@@ -140,7 +163,7 @@ export async function archiveLogs(args: ArchiveLogsArgs): Promise<ArchiveLogsRes
     cursor = { ...cursor, coveredUntil: listedAt.toISOString(), updatedAt: now().toISOString() };
   }
   await putJson(args.s3, args.bucket, cursorKey, cursor);
-  return broken ? { segments, cursor, broken } : { segments, cursor };
+  return broken ? { segments, verifications, cursor, broken } : { segments, verifications, cursor };
 }
 
 /**
@@ -186,6 +209,7 @@ export async function runArchiveLogs(settings: TaskSettings, deps: TaskDeps): Pr
       command: 'archive-logs',
       ok: true,
       segments: result.segments.length,
+      failedVerification: result.verifications.filter((v) => !v.passed).map((v) => v.segmentId),
       bytes: result.segments.reduce((sum, m) => sum + m.artifact.bytes, 0),
       next: result.cursor.next,
       coveredUntil: result.cursor.coveredUntil,

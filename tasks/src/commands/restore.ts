@@ -22,6 +22,7 @@ import { ChecksumMismatchError, HashMeter, VerifyingHoldBack } from '../stream/h
 import { peakRssMb } from '../stream/memory';
 import { round, startProgress } from '../stream/progress';
 import type { TaskDeps } from './backup';
+import { replayLogs, replayStopFromEnv } from './replay-logs';
 
 /** Where pg_restore's seekable copy goes (ephemeral storage in Fargate); STRONGBOX_WORK_DIR overrides. */
 function workDirectory(): string {
@@ -214,6 +215,8 @@ export async function runRestore(
   if (parseBackupId(backupId).database !== env.STRONGBOX_DATABASE) {
     throw new TaskEnvError(`${TASK_ENV.backupId}: "${backupId}"; expected a backup of ${env.STRONGBOX_DATABASE}`);
   }
+  // A restore to an instant, position or GTID: parsed before anything is written, replayed after the dump.
+  const replayStop = replayStopFromEnv(settings);
   const started = Date.now();
   const bucket = env.STRONGBOX_VAULT_BUCKET;
   const manifest = await loadManifest(deps, bucket, backupId);
@@ -332,6 +335,7 @@ export async function runRestore(
     }
   }
   progress.finish();
+  const replayed = replayStop ? await replayLogs(settings, deps, manifest, connection, replayStop) : undefined;
   const seconds = (Date.now() - started) / 1000;
   logLine('info', 'restore finished', { backupId, seconds: round(seconds, 3) });
   return {
@@ -344,6 +348,7 @@ export async function runRestore(
     mbPerSecond: round(manifest.artifact.uncompressedBytes / 1e6 / Math.max(seconds, 0.001)),
     peakRssMb: peakRssMb(),
     ...details,
+    ...replayed,
   };
 }
 

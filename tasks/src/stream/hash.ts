@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { streamCollector } from './collect';
 
 /**
  * Passes bytes through while counting them and computing their SHA-256. `beforeEnd` runs before the stream
@@ -24,6 +25,7 @@ export class HashMeter extends Transform {
   public override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.firstByteMs ??= Math.round(performance.now());
     this.bytes += chunk.length;
+    streamCollector.passed(chunk.length);
     this.hash.update(chunk);
     this.tap?.(chunk);
     callback(null, chunk);
@@ -71,6 +73,7 @@ export class VerifyingHoldBack extends Transform {
 
   public override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
+    streamCollector.passed(chunk.length);
     this.hash.update(chunk);
     this.held.push(chunk);
     this.heldBytes += chunk.length;

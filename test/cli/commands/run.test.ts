@@ -144,6 +144,7 @@ describe('strongbox restore', () => {
     expect(steps.filter((l) => l.startsWith('  → ')).map((l) => l.slice(4))).toEqual([
       'Resolve',
       'KeepResolved',
+      'DryRun?',
       'Guard',
       'Restore',
       'Validate',

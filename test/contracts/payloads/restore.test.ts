@@ -65,3 +65,46 @@ describe('the restore input schema', () => {
     ]);
   });
 });
+
+describe('the recovery points replayed from the log', () => {
+  const base = { database: 'orders', target: { host: 'orders-copy.internal' } };
+
+  it('accepts a position, a GTID and a dry run', () => {
+    // Prepare
+    const position = { ...base, position: { file: 'binlog.000042', position: 1234 }, dryRun: true };
+    const gtid = { ...base, gtid: '0-1-4711' };
+
+    // Act
+    const parsedPosition = RestoreInputSchema.safeParse(position);
+    const parsedGtid = RestoreInputSchema.safeParse(gtid);
+
+    // Assess
+    expect(parsedPosition.success && parsedPosition.data.position).toEqual({ file: 'binlog.000042', position: 1234 });
+    expect(parsedPosition.success && parsedPosition.data.dryRun).toBe(true);
+    expect(parsedGtid.success && parsedGtid.data.gtid).toBe('0-1-4711');
+  });
+
+  it('refuses a second recovery point and malformed values, each at its field', () => {
+    // Prepare
+    const both = { ...base, pointInTime: '2026-11-21T03:30:00Z', gtid: '0-1-4711' };
+    const malformed = { ...base, position: { file: 'binlog.000042', position: '1234' } };
+    const notGtid = { ...base, gtid: 'last one' };
+    const dryRunFalse = { ...base, latest: true, dryRun: false };
+
+    // Act
+    const issues = (input: unknown) => {
+      const result = RestoreInputSchema.safeParse(input);
+      return result.success ? [] : result.error.issues.map((i) => [i.path.join('.'), i.message]);
+    };
+
+    // Assess
+    expect(issues(both)).toEqual([['gtid', 'expected exactly one recovery point, but "pointInTime" and "gtid" are both set; keep one']]);
+    expect(issues(malformed)).toEqual([
+      ['position.position', 'expected the byte position in that file, a number such as 1234 (SHOW BINLOG EVENTS, column Pos)'],
+    ]);
+    expect(issues(notGtid)).toEqual([
+      ['gtid', 'expected a GTID such as "0-1-4711" (MariaDB) or "3e11fa47-71ca-11e1-9e33-c80aa9429562:23" (MySQL)'],
+    ]);
+    expect(issues(dryRunFalse)).toEqual([['dryRun', 'expected true (or leave the field out)']]);
+  });
+});

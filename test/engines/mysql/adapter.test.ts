@@ -12,6 +12,7 @@ import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
 import {
   DumpDefiners,
   dumpFlags,
+  GtidCommentWatch,
   largeStdoutBlocks,
   positionFromDumpHead,
   type ServerInfo,
@@ -59,6 +60,25 @@ const connect = (server: EngineServer) =>
   });
 const manifestIn = async (s3: LocalS3, backupId: string) =>
   (await getJson(s3.client(), 'vault', keys.manifest(backupId), ManifestSchema))!.value;
+
+describe("MariaDB's GTID comment, printed past the dump's head", () => {
+  it('finds gtid_slave_pos split across chunks, keeps the first, and reads nothing after it', () => {
+    // Prepare
+    const watch = new GtidCommentWatch();
+    const text = `INSERT INTO t VALUES (1,'gtid_slave_pos=\\'9-9-9\\'');\n-- SET GLOBAL gtid_slave_pos='0-1-42';\n`;
+    const at = text.indexOf("pos='0-1") + 3;
+
+    // Act
+    watch.write(Buffer.from(text.slice(0, at)));
+    const before = watch.gtid;
+    watch.write(Buffer.from(text.slice(at)));
+    watch.write(Buffer.from("-- SET GLOBAL gtid_slave_pos='7-7-7';\n"));
+
+    // Assess: an escaped quote inside row data is not the comment.
+    expect(before).toBeUndefined();
+    expect(watch.gtid).toBe('0-1-42');
+  });
+});
 
 describe('MySQL/MariaDB dump flags', () => {
   it('uses --source-data and a commented GTID set on MySQL 8.4 with GTID mode', () => {

@@ -49,7 +49,7 @@ describe('AppFunction', () => {
   // The only file that bundles: this test bundles every function (esbuild, about 2 s each), the next one.
   it(`bundles every function without source map or AWS SDK, at most ${BUNDLE_LIMIT_KB} KB, the drivers in a layer`, () => {
     // Prepare: bundling on (test/support/setup-env.ts turns it off everywhere else)
-    const app = new App({ postCliContext: BUNDLING_ON });
+    const app = new App({ autoSynth: false, postCliContext: BUNDLING_ON });
     const stack = new Stack(app, 'Lean');
     const names = handlerNames();
     for (const name of names) {
@@ -121,7 +121,7 @@ describe('AppFunction', () => {
 
   it('builds node24.x on arm64 with tracing, a retained log group, and the plan compiled into the bundle only', () => {
     // Prepare
-    const app = new App({ postCliContext: BUNDLING_ON });
+    const app = new App({ autoSynth: false, postCliContext: BUNDLING_ON });
     const stack = new Stack(app, 'Test');
     const plan = testPlan();
 
@@ -159,11 +159,11 @@ describe('AppFunction', () => {
 
   it("runs the newest Node.js runtime: cdk-nag's Serverless pack finds nothing to say about it", () => {
     // Prepare
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = new App({ autoSynth: false, context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = new Stack(app, 'Runtime');
     new AppFunction(stack, 'Fn', { name: 'backup/prepare', plan: testPlan(), description: 'test' });
 
-    const older = new App();
+    const older = new App({ autoSynth: false });
     new lambda.Function(new Stack(older, 'Older'), 'Fn', {
       runtime: lambda.Runtime.NODEJS_22_X,
       handler: 'index.handler',
@@ -183,7 +183,8 @@ describe('AppFunction', () => {
 
   it('rejects a name without a handler, showing where it looked', () => {
     // Act
-    const act = () => new AppFunction(new Stack(new App(), 'Bad'), 'Fn', { name: 'nope', plan: testPlan(), description: 'x' });
+    const act = () =>
+      new AppFunction(new Stack(new App({ autoSynth: false }), 'Bad'), 'Fn', { name: 'nope', plan: testPlan(), description: 'x' });
 
     // Assess
     expect(act).toThrow(/name must be a folder under lambdas\/ with a handler.ts, got "nope"/);

@@ -45,7 +45,7 @@ interface Built {
 }
 
 function build(): Built {
-  const app = new App();
+  const app = new App({ autoSynth: false });
   const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
   const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
     vpcId: 'vpc-0abc12345def67890',
@@ -271,7 +271,7 @@ describe('BackupWorkflow least privilege', () => {
 
   it('refuses a plan database without a dump task, naming it', () => {
     // Prepare
-    const stack = new Stack(new App(), 'Bad');
+    const stack = new Stack(new App({ autoSynth: false }), 'Bad');
     const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
       vpcId: 'vpc-0abc12345def67890',
       availabilityZones: ['a'],

@@ -24,7 +24,7 @@ const RESTORE_ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:acme-res
 
 /** Synthesizes the dashboard and returns its widgets, with the ARN tokens of the test stack resolved to text. */
 function widgets(overrides: Partial<DashboardProps> = {}, withAlarms = false) {
-  const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const stack = new Stack(new App({ autoSynth: false }), 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
   const plan = monitoringPlan();
   const alarms = withAlarms
     ? new Monitoring(stack, 'Monitoring', {
@@ -143,7 +143,7 @@ describe('Dashboard', () => {
     // Prepare
     const plan = { ...monitoringPlan(), databases: {} };
     // Act
-    const attempt = () => new Dashboard(new Stack(new App(), 'Empty'), 'Dashboard', { plan });
+    const attempt = () => new Dashboard(new Stack(new App({ autoSynth: false }), 'Empty'), 'Dashboard', { plan });
     // Assess
     expect(attempt).toThrow('the plan of "acme" has no databases');
   });

@@ -170,6 +170,10 @@ describe('DumpTask', () => {
     expect(text).toContain(`${VAULT.bucketArn}/logs/ledger/*`);
     expect(text).toContain(`${VAULT.bucketArn}/index/ledger/log-cursor.json*`);
     expect(text).toContain('s3:GetObject');
+    const segmentReads = (JSON.parse(text) as { Action: string | string[]; Resource: unknown }[][])
+      .flat()
+      .filter((st) => JSON.stringify(st.Resource).includes('/logs/ledger/*') && [st.Action].flat().includes('s3:GetObject'));
+    expect(segmentReads).toHaveLength(1);
     expect(text).not.toMatch(/index\/ledger\/\*|logs\/\*|s3:DeleteObject/);
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'STRONGBOX_LOG_INTERVAL_MINUTES', Value: '5' }]) })],

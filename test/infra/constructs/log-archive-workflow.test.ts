@@ -6,6 +6,7 @@ import type { Plan } from '../../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../contracts/task-env';
 import { BackupWorkflow } from '../../../infra/constructs/backup-workflow';
 import { LogArchiveWorkflow } from '../../../infra/constructs/log-archive-workflow';
+import { LAMBDA_TRANSIENT_ERRORS, RUN_TASK_CAPACITY_ERRORS } from '../../../infra/constructs/retries';
 import { ValidationError } from '../../../infra/constructs/validation-error';
 import { Vault } from '../../../infra/constructs/vault';
 import type { AslDefinition } from '../../../local/executor/runtime';
@@ -23,9 +24,7 @@ function planWithLogs(): Plan {
 
 function build(plan: Plan) {
   const parts = workflowStack(plan);
-  const backup = new BackupWorkflow(parts.stack, 'Backup', {
-    ...workflowProps(parts),
-    plan,
+  const replica = {
     replicaVault: Vault.fromAttributes(parts.stack, 'ReplicaVault', {
       bucketName: 'strongbox-vault-replica',
       bucketArn: 'arn:aws:s3:::strongbox-vault-replica',
@@ -33,10 +32,20 @@ function build(plan: Plan) {
       keyAliasName: 'alias/strongbox-vault-replica',
     }),
     replicaKmsKey: 'arn:aws:kms:eu-central-1:123456789012:alias/strongbox-vault-replica',
+  };
+  const backup = new BackupWorkflow(parts.stack, 'Backup', {
+    ...workflowProps(parts),
+    plan,
+    ...replica,
     pagerTopic: new sns.Topic(parts.stack, 'Pager'),
   });
-  const workflow = new LogArchiveWorkflow(parts.stack, 'LogArchive', { ...workflowProps(parts), plan, backupFunctions: backup.functions });
-  return { parts, backup, workflow };
+  const workflow = new LogArchiveWorkflow(parts.stack, 'LogArchive', {
+    ...workflowProps(parts),
+    ...replica,
+    plan,
+    backupFunctions: backup.functions,
+  });
+  return { parts, backup, workflow, replica };
 }
 
 type States = Record<string, Record<string, unknown>>;
@@ -75,10 +84,29 @@ describe('LogArchiveWorkflow template', () => {
     expect(JSON.stringify(states.NotifyFailure)).toContain(functionName(built.backup.functions.notify));
     expect(JSON.stringify(states.ReleaseLock)).toContain(functionName(built.backup.functions.releaseLock));
     expect(JSON.stringify(states.ReleaseLockAfterFailure)).toContain(functionName(built.backup.functions.releaseLock));
-    for (const name of ['Prepare', 'Archive', 'ReleaseLock']) {
+    for (const name of ['Prepare', 'Archive', 'ReplicateSegments', 'ReleaseLock']) {
       expect((states[name].Catch as { Next: string }[])[0].Next, name).toBe('NotifyFailure');
       expect(states[name].TimeoutSeconds, name).toBeGreaterThan(0);
     }
+  });
+
+  it("retries as the backup machine does, and encrypts its execution log with the app's logs key", () => {
+    // Prepare
+    const groups = template.findResources('AWS::Logs::LogGroup');
+
+    // Act
+    const machineLogs = Object.entries(groups).find(([id]) => id.startsWith('LogArchiveStateMachineLogs'))?.[1];
+
+    // Assess
+    expect(states.Archive.Retry).toEqual([
+      expect.objectContaining({ ErrorEquals: [...RUN_TASK_CAPACITY_ERRORS], MaxAttempts: 4, JitterStrategy: 'FULL' }),
+    ]);
+    for (const name of ['Prepare', 'ReplicateSegments', 'ReleaseLock', 'NotifyFailure', 'ReleaseLockAfterFailure']) {
+      expect(states[name].Retry, name).toEqual([
+        expect.objectContaining({ ErrorEquals: [...LAMBDA_TRANSIENT_ERRORS], MaxAttempts: 6, JitterStrategy: 'FULL' }),
+      ]);
+    }
+    expect(machineLogs?.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^StrongboxLogsKey/), 'Arn'] });
   });
 
   it("lets Prepare touch only the archiving databases' locks", () => {
@@ -97,6 +125,54 @@ describe('LogArchiveWorkflow template', () => {
     expect(text).not.toMatch(/locks\/orders|locks\/\*|backups\/|s3:DeleteObject/);
   });
 
+  it("copies the segments after Archive with its own function, which reads and writes only the archiving databases' segments", () => {
+    // Prepare
+    const fn = built.workflow.replicateSegments.function;
+    const roleId = built.parts.stack.getLogicalId(fn.role?.node.defaultChild as never);
+    const env =
+      template.findResources('AWS::Lambda::Function')[built.parts.stack.getLogicalId(fn.node.defaultChild as never)].Properties.Environment
+        .Variables;
+
+    // Act
+    const text = JSON.stringify(
+      Object.values(template.findResources('AWS::IAM::Policy'))
+        .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
+        .map((p) => p.Properties.PolicyDocument.Statement),
+    );
+
+    // Assess
+    expect(states.Archive.Next).toBe('ReplicateSegments');
+    expect(states.ReplicateSegments.Next).toBe('ReleaseLock');
+    expect(states.ReplicateSegments.Parameters).toEqual({ 'database.$': '$.prepare.database' });
+    expect(states.ReplicateSegments.ResultPath).toBe('$.replicate');
+    expect(env).toMatchObject({
+      STRONGBOX_REPLICA_BUCKET: 'strongbox-vault-replica',
+      STRONGBOX_REPLICA_KMS_KEY: built.replica.replicaKmsKey,
+    });
+    expect(text).toContain('strongbox-vault-primary/logs/billing/*');
+    expect(text).toContain('strongbox-vault-replica/logs/billing/*');
+    expect(text).not.toMatch(/logs\/orders|logs\/\*|backups\/|locks\//);
+  });
+
+  it("lets the backup Retain read and delete the archiving database's segments only, in both vaults", () => {
+    // Prepare
+    const roleId = built.parts.stack.getLogicalId(built.backup.functions.retain.function.role?.node.defaultChild as never);
+
+    // Act
+    const text = JSON.stringify(
+      Object.values(template.findResources('AWS::IAM::Policy'))
+        .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
+        .map((p) => p.Properties.PolicyDocument.Statement),
+    );
+
+    // Assess
+    expect(text).toContain('strongbox-vault-primary/logs/billing/*/manifest.json');
+    expect(text).toContain('strongbox-vault-primary/logs/billing/*/verification.json');
+    expect(text).toContain('strongbox-vault-primary/index/billing/log-cursor.json*');
+    expect(text).toContain('strongbox-vault-replica/logs/billing/*');
+    expect(text).not.toMatch(/logs\/orders|logs\/\*/);
+  });
+
   it('refuses a plan in which no database archives its log, saying what to add', () => {
     // Prepare
     const parts = workflowStack(testPlan());
@@ -105,7 +181,13 @@ describe('LogArchiveWorkflow template', () => {
     // Act
     const error = (() => {
       try {
-        new LogArchiveWorkflow(parts.stack, 'LogArchive', { ...workflowProps(parts), plan: testPlan(), backupFunctions: backup });
+        new LogArchiveWorkflow(parts.stack, 'LogArchive', {
+          ...workflowProps(parts),
+          plan: testPlan(),
+          backupFunctions: backup,
+          replicaVault: undefined as never,
+          replicaKmsKey: 'alias/strongbox-vault-replica',
+        });
         return undefined;
       } catch (e) {
         return e as Error;
@@ -143,6 +225,7 @@ describe('LogArchiveWorkflow definition run by aws-local-stepfunctions', () => {
         StoppedReason: 'Essential container exited',
         Containers: [{ ExitCode: 0 }],
       }),
+      ReplicateSegments: () => ({ bucket: 'strongbox-vault-replica', copied: 1, alreadyPresent: 0, unverified: [], bytes: 4 }),
       ReleaseLock: () => ({ released: true, reason: 'released' }),
       NotifyFailure: () => ({ error: 'ToolFailedError', cause: 'mariadb-binlog exited 1' }),
       ReleaseLockAfterFailure: () => ({ released: true, reason: 'released' }),
@@ -163,17 +246,27 @@ describe('LogArchiveWorkflow definition run by aws-local-stepfunctions', () => {
     ).result;
   };
 
-  it('archives and releases the lock; a run skipped by the lock sends nothing', async () => {
+  it('archives, copies the segments to the replica and releases the lock; a run skipped by the lock sends nothing', async () => {
     // Prepare
     const archived: string[] = [];
     const skipped: string[] = [];
+    const replicated: unknown[] = [];
 
     // Act
-    await run({}, archived);
+    await run(
+      {
+        ReplicateSegments: (input: never) => {
+          replicated.push(input);
+          return { bucket: 'strongbox-vault-replica', copied: 1, alreadyPresent: 0, unverified: [], bytes: 4 };
+        },
+      },
+      archived,
+    );
     await run({ Prepare: () => ({ status: 'skipped', database: 'billing', reason: 'locked', notice: 'busy' }) }, skipped);
 
     // Assess
-    expect(archived).toEqual(['Prepare', 'Archive', 'ReleaseLock']);
+    expect(archived).toEqual(['Prepare', 'Archive', 'ReplicateSegments', 'ReleaseLock']);
+    expect(replicated).toEqual([{ database: 'billing' }]);
     expect(skipped).toEqual(['Prepare']);
   });
 
@@ -193,5 +286,22 @@ describe('LogArchiveWorkflow definition run by aws-local-stepfunctions', () => {
     expect(error).toBeInstanceOf(ExecutionError);
     expect(calls).toEqual(['Prepare', 'Archive', 'NotifyFailure', 'ReleaseLockAfterFailure']);
     expect(`${(error as Error).message} ${String((error as Error).cause)}`).toContain('mariadb-binlog exited 1');
+  });
+
+  it('takes a failed segment copy through NotifyFailure and the lock release, after archiving', async () => {
+    // Prepare
+    const calls: string[] = [];
+    const failing = () => {
+      const error = new Error('the copy of data.binlog.zst does not match the source');
+      error.name = 'ReplicationError';
+      throw error;
+    };
+
+    // Act
+    const error = await run({ ReplicateSegments: failing }, calls).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(ExecutionError);
+    expect(calls).toEqual(['Prepare', 'Archive', 'ReplicateSegments', 'NotifyFailure', 'ReleaseLockAfterFailure']);
   });
 });

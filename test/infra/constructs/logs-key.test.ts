@@ -51,11 +51,12 @@ describe('LogsKey', () => {
     // Act
     const keys = new Set(groups.map(([, group]) => JSON.stringify(group.Properties.KmsKeyId)));
 
-    // Assess: 14 functions, 4 state machines (backup, restore, drill, DR plan) and the flow logs.
-    expect(groups.length).toBeGreaterThanOrEqual(19);
+    // Assess: 15 functions, 5 state machines (backup, restore, drill, DR plan, log archive) and the flow logs.
+    expect(groups.length).toBeGreaterThanOrEqual(21);
     expect([...keys]).toEqual([JSON.stringify({ 'Fn::GetAtt': [keyId, 'Arn'] })]);
     expect(groups.map(([id]) => id).some((id) => id.startsWith('NetworkFlowLogs'))).toBe(true);
     expect(groups.map(([id]) => id).some((id) => id.startsWith('BackupStateMachineLogs'))).toBe(true);
+    expect(groups.map(([id]) => id).some((id) => id.startsWith('LogArchiveStateMachineLogs'))).toBe(true);
   });
 
   it('encrypts the dump task log groups of every shard through the SSM parameter, which the shard deploys after', () => {
@@ -83,7 +84,7 @@ describe('LogsKey', () => {
 
   it('is made once per top-level stack, and found from inside its constructs', () => {
     // Prepare
-    const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'eu-central-1' } });
+    const stack = new Stack(new App({ autoSynth: false }), 'Test', { env: { account: '123456789012', region: 'eu-central-1' } });
     const group = new logs.LogGroup(stack, 'Group');
 
     // Act

@@ -9,7 +9,7 @@ import { Monitoring, type MonitoringProps } from '../../../infra/constructs/moni
 import { monitoringPlan } from './monitoring-plan';
 
 function synth(overrides: Partial<MonitoringProps> = {}, pageOnImportant = false) {
-  const stack = new Stack(new App(), 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const stack = new Stack(new App({ autoSynth: false }), 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
   const chatTopic = new sns.Topic(stack, 'Chat');
   const pagerTopic = new sns.Topic(stack, 'Pager');
   const watchdogFunction = new lambda.Function(stack, 'Watchdog', {
@@ -306,7 +306,7 @@ describe('Monitoring routing', () => {
 describe('Monitoring and cdk-nag', () => {
   it('has no unacknowledged AwsSolutions findings', () => {
     // Prepare
-    const app = new App();
+    const app = new App({ autoSynth: false });
     const stack = new Stack(app, 'Nag', { env: { account: '123456789012', region: 'eu-west-1' } });
     const topic = (name: string) => sns.Topic.fromTopicArn(stack, name, `arn:aws:sns:eu-west-1:123456789012:acme-${name.toLowerCase()}`);
     new Monitoring(stack, 'Monitoring', {

@@ -32,7 +32,7 @@ drPlans:
 );
 
 function build() {
-  const stack = new Stack(new App(), 'Test');
+  const stack = new Stack(new App({ autoSynth: false }), 'Test');
   const drPlan = new sfn.StateMachine(stack, 'DrPlan', {
     stateMachineName: 'sbx-dr-plan',
     definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, 'Pass')),

@@ -34,7 +34,10 @@ describe('RestoreWorkflow template', () => {
     // Assess
     expect(definition.StartAt).toBe('Resolve');
     expect(definition.States.Resolve.Next).toBe('KeepResolved');
-    expect(definition.States.KeepResolved.Next).toBe('Guard');
+    // A dry run ends at DryRun? (Planned); every other run goes on to Guard.
+    expect(definition.States.KeepResolved.Next).toBe('DryRun?');
+    expect(definition.States['DryRun?'].Default).toBe('Guard');
+    expect(definition.States['DryRun?'].Choices).toEqual([{ Variable: '$.resolved.dryRun', IsPresent: true, Next: 'Planned' }]);
     expect(definition.States.Guard.Next).toBe('Restore');
     expect(definition.States.Restore.Next).toBe('Validate');
     expect(definition.States.Validate.Next).toBe('Notify');

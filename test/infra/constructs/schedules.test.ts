@@ -9,7 +9,7 @@ import { testConfig } from '../../lambdas/fixtures';
 const plan = buildDeploymentPlan(testConfig());
 
 function build(withDrill: boolean) {
-  const stack = new Stack(new App(), 'Test');
+  const stack = new Stack(new App({ autoSynth: false }), 'Test');
   const machine = (id: string) =>
     new sfn.StateMachine(stack, id, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `${id}Pass`)) });
   new Schedules(stack, 'Schedules', {
@@ -109,7 +109,7 @@ describe('Schedules', () => {
   it('rejects a retry count Scheduler would refuse, showing the value', () => {
     // Act
     const act = () =>
-      new Schedules(new Stack(new App(), 'Bad'), 'S', {
+      new Schedules(new Stack(new App({ autoSynth: false }), 'Bad'), 'S', {
         plan,
         backupStateMachine: sfn.StateMachine.fromStateMachineArn(new Stack(), 'M', 'arn:aws:states:eu-west-1:123456789012:stateMachine:m'),
         retryAttempts: 500,

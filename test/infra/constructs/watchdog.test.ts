@@ -14,7 +14,7 @@ const VAULT = {
 };
 
 function synth(overrides: Partial<WatchdogProps> = {}) {
-  const app = new App();
+  const app = new App({ autoSynth: false });
   const stack = new Stack(app, 'Test', { env: { account: '123456789012', region: 'eu-west-1' } });
   const watchdog = new Watchdog(stack, 'Watchdog', {
     plan: monitoringPlan(),

@@ -6,8 +6,9 @@ import { fleetConfigYaml } from '../../../bench/fleet-config';
 import { keys } from '../../../contracts/vault';
 import { putJson } from '../../../contracts/vault-io';
 import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
+import { loadConfig } from '../../../infra/config/load';
 import { runEstimate } from '../../../infra/estimate/cli';
-import { CUSTOMER_MANAGED_KEYS, type FleetEstimate, loadUnitPrices } from '../../../infra/estimate/estimate';
+import { CUSTOMER_MANAGED_KEYS, estimateFleet, type FleetEstimate, loadUnitPrices } from '../../../infra/estimate/estimate';
 
 const BUCKET = 'strongbox-vault-estimate';
 
@@ -53,7 +54,7 @@ describe('npm run estimate', () => {
     expect(out[0]).toContain('list prices of eu-west-1 on');
     const row = (name: string) => out.find((l) => l.startsWith(`${name} `)) ?? '';
     // DatabaseBreach and DrillOverdue, each a metric analyzed by a Metrics Insights tier alarm.
-    expect(row('orders')).toMatch(/postgres\s+critical\s+10\*\s+2918\s+0\.200\s/);
+    expect(row('orders')).toMatch(/postgres\s+critical\s+10\*\s+2918\s+-\s+0\.200\s/);
     expect(row('sessions').trim().endsWith('n/a')).toBe(true);
     expect(out.some((l) => l.startsWith('fleet: 4 databases,'))).toBe(true);
     expect(out.some((l) => l.startsWith('  defaultSizeGiB = 10'))).toBe(true);
@@ -67,7 +68,7 @@ describe('npm run estimate', () => {
     // Assess
     expect(code).toBe(0);
     expect(estimate.databases).toHaveLength(500);
-    const sum = estimate.databases.reduce((s, d) => s + d.usd.total, 0) + estimate.fixedUsd;
+    const sum = estimate.databases.reduce((s, d) => s + d.usd.total, 0) + estimate.fixedUsd + estimate.rehearsalUsd;
     expect(estimate.totalUsd).toBeCloseTo(sum, 6);
     // Two metrics analyzed by the tier alarms per database (every fleet database drills), plus the watchdog alarm shared out.
     expect(estimate.alarmUsdPerDatabase).toBeCloseTo(2 * 0.1 + 0.1 / 500, 6);
@@ -112,6 +113,65 @@ describe('npm run estimate', () => {
     const orders = estimate.databases.find((d) => d.database === 'orders');
     expect(orders).toMatchObject({ sizeGiB: 64, sizeFrom: 'vault' });
     expect(estimate.databases.find((d) => d.database === 'billing')?.sizeFrom).toBe('assumption');
+  });
+
+  it('prices every log archiving run of a database with a logs block: its task, states, calls, requests, alarms and segments', () => {
+    // Prepare
+    const prices = loadUnitPrices();
+    const config = loadConfig('strongbox.config.yaml');
+    const billing = config.databases.find((d) => d.name === 'billing')!;
+    const withLogs = { ...config, databases: [{ ...billing, logs: { intervalMinutes: 5, windowDays: 7 } }] };
+    const without = { ...config, databases: [billing] };
+    const a = (name: string) => prices.assumptions[name].value;
+    const p = (name: string) => prices.prices[name].usd;
+
+    // Act
+    const logs = estimateFleet(withLogs, prices).databases[0];
+    const plain = estimateFleet(without, prices).databases[0];
+
+    // Assess
+    const runs = (30.4 * 86_400) / 300;
+    expect(logs.logArchivesPerMonth).toBeCloseTo(runs, 6);
+    expect(plain.logArchivesPerMonth).toBe(0);
+    const taskUsdPerHour =
+      (billing.task.cpu / 1024) * p('fargateVcpuHour') + (billing.task.memoryMiB / 1024) * p('fargateGbHour') + p('fargateEphemeralGbHour');
+    const archiveHours = (a('taskOverheadMinutes') * 60 + a('logArchiveRunSeconds')) / 3600;
+    expect(logs.usd.fargate - plain.usd.fargate).toBeCloseTo(runs * archiveHours * taskUsdPerHour, 6);
+    expect(logs.usd.stepFunctions - plain.usd.stepFunctions).toBeCloseTo(runs * 5 * p('stepFunctionsTransition'), 6);
+    expect(logs.usd.schedules - plain.usd.schedules).toBeCloseTo(runs * p('schedulerInvocation'), 9);
+    // The per-database lag alarm and its share of log-chain-broken.
+    expect(logs.usd.alarms - plain.usd.alarms).toBeCloseTo(p('alarmMetricMonth') + p('metricsInsightsAlarmMetricMonth'), 9);
+    expect(logs.usd.requests).toBeGreaterThan(plain.usd.requests + runs * a('s3RequestsPerLogArchive') * p('s3PutRequest') - 1e-9);
+    expect(logs.usd.storageStandard).toBeGreaterThan(plain.usd.storageStandard);
+    // At a 5-minute interval the archiving runs cost more than a month of nightly dumps of a 10 GiB database.
+    expect(logs.usd.fargate - plain.usd.fargate).toBeGreaterThan(plain.usd.fargate);
+  });
+
+  it('prices each DR plan: its rehearsal alarm always, and per scheduled rehearsal a drill of every database of the plan', () => {
+    // Prepare
+    const prices = loadUnitPrices();
+    const config = loadConfig('strongbox.config.yaml');
+    const plan = config.drPlans[0];
+    const unscheduled = { ...config, drPlans: [{ ...plan, rehearsal: undefined }] };
+    const weekly = { ...config, drPlans: [{ ...plan, rehearsal: { expression: 'cron(0 4 ? * SUN *)', timezone: 'UTC' } }] };
+
+    // Act
+    const alarmOnly = estimateFleet(unscheduled, prices);
+    const rehearsed = estimateFleet(weekly, prices);
+
+    // Assess
+    expect(alarmOnly.rehearsalUsd).toBeCloseTo(prices.prices.alarmMetricMonth.usd, 9);
+    const members = plan.groups.flatMap((g) => g.databases);
+    const drillRun = (name: string) => {
+      const d = rehearsed.databases.find((x) => x.database === name)!;
+      return d.usd.fargate / (d.backupsPerMonth + d.drillsPerMonth);
+    };
+    const runs = (30.4 * 86_400) / (7 * 86_400);
+    expect(rehearsed.rehearsalUsd).toBeCloseTo(
+      prices.prices.alarmMetricMonth.usd + runs * (prices.prices.schedulerInvocation.usd + members.reduce((s, n) => s + drillRun(n), 0)),
+      6,
+    );
+    expect(rehearsed.totalUsd - alarmOnly.totalUsd).toBeCloseTo(rehearsed.rehearsalUsd - alarmOnly.rehearsalUsd, 6);
   });
 
   it('refuses an unknown option and a bad config with one line each, no stack trace', async () => {

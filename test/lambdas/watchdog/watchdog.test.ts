@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { type AwsStub, mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { LogCursor } from '../../../contracts/logs';
 import { METRICS_NAMESPACE, NO_BACKUP_AGE_SECONDS } from '../../../contracts/metrics';
 import type { DatabasePlan, Plan } from '../../../contracts/plan';
 import { keys, type LatestDrill, type LatestVerified } from '../../../contracts/vault';
@@ -133,6 +134,59 @@ describe('runWatchdog against s3rver', () => {
       expect.objectContaining({ database: 'fresh-db', ageSeconds: 300, withinRpo: true, backupId: fresh.backupId }),
       expect.objectContaining({ database: 'stale-db', ageSeconds: 7200, withinRpo: false }),
       expect.objectContaining({ database: 'none-db', ageSeconds: NO_BACKUP_AGE_SECONDS, withinRpo: false, backupId: undefined }),
+    ]);
+  });
+
+  it('ages a database with a logs block by the log it archived, and by its full dump after a chain break until a newer dump', async () => {
+    // Prepare
+    const client = s3.client();
+    const minutesAgo = (m: number) => new Date(NOW.getTime() - m * 60_000);
+    const cursor = (database: string, coveredUntil: Date, brokenAt?: Date): LogCursor => ({
+      schemaVersion: 1,
+      database,
+      kind: 'binlog',
+      next: { file: 'binlog.000009', position: 4 },
+      coveredUntil: coveredUntil.toISOString(),
+      updatedAt: coveredUntil.toISOString(),
+      ...(brokenAt && {
+        broken: {
+          at: brokenAt.toISOString(),
+          reason: 'binary log binlog.000007 was purged before it was archived',
+          resumedAt: { file: 'binlog.000008', position: 4 },
+        },
+      }),
+    });
+    const put = (c: LogCursor) =>
+      client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys.logCursor(c.database), Body: JSON.stringify(c) }));
+    const logs = { kind: 'binlog' as const, intervalSeconds: 300, windowDays: 7 };
+    const withLogs = (name: string) => ({ ...database(name, 'mariadb', 'critical', 900), logs });
+    for (const name of ['intact-db', 'broken-db', 'renewed-db']) {
+      await plantPointer(client, name, minutesAgo(name === 'renewed-db' ? 30 : 360), 100);
+    }
+    await put(cursor('intact-db', minutesAgo(2)));
+    await put(cursor('broken-db', minutesAgo(1), minutesAgo(60)));
+    await put(cursor('renewed-db', minutesAgo(1), minutesAgo(60)));
+    await plantPointer(client, 'unarchived-db', minutesAgo(10), 100);
+    const emf = captureEmf();
+
+    // Act
+    const points = await watch(
+      client,
+      planOf(withLogs('intact-db'), withLogs('broken-db'), withLogs('renewed-db'), withLogs('unarchived-db')),
+    );
+
+    // Assess
+    expect(emf.value('intact-db', 'RecoveryPointAgeSeconds')).toBe(120);
+    expect(emf.value('broken-db', 'RecoveryPointAgeSeconds')).toBe(21_600);
+    expect(emf.value('renewed-db', 'RecoveryPointAgeSeconds')).toBe(60);
+    expect(emf.value('unarchived-db', 'RecoveryPointAgeSeconds')).toBe(600);
+    expect(emf.value('broken-db', 'DatabaseBreach')).toBe(1);
+    expect(emf.value('intact-db', 'DatabaseBreach')).toBe(0);
+    expect(points.map((p) => [p.database, p.recoveryFrom, p.withinRpo, p.chainBroken?.at])).toEqual([
+      ['intact-db', 'log', true, undefined],
+      ['broken-db', 'full', false, minutesAgo(60).toISOString()],
+      ['renewed-db', 'log', true, undefined],
+      ['unarchived-db', 'full', true, undefined],
     ]);
   });
 

@@ -1,9 +1,12 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputValidationError } from '../../../../contracts/errors';
+import type { LogCoordinates, SegmentManifest } from '../../../../contracts/logs';
+import { keys, mintSegmentId } from '../../../../contracts/vault';
+import { putJson } from '../../../../contracts/vault-io';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { NothingToDrillError, prepareDrill } from '../../../../lambdas/drill/prepare/drill-prepare';
-import { planOf } from '../../fixtures';
+import { databasePlan, planOf } from '../../fixtures';
 import { restoreRoleArn, seedBackup } from '../../restore/resolve/fixtures';
 
 const BUCKET = 'vault';
@@ -149,5 +152,104 @@ describe('drill Prepare', () => {
 
     // Assess
     expect(result).toMatchObject({ backupId: ids.feb, taskRoleArn: 'arn:aws:iam::123456789012:role/from-env-orders' });
+  });
+});
+
+/** A segment manifest as the archiving run writes it, for `ledger`'s binlog. */
+async function seedSegment(s3: S3Client, archivedAt: string, file: string, start: number, next: LogCoordinates): Promise<string> {
+  const segmentId = mintSegmentId('ledger', 'binlog', new Date(archivedAt), file, start);
+  const manifest: SegmentManifest = {
+    schemaVersion: 1,
+    segmentId,
+    database: 'ledger',
+    kind: 'binlog',
+    engine: { serverVersion: '10.11.6-MariaDB', serverId: 1 },
+    serverFile: file,
+    startPosition: start,
+    endPosition: next.file === file ? next.position : start + 100,
+    closed: next.file !== file,
+    next,
+    firstEventAt: archivedAt,
+    lastEventAt: archivedAt,
+    coveredUntil: archivedAt,
+    artifact: {
+      key: keys.segmentData(segmentId),
+      bytes: 10,
+      sha256: 'b'.repeat(64),
+      uncompressedBytes: 30,
+      compression: { algorithm: 'zstd', level: 3 },
+    },
+    tool: { name: 'mariadb-binlog', version: '3.5', args: ['--raw'] },
+    archivedAt,
+  };
+  await putJson(s3, BUCKET, keys.segmentManifest(segmentId), manifest);
+  return segmentId;
+}
+
+describe('drill Prepare, chain drills', () => {
+  let s3rver: LocalS3;
+  let s3: S3Client;
+  const logs = { kind: 'binlog' as const, intervalSeconds: 300, windowDays: 7 };
+  const chainPlan = planOf([{ ...databasePlan('ledger', 'mariadb'), logs }, databasePlan('plain', 'mariadb')]);
+  const deps = () => ({ s3, bucket: BUCKET, plan: chainPlan, restoreRoleArn });
+  const binlog = (file: number, position: number) => ({ binlogFile: `binlog.00000${file}`, binlogPosition: position });
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    s3rver = await startS3rver([BUCKET]);
+    s3 = s3rver.client();
+    const seed = (database: string, at: string, position?: ReturnType<typeof binlog>) =>
+      seedBackup(s3, BUCKET, database, at, { engine: 'mariadb', ...(position && { position }) });
+    ids.mon = await seed('ledger', '2026-03-02T03:00:00Z', binlog(1, 400));
+    ids.tue = await seed('ledger', '2026-03-03T03:00:00Z', binlog(2, 300));
+    // A newer verified dump past a gap in the segments: the newest pair is not joined, the one before is.
+    ids.wed = await seed('ledger', '2026-03-04T03:00:00Z', binlog(3, 700));
+    ids.plainOld = await seed('plain', '2026-03-02T03:00:00Z', binlog(1, 400));
+    ids.plainNew = await seed('plain', '2026-03-03T03:00:00Z', binlog(1, 900));
+    await seedSegment(s3, '2026-03-02T03:05:00Z', 'binlog.000001', 4, { file: 'binlog.000002', position: 4 });
+    await seedSegment(s3, '2026-03-03T03:05:00Z', 'binlog.000002', 4, { file: 'binlog.000002', position: 800 });
+    await seedSegment(s3, '2026-03-04T03:05:00Z', 'binlog.000003', 600, { file: 'binlog.000003', position: 900 });
+  });
+
+  afterAll(async () => {
+    await s3rver.stop();
+  });
+
+  it('drills the older dump of the newest pair an intact run of segments joins, naming the newer one', async () => {
+    // Act
+    const prepared = await prepareDrill({ database: 'ledger' }, execution, deps());
+
+    // Assess
+    expect(prepared.backupId).toBe(ids.mon);
+    expect(prepared.chainToBackupId).toBe(ids.tue);
+    expect(prepared.environment).toEqual([
+      { Name: 'STRONGBOX_COMMAND', Value: 'drill' },
+      { Name: 'STRONGBOX_BACKUP_ID', Value: ids.mon },
+      { Name: 'STRONGBOX_TRIGGER', Value: 'drill:weekly-orders' },
+      { Name: 'STRONGBOX_DRILL_CHAIN_TO', Value: ids.tue },
+    ]);
+  });
+
+  it('drills the newest dump alone for a database without a logs block, whatever its positions', async () => {
+    // Act
+    const prepared = await prepareDrill({ database: 'plain' }, execution, deps());
+
+    // Assess
+    expect(prepared.backupId).toBe(ids.plainNew);
+    expect(prepared.chainToBackupId).toBeUndefined();
+    expect(prepared.environment.map((e) => e.Name)).not.toContain('STRONGBOX_DRILL_CHAIN_TO');
+  });
+
+  it('drills the newest dump alone once no pair is joined (the segment the pair needs is gone)', async () => {
+    // Prepare
+    const gone = mintSegmentId('ledger', 'binlog', new Date('2026-03-03T03:05:00Z'), 'binlog.000002', 4);
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: keys.segmentManifest(gone) }));
+
+    // Act
+    const prepared = await prepareDrill({ database: 'ledger' }, execution, deps());
+
+    // Assess
+    expect(prepared.backupId).toBe(ids.wed);
+    expect(prepared.chainToBackupId).toBeUndefined();
   });
 });

@@ -17,6 +17,8 @@ export interface SeedOptions {
   readonly manifest?: boolean;
   readonly engine?: Manifest['engine']['name'];
   readonly inventory?: Inventory;
+  /** The log coordinates the dump recorded (MySQL/MariaDB binlog file and position). */
+  readonly position?: Manifest['position'];
 }
 
 /** Writes a backup's records (manifest, verification) as the dump task and Verify would. Returns the backupId. */
@@ -24,7 +26,8 @@ export async function seedBackup(s3: S3Client, bucket: string, database: string,
   const backupId = mintBackupId(database, 'full', new Date(at));
   const inventory = options.inventory ?? { exact: true, entries: [{ name: 'public.orders', kind: 'table', count: 3 }] };
   if (options.manifest !== false) {
-    await putJson(s3, bucket, keys.manifest(backupId), manifestFor(backupId, SEED_ARTIFACT, 20, { engine: options.engine, inventory }));
+    const manifest = manifestFor(backupId, SEED_ARTIFACT, 20, { engine: options.engine, inventory });
+    await putJson(s3, bucket, keys.manifest(backupId), options.position ? { ...manifest, position: options.position } : manifest);
   }
   if (options.verified !== 'missing') {
     const verification: Verification = {

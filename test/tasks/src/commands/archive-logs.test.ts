@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LogCursorSchema, restorableRanges, SegmentManifestSchema } from '../../../../contracts/logs';
+import { LogCursorSchema, restorableRanges, SegmentManifestSchema, SegmentVerificationSchema } from '../../../../contracts/logs';
 import { classifySegmentKey, keys } from '../../../../contracts/vault';
 import { getJson, listObjects } from '../../../../contracts/vault-io';
 import { type EngineServer, startMariadb } from '../../../../dev/servers/engines';
@@ -25,6 +25,21 @@ function failingManifests(client: S3Client): S3Client {
       const key = (args.input as { Key?: string }).Key ?? '';
       if (key.endsWith('/manifest.json')) {
         throw new Error('killed before the manifest');
+      }
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  return client;
+}
+
+/** An S3 client whose reads of segment data get the object at `substitute` instead: the vault's bytes changed. */
+function substitutedSegmentReads(client: S3Client, substitute: string): S3Client {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as { Key?: string };
+      if (context.commandName === 'GetObjectCommand' && input.Key?.endsWith('/data.binlog.zst')) {
+        return next({ ...args, input: { ...input, Key: substitute } as typeof args.input });
       }
       return next(args);
     },
@@ -129,6 +144,12 @@ describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
       expect(bytes.length).toBe(segment.artifact.bytes);
     }
     expect((await manifests()).length).toBe(2);
+    for (const segment of result.segments) {
+      const record = (await getJson(s3, BUCKET, keys.segmentVerification(segment.segmentId), SegmentVerificationSchema))?.value;
+      expect(record).toMatchObject({ passed: true, checks: { bytes: true, sha256: true, parsed: true, endPosition: true } });
+      expect(record?.events).toBeGreaterThan(0);
+    }
+    expect(result.verifications.map((v) => v.segmentId)).toEqual(result.segments.map((s) => s.segmentId));
   });
 
   it('writes no segment for a quiet log, and moves the coverage on', async () => {
@@ -226,6 +247,42 @@ describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
     });
     expect(Date.parse(ranges[0].to)).toBeLessThan(Date.parse(result.segments[0].coveredUntil) - 0);
     expect(ranges).toHaveLength(1);
+  });
+
+  it('records a segment whose stored bytes differ from its manifest as failed, breaks the chain there, and goes on', async () => {
+    // Prepare
+    await conn.query("INSERT INTO strongbox.t VALUES (50, 'tampered')");
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'tampered/data.binlog.zst', Body: Buffer.from('not the archived bytes') }));
+    const before = (await getJson(s3, BUCKET, keys.logCursor(DB), LogCursorSchema))?.value;
+
+    // Act
+    const result = await run(substitutedSegmentReads(s3rver.client(), 'tampered/data.binlog.zst'));
+    const all = await manifests();
+    const failed = result.verifications.filter((v) => !v.passed).map((v) => v.segmentId);
+    // A full dump taken where the segment starts: only the segment carries the chain past the dump's own instant.
+    const dumpAt = new Date(Math.floor(Date.parse(before?.coveredUntil ?? '') / 1000) * 1000).toISOString();
+    const chain = {
+      fulls: [{ backupId: `${DB}-20260101T000000Z-full`, at: new Date(dumpAt), position: before?.next }],
+      segments: all,
+      windowStart: new Date(0),
+    };
+
+    // Assess
+    expect(result.segments).toHaveLength(1);
+    const [segment] = result.segments;
+    expect(segment.startPosition).toBe(before?.next.position);
+    const record = (await getJson(s3, BUCKET, keys.segmentVerification(segment.segmentId), SegmentVerificationSchema))?.value;
+    expect(record).toMatchObject({ passed: false, checks: { bytes: false, sha256: false, parsed: false } });
+    expect(record?.reason).toMatch(
+      /^s3:\/\/vault\/logs\/billing\/.* holds 22 bytes with SHA-256 [0-9a-f]{64}, the manifest says \d+ bytes/,
+    );
+    expect(result.broken?.reason).toBe(`segment ${segment.segmentId} failed verification: ${record?.reason}`);
+    expect(result.cursor.broken?.resumedAt).toEqual(segment.next);
+    expect(result.cursor.next).toEqual(segment.next);
+    expect(failed).toEqual([segment.segmentId]);
+    const coveredTo = new Date(Math.floor(Date.parse(segment.coveredUntil) / 1000) * 1000).toISOString();
+    expect(restorableRanges(chain)).toEqual([{ from: dumpAt, to: coveredTo }]);
+    expect(restorableRanges({ ...chain, failedSegmentIds: failed })).toEqual([{ from: dumpAt, to: dumpAt }]);
   });
 
   describe('through the task entrypoint (STRONGBOX_COMMAND=archive-logs)', () => {
