@@ -3,6 +3,7 @@ import type { ChainInput, ChainSegment, FullPoint, LogCursor, SegmentManifest } 
 import { LogCursorSchema, SegmentManifestSchema } from './logs';
 import { classifySegmentKey, keys, type LogKind, logsPrefix, type Manifest, parseSegmentId } from './vault';
 import { getJson, listObjects } from './vault-io';
+import { type BaseBackupManifest, BaseBackupManifestSchema, BaseVerificationSchema, baseKeys, basesPrefix, classifyBaseKey } from './wal';
 
 /**
  * The chain as the vault holds it, read the same way by Resolve (to plan and refuse) and by the restore task
@@ -81,4 +82,35 @@ export async function readChain(
     ...(cursor && { cursor }),
     manifests: new Map(manifests.map((m) => [m.segmentId, m])),
   };
+}
+
+/**
+ * Every base backup of the database that can start a chain: its manifest exists (written last, so the tar is whole)
+ * and Verify has not failed it. Oldest first. Read by Resolve, the drill's Prepare, Retain and the watchdog alike.
+ */
+export async function readBaseManifests(s3: S3Client, bucket: string, database: string): Promise<BaseBackupManifest[]> {
+  const found = new Map<string, Set<string>>();
+  for await (const object of listObjects(s3, bucket, basesPrefix(database))) {
+    const entry = classifyBaseKey(object.key);
+    if (entry) {
+      found.set(entry.baseId, (found.get(entry.baseId) ?? new Set()).add(entry.file));
+    }
+  }
+  const ids = [...found]
+    .filter(([, files]) => files.has('manifest.json'))
+    .map(([id, files]) => ({ id, verified: files.has('verification.json') }));
+  const bases: BaseBackupManifest[] = [];
+  for (let i = 0; i < ids.length; i += READS_AT_ONCE) {
+    const batch = await Promise.all(
+      ids.slice(i, i + READS_AT_ONCE).map(async ({ id, verified }) => {
+        const [manifest, verification] = await Promise.all([
+          getJson(s3, bucket, baseKeys.manifest(id), BaseBackupManifestSchema),
+          verified ? getJson(s3, bucket, baseKeys.verification(id), BaseVerificationSchema) : undefined,
+        ]);
+        return manifest && verification?.value.passed !== false ? [manifest.value] : [];
+      }),
+    );
+    bases.push(...batch.flat());
+  }
+  return bases.sort((a, b) => Date.parse(a.finishedAt) - Date.parse(b.finishedAt) || (a.baseId < b.baseId ? -1 : 1));
 }

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { NAME_SOURCE } from './engines';
-import type { LogCoordinates } from './logs';
+import type { FullPoint, LogCoordinates } from './logs';
 import { compactTimestamp, DatabaseNameSchema, parseBackupId } from './vault';
 
 /**
@@ -110,7 +110,20 @@ export const baseKeys = {
   artifact: (baseId: string) => `${basePrefix(baseId)}base.tar.zst`,
   backupManifest: (baseId: string) => `${basePrefix(baseId)}backup_manifest`,
   manifest: (baseId: string) => `${basePrefix(baseId)}manifest.json`,
+  /**
+   * Verify's read-back of the base (BaseVerificationSchema). A base whose record says `passed: false` is not a
+   * chain start; one without a record (not verified yet) still is, exactly like a segment without one.
+   */
+  verification: (baseId: string) => `${basePrefix(baseId)}verification.json`,
 };
+
+const BASE_KEY = new RegExp(`^bases/${NAME_SOURCE}/\\d{4}/\\d{2}/\\d{2}/([^/]+)/([^/]+)$`);
+
+/** Which record of which base a key under `bases/` is, or undefined for anything else. */
+export function classifyBaseKey(key: string): { baseId: string; file: string } | undefined {
+  const match = BASE_KEY.exec(key);
+  return match ? { baseId: match[1], file: match[2] } : undefined;
+}
 
 const isoDate = z.iso.datetime({ offset: true });
 const sha256Hex = z.string().regex(/^[a-f0-9]{64}$/, { error: 'expected a lowercase hex SHA-256' });
@@ -160,6 +173,26 @@ export const BaseBackupManifestSchema = z.strictObject({
   durationSeconds: z.number().min(0),
 });
 export type BaseBackupManifest = z.infer<typeof BaseBackupManifestSchema>;
+
+/** `verification.json` beside a base's manifest: the stored tar against the manifest's size and SHA-256. */
+export const BaseVerificationSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  baseId: BaseIdSchema,
+  passed: z.boolean(),
+  verifiedAt: isoDate,
+  checks: z.strictObject({ bytes: z.boolean(), sha256: z.boolean(), backupManifest: z.boolean() }),
+  /** The first check that failed, in words; absent when all passed. */
+  reason: z.string().min(1).optional(),
+});
+export type BaseVerification = z.infer<typeof BaseVerificationSchema>;
+
+/**
+ * A base as the log chain sees it (contracts/logs.ts FullPoint): restorable from `finishedAt` (its stop was
+ * written by then), and replay starts at its `start`, so the run of WAL segments holding `start` is its chain.
+ */
+export function basePointOf(base: Pick<BaseBackupManifest, 'baseId' | 'finishedAt' | 'start'>): FullPoint {
+  return { backupId: base.baseId, at: new Date(base.finishedAt), position: base.start };
+}
 
 /** What a PostgreSQL server needs for base backups and WAL archiving, in the words of every message that mentions it. */
 export const WAL_SERVER_NEEDS =
