@@ -7,7 +7,7 @@ import { join } from 'node:path';
  * servers cannot skew another's); its last stdout line is a JSON object of figures. The merged figures are
  * printed as one JSON line, last.
  */
-const SECTIONS = ['dump', 'mariadb', 'retention', 'drill', 'fleet'];
+const SECTIONS = ['dump', 'mariadb', 'basebackup', 'retention', 'drill', 'fleet'];
 
 function runSection(file: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
