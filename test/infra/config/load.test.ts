@@ -300,7 +300,7 @@ describe('parseConfig: logs', () => {
       baseBackup: { expression: 'cron(0 2 * * ? *)', timezone: 'UTC' },
       retainedWalAlarmGiB: 20,
     });
-    expect(plan.databases.orders.logs).toEqual({ kind: 'wal', intervalSeconds: 300, windowDays: 7 });
+    expect(plan.databases.orders.logs).toEqual({ kind: 'wal', intervalSeconds: 300, windowDays: 7, retainedWalAlarmBytes: 20 * 2 ** 30 });
   });
 
   it.each([
