@@ -50,6 +50,8 @@ export const DatabasePlanSchema = z.strictObject({
       kind: z.enum(LOG_KINDS),
       intervalSeconds: z.number().int().positive(),
       windowDays: z.number().int().positive(),
+      /** PostgreSQL WAL only: the RetainedWalBytes alarm threshold (logs.retainedWalAlarmGiB, or its default). */
+      retainedWalAlarmBytes: z.number().int().positive().optional(),
     })
     .optional(),
 });

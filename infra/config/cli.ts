@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { binlogServerNeeds } from '../../contracts/logs';
+import { WAL_SERVER_NEEDS, walSlotName } from '../../contracts/wal';
+import { isRdsEndpoint } from './engines';
 import { checkFleetLimits } from './limits';
 import { ConfigError, configJsonSchema, loadConfig } from './load';
 import type { StrongboxConfig } from './schema';
@@ -84,8 +86,6 @@ function validate(file: string, io: CliIo): number {
   }
 }
 
-const RDS_HOST = /\.rds\.amazonaws\.com(\.cn)?$/i;
-
 /**
  * What each log-archiving database's server must have: synth cannot see the server, so validate says it once,
  * and the archiving task refuses a server without it in the same words.
@@ -95,7 +95,12 @@ export function logNotes(config: StrongboxConfig): string[] {
     if (!db.logs) {
       return [];
     }
-    const needs = RDS_HOST.test(db.connection.host)
+    if (db.engine === 'postgres') {
+      return [
+        `${db.name}: WAL archived every ${db.logs.intervalMinutes} min from the slot ${walSlotName(db.name)}, base backups on ${db.logs.baseBackup?.expression}, any second of the last ${db.logs.windowDays} days restorable; ${WAL_SERVER_NEEDS}`,
+      ];
+    }
+    const needs = isRdsEndpoint(db.connection.host)
       ? binlogServerNeeds(db.logs.intervalMinutes)
       : 'the server needs log_bin ON and binlog_format=ROW';
     return [

@@ -10,3 +10,10 @@ export const REFUSED_ENGINES: Readonly<Partial<Record<Engine, string>>> = {
   mongodb:
     'expected postgres, mysql, mariadb or redis: Strongbox refuses mongodb because its adapter has not been tested against a real MongoDB server (none runs where Strongbox is tested); meanwhile back MongoDB up outside Strongbox (mongodump --archive --oplog on a schedule of your own, or AWS Backup for Amazon DocumentDB) and leave it out of databases',
 };
+
+/** Amazon RDS, Aurora and RDS Proxy endpoints (`*.rds.amazonaws.com`, `.com.cn` in China): managed servers without superuser or physical replication. */
+export const RDS_ENDPOINT = /\.rds\.amazonaws\.com(\.cn)?$/i;
+
+export function isRdsEndpoint(host: string): boolean {
+  return RDS_ENDPOINT.test(host);
+}

@@ -1,5 +1,6 @@
 import { LOG_KIND_BY_ENGINE } from '../../contracts/logs';
 import type { Plan } from '../../contracts/plan';
+import { DEFAULT_RETAINED_WAL_ALARM_GIB } from '../../contracts/wal';
 import { longestGapSeconds, parseScheduleExpression } from './schedule-expression';
 import { DEFAULT_PORTS, type StrongboxConfig } from './schema';
 import { parseDuration, TIER_PRESETS } from './tiers';
@@ -50,6 +51,9 @@ export function buildPlan(config: StrongboxConfig): Plan {
               kind: LOG_KIND_BY_ENGINE[db.engine] ?? 'binlog',
               intervalSeconds: db.logs.intervalMinutes * 60,
               windowDays: db.logs.windowDays,
+              ...(LOG_KIND_BY_ENGINE[db.engine] === 'wal' && {
+                retainedWalAlarmBytes: Math.round((db.logs.retainedWalAlarmGiB ?? DEFAULT_RETAINED_WAL_ALARM_GIB) * 2 ** 30),
+              }),
             },
           }),
         },

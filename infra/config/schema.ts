@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { DATABASE_NAME, ENGINES, ENGINES_NEEDING_CREDENTIALS, REDIS_MODES, TLS_MODES } from '../../contracts/engines';
 import { binlogServerNeeds, LOG_KIND_BY_ENGINE, MIN_LOG_INTERVAL_MINUTES } from '../../contracts/logs';
 import { SECRET_ARN } from '../../contracts/payloads/restore';
+import { DEFAULT_RETAINED_WAL_ALARM_GIB, WAL_SERVER_NEEDS } from '../../contracts/wal';
 import { checkDrPlans, drPlansSchema } from './dr-plans';
-import { REFUSED_ENGINES } from './engines';
+import { isRdsEndpoint, REFUSED_ENGINES } from './engines';
 import { longestGapSeconds, parseScheduleExpression, ScheduleExpressionError } from './schedule-expression';
 import { formatDuration, parseDuration, TIER_PRESETS, TIERS } from './tiers';
 
@@ -109,9 +110,26 @@ export const LogsSchema = z
       .min(1, { error: 'expected a window of at least 1 day' })
       .max(3650, { error: 'expected a window of at most 3650 days' })
       .describe('Days back in which a restore can reach any second; segments are kept that long.'),
+    baseBackup: z
+      .strictObject(
+        {
+          expression: z.string().describe('EventBridge Scheduler expression for the base backup (pg_basebackup).'),
+          timezone: z.string().default('UTC'),
+        },
+        { error: 'expected a schedule object such as { expression: "cron(0 2 ? * SUN *)", timezone: "UTC" }' },
+      )
+      .optional()
+      .describe('postgres only, and required there: when pg_basebackup runs; WAL replays from the newest base before the instant.'),
+    retainedWalAlarmGiB: z
+      .number({ error: 'expected a number of GiB' })
+      .positive({ error: 'expected more than 0 GiB' })
+      .optional()
+      .describe(
+        `postgres only: alarm when Strongbox's slot holds more WAL than this on the server's disk (RetainedWalBytes); default ${DEFAULT_RETAINED_WAL_ALARM_GIB}. Set max_slot_wal_keep_size above it.`,
+      ),
   })
   .describe(
-    "Continuous binlog archiving (mysql, mariadb): restore to any second of the last windowDays. The server needs log_bin ON and binlog_format=ROW; on RDS/Aurora also CALL mysql.rds_set_configuration('binlog retention hours', N) with N at least three intervals in hours.",
+    "Continuous log archiving: restore to any second of the last windowDays. mysql, mariadb (binlog): the server needs log_bin ON and binlog_format=ROW; on RDS/Aurora also CALL mysql.rds_set_configuration('binlog retention hours', N) with N at least three intervals in hours. postgres (base backups + WAL from a physical slot, not on RDS/Aurora): wal_level=replica, a REPLICATION role, free max_wal_senders/max_replication_slots, and max_slot_wal_keep_size advised.",
   );
 
 const FARGATE_CPU = [256, 512, 1024, 2048, 4096, 8192, 16384] as const;
@@ -385,10 +403,20 @@ function checkLogs(
     ctx.addIssue({
       code: 'custom',
       path: ['logs'],
-      message: `expected no logs block for ${db.engine}: continuous log archiving is for mysql and mariadb for now (point-in-time for PostgreSQL is issue 13); remove logs, and the full backup schedule carries the RPO`,
+      message: `expected no logs block for ${db.engine}: continuous log archiving is for mysql, mariadb and postgres; remove logs, and the full backup schedule carries the RPO`,
     });
     return undefined;
   }
+  const wal = db.engine === 'postgres';
+  if (wal && typeof db.connection?.host === 'string' && isRdsEndpoint(db.connection.host)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['logs'],
+      message: `expected no logs block for the RDS/Aurora endpoint ${db.connection.host}: RDS and Aurora PostgreSQL offer no physical replication connection (pg_basebackup, pg_receivewal) to clients, so Strongbox cannot archive their WAL; use RDS's own point-in-time restore (aws rds restore-db-instance-to-point-in-time, or restore-db-cluster-to-point-in-time for Aurora) and remove logs here, so the full backup schedule carries the RPO`,
+    });
+    return undefined;
+  }
+  checkLogsEngineKeys(db, logs, wal, ctx);
   const { intervalMinutes, windowDays } = logs;
   if (!Number.isInteger(intervalMinutes) || !Number.isInteger(windowDays)) {
     return undefined;
@@ -398,10 +426,49 @@ function checkLogs(
     ctx.addIssue({
       code: 'custom',
       path: ['logs', 'intervalMinutes'],
-      message: `expected an interval of at most ${Math.floor(rpoSeconds / 60)} minutes to meet the ${rpoName}: up to one interval of writes is not yet archived; ${binlogServerNeeds(Math.max(1, Math.floor(rpoSeconds / 60)))}`,
+      message: `expected an interval of at most ${Math.floor(rpoSeconds / 60)} minutes to meet the ${rpoName}: up to one interval of writes is not yet archived; ${wal ? WAL_SERVER_NEEDS : binlogServerNeeds(Math.max(1, Math.floor(rpoSeconds / 60)))}`,
+    });
+  }
+  const base = logs.baseBackup;
+  if (wal && base && typeof base.expression === 'string') {
+    checkSchedule(base.expression, base.timezone, ['logs', 'baseBackup'], ctx, (gap) => {
+      if (gap > (windowDays as number) * 86400) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['logs', 'baseBackup', 'expression'],
+          message: `expected base backups at most ${formatDuration((windowDays as number) * 86400)} apart (logs.windowDays), so every window holds a base to replay WAL from; this schedule can leave ${formatDuration(gap)} between base backups`,
+        });
+      }
     });
   }
   return { intervalMinutes: interval, windowDays: windowDays as number };
+}
+
+/** PostgreSQL replays WAL from base backups, which MySQL/MariaDB do not have: each engine's own keys only. */
+function checkLogsEngineKeys(
+  db: Partial<ParsedDatabase>,
+  logs: Partial<z.output<typeof LogsSchema>>,
+  wal: boolean,
+  ctx: z.RefinementCtx,
+): void {
+  if (wal && logs.baseBackup === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['logs', 'baseBackup'],
+      message: `expected a baseBackup schedule for postgres, such as { expression: "cron(0 2 ? * SUN *)" }: WAL replays from a base backup (pg_basebackup), never from a logical dump; ${WAL_SERVER_NEEDS}`,
+    });
+  }
+  if (!wal) {
+    for (const key of ['baseBackup', 'retainedWalAlarmGiB'] as const) {
+      if (logs[key] !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['logs', key],
+          message: `expected no ${key} for ${db.engine}: it belongs to PostgreSQL's WAL archiving; ${db.engine} binlogs replay from the full backups of schedule, so remove logs.${key}`,
+        });
+      }
+    }
+  }
 }
 
 function checkSchedule(

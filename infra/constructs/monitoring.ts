@@ -114,7 +114,12 @@ export class Monitoring extends Construct {
    * names the database) and, per archiving database, `<app>-<db>-log-archive-lag` against its RPO: the lag
    * thresholds differ by database, which one Insights alarm cannot express, and archiving databases are few.
    */
-  public readonly logArchive?: { readonly chainBroken: cloudwatch.Alarm; readonly lag: Readonly<Record<string, cloudwatch.Alarm>> };
+  public readonly logArchive?: {
+    readonly chainBroken: cloudwatch.Alarm;
+    readonly lag: Readonly<Record<string, cloudwatch.Alarm>>;
+    /** PostgreSQL only, per database: `<app>-<db>-retained-wal`, Strongbox's slot holds more WAL on the source than logs.retainedWalAlarmGiB. */
+    readonly retainedWal: Readonly<Record<string, cloudwatch.Alarm>>;
+  };
   /** One per DR plan: its last rehearsal failed a database or took longer than drPlans[].rto (chat). */
   public readonly rehearsals: Readonly<Record<string, cloudwatch.Alarm>>;
 
@@ -201,7 +206,29 @@ export class Monitoring extends Construct {
       });
       route(lag[db.name], pages(db));
     }
-    return { chainBroken, lag };
+    const retainedWal: Record<string, cloudwatch.Alarm> = {};
+    for (const db of archiving) {
+      const threshold = db.logs?.retainedWalAlarmBytes;
+      if (threshold === undefined) {
+        continue;
+      }
+      retainedWal[db.name] = new cloudwatch.Alarm(this, `RetainedWal-${db.name}`, {
+        alarmName: `${app}-${db.name}-retained-wal`,
+        alarmDescription: `Strongbox's replication slot on ${db.name} holds more than ${threshold} bytes of WAL on the database's own disk: archiving is not draining it. Check the log-archive executions now; the server keeps WAL until then (or invalidates the slot at max_slot_wal_keep_size, which breaks the chain until the next base backup).`,
+        metric: databaseMetric(db, METRIC.retainedWalBytes, {
+          statistic: cloudwatch.Stats.MAXIMUM,
+          period: Duration.seconds(Math.max(60, db.logs?.intervalSeconds ?? 300)),
+        }),
+        threshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        datapointsToAlarm: 1,
+        // Silence is the lag alarm's: a run that does not report cannot say how much the slot holds.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      route(retainedWal[db.name], pages(db));
+    }
+    return { chainBroken, lag, retainedWal };
   }
 
   /** Every alarm, for an alarm-status widget: a handful, whatever the fleet size. */

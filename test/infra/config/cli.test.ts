@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
+import { WAL_SERVER_NEEDS } from '../../../contracts/wal';
 import { runCli } from '../../../infra/config/cli';
 import { configJsonSchema } from '../../../infra/config/load';
 
@@ -90,6 +91,30 @@ describe('npm run validate', () => {
       `${file}: note: inventory: binlog archived every 10 min, any second of the last 2 days restorable; the server needs log_bin ON and binlog_format=ROW`,
       `${file}: valid (4 databases)`,
     ]);
+  });
+
+  it('states what a PostgreSQL server needs for WAL archiving, naming the slot Strongbox creates', () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'strongbox-cli-'));
+    const file = join(dir, 'wal.yaml');
+    const doc = parseDocument(readFileSync('strongbox.config.yaml', 'utf8'));
+    doc.setIn(
+      ['databases', 0, 'logs'],
+      doc.createNode({ intervalMinutes: 5, windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' } }),
+    );
+    doc.setIn(['databases', 0, 'connection', 'host'], 'orders-pg.internal.example.com');
+    writeFileSync(file, doc.toString());
+    const io = capture();
+
+    // Act
+    const code = runCli(['validate', '--config', file], io.io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(io.out[0]).toBe(
+      `${file}: note: orders: WAL archived every 5 min from the slot strongbox_orders, base backups on cron(0 2 * * ? *), any second of the last 7 days restorable; ${WAL_SERVER_NEEDS}`,
+    );
+    expect(io.out[0]).toMatch(/wal_level=replica.*REPLICATION.*max_wal_senders.*max_replication_slots.*max_slot_wal_keep_size/);
   });
 
   it('reports a missing file as a problem, not a crash', () => {

@@ -279,11 +279,69 @@ describe('parseConfig: logs', () => {
     expect(PlanSchema.parse(runtimePlan(plan)).databases.billing.logs?.intervalSeconds).toBe(300);
   });
 
+  it('accepts PostgreSQL logs with a base backup schedule on a self-managed server, and plans WAL', () => {
+    // Prepare
+    const text = exampleWith([
+      [['databases', 0, 'connection', 'host'], 'orders-pg.internal.example.com'],
+      [
+        ['databases', 0, 'logs'],
+        { intervalMinutes: 5, windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' }, retainedWalAlarmGiB: 20 },
+      ],
+    ]);
+
+    // Act
+    const config = parseConfig(text);
+    const plan = buildPlan(config);
+
+    // Assess
+    expect(config.databases[0].logs).toEqual({
+      intervalMinutes: 5,
+      windowDays: 7,
+      baseBackup: { expression: 'cron(0 2 * * ? *)', timezone: 'UTC' },
+      retainedWalAlarmGiB: 20,
+    });
+    expect(plan.databases.orders.logs).toEqual({ kind: 'wal', intervalSeconds: 300, windowDays: 7, retainedWalAlarmBytes: 20 * 2 ** 30 });
+  });
+
   it.each([
     {
       case: 'logs for an engine whose logs are not archived yet',
-      edits: [[['databases', 0, 'logs'], { intervalMinutes: 5, windowDays: 7 }]],
-      line: /^line \d+: databases\[0\]\.logs: found \{.*\}; expected no logs block for postgres: continuous log archiving is for mysql and mariadb for now .*remove logs/,
+      edits: [[['databases', 3, 'logs'], { intervalMinutes: 5, windowDays: 7 }]],
+      line: /^line \d+: databases\[3\]\.logs: found \{.*\}; expected no logs block for redis: continuous log archiving is for mysql, mariadb and postgres; remove logs/,
+    },
+    {
+      case: 'PostgreSQL logs on an RDS/Aurora endpoint, pointing to RDS point-in-time restore',
+      edits: [[['databases', 0, 'logs'], { intervalMinutes: 5, windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' } }]],
+      line: /^line \d+: databases\[0\]\.logs: found .*; expected no logs block for the RDS\/Aurora endpoint orders\.cluster-abc123\.eu-west-1\.rds\.amazonaws\.com: RDS and Aurora PostgreSQL offer no physical replication connection .*restore-db-cluster-to-point-in-time for Aurora\) and remove logs here/,
+    },
+    {
+      case: 'PostgreSQL logs without a base backup schedule, saying what the server needs',
+      edits: [
+        [['databases', 0, 'connection', 'host'], 'orders-pg.internal.example.com'],
+        [['databases', 0, 'logs'], { intervalMinutes: 5, windowDays: 7 }],
+      ],
+      line: /databases\[0\]\.logs\.baseBackup: .*expected a baseBackup schedule for postgres, such as \{ expression: "cron\(0 2 \? \* SUN \*\)" \}: WAL replays from a base backup .*wal_level=replica.*REPLICATION.*max_wal_senders.*max_replication_slots.*max_slot_wal_keep_size/,
+    },
+    {
+      case: 'base backups further apart than the window',
+      edits: [
+        [['databases', 0, 'connection', 'host'], 'orders-pg.internal.example.com'],
+        [['databases', 0, 'logs'], { intervalMinutes: 5, windowDays: 3, baseBackup: { expression: 'cron(0 2 ? * SUN *)' } }],
+      ],
+      line: 'databases[0].logs.baseBackup.expression: found "cron(0 2 ? * SUN *)"; expected base backups at most 3d apart (logs.windowDays), so every window holds a base to replay WAL from; this schedule can leave 7d between base backups',
+    },
+    {
+      case: 'a PostgreSQL key in a binlog block',
+      edits: [[['databases', 1, 'logs'], { intervalMinutes: 5, windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' } }]],
+      line: /databases\[1\]\.logs\.baseBackup: .*expected no baseBackup for mariadb: it belongs to PostgreSQL's WAL archiving; mariadb binlogs replay from the full backups of schedule, so remove logs\.baseBackup/,
+    },
+    {
+      case: 'a PostgreSQL interval longer than the RPO, with what the server needs',
+      edits: [
+        [['databases', 0, 'connection', 'host'], 'orders-pg.internal.example.com'],
+        [['databases', 0, 'logs'], { intervalMinutes: 20, windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' } }],
+      ],
+      line: /databases\[0\]\.logs\.intervalMinutes: found 20; expected an interval of at most 15 minutes to meet the critical tier RPO of 15m: up to one interval of writes is not yet archived; the server needs wal_level=replica/,
     },
     {
       case: 'an interval longer than the RPO, with what the server needs',

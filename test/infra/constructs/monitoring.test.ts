@@ -285,6 +285,39 @@ describe('Monitoring routing', () => {
     expect(Object.keys(archiving.monitoring.logArchive?.lag ?? {})).toEqual(['billing']);
   });
 
+  it('adds a RetainedWalBytes alarm per PostgreSQL archiving database at its threshold, and none for binlog databases', () => {
+    // Prepare
+    const plan = monitoringPlan();
+    const [pgName, pgDb] = Object.entries(plan.databases).find(([, db]) => db.engine === 'postgres') as [string, Plan['databases'][string]];
+    const withLogs: Plan = {
+      ...plan,
+      databases: {
+        ...plan.databases,
+        [pgName]: { ...pgDb, logs: { kind: 'wal', intervalSeconds: 300, windowDays: 7, retainedWalAlarmBytes: 8 * 2 ** 30 } },
+        billing: { ...plan.databases.billing, logs: { kind: 'binlog', intervalSeconds: 300, windowDays: 7 } },
+      },
+    };
+
+    // Act
+    const archiving = synth({ plan: withLogs }, true);
+
+    // Assess
+    expect(Object.keys(archiving.monitoring.logArchive?.retainedWal ?? {})).toEqual([pgName]);
+    expect(archiving.alarm(`acme-${pgName}-retained-wal`).Properties).toMatchObject({
+      MetricName: 'RetainedWalBytes',
+      Namespace: 'Strongbox',
+      Dimensions: [
+        { Name: 'Database', Value: pgName },
+        { Name: 'Engine', Value: 'postgres' },
+      ],
+      Statistic: 'Maximum',
+      Period: 300,
+      Threshold: 8 * 2 ** 30,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
   it('gives each tier alarm exactly the databases of its tier as contributors, and no pager for a fleet that never pages', () => {
     // Prepare
     const base = monitoringPlan();
