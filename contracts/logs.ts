@@ -601,3 +601,43 @@ export function planReplayTo(stop: ReplayStop, input: ChainInput): StopPlan | un
   }
   return undefined;
 }
+
+// --- Physical chain drill (issue 13 step 6): a base and the log up to a full dump's point ---
+
+/** A physical base (PostgreSQL base backup) as the chain drill sees it: replay starts at `position`. */
+export interface ChainBase extends FullPoint {
+  /** The first point recovery may stop at (the base's stop: the copy is consistent from there). */
+  readonly consistentAt?: LogCoordinates;
+}
+
+/**
+ * The newest full dump that a physical base and the archived log recover to exactly, with the newest such base:
+ * one intact run of segments holds the base's start and the dump's coordinates, the base is consistent at or
+ * before them, and the run holds log past them (recovery to a position learns it got there only from the next
+ * record, so a run that ends exactly at the dump's coordinates cannot prove it). Undefined when no dump qualifies:
+ * the drill then restores the newest dump alone.
+ */
+export function newestRecoverablePoint(
+  points: readonly ChainPoint[],
+  bases: readonly ChainBase[],
+  segments: readonly ChainSegment[],
+): { readonly point: ChainPoint; readonly base: ChainBase; readonly link: ChainLink } | undefined {
+  const newestFirst = <T extends { readonly at: Date; readonly backupId: string }>(list: readonly T[]) =>
+    [...list].sort((a, b) => b.at.getTime() - a.at.getTime() || (a.backupId < b.backupId ? 1 : -1));
+  const runs = runsOf(segments, undefined);
+  const candidates = newestFirst(bases).filter((b): b is ChainBase & { position: LogCoordinates } => b.position !== undefined);
+  for (const point of newestFirst(points)) {
+    for (const base of candidates) {
+      if (compareLogCoordinates(base.consistentAt ?? base.position, point.position) > 0) {
+        continue;
+      }
+      const run = runHolding(runs, base.position);
+      const link =
+        run && compareLogCoordinates(point.position, run.next) < 0 && segmentsBetween(base.position, point.position, run.segments);
+      if (link) {
+        return { point, base, link };
+      }
+    }
+  }
+  return undefined;
+}

@@ -346,6 +346,32 @@ export const DrillRecordSchema = z.strictObject({
       replaySeconds: z.number().min(0),
     })
     .optional(),
+  // --- PostgreSQL chain drill (issue 13 step 6) ---
+  /**
+   * A PostgreSQL chain drill: after restoring `backupId`, the base `baseId` was recovered with the archived WAL to the
+   * LSN `backupId` recorded, counted exactly and compared with `backupId`'s exact inventory. `restoreSeconds` includes
+   * `recoverySeconds`. Absent for other drills, and in every record written before PostgreSQL chain drills.
+   */
+  recovery: z
+    .strictObject({
+      /** The base backup (contracts/wal.ts BaseIdSchema, `<database>-<yyyymmddThhmmssZ>-base`; wal.ts imports this module). */
+      baseId: BackupIdSchema,
+      /** The dump's LSN, `recovery_target_lsn`. */
+      targetLsn: z.string().min(1),
+      /** The promoted server's first LSN: replay ended just before it. Absent when recovery failed. */
+      reachedLsn: z.string().min(1).optional(),
+      /** WAL files restore_command delivered, in order (each checked against its segment's SHA-256). */
+      walFiles: z.array(z.string()),
+      /** `pg_verifybackup -n` of the extracted base against PostgreSQL's own backup_manifest; absent when it did not run. */
+      verifybackup: z.strictObject({ passed: z.boolean(), detail: z.string().optional() }).optional(),
+      /** `pg_amcheck --heapallindexed` of the recovered cluster; absent when it did not run. */
+      amcheck: z.strictObject({ passed: z.boolean(), detail: z.string().optional() }).optional(),
+      /** The recovered cluster's counts against the dump's exact inventory. */
+      mismatches: z.array(MismatchSchema),
+      /** The recovery phase (download, extract, replay, promote; pg_verifybackup excluded), part of restoreSeconds. */
+      recoverySeconds: z.number().min(0),
+    })
+    .optional(),
 });
 export type DrillRecord = z.infer<typeof DrillRecordSchema>;
 

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { ENGINES } from '../engines';
 import { BackupIdSchema, DatabaseNameSchema, InventorySchema } from '../vault';
+import { BaseIdSchema } from '../wal';
 import { EnvironmentSchema, RestoreExecutionSchema } from './restore';
 
 /** Payloads of the drill state machine: it restores the newest verified backup into a throwaway engine. */
@@ -28,6 +29,11 @@ export const DrillPreparedSchema = z.strictObject({
    * dump, up to whose coordinates the log is replayed after restoring `backupId`. Absent for a single-dump drill.
    */
   chainToBackupId: BackupIdSchema.optional(),
+  /**
+   * A PostgreSQL chain drill (issue 13 step 6): the base recovered with the archived WAL to the LSN `backupId`
+   * recorded, after `backupId` itself is restored. Absent when no usable base and intact WAL reach that LSN.
+   */
+  recoveryBaseId: BaseIdSchema.optional(),
 });
 export type DrillPrepared = z.infer<typeof DrillPreparedSchema>;
 

@@ -7,6 +7,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
+import { basesPrefix } from '../../contracts/wal';
 import { AppFunction } from './app-function';
 import { functionSteps } from './locked-failure-path';
 import { LogsKey } from './logs-key';
@@ -17,6 +18,9 @@ import { lambdaInvoke } from './retries';
 import { grantRestoreRunTasks, restoreRoleEnvironment } from './run-task-grants';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_PATHS } from './vault';
+
+/** `bases/`: every database's PostgreSQL base backups (contracts/wal.ts), the folder above `bases/<database>/`. */
+const BASES_FOLDER = basesPrefix('db').replace(/[^/]+\/$/, '');
 
 export interface DrillWorkflowProps {
   readonly plan: Plan;
@@ -32,8 +36,10 @@ export interface DrillWorkflowProps {
 /**
  * The drill machine (JSONPath), started per database by its drill schedule with `{"database": "<name>"}`:
  *
- *   Prepare (newest verified backup) -> Drill (ECS RunTask .sync, STRONGBOX_COMMAND=drill: throwaway engine in
- *   the task, inventory vs manifest, sanity checks, drill.json, DrillPassed/MeasuredRTOSeconds) -> Report (chat)
+ *   Prepare (newest verified backup; with logs, a chain pair: two dumps joined by binlog segments, or for PostgreSQL a
+ *   dump and a base whose WAL reaches the dump's LSN, passed as STRONGBOX_DRILL_CHAIN_TO / STRONGBOX_RECOVERY_BASE_ID)
+ *   -> Drill (ECS RunTask .sync, STRONGBOX_COMMAND=drill: throwaway engine in the task, inventory vs manifest, sanity
+ *   checks, drill.json, DrillPassed/MeasuredRTOSeconds) -> Report (chat)
  *   Drill failure -> ReportFailure (chat, DrillPassed=0 when the task left no drill.json; returns the message) -> Fail
  *   Prepare or Report failure -> ReadError (Lambda's error JSON reduced to type and message) -> Fail
  *   The Fail state's cause is the message the chat got (`Drill of <db> FAILED ...`): no stack frame.
@@ -80,6 +86,14 @@ export class DrillWorkflow extends Construct {
     if (databases.some((db) => db.logs)) {
       // Chain drill (issue 12 step 6): Prepare reads segment manifests to find two dumps the log joins.
       props.vault.grantUnder(this.functions.prepare.function, VAULT_PATHS.logs, {
+        objectActions: ['s3:GetObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'decrypt',
+      });
+    }
+    if (databases.some((db) => db.logs?.kind === 'wal')) {
+      // PostgreSQL chain drill (issue 13 step 6): Prepare reads the base manifests (readBaseManifests) to pair a dump with a base.
+      props.vault.grantUnder(this.functions.prepare.function, BASES_FOLDER, {
         objectActions: ['s3:GetObject'],
         listActions: ['s3:ListBucket'],
         key: 'decrypt',

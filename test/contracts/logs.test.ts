@@ -9,6 +9,7 @@ import {
   type LogCoordinates,
   LogCursorSchema,
   newestChainPair,
+  newestRecoverablePoint,
   parseGtid,
   planReplay,
   planReplayTo,
@@ -587,5 +588,62 @@ describe('planReplayTo: a position or a GTID', () => {
     expect(bad.success).toBe(false);
     expect(parseGtid('3e11fa47-71ca-11e1-9e33-c80aa9429562:23')).toEqual({ stream: '3e11fa47-71ca-11e1-9e33-c80aa9429562', seq: 23n });
     expect(describeStop({ kind: 'position', file: 'binlog.000002', position: 6000 })).toBe('position binlog.000002:6000');
+  });
+});
+
+describe('newestRecoverablePoint (PostgreSQL chain drill: a base and the WAL up to a dump)', () => {
+  // WAL files 1 to 3 as one run (1 and 2 closed, 3 a tail), then file 5 after a gap (file 4 never archived).
+  const wal = (n: number) => `0000000100000000000000${n.toString(16).toUpperCase().padStart(2, '0')}`;
+  const MiB16 = 16 * 1024 * 1024;
+  const closed = (n: number) => segment(wal(n), 0, at(wal(n + 1), 0), T0 + n * 60_000, T0 + n * 60_000);
+  const segments = [
+    closed(1),
+    closed(2),
+    segment(wal(3), 0, at(wal(3), 4096), T0 + 180_000, T0 + 180_000),
+    segment(wal(5), 0, at(wal(5), MiB16 / 2), T0 + 300_000, T0 + 300_000),
+  ];
+  const point = (minutes: number, position: LogCoordinates) => ({
+    backupId: `orders-20261121T03${String(minutes).padStart(2, '0')}00Z-full`,
+    at: new Date(T0 + minutes * 60_000),
+    position,
+  });
+  const base = (minutes: number, start: LogCoordinates, consistentAt: LogCoordinates) => ({
+    backupId: `orders-20261121T03${String(minutes).padStart(2, '0')}00Z-base`,
+    at: new Date(T0 + minutes * 60_000),
+    position: start,
+    consistentAt,
+  });
+
+  it('pairs the newest dump an intact run reaches with the newest base consistent before it, skipping a dump past the gap', () => {
+    // Prepare
+    const older = base(0, at(wal(1), 40), at(wal(1), 9000));
+    const newer = base(2, at(wal(2), 40), at(wal(2), 5000));
+    const dumps = [point(1, at(wal(1), 20_000)), point(3, at(wal(3), 1000)), point(6, at(wal(5), 100))];
+
+    // Act
+    const found = newestRecoverablePoint(dumps, [newer, older], segments);
+
+    // Assess
+    expect(found?.point.backupId).toBe(dumps[1].backupId);
+    expect(found?.base.backupId).toBe(newer.backupId);
+    expect(found?.link.segments.map((s) => s.serverFile)).toEqual([wal(2), wal(3)]);
+  });
+
+  it('takes an older base when the newer one becomes consistent only after the dump, and none for a dump at the end of the WAL', () => {
+    // Prepare
+    const older = base(0, at(wal(1), 40), at(wal(1), 9000));
+    const lateConsistent = base(2, at(wal(2), 40), at(wal(3), 2000));
+    const atTheEnd = point(4, at(wal(3), 4096));
+
+    // Act
+    const found = newestRecoverablePoint([point(3, at(wal(3), 1000))], [lateConsistent, older], segments);
+    const none = newestRecoverablePoint([atTheEnd], [older], segments);
+    const beforeEveryBase = newestRecoverablePoint([point(1, at(wal(1), 20))], [older], segments);
+
+    // Assess
+    expect(found?.base.backupId).toBe(older.backupId);
+    expect(found?.link.segments.map((s) => s.serverFile)).toEqual([wal(1), wal(2), wal(3)]);
+    expect(none).toBeUndefined();
+    expect(beforeEveryBase).toBeUndefined();
   });
 });

@@ -1,13 +1,14 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { InputValidationError, parseInput, StrongboxError } from '../../../contracts/errors';
-import { readSegmentManifests } from '../../../contracts/log-chain';
-import { type ChainPoint, newestChainPair } from '../../../contracts/logs';
+import { readBaseManifests, readSegmentManifests } from '../../../contracts/log-chain';
+import { type ChainBase, type ChainPoint, newestChainPair, newestRecoverablePoint } from '../../../contracts/logs';
 import { DrillInputSchema, type DrillPrepared } from '../../../contracts/payloads/drill';
 import type { RestoreExecution } from '../../../contracts/payloads/restore';
 import type { Plan } from '../../../contracts/plan';
 import { TASK_ENV } from '../../../contracts/task-env';
 import { keys, type LogKind, ManifestSchema } from '../../../contracts/vault';
 import { getJson } from '../../../contracts/vault-io';
+import { basePointOf, parseLsn, walCoordinates } from '../../../contracts/wal';
 import { listStoredBackups, newestVerified, pointStatus, type StoredBackup } from '../../restore/resolve/recovery-points';
 
 /** There is nothing to drill: the database has no verified backup. The drill fails, so its alarm fires. */
@@ -24,7 +25,9 @@ export interface DrillPrepareDeps {
 /**
  * Picks what to drill and the drill task's environment. A database with a logs block gets a chain drill when two
  * consecutive verified dumps among the newest few are joined by an intact run of segments: the older one is
- * restored and the log replayed up to the newer one's coordinates. Otherwise the newest verified backup alone.
+ * restored and the log replayed up to the newer one's coordinates. A PostgreSQL database (WAL) gets one when a
+ * verified dump's LSN lies in an intact WAL run that also holds a usable base taken before it: the dump is
+ * restored, and the base recovered to that LSN and compared with the dump. Otherwise the newest verified backup alone.
  */
 export async function prepareDrill(rawInput: unknown, execution: RestoreExecution, deps: DrillPrepareDeps): Promise<DrillPrepared> {
   const input = parseInput(DrillInputSchema, rawInput, 'drill input');
@@ -39,8 +42,9 @@ export async function prepareDrill(rawInput: unknown, execution: RestoreExecutio
   if (!newest) {
     throw new NothingToDrillError(`"${input.database}" has no verified backup to drill; the newest backups failed or are not verified yet`);
   }
-  const chain = db.logs ? await chainPair(deps, input.database, db.logs.kind, backups) : undefined;
-  const backupId = chain?.from ?? newest.backupId;
+  const chain = db.logs?.kind === 'binlog' ? await chainPair(deps, input.database, db.logs.kind, backups) : undefined;
+  const recovery = db.logs?.kind === 'wal' ? await recoverablePair(deps, input.database, backups) : undefined;
+  const backupId = chain?.from ?? recovery?.backupId ?? newest.backupId;
   return {
     database: input.database,
     engine: db.engine,
@@ -53,8 +57,10 @@ export async function prepareDrill(rawInput: unknown, execution: RestoreExecutio
       { Name: TASK_ENV.backupId, Value: backupId },
       { Name: TASK_ENV.trigger, Value: `drill:${execution.name}` },
       ...(chain ? [{ Name: TASK_ENV.drillChainTo, Value: chain.to }] : []),
+      ...(recovery ? [{ Name: TASK_ENV.recoveryBaseId, Value: recovery.baseId }] : []),
     ],
     ...(chain && { chainToBackupId: chain.to }),
+    ...(recovery && { recoveryBaseId: recovery.baseId }),
   };
 }
 
@@ -94,4 +100,52 @@ async function chainPair(
   const segments = await readSegmentManifests(deps.s3, deps.bucket, database, kind, oldest.at);
   const pair = newestChainPair(points, segments);
   return pair && { from: pair.from.backupId, to: pair.to.backupId };
+}
+
+/**
+ * The PostgreSQL chain drill's pair: the newest of the newest few verified dumps whose LSN an intact WAL run reaches
+ * from a usable base (readBaseManifests: whole and not failed by Verify) that is consistent before that LSN, and the
+ * newest such base.
+ */
+async function recoverablePair(
+  deps: DrillPrepareDeps,
+  database: string,
+  backups: readonly StoredBackup[],
+): Promise<{ backupId: string; baseId: string } | undefined> {
+  const bases = await readBaseManifests(deps.s3, deps.bucket, database);
+  const newestBase = bases.at(-1);
+  if (!newestBase) {
+    return undefined;
+  }
+  // One timeline and one WAL segment size per chain (contracts/wal.ts): the newest base's name every dump's LSN.
+  const coordinates = (lsn: string) => walCoordinates(newestBase.timeline, parseLsn(lsn), newestBase.walSegmentBytes);
+  const points: ChainPoint[] = [];
+  for (let i = backups.length - 1; i >= 0 && points.length < CHAIN_CANDIDATES; i--) {
+    const backup = backups[i];
+    if (!(await pointStatus(deps.s3, deps.bucket, backup)).usable) {
+      continue;
+    }
+    const manifest = (await getJson(deps.s3, deps.bucket, keys.manifest(backup.backupId), ManifestSchema))?.value;
+    const lsn = manifest?.position?.lsn;
+    if (!manifest || !lsn) {
+      continue;
+    }
+    points.push({ backupId: backup.backupId, at: new Date(manifest.startedAt), position: coordinates(lsn) });
+  }
+  const newestPoint = points[0];
+  if (!newestPoint) {
+    return undefined;
+  }
+  // Bases newer than every candidate dump cannot be before any of them; of the rest, as many as dumps are weighed.
+  const candidates = bases.filter((b) => Date.parse(b.startedAt) <= newestPoint.at.getTime()).slice(-CHAIN_CANDIDATES);
+  const oldest = candidates[0];
+  if (!oldest) {
+    return undefined;
+  }
+  const chainBases: ChainBase[] = candidates
+    .filter((b) => b.timeline === newestBase.timeline && b.walSegmentBytes === newestBase.walSegmentBytes)
+    .map((b) => ({ ...basePointOf(b), consistentAt: b.stop }));
+  const segments = await readSegmentManifests(deps.s3, deps.bucket, database, 'wal', new Date(oldest.startedAt));
+  const found = newestRecoverablePoint(points, chainBases, segments);
+  return found && { backupId: found.point.backupId, baseId: found.base.backupId };
 }

@@ -59,7 +59,7 @@ export async function reportDrill(event: DrillReportEvent, deps: DrillReportDeps
     passed: record.passed,
   } satisfies LatestDrill);
   const summary = record.passed
-    ? `Drill of ${prepared.database} passed: ${prepared.backupId} restored into a throwaway engine in ${record.restoreSeconds} s; inventory matches the manifest, ${record.checks.length} sanity checks passed.`
+    ? `Drill of ${prepared.database} passed: ${prepared.backupId} restored into a throwaway engine in ${record.restoreSeconds} s; inventory matches the manifest, ${record.checks.length} sanity checks passed.${describeRecovery(record)}`
     : `Drill of ${prepared.database} FAILED: ${prepared.backupId} restored in ${record.restoreSeconds} s but ${describeFailures(record)}`;
   const rtoSeconds = deps.plan?.databases[prepared.database]?.rtoSeconds;
   if (!record.passed || (rtoSeconds !== undefined && record.restoreSeconds > rtoSeconds)) {
@@ -80,9 +80,18 @@ function failed(event: DrillReportEvent, summary: string): DrillFailure {
   return { passed: false, error: 'DrillFailedError', cause: new DrillFailedError(summary).message };
 }
 
+/** A PostgreSQL chain drill's sentence: the second, physical method agreed with the dump. */
+function describeRecovery(record: DrillRecord): string {
+  const r = record.recovery;
+  return r
+    ? ` Base ${r.baseId} and ${r.walFiles.length} WAL files recovered to the dump's LSN ${r.targetLsn} in ${r.recoverySeconds} s (included above) agree with it to the row; pg_verifybackup and pg_amcheck passed.`
+    : '';
+}
+
 function describeFailures(record: DrillRecord): string {
   const parts = [
     ...record.mismatches.map(describeMismatch),
+    ...(record.recovery?.mismatches ?? []).map((m) => `recovered base ${record.recovery?.baseId}: ${describeMismatch(m)}`),
     ...record.checks.filter((c) => !c.passed).map((c) => `check ${c.name} failed${c.detail ? ` (${c.detail})` : ''}`),
   ];
   return parts.join('; ') || 'the drill failed';

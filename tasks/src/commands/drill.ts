@@ -20,6 +20,7 @@ import { startDecompressor } from '../stream/compress';
 import { openObject } from '../stream/download';
 import type { TaskDeps } from './backup';
 import { fetchSegment, planChain } from './drill-chain';
+import { chainDrillLsn, type WalChainOutcome } from './drill-wal-chain';
 import { loadManifest, runRestore } from './restore';
 
 /**
@@ -35,11 +36,20 @@ import { loadManifest, runRestore } from './restore';
  * segments are replayed from this dump's coordinates up to the next dump's, and the result is compared with the
  * next dump's exact inventory. That proves every link between the two, not only that each file decompresses.
  * The replay is part of MeasuredRTOSeconds, as it is of a restore to an instant.
+ *
+ * A PostgreSQL chain drill (STRONGBOX_RECOVERY_BASE_ID names a base): after the dump's own drill, with its throwaway
+ * server stopped, the base is recovered with the archived WAL to the LSN the dump recorded and compared with the
+ * dump's exact inventory (drill-wal-chain.ts). drill.json gains `recovery`; the recovery is part of
+ * MeasuredRTOSeconds, as it is of a restore to an instant (recovery, then the logical delivery the dump's restore
+ * stands for).
  */
 export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<Record<string, unknown>> {
   const env = settings.env;
-  if (env.STRONGBOX_RECOVERY_BASE_ID) {
-    return (await import('./drill-wal-chain')).runWalChainDrill(settings, deps);
+  const baseId = env.STRONGBOX_RECOVERY_BASE_ID;
+  if (baseId && env.STRONGBOX_ENGINE !== 'postgres') {
+    throw new TaskEnvError(
+      `${TASK_ENV.recoveryBaseId}: set for ${env.STRONGBOX_ENGINE}; the base-and-WAL chain drill is PostgreSQL only (unset it)`,
+    );
   }
   const backupId = env.STRONGBOX_BACKUP_ID;
   if (!backupId) {
@@ -49,6 +59,8 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
   }
   const bucket = env.STRONGBOX_VAULT_BUCKET;
   const manifest = await loadManifest(deps, bucket, backupId);
+  // Refused before the restore: a dump without an LSN cannot be recovered to.
+  const targetLsn = baseId ? chainDrillLsn(manifest) : undefined;
   const chainTo = env[TASK_ENV.drillChainTo];
   // The next dump's manifest holds the expected inventory and where the replay ends.
   const next = chainTo ? await loadManifest(deps, bucket, chainTo) : undefined;
@@ -67,6 +79,7 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
   let phase: 'restore' | 'replay' = 'restore';
   let replay: DrillRecord['replay'];
   let record: DrillRecord;
+  let dumpRestored = false;
   try {
     server = loadsAtStart ? undefined : await startThrowaway(spec);
     const database = drill.database(env.STRONGBOX_DB_NAME);
@@ -98,6 +111,8 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
           // The throwaway server has none of the source's roles: they are created from the backup's stored definitions.
           STRONGBOX_RESTORE_CREATE_ROLES: 'true',
           STRONGBOX_RESTORE_PRIVILEGES: drill.privileges(manifest),
+          // The dump itself is restored here; its base is recovered afterwards, by the chain drill.
+          STRONGBOX_RECOVERY_BASE_ID: undefined,
         },
       },
       deps,
@@ -135,6 +150,7 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
       ],
       ...(replay && { replay }),
     };
+    dumpRestored = true;
   } catch (error) {
     // A restore that fails is the drill's most important finding: it is recorded, not just thrown.
     record = {
@@ -155,6 +171,18 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
       rmSync(loadDirectory, { recursive: true, force: true });
     }
   }
+  // The dump's throwaway server is gone by now: the recovered cluster gets the disk to itself.
+  let chain: WalChainOutcome | undefined;
+  if (baseId && dumpRestored) {
+    chain = await (await import('./drill-wal-chain')).drillWalChain(settings, deps, manifest, baseId);
+    record = {
+      ...record,
+      passed: record.passed && chain.passed,
+      restoreSeconds: Math.round((restoreSeconds + chain.recovery.recoverySeconds) * 1000) / 1000,
+      checks: [...record.checks, ...chain.checks],
+      recovery: chain.recovery,
+    };
+  }
   DrillRecordSchema.parse(record);
   await putJson(await deps.s3(), bucket, keys.drill(backupId), record);
   publishDatabaseMetrics(taskMetrics(), { database: env.STRONGBOX_DATABASE, engine: env.STRONGBOX_ENGINE }, [
@@ -170,9 +198,27 @@ export async function runDrill(settings: TaskSettings, deps: TaskDeps): Promise<
   if (!record.passed) {
     const why = [
       ...record.mismatches.map(describeMismatch),
+      ...(record.recovery?.mismatches ?? []).map((m) => `recovered ${baseId}: ${describeMismatch(m)}`),
       ...record.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail ?? 'failed'}`),
     ];
-    throw new DrillFailedError(`drill of ${backupId} failed (drill.json written): ${why.join('; ')}`);
+    const what = chain && !chain.passed ? `chain drill of ${baseId} against ${backupId}` : `drill of ${backupId}`;
+    throw new DrillFailedError(`${what} failed (drill.json written): ${why.join('; ')}`);
+  }
+  if (chain) {
+    return {
+      command: 'drill',
+      mode: 'wal-chain',
+      ok: true,
+      backupId,
+      baseId,
+      lsn: targetLsn,
+      passed: true,
+      restoreSeconds: record.restoreSeconds,
+      recoverySeconds: chain.recovery.recoverySeconds,
+      walFiles: chain.recovery.walFiles.length,
+      // The chain's own checks; drill.json lists the dump's drill checks before them.
+      checks: chain.checks,
+    };
   }
   return { command: 'drill', ok: true, backupId, passed: true, restoreSeconds: record.restoreSeconds, checks: record.checks.length };
 }

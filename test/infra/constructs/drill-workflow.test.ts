@@ -1,4 +1,6 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { Template } from 'aws-cdk-lib/assertions';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DrillRecord, keys } from '../../../contracts/vault';
@@ -152,5 +154,41 @@ describe('DrillWorkflow', () => {
     expect(result.path[0]).toBe('Prepare');
     expect(result.path).not.toContain('Drill');
     expect(result.path.at(-1)).toBe('DrillFailed');
+  });
+});
+
+describe('DrillWorkflow, PostgreSQL chain drills', () => {
+  /** Every S3 action the Prepare function's role is granted, with the resources of each statement. */
+  function prepareGrants(databases: Parameters<typeof planOf>[0]) {
+    const parts = workflowStack(planOf(databases));
+    const workflow = new DrillWorkflow(parts.stack, 'Drill', { plan: planOf(databases), ...workflowProps(parts) });
+    const roleId = parts.stack.getLogicalId((workflow.functions.prepare.function.role as iam.Role).node.defaultChild as iam.CfnRole);
+    const policies = Template.fromStack(parts.stack).findResources('AWS::IAM::Policy');
+    const statements = Object.values(policies)
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleId))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown; Condition?: unknown }[]);
+    return JSON.stringify(statements);
+  }
+  const wal = { kind: 'wal' as const, intervalSeconds: 300, windowDays: 7 };
+
+  it('lets Prepare list and read the base manifests under bases/ once a PostgreSQL database archives WAL', () => {
+    // Act
+    const grants = prepareGrants([{ ...databasePlan('orders', 'postgres'), logs: wal }]);
+
+    // Assess
+    expect(grants).toContain('arn:aws:s3:::strongbox-vault-primary/bases/*');
+    expect(grants).toContain('"s3:prefix":["bases/*"]');
+  });
+
+  it('grants Prepare nothing under bases/ when no database archives WAL', () => {
+    // Act
+    const grants = prepareGrants([
+      databasePlan('orders', 'postgres'),
+      { ...databasePlan('billing', 'mariadb'), logs: { ...wal, kind: 'binlog' as const } },
+    ]);
+
+    // Assess
+    expect(grants).toContain('arn:aws:s3:::strongbox-vault-primary/logs/*');
+    expect(grants).not.toContain('bases/');
   });
 });

@@ -4,6 +4,14 @@ import { InputValidationError } from '../../../../contracts/errors';
 import type { LogCoordinates, SegmentManifest } from '../../../../contracts/logs';
 import { keys, mintSegmentId } from '../../../../contracts/vault';
 import { putJson } from '../../../../contracts/vault-io';
+import {
+  type BaseBackupManifest,
+  type BaseVerification,
+  baseKeys,
+  formatLsn,
+  lsnOfCoordinates,
+  mintBaseId,
+} from '../../../../contracts/wal';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { NothingToDrillError, prepareDrill } from '../../../../lambdas/drill/prepare/drill-prepare';
 import { databasePlan, planOf } from '../../fixtures';
@@ -251,5 +259,163 @@ describe('drill Prepare, chain drills', () => {
     // Assess
     expect(prepared.backupId).toBe(ids.wed);
     expect(prepared.chainToBackupId).toBeUndefined();
+  });
+});
+
+const WAL_BYTES = 16 * 1024 * 1024;
+/** WAL file `n` of timeline 1, as PostgreSQL names it. */
+const walFile = (n: number) => `0000000100000000000000${n.toString(16).toUpperCase().padStart(2, '0')}`;
+const lsnAt = (file: number, offset: number) => formatLsn(lsnOfCoordinates({ file: walFile(file), position: offset }).lsn);
+
+/** A whole WAL file's segment manifest, as archive-wal writes it: closed (to the next file) or the tail up to `end`. */
+async function seedWal(s3: S3Client, database: string, archivedAt: string, file: number, end?: number): Promise<string> {
+  const segmentId = mintSegmentId(database, 'wal', new Date(archivedAt), walFile(file), 0);
+  const manifest: SegmentManifest = {
+    schemaVersion: 1,
+    segmentId,
+    database,
+    kind: 'wal',
+    engine: { serverVersion: '15.8' },
+    serverFile: walFile(file),
+    startPosition: 0,
+    endPosition: end ?? WAL_BYTES,
+    closed: end === undefined,
+    next: end === undefined ? { file: walFile(file + 1), position: 0 } : { file: walFile(file), position: end },
+    coveredUntil: archivedAt,
+    artifact: {
+      key: keys.segmentData(segmentId),
+      bytes: 10,
+      sha256: 'c'.repeat(64),
+      uncompressedBytes: WAL_BYTES,
+      compression: { algorithm: 'zstd', level: 3 },
+    },
+    tool: { name: 'pg_receivewal', version: '15.8', args: ['--slot', 'strongbox_pgchain'] },
+    archivedAt,
+  };
+  await putJson(s3, BUCKET, keys.segmentManifest(segmentId), manifest);
+  return segmentId;
+}
+
+/** A base backup's manifest (and Verify's record, unless `verified` is 'missing'), starting and consistent in WAL file `file`. */
+async function seedBase(s3: S3Client, database: string, finishedAt: string, file: number, verified: boolean | 'missing'): Promise<string> {
+  const baseId = mintBaseId(database, new Date(Date.parse(finishedAt) - 60_000));
+  const manifest: BaseBackupManifest = {
+    schemaVersion: 1,
+    baseId,
+    database,
+    kind: 'base',
+    trigger: 'schedule',
+    engine: { name: 'postgres', serverVersion: '15.8', majorVersion: 15 },
+    timeline: 1,
+    walSegmentBytes: WAL_BYTES,
+    startLsn: lsnAt(file, 40),
+    stopLsn: lsnAt(file, 4096),
+    start: { file: walFile(file), position: 40 },
+    stop: { file: walFile(file), position: 4096 },
+    slot: `strongbox_${database}`,
+    artifact: {
+      key: baseKeys.artifact(baseId),
+      format: 'tar',
+      bytes: 10,
+      sha256: 'd'.repeat(64),
+      uncompressedBytes: 30,
+      compression: { algorithm: 'zstd', level: 3 },
+      parts: 1,
+      partSizeBytes: 8 * 1024 * 1024,
+    },
+    backupManifest: { key: baseKeys.backupManifest(baseId), bytes: 10, sha256: 'e'.repeat(64) },
+    tool: { name: 'pg_basebackup', version: '15.8', args: ['-Ft', '-X', 'none', '-D', '-'] },
+    startedAt: new Date(Date.parse(finishedAt) - 60_000).toISOString(),
+    finishedAt,
+    durationSeconds: 60,
+  };
+  await putJson(s3, BUCKET, baseKeys.manifest(baseId), manifest);
+  if (verified !== 'missing') {
+    const verification: BaseVerification = {
+      schemaVersion: 1,
+      baseId,
+      passed: verified,
+      verifiedAt: finishedAt,
+      checks: { bytes: true, sha256: verified, backupManifest: true },
+      ...(!verified && { reason: 'sha256 differs from the manifest' }),
+    };
+    await putJson(s3, BUCKET, baseKeys.verification(baseId), verification);
+  }
+  return baseId;
+}
+
+describe('drill Prepare, PostgreSQL chain drills', () => {
+  let s3rver: LocalS3;
+  let s3: S3Client;
+  const logs = { kind: 'wal' as const, intervalSeconds: 300, windowDays: 7 };
+  const chainPlan = planOf([
+    { ...databasePlan('pgchain', 'postgres'), logs },
+    { ...databasePlan('pgnobase', 'postgres'), logs },
+  ]);
+  const deps = () => ({ s3, bucket: BUCKET, plan: chainPlan, restoreRoleArn });
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    s3rver = await startS3rver([BUCKET]);
+    s3 = s3rver.client();
+    const dump = (database: string, at: string, lsn: string) => seedBackup(s3, BUCKET, database, at, { position: { lsn } });
+    // WAL files 1 to 4 archived as one run: 1, 2 and 3 closed, 4 the tail.
+    for (const file of [1, 2, 3]) {
+      ids[`wal${file}`] = await seedWal(s3, 'pgchain', `2026-03-0${file + 1}T04:00:00Z`, file);
+    }
+    ids.wal4 = await seedWal(s3, 'pgchain', '2026-03-05T04:00:00Z', 4, 8192);
+    ids.baseMon = await seedBase(s3, 'pgchain', '2026-03-02T02:00:00Z', 1, true);
+    ids.mon = await dump('pgchain', '2026-03-02T03:00:00Z', lsnAt(2, 100));
+    // Not verified yet: still a chain start, like a segment without a record.
+    ids.baseTue = await seedBase(s3, 'pgchain', '2026-03-03T02:00:00Z', 2, 'missing');
+    // Verify found the tar damaged: never a chain start, though it is the newest base before the newest dump.
+    ids.baseWed = await seedBase(s3, 'pgchain', '2026-03-04T02:00:00Z', 3, false);
+    ids.thu = await dump('pgchain', '2026-03-05T03:00:00Z', lsnAt(4, 100));
+    ids.plainNewest = await dump('pgnobase', '2026-03-05T03:00:00Z', lsnAt(1, 100));
+  });
+
+  afterAll(async () => {
+    await s3rver.stop();
+  });
+
+  it('pairs the newest dump with the newest usable base whose WAL run reaches its LSN, skipping a base Verify failed', async () => {
+    // Act
+    const prepared = await prepareDrill({ database: 'pgchain' }, execution, deps());
+
+    // Assess
+    expect(prepared.backupId).toBe(ids.thu);
+    expect(prepared.recoveryBaseId).toBe(ids.baseTue);
+    expect(prepared.chainToBackupId).toBeUndefined();
+    expect(prepared.environment).toEqual([
+      { Name: 'STRONGBOX_COMMAND', Value: 'drill' },
+      { Name: 'STRONGBOX_BACKUP_ID', Value: ids.thu },
+      { Name: 'STRONGBOX_TRIGGER', Value: 'drill:weekly-orders' },
+      { Name: 'STRONGBOX_RECOVERY_BASE_ID', Value: ids.baseTue },
+    ]);
+  });
+
+  it('drills the newest dump alone when the database has no base backup', async () => {
+    // Act
+    const prepared = await prepareDrill({ database: 'pgnobase' }, execution, deps());
+
+    // Assess
+    expect(prepared.backupId).toBe(ids.plainNewest);
+    expect(prepared.recoveryBaseId).toBeUndefined();
+    expect(prepared.environment.map((e) => e.Name)).not.toContain('STRONGBOX_RECOVERY_BASE_ID');
+  });
+
+  it('falls back to an older dump once a WAL gap cuts the newest off, then to the newest dump alone once no run holds a base', async () => {
+    // Prepare: WAL file 3 gone, so file 4 (the newest dump's LSN) is no longer reached from a base
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: keys.segmentManifest(ids.wal3) }));
+
+    // Act
+    const older = await prepareDrill({ database: 'pgchain' }, execution, deps());
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: keys.segmentManifest(ids.wal2) }));
+    const alone = await prepareDrill({ database: 'pgchain' }, execution, deps());
+
+    // Assess
+    expect(older).toMatchObject({ backupId: ids.mon, recoveryBaseId: ids.baseMon });
+    expect(alone.backupId).toBe(ids.thu);
+    expect(alone.recoveryBaseId).toBeUndefined();
   });
 });

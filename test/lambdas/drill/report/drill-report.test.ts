@@ -279,6 +279,46 @@ describe('drill Report', () => {
     expect(runs[2].recorded).toEqual([breach]);
   });
 
+  it('names the recovered base in chat for a PostgreSQL chain drill, and a recovered mismatch when it fails', async () => {
+    // Prepare
+    const { metrics } = metricsRecorder();
+    const recovery = (baseId: string): NonNullable<DrillRecord['recovery']> => ({
+      baseId,
+      targetLsn: '0/4001150',
+      reachedLsn: '0/4001238',
+      walFiles: ['000000010000000000000003', '000000010000000000000004'],
+      verifybackup: { passed: true, detail: 'backup successfully verified' },
+      amcheck: { passed: true, detail: 'no corruption found' },
+      mismatches: [],
+      recoverySeconds: 7.1,
+    });
+    const passing = await drilled('2026-03-07T03:00:00Z', (id) =>
+      drillRecord(id, { restoreSeconds: 19.6, recovery: recovery('orders-20260306T020000Z-base') }),
+    );
+    const failing = await drilled('2026-03-08T03:00:00Z', (id) =>
+      drillRecord(id, {
+        passed: false,
+        restoreSeconds: 19.6,
+        recovery: { ...recovery('orders-20260307T020000Z-base'), mismatches: [{ name: 'public.ledger', expected: 630, actual: 629 }] },
+      }),
+    );
+
+    // Act
+    await reportDrill({ prepared: prepared(passing) }, deps(metrics));
+    const passed = message().content.description;
+    sns.resetHistory();
+    const error = await reportDrill({ prepared: prepared(failing) }, deps(metrics)).catch((e: unknown) => e);
+
+    // Assess
+    expect(passed).toBe(
+      `Drill of orders passed: ${passing} restored into a throwaway engine in 19.6 s; inventory matches the manifest, 2 sanity checks passed. Base orders-20260306T020000Z-base and 2 WAL files recovered to the dump's LSN 0/4001150 in 7.1 s (included above) agree with it to the row; pg_verifybackup and pg_amcheck passed.`,
+    );
+    expect(error).toBeInstanceOf(DrillFailedError);
+    expect((error as Error).message).toBe(
+      `Drill of orders FAILED: ${failing} restored in 19.6 s but recovered base orders-20260307T020000Z-base: public.ledger: expected 630, found 629`,
+    );
+  });
+
   it('runs behind the middy handler with the parser on the drill payload', async () => {
     // Prepare
     process.env.STRONGBOX_VAULT_BUCKET = BUCKET;
