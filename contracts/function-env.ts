@@ -136,7 +136,9 @@ export const ResolveEnvSchema = functionEnv({
     .number({ error: "expected the whole GiB of the PostgreSQL task's ephemeral storage, 20 to 200" })
     .int({ error: "expected the whole GiB of the PostgreSQL task's ephemeral storage, 20 to 200" })
     .min(20, { error: "expected the whole GiB of the PostgreSQL task's ephemeral storage, 20 to 200" })
-    .max(200, { error: "expected the whole GiB of the PostgreSQL task's ephemeral storage, 20 to 200" }),
+    .max(200, { error: "expected the whole GiB of the PostgreSQL task's ephemeral storage, 20 to 200" })
+    // Unset (a Resolve deployed before WAL recovery, or a hand-made environment): Fargate's default, the floor.
+    .optional(),
 });
 export const GuardEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
 export const ValidateEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
