@@ -270,6 +270,23 @@ describe('restore Resolve: PostgreSQL WAL recovery', () => {
     expect(env(resolved)[TASK_ENV.recoveryName]).toBe('before-migration-42');
   });
 
+  it('keeps the RunTask overrides of a recovery small: identifiers and one stop, never a segment list', async () => {
+    // Act
+    const resolved = await resolve({ database: 'ledger', restorePoint: 'p'.repeat(63), include: ['public.ledger'] });
+
+    // Assess
+    const overrides = JSON.stringify({
+      TaskRoleArn: resolved.taskRoleArn,
+      ContainerOverrides: [{ Name: 'dump', Environment: resolved.environment }],
+    });
+    expect(overrides.length).toBeLessThan(1500);
+    expect(overrides).not.toContain(ids.one);
+    expect(resolved.environment.map((e) => e.Name).filter((n) => n.startsWith('STRONGBOX_RECOVERY_'))).toEqual([
+      TASK_ENV.recoveryBaseId,
+      TASK_ENV.recoveryName,
+    ]);
+  });
+
   it('refuses a recovery whose cluster cannot fit the task disk, naming the sizes and the way out', async () => {
     // Act
     const small = await failure({ database: 'big', pointInTime: '2026-03-10T08:03:00Z' });
