@@ -5,6 +5,7 @@ import {
   compareLogCoordinates,
   describeRanges,
   type FullPoint,
+  type LogCoordinates,
   planReplay,
   planReplayTo,
   restorableRanges,
@@ -121,7 +122,7 @@ export async function planWalRecovery(
   });
   // Newest first: of two bases that reach a stop, the newer one needs less WAL.
   const consistent = bases.filter((base) => segmentsBetween(base.start, base.stop, chain.segments) !== undefined).reverse();
-  const input_ = { ...chain, fulls: [...consistent.map(basePointOf), ...dumps.fulls] };
+  const planning = { ...chain, fulls: [...consistent.map(basePointOf), ...dumps.fulls] };
   const refuse = (field: 'pointInTime' | 'lsn' | 'restorePoint', expected: string) => {
     const broken = chain.cursor?.broken;
     const none =
@@ -134,12 +135,12 @@ export async function planWalRecovery(
       }`,
     );
   };
-  const ranges = () => describeRanges(restorableRanges(input_));
+  const ranges = () => describeRanges(restorableRanges(planning));
 
   let base: BaseBackupManifest | undefined;
   let segmentIds: readonly string[] = [];
   if (stop.kind === 'instant') {
-    const plan = planReplay(new Date(stop.at), input_);
+    const plan = planReplay(new Date(stop.at), planning);
     if (!plan) {
       throw refuse('pointInTime', `an instant in the restorable ranges of "${input.database}": ${ranges()}`);
     }
@@ -244,8 +245,11 @@ function targetOf(stop: RecoveryStop, run: readonly SegmentManifest[]): Recovery
 
 /** The WAL segments from the one holding the base's start to the end of their contiguous run, in replay order. */
 function walFrom(base: BaseBackupManifest, chain: Chain): SegmentManifest[] {
-  const ends = [...new Map(chain.segments.map((s) => [`${s.next.file}:${s.next.position}`, s.next])).values()].sort((a, b) =>
-    compareLogCoordinates(b, a),
+  // Only where no segment continues can a run end; the furthest such end that the base reaches is its run's.
+  const key = (c: LogCoordinates) => `${c.file}:${c.position}`;
+  const starts = new Set(chain.segments.map((s) => key({ file: s.serverFile, position: s.startPosition })));
+  const ends = [...new Map(chain.segments.filter((s) => !starts.has(key(s.next))).map((s) => [key(s.next), s.next])).values()].sort(
+    (a, b) => compareLogCoordinates(b, a),
   );
   for (const end of ends) {
     if (compareLogCoordinates(end, base.stop) < 0) {
