@@ -206,7 +206,9 @@ export const RestoreInputSchema = z
       .max(LIMITS.pointInTimeChars, { error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"', abort: true })
       .pipe(z.iso.datetime({ offset: true, error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"' }))
       .optional()
-      .describe('Restore the newest verified backup taken at or before this instant (not in the future).'),
+      .describe(
+        'Restore the newest verified backup taken at or before this instant (not in the future); for a database with logs, that very second (binlog replay, or PostgreSQL WAL recovery).',
+      ),
     latest: z.literal(true, { error: 'expected true (or leave the field out)' }).optional().describe('Restore the newest verified backup.'),
     position: z
       .strictObject(
