@@ -210,6 +210,20 @@ describe('restore Resolve: PostgreSQL WAL recovery', () => {
     expect(env(resolved)).not.toHaveProperty(TASK_ENV.recoveryBaseId);
   });
 
+  it('keeps "latest" and "backupId" of a database with WAL on its logical backups, as before', async () => {
+    // Act
+    const latest = await resolve({ database: 'ledger', latest: true });
+    const byId = await resolve({ database: 'ledger', backupId: dumpId });
+
+    // Assess
+    for (const resolved of [latest, byId]) {
+      expect(resolved.backupId).toBe(dumpId);
+      expect(resolved.recovery).toBeUndefined();
+      expect(resolved.replay).toBeUndefined();
+      expect(env(resolved)[TASK_ENV.backupId]).toBe(dumpId);
+    }
+  });
+
   it('refuses an instant outside the restorable ranges, listing them (the base without archived WAL is not one)', async () => {
     // Act
     const error = await failure({ database: 'ledger', pointInTime: '2026-03-10T11:00:00Z' });
