@@ -29,6 +29,12 @@ export const FUNCTION_ENV = {
   objectLock: 'STRONGBOX_OBJECT_LOCK',
   /** Set only by the local runtime: the S3-compatible endpoint standing in for the vaults. */
   s3Endpoint: TASK_ENV.s3Endpoint,
+  // --- PostgreSQL restore to an instant (issue #13 step 5) ---
+  /**
+   * Fargate ephemeral storage, in GiB, of the PostgreSQL task definitions (infra/constructs/dump-task.ts): Resolve
+   * refuses a WAL recovery whose base cannot fit there (contracts/recovery.ts recoveryDiskRefusal).
+   */
+  postgresTaskStorageGiB: 'STRONGBOX_POSTGRES_TASK_STORAGE_GIB',
 } as const;
 
 export class MissingEnvironmentError extends Error {
@@ -122,7 +128,18 @@ export const NotifyEnvSchema = functionEnv({
   region,
 });
 export const ReleaseLockEnvSchema = functionEnv({ vaultBucket: bucket });
-export const ResolveEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic'), restoreRoleArnTemplate });
+export const ResolveEnvSchema = functionEnv({
+  vaultBucket: bucket,
+  chatTopicArn: arn('the chat SNS topic'),
+  restoreRoleArnTemplate,
+  postgresTaskStorageGiB: z.coerce
+    .number({ error: "expected the whole GiB of the PostgreSQL task's ephemeral storage, 20 to 200" })
+    .int({ error: "expected the whole GiB of the PostgreSQL task's ephemeral storage, 20 to 200" })
+    .min(20, { error: "expected the whole GiB of the PostgreSQL task's ephemeral storage, 20 to 200" })
+    .max(200, { error: "expected the whole GiB of the PostgreSQL task's ephemeral storage, 20 to 200" })
+    // Unset (a Resolve deployed before WAL recovery, or a hand-made environment): Fargate's default, the floor.
+    .optional(),
+});
 export const GuardEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
 export const ValidateEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });
 export const RestoreNotifyEnvSchema = functionEnv({ vaultBucket: bucket, chatTopicArn: arn('the chat SNS topic') });

@@ -2,7 +2,9 @@ import { isIP } from 'node:net';
 import * as z from 'zod';
 import { ENGINES, MYSQL_IDENTIFIER, POSTGRES_IDENTIFIER, TLS_MODES } from '../engines';
 import { GTID, LogCoordinatesSchema, ReplayStopSchema } from '../logs';
+import { RESTORE_POINT_NAME_BYTES } from '../recovery';
 import { BackupIdSchema, DatabaseNameSchema, LOG_FILE_NAME, MismatchSchema, parseBackupId } from '../vault';
+import { BaseIdSchema } from '../wal';
 import { ExecutionContextSchema } from './backup';
 
 /**
@@ -19,7 +21,11 @@ import { ExecutionContextSchema } from './backup';
  * and, for a database with a `logs` block (binlog archiving), two more, replayed from the log after a full dump:
  *   { "position": { "file": "binlog.000042", "position": 1234 } }   up to that server position
  *   { "gtid": "0-1-4711" }                                          up to and including that transaction
- * (a `pointInTime` of such a database replays the log up to that second).
+ * (a `pointInTime` of such a database replays the log up to that second), and for a PostgreSQL database with a
+ * `logs` block (WAL archiving), recovered from a base backup and the WAL inside the restore task:
+ *   { "lsn": "16/B374D848" }                                        up to and including the WAL record at that LSN
+ *   { "restorePoint": "before-migration-42" }                       up to that pg_create_restore_point() name
+ * (a `pointInTime` of such a database recovers the WAL up to the end of that second).
  */
 
 /** A Secrets Manager secret ARN; the config's secretArn fields use the same rule. */
@@ -52,6 +58,8 @@ export const LIMITS = {
   confirmChars: 64,
   pointInTimeChars: 64,
   gtidChars: 64,
+  /** `FFFFFFFF/FFFFFFFF`: two 32-bit halves in hex. */
+  lsnChars: 17,
   requestedByChars: 200,
 } as const;
 
@@ -155,7 +163,32 @@ export const RestoreTargetSchema = z
   .describe('Where to restore to. Credentials are read by the task from secretArn; they are never part of the input.');
 export type RestoreTarget = z.infer<typeof RestoreTargetSchema>;
 
-const RECOVERY_POINT_FIELDS = ['backupId', 'pointInTime', 'latest', 'position', 'gtid'] as const;
+const RECOVERY_POINT_FIELDS = ['backupId', 'pointInTime', 'latest', 'position', 'gtid', 'lsn', 'restorePoint'] as const;
+
+// --- PostgreSQL restore to an instant, an LSN or a restore point (issue #13 step 5) ---
+const LSN_INPUT = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
+const LSN_EXPECTED = 'expected a PostgreSQL LSN such as "16/B374D848" (pg_current_wal_lsn(), pg_waldump)';
+const RESTORE_POINT_EXPECTED = `expected the name given to pg_create_restore_point(), 1 to ${RESTORE_POINT_NAME_BYTES} bytes`;
+
+/** The console's stop fields of a WAL recovery, merged into RestoreInputSchema below. */
+const WAL_STOP_FIELDS = {
+  lsn: z
+    .string({ error: LSN_EXPECTED })
+    .max(LIMITS.lsnChars, { error: LSN_EXPECTED, abort: true })
+    .regex(LSN_INPUT, { error: LSN_EXPECTED })
+    .optional()
+    .describe(
+      'PostgreSQL with logs: recover the newest base backup consistent before it with the archived WAL, up to and including the record at this LSN.',
+    ),
+  restorePoint: z
+    .string({ error: RESTORE_POINT_EXPECTED })
+    .min(1, { error: RESTORE_POINT_EXPECTED })
+    .refine((name) => Buffer.byteLength(name) <= RESTORE_POINT_NAME_BYTES, { error: RESTORE_POINT_EXPECTED, abort: true })
+    .optional()
+    .describe(
+      'PostgreSQL with logs: recover the newest base backup with the archived WAL up to this restore point (pg_create_restore_point); PostgreSQL finds the name while it replays.',
+    ),
+} as const;
 
 export const PRIVILEGE_MODES = ['restore', 'skip'] as const;
 export const ROLE_MODES = ['require', 'create'] as const;
@@ -173,7 +206,9 @@ export const RestoreInputSchema = z
       .max(LIMITS.pointInTimeChars, { error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"', abort: true })
       .pipe(z.iso.datetime({ offset: true, error: 'expected an ISO 8601 date-time with a zone, such as "2026-11-21T03:30:00Z"' }))
       .optional()
-      .describe('Restore the newest verified backup taken at or before this instant (not in the future).'),
+      .describe(
+        'Restore the newest verified backup taken at or before this instant (not in the future); for a database with logs, that very second (binlog replay, or PostgreSQL WAL recovery).',
+      ),
     latest: z.literal(true, { error: 'expected true (or leave the field out)' }).optional().describe('Restore the newest verified backup.'),
     position: z
       .strictObject(
@@ -201,7 +236,8 @@ export const RestoreInputSchema = z
     dryRun: z
       .literal(true, { error: 'expected true (or leave the field out)' })
       .optional()
-      .describe('Return the plan (full backup, log segments, expected end event) and stop: the target is not touched.'),
+      .describe('Return the plan (full backup or base backup, log segments, expected end, task disk) and stop: the target is not touched.'),
+    ...WAL_STOP_FIELDS,
     target: RestoreTargetSchema,
     include: z
       .array(
@@ -332,6 +368,57 @@ export const ReplayPlanSchema = z.strictObject({
 });
 export type ReplayPlanPayload = z.infer<typeof ReplayPlanSchema>;
 
+// --- PostgreSQL restore to an instant, an LSN or a restore point (issue #13 step 5) ---
+const LSN_TEXT = z.string().regex(LSN_INPUT);
+
+/**
+ * What a WAL recovery stops at, as the console asked for it (the instant as given; whole seconds are the rule, see
+ * RecoveryPlanSchema.target).
+ */
+export const RecoveryStopSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('instant'), at: z.iso.datetime({ offset: true }) }),
+  z.strictObject({ kind: z.literal('lsn'), lsn: LSN_TEXT }),
+  z.strictObject({ kind: z.literal('name'), name: z.string().min(1) }),
+]);
+export type RecoveryStop = z.infer<typeof RecoveryStopSchema>;
+
+/**
+ * A PostgreSQL point-in-time restore as Resolve plans it and a dry run returns it: the base backup the task
+ * recovers, the WAL it is expected to fetch, the task's disk, and the stop in the task's terms.
+ */
+export const RecoveryPlanSchema = z.strictObject({
+  baseId: BaseIdSchema,
+  timeline: z.number().int().min(1),
+  stop: RecoveryStopSchema,
+  /**
+   * The recovery target the task receives (STRONGBOX_RECOVERY_*). An instant becomes the last millisecond of its
+   * second (every commit logged in that second is applied, as for a binlog replay), held to what the archived WAL
+   * covers; an instant in the quiet tail after the last WAL segment, which the archiver's cursor vouches for, is
+   * the end of the archived WAL, because nothing was written between.
+   */
+  target: z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('time'), at: z.iso.datetime({ offset: true }) }),
+    z.strictObject({ kind: z.literal('lsn'), lsn: LSN_TEXT }),
+    z.strictObject({ kind: z.literal('name'), name: z.string().min(1) }),
+    z.strictObject({ kind: z.literal('end') }),
+  ]),
+  /** The base's start and stop LSN: recovery replays from the first, and is consistent from the second on. */
+  baseStartLsn: LSN_TEXT,
+  baseStopLsn: LSN_TEXT,
+  /** The compressed tar fetched, and the cluster it extracts to. */
+  baseBytes: z.number().int().min(0),
+  clusterBytes: z.number().int().min(0),
+  /** WAL segments from the base's start to the end of their contiguous run, in replay order (PostgreSQL stops at the target). */
+  segmentIds: z.array(z.string()),
+  segmentBytes: z.number().int().min(0),
+  /** What the recovery needs of the task's disk (contracts/recovery.ts recoveryDiskBytes) and what the task has. */
+  diskBytes: z.number().int().min(0),
+  ephemeralStorageGiB: z.number().int().min(1),
+  /** The newest point that WAL run reaches: its last segment, the newest instant it covers and its end LSN. */
+  expectedEnd: z.strictObject({ segmentId: z.string(), coveredUntil: z.iso.datetime({ offset: true }), lsn: LSN_TEXT }),
+});
+export type RecoveryPlanPayload = z.infer<typeof RecoveryPlanSchema>;
+
 /** What Resolve hands to every later state: the input with the recovery point and the target settled. */
 export const ResolvedRestoreSchema = z.strictObject({
   database: DatabaseNameSchema,
@@ -380,6 +467,9 @@ export const ResolvedRestoreSchema = z.strictObject({
   replay: ReplayPlanSchema.optional(),
   /** The input asked for the plan only: the machine ends after Resolve, the target untouched. */
   dryRun: z.literal(true).optional(),
+  // --- PostgreSQL restore to an instant, an LSN or a restore point (issue #13 step 5) ---
+  /** A PostgreSQL WAL recovery: `backupId` is then the base's id, and the task recovers it (no logical backup is read). */
+  recovery: RecoveryPlanSchema.optional(),
 });
 export type ResolvedRestore = z.infer<typeof ResolvedRestoreSchema>;
 
@@ -429,6 +519,8 @@ export const RestoreAuditSchema = z.strictObject({
   ignoredDefiners: z.array(z.string()).optional(),
   /** A restore to an instant, a position or a GTID: the stop and every log segment replayed after the full dump, as planned. */
   replay: ReplayPlanSchema.optional(),
+  /** A PostgreSQL point-in-time restore: the base, the stop and every WAL segment planned, the task's disk. */
+  recovery: RecoveryPlanSchema.optional(),
   /** The error type (RestoreRefusedError, ChecksumMismatchError, ...), as the execution's Error shows it. */
   errorType: z.string().optional(),
   /** What went wrong, in the execution cause's words (message lines, no stack trace). */

@@ -7,11 +7,13 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { TASK_CONTAINER_NAME, TASK_ENV, taskLogGroupName } from '../../contracts/task-env';
 import { databasePrefix, keys, logsPrefix } from '../../contracts/vault';
+import { basesPrefix } from '../../contracts/wal';
 import type { DeploymentPlan } from '../config/plan';
 import { LogsKey } from './logs-key';
 import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
 import { RESTORE_TARGET_TAG } from './restore-workflow';
 import { restoreRoleName, taskRolePath } from './task-roles';
+import { defaultTaskStorageGiB } from './task-storage';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_PATHS } from './vault';
 
@@ -106,7 +108,7 @@ export class DumpTask extends Construct {
         this,
       );
     }
-    const storage = props.ephemeralStorageGiB ?? (db.engine === 'postgres' ? 100 : 21);
+    const storage = props.ephemeralStorageGiB ?? defaultTaskStorageGiB(db.engine);
     if (!Number.isInteger(storage) || storage < 21 || storage > 200) {
       throw new ValidationError(`ephemeralStorageGiB must be a whole number of GiB from 21 to 200, got ${storage}`, this);
     }
@@ -168,6 +170,10 @@ export class DumpTask extends Construct {
         listActions: ['s3:ListBucket'],
         key: 'decrypt',
       });
+    }
+    if (db.logs && db.engine === 'postgres') {
+      // A PostgreSQL point-in-time restore recovers one of this database's base backups (tar, manifests) with its WAL.
+      props.vault.grantReadUnder(this.restoreRole, basesPrefix(db.name));
     }
     // Console restores name their target's secret at run time; only secrets tagged as restore targets qualify.
     this.restoreRole.addToPrincipalPolicy(

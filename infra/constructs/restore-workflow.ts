@@ -20,6 +20,7 @@ import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
 import { lambdaInvoke, retryRunTaskCapacity } from './retries';
 import { fargateTaskParameters, grantRestoreRunTasks, restoreRoleEnvironment } from './run-task-grants';
+import { defaultTaskStorageGiB } from './task-storage';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_PATHS } from './vault';
 
@@ -150,12 +151,11 @@ export class RestoreWorkflow extends Construct {
     this.functions = {
       // The restore role passed as the RunTask TaskRoleArn override, so a restore runs without the dump role's
       // write access to the vault; roles are found by name (DumpTask.restoreRole), not listed.
-      resolve: fn(
-        'restore/resolve',
-        'Restore: validate the console input and settle the recovery point',
-        Duration.minutes(1),
-        restoreRoleEnvironment(props.plan),
-      ),
+      resolve: fn('restore/resolve', 'Restore: validate the console input and settle the recovery point', Duration.minutes(1), {
+        ...restoreRoleEnvironment(props.plan),
+        // The disk a PostgreSQL recovery runs on, so that a base too large for it is refused before the task starts.
+        [FUNCTION_ENV.postgresTaskStorageGiB]: String(defaultTaskStorageGiB('postgres')),
+      }),
       guard: fn(
         'restore/guard',
         'Restore: refuse the source connection, a non-empty target and (PostgreSQL) a target lacking the roles, unless told otherwise',
@@ -359,6 +359,12 @@ export class RestoreWorkflow extends Construct {
       key: 'decrypt',
     });
     props.vault.grantUnder(resolve.function, VAULT_PATHS.index, {
+      objectActions: ['s3:GetObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'decrypt',
+    });
+    // A PostgreSQL restore to an instant plans from the base backups' manifests (bases/), beside the WAL segments.
+    props.vault.grantUnder(resolve.function, VAULT_PATHS.bases, {
       objectActions: ['s3:GetObject'],
       listActions: ['s3:ListBucket'],
       key: 'decrypt',

@@ -4,6 +4,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
 import { databasePrefix, keys, logsPrefix, mintBackupId, TIER_TAG as TIER_TAG_KEY } from '../../contracts/vault';
+import { basesPrefix } from '../../contracts/wal';
 import { acknowledgeRule, flattenReference } from './nag';
 import { ValidationError } from './validation-error';
 
@@ -84,6 +85,8 @@ export const VAULT_PATHS = {
   restores: topFolder(keys.restoreAudit(SAMPLE_DB, new Date(0))),
   /** `logs/`: every database's log segments (contracts/logs.ts). */
   logs: topFolder(logsPrefix(SAMPLE_DB)),
+  /** `bases/`: every PostgreSQL database's base backups (contracts/wal.ts). */
+  bases: topFolder(basesPrefix(SAMPLE_DB)),
   /** `backups/<database>/` of one database. */
   database: (database: string) => databasePrefix(database),
   /** A record of every backup (`backups/<any>/verification.json`), for the functions that handle any database. */

@@ -34,7 +34,8 @@ const checkTarget = async (resolved: ResolvedRestore) =>
  * unless the restore skips privileges or creates the roles (then only a backup without stored roles is refused).
  */
 const checkRoles = (bucket: string) => async (resolved: ResolvedRestore) => {
-  const manifest = await getJson(s3, bucket, keys.manifest(resolved.backupId), ManifestSchema);
+  // A WAL recovery has no logical manifest listing roles: the task's pg_restore (one transaction) refuses a missing one.
+  const manifest = resolved.recovery ? undefined : await getJson(s3, bucket, keys.manifest(resolved.backupId), ManifestSchema);
   await assertRolesPresent({
     database: resolved.database,
     connection: await restoreTargetConnection(resolved, readSecret),

@@ -69,6 +69,7 @@ export async function notifyRestore(event: RestoreNotifyEvent, deps: NotifyDeps)
     ...(event.validate && { validation: event.validate }),
     ...(event.guard?.ignoredDefiners?.length && { ignoredDefiners: event.guard.ignoredDefiners }),
     ...(resolved.replay && { replay: resolved.replay }),
+    ...(resolved.recovery && { recovery: resolved.recovery }),
     ...(failure && { errorType: failure.error, error: failure.cause }),
   });
   await putJson(deps.s3, deps.bucket, resolved.auditKey, audit);

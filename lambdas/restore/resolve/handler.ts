@@ -11,5 +11,11 @@ const s3 = tracer.captureAWSv3Client(vaultS3Client());
 // The envelope is parsed here, but the console input inside it is untrusted: resolveRestore validates it so that
 // a typo surfaces as a readable InputValidationError cause naming the input's own fields.
 export const handler = lambdaHandler({ name: 'Resolve event', schema: ResolveEventSchema, env: ResolveEnvSchema }, async (event, env) =>
-  resolveRestore(event.input, event.execution, { s3, bucket: env.vaultBucket, plan: loadPlan(), restoreRoleArn }),
+  resolveRestore(event.input, event.execution, {
+    s3,
+    bucket: env.vaultBucket,
+    plan: loadPlan(),
+    restoreRoleArn,
+    postgresTaskStorageGiB: env.postgresTaskStorageGiB,
+  }),
 );

@@ -24,6 +24,9 @@ const FULLS_READ = 20;
  * taken at or before it).
  */
 export function replayStopOf(input: RestoreInput, db: DatabasePlan): ReplayStop | undefined {
+  if (db.logs?.kind === 'wal') {
+    return undefined; // WAL is recovered from a base backup, not replayed after a dump (wal-recovery.ts)
+  }
   if (!db.logs) {
     const field = input.position ? 'position' : input.gtid ? 'gtid' : undefined;
     if (field) {
@@ -40,6 +43,30 @@ export function replayStopOf(input: RestoreInput, db: DatabasePlan): ReplayStop 
     return { kind: 'position', ...input.position };
   }
   return input.gtid ? { kind: 'gtid', gtid: input.gtid } : undefined;
+}
+
+/** The newest verified full dumps (at most FULLS_READ) as chain points, and each one's stored backup by id. */
+export async function verifiedFullPoints(
+  database: string,
+  deps: VaultDeps,
+): Promise<{ readonly fulls: FullPoint[]; readonly byId: Map<string, StoredBackup> }> {
+  const backups = await listStoredBackups(deps.s3, deps.bucket, database);
+  const fulls: FullPoint[] = [];
+  const byId = new Map<string, StoredBackup>();
+  for (const backup of [...backups].reverse()) {
+    if (fulls.length >= FULLS_READ) {
+      break;
+    }
+    if (!(await pointStatus(deps.s3, deps.bucket, backup)).usable) {
+      continue;
+    }
+    const manifest = (await getJson(deps.s3, deps.bucket, keys.manifest(backup.backupId), ManifestSchema))?.value;
+    if (manifest) {
+      fulls.push(fullPointOf(manifest));
+      byId.set(backup.backupId, backup);
+    }
+  }
+  return { fulls, byId };
 }
 
 export interface LogReplay {
@@ -67,22 +94,7 @@ export async function planLogReplay(
     );
   }
   const logs = db.logs as NonNullable<DatabasePlan['logs']>;
-  const backups = await listStoredBackups(deps.s3, deps.bucket, input.database);
-  const fulls: FullPoint[] = [];
-  const byId = new Map<string, StoredBackup>();
-  for (const backup of [...backups].reverse()) {
-    if (fulls.length >= FULLS_READ) {
-      break;
-    }
-    if (!(await pointStatus(deps.s3, deps.bucket, backup)).usable) {
-      continue;
-    }
-    const manifest = (await getJson(deps.s3, deps.bucket, keys.manifest(backup.backupId), ManifestSchema))?.value;
-    if (manifest) {
-      fulls.push(fullPointOf(manifest));
-      byId.set(backup.backupId, backup);
-    }
-  }
+  const { fulls, byId } = await verifiedFullPoints(input.database, deps);
   const windowStart = new Date(startedAt.getTime() - logs.windowDays * 86_400_000);
   const chain = await readChain(deps.s3, deps.bucket, input.database, { kind: logs.kind, fulls, windowStart });
   const plan = planReplayTo(stop, chain);

@@ -5,6 +5,7 @@ import { isIncluded } from '../../../contracts/inventory';
 import { shown } from '../../../contracts/issues';
 import { drPlanOfRestore } from '../../../contracts/payloads/dr-plan';
 import {
+  type RecoveryPlanPayload,
   type ResolvedRestore,
   type RestoreExecution,
   type RestoreInput,
@@ -12,11 +13,13 @@ import {
   RUN_TASK_OVERRIDES_LIMIT,
 } from '../../../contracts/payloads/restore';
 import type { DatabasePlan, Plan } from '../../../contracts/plan';
+import { FARGATE_EPHEMERAL_STORAGE_GIB } from '../../../contracts/recovery';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../contracts/task-env';
 import { keys, ManifestSchema } from '../../../contracts/vault';
 import { getJson } from '../../../contracts/vault-io';
 import { planLogReplay, replayStopOf } from './log-replay';
 import { describePoints, listStoredBackups, nearestVerified, newestVerified, pointStatus, type StoredBackup } from './recovery-points';
+import { planWalRecovery, walStopOf } from './wal-recovery';
 
 export interface ResolveDeps {
   readonly s3: S3Client;
@@ -24,6 +27,11 @@ export interface ResolveDeps {
   readonly plan: Plan;
   /** ARN of the database's restore role (the RunTask TaskRoleArn override). */
   readonly restoreRoleArn: (database: string) => string;
+  /**
+   * Ephemeral storage of the PostgreSQL task, GiB, which a WAL recovery must fit in.
+   * @default Fargate's own when a task definition sets none (FARGATE_EPHEMERAL_STORAGE_GIB.default)
+   */
+  readonly postgresTaskStorageGiB?: number;
 }
 
 // Identifiers as PostgreSQL and MySQL print them unquoted; anything fancier is restored whole, not selected.
@@ -51,10 +59,31 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
     );
   }
   checkAgainstEngine(input, db);
-  const stop = replayStopOf(input, db);
+  const walStop = walStopOf(input, db);
+  const stop = walStop ? undefined : replayStopOf(input, db);
   const replay = stop && (await planLogReplay(input, stop, db, execution, deps));
-  const backup = replay ? replay.backup : await settleRecoveryPoint(input, execution, deps);
-  if (RESTORE_RULES[db.engine].include.kind === 'qualified' && input.include) {
+  // --- PostgreSQL restore to an instant, an LSN or a restore point (issue #13 step 5) ---
+  const wal =
+    walStop &&
+    (await planWalRecovery(input, walStop, db, execution, {
+      ...deps,
+      storageGiB: deps.postgresTaskStorageGiB ?? FARGATE_EPHEMERAL_STORAGE_GIB.default,
+    }));
+  const recovery = wal?.kind === 'recovery' ? wal.recovery : undefined;
+  if (recovery && input.roles === 'create') {
+    throw new InputValidationError(
+      `Invalid restore input:\nroles: found "create"; expected it left out for a point-in-time recovery of "${input.database}": the roles are recovered with the cluster, not stored beside the base backup; create the missing roles on the target first, or set "privileges": "skip"`,
+    );
+  }
+  const backup: Pick<StoredBackup, 'backupId' | 'takenAt'> = replay
+    ? replay.backup
+    : wal?.kind === 'dump'
+      ? wal.backup
+      : wal?.kind === 'recovery'
+        ? { backupId: wal.base.baseId, takenAt: new Date(wal.base.finishedAt) }
+        : await settleRecoveryPoint(input, execution, deps);
+  // A recovered cluster has no manifest to check names against before the recovery: Validate checks them on the target.
+  if (RESTORE_RULES[db.engine].include.kind === 'qualified' && input.include && !recovery) {
     await checkIncludeInBackup(input.include, backup.backupId, db, deps);
   }
   const target = {
@@ -68,7 +97,7 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
   const include = input.include ?? [];
   const environment = [
     { Name: TASK_ENV.command, Value: 'restore' },
-    { Name: TASK_ENV.backupId, Value: backup.backupId },
+    ...(recovery ? recoveryEnvironment(recovery) : [{ Name: TASK_ENV.backupId, Value: backup.backupId }]),
     { Name: TASK_ENV.targetHost, Value: target.host },
     { Name: TASK_ENV.targetPort, Value: String(target.port) },
     ...(target.database ? [{ Name: TASK_ENV.targetName, Value: target.database }] : []),
@@ -108,6 +137,8 @@ export async function resolveRestore(rawInput: unknown, execution: RestoreExecut
     auditKey: keys.restoreAudit(input.database, new Date(execution.startTime)),
     ...(drPlan !== undefined && { drPlan }),
     ...(replay && { replay: replay.described }),
+    ...(wal?.kind === 'dump' && { replay: wal.replay }),
+    ...(recovery && { recovery }),
     ...(input.dryRun && { dryRun: true as const }),
   };
 }
@@ -122,7 +153,24 @@ function requestedOf(input: RestoreInput): string {
   if (input.position) {
     return `position ${input.position.file}:${input.position.position}`;
   }
+  if (input.lsn) {
+    return `lsn ${input.lsn}`;
+  }
+  if (input.restorePoint) {
+    return `restorePoint ${input.restorePoint}`;
+  }
   return input.gtid ? `gtid ${input.gtid}` : 'latest';
+}
+
+/** The base and the one stop variable a WAL recovery's task reads (identifiers and a stop only, never a credential). */
+function recoveryEnvironment(recovery: RecoveryPlanPayload): { Name: string; Value: string }[] {
+  const target = recovery.target;
+  return [
+    { Name: TASK_ENV.recoveryBaseId, Value: recovery.baseId },
+    ...(target.kind === 'time' ? [{ Name: TASK_ENV.recoveryTime, Value: target.at }] : []),
+    ...(target.kind === 'lsn' ? [{ Name: TASK_ENV.recoveryLsn, Value: target.lsn }] : []),
+    ...(target.kind === 'name' ? [{ Name: TASK_ENV.recoveryName, Value: target.name }] : []),
+  ];
 }
 
 /**

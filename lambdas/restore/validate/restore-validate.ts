@@ -21,6 +21,9 @@ export interface ValidateDeps {
  * `countTolerance`.
  */
 export async function validateRestore(resolved: ResolvedRestore, deps: ValidateDeps): Promise<ValidateResult> {
+  if (resolved.recovery) {
+    return validateRecovered(resolved, deps);
+  }
   const manifest = await getJson(deps.s3, deps.bucket, keys.manifest(resolved.backupId), ManifestSchema);
   if (!manifest) {
     throw new RestoreMismatchError(
@@ -42,4 +45,34 @@ export async function validateRestore(resolved: ResolvedRestore, deps: ValidateD
     );
   }
   return { matched: true, compared, mismatches };
+}
+
+// --- PostgreSQL restore to an instant, an LSN or a restore point (issue #13 step 5) ---
+
+/**
+ * After a WAL recovery there is no manifest of what the target must hold: the task compared the target with the
+ * recovered database itself (its inventory in pg_dump's snapshot, exact) and fails on any difference. Validate checks,
+ * from its own connection, what the task cannot get wrong by agreeing with itself: every `include` name selects
+ * something on the target (a misspelt one would recover and deliver nothing, and the counts would "match"). The
+ * included objects it saw there are `compared`.
+ */
+async function validateRecovered(resolved: ResolvedRestore, deps: ValidateDeps): Promise<ValidateResult> {
+  const recovery = resolved.recovery as NonNullable<ResolvedRestore['recovery']>;
+  const actual = inventoryAsSource(await deps.readInventory(resolved), resolved.engine, resolved.sourceDatabase, resolved.target.database);
+  const seen = actual.entries.filter((e) => isIncluded(e.name, resolved.include, resolved.engine));
+  const mismatches = resolved.include
+    .filter((name) => !actual.entries.some((e) => isIncluded(e.name, [name], resolved.engine)))
+    .map((name) => ({ name, expected: null, actual: null, detail: 'selects nothing on the target after the recovery' }));
+  if (mismatches.length > 0) {
+    const lines = mismatches.map(describeMismatch);
+    throw new RestoreMismatchError(
+      `The target after the recovery of base ${recovery.baseId} (${describeRecoveryStop(recovery)}) is not what was asked for:\n${lines.join('\n')}`,
+    );
+  }
+  return { matched: true, compared: seen.length, mismatches: [] };
+}
+
+function describeRecoveryStop(recovery: NonNullable<ResolvedRestore['recovery']>): string {
+  const stop = recovery.stop;
+  return stop.kind === 'instant' ? `instant ${stop.at}` : stop.kind === 'lsn' ? `LSN ${stop.lsn}` : `restore point "${stop.name}"`;
 }

@@ -204,6 +204,49 @@ describe('DumpTask', () => {
     expect(JSON.stringify(secretReads)).toContain('secretsmanager:ResourceTag/strongbox:restore-target');
   });
 
+  it('lets a PostgreSQL database with logs have its restore role read its own base backups, for a point-in-time restore', () => {
+    // Prepare
+    const plan = buildDeploymentPlan(
+      StrongboxConfigSchema.parse({
+        app: { name: 'sb' },
+        vault: { primaryRegion: 'eu-west-1', replicaRegion: 'eu-central-1' },
+        alerts: {},
+        databases: [
+          database('ledger', SECRET_B, {
+            connection: { host: 'ledger.example.internal', database: 'ledger', secretArn: SECRET_B },
+            logs: { intervalMinutes: 5, windowDays: 7 },
+          }),
+        ],
+      }),
+    );
+    const stack = new Stack(undefined, 'Test', { env: { region: 'eu-west-1', account: '123456789012' } });
+    const task = new DumpTask(stack, 'Ledger', {
+      plan,
+      database: 'ledger',
+      vault: vaultIn(stack),
+      image: ecs.ContainerImage.fromRegistry('strongbox/dump:test'),
+    });
+
+    // Act
+    const template = Template.fromStack(stack);
+    const statements = JSON.parse(policyText(stack, template, task.restoreRole)).flat() as {
+      Action: string | string[];
+      Resource: unknown;
+    }[];
+
+    // Assess
+    const baseReads = statements.filter(
+      (st) => JSON.stringify(st.Resource).includes('/bases/ledger/*') && [st.Action].flat().includes('s3:GetObject'),
+    );
+    expect(baseReads).toHaveLength(1);
+    const baseWrites = statements.filter(
+      (st) => JSON.stringify(st.Resource).includes('/bases/') && [st.Action].flat().some((a) => /^s3:(Put|Delete)/.test(a)),
+    );
+    expect(baseWrites).toEqual([]);
+    expect(JSON.stringify(statements)).not.toContain('bases/*');
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { EphemeralStorage: { SizeInGiB: 100 } });
+  });
+
   it("lets database A's execution role resolve only A's secret", () => {
     // Prepare
     const { stack, template, a, b } = twoTasks();

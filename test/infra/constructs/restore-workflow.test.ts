@@ -95,6 +95,23 @@ describe('RestoreWorkflow template', () => {
     expect(resolve?.Properties.Environment.Variables.STRONGBOX_RESTORE_ROLES).toBeUndefined();
   });
 
+  it("gives Resolve the PostgreSQL task's disk and read access to the base manifests, to plan a WAL recovery", () => {
+    // Prepare
+    const resolve = Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (f) => f.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === 'restore-resolve',
+    );
+    const reads = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes('restoreresolve'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[])
+      .filter((st) => [st.Action].flat().some((a) => a.startsWith('s3:')))
+      .map((st) => [[st.Action].flat().join(','), JSON.stringify(st.Resource)]);
+
+    // Assess
+    expect(resolve?.Properties.Environment.Variables.STRONGBOX_POSTGRES_TASK_STORAGE_GIB).toBe('100');
+    expect(reads).toContainEqual(['s3:GetObject', '"arn:aws:s3:::strongbox-vault-primary/bases/*"']);
+    expect(reads.filter(([actions]) => /Put|Delete/.test(actions))).toEqual([]);
+  });
+
   it('reports a console stop through an EventBridge rule to Notify', () => {
     // Assess
     template.hasResourceProperties('AWS::Events::Rule', {

@@ -221,4 +221,70 @@ describe('restore Validate', () => {
       'The manifest of orders-20250101T000000Z-full disappeared from the vault during the restore; nothing to compare with',
     );
   });
+  describe('after a PostgreSQL WAL recovery', () => {
+    /** A Resolve payload as a recovery of base orders-20260301T030000Z-base makes it: no logical manifest exists for it. */
+    const recovered = async (include?: string[]): Promise<ResolvedRestore> => {
+      const resolved = await resolve({
+        database: 'orders',
+        target: { host: 'scratch.internal', database: 'orders_copy', secretArn: SECRET },
+      });
+      return {
+        ...resolved,
+        backupId: 'orders-20260301T030000Z-base',
+        include: include ?? [],
+        recovery: {
+          baseId: 'orders-20260301T030000Z-base',
+          timeline: 1,
+          stop: { kind: 'lsn', lsn: '0/3000060' },
+          target: { kind: 'lsn', lsn: '0/3000060' },
+          baseStartLsn: '0/2000028',
+          baseStopLsn: '0/2000100',
+          baseBytes: 1000,
+          clusterBytes: 4000,
+          segmentIds: [],
+          segmentBytes: 0,
+          diskBytes: 5000,
+          ephemeralStorageGiB: 100,
+          expectedEnd: {
+            segmentId: 'orders-20260301T031000Z-wal-000000010000000000000003-0',
+            coveredUntil: '2026-03-01T03:10:00Z',
+            lsn: '0/4000000',
+          },
+        },
+      };
+    };
+
+    it('passes the included objects the task delivered, without a manifest to compare counts with', async () => {
+      // Prepare
+      const resolved = await recovered(['public']);
+      const target: Inventory = {
+        exact: true,
+        entries: [
+          { name: 'public.orders', kind: 'table', count: 3 },
+          { name: 'public.new_table', kind: 'table', count: 1 },
+        ],
+      };
+
+      // Act
+      const result = await validateRestore(resolved, inventoryOf(target));
+
+      // Assess
+      expect(result).toEqual({ matched: true, compared: 2, mismatches: [] });
+    });
+
+    it('fails an include name that selects nothing on the target, naming the base and the stop', async () => {
+      // Prepare
+      const resolved = await recovered(['public.orders', 'public.ordres']);
+      const target: Inventory = { exact: true, entries: [{ name: 'public.orders', kind: 'table', count: 3 }] };
+
+      // Act
+      const error = await validateRestore(resolved, inventoryOf(target)).catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(RestoreMismatchError);
+      expect((error as Error).message).toBe(
+        'The target after the recovery of base orders-20260301T030000Z-base (LSN 0/3000060) is not what was asked for:\npublic.ordres: selects nothing on the target after the recovery',
+      );
+    });
+  });
 });
