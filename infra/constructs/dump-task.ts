@@ -7,6 +7,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { TASK_CONTAINER_NAME, TASK_ENV, taskLogGroupName } from '../../contracts/task-env';
 import { databasePrefix, keys, logsPrefix } from '../../contracts/vault';
+import { basesPrefix } from '../../contracts/wal';
 import type { DeploymentPlan } from '../config/plan';
 import { LogsKey } from './logs-key';
 import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
@@ -140,6 +141,10 @@ export class DumpTask extends Construct {
         listActions: ['s3:ListBucket'],
         key: 'encrypt',
       });
+    }
+    if (db.logs?.kind === 'wal') {
+      // base-backup: upload its own database's bases (tar, backup_manifest, manifest.json last); no read, no delete.
+      props.vault.grantWriteUnder(this.taskRole, basesPrefix(db.name));
     }
 
     // The restore and drill commands run in this task definition with this role instead (RunTask TaskRoleArn
