@@ -1,7 +1,7 @@
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { InputValidationError } from '../../../contracts/errors';
-import { readBaseManifests } from '../../../contracts/log-chain';
-import type { FullPoint } from '../../../contracts/logs';
+import { readBaseManifests, readChain } from '../../../contracts/log-chain';
+import { type ChainInput, restorableRanges } from '../../../contracts/logs';
 import type { Plan } from '../../../contracts/plan';
 import { parseBackupId } from '../../../contracts/vault';
 import { listObjects } from '../../../contracts/vault-io';
@@ -24,15 +24,26 @@ export interface BaseRetainResult {
 }
 
 /**
- * Which bases start the chains of the window: every base restorable inside it, and the newest one restorable at or
- * before its start, which is what replays into the window's first instant (the rule segmentsToKeep applies to
- * chain starts, at one-second resolution). `bases` are the usable ones (readBaseManifests).
+ * Which bases start the chains of the window: every base restorable inside it, and of those restorable at or before
+ * its start, each that replays into the window further than every newer one (newest first). That is usually just
+ * the newest base before the window, which is what reaches its first instant; an older one stays only when a break
+ * keeps the newer ones short. planReplay prefers the newest base, so the dropped ones are never the chosen start.
+ * `input.fulls` are the usable bases (readBaseManifests, basePointOf).
  */
-export function basesToKeep(bases: readonly FullPoint[], windowStart: Date): Set<string> {
-  const start = Math.ceil(windowStart.getTime() / 1000) * 1000;
+export function basesToKeep(input: ChainInput): Set<string> {
+  const start = Math.ceil(input.windowStart.getTime() / 1000) * 1000;
   const second = (at: Date) => Math.floor(at.getTime() / 1000) * 1000;
-  const before = bases.filter((b) => second(b.at) <= start).sort((a, b) => b.at.getTime() - a.at.getTime());
-  return new Set([...(before[0] ? [before[0].backupId] : []), ...bases.filter((b) => second(b.at) > start).map((b) => b.backupId)]);
+  const keep = new Set(input.fulls.filter((b) => second(b.at) > start).map((b) => b.backupId));
+  let reached = Number.NEGATIVE_INFINITY;
+  for (const base of input.fulls.filter((b) => second(b.at) <= start).sort((a, b) => b.at.getTime() - a.at.getTime())) {
+    const into = restorableRanges({ ...input, fulls: [base] }).find((r) => Date.parse(r.to) >= start);
+    const end = into ? Date.parse(into.to) : Number.NEGATIVE_INFINITY;
+    if (end > reached) {
+      keep.add(base.backupId);
+      reached = end;
+    }
+  }
+  return keep;
 }
 
 type Listing = Map<string, Map<string, string>>;
@@ -69,7 +80,9 @@ export async function retainBases(
   const windowStart = new Date(now.getTime() - db.logs.windowDays * DAY_MS);
   const [listing, usable] = await Promise.all([listBases(deps.s3, deps.bucket, db.name), readBaseManifests(deps.s3, deps.bucket, db.name)]);
   const starts = usable.map(basePointOf);
-  const keep = basesToKeep(starts, windowStart);
+  // The chain as Resolve reads it: which bases reach into the window depends on the WAL runs they sit on.
+  const chain = await readChain(deps.s3, deps.bucket, db.name, { kind: 'wal', fulls: starts, windowStart });
+  const keep = basesToKeep(chain);
   const graceEnd = now.getTime() - deps.graceSeconds * 1000;
   const usableIds = new Set(usable.map((b) => b.baseId));
   const drop = [...listing.keys()].filter((id) => {
