@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SegmentManifest } from '../../../contracts/logs';
 import type { DatabasePlan } from '../../../contracts/plan';
@@ -102,6 +103,7 @@ export async function putBase(s3: S3Client, bucket: string, manifest: BaseBackup
 /** One whole WAL file archived at `at` (closed: the next starts in the following file). */
 export async function putWal(s3: S3Client, bucket: string, file: string, at: Date): Promise<string> {
   const segmentId = mintSegmentId('orders', 'wal', at, file, 0);
+  const data = Buffer.from('zstd');
   const manifest: SegmentManifest = {
     schemaVersion: 1,
     segmentId,
@@ -116,15 +118,15 @@ export async function putWal(s3: S3Client, bucket: string, file: string, at: Dat
     coveredUntil: at.toISOString(),
     artifact: {
       key: keys.segmentData(segmentId),
-      bytes: 4,
-      sha256: 'a'.repeat(64),
+      bytes: data.length,
+      sha256: createHash('sha256').update(data).digest('hex'),
       uncompressedBytes: DEFAULT_WAL_SEGMENT_BYTES,
       compression: { algorithm: 'zstd', level: 3 },
     },
     tool: { name: 'pg_receivewal', version: '15.8', args: [] },
     archivedAt: at.toISOString(),
   };
-  await put(s3, bucket, keys.segmentData(segmentId), 'zstd');
+  await put(s3, bucket, keys.segmentData(segmentId), data);
   await put(s3, bucket, keys.segmentManifest(segmentId), manifest);
   return segmentId;
 }
