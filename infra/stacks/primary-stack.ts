@@ -154,7 +154,8 @@ export class PrimaryStack extends Stack {
       });
     }
     if (Object.values(this.plan.databases).some((db) => db.logs?.kind === 'wal')) {
-      this.baseBackup = new BaseBackupWorkflow(this, 'BaseBackup', {
+      // Not "BaseBackup": the local runtime also finds machines by logical id, and "backup" names the backup machine.
+      this.baseBackup = new BaseBackupWorkflow(this, 'Bases', {
         plan: this.plan,
         vault: this.vault,
         replicaVault: this.replica,

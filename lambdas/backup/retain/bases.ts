@@ -100,7 +100,6 @@ export async function retainBases(
   if (deps.replica) {
     vaults.push({ ...deps.replica, listing: await listBases(deps.replica.s3, deps.replica.bucket, db.name) });
   }
-  const kept = new Set(keep);
   for (const vault of vaults) {
     await mapLimit(
       drop.filter((id) => vault.listing.has(id)),
@@ -111,8 +110,6 @@ export async function retainBases(
         if (lock && (lock.legalHold || (lock.retainUntil !== undefined && lock.retainUntil > now.getTime()))) {
           const until = lock.legalHold ? 'under legal hold' : `retained until ${new Date(lock.retainUntil as number).toISOString()}`;
           skippedLocked.push({ baseId: id, reason: `${vault.bucket}: ${until}` });
-          // A locked base stays a chain start, so the WAL it needs stays too.
-          kept.add(id);
           return;
         }
         if (!request.dryRun) {
@@ -132,7 +129,8 @@ export async function retainBases(
     now,
     request.dryRun,
     deps,
-    starts.filter((s) => kept.has(s.backupId)),
+    // A base left only by its Object Lock needs no WAL: the window's instants replay from the kept ones.
+    starts.filter((s) => keep.has(s.backupId)),
   );
   return {
     dryRun: request.dryRun,

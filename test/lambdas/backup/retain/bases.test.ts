@@ -17,7 +17,7 @@ const daysAgo = (days: number) => new Date(NOW.getTime() - days * DAY);
 
 let s3rver: LocalS3;
 beforeAll(async () => {
-  s3rver = await startS3rver(['primary', 'replica']);
+  s3rver = await startS3rver(['primary', 'replica', 'locked']);
 });
 afterAll(async () => {
   await s3rver.stop();
@@ -141,6 +141,46 @@ describe('retainBases against s3rver', () => {
     expect(real.segments.deleted).toEqual(wal.slice(0, 3).sort());
     expect(await walIds('primary')).toEqual(wal.slice(3).sort());
     expect(await walIds('replica')).toEqual([]);
+  });
+
+  it('leaves a base whose Object Lock still holds and reports it; the window replays from the kept bases, so its WAL goes', async () => {
+    // Prepare: s3rver has no Object Lock, so the lock reads are answered in front of it; the deletes are real.
+    const c = s3rver.client();
+    const wal: string[] = [];
+    for (let n = 1; n <= 12; n++) {
+      wal.push(await putWal(c, 'locked', walFile(n), daysAgo(12 - n)));
+    }
+    const tar = { bytes: 3, sha256: 'c'.repeat(64) };
+    const locked = await putBase(c, 'locked', baseManifest(daysAgo(10.5), walFile(2), tar), true);
+    const anchor = await putBase(c, 'locked', baseManifest(daysAgo(8.5), walFile(4), tar), true);
+    const until = new Date(NOW.getTime() + 5 * DAY);
+    const locking = s3rver.client();
+    locking.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: string }).Key ?? '';
+        if (context.commandName === 'GetObjectRetentionCommand' && key.includes(locked)) {
+          return { output: { Retention: { Mode: 'GOVERNANCE', RetainUntilDate: until }, $metadata: {} }, response: {} } as never;
+        }
+        if (context.commandName === 'GetObjectRetentionCommand' || context.commandName === 'GetObjectLegalHoldCommand') {
+          throw Object.assign(new Error('no lock'), { name: 'NoSuchObjectLockConfiguration' });
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const plan: Plan = { ...testPlan(), databases: { ...testPlan().databases, orders: ordersWithBases } };
+
+    // Act
+    const result = await retainBases(
+      { database: 'orders', dryRun: false, now: NOW },
+      { s3: locking, bucket: 'locked', objectLock: true, graceSeconds: 3600, concurrency: 4, plan },
+    );
+
+    // Assess
+    expect(result.deleted).toEqual([]);
+    expect(result.skippedLocked).toEqual([{ baseId: locked, reason: `locked: retained until ${until.toISOString()}` }]);
+    expect(await idsUnder('locked', 'bases/orders/', (key) => classifyBaseKey(key)?.baseId)).toEqual([anchor, locked].sort());
+    expect(result.segments.deleted).toEqual(wal.slice(0, 3).sort());
   });
 
   it('refuses a database without WAL archiving, naming the field', async () => {
