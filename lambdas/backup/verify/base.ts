@@ -64,6 +64,7 @@ export async function verifyBase(ref: BaseRef, deps: VerifyDeps): Promise<Verify
     baseId: ref.baseId,
     passed: problems.length === 0,
     verifiedAt: verifiedAt.toISOString(),
+    // checkStored reports in words; its size problems name bytes, its content problems the SHA-256 or zstd framing.
     checks: {
       bytes: !tar.problems.some((p) => /bytes|does not exist/.test(p)),
       sha256: !tar.problems.some((p) => /sha256|zstd|does not exist/.test(p)),
