@@ -200,3 +200,20 @@ export const WAL_SERVER_NEEDS =
 
 /** RetainedWalBytes alarm threshold when `logs.retainedWalAlarmGiB` is not set. */
 export const DEFAULT_RETAINED_WAL_ALARM_GIB = 8;
+
+// --- Scheduled base backups (pg-base): the Verify pointer the watchdog reads ---
+
+/** `index/<database>/latest-base.json`: the newest verified base, kept by the base Verify, read by the watchdog. */
+export function latestBaseKey(database: string): string {
+  return `index/${database}/latest-base.json`;
+}
+
+export const LatestBaseSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  baseId: BaseIdSchema,
+  /** The base's own restorable instant (its manifest's `finishedAt`), what newestRestorable starts from. */
+  finishedAt: isoDate,
+  verifiedAt: isoDate,
+  bytes: z.number().int().min(0),
+});
+export type LatestBase = z.infer<typeof LatestBaseSchema>;

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { ENGINES } from '../engines';
 import { BACKUP_KINDS, BackupIdSchema, DatabaseNameSchema } from '../vault';
+import { BaseIdSchema } from '../wal';
 
 /**
  * State machine payloads. Every Lambda parses its event with one of these, and the workflow constructs
@@ -158,3 +159,18 @@ export type ReleaseLockResult = z.infer<typeof ReleaseLockResultSchema>;
 /** The log-archive workflow's ReplicateSegments step: copy the database's recent verified segments to the replica. */
 export const ReplicateSegmentsEventSchema = z.strictObject({ database: DatabaseNameSchema });
 export type ReplicateSegmentsEvent = z.infer<typeof ReplicateSegmentsEventSchema>;
+
+// --- Scheduled base backups (pg-base): the base-backup machine's input and the payload of its steps ---
+
+/** What the base-backup schedule (or a person) starts the base-backup state machine with. */
+export const BaseBackupInputSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  trigger: z.enum(['schedule', 'manual', 'demo'], { error: 'expected trigger to be one of schedule, manual, demo' }).default('manual'),
+});
+
+/** VerifyBase, ReplicateBase and RetainBases work on one base (contracts/wal.ts baseId). */
+export const BaseRefSchema = z.strictObject({
+  database: DatabaseNameSchema,
+  baseId: BaseIdSchema,
+});
+export type BaseRef = z.infer<typeof BaseRefSchema>;

@@ -85,6 +85,8 @@ export interface DatabaseDeployment {
   readonly task: { readonly cpu: number; readonly memoryMiB: number };
   readonly schedule: { readonly expression: string; readonly timezone: string; readonly flexibleWindowMinutes: number };
   readonly drill?: { readonly expression: string; readonly timezone: string };
+  /** PostgreSQL with logs: when the base-backup machine runs (`logs.baseBackup`). */
+  readonly baseBackup?: { readonly expression: string; readonly timezone: string };
 }
 
 /** The plan every construct takes: the runtime plan plus, per database, what only the infrastructure reads. */
@@ -111,6 +113,7 @@ export function buildDeploymentPlan(config: StrongboxConfig): DeploymentPlan {
             flexibleWindowMinutes: db.schedule.flexibleWindowMinutes,
           },
           ...(db.drill && { drill: { expression: db.drill.expression, timezone: db.drill.timezone } }),
+          ...(db.logs?.baseBackup && { baseBackup: { expression: db.logs.baseBackup.expression, timezone: db.logs.baseBackup.timezone } }),
         },
       ]),
     ),

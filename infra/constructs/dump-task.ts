@@ -143,6 +143,10 @@ export class DumpTask extends Construct {
         key: 'encrypt',
       });
     }
+    if (db.logs?.kind === 'wal') {
+      // base-backup: upload its own database's bases (tar, backup_manifest, manifest.json last); no read, no delete.
+      props.vault.grantWriteUnder(this.taskRole, basesPrefix(db.name));
+    }
 
     // The restore and drill commands run in this task definition with this role instead (RunTask TaskRoleArn
     // override): they read their own database's backups, and write only a drill.json and, when a restore

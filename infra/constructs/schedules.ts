@@ -30,6 +30,12 @@ export interface SchedulesProps {
    */
   readonly logArchiveStateMachine?: sfn.IStateMachine;
   /**
+   * The base-backup state machine; PostgreSQL databases with a `logs` block start it with `{database, trigger: 'schedule'}`
+   * on `logs.baseBackup` (in its time zone, no flexible window: the window check counts the schedule as written).
+   * @default no base-backup schedules
+   */
+  readonly baseBackupStateMachine?: sfn.IStateMachine;
+  /**
    * Attempts Scheduler makes after a failed StartExecution (throttling, a state machine being updated).
    * @default 3
    */
@@ -78,6 +84,7 @@ export class Schedules extends Construct {
   public readonly backupSchedules: Readonly<Record<string, scheduler.Schedule>>;
   public readonly drillSchedules: Readonly<Record<string, scheduler.Schedule>>;
   public readonly logArchiveSchedules: Readonly<Record<string, scheduler.Schedule>>;
+  public readonly baseBackupSchedules: Readonly<Record<string, scheduler.Schedule>>;
 
   public constructor(scope: Construct, id: string, props: SchedulesProps) {
     super(scope, id);
@@ -149,6 +156,26 @@ export class Schedules extends Construct {
         }),
       });
     }
+    const baseBackups: Record<string, scheduler.Schedule> = {};
+    for (const db of props.baseBackupStateMachine ? databases : []) {
+      if (!db.baseBackup || !props.baseBackupStateMachine) {
+        continue;
+      }
+      baseBackups[db.name] = new scheduler.Schedule(this, `BaseBackup-${db.name}`, {
+        scheduleName: `${app}-base-${db.name}`,
+        description: `Strongbox: PostgreSQL base backup of ${db.name} (${db.baseBackup.expression} ${db.baseBackup.timezone})`,
+        scheduleGroup: this.group,
+        schedule: scheduler.ScheduleExpression.expression(db.baseBackup.expression, TimeZone.of(db.baseBackup.timezone)),
+        timeWindow: scheduler.TimeWindow.off(),
+        target: new targets.StepFunctionsStartExecution(props.baseBackupStateMachine, {
+          input: scheduler.ScheduleTargetInput.fromObject({ database: db.name, trigger: 'schedule' }),
+          deadLetterQueue: this.deadLetterQueue,
+          retryAttempts,
+          maxEventAge,
+        }),
+      });
+    }
+    this.baseBackupSchedules = baseBackups;
     this.backupSchedules = backups;
     this.drillSchedules = drills;
     this.logArchiveSchedules = logArchives;

@@ -42,6 +42,8 @@ export interface DatabaseEstimate {
   readonly drillsPerMonth: number;
   /** Log archiving runs (a Fargate task each), with a `logs` block; 0 without. */
   readonly logArchivesPerMonth: number;
+  /** PostgreSQL base backups (`logs.baseBackup`, a Fargate task each, verified and replicated); 0 without. */
+  readonly basesPerMonth: number;
   /** USD per month, by line. */
   readonly usd: {
     readonly alarms: number;
@@ -117,6 +119,10 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     // Every interval starts one archiving run of the log-archive machine, whether or not the log moved.
     const archives = db.logs ? SECONDS_PER_MONTH / (db.logs.intervalMinutes * 60) : 0;
     const logGiBPerDay = db.logs ? (sizeGiB * a('logChangePercentPerDay')) / 100 : 0;
+    // A base is priced like a full backup of the same size (pg_basebackup's tar through the same pipeline, its
+    // Verify re-read and replica copy); bases stay windowDays plus the one before the window, in Standard.
+    const bases = db.logs?.baseBackup ? runsPerMonth(db.logs.baseBackup.expression) : 0;
+    const basesKept = db.logs && bases > 0 ? (bases / 30.4) * db.logs.windowDays + 1 : 0;
 
     // Its metrics analyzed by the tier alarms (infra/constructs/monitoring.ts): DatabaseBreach, and DrillOverdue
     // where a drill is scheduled. The alarms themselves are a handful per fleet and cost nothing beyond that.
@@ -124,17 +130,17 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     const logAlarms = db.logs ? p('alarmMetricMonth') + p('metricsInsightsAlarmMetricMonth') : 0;
     const alarms = (1 + (db.drill ? 1 : 0)) * p('metricsInsightsAlarmMetricMonth') + logAlarms;
     const metrics = (a('customMetricsPerDatabase') + (db.logs ? 2 : 0)) * p('customMetricMonth');
-    const schedules = (backups + drills + archives) * p('schedulerInvocation');
+    const schedules = (backups + bases + drills + archives) * p('schedulerInvocation');
     const stepFunctions =
-      (backups * a('transitionsPerBackup') + drills * a('transitionsPerDrill') + archives * a('transitionsPerLogArchive')) *
+      ((backups + bases) * a('transitionsPerBackup') + drills * a('transitionsPerDrill') + archives * a('transitionsPerLogArchive')) *
       p('stepFunctionsTransition');
     const verifySeconds = (sizeGiB * MIB_PER_GIB) / a('verifyMiBps');
     // A log-archive run invokes Prepare and ReleaseLock: two short calls of the backup functions' size.
     const lambda =
-      backups * (a('lambdaGbSecondsPerBackup') * p('lambdaArmGbSecond') + 6 * p('lambdaRequest')) +
+      (backups + bases) * (a('lambdaGbSecondsPerBackup') * p('lambdaArmGbSecond') + 6 * p('lambdaRequest')) +
       archives * (a('lambdaGbSecondsPerLogArchive') * p('lambdaArmGbSecond') + 2 * p('lambdaRequest'));
-    const verify = backups * verifySeconds * p('lambdaArmGbSecond');
-    const kms = (backups * a('kmsRequestsPerBackup') + archives * a('kmsRequestsPerLogArchive')) * p('kmsRequest');
+    const verify = (backups + bases) * verifySeconds * p('lambdaArmGbSecond');
+    const kms = ((backups + bases) * a('kmsRequestsPerBackup') + archives * a('kmsRequestsPerLogArchive')) * p('kmsRequest');
 
     // A run lasts the time to write the backup plus provisioning; a drill reads it back and restores it. An
     // archiving run is mostly provisioning: it reads one interval of log.
@@ -144,7 +150,7 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     const memoryGb = db.task.memoryMiB / 1024;
     const ephemeralGb = Math.max(0, (db.engine === 'postgres' ? 100 : 21) - 20);
     const taskUsdPerHour = vcpu * p('fargateVcpuHour') + memoryGb * p('fargateGbHour') + ephemeralGb * p('fargateEphemeralGbHour');
-    const fargate = ((backups + drills) * taskHours + archives * archiveHours) * taskUsdPerHour;
+    const fargate = ((backups + bases + drills) * taskHours + archives * archiveHours) * taskUsdPerHour;
     drillRunUsd.set(db.name, taskHours * taskUsdPerHour);
 
     // GFS: daily and weekly copies in Standard, monthly in Glacier IR, yearly in Deep Archive, in both regions;
@@ -154,14 +160,15 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     const regions = 2;
     // Segments stay windowDays in Standard, in both regions, compressed like the dumps.
     const logGiBStored = db.logs ? (logGiBPerDay * db.logs.windowDays) / a('compressionRatio') : 0;
-    const storageStandard = ((kept.daily + kept.weekly + noncurrent) * sizeGiB + logGiBStored) * p('s3StandardGbMonth') * regions;
+    const storageStandard =
+      ((kept.daily + kept.weekly + noncurrent + basesKept) * sizeGiB + logGiBStored) * p('s3StandardGbMonth') * regions;
     const storageGlacierInstant = kept.monthly * sizeGiB * p('s3GlacierInstantGbMonth') * regions;
     const storageDeepArchive = kept.yearly * sizeGiB * p('s3DeepArchiveGbMonth') * regions;
-    const replicationTransfer = (backups * sizeGiB + (30.4 * logGiBPerDay) / a('compressionRatio')) * p('interRegionTransferGb');
+    const replicationTransfer = ((backups + bases) * sizeGiB + (30.4 * logGiBPerDay) / a('compressionRatio')) * p('interRegionTransferGb');
     // Multipart parts (at 8 MiB, larger for big dumps), records and the replica copy; per archiving run, the
     // listing, its segments' data and manifests, the cursor and the lock.
     const requests =
-      (backups * (Math.min(10_000, Math.ceil((sizeGiB * MIB_PER_GIB) / 8)) + 20) + archives * a('s3RequestsPerLogArchive')) *
+      ((backups + bases) * (Math.min(10_000, Math.ceil((sizeGiB * MIB_PER_GIB) / 8)) + 20) + archives * a('s3RequestsPerLogArchive')) *
       p('s3PutRequest');
 
     const usd = {
@@ -199,6 +206,7 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
       backupsPerMonth: backups,
       drillsPerMonth: drills,
       logArchivesPerMonth: archives,
+      basesPerMonth: bases,
       usd: { ...usd, total },
       ...(awsBackupUsd !== undefined && { awsBackupUsd }),
     };

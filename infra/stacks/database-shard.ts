@@ -104,6 +104,10 @@ export class DatabaseShard extends NestedStack {
       backupStateMachine: backup,
       drillStateMachine: drill,
       ...(archives && { logArchiveStateMachine: stateMachine('log-archive') }),
+      // Built by the primary stack only when a PostgreSQL database archives its WAL (BaseBackupWorkflow).
+      ...(props.databases.some((name) => plan.databases[name]?.logs?.kind === 'wal') && {
+        baseBackupStateMachine: stateMachine('bases'),
+      }),
       shared: {
         group: scheduler.ScheduleGroup.fromScheduleGroupName(this, 'ScheduleGroup', app),
         deadLetterQueue: sqs.Queue.fromQueueArn(

@@ -9,6 +9,7 @@ import { buildDeploymentPlan, type DeploymentPlan } from '../config/plan';
 import type { StrongboxConfig } from '../config/schema';
 import { Alerts } from '../constructs/alerts';
 import { BackupWorkflow } from '../constructs/backup-workflow';
+import { BaseBackupWorkflow } from '../constructs/base-backup-workflow';
 import { Dashboard } from '../constructs/dashboard';
 import { DrPlanWorkflow } from '../constructs/dr-plan-workflow';
 import { DrillWorkflow } from '../constructs/drill-workflow';
@@ -57,6 +58,8 @@ export class PrimaryStack extends Stack {
   public readonly drill: DrillWorkflow;
   /** Only when a database has a `logs` block. */
   public readonly logArchive?: LogArchiveWorkflow;
+  /** Only when a PostgreSQL database has a logs block: its scheduled base backups. */
+  public readonly baseBackup?: BaseBackupWorkflow;
   /** Only when the config has `drPlans`. */
   public readonly drPlan?: DrPlanWorkflow;
   public readonly watchdog: Watchdog;
@@ -150,6 +153,21 @@ export class PrimaryStack extends Stack {
           : vaultKeyAliasArn(config.app.name, 'replica', config.vault.replicaRegion),
       });
     }
+    if (Object.values(this.plan.databases).some((db) => db.logs?.kind === 'wal')) {
+      // Not "BaseBackup": the local runtime also finds machines by logical id, and "backup" names the backup machine.
+      this.baseBackup = new BaseBackupWorkflow(this, 'Bases', {
+        plan: this.plan,
+        vault: this.vault,
+        replicaVault: this.replica,
+        replicaKmsKey: imported
+          ? config.vault.kms.replicaKeyArn!
+          : vaultKeyAliasArn(config.app.name, 'replica', config.vault.replicaRegion),
+        cluster: this.cluster,
+        taskSubnets,
+        taskSecurityGroups: this.taskSecurityGroups,
+        backupFunctions: this.backup.functions,
+      });
+    }
     if (Object.keys(this.plan.drPlans ?? {}).length > 0) {
       this.drPlan = new DrPlanWorkflow(this, 'DrPlan', {
         plan: this.plan,
@@ -173,6 +191,9 @@ export class PrimaryStack extends Stack {
       shard.node.addDependency(this.vault, this.alerts, this.backup.stateMachine, this.drill.stateMachine, schedules);
       if (this.logArchive) {
         shard.node.addDependency(this.logArchive.stateMachine);
+      }
+      if (this.baseBackup) {
+        shard.node.addDependency(this.baseBackup.stateMachine);
       }
       return shard;
     });

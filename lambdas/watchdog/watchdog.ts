@@ -3,10 +3,11 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { describeZodIssues, StrongboxError } from '../../contracts/errors';
-import { LogCursorSchema, newestRestorable } from '../../contracts/logs';
+import { type LogCursor, LogCursorSchema, type NewestRestorable, newestRestorable } from '../../contracts/logs';
 import { METRIC, NO_BACKUP_AGE_SECONDS, publishBreach, publishDatabaseMetrics } from '../../contracts/metrics';
 import type { Plan } from '../../contracts/plan';
 import { keys, LatestDrillSchema, LatestVerifiedSchema } from '../../contracts/vault';
+import { type LatestBase, LatestBaseSchema, latestBaseKey } from '../../contracts/wal';
 
 /** The watchdog could not read one or more pointers; those databases get no breach flag, and the watchdog alarm pages. */
 export class WatchdogError extends StrongboxError {}
@@ -35,6 +36,8 @@ export interface RecoveryPoint {
   readonly withinRpo: boolean;
   readonly backupId?: string;
   readonly bytes?: number;
+  /** PostgreSQL with logs: the newest verified base the log counts from. */
+  readonly baseId?: string;
   /** Seconds since the newest completed drill, for databases with a drill schedule (NO_BACKUP_AGE_SECONDS: none yet). */
   readonly drillAgeSeconds?: number;
   /** Beyond the drill schedule plus the task timeout and an hour; only for databases with a drill schedule. */
@@ -47,8 +50,9 @@ export interface RecoveryPoint {
  * DatabaseBreach 1 when the age is beyond the RPO and 0 otherwise (the 0 is what resolves a tier alarm's
  * contributor after any breach), and DrillOverdue for databases with a drill schedule. It reads small pointers, `index/<db>/latest-verified.json`
  * (kept by Verify), `index/<db>/latest-drill.json` (kept by the drill Report) and, for a database with a logs
- * block, `index/<db>/log-cursor.json` (kept by the archiving run; see newestRestorable), so a run costs one to
- * three GETs per database however many backups and segments the vault holds.
+ * block, `index/<db>/log-cursor.json` (kept by the archiving run; see newestRestorable) and, for PostgreSQL,
+ * `index/<db>/latest-base.json` (kept by the base Verify), so a run costs one to four GETs per database however
+ * many backups, bases and segments the vault holds.
  */
 export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> {
   if (!deps.bucket) {
@@ -68,6 +72,16 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
       cursor: db.logs
         ? await readPointer(deps, db.name, keys.logCursor(db.name), LogCursorSchema, 'the next log archiving run rewrites it')
         : undefined,
+      base:
+        db.logs?.kind === 'wal'
+          ? await readPointer(
+              deps,
+              db.name,
+              latestBaseKey(db.name),
+              LatestBaseSchema,
+              'the base Verify rewrites it on the next verified base',
+            )
+          : undefined,
       drill:
         db.drillIntervalSeconds === undefined
           ? undefined
@@ -101,7 +115,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
       db.drillIntervalSeconds === undefined || drillAgeSeconds === undefined
         ? undefined
         : drillAgeSeconds > db.drillIntervalSeconds + db.taskTimeoutSeconds + 3600;
-    const restorable = newestRestorable(pointer && new Date(pointer.takenAt), outcome.value.cursor);
+    const restorable = recoveryPoint(db, pointer && new Date(pointer.takenAt), outcome.value.base, outcome.value.cursor);
     const ageSeconds = restorable.at ? Math.max(0, Math.round((now.getTime() - restorable.at.getTime()) / 1000)) : NO_BACKUP_AGE_SECONDS;
     const point: RecoveryPoint = {
       database: db.name,
@@ -111,6 +125,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
       withinRpo: ageSeconds <= db.rpoSeconds,
       backupId: pointer?.backupId,
       bytes: pointer?.bytes,
+      ...(outcome.value.base && { baseId: outcome.value.base.baseId }),
       ...(db.logs && { recoveryFrom: restorable.source }),
       ...(db.logs && restorable.broken && { chainBroken: { at: restorable.broken.at, reason: restorable.broken.reason } }),
       ...(drillAgeSeconds !== undefined && { drillAgeSeconds }),
@@ -139,6 +154,27 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<RecoveryPoint[]> 
     );
   }
   return points;
+}
+
+/**
+ * The newest restorable instant. PostgreSQL's WAL replays from a base, never from a logical dump, so there the
+ * log counts from the newest verified base (newestRestorable over its `finishedAt`), and the newest logical dump
+ * still counts at its own instant, whichever is later; binlog replays from the full dump itself.
+ */
+function recoveryPoint(
+  db: Plan['databases'][string],
+  dumpTakenAt: Date | undefined,
+  base: LatestBase | undefined,
+  cursor: LogCursor | undefined,
+): NewestRestorable {
+  if (db.logs?.kind !== 'wal') {
+    return newestRestorable(dumpTakenAt, cursor);
+  }
+  const physical = newestRestorable(base && new Date(base.finishedAt), cursor);
+  if (dumpTakenAt && (!physical.at || dumpTakenAt > physical.at)) {
+    return { at: dumpTakenAt, source: 'full', ...(physical.broken && { broken: physical.broken }) };
+  }
+  return physical;
 }
 
 async function pointerListed(deps: WatchdogDeps, key: string): Promise<boolean> {

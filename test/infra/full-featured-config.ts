@@ -28,9 +28,11 @@ export const EXISTING_NETWORK_AND_KEYS: [(string | number)[], unknown][] = [
 
 /** Binlog archiving for the example's MariaDB database and every extra MariaDB one, so both shards schedule it. */
 const LOGS = { intervalMinutes: 5, windowDays: 7 };
+/** WAL archiving and base backups for every extra PostgreSQL database, so both shards schedule the base-backup machine. */
+const WAL_LOGS = { ...LOGS, baseBackup: { expression: 'cron(0 2 * * ? *)' } };
 
 /**
- * The example config (every engine, a DR plan, a replica region, chat, pager and e-mail alerts, binlog archiving)
+ * The example config (every engine, a DR plan, a replica region, chat, pager and e-mail alerts, binlog and WAL archiving)
  * with `extra` more databases, so that the fleet spans more than one database shard (16 databases each).
  */
 export function fullFeaturedConfig(extra = 17, edits: [(string | number)[], unknown][] = []): StrongboxConfig {
@@ -54,6 +56,7 @@ export function fullFeaturedConfig(extra = 17, edits: [(string | number)[], unkn
         schedule: { expression: 'cron(0 3 * * ? *)' },
         drill: { expression: `cron(${i} 4 ? * SUN *)`, timezone: 'Europe/Dublin' },
         ...(engine === 'mariadb' ? { logs: LOGS } : {}),
+        ...(engine === 'postgres' ? { logs: WAL_LOGS } : {}),
       }),
     );
   }

@@ -18,7 +18,8 @@ export const handler = lambdaHandler(
     const objectLock = env.objectLock !== 'off';
     const { plan: decisions, ...result } = await retain(event, { s3, bucket: env.vaultBucket, replica, plan, objectLock });
     const db = plan.databases[event.database];
-    if (!db?.logs) {
+    // WAL is pruned by the base-backup machine's RetainBases, whose chain starts are bases, never logical dumps.
+    if (!db?.logs || db.logs.kind === 'wal') {
       return result;
     }
     // After the GFS decisions: the segments kept are those the kept full dumps and the window need.

@@ -61,6 +61,8 @@ export async function retainSegments(
   now: Date,
   dryRun: boolean,
   deps: SegmentRetainDeps,
+  /** The chain starts retention keeps, when they are not full dumps: PostgreSQL's kept bases (basePointOf). */
+  chainStarts?: readonly FullPoint[],
 ): Promise<SegmentRetainResult> {
   if (!db.logs) {
     return { segments: 0, kept: 0, deleted: [], skippedLocked: [] };
@@ -83,15 +85,17 @@ export async function retainSegments(
   )
     .filter((v) => v !== undefined && !v.passed)
     .map((v) => v?.segmentId as string);
-  const fulls: FullPoint[] = await mapLimit(keptBackupIds, deps.concurrency, async (backupId) => {
-    const position = (await getJson(deps.s3, deps.bucket, keys.manifest(backupId), ManifestPositionSchema))?.value.position;
-    return {
-      backupId,
-      at: parseBackupId(backupId).takenAt,
-      ...(position?.binlogFile !== undefined &&
-        position.binlogPosition !== undefined && { position: { file: position.binlogFile, position: position.binlogPosition } }),
-    };
-  });
+  const fulls: readonly FullPoint[] =
+    chainStarts ??
+    (await mapLimit(keptBackupIds, deps.concurrency, async (backupId) => {
+      const position = (await getJson(deps.s3, deps.bucket, keys.manifest(backupId), ManifestPositionSchema))?.value.position;
+      return {
+        backupId,
+        at: parseBackupId(backupId).takenAt,
+        ...(position?.binlogFile !== undefined &&
+          position.binlogPosition !== undefined && { position: { file: position.binlogFile, position: position.binlogPosition } }),
+      };
+    }));
   const cursor = (await getJson(deps.s3, deps.bucket, keys.logCursor(db.name), LogCursorSchema))?.value;
   const keep = segmentsToKeep({
     fulls,

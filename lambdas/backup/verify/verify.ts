@@ -82,21 +82,24 @@ export async function verify(ref: BackupRef, deps: VerifyDeps): Promise<VerifyRe
   };
   await putJson(deps.s3, deps.bucket, keys.verification(ref.backupId), record);
   if (!record.verified) {
-    throw fail(deps, ref, `${ref.backupId} failed verification:\n${problems.map((p) => `- ${p}`).join('\n')}`, manifest);
+    throw fail(deps, ref, `${ref.backupId} failed verification:\n${problems.map((p) => `- ${p}`).join('\n')}`, manifest.engine.name);
   }
   await advanceLatestVerified(deps, ref, verifiedAt, bytes);
   return { verified: true, method, bytes, sha256 };
 }
 
-interface StoredCheck {
+export interface StoredCheck {
   readonly method: Verification['method'];
   readonly bytes: number;
   readonly sha256: string;
   readonly problems: string[];
 }
 
-/** One stored object against the manifest's size and SHA-256: it exists, starts like zstd, and hashes right. */
-async function checkStored(
+/**
+ * One stored zstd object against the manifest's size and SHA-256: it exists, starts like zstd, and hashes right
+ * (the stored full-object checksum, else one streamed re-read). Base backups' tars are checked with it too.
+ */
+export async function checkStored(
   deps: VerifyDeps,
   key: string,
   expected: { readonly bytes: number; readonly sha256: string },
@@ -145,9 +148,10 @@ async function checkStored(
   return { method, bytes, sha256, problems };
 }
 
-function fail(deps: VerifyDeps, ref: BackupRef, message: string, manifest?: Manifest): VerificationError {
+/** A failed verification: VerificationFailed and the breach flag (base backups' Verify alarms the same way). */
+export function fail(deps: VerifyDeps, ref: Pick<BackupRef, 'database'>, message: string, engine?: string): VerificationError {
   if (deps.metrics) {
-    deps.metrics.addDimensions({ Database: ref.database, Engine: manifest?.engine.name ?? 'unknown' });
+    deps.metrics.addDimensions({ Database: ref.database, Engine: engine ?? 'unknown' });
     deps.metrics.addMetric(METRIC.verificationFailed, 'Count', 1);
   }
   flagBreach(deps, ref);
@@ -213,7 +217,7 @@ async function rereadArtifact(
   return { sha256: hash.digest('hex'), bytes, ...(problem ? { problem } : {}) };
 }
 
-function flagBreach(deps: VerifyDeps, ref: BackupRef): void {
+function flagBreach(deps: VerifyDeps, ref: Pick<BackupRef, 'database'>): void {
   const target = breachTarget(deps.plan, ref.database);
   if (deps.metrics && target) {
     publishBreach(deps.metrics, target, true);

@@ -180,6 +180,41 @@ describe('DumpTask', () => {
     });
   });
 
+  it('lets a PostgreSQL database with WAL archiving upload its own bases, without reading or deleting any', () => {
+    // Prepare
+    const plan = buildDeploymentPlan(
+      StrongboxConfigSchema.parse({
+        app: { name: 'sb' },
+        vault: { primaryRegion: 'eu-west-1', replicaRegion: 'eu-central-1' },
+        alerts: {},
+        databases: [
+          database('ledger', SECRET_B, {
+            engine: 'postgres',
+            connection: { host: 'ledger.example.internal', database: 'ledger', secretArn: SECRET_B },
+            logs: { intervalMinutes: 5, windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' } },
+          }),
+        ],
+      }),
+    );
+    const stack = new Stack(undefined, 'Test', { env: { region: 'eu-west-1', account: '123456789012' } });
+    const task = new DumpTask(stack, 'Ledger', {
+      plan,
+      database: 'ledger',
+      vault: vaultIn(stack),
+      image: ecs.ContainerImage.fromRegistry('strongbox/dump:test'),
+    });
+
+    // Act
+    const text = policyText(stack, Template.fromStack(stack), task.taskRole);
+    const baseStatements = (JSON.parse(text) as { Action: string | string[]; Resource: unknown }[][])
+      .flat()
+      .filter((st) => JSON.stringify(st.Resource).includes('/bases/ledger/*'));
+
+    // Assess
+    expect(baseStatements.flatMap((st) => [st.Action].flat()).sort()).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
+    expect(text).not.toMatch(/bases\/\*|s3:DeleteObject/);
+  });
+
   it("lets database A's restore role read A's backups, write only drill.json and A's restore error records, and read tagged target secrets", () => {
     // Prepare
     const { stack, template, a } = twoTasks();

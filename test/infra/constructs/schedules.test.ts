@@ -106,6 +106,47 @@ describe('Schedules', () => {
     expect(Object.keys(build(true).findResources('AWS::Scheduler::Schedule', { Properties: { Name: 'sbx-logs-billing' } }))).toEqual([]);
   });
 
+  it('starts the base-backup machine on logs.baseBackup in its time zone, only for PostgreSQL databases with WAL archiving', () => {
+    // Prepare
+    const withBases = {
+      ...plan,
+      databases: {
+        ...plan.databases,
+        orders: { ...plan.databases.orders, logs: { kind: 'wal' as const, intervalSeconds: 300, windowDays: 7 } },
+      },
+      deployment: {
+        ...plan.deployment,
+        orders: { ...plan.deployment.orders, baseBackup: { expression: 'cron(0 2 ? * * *)', timezone: 'Europe/Berlin' } },
+      },
+    };
+    const stack = new Stack(new App(), 'Test');
+    const machine = (id: string) =>
+      new sfn.StateMachine(stack, id, { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `${id}Pass`)) });
+
+    // Act
+    const schedules = new Schedules(stack, 'Schedules', {
+      plan: withBases,
+      backupStateMachine: machine('Backup'),
+      baseBackupStateMachine: machine('Bases'),
+    });
+    const synthesized = Template.fromStack(stack);
+
+    // Assess
+    expect(Object.keys(schedules.baseBackupSchedules)).toEqual(['orders']);
+    synthesized.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: 'sbx-base-orders',
+      ScheduleExpression: 'cron(0 2 ? * * *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: Match.objectLike({
+        Input: JSON.stringify({ database: 'orders', trigger: 'schedule' }),
+        RetryPolicy: { MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 3600 },
+        DeadLetterConfig: Match.anyValue(),
+      }),
+    });
+    expect(Object.keys(build(true).findResources('AWS::Scheduler::Schedule', { Properties: { Name: 'sbx-base-orders' } }))).toEqual([]);
+  });
+
   it('rejects a retry count Scheduler would refuse, showing the value', () => {
     // Act
     const act = () =>

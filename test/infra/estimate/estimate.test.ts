@@ -147,6 +147,36 @@ describe('npm run estimate', () => {
     expect(logs.usd.fargate - plain.usd.fargate).toBeGreaterThan(plain.usd.fargate);
   });
 
+  it('prices PostgreSQL base backups like full backups: task, Verify re-read, replica copy, and the window of bases in Standard', () => {
+    // Prepare
+    const prices = loadUnitPrices();
+    const config = loadConfig('strongbox.config.yaml');
+    const orders = config.databases.find((d) => d.name === 'orders')!;
+    const wal = { intervalMinutes: 5, windowDays: 7 };
+    const withoutBases = { ...config, databases: [{ ...orders, logs: wal }] };
+    const withBases = {
+      ...config,
+      databases: [{ ...orders, logs: { ...wal, baseBackup: { expression: 'cron(0 2 * * ? *)', timezone: 'UTC' } } }],
+    };
+    const p = (name: string) => prices.prices[name].usd;
+
+    // Act
+    const based = estimateFleet(withBases, prices).databases[0];
+    const unbased = estimateFleet(withoutBases, prices).databases[0];
+
+    // Assess: one base a day, 7 days plus the one before the window kept in both regions.
+    expect(based.basesPerMonth).toBeCloseTo(30.4, 6);
+    expect(unbased.basesPerMonth).toBe(0);
+    expect(based.usd.storageStandard - unbased.usd.storageStandard).toBeCloseTo(8 * based.sizeGiB * p('s3StandardGbMonth') * 2, 6);
+    expect(based.usd.replicationTransfer - unbased.usd.replicationTransfer).toBeCloseTo(
+      30.4 * based.sizeGiB * p('interRegionTransferGb'),
+      6,
+    );
+    expect(based.usd.schedules - unbased.usd.schedules).toBeCloseTo(30.4 * p('schedulerInvocation'), 9);
+    expect(based.usd.fargate).toBeGreaterThan(unbased.usd.fargate);
+    expect(based.usd.verify).toBeGreaterThan(unbased.usd.verify);
+  });
+
   it('prices each DR plan: its rehearsal alarm always, and per scheduled rehearsal a drill of every database of the plan', () => {
     // Prepare
     const prices = loadUnitPrices();

@@ -15,6 +15,7 @@ import type { LogCursor } from '../../../contracts/logs';
 import { METRICS_NAMESPACE, NO_BACKUP_AGE_SECONDS } from '../../../contracts/metrics';
 import type { DatabasePlan, Plan } from '../../../contracts/plan';
 import { keys, type LatestDrill, type LatestVerified } from '../../../contracts/vault';
+import { type LatestBase, latestBaseKey, mintBaseId } from '../../../contracts/wal';
 import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
 import { runWatchdog, WatchdogError } from '../../../lambdas/watchdog/watchdog';
 
@@ -187,6 +188,50 @@ describe('runWatchdog against s3rver', () => {
       ['broken-db', 'full', false, minutesAgo(60).toISOString()],
       ['renewed-db', 'log', true, undefined],
       ['unarchived-db', 'full', true, undefined],
+    ]);
+  });
+
+  it('ages a PostgreSQL database with WAL from its newest verified base, never from a logical dump, and a newer dump by itself', async () => {
+    // Prepare
+    const client = s3.client();
+    const minutesAgo = (m: number) => new Date(NOW.getTime() - m * 60_000);
+    const walCursor = (database: string, coveredUntil: Date): LogCursor => ({
+      schemaVersion: 1,
+      database,
+      kind: 'wal',
+      next: { file: '000000010000000000000009', position: 0 },
+      coveredUntil: coveredUntil.toISOString(),
+      updatedAt: coveredUntil.toISOString(),
+    });
+    const putJsonAt = (key: string, body: unknown) =>
+      client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: JSON.stringify(body) }));
+    const base = (database: string, finishedAt: Date): LatestBase => ({
+      database,
+      baseId: mintBaseId(database, new Date(finishedAt.getTime() - 60_000)),
+      finishedAt: finishedAt.toISOString(),
+      verifiedAt: finishedAt.toISOString(),
+      bytes: 10,
+    });
+    const logs = { kind: 'wal' as const, intervalSeconds: 300, windowDays: 7 };
+    const withWal = (name: string) => ({ ...database(name, 'postgres', 'critical', 900), logs });
+    // based-db: a base 6 h ago and WAL to 2 min ago, a logical dump 3 h ago that the WAL cannot extend.
+    await putJsonAt(latestBaseKey('based-db'), base('based-db', minutesAgo(360)));
+    await plantPointer(client, 'based-db', minutesAgo(180), 100);
+    await putJsonAt(keys.logCursor('based-db'), walCursor('based-db', minutesAgo(2)));
+    // dump-only-db: WAL archived, no base yet: only its logical dump 3 h ago counts.
+    await plantPointer(client, 'dump-only-db', minutesAgo(180), 100);
+    await putJsonAt(keys.logCursor('dump-only-db'), walCursor('dump-only-db', minutesAgo(2)));
+    const emf = captureEmf();
+
+    // Act
+    const points = await watch(client, planOf(withWal('based-db'), withWal('dump-only-db')));
+
+    // Assess
+    expect(emf.value('based-db', 'RecoveryPointAgeSeconds')).toBe(120);
+    expect(emf.value('dump-only-db', 'RecoveryPointAgeSeconds')).toBe(10_800);
+    expect(points.map((p) => [p.database, p.recoveryFrom, p.withinRpo, p.baseId])).toEqual([
+      ['based-db', 'log', true, base('based-db', minutesAgo(360)).baseId],
+      ['dump-only-db', 'full', false, undefined],
     ]);
   });
 

@@ -1,0 +1,294 @@
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { FUNCTION_ENV } from '../../contracts/function-env';
+import type { Plan } from '../../contracts/plan';
+import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
+import { keys, logsPrefix } from '../../contracts/vault';
+import { baseKeys, basesPrefix, latestBaseKey, mintBaseId } from '../../contracts/wal';
+import { AppFunction } from './app-function';
+import { functionSteps, lockedFailurePath } from './locked-failure-path';
+import { LogsKey } from './logs-key';
+import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
+import { retryRunTaskCapacity } from './retries';
+import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
+import { ValidationError } from './validation-error';
+import { type IVault, VAULT_ACCESS } from './vault';
+
+export interface BaseBackupWorkflowProps {
+  readonly plan: Plan;
+  readonly vault: IVault;
+  /** The replica vault and its region's KMS key (as the backup workflow's): verified bases are copied there. */
+  readonly replicaVault: IVault;
+  readonly replicaKmsKey: string;
+  readonly cluster: ecs.ICluster;
+  readonly taskSubnets: readonly ec2.ISubnet[];
+  readonly taskSecurityGroups: readonly ec2.ISecurityGroup[];
+  /** The backup workflow's lock release and notifier (BackupWorkflow.functions): one failure path for both machines. */
+  readonly backupFunctions: { readonly releaseLock: AppFunction; readonly notify: AppFunction };
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** Time Fargate may take to place the task and pull the image, on top of the task's own timeout. */
+const BASE_PROVISIONING_SECONDS = 15 * 60;
+/** Verify re-reads the tar, Replicate copies it, RetainBases prunes: the Lambdas' time around the task. */
+const WORKFLOW_MARGIN_SECONDS = 3600;
+
+/** Two sample keys of one base: the ARN patterns below are derived from the contract, not spelled again. */
+const SAMPLE_BASE = mintBaseId('db', new Date(0));
+const fileOf = (key: string) => key.slice(key.lastIndexOf('/') + 1);
+
+/**
+ * The base-backup machine (JSONPath, so the local runtime runs the synthesized definition), started per
+ * PostgreSQL database with a logs block on `logs.baseBackup` with `{"database": "<name>", "trigger": "schedule"}`:
+ *
+ *   PrepareBase (backup lock, baseId from the execution start) -> Skipped? -> NotifySkipped -> SkippedWithNotice
+ *           -> BaseBackup (ECS RunTask .sync, STRONGBOX_COMMAND=base-backup, STRONGBOX_BACKUP_ID=<baseId>)
+ *           -> VerifyBase (tar and backup_manifest against the manifest; verification.json, latest-base pointer)
+ *           -> ReplicateBase (tar, backup_manifest, verification, manifest last) -> RetainBases (bases and WAL)
+ *           -> ReleaseLock -> BaseBackedUp
+ *   any failure -> NotifyFailure -> ReleaseLockAfterFailure -> Fail (readable error and cause)
+ *
+ * A sibling of the backup machine rather than a branch of it: a base has its own manifest, verification, replica
+ * copy and retention (the window, not GFS), so every step after the task differs, and only the lock and the
+ * failure path are shared, which locked-failure-path.ts provides. The lock is the backup lock, so a base and a
+ * logical dump of one database never run at once. A failed task leaves no manifest.json (written last), so a
+ * failed base never looks like a base; a base that fails VerifyBase has `passed: false` and is no chain start.
+ */
+export class BaseBackupWorkflow extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly functions: {
+    readonly prepare: AppFunction;
+    readonly verify: AppFunction;
+    readonly replicate: AppFunction;
+    readonly retain: AppFunction;
+  };
+
+  public constructor(scope: Construct, id: string, props: BaseBackupWorkflowProps) {
+    super(scope, id);
+    const based = Object.values(props.plan.databases).filter((db) => db.logs?.kind === 'wal');
+    if (based.length === 0) {
+      throw new ValidationError(
+        `the plan of "${props.plan.app}" has no postgres database with a logs block; build BaseBackupWorkflow only when one takes base backups`,
+        this,
+      );
+    }
+    if (props.taskSubnets.length === 0) {
+      throw new ValidationError('taskSubnets is empty; the Fargate tasks need at least one subnet', this);
+    }
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const env = { [FUNCTION_ENV.vaultBucket]: props.vault.bucketName };
+    const fn = (id: string, name: string, description: string, extra: Partial<ConstructorParameters<typeof AppFunction>[2]> = {}) =>
+      new AppFunction(this, id, {
+        name,
+        plan: props.plan,
+        description: `Strongbox (${props.plan.app}) base backup: ${description}`,
+        logRetention,
+        ...extra,
+        environment: { ...env, ...extra.environment },
+      });
+    this.functions = {
+      prepare: fn('Prepare', 'backup/base-prepare', 'validate input, blackouts, per-database backup lock, baseId', {
+        timeout: Duration.seconds(30),
+      }),
+      verify: fn('Verify', 'backup/base-verify', 'tar and backup_manifest against the manifest, latest-base pointer', {
+        timeout: Duration.minutes(15),
+        memorySize: 1024,
+      }),
+      replicate: fn('Replicate', 'backup/base-replicate', 'server-side copy of a verified base to the replica vault', {
+        timeout: Duration.minutes(15),
+        memorySize: 512,
+        environment: {
+          [FUNCTION_ENV.replicaBucket]: props.replicaVault.bucketName,
+          [FUNCTION_ENV.replicaRegion]: props.replicaVault.region,
+          [FUNCTION_ENV.replicaKmsKey]: props.replicaKmsKey,
+        },
+      }),
+      retain: fn('Retain', 'backup/base-retain', 'bases and WAL segments of the window, in both vaults', {
+        timeout: Duration.minutes(10),
+        memorySize: 1024,
+        environment: {
+          [FUNCTION_ENV.replicaBucket]: props.replicaVault.bucketName,
+          [FUNCTION_ENV.replicaRegion]: props.replicaVault.region,
+        },
+      }),
+    };
+    for (const db of based) {
+      this.grantVault(props, db.name);
+    }
+
+    const longestTask = Math.max(...based.map((db) => db.taskTimeoutSeconds));
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    LogsKey.encrypt(logGroup, props.plan.app);
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      // Not "...-base-backup": the local runtime finds machines by a part of their name, and "backup" is the backup machine's.
+      stateMachineName: `${props.plan.app}-bases`,
+      comment: `Strongbox (${props.plan.app}): one PostgreSQL base backup, verified, replicated, and the chain retained`,
+      definitionBody: sfn.DefinitionBody.fromChainable(this.buildDefinition(props, longestTask)),
+      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      timeout: Duration.seconds(longestTask + BASE_PROVISIONING_SECONDS + WORKFLOW_MARGIN_SECONDS),
+      tracingEnabled: true,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    acknowledgeRule(
+      this.stateMachine,
+      'IAMNoInlinePolicy',
+      ['nist', 'hipaa'],
+      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
+    );
+    grantRunTasks(this.stateMachine, props.plan, props.cluster, ['dump', 'execution']);
+    acknowledgeWildcardPermissions(
+      this.stateMachine.role,
+      'Wildcards: Lambda versions of the workflow functions, task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
+    );
+  }
+
+  private buildDefinition(props: BaseBackupWorkflowProps, longestTask: number): sfn.IChainable {
+    const f = this.functions;
+    const { releaseLock, notify } = props.backupFunctions;
+    // States live in their own scope: their ids are the state names, which the function ids would clash with.
+    const scope = new Construct(this, 'States');
+    const execution = {
+      executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
+      startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+    };
+    const invoke = functionSteps(scope);
+    const wholeState = { state: sfn.JsonPath.entirePayload };
+    const baseRef = { database: sfn.JsonPath.stringAt('$.prepare.database'), baseId: sfn.JsonPath.stringAt('$.prepare.backupId') };
+
+    const catchAll = lockedFailurePath(scope, {
+      step: invoke,
+      releaseLock,
+      notify,
+      execution,
+      notifyComment: 'Chat (and pager by tier) with the cause; returns the readable error and cause',
+    });
+    const prepare = catchAll(
+      invoke(
+        'PrepareBase',
+        f.prepare,
+        { input: sfn.JsonPath.entirePayload, execution },
+        '$.prepare',
+        'Validate input, blackout, backup lock, baseId',
+      ),
+    );
+    const notifySkipped = catchAll(
+      invoke('NotifySkipped', notify, { outcome: 'skipped', execution, ...wholeState }, sfn.JsonPath.DISCARD, 'Chat notice for a skip'),
+    );
+    const task = catchAll(this.baseBackupState(scope, props, longestTask));
+    const verify = catchAll(invoke('VerifyBase', f.verify, baseRef, '$.verify', 'Tar and backup_manifest against the manifest'));
+    const replicate = catchAll(invoke('ReplicateBase', f.replicate, baseRef, '$.replicate', 'Server-side copy to the replica vault'));
+    const retain = catchAll(
+      invoke(
+        'RetainBases',
+        f.retain,
+        { database: sfn.JsonPath.stringAt('$.prepare.database'), backupId: sfn.JsonPath.stringAt('$.prepare.backupId') },
+        '$.retain',
+        'Bases of the window and the WAL they need, in both vaults',
+      ),
+    );
+    const release = catchAll(invoke('ReleaseLock', releaseLock, wholeState, sfn.JsonPath.DISCARD, 'Release the per-database lock'));
+    return prepare.next(
+      new sfn.Choice(scope, 'Skipped?')
+        .when(sfn.Condition.stringEquals('$.prepare.status', 'skipped'), notifySkipped.next(new sfn.Succeed(scope, 'SkippedWithNotice')))
+        .otherwise(task.next(verify).next(replicate).next(retain).next(release).next(new sfn.Succeed(scope, 'BaseBackedUp'))),
+    );
+  }
+
+  /** The database's own task definition with the base-backup command and the baseId Prepare minted. */
+  private baseBackupState(scope: Construct, props: BaseBackupWorkflowProps, longestTask: number): sfn.CustomState {
+    const state = new sfn.CustomState(scope, 'BaseBackup', {
+      stateJson: {
+        Type: 'Task',
+        Comment: 'The base-backup task: pg_basebackup -Ft -X none -> zstd -> SHA-256 -> multipart upload, backup_manifest, manifest last',
+        Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
+        Parameters: {
+          ...fargateTaskParameters(props),
+          'TaskDefinition.$': '$.prepare.taskFamily',
+          Overrides: {
+            ContainerOverrides: [
+              {
+                Name: TASK_CONTAINER_NAME,
+                Environment: [
+                  { Name: TASK_ENV.command, Value: 'base-backup' },
+                  { Name: TASK_ENV.backupId, 'Value.$': '$.prepare.backupId' },
+                  { Name: TASK_ENV.trigger, 'Value.$': '$.prepare.trigger' },
+                ],
+              },
+            ],
+          },
+        },
+        // Fixed, as the backup's Dump: aws-local-stepfunctions evaluates TimeoutSecondsPath after Parameters.
+        TimeoutSeconds: longestTask + BASE_PROVISIONING_SECONDS,
+        ResultSelector: {
+          'taskArn.$': '$.TaskArn',
+          'stoppedReason.$': '$.StoppedReason',
+          'exitCode.$': '$.Containers[0].ExitCode',
+        },
+        ResultPath: '$.dump',
+      },
+    });
+    // Capacity faults only: a base backup that ran and failed is never started again by Step Functions.
+    return retryRunTaskCapacity(state);
+  }
+
+  /** Least privilege per function and database: its bases, its lock, its pointer, its segments. */
+  private grantVault(props: BaseBackupWorkflowProps, database: string): void {
+    const { prepare, verify, replicate, retain } = this.functions;
+    const { vault, replicaVault } = props;
+    const bases = basesPrefix(database);
+    const record = (key: string) => `${bases}*/${fileOf(key)}`;
+    // PrepareBase: the backup lock of this database and nothing else (ReleaseLock is the backup workflow's).
+    vault.grantUnder(prepare.function, keys.lock(database), {
+      objectActions: ['s3:GetObject', 's3:PutObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'encrypt',
+    });
+    // VerifyBase: reads the base, writes only its verification.json and the latest-base pointer.
+    vault.grantUnder(verify.function, bases, { objectActions: ['s3:GetObject'], listActions: ['s3:ListBucket'], key: 'encrypt' });
+    vault.grantObjects(verify.function, ['s3:PutObject'], [record(baseKeys.verification(SAMPLE_BASE))]);
+    vault.grantUnder(verify.function, latestBaseKey(database), {
+      objectActions: ['s3:GetObject', 's3:PutObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'encrypt',
+    });
+    // ReplicateBase: reads the base in the primary, writes (and removes a bad copy) in the replica.
+    vault.grantUnder(replicate.function, bases, {
+      objectActions: ['s3:GetObject', 's3:GetObjectTagging'],
+      listActions: ['s3:ListBucket'],
+      key: 'decrypt',
+    });
+    replicaVault.grantUnder(replicate.function, bases, {
+      objectActions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+      listActions: ['s3:ListBucket'],
+      key: 'encrypt',
+    });
+    // RetainBases: the bases' manifests and verification records, the segments' records and the cursor; delete and
+    // lock reads on bases and segments in both vaults. No data object body.
+    const segments = logsPrefix(database);
+    vault.grantObjects(
+      retain.function,
+      ['s3:GetObject'],
+      [
+        record(baseKeys.manifest(SAMPLE_BASE)),
+        record(baseKeys.verification(SAMPLE_BASE)),
+        `${segments}*/manifest.json`,
+        `${segments}*/verification.json`,
+      ],
+    );
+    vault.grantUnder(retain.function, keys.logCursor(database), {
+      objectActions: ['s3:GetObject'],
+      listActions: ['s3:ListBucket'],
+      key: 'decrypt',
+    });
+    for (const on of [vault, replicaVault]) {
+      for (const prefix of [bases, segments]) {
+        on.grantUnder(retain.function, prefix, { objectActions: VAULT_ACCESS.retain, listActions: ['s3:ListBucket'], key: 'decrypt' });
+      }
+    }
+  }
+}
