@@ -249,7 +249,7 @@ describe('DumpTask', () => {
         databases: [
           database('ledger', SECRET_B, {
             connection: { host: 'ledger.example.internal', database: 'ledger', secretArn: SECRET_B },
-            logs: { intervalMinutes: 5, windowDays: 7 },
+            logs: { intervalMinutes: 5, windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' } },
           }),
         ],
       }),
