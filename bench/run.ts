@@ -7,7 +7,7 @@ import { join } from 'node:path';
  * servers cannot skew another's); its last stdout line is a JSON object of figures. The merged figures are
  * printed as one JSON line, last.
  */
-const SECTIONS = ['dump', 'mariadb', 'binlog', 'logs', 'retention', 'drill', 'fleet', 'pg-recovery'];
+const SECTIONS = ['dump', 'mariadb', 'basebackup', 'binlog', 'logs', 'retention', 'drill', 'fleet', 'pg-recovery'];
 
 function runSection(file: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
