@@ -4,7 +4,7 @@ import mysql from 'mysql2/promise';
 import { readSegmentManifests } from '../contracts/log-chain';
 import { startMariadb } from '../dev/servers/engines';
 import { startS3rver } from '../dev/servers/s3rver';
-import { BENCH_DIR, bundleTask, logger, PASSWORD, round, runTask, taskEnv } from './support';
+import { BENCH_DIR, bundleTask, logger, median, PASSWORD, round, runTask, taskEnv } from './support';
 
 /**
  * log_archive_lag_seconds: a MariaDB with log_bin/ROW under a steady write load (an INSERT every WRITE_MS on its
@@ -22,12 +22,6 @@ const INTERVAL_SECONDS = 60;
 const RUNS = 3;
 const WRITE_MS = 50;
 const log = logger('logs');
-
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 async function main(): Promise<void> {
   mkdirSync(BENCH_DIR, { recursive: true });

@@ -92,6 +92,13 @@ export async function runTask(bundle: string, env: NodeJS.ProcessEnv): Promise<T
 
 export const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
 
+/** The middle value (the mean of the two middle ones for an even count): what a noisy shared machine's rounds are quoted by. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 /** A logger for one section: `bench/<section>: message` on stderr (stdout's last line is the figures). */
 export function logger(section: string): (message: string) => void {
   return (message) => process.stderr.write(`bench/${section}: ${message}\n`);

@@ -10,8 +10,10 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  watch,
   writeFileSync,
 } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -49,15 +51,31 @@ export type RecoveryTarget =
  * Fetches one WAL file by the name PostgreSQL asks for (`000000010000000000000003`, `00000002.history`): a stream
  * of its bytes, or undefined when there is none (PostgreSQL asks for files beyond the end, and for timelines that
  * never existed). A source that throws (a checksum mismatch, the vault unreachable) fails the recovery.
+ *
+ * `fetchTo`, when a source has it, writes the file to `path` itself and answers whether it exists: a local copy in
+ * the kernel, or zstd decompressing straight into the file, so that the WAL's bytes never pass through this process.
  */
-export type WalSource = (name: string) => Promise<Readable | undefined>;
+export type WalSource = ((name: string) => Promise<Readable | undefined>) & {
+  readonly fetchTo?: (name: string, path: string) => Promise<boolean>;
+};
 
 /** A source over a local directory of WAL files, as an archive_command copy or pg_receivewal leaves them. */
 export function directoryWalSource(directory: string): WalSource {
-  return async (name) => {
+  const source = async (name: string) => {
     const path = join(directory, name);
     return existsSync(path) ? createReadStream(path) : undefined;
   };
+  return Object.assign(source, {
+    // copy_file_range, as `cp` does: a 16 MiB segment costs this process no copy of its own.
+    fetchTo: async (name: string, path: string) => {
+      const from = join(directory, name);
+      if (!existsSync(from)) {
+        return false;
+      }
+      await copyFile(from, path);
+      return true;
+    },
+  });
 }
 
 /** The recovery did not reach its target or the server gave up; the message carries PostgreSQL's own reason. */
@@ -153,8 +171,18 @@ done
 const SHELL_SAFE = /^[A-Za-z0-9/._+-]+$/;
 
 /**
- * The task side of restore_command: answers the helper's requests from `source`, and fetches the next WAL file of
- * the timeline while PostgreSQL replays the one just delivered, so that download and replay overlap.
+ * WAL files fetched ahead of replay, beyond the one PostgreSQL is replaying: with one, replay waited whenever a
+ * fetch took longer than replaying a file. 4 x 16 MiB on disk, within contracts/recovery.ts's headroom.
+ */
+export const WAL_READ_AHEAD_FILES = 4;
+/** Fetches at once: downloads overlap each other's round trips without crowding replay off a 2-vCPU task. */
+export const WAL_FETCH_CONCURRENCY = 2;
+
+/**
+ * The task side of restore_command: answers the helper's requests from `source`, and keeps the next
+ * WAL_READ_AHEAD_FILES files of the timeline in `ready/` while PostgreSQL replays, so that the helper's request is
+ * a rename. The spool's directories are watched (inotify) so a request or a taken file is seen at once; the timer
+ * is the fallback where watching is not available.
  */
 function startWalSpool(spool: string, source: WalSource, fetched: string[], failures: string[]): { stop(): void } {
   for (const sub of ['want', 'ready', 'missing', 'failed', 'partial']) {
@@ -169,12 +197,18 @@ function startWalSpool(spool: string, source: WalSource, fetched: string[], fail
       return held;
     }
     const job = (async () => {
-      const stream = await source(name);
-      if (!stream) {
-        return false;
-      }
       const partial = join(spool, 'partial', name);
-      await pipeline(stream, createWriteStream(partial));
+      if (source.fetchTo) {
+        if (!(await source.fetchTo(name, partial))) {
+          return false;
+        }
+      } else {
+        const stream = await source(name);
+        if (!stream) {
+          return false;
+        }
+        await pipeline(stream, createWriteStream(partial));
+      }
       own(partial, 'postgres');
       renameSync(partial, join(spool, 'ready', name));
       return true;
@@ -185,23 +219,44 @@ function startWalSpool(spool: string, source: WalSource, fetched: string[], fail
   };
   // Files fetched ahead: the helper takes one straight from ready/ without asking, so its disappearance is the request.
   const ahead = new Set<string>();
-  const readAhead = (name: string) => {
-    if (!WAL_FILE.test(name)) {
+  // Read ahead past the end of the WAL offered once only; PostgreSQL's own request for such a file still asks the source.
+  const beyond = new Set<string>();
+  // The newest WAL file delivered: read-ahead runs from it.
+  let cursor: string | undefined;
+  let stopped = false;
+  const deliver = (name: string) => {
+    fetched.push(name);
+    if (WAL_FILE.test(name) && (!cursor || name > cursor)) {
+      cursor = name;
+    }
+  };
+  const fill = () => {
+    if (stopped || !cursor) {
       return;
     }
-    // PostgreSQL asks for the next file as soon as it has replayed this one.
-    const next = nextWalFile(name);
-    if (ahead.has(next) || existsSync(join(spool, 'ready', next))) {
-      return;
+    let next = cursor;
+    for (let depth = 0; depth < WAL_READ_AHEAD_FILES && inFlight.size < WAL_FETCH_CONCURRENCY; depth++) {
+      next = nextWalFile(next);
+      if (beyond.has(next)) {
+        return;
+      }
+      if (ahead.has(next) || inFlight.has(next)) {
+        continue;
+      }
+      const name = next;
+      fetchInto(name).then(
+        (found) => {
+          if (found) {
+            ahead.add(name);
+          } else {
+            beyond.add(name);
+          }
+          fill();
+        },
+        // A file that could not be fetched ahead is fetched again when PostgreSQL asks, and fails the recovery then.
+        () => undefined,
+      );
     }
-    fetchInto(next).then(
-      (found) => {
-        if (found) {
-          ahead.add(next);
-        }
-      },
-      () => undefined,
-    );
   };
   const answer = async (name: string) => {
     try {
@@ -210,20 +265,25 @@ function startWalSpool(spool: string, source: WalSource, fetched: string[], fail
         writeFileSync(join(spool, 'missing', name), '');
         return;
       }
-      fetched.push(name);
-      readAhead(name);
+      ahead.delete(name);
+      deliver(name);
+      fill();
     } catch (error) {
       failures.push(`${name}: ${(error as Error).message}`);
       writeFileSync(join(spool, 'failed', name), '');
     }
   };
-  const timer = setInterval(() => {
-    for (const name of [...ahead]) {
-      if (!existsSync(join(spool, 'ready', name))) {
-        ahead.delete(name);
-        fetched.push(name);
-        readAhead(name);
-      }
+  const scan = () => {
+    if (stopped) {
+      return;
+    }
+    const taken = [...ahead].filter((name) => !existsSync(join(spool, 'ready', name))).sort();
+    for (const name of taken) {
+      ahead.delete(name);
+      deliver(name);
+    }
+    if (taken.length > 0) {
+      fill();
     }
     for (const name of readdirSync(join(spool, 'want'))) {
       rmSync(join(spool, 'want', name), { force: true });
@@ -231,8 +291,34 @@ function startWalSpool(spool: string, source: WalSource, fetched: string[], fail
         void answer(name);
       }
     }
-  }, 20);
-  return { stop: () => clearInterval(timer) };
+  };
+  let queued = false;
+  const soon = () => {
+    if (!queued) {
+      queued = true;
+      setImmediate(() => {
+        queued = false;
+        scan();
+      });
+    }
+  };
+  const watchers = ['want', 'ready'].flatMap((sub) => {
+    try {
+      return [watch(join(spool, sub), soon).on('error', () => undefined)];
+    } catch {
+      return [];
+    }
+  });
+  const timer = setInterval(scan, 20);
+  return {
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+      for (const watcher of watchers) {
+        watcher.close();
+      }
+    },
+  };
 }
 
 const WAL_FILE = /^[0-9A-F]{24}$/;
@@ -252,10 +338,14 @@ async function extractTar(tar: string | Readable, directory: string): Promise<vo
   const stdin = child.stdin as NodeJS.WritableStream;
   // tar stops reading at the archive's end marker, which may come before the stream's end (block padding): the rest
   // is drained, so that a download behind the stream still runs to its end and reaches its checksum verdict.
-  stdin.on('error', () => {
+  const drain = () => {
     input.unpipe(stdin);
     input.resume();
-  });
+  };
+  stdin.on('error', drain);
+  // tar may also exit with its stdin closed quietly (no EPIPE for a write in flight): the unpiped input would then sit
+  // paused forever, and the extraction with it.
+  exited.then(drain, () => undefined);
   input.pipe(stdin);
   const read = finished(input).then(
     () => undefined,

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import {
   type BaseBackupManifest,
@@ -17,7 +16,6 @@ import { type RunningTool, toolVersion } from '../../../engines/tools';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { round } from '../stream/progress';
-import { WalServerNotReadyError } from './archive-wal';
 import { storeCompressed, type TaskDeps } from './backup';
 
 /** pg_basebackup finished but its tar held no backup_manifest (a pre-13 server, or `--no-manifest` in the way). */
@@ -41,6 +39,13 @@ export async function runBaseBackup(settings: TaskSettings, deps: TaskDeps): Pro
   }
   const database = env.STRONGBOX_DATABASE;
   const bucket = env.STRONGBOX_VAULT_BUCKET;
+  // Off the critical path: the version probe and the S3 client's loading (~0.3 s of module code) run while the
+  // server answers and pg_basebackup checkpoints, instead of before and after them.
+  const version = toolVersion('pg_basebackup');
+  const s3 = settings.sink === 's3' ? deps.s3() : undefined;
+  for (const early of [version, s3]) {
+    early?.catch(() => undefined);
+  }
   const connection = await sourceConnection(env, deps.readSecret);
   const client = await connect(connection);
   const slot = walSlotName(database);
@@ -50,7 +55,7 @@ export async function runBaseBackup(settings: TaskSettings, deps: TaskDeps): Pro
     server = await readWalServer(client);
     const problems = walServerProblems(server);
     if (problems.length > 0) {
-      throw new WalServerNotReadyError(problems);
+      throw new (await import('./archive-wal')).WalServerNotReadyError(problems);
     }
     await ensureSlot(client, slot);
     const size = await client.query<{ bytes: string }>('SELECT sum(pg_database_size(datname))::bigint::text AS bytes FROM pg_database');
@@ -59,7 +64,6 @@ export async function runBaseBackup(settings: TaskSettings, deps: TaskDeps): Pro
     await client.end().catch(() => undefined);
   }
 
-  const version = await toolVersion('pg_basebackup');
   const startedAt = new Date();
   const baseId = env.STRONGBOX_BACKUP_ID?.endsWith('-base') ? env.STRONGBOX_BACKUP_ID : mintBaseId(database, startedAt);
   const key = baseKeys.artifact(baseId);
@@ -85,6 +89,7 @@ export async function runBaseBackup(settings: TaskSettings, deps: TaskDeps): Pro
       throw new BaseBackupManifestMissingError();
     }
     const range = backupWalRange(backupManifest.toString('utf8'));
+    const toolVersionText = await version;
     const seconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
     const manifest: BaseBackupManifest = BaseBackupManifestSchema.parse({
       schemaVersion: 1,
@@ -115,18 +120,19 @@ export async function runBaseBackup(settings: TaskSettings, deps: TaskDeps): Pro
         bytes: backupManifest.length,
         sha256: createHash('sha256').update(backupManifest).digest('hex'),
       },
-      tool: { name: tool.name, version, args: [...tool.args] },
+      tool: { name: tool.name, version: toolVersionText, args: [...tool.args] },
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durationSeconds: round(seconds, 3),
     } satisfies BaseBackupManifest);
-    if (settings.sink === 's3') {
-      const s3 = await deps.s3();
-      await s3.send(
+    if (s3) {
+      const client = await s3;
+      const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+      await client.send(
         new PutObjectCommand({ Bucket: bucket, Key: manifest.backupManifest.key, Body: backupManifest, ContentType: 'application/json' }),
       );
       const io = await import('../../../contracts/vault-io');
-      await io.putJson(s3, bucket, baseKeys.manifest(baseId), manifest);
+      await io.putJson(client, bucket, baseKeys.manifest(baseId), manifest);
     }
     logLine('info', 'base backup finished', { baseId, bytes: stored.bytes, startLsn: manifest.startLsn, stopLsn: manifest.stopLsn });
     return {

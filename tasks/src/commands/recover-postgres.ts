@@ -1,4 +1,4 @@
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
@@ -80,12 +80,43 @@ async function verifiedObject(s3: S3Client, bucket: string, key: string, sha256:
   return out;
 }
 
+/**
+ * One stored object decompressed by zstd straight into `path` (zstd's stdout is the file): the compressed bytes pass
+ * through this process for their SHA-256, the decompressed ones do not. Fails with ChecksumMismatchError when the
+ * object is not the one the manifest recorded; the caller only uses `path` after this resolved.
+ */
+async function verifiedObjectToFile(s3: S3Client, bucket: string, key: string, sha256: string, path: string): Promise<void> {
+  const { body } = await openObject(s3, bucket, key);
+  const fd = openSync(path, 'w', 0o600);
+  let zstd: ReturnType<typeof startDecompressor>;
+  try {
+    zstd = startDecompressor(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const meter = new HashMeter();
+  await Promise.all([pipeline(body, meter, zstd.child.stdin as NodeJS.WritableStream), zstd.succeeded()]);
+  if (meter.sha256() !== sha256) {
+    throw new ChecksumMismatchError(sha256, meter.sha256());
+  }
+}
+
 /** restore_command's source: each WAL file PostgreSQL asks for, from its segment in the vault, checksum-checked. */
 export function vaultWalSource(s3: S3Client, bucket: string, segments: ReadonlyMap<string, SegmentManifest>): WalSource {
-  return async (name) => {
+  const source = async (name: string) => {
     const segment = segments.get(name);
     return segment ? verifiedObject(s3, bucket, segment.artifact.key, segment.artifact.sha256) : undefined;
   };
+  return Object.assign(source, {
+    fetchTo: async (name: string, path: string) => {
+      const segment = segments.get(name);
+      if (!segment) {
+        return false;
+      }
+      await verifiedObjectToFile(s3, bucket, segment.artifact.key, segment.artifact.sha256, path);
+      return true;
+    },
+  });
 }
 
 export async function loadBaseManifest(s3: S3Client, bucket: string, baseId: string): Promise<BaseBackupManifest> {

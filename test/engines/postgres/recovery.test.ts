@@ -1,8 +1,9 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nextWalFile } from '../../../contracts/wal';
 import { type ArchivingPostgres, startArchivingPostgres } from '../../../dev/servers/postgres-archive';
 import {
   directoryWalSource,
@@ -10,6 +11,9 @@ import {
   RecoveryFailedError,
   recoverPostgres,
   recoverySettings,
+  WAL_FETCH_CONCURRENCY,
+  WAL_READ_AHEAD_FILES,
+  type WalSource,
 } from '../../../engines/postgres/recovery';
 
 /**
@@ -121,6 +125,52 @@ describe('recoverPostgres', () => {
     }
   });
 
+  it("reads ahead through the source's own file copy, a bounded number of files and fetches at a time", async () => {
+    // Prepare: the directory source, watched
+    const plain = directoryWalSource(source.archive);
+    const copies: string[] = [];
+    let streams = 0;
+    let running = 0;
+    let most = 0;
+    const watched: WalSource = Object.assign(
+      async (name: string) => {
+        streams += 1;
+        return plain(name);
+      },
+      {
+        fetchTo: async (name: string, path: string) => {
+          copies.push(name);
+          running += 1;
+          most = Math.max(most, running);
+          try {
+            return await (plain.fetchTo as NonNullable<WalSource['fetchTo']>)(name, path);
+          } finally {
+            running -= 1;
+          }
+        },
+      },
+    );
+    // Act
+    const server = await recoverPostgres({ base, wal: watched, target: { kind: 'end' } });
+    try {
+      // Assess
+      const replayed = server.fetched.filter((name) => /^[0-9A-F]{24}$/.test(name)).sort();
+      const newest = replayed.at(-1) as string;
+      let furthest = newest;
+      for (let i = 0; i < WAL_READ_AHEAD_FILES; i++) {
+        furthest = nextWalFile(furthest);
+      }
+      expect(replayed.length).toBeGreaterThan(1);
+      expect(streams).toBe(0);
+      expect(most).toBeLessThanOrEqual(WAL_FETCH_CONCURRENCY);
+      expect(copies).toEqual(expect.arrayContaining(replayed));
+      expect(copies.filter((name) => /^[0-9A-F]{24}$/.test(name) && name > furthest)).toEqual([]);
+      expect((await rows(server)).n).toBe(counts.during + counts.after + 1);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('fails with the segment named when the source cannot deliver a WAL file intact', async () => {
     // Prepare
     const archived = readdirSync(source.archive).filter((name) => /^[0-9A-F]{24}$/.test(name));
@@ -156,6 +206,29 @@ describe('recoverPostgres', () => {
     const attempt = recoverPostgres({ base: notBase, wal: directoryWalSource(source.archive), target: { kind: 'end' } });
     // Assess
     await expect(attempt).rejects.toThrow('the base backup has no PG_VERSION');
+  });
+});
+
+describe('directoryWalSource', () => {
+  it('copies a file by name to the path given, and answers false for a name it does not hold', async () => {
+    // Prepare
+    const directory = mkdtempSync(join(tmpdir(), 'strongbox-wal-source-'));
+    try {
+      const wal = Buffer.alloc(64 * 1024, 3);
+      writeFileSync(join(directory, '000000010000000000000003'), wal);
+      const source = directoryWalSource(directory);
+      const copy = join(directory, 'copy');
+      // Act
+      const found = await source.fetchTo?.('000000010000000000000003', copy);
+      const missing = await source.fetchTo?.('000000010000000000000004', join(directory, 'none'));
+      // Assess
+      expect(found).toBe(true);
+      expect(readFileSync(copy).equals(wal)).toBe(true);
+      expect(missing).toBe(false);
+      expect(existsSync(join(directory, 'none'))).toBe(false);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });
 

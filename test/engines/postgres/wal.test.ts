@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { backupWalRange, receiveArgs, TarMembers, type WalServer, walServerProblems } from '../../../engines/postgres/wal';
+import { startPostgres } from '../../../dev/servers/engines';
+import { backupWalRange, receiveArgs, startBaseBackup, TarMembers, type WalServer, walServerProblems } from '../../../engines/postgres/wal';
 
 const READY: WalServer = {
   serverVersion: '15.10',
@@ -42,6 +43,42 @@ describe('TarMembers', () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("picks backup_manifest out of a real pg_basebackup tar cut at chunk sizes that split its members' headers and bodies", async () => {
+    // Prepare: pg_basebackup's own tar (about a thousand members, backup_manifest appended last), and tar's reading of it
+    const server = await startPostgres();
+    let tar: Buffer;
+    try {
+      const connection = {
+        host: server.host,
+        port: server.port,
+        username: server.username,
+        password: server.password,
+        database: 'postgres',
+        tls: 'disable' as const,
+      };
+      const tool = startBaseBackup(connection);
+      const parts: Buffer[] = [];
+      tool.child.stdout?.on('data', (chunk: Buffer) => parts.push(chunk));
+      await tool.succeeded();
+      tar = Buffer.concat(parts);
+    } finally {
+      await server.stop();
+    }
+    const expected = execFileSync('tar', ['-xO', '-f', '-', 'backup_manifest'], { input: tar, maxBuffer: 64 * 1024 * 1024 });
+    for (const size of [511, 4097, 33_687, 65_535]) {
+      const members = new TarMembers(new Set(['backup_manifest']));
+
+      // Act
+      for (let at = 0; at < tar.length; at += size) {
+        members.add(tar.subarray(at, at + size));
+      }
+
+      // Assess
+      expect(members.get('backup_manifest')?.equals(expected)).toBe(true);
+      expect(backupWalRange(expected.toString('utf8')).stopLsn).toBeGreaterThan(0n);
     }
   });
 });
