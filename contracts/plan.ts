@@ -50,6 +50,10 @@ export const DatabasePlanSchema = z.strictObject({
       kind: z.enum(LOG_KINDS),
       intervalSeconds: z.number().int().positive(),
       windowDays: z.number().int().positive(),
+      /** Set for logs.mode continuous: a Fargate service streams the log (infra/constructs/log-archive-service.ts), no schedule runs. */
+      mode: z.literal('continuous').optional(),
+      /** logs.flushSeconds of a continuous database: how often the streamer uploads the tail. */
+      flushSeconds: z.number().int().positive().optional(),
     })
     .optional(),
 });

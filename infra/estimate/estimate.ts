@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { longestGapSeconds, parseScheduleExpression } from '../config/schedule-expression';
-import type { StrongboxConfig } from '../config/schema';
+import { DEFAULT_LOG_FLUSH_SECONDS, type StrongboxConfig } from '../config/schema';
 
 /** One price of the dated price file, with the page it comes from. */
 const PriceSchema = z.strictObject({ usd: z.number().nonnegative(), source: z.string().startsWith('https://') });
@@ -40,8 +40,10 @@ export interface DatabaseEstimate {
   readonly sizeFrom: 'config' | 'vault' | 'assumption';
   readonly backupsPerMonth: number;
   readonly drillsPerMonth: number;
-  /** Log archiving runs (a Fargate task each), with a `logs` block; 0 without. */
+  /** Log archiving runs (a Fargate task each), with a `logs` block; 0 without, and 0 for logs.mode continuous. */
   readonly logArchivesPerMonth: number;
+  /** logs.mode continuous: flushes of the always-running streamer per month (its task-hours are in usd.fargate). */
+  readonly logFlushesPerMonth?: number;
   /** USD per month, by line. */
   readonly usd: {
     readonly alarms: number;
@@ -115,7 +117,10 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     const backups = runsPerMonth(db.schedule.expression);
     const drills = db.drill ? runsPerMonth(db.drill.expression) : 0;
     // Every interval starts one archiving run of the log-archive machine, whether or not the log moved.
-    const archives = db.logs ? SECONDS_PER_MONTH / (db.logs.intervalMinutes * 60) : 0;
+    // logs.mode continuous: no runs; one service task all month, and a flush's requests every flushSeconds.
+    const streaming = db.logs?.mode === 'continuous';
+    const archives = db.logs && !streaming ? SECONDS_PER_MONTH / ((db.logs.intervalMinutes ?? 1) * 60) : 0;
+    const flushes = db.logs && streaming ? SECONDS_PER_MONTH / (db.logs.flushSeconds ?? DEFAULT_LOG_FLUSH_SECONDS) : 0;
     const logGiBPerDay = db.logs ? (sizeGiB * a('logChangePercentPerDay')) / 100 : 0;
 
     // Its metrics analyzed by the tier alarms (infra/constructs/monitoring.ts): DatabaseBreach, and DrillOverdue
@@ -144,7 +149,8 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     const memoryGb = db.task.memoryMiB / 1024;
     const ephemeralGb = Math.max(0, (db.engine === 'postgres' ? 100 : 21) - 20);
     const taskUsdPerHour = vcpu * p('fargateVcpuHour') + memoryGb * p('fargateGbHour') + ephemeralGb * p('fargateEphemeralGbHour');
-    const fargate = ((backups + drills) * taskHours + archives * archiveHours) * taskUsdPerHour;
+    const streamHours = streaming ? SECONDS_PER_MONTH / 3600 : 0;
+    const fargate = ((backups + drills) * taskHours + archives * archiveHours + streamHours) * taskUsdPerHour;
     drillRunUsd.set(db.name, taskHours * taskUsdPerHour);
 
     // GFS: daily and weekly copies in Standard, monthly in Glacier IR, yearly in Deep Archive, in both regions;
@@ -161,7 +167,7 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     // Multipart parts (at 8 MiB, larger for big dumps), records and the replica copy; per archiving run, the
     // listing, its segments' data and manifests, the cursor and the lock.
     const requests =
-      (backups * (Math.min(10_000, Math.ceil((sizeGiB * MIB_PER_GIB) / 8)) + 20) + archives * a('s3RequestsPerLogArchive')) *
+      (backups * (Math.min(10_000, Math.ceil((sizeGiB * MIB_PER_GIB) / 8)) + 20) + (archives + flushes) * a('s3RequestsPerLogArchive')) *
       p('s3PutRequest');
 
     const usd = {
@@ -199,6 +205,7 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
       backupsPerMonth: backups,
       drillsPerMonth: drills,
       logArchivesPerMonth: archives,
+      ...(streaming && { logFlushesPerMonth: flushes }),
       usd: { ...usd, total },
       ...(awsBackupUsd !== undefined && { awsBackupUsd }),
     };
