@@ -153,6 +153,23 @@ describe('stream-logs on MariaDB 10.11 into the local vault', () => {
     expect(result.released).toBe(true);
   });
 
+  it('stops without a last flush when its lease was taken over, and leaves the new holder its lock', async () => {
+    // Prepare
+    const stop = new AbortController();
+    const running = stream('lost', stop.signal);
+    const held = await waitFor(async () => (await getJson(s3, BUCKET, keys.logLock('lost'), LockSchema))?.value, 20);
+
+    // Act: the lease changes hands (it lapsed while this task was cut off, say).
+    const successor = { ...held.value, backupId: 'lost-20260101T000000Z-logs', owner: 'stream-logs/successor' };
+    await putJson(s3, BUCKET, keys.logLock('lost'), successor);
+    const result = await Promise.race([running, sleep(20_000).then(() => undefined)]);
+    stop.abort();
+
+    // Assess
+    expect(result).toMatchObject({ released: false });
+    expect((await getJson(s3, BUCKET, keys.logLock('lost'), LockSchema))?.value).toEqual(successor);
+  });
+
   describe('through the task entrypoint (STRONGBOX_COMMAND=stream-logs)', () => {
     const DB = 'ledger';
     const taskEnv = (extra: Record<string, string> = {}) => ({
@@ -216,6 +233,12 @@ describe('stream-logs on MariaDB 10.11 into the local vault', () => {
       expect(stopped.stderr).toBe('');
       expect(stopped.code).toBe(0);
       expect(stopped.result).toMatchObject({ command: 'stream-logs', ok: true, released: true });
+      // LogArchiveLagSeconds and LogChainBroken after every flush, for the alarms.
+      const lagDocuments = stopped.stdout.split('\n').filter((line) => line.includes('"_aws"') && line.includes('"LogArchiveLagSeconds"'));
+      expect(lagDocuments).toHaveLength(Number(stopped.result.flushes));
+      expect(stopped.stdout.split('\n').filter((line) => line.includes('"_aws"') && line.includes('"LogChainBroken":0'))).toHaveLength(
+        Number(stopped.result.flushes),
+      );
       expect(await getJson(s3, BUCKET, keys.logLock(DB), LockSchema)).toBeUndefined();
       expect(cursor?.broken).toBeUndefined();
       expect(cursor?.next).toEqual({ file: written.file, position: written.size });
