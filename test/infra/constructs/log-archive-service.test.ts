@@ -96,7 +96,13 @@ describe('LogArchiveService in the primary stack', () => {
     const alarm = primary.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: 'strongbox-billing-log-archive-lag' } });
 
     // Assess
-    expect(Object.values(alarm)[0]?.Properties).toMatchObject({ TreatMissingData: 'breaching', Period: 60 });
+    expect(Object.values(alarm)[0]?.Properties).toMatchObject({
+      TreatMissingData: 'breaching',
+      Period: 60,
+      AlarmDescription: expect.stringContaining(
+        'the log-archive service strongbox-logs-billing reported no flush for two of three minutes',
+      ),
+    });
   });
 
   it('leaves zero unacknowledged findings in each of the four packs', () => {
