@@ -194,6 +194,11 @@ export async function streamLogs(args: StreamLogsArgs): Promise<StreamLogsResult
     }
     // SIGTERM: the tail written since the last flush goes up before the lease is given back.
     await flush();
+  } catch (error) {
+    // A task that gives up frees the lease at once, so its replacement need not wait for it to lapse.
+    clearInterval(renewals);
+    await releaseLock(args.s3, args.bucket, args.database, backupId, key).catch(() => undefined);
+    throw error;
   } finally {
     clearInterval(renewals);
     await session?.end().catch(() => undefined);

@@ -15,6 +15,7 @@ import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { listBinaryLogs } from '../../../../engines/mysql/binlog-archive';
 import { connect } from '../../../../engines/mysql/connection';
 import { addConditionalWriteShim } from '../../../../lambdas/runtime/s3-conditional-shim';
+import { BinlogServerNotReadyError } from '../../../../tasks/src/commands/archive-logs';
 import { leaseSeconds, streamLogs } from '../../../../tasks/src/commands/stream-logs';
 import { baseEnv, runTask, startTask } from '../../run-task';
 
@@ -168,6 +169,21 @@ describe('stream-logs on MariaDB 10.11 into the local vault', () => {
     // Assess
     expect(result).toMatchObject({ released: false });
     expect((await getJson(s3, BUCKET, keys.logLock('lost'), LockSchema))?.value).toEqual(successor);
+  });
+
+  it('gives up on a server that is not set up for archiving, naming the fix, and frees the lease for its replacement', async () => {
+    // Prepare
+    await conn.query("SET GLOBAL binlog_format = 'MIXED'");
+    const stop = new AbortController();
+
+    // Act
+    const failure = await stream('unready', stop.signal).catch((error: Error) => error);
+    await conn.query("SET GLOBAL binlog_format = 'ROW'");
+
+    // Assess
+    expect(failure).toBeInstanceOf(BinlogServerNotReadyError);
+    expect((failure as Error).message).toMatch(/^binlog_format is MIXED; expected ROW: /);
+    expect(await getJson(s3, BUCKET, keys.logLock('unready'), LockSchema)).toBeUndefined();
   });
 
   describe('through the task entrypoint (STRONGBOX_COMMAND=stream-logs)', () => {
