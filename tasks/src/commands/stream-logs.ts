@@ -6,10 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type mysql from 'mysql2/promise';
 import { acquireLock, releaseLock, renewLock } from '../../../contracts/lock';
-import { LOG_KIND_BY_ENGINE, type LogCursor } from '../../../contracts/logs';
+import { LOG_KIND_BY_ENGINE, type LogCursor, LogCursorSchema } from '../../../contracts/logs';
 import { METRIC, publishDatabaseMetrics } from '../../../contracts/metrics';
 import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import { compactTimestamp, keys } from '../../../contracts/vault';
+import { getJson } from '../../../contracts/vault-io';
 import { type Connection, sourceConnection } from '../../../engines/connection';
 import { connect } from '../../../engines/mysql/connection';
 import type { TaskSettings } from '../env';
@@ -125,7 +126,8 @@ export async function streamLogs(args: StreamLogsArgs): Promise<StreamLogsResult
   let bytes = 0;
   let worstLagSeconds = 0;
   let failures = 0;
-  let cursor: LogCursor | undefined;
+  // The vault's cursor as this task starts: the first flush's lag counts the time no streamer was running.
+  let cursor: LogCursor | undefined = (await getJson(args.s3, args.bucket, keys.logCursor(args.database), LogCursorSchema))?.value;
   let broken: LogCursor['broken'];
   // The retention the server must keep: the flush in whole minutes, as the config's RPO check counts it.
   const intervalMinutes = Math.max(1, Math.ceil(args.flushSeconds / 60));

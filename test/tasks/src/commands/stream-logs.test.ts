@@ -225,6 +225,7 @@ describe('stream-logs on MariaDB 10.11 into the local vault', () => {
       // The killed holder's lease runs out (leaseSeconds(5) = 60 s); the test moves its expiry instead of waiting.
       const stale = await getJson(s3, BUCKET, keys.logLock(DB), LockSchema);
       await putJson(s3, BUCKET, keys.logLock(DB), { ...stale?.value, expiresAt: new Date(Date.now() - 1000).toISOString() });
+      const restartedAt = Date.now();
       const second = startTask(taskEnv());
       await conn.query("INSERT INTO strongbox.big VALUES (30000, 'after the restart')");
       const written = await serverEnd();
@@ -249,6 +250,10 @@ describe('stream-logs on MariaDB 10.11 into the local vault', () => {
       expect(stopped.stderr).toBe('');
       expect(stopped.code).toBe(0);
       expect(stopped.result).toMatchObject({ command: 'stream-logs', ok: true, released: true });
+      // The first flush after the restart counts the time no streamer ran, from the cursor the killed one left.
+      expect(Number(stopped.result.worstLagSeconds)).toBeGreaterThanOrEqual(
+        Math.floor((restartedAt - Date.parse(afterKill?.coveredUntil ?? '')) / 1000),
+      );
       // LogArchiveLagSeconds and LogChainBroken after every flush, for the alarms.
       const lagDocuments = stopped.stdout.split('\n').filter((line) => line.includes('"_aws"') && line.includes('"LogArchiveLagSeconds"'));
       expect(lagDocuments).toHaveLength(Number(stopped.result.flushes));
