@@ -1,9 +1,11 @@
-import { mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import { readSegmentManifests } from '../contracts/log-chain';
 import { startMariadb } from '../dev/servers/engines';
 import { startS3rver } from '../dev/servers/s3rver';
+import { TASK_NODE_FLAGS, TASK_PROCESS_ENV } from '../tasks/build';
 import { BENCH_DIR, bundleTask, logger, median, PASSWORD, round, runTask, taskEnv } from './support';
 
 /**
@@ -16,9 +18,15 @@ import { BENCH_DIR, bundleTask, logger, median, PASSWORD, round, runTask, taskEn
  * (1 minute) and RUNS measured runs follow the run that starts the chain, to keep the bench short; the figure
  * scales with the configured interval (goal: interval + 60 s). Fargate start-up is not in it: on AWS each run
  * also waits for its task to start (README, Binlog archiving).
+ * log_stream_lag_seconds: then the stream-logs command (logs.mode continuous) for STREAM_SECONDS with a flush
+ * every FLUSH_SECONDS under the same writer, measured the same way (a flush's end minus the previous flush's
+ * coveredUntil, the task's worstLagSeconds), with the CPU it and its tools used per minute.
  * A section of its own: `node --import tsx bench/logs.ts`.
  */
 const INTERVAL_SECONDS = 60;
+/** The stream-logs figures: a flush every FLUSH_SECONDS for STREAM_SECONDS, under the same writer. */
+const FLUSH_SECONDS = 10;
+const STREAM_SECONDS = 60;
 const RUNS = 3;
 const WRITE_MS = 50;
 const log = logger('logs');
@@ -90,6 +98,11 @@ async function main(): Promise<void> {
         `run ${i}: lag ${round(startLags[i - 1], 1)} s as it starts, ${round(lag, 1)} s as it ends, run ${round(previous.seconds, 1)} s, ${previous.segments} segment(s), newest archived event ${round(eventLag, 1)} s behind the newest write, ${written} rows written`,
       );
     }
+    const stream = await measureStream(bundle, {
+      ...env,
+      STRONGBOX_COMMAND: 'stream-logs',
+      STRONGBOX_LOG_FLUSH_SECONDS: String(FLUSH_SECONDS),
+    });
     writing = false;
     await writer;
     const worst = Math.max(...lags);
@@ -103,6 +116,10 @@ async function main(): Promise<void> {
         log_archive_lag_at_start_seconds: round(Math.max(...startLags), 1),
         log_archive_event_lag_seconds: round(Math.max(...eventLags), 1),
         log_archive_interval_seconds: INTERVAL_SECONDS,
+        log_stream_lag_seconds: stream.worstLagSeconds,
+        log_stream_flush_seconds: FLUSH_SECONDS,
+        log_stream_cpu_seconds_per_minute: stream.cpuSecondsPerMinute,
+        log_stream_flushes: stream.flushes,
       })}\n`,
     );
   } finally {
@@ -110,6 +127,41 @@ async function main(): Promise<void> {
     await writer.catch(() => undefined);
     await Promise.allSettled([maria.stop(), s3.stop()]);
   }
+}
+
+// --- log_stream_lag_seconds: logs.mode continuous, the stream-logs command under the same write load ---
+/** Its worst lag is a write just after one flush's listing, archived by the next: flushSeconds plus a flush. */
+async function measureStream(
+  bundle: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ worstLagSeconds: number; flushes: number; cpuSecondsPerMinute: number }> {
+  const child = spawn(process.execPath, [...TASK_NODE_FLAGS, bundle], {
+    env: { ...env, ...TASK_PROCESS_ENV },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const started = Date.now();
+  await sleep(STREAM_SECONDS * 1000);
+  // utime, stime, and the reaped children's (mariadb-binlog, zstd) cutime, cstime, in clock ticks of 1/100 s.
+  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const cpuSeconds = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0) / 100;
+  const minutes = (Date.now() - started) / 60_000;
+  child.kill('SIGTERM');
+  const code = await exited;
+  const result = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+  if (code !== 0 || result.ok !== true || result.released !== true) {
+    throw new Error(`stream-logs exited ${code}: ${JSON.stringify(result).slice(0, 300)}`);
+  }
+  const worstLagSeconds = Number(result.worstLagSeconds);
+  log(
+    `stream: ${result.flushes} flushes in ${round(minutes, 2)} min at ${FLUSH_SECONDS} s, worst lag ${worstLagSeconds} s, ${round(cpuSeconds, 2)} CPU s (task and its tools)`,
+  );
+  return { worstLagSeconds, flushes: Number(result.flushes), cpuSecondsPerMinute: round(cpuSeconds / minutes, 2) };
 }
 
 main().catch((error: Error) => {

@@ -52,6 +52,10 @@ export const DatabasePlanSchema = z.strictObject({
       windowDays: z.number().int().positive(),
       /** PostgreSQL WAL only: the RetainedWalBytes alarm threshold (logs.retainedWalAlarmGiB, or its default). */
       retainedWalAlarmBytes: z.number().int().positive().optional(),
+      /** Set for logs.mode continuous: a Fargate service streams the log (infra/constructs/log-archive-service.ts), no schedule runs. */
+      mode: z.literal('continuous').optional(),
+      /** logs.flushSeconds of a continuous database: how often the streamer uploads the tail. */
+      flushSeconds: z.number().int().positive().optional(),
     })
     .optional(),
 });

@@ -47,6 +47,9 @@ export const TASK_ENV = {
   executionName: 'STRONGBOX_EXECUTION_NAME',
   /** archive-logs: the database's `logs.intervalMinutes`; the run checks the server keeps binlogs for a few intervals. */
   logIntervalMinutes: 'STRONGBOX_LOG_INTERVAL_MINUTES',
+  // --- logs.mode continuous (stream-logs) ---
+  /** stream-logs: the database's `logs.flushSeconds`, how often the streamer uploads the binlog tail. */
+  logFlushSeconds: 'STRONGBOX_LOG_FLUSH_SECONDS',
   // --- restore to an instant (pitr-restore) ---
   /**
    * restore: JSON of the log stop (contracts/logs.ts ReplayStopSchema) after the full dump of STRONGBOX_BACKUP_ID.
@@ -71,7 +74,16 @@ export const TASK_ENV = {
   recoveryName: 'STRONGBOX_RECOVERY_NAME',
 } as const;
 
-export const TASK_COMMANDS = ['backup', 'restore', 'inventory', 'drill', 'archive-logs', 'base-backup'] as const;
+export const TASK_COMMANDS = [
+  'backup',
+  'restore',
+  'inventory',
+  'drill',
+  'archive-logs',
+  'base-backup',
+  // logs.mode continuous: the long-running streamer of the log-archive service
+  'stream-logs',
+] as const;
 export type TaskCommand = (typeof TASK_COMMANDS)[number];
 
 /** Name of the container in every Strongbox task definition; overrides address it by this name. */
@@ -121,6 +133,8 @@ export const TaskEnvSchema = z.object({
   [TASK_ENV.sink]: z.enum(['s3', 'null']).default('s3'),
   [TASK_ENV.executionName]: z.string().min(1).max(80).optional(),
   [TASK_ENV.logIntervalMinutes]: z.coerce.number().int().min(1).max(1440).optional(),
+  // --- logs.mode continuous (stream-logs) ---
+  [TASK_ENV.logFlushSeconds]: z.coerce.number().int().min(5).max(300).optional(),
   [TASK_ENV.replayStop]: z.string().min(1).optional(),
   // --- Chain drill (issue 12 step 6) ---
   [TASK_ENV.drillChainTo]: BackupIdSchema.optional(),

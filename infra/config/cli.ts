@@ -5,7 +5,7 @@ import { WAL_SERVER_NEEDS, walSlotName } from '../../contracts/wal';
 import { isRdsEndpoint } from './engines';
 import { checkFleetLimits } from './limits';
 import { ConfigError, configJsonSchema, loadConfig } from './load';
-import type { StrongboxConfig } from './schema';
+import { logsRpoSeconds, type StrongboxConfig } from './schema';
 
 /**
  * `npm run validate -- --config <file>`: checks a config and prints one line per problem (exit 1).
@@ -100,12 +100,15 @@ export function logNotes(config: StrongboxConfig): string[] {
         `${db.name}: WAL archived every ${db.logs.intervalMinutes} min from the slot ${walSlotName(db.name)}, base backups on ${db.logs.baseBackup?.expression}, any second of the last ${db.logs.windowDays} days restorable; ${WAL_SERVER_NEEDS}`,
       ];
     }
+    const intervalMinutes = Math.ceil(logsRpoSeconds(db.logs) / 60);
     const needs = isRdsEndpoint(db.connection.host)
-      ? binlogServerNeeds(db.logs.intervalMinutes)
+      ? binlogServerNeeds(intervalMinutes)
       : 'the server needs log_bin ON and binlog_format=ROW';
-    return [
-      `${db.name}: binlog archived every ${db.logs.intervalMinutes} min, any second of the last ${db.logs.windowDays} days restorable; ${needs}`,
-    ];
+    const every =
+      db.logs.mode === 'continuous'
+        ? `streamed by a Fargate service, the tail flushed every ${logsRpoSeconds(db.logs)} s`
+        : `archived every ${intervalMinutes} min`;
+    return [`${db.name}: binlog ${every}, any second of the last ${db.logs.windowDays} days restorable; ${needs}`];
   });
 }
 

@@ -2,7 +2,7 @@ import { LOG_KIND_BY_ENGINE } from '../../contracts/logs';
 import type { Plan } from '../../contracts/plan';
 import { DEFAULT_RETAINED_WAL_ALARM_GIB } from '../../contracts/wal';
 import { longestGapSeconds, parseScheduleExpression } from './schedule-expression';
-import { DEFAULT_PORTS, type StrongboxConfig } from './schema';
+import { DEFAULT_PORTS, logsRpoSeconds, type StrongboxConfig } from './schema';
 import { parseDuration, TIER_PRESETS } from './tiers';
 
 export function taskFamily(app: string, database: string): string {
@@ -49,11 +49,13 @@ export function buildPlan(config: StrongboxConfig): Plan {
           ...(db.logs && {
             logs: {
               kind: LOG_KIND_BY_ENGINE[db.engine] ?? 'binlog',
-              intervalSeconds: db.logs.intervalMinutes * 60,
+              // Continuous: whole minutes (retention and alarm periods count minutes); the flush itself travels apart.
+              intervalSeconds: Math.ceil(logsRpoSeconds(db.logs) / 60) * 60,
               windowDays: db.logs.windowDays,
               ...(LOG_KIND_BY_ENGINE[db.engine] === 'wal' && {
                 retainedWalAlarmBytes: Math.round((db.logs.retainedWalAlarmGiB ?? DEFAULT_RETAINED_WAL_ALARM_GIB) * 2 ** 30),
               }),
+              ...(db.logs.mode === 'continuous' && { mode: 'continuous' as const, flushSeconds: logsRpoSeconds(db.logs) }),
             },
           }),
         },

@@ -94,8 +94,21 @@ export const RetentionSchema = z
   })
   .describe('Grandfather-father-son retention.');
 
+// --- logs.mode (scheduled runs, or the continuous streamer of tasks/src/commands/stream-logs.ts) ---
+export const LOG_MODES = ['scheduled', 'continuous'] as const;
+/** Bounds of logs.flushSeconds: below 5 s a flush is mostly its own fixed cost; above 300 s a scheduled run is as good and cheaper. */
+export const MIN_LOG_FLUSH_SECONDS = 5;
+export const MAX_LOG_FLUSH_SECONDS = 300;
+export const DEFAULT_LOG_FLUSH_SECONDS = 30;
+
 export const LogsSchema = z
   .strictObject({
+    mode: z
+      .enum(LOG_MODES, { error: `expected mode to be one of ${LOG_MODES.join(', ')}` })
+      .optional()
+      .describe(
+        'Default scheduled. scheduled: a Fargate run every intervalMinutes (RPO >= 1 minute plus start-up). continuous: one long-running Fargate service per database that uploads the tail every flushSeconds (sub-minute RPO; mysql and mariadb).',
+      ),
     intervalMinutes: z
       .number({ error: 'expected a whole number of minutes between archiving runs' })
       .int({ error: 'expected a whole number of minutes between archiving runs' })
@@ -103,7 +116,21 @@ export const LogsSchema = z
         error: `expected at least ${MIN_LOG_INTERVAL_MINUTES} minute between archiving runs (EventBridge Scheduler's smallest rate)`,
       })
       .max(1440, { error: 'expected at most 1440 minutes (a day) between archiving runs' })
-      .describe('Minutes between log archiving runs; the RPO check counts this instead of the full backup schedule.'),
+      .optional()
+      .describe(
+        'Minutes between log archiving runs (mode scheduled, required there); the RPO check counts this instead of the full backup schedule.',
+      ),
+    flushSeconds: z
+      .number({ error: 'expected a whole number of seconds between flushes of the binlog tail' })
+      .int({ error: 'expected a whole number of seconds between flushes of the binlog tail' })
+      .min(MIN_LOG_FLUSH_SECONDS, { error: `expected at least ${MIN_LOG_FLUSH_SECONDS} seconds between flushes of the binlog tail` })
+      .max(MAX_LOG_FLUSH_SECONDS, {
+        error: `expected at most ${MAX_LOG_FLUSH_SECONDS} seconds between flushes; for longer use mode scheduled with intervalMinutes, which costs no running service`,
+      })
+      .optional()
+      .describe(
+        `Seconds between uploads of the binlog tail (mode continuous only; default ${DEFAULT_LOG_FLUSH_SECONDS}); the RPO check counts this.`,
+      ),
     windowDays: z
       .number({ error: 'expected a whole number of days in which any second can be restored' })
       .int({ error: 'expected a whole number of days in which any second can be restored' })
@@ -128,9 +155,45 @@ export const LogsSchema = z
         `postgres only: alarm when Strongbox's slot holds more WAL than this on the server's disk (RetainedWalBytes); default ${DEFAULT_RETAINED_WAL_ALARM_GIB}. Set max_slot_wal_keep_size above it.`,
       ),
   })
+  .superRefine((logs, ctx) => {
+    if (logs.mode !== 'continuous' && logs.intervalMinutes === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['intervalMinutes'],
+        message: 'expected a whole number of minutes between archiving runs (required with mode scheduled), e.g. 5',
+      });
+    }
+    if (logs.mode !== 'continuous' && logs.flushSeconds !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['flushSeconds'],
+        message:
+          'expected no flushSeconds with mode scheduled: it sets the continuous streamer; add mode: continuous, or remove flushSeconds',
+      });
+    }
+    if (logs.mode === 'continuous' && logs.intervalMinutes !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['intervalMinutes'],
+        message:
+          'expected no intervalMinutes with mode continuous: the service archives all the time and flushSeconds sets how often the tail goes up; remove intervalMinutes',
+      });
+    }
+  })
   .describe(
     "Continuous log archiving: restore to any second of the last windowDays. mysql, mariadb (binlog): the server needs log_bin ON and binlog_format=ROW; on RDS/Aurora also CALL mysql.rds_set_configuration('binlog retention hours', N) with N at least three intervals in hours. postgres (base backups + WAL from a physical slot, not on RDS/Aurora): wal_level=replica, a REPLICATION role, free max_wal_senders/max_replication_slots, and max_slot_wal_keep_size advised.",
   );
+
+/** How long a database's archived log may trail the server: the RPO check of the logs block (seconds). */
+export function logsRpoSeconds(logs: {
+  readonly mode?: string;
+  readonly intervalMinutes?: number;
+  readonly flushSeconds?: number;
+}): number {
+  return logs.mode === 'continuous'
+    ? (logs.flushSeconds ?? DEFAULT_LOG_FLUSH_SECONDS)
+    : (logs.intervalMinutes ?? MIN_LOG_INTERVAL_MINUTES) * 60;
+}
 
 const FARGATE_CPU = [256, 512, 1024, 2048, 4096, 8192, 16384] as const;
 
@@ -418,6 +481,30 @@ function checkLogs(
   }
   checkLogsEngineKeys(db, logs, wal, ctx);
   const { intervalMinutes, windowDays } = logs;
+  // --- logs.mode continuous: the flush interval carries the RPO; PostgreSQL keeps its scheduled WAL runs for now ---
+  if (logs.mode === 'continuous') {
+    if (db.engine === 'postgres') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['logs', 'mode'],
+        message:
+          'expected mode scheduled for postgres: the continuous streamer archives MySQL/MariaDB binlogs; use mode: scheduled with intervalMinutes (archive_timeout bounds the WAL lag)',
+      });
+      return undefined;
+    }
+    const flush = logs.flushSeconds ?? DEFAULT_LOG_FLUSH_SECONDS;
+    if (!Number.isInteger(flush) || !Number.isInteger(windowDays)) {
+      return undefined;
+    }
+    if (rpoSeconds !== undefined && flush > rpoSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['logs', 'flushSeconds'],
+        message: `expected a flush interval of at most ${rpoSeconds} seconds to meet the ${rpoName}: up to one flush interval of writes is not yet archived`,
+      });
+    }
+    return { intervalMinutes: Math.max(1, Math.ceil(flush / 60)), windowDays: windowDays as number };
+  }
   if (!Number.isInteger(intervalMinutes) || !Number.isInteger(windowDays)) {
     return undefined;
   }

@@ -147,6 +147,14 @@ export class DumpTask extends Construct {
       // base-backup: upload its own database's bases (tar, backup_manifest, manifest.json last); no read, no delete.
       props.vault.grantWriteUnder(this.taskRole, basesPrefix(db.name));
     }
+    // --- logs.mode continuous: stream-logs holds the archiving lock itself, as a lease (no Prepare takes it) ---
+    if (db.logs?.mode === 'continuous') {
+      props.vault.grantUnder(this.taskRole, keys.logLock(db.name), {
+        objectActions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        listActions: ['s3:ListBucket'],
+        key: 'encrypt',
+      });
+    }
 
     // The restore and drill commands run in this task definition with this role instead (RunTask TaskRoleArn
     // override): they read their own database's backups, and write only a drill.json and, when a restore
@@ -232,6 +240,12 @@ export class DumpTask extends Construct {
       [TASK_ENV.progressIntervalSeconds]: String(progress),
       ...(db.connection.database ? { [TASK_ENV.dbName]: db.connection.database } : {}),
       ...(db.logs ? { [TASK_ENV.logIntervalMinutes]: String(db.logs.intervalSeconds / 60) } : {}),
+      // logs.mode continuous: the log-archive service runs this definition as it is (a service cannot override the
+      // environment), so stream-logs is the default command; every RunTask of the workflows names its own.
+      ...(db.logs?.mode === 'continuous' && {
+        [TASK_ENV.command]: 'stream-logs',
+        [TASK_ENV.logFlushSeconds]: String(db.logs.flushSeconds),
+      }),
     };
 
     this.container = this.taskDefinition.addContainer('Dump', {

@@ -195,7 +195,10 @@ export class Monitoring extends Construct {
       const interval = Duration.seconds(Math.max(60, db.logs?.intervalSeconds ?? 300));
       lag[db.name] = new cloudwatch.Alarm(this, `LogArchiveLag-${db.name}`, {
         alarmName: `${app}-${db.name}-log-archive-lag`,
-        alarmDescription: `Strongbox binlog archiving of ${db.name} lags more than its RPO (${db.rpoSeconds} s), or no archiving run reported for two of three intervals: a restore to now would lose more than the RPO. Check the log-archive executions.`,
+        alarmDescription:
+          db.logs?.mode === 'continuous'
+            ? `Strongbox binlog streaming of ${db.name} lags more than its RPO (${db.rpoSeconds} s), or the log-archive service ${props.plan.app}-logs-${db.name} reported no flush for two of three minutes (its task is not running): a restore to now would lose more than the RPO. Check the service's events and its task log.`
+            : `Strongbox binlog archiving of ${db.name} lags more than its RPO (${db.rpoSeconds} s), or no archiving run reported for two of three intervals: a restore to now would lose more than the RPO. Check the log-archive executions.`,
         metric: databaseMetric(db, METRIC.logArchiveLagSeconds, { statistic: cloudwatch.Stats.MAXIMUM, period: interval }),
         threshold: db.rpoSeconds,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

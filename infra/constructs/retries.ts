@@ -71,7 +71,7 @@ export const RUN_TASK_RETRY: sfn.RetryProps = {
  * Why a second run of each step is safe. A throttled invoke never ran, so only the four 5xx errors can repeat
  * work that was done:
  * - backup Prepare: the backupId comes from the execution's start time and the lock names the execution as its
- *   owner, so a retried Prepare mints the same id and gets its own lock back (lambdas/runtime/lock.ts).
+ *   owner, so a retried Prepare mints the same id and gets its own lock back (contracts/lock.ts).
  * - Verify, Replicate, Retain: Verify rewrites the same verification.json and pointer; Replicate leaves a copy
  *   whose checksum already matches; Retain plans from the vault's listing, so a rerun finds the work done.
  * - ReleaseLock(AfterFailure): deletes the lock only while it names this backupId (If-Match), else reports none.

@@ -139,7 +139,8 @@ export class Schedules extends Construct {
     }
     for (const db of props.logArchiveStateMachine ? databases : []) {
       const logs = props.plan.databases[db.name]?.logs;
-      if (!logs || !props.logArchiveStateMachine) {
+      // logs.mode continuous: the log-archive service streams it (infra/constructs/log-archive-service.ts).
+      if (!logs || !props.logArchiveStateMachine || logs.mode === 'continuous') {
         continue;
       }
       logArchives[db.name] = new scheduler.Schedule(this, `LogArchive-${db.name}`, {

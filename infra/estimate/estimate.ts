@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { longestGapSeconds, parseScheduleExpression } from '../config/schedule-expression';
-import type { StrongboxConfig } from '../config/schema';
+import { DEFAULT_LOG_FLUSH_SECONDS, type StrongboxConfig } from '../config/schema';
 
 /** One price of the dated price file, with the page it comes from. */
 const PriceSchema = z.strictObject({ usd: z.number().nonnegative(), source: z.string().startsWith('https://') });
@@ -40,10 +40,12 @@ export interface DatabaseEstimate {
   readonly sizeFrom: 'config' | 'vault' | 'assumption';
   readonly backupsPerMonth: number;
   readonly drillsPerMonth: number;
-  /** Log archiving runs (a Fargate task each), with a `logs` block; 0 without. */
+  /** Log archiving runs (a Fargate task each), with a `logs` block; 0 without, and 0 for logs.mode continuous. */
   readonly logArchivesPerMonth: number;
   /** PostgreSQL base backups (`logs.baseBackup`, a Fargate task each, verified and replicated); 0 without. */
   readonly basesPerMonth: number;
+  /** logs.mode continuous: flushes of the always-running streamer per month (its task-hours are in usd.fargate). */
+  readonly logFlushesPerMonth?: number;
   /** USD per month, by line. */
   readonly usd: {
     readonly alarms: number;
@@ -117,7 +119,10 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     const backups = runsPerMonth(db.schedule.expression);
     const drills = db.drill ? runsPerMonth(db.drill.expression) : 0;
     // Every interval starts one archiving run of the log-archive machine, whether or not the log moved.
-    const archives = db.logs ? SECONDS_PER_MONTH / (db.logs.intervalMinutes * 60) : 0;
+    // logs.mode continuous: no runs; one service task all month, and a flush's requests every flushSeconds.
+    const streaming = db.logs?.mode === 'continuous';
+    const archives = db.logs && !streaming ? SECONDS_PER_MONTH / ((db.logs.intervalMinutes ?? 1) * 60) : 0;
+    const flushes = db.logs && streaming ? SECONDS_PER_MONTH / (db.logs.flushSeconds ?? DEFAULT_LOG_FLUSH_SECONDS) : 0;
     const logGiBPerDay = db.logs ? (sizeGiB * a('logChangePercentPerDay')) / 100 : 0;
     // A base is priced like a full backup of the same size (pg_basebackup's tar through the same pipeline, its
     // Verify re-read and replica copy); bases stay windowDays plus the one before the window, in Standard.
@@ -150,7 +155,8 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     const memoryGb = db.task.memoryMiB / 1024;
     const ephemeralGb = Math.max(0, (db.engine === 'postgres' ? 100 : 21) - 20);
     const taskUsdPerHour = vcpu * p('fargateVcpuHour') + memoryGb * p('fargateGbHour') + ephemeralGb * p('fargateEphemeralGbHour');
-    const fargate = ((backups + bases + drills) * taskHours + archives * archiveHours) * taskUsdPerHour;
+    const streamHours = streaming ? SECONDS_PER_MONTH / 3600 : 0;
+    const fargate = ((backups + bases + drills) * taskHours + archives * archiveHours + streamHours) * taskUsdPerHour;
     drillRunUsd.set(db.name, taskHours * taskUsdPerHour);
 
     // GFS: daily and weekly copies in Standard, monthly in Glacier IR, yearly in Deep Archive, in both regions;
@@ -168,7 +174,8 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
     // Multipart parts (at 8 MiB, larger for big dumps), records and the replica copy; per archiving run, the
     // listing, its segments' data and manifests, the cursor and the lock.
     const requests =
-      ((backups + bases) * (Math.min(10_000, Math.ceil((sizeGiB * MIB_PER_GIB) / 8)) + 20) + archives * a('s3RequestsPerLogArchive')) *
+      ((backups + bases) * (Math.min(10_000, Math.ceil((sizeGiB * MIB_PER_GIB) / 8)) + 20) +
+        (archives + flushes) * a('s3RequestsPerLogArchive')) *
       p('s3PutRequest');
 
     const usd = {
@@ -207,6 +214,7 @@ export function estimateFleet(config: StrongboxConfig, prices: UnitPrices, sizes
       drillsPerMonth: drills,
       logArchivesPerMonth: archives,
       basesPerMonth: bases,
+      ...(streaming && { logFlushesPerMonth: flushes }),
       usd: { ...usd, total },
       ...(awsBackupUsd !== undefined && { awsBackupUsd }),
     };

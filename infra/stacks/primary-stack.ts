@@ -14,6 +14,7 @@ import { Dashboard } from '../constructs/dashboard';
 import { DrPlanWorkflow } from '../constructs/dr-plan-workflow';
 import { DrillWorkflow } from '../constructs/drill-workflow';
 import type { DumpTask } from '../constructs/dump-task';
+import { LogArchiveService } from '../constructs/log-archive-service';
 import { LogArchiveWorkflow } from '../constructs/log-archive-workflow';
 import { LogsKey } from '../constructs/logs-key';
 import { Monitoring } from '../constructs/monitoring';
@@ -60,6 +61,8 @@ export class PrimaryStack extends Stack {
   public readonly logArchive?: LogArchiveWorkflow;
   /** Only when a PostgreSQL database has a logs block: its scheduled base backups. */
   public readonly baseBackup?: BaseBackupWorkflow;
+  /** Only when a database has logs.mode continuous: its stream-logs service. */
+  public readonly logArchiveService?: LogArchiveService;
   /** Only when the config has `drPlans`. */
   public readonly drPlan?: DrPlanWorkflow;
   public readonly watchdog: Watchdog;
@@ -198,6 +201,22 @@ export class PrimaryStack extends Stack {
       return shard;
     });
     this.dumpTasks = Object.assign({}, ...this.shards.map((shard) => shard.dumpTasks));
+    // --- logs.mode continuous: one always-running streamer per database, in the cluster beside the workflows' tasks ---
+    if (Object.values(this.plan.databases).some((db) => db.logs?.mode === 'continuous')) {
+      this.logArchiveService = new LogArchiveService(this, 'LogArchiveService', {
+        plan: this.plan,
+        cluster: this.cluster,
+        taskSubnets,
+        taskSecurityGroups: this.taskSecurityGroups,
+        taskDefinitions: Object.fromEntries(Object.entries(this.dumpTasks).map(([name, task]) => [name, task.taskDefinition])),
+        vault: this.vault,
+        replicaVault: this.replica,
+        replicaKmsKey: imported
+          ? config.vault.kms.replicaKeyArn!
+          : vaultKeyAliasArn(config.app.name, 'replica', config.vault.replicaRegion),
+        deadLetterQueue,
+      });
+    }
     this.monitoring = new Monitoring(this, 'Monitoring', {
       plan: this.plan,
       topics: { chatTopic: this.chatTopic, pagerTopic: this.pagerTopic, pageOnImportant: config.alerts.pageOnImportant },

@@ -3,7 +3,7 @@ import { isNotFound } from '../../contracts/vault-io';
 
 /**
  * LOCAL ONLY. s3rver ignores `If-None-Match` / `If-Match` on PutObject and `If-Match` on DeleteObject, which
- * real S3 enforces atomically and on which the backup lock relies (lambdas/runtime/lock.ts). This middleware
+ * real S3 enforces atomically and on which the backup lock relies (contracts/lock.ts). This middleware
  * makes an s3rver client behave the same way by checking the condition with a HeadObject first and failing
  * with S3's own `412 PreconditionFailed`. The check and the write are two requests, so it is NOT atomic: it
  * reproduces S3's answers for sequential callers (the local runtime and tests), never use it against real S3.

@@ -25,6 +25,7 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
   drill: async () => (await import('./commands/drill')).runDrill,
   'archive-logs': async () => (await import('./commands/archive-logs')).runArchiveLogs,
   'base-backup': async () => (await import('./commands/base-backup')).runBaseBackup,
+  'stream-logs': async () => (await import('./commands/stream-logs')).runStreamLogs,
 };
 
 /** What a caller (a test, the local runtime) may provide instead of the task's own AWS clients. */

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type mysql from 'mysql2/promise';
 import {
   archiveLagSeconds,
   LOG_KIND_BY_ENGINE,
@@ -55,6 +56,8 @@ export interface ArchiveLogsArgs {
   /** Where the slices are staged between the tool and the upload; each is removed once uploaded. */
   readonly workDir: string;
   readonly now?: () => Date;
+  /** An open connection the caller keeps (the streamer's, across flushes); without it the run opens and closes its own. */
+  readonly session?: mysql.Connection;
 }
 
 export interface ArchiveLogsResult {
@@ -78,7 +81,7 @@ export async function archiveLogs(args: ArchiveLogsArgs): Promise<ArchiveLogsRes
   const cursorKey = keys.logCursor(args.database);
   const previous = (await getJson(args.s3, args.bucket, cursorKey, LogCursorSchema))?.value;
 
-  const conn = await connect(args.connection);
+  const conn = args.session ?? (await connect(args.connection));
   let logs: BinaryLog[];
   let serverVersion: string;
   let listedAt: Date;
@@ -93,7 +96,9 @@ export async function archiveLogs(args: ArchiveLogsArgs): Promise<ArchiveLogsRes
     // The listing is the run's end: the log holds nothing unarchived up to these sizes at this instant.
     listedAt = now();
   } finally {
-    await conn.end();
+    if (!args.session) {
+      await conn.end();
+    }
   }
 
   const plan = planArchive(previous?.next, logs);

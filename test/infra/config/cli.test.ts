@@ -117,6 +117,27 @@ describe('npm run validate', () => {
     expect(io.out[0]).toMatch(/wal_level=replica.*REPLICATION.*max_wal_senders.*max_replication_slots.*max_slot_wal_keep_size/);
   });
 
+  it('says a continuous database is streamed, with its flush and what its server needs', () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'strongbox-cli-'));
+    const file = join(dir, 'stream.yaml');
+    const doc = parseDocument(readFileSync('strongbox.config.yaml', 'utf8'));
+    doc.setIn(['databases', 1, 'logs'], doc.createNode({ mode: 'continuous', flushSeconds: 15, windowDays: 7 }));
+    doc.setIn(['databases', 1, 'connection', 'host'], 'billing.abc123xyz.eu-west-1.rds.amazonaws.com');
+    writeFileSync(file, doc.toString());
+    const io = capture();
+
+    // Act
+    const code = runCli(['validate', '--config', file], io.io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(io.out).toEqual([
+      `${file}: note: billing: binlog streamed by a Fargate service, the tail flushed every 15 s, any second of the last 7 days restorable; the server needs log_bin ON and binlog_format=ROW (on RDS/Aurora also a binlog retention of at least 3 intervals: CALL mysql.rds_set_configuration('binlog retention hours', 1);)`,
+      `${file}: valid (4 databases)`,
+    ]);
+  });
+
   it('reports a missing file as a problem, not a crash', () => {
     // Prepare
     const io = capture();

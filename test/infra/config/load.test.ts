@@ -380,3 +380,97 @@ describe('parseConfig: logs', () => {
     expect(problems).toContainEqual(typeof line === 'string' ? expect.stringContaining(line) : expect.stringMatching(line));
   });
 });
+
+describe('parseConfig: logs.mode continuous', () => {
+  it('streams with a 30 s flush by default, which meets a critical 15-minute RPO, and puts the mode and flush in the plan', () => {
+    // Prepare
+    const text = exampleWith([
+      [['databases', 1, 'tier'], 'critical'],
+      [['databases', 1, 'schedule', 'expression'], 'cron(0 3 * * ? *)'],
+      [['databases', 1, 'logs'], { mode: 'continuous', windowDays: 7 }],
+      [['databases', 2, 'logs'], { mode: 'continuous', flushSeconds: 90, windowDays: 7 }],
+    ]);
+
+    // Act
+    const config = parseConfig(text);
+    const plan = buildPlan(config);
+
+    // Assess
+    expect(config.databases[1].logs).toEqual({ mode: 'continuous', windowDays: 7 });
+    expect(plan.databases.billing.logs).toEqual({
+      kind: 'binlog',
+      intervalSeconds: 60,
+      windowDays: 7,
+      mode: 'continuous',
+      flushSeconds: 30,
+    });
+    expect(plan.databases.inventory.logs).toMatchObject({ intervalSeconds: 120, mode: 'continuous', flushSeconds: 90 });
+    expect(PlanSchema.parse(runtimePlan(plan)).databases.billing.logs?.flushSeconds).toBe(30);
+  });
+
+  it('keeps a block without mode scheduled, as before', () => {
+    // Prepare
+    const text = exampleWith([[['databases', 1, 'logs'], { mode: 'scheduled', intervalMinutes: 5, windowDays: 7 }]]);
+
+    // Act
+    const plan = buildPlan(parseConfig(text));
+
+    // Assess
+    expect(plan.databases.billing.logs).toEqual({ kind: 'binlog', intervalSeconds: 300, windowDays: 7 });
+  });
+
+  it.each([
+    {
+      case: 'a flush below 5 s',
+      edits: [[['databases', 1, 'logs'], { mode: 'continuous', flushSeconds: 2, windowDays: 7 }]],
+      line: 'databases[1].logs.flushSeconds: found 2; expected at least 5 seconds between flushes of the binlog tail',
+    },
+    {
+      case: 'a flush above 300 s, pointing at mode scheduled',
+      edits: [[['databases', 1, 'logs'], { mode: 'continuous', flushSeconds: 600, windowDays: 7 }]],
+      line: 'databases[1].logs.flushSeconds: found 600; expected at most 300 seconds between flushes; for longer use mode scheduled with intervalMinutes, which costs no running service',
+    },
+    {
+      case: 'a flush longer than the RPO',
+      edits: [
+        [['databases', 1, 'rpo'], '1m'],
+        [['databases', 1, 'logs'], { mode: 'continuous', flushSeconds: 120, windowDays: 7 }],
+      ],
+      line: 'databases[1].logs.flushSeconds: found 120; expected a flush interval of at most 60 seconds to meet the RPO of 1m: up to one flush interval of writes is not yet archived',
+    },
+    {
+      case: 'an unknown mode',
+      edits: [[['databases', 1, 'logs'], { mode: 'stream', windowDays: 7 }]],
+      line: 'databases[1].logs.mode: found "stream"; expected mode to be one of scheduled, continuous',
+    },
+    {
+      case: 'flushSeconds on a scheduled block',
+      edits: [[['databases', 1, 'logs'], { intervalMinutes: 5, flushSeconds: 30, windowDays: 7 }]],
+      line: 'databases[1].logs.flushSeconds: found 30; expected no flushSeconds with mode scheduled: it sets the continuous streamer; add mode: continuous, or remove flushSeconds',
+    },
+    {
+      case: 'intervalMinutes on a continuous block',
+      edits: [[['databases', 1, 'logs'], { mode: 'continuous', intervalMinutes: 5, windowDays: 7 }]],
+      line: 'databases[1].logs.intervalMinutes: found 5; expected no intervalMinutes with mode continuous: the service archives all the time and flushSeconds sets how often the tail goes up; remove intervalMinutes',
+    },
+    {
+      case: 'a scheduled block without its interval',
+      edits: [[['databases', 1, 'logs'], { windowDays: 7 }]],
+      line: 'databases[1].logs.intervalMinutes: found nothing; expected a whole number of minutes between archiving runs (required with mode scheduled), e.g. 5',
+    },
+    {
+      case: 'continuous for postgres',
+      edits: [[['databases', 0, 'logs'], { mode: 'continuous', windowDays: 7 }]],
+      line: 'databases[0].logs.mode: found "continuous"; expected mode scheduled for postgres: the continuous streamer archives MySQL/MariaDB binlogs',
+    },
+  ] as { case: string; edits: [(string | number)[], unknown][]; line: string }[])('refuses $case', ({ edits, line }) => {
+    // Prepare
+    const text = exampleWith(edits);
+
+    // Act
+    const problems = problemsOf(text);
+
+    // Assess
+    expect(problems).toContainEqual(expect.stringContaining(line));
+  });
+});

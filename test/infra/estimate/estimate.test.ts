@@ -177,6 +177,33 @@ describe('npm run estimate', () => {
     expect(based.usd.verify).toBeGreaterThan(unbased.usd.verify);
   });
 
+  it('prices logs.mode continuous as one task all month and a flush every flushSeconds, with no archiving runs', () => {
+    // Prepare
+    const prices = loadUnitPrices();
+    const config = loadConfig('strongbox.config.yaml');
+    const billing = config.databases.find((d) => d.name === 'billing')!;
+    const streamed = { ...config, databases: [{ ...billing, logs: { mode: 'continuous' as const, flushSeconds: 30, windowDays: 7 } }] };
+    const without = { ...config, databases: [billing] };
+    const a = (name: string) => prices.assumptions[name].value;
+    const p = (name: string) => prices.prices[name].usd;
+
+    // Act
+    const logs = estimateFleet(streamed, prices).databases[0];
+    const plain = estimateFleet(without, prices).databases[0];
+
+    // Assess
+    const flushes = (30.4 * 86_400) / 30;
+    expect(logs.logArchivesPerMonth).toBe(0);
+    expect(logs.logFlushesPerMonth).toBeCloseTo(flushes, 6);
+    expect(plain.logFlushesPerMonth).toBeUndefined();
+    const taskUsdPerHour =
+      (billing.task.cpu / 1024) * p('fargateVcpuHour') + (billing.task.memoryMiB / 1024) * p('fargateGbHour') + p('fargateEphemeralGbHour');
+    expect(logs.usd.fargate - plain.usd.fargate).toBeCloseTo(30.4 * 24 * taskUsdPerHour, 6);
+    expect(logs.usd.requests - plain.usd.requests).toBeCloseTo(flushes * a('s3RequestsPerLogArchive') * p('s3PutRequest'), 6);
+    expect(logs.usd.schedules).toBeCloseTo(plain.usd.schedules, 9);
+    expect(logs.usd.stepFunctions).toBeCloseTo(plain.usd.stepFunctions, 9);
+  });
+
   it('prices each DR plan: its rehearsal alarm always, and per scheduled rehearsal a drill of every database of the plan', () => {
     // Prepare
     const prices = loadUnitPrices();
