@@ -460,7 +460,11 @@ describe('parseConfig: logs.mode continuous', () => {
     },
     {
       case: 'continuous for postgres',
-      edits: [[['databases', 0, 'logs'], { mode: 'continuous', windowDays: 7 }]],
+      edits: [
+        [['databases', 0, 'logs'], { mode: 'continuous', windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' } }],
+        // A self-managed server: an RDS endpoint is refused for any PostgreSQL logs block before its mode is read.
+        [['databases', 0, 'connection', 'host'], 'orders-pg.internal.example.com'],
+      ],
       line: 'databases[0].logs.mode: found "continuous"; expected mode scheduled for postgres: the continuous streamer archives MySQL/MariaDB binlogs',
     },
   ] as { case: string; edits: [(string | number)[], unknown][]; line: string }[])('refuses $case', ({ edits, line }) => {
