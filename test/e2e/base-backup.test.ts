@@ -129,7 +129,7 @@ describe('base-backup state machine for PostgreSQL, end to end', () => {
         .read()
         .slice(outboxBefore)
         .map((m) => m.subject),
-    ).toEqual(['Backup failed: orders']);
+    ).toEqual(['Base backup failed: orders']);
     expect(await listKeys(s3, bucket, 'locks/')).toEqual([]);
   });
 });

@@ -88,7 +88,7 @@ export async function notify(event: NotifyEvent, deps: NotifyDeps): Promise<Noti
   const summary = await describeFailure(event, deps, ready);
   const engine = database ? deps.plan.databases[database]?.engine : undefined;
   const message = {
-    title: `:rotating_light: Backup failed: ${database ?? 'unknown database'}`,
+    title: `:rotating_light: ${runLabel(ready?.backupId)} failed: ${database ?? 'unknown database'}`,
     description: `**${summary.error}**\n${summary.cause}\n\n[Execution](${link})`,
     eventType: 'BackupFailed',
     executionArn: event.execution.executionArn,
@@ -110,6 +110,18 @@ export async function notify(event: NotifyEvent, deps: NotifyDeps): Promise<Noti
     publishBreach(deps.metrics, target, true);
   }
   return summary;
+}
+
+/**
+ * What failed, in the words of the chat and pager title: the log-archive and base-backup machines share this
+ * failure path, and an on-call engineer paged for "Backup failed" would look for a dump that was never due. The
+ * run id's suffix says which machine minted it (`-logs`, `-base`, else a dump's kind).
+ */
+export function runLabel(runId: string | undefined): string {
+  if (runId?.endsWith('-logs')) {
+    return 'Log archiving';
+  }
+  return runId?.endsWith('-base') ? 'Base backup' : 'Backup';
 }
 
 export function consoleLink(region: string, executionArn: string): string {

@@ -139,6 +139,30 @@ describe('notify', () => {
     expect(breaches).toEqual([{ Database: 'orders', Tier: 'critical', DatabaseBreach: 1 }]);
   });
 
+  it('titles a failed log-archiving run and a failed base backup by what failed, on chat and pager alike', async () => {
+    // Prepare
+    const { deps, messages, added } = setup();
+    const run = (suffix: string) => ({ ...ready('orders', 'postgres'), backupId: `orders-20260401T100000Z-${suffix}` });
+    const error = { Error: 'States.TaskFailed', Cause: JSON.stringify({ StoppedReason: 'Essential container in task exited' }) };
+
+    // Act
+    await notify({ outcome: 'failed', execution, state: { prepare: run('logs'), error } }, deps);
+    await notify({ outcome: 'failed', execution, state: { prepare: run('base'), error } }, deps);
+
+    // Assess
+    expect(messages().map((m) => [m.topic, m.body.content.title])).toEqual([
+      ['arn:chat', ':rotating_light: Log archiving failed: orders'],
+      ['arn:pager', ':rotating_light: Log archiving failed: orders'],
+      ['arn:chat', ':rotating_light: Base backup failed: orders'],
+      ['arn:pager', ':rotating_light: Base backup failed: orders'],
+    ]);
+    // The alarms read one metric for every run that failed, whatever it was.
+    expect(added).toEqual([
+      ['BackupFailed', 'Count', 1],
+      ['BackupFailed', 'Count', 1],
+    ]);
+  });
+
   it('extracts the message of a Lambda error without its stack, and does not page for an important database by default', async () => {
     // Prepare
     const { deps, messages } = setup();
