@@ -207,3 +207,11 @@ export function metricsRecorder(): { metrics: Metrics; recorded: RecordedMetric[
   } as unknown as Metrics;
   return { metrics, recorded };
 }
+
+/** The execution a Prepare of state machine `sbx-<machine>` is given: its ARN ends with `id` and it started at `startTime`. */
+export function executionOf(machine: string) {
+  return (id: string, startTime: string) => ({
+    executionArn: `arn:aws:states:eu-west-1:123456789012:execution:sbx-${machine}:${id}`,
+    startTime,
+  });
+}
