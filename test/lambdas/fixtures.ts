@@ -215,3 +215,15 @@ export function executionOf(machine: string) {
     startTime,
   });
 }
+
+/** What the replicate steps take: both vaults, `primary` and `replica`, in one s3rver, copying at `now`. */
+export function replicationDeps(vaults: { client(): S3Client }, now: Date, replica: S3Client = vaults.client()) {
+  return {
+    source: vaults.client(),
+    replica,
+    sourceBucket: 'primary',
+    replicaBucket: 'replica',
+    replicaKmsKey: 'alias/sbx-vault-replica',
+    now: () => now,
+  };
+}
