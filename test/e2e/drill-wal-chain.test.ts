@@ -52,7 +52,7 @@ beforeAll(async () => {
   await client.query('CREATE TABLE public.ledger (id serial PRIMARY KEY, note text NOT NULL)');
   await client.query('CREATE INDEX ledger_note ON public.ledger (note)');
   await client.query("INSERT INTO public.ledger (note) SELECT 'before ' || g FROM generate_series(1, 400) g");
-  e2e = await startE2e([{ name: 'orders', server: pg, database: 'postgres', logs: '{ intervalMinutes: 5, windowDays: 7 }' }]);
+  e2e = await startE2e([{ name: 'orders', server: pg, database: 'postgres', logs: '{ intervalMinutes: 5, windowDays: 7, baseBackup: { expression: "cron(0 2 * * ? *)" } }' }]);
   await task('archive-logs');
   baseId = (await task('base-backup')).baseId as string;
   // Between the base and the dump: inserts, an update and a delete, across a WAL switch, archived in between.

@@ -61,7 +61,7 @@ beforeAll(async () => {
   });
   await pg.query('CREATE TABLE public.ledger (id serial PRIMARY KEY, note text NOT NULL)');
   await pg.query("INSERT INTO public.ledger (note) SELECT 'before ' || g FROM generate_series(1, 500) g");
-  e2e = await startE2e([{ name: 'ledger', server: source, database: 'postgres', logs: '{ intervalMinutes: 5, windowDays: 7 }' }]);
+  e2e = await startE2e([{ name: 'ledger', server: source, database: 'postgres', logs: '{ intervalMinutes: 5, windowDays: 7, baseBackup: { expression: "cron(0 2 * * ? *)" } }' }]);
   secretArn = targetSecret(e2e.strongbox, 'pg-pitr-target', target);
   // The first run creates the slot, so the server keeps every WAL file the base needs from its start on.
   await archive();
