@@ -8,6 +8,7 @@ import { parseLsn, walCoordinates } from '../../contracts/wal';
 import { type EngineServer, startPostgres } from '../../dev/servers/engines';
 import { connect } from '../../engines/postgres/connection';
 import { walSegments } from '../../tasks/src/commands/recover-postgres';
+import { connectionTo } from '../support/engine-vault';
 import { backedUp, causeMessage, type E2e, getBytes, startE2e } from './harness';
 
 /**
@@ -39,20 +40,20 @@ const dumpLsn = async () => (await getJson(s3(), bucket(), keys.manifest(backupI
 
 beforeAll(async () => {
   pg = await startPostgres();
-  client = await connect({
-    host: pg.host,
-    port: pg.port,
-    username: pg.username,
-    password: pg.password,
-    database: 'postgres',
-    tls: 'disable',
-  });
+  client = await connect(connectionTo(pg, 'postgres'));
   // The dev server commits asynchronously; the archiver streams flushed WAL only.
   await client.query('SET synchronous_commit = on');
   await client.query('CREATE TABLE public.ledger (id serial PRIMARY KEY, note text NOT NULL)');
   await client.query('CREATE INDEX ledger_note ON public.ledger (note)');
   await client.query("INSERT INTO public.ledger (note) SELECT 'before ' || g FROM generate_series(1, 400) g");
-  e2e = await startE2e([{ name: 'orders', server: pg, database: 'postgres', logs: '{ intervalMinutes: 5, windowDays: 7, baseBackup: { expression: "cron(0 2 * * ? *)" } }' }]);
+  e2e = await startE2e([
+    {
+      name: 'orders',
+      server: pg,
+      database: 'postgres',
+      logs: '{ intervalMinutes: 5, windowDays: 7, baseBackup: { expression: "cron(0 2 * * ? *)" } }',
+    },
+  ]);
   await task('archive-logs');
   baseId = (await task('base-backup')).baseId as string;
   // Between the base and the dump: inserts, an update and a delete, across a WAL switch, archived in between.
