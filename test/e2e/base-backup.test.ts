@@ -11,6 +11,7 @@ import {
 } from '../../contracts/wal';
 import { type EngineServer, startPostgres } from '../../dev/servers/engines';
 import { connect } from '../../engines/postgres/connection';
+import { connectionTo } from '../support/engine-vault';
 import { type E2e, listKeys, startE2e } from './harness';
 
 /**
@@ -25,14 +26,7 @@ let e2e: E2e;
 
 beforeAll(async () => {
   pgServer = await startPostgres();
-  pg = await connect({
-    host: pgServer.host,
-    port: pgServer.port,
-    username: pgServer.username,
-    password: pgServer.password,
-    database: 'postgres',
-    tls: 'disable',
-  });
+  pg = await connect(connectionTo(pgServer, 'postgres'));
   await pg.query('CREATE TABLE ledger AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 20000) g');
   e2e = await startE2e([
     {

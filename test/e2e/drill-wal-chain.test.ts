@@ -8,6 +8,7 @@ import { parseLsn, walCoordinates } from '../../contracts/wal';
 import { type EngineServer, startPostgres } from '../../dev/servers/engines';
 import { connect } from '../../engines/postgres/connection';
 import { walSegments } from '../../tasks/src/commands/recover-postgres';
+import { connectionTo } from '../support/engine-vault';
 import { backedUp, causeMessage, type E2e, getBytes, startE2e } from './harness';
 
 /**
@@ -39,14 +40,7 @@ const dumpLsn = async () => (await getJson(s3(), bucket(), keys.manifest(backupI
 
 beforeAll(async () => {
   pg = await startPostgres();
-  client = await connect({
-    host: pg.host,
-    port: pg.port,
-    username: pg.username,
-    password: pg.password,
-    database: 'postgres',
-    tls: 'disable',
-  });
+  client = await connect(connectionTo(pg, 'postgres'));
   // The dev server commits asynchronously; the archiver streams flushed WAL only.
   await client.query('SET synchronous_commit = on');
   await client.query('CREATE TABLE public.ledger (id serial PRIMARY KEY, note text NOT NULL)');

@@ -7,6 +7,7 @@ import { walSlotName } from '../../contracts/wal';
 import { type EngineServer, startPostgres } from '../../dev/servers/engines';
 import { connect } from '../../engines/postgres/connection';
 import type { TaskOutputLine } from '../../local/bindings';
+import { connectionTo } from '../support/engine-vault';
 import { type E2e, listKeys, startE2e } from './harness';
 
 /**
@@ -25,14 +26,7 @@ const emitted = (name: string) =>
 
 beforeAll(async () => {
   pgServer = await startPostgres();
-  pg = await connect({
-    host: pgServer.host,
-    port: pgServer.port,
-    username: pgServer.username,
-    password: pgServer.password,
-    database: 'postgres',
-    tls: 'disable',
-  });
+  pg = await connect(connectionTo(pgServer, 'postgres'));
   await pg.query('SET synchronous_commit = on');
   await pg.query('CREATE TABLE ledger (id int PRIMARY KEY, note text)');
   e2e = await startE2e(

@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EngineServer, startPostgres } from '../../dev/servers/engines';
 import { connect } from '../../engines/postgres/connection';
+import { connectionTo } from '../support/engine-vault';
 import { auditOf, causeMessage, type E2e, startE2e, targetSecret } from './harness';
 
 /**
@@ -51,14 +52,7 @@ const databaseExists = (database: string) =>
 
 beforeAll(async () => {
   [source, target] = await Promise.all([startPostgres(), startPostgres()]);
-  pg = await connect({
-    host: source.host,
-    port: source.port,
-    username: source.username,
-    password: source.password,
-    database: 'postgres',
-    tls: 'disable',
-  });
+  pg = await connect(connectionTo(source, 'postgres'));
   await pg.query('CREATE TABLE public.ledger (id serial PRIMARY KEY, note text NOT NULL)');
   await pg.query("INSERT INTO public.ledger (note) SELECT 'before ' || g FROM generate_series(1, 500) g");
   e2e = await startE2e([

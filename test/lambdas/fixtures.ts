@@ -207,3 +207,23 @@ export function metricsRecorder(): { metrics: Metrics; recorded: RecordedMetric[
   } as unknown as Metrics;
   return { metrics, recorded };
 }
+
+/** The execution a Prepare of state machine `sbx-<machine>` is given: its ARN ends with `id` and it started at `startTime`. */
+export function executionOf(machine: string) {
+  return (id: string, startTime: string) => ({
+    executionArn: `arn:aws:states:eu-west-1:123456789012:execution:sbx-${machine}:${id}`,
+    startTime,
+  });
+}
+
+/** What the replicate steps take: both vaults, `primary` and `replica`, in one s3rver, copying at `now`. */
+export function replicationDeps(vaults: { client(): S3Client }, now: Date, replica: S3Client = vaults.client()) {
+  return {
+    source: vaults.client(),
+    replica,
+    sourceBucket: 'primary',
+    replicaBucket: 'replica',
+    replicaKmsKey: 'alias/sbx-vault-replica',
+    now: () => now,
+  };
+}

@@ -70,3 +70,40 @@ export async function runTaskRecordingModules(env: NodeJS.ProcessEnv, file: stri
   const run = await runTask({ ...env, STRONGBOX_TEST_MODULES_FILE: file }, ['--require', join(__dirname, 'loaded-modules.cjs')]);
   return { run, loaded: JSON.parse(readFileSync(file, 'utf8')) as LoadedModules };
 }
+
+/**
+ * The environment of a task run of `command` for `database` on the test server `server`, storing into `bucket`
+ * of the local vault at `endpoint`; `extra` adds or overrides the command's own variables.
+ */
+export function vaultTaskEnv(
+  server: { taskEnv(): Record<string, string> },
+  endpoint: string,
+  bucket: string,
+  command: string,
+  database: string,
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
+  return {
+    ...baseEnv(),
+    ...server.taskEnv(),
+    STRONGBOX_COMMAND: command,
+    STRONGBOX_DATABASE: database,
+    STRONGBOX_VAULT_BUCKET: bucket,
+    STRONGBOX_S3_ENDPOINT: endpoint,
+    ...extra,
+  };
+}
+
+/** The EMF documents a run printed, by metric name: value and dimensions. */
+export function emittedMetrics(stdout: string): Record<string, { value: unknown; dimensions: string[] } | undefined> {
+  return Object.fromEntries(
+    stdout
+      .split('\n')
+      .filter((line) => line.includes('"_aws"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .flatMap((doc) => {
+        const names = (doc._aws as { CloudWatchMetrics: { Metrics: { Name: string }[]; Dimensions: string[][] }[] }).CloudWatchMetrics;
+        return names.flatMap((m) => m.Metrics.map((metric) => [metric.Name, { value: doc[metric.Name], dimensions: m.Dimensions[0] }]));
+      }),
+  );
+}

@@ -1,6 +1,6 @@
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { InputValidationError } from '../../../contracts/errors';
-import { readBaseManifests, readChain } from '../../../contracts/log-chain';
+import { readBaseManifests } from '../../../contracts/log-chain';
 import { type ChainInput, restorableRanges } from '../../../contracts/logs';
 import type { Plan } from '../../../contracts/plan';
 import { parseBackupId } from '../../../contracts/vault';
@@ -60,11 +60,12 @@ async function listBases(s3: S3Client, bucket: string, database: string): Promis
 }
 
 /**
- * Retention of one PostgreSQL database's physical chain, in both vaults: bases by basesToKeep over the window
- * (`logs.windowDays`), then the WAL segments those bases and the window need (segmentsToKeep with the kept bases as
- * chain starts). A base that failed verification stays while it is in the window (the evidence), then goes; one
- * without a manifest (a killed run) goes after the grace period, like an incomplete backup. A base whose Object Lock
- * still holds is left and reported.
+ * Retention of one PostgreSQL database's physical chain, in both vaults: the WAL segments the kept bases and the
+ * window need (segmentsToKeep with the kept bases as chain starts), then the bases basesToKeep does not keep. WAL
+ * goes first: a run stopped between the two leaves only bases no restore needs, which the next run removes. A base
+ * that failed verification stays while it is in the window (the evidence), then goes; one without a manifest (a
+ * killed run) goes after the grace period, like an incomplete backup. A base whose Object Lock still holds is left
+ * and reported.
  */
 export async function retainBases(
   request: { readonly database: string; readonly dryRun: boolean; readonly now?: Date },
@@ -80,9 +81,12 @@ export async function retainBases(
   const windowStart = new Date(now.getTime() - db.logs.windowDays * DAY_MS);
   const [listing, usable] = await Promise.all([listBases(deps.s3, deps.bucket, db.name), readBaseManifests(deps.s3, deps.bucket, db.name)]);
   const starts = usable.map(basePointOf);
-  // The chain as Resolve reads it: which bases reach into the window depends on the WAL runs they sit on.
-  const chain = await readChain(deps.s3, deps.bucket, db.name, { kind: 'wal', fulls: starts, windowStart });
-  const keep = basesToKeep(chain);
+  // WAL first: its retention reads the chain (segments, failed ones, cursor), which decides the bases to keep too.
+  let keep = new Set<string>();
+  const segments = await retainSegments(db, [], now, request.dryRun, deps, (chain) => {
+    keep = basesToKeep({ ...chain, fulls: starts });
+    return starts.filter((s) => keep.has(s.backupId));
+  });
   const graceEnd = now.getTime() - deps.graceSeconds * 1000;
   const usableIds = new Set(usable.map((b) => b.baseId));
   const drop = [...listing.keys()].filter((id) => {
@@ -123,15 +127,6 @@ export async function retainBases(
       },
     );
   }
-  const segments = await retainSegments(
-    db,
-    [],
-    now,
-    request.dryRun,
-    deps,
-    // A base left only by its Object Lock needs no WAL: the window's instants replay from the kept ones.
-    starts.filter((s) => keep.has(s.backupId)),
-  );
   return {
     dryRun: request.dryRun,
     bases: listing.size,

@@ -1,6 +1,7 @@
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
 import {
+  type ChainInput,
   type ChainSegment,
   type FullPoint,
   LogCursorSchema,
@@ -61,8 +62,11 @@ export async function retainSegments(
   now: Date,
   dryRun: boolean,
   deps: SegmentRetainDeps,
-  /** The chain starts retention keeps, when they are not full dumps: PostgreSQL's kept bases (basePointOf). */
-  chainStarts?: readonly FullPoint[],
+  /**
+   * The chain starts retention keeps, when they are not full dumps: PostgreSQL's kept bases (basePointOf), chosen
+   * from the chain as read here (segments, failed ones, cursor, window), so their retention reads it only once.
+   */
+  chainStarts?: (chain: ChainInput) => readonly FullPoint[],
 ): Promise<SegmentRetainResult> {
   if (!db.logs) {
     return { segments: 0, kept: 0, deleted: [], skippedLocked: [] };
@@ -85,25 +89,26 @@ export async function retainSegments(
   )
     .filter((v) => v !== undefined && !v.passed)
     .map((v) => v?.segmentId as string);
-  const fulls: readonly FullPoint[] =
-    chainStarts ??
-    (await mapLimit(keptBackupIds, deps.concurrency, async (backupId) => {
-      const position = (await getJson(deps.s3, deps.bucket, keys.manifest(backupId), ManifestPositionSchema))?.value.position;
-      return {
-        backupId,
-        at: parseBackupId(backupId).takenAt,
-        ...(position?.binlogFile !== undefined &&
-          position.binlogPosition !== undefined && { position: { file: position.binlogFile, position: position.binlogPosition } }),
-      };
-    }));
   const cursor = (await getJson(deps.s3, deps.bucket, keys.logCursor(db.name), LogCursorSchema))?.value;
-  const keep = segmentsToKeep({
-    fulls,
+  const chain: ChainInput = {
+    fulls: [],
     segments: manifests as ChainSegment[],
     windowStart: new Date(now.getTime() - db.logs.windowDays * 86_400_000),
     ...(cursor && { cursor }),
     failedSegmentIds: failed,
-  });
+  };
+  const fulls: readonly FullPoint[] = chainStarts
+    ? chainStarts(chain)
+    : await mapLimit(keptBackupIds, deps.concurrency, async (backupId) => {
+        const position = (await getJson(deps.s3, deps.bucket, keys.manifest(backupId), ManifestPositionSchema))?.value.position;
+        return {
+          backupId,
+          at: parseBackupId(backupId).takenAt,
+          ...(position?.binlogFile !== undefined &&
+            position.binlogPosition !== undefined && { position: { file: position.binlogFile, position: position.binlogPosition } }),
+        };
+      });
+  const keep = segmentsToKeep({ ...chain, fulls });
   const graceEnd = now.getTime() - deps.graceSeconds * 1000;
   const drop = ids.filter((id) =>
     listing.get(id)?.has('manifest.json') ? !keep.has(id) : parseSegmentId(id).archivedAt.getTime() < graceEnd,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startPostgres } from '../../../dev/servers/engines';
 import { backupWalRange, receiveArgs, startBaseBackup, TarMembers, type WalServer, walServerProblems } from '../../../engines/postgres/wal';
+import { connectionTo } from '../../support/engine-vault';
 
 const READY: WalServer = {
   serverVersion: '15.10',
@@ -51,15 +52,7 @@ describe('TarMembers', () => {
     const server = await startPostgres();
     let tar: Buffer;
     try {
-      const connection = {
-        host: server.host,
-        port: server.port,
-        username: server.username,
-        password: server.password,
-        database: 'postgres',
-        tls: 'disable' as const,
-      };
-      const tool = startBaseBackup(connection);
+      const tool = startBaseBackup(connectionTo(server, 'postgres'));
       const parts: Buffer[] = [];
       tool.child.stdout?.on('data', (chunk: Buffer) => parts.push(chunk));
       await tool.succeeded();

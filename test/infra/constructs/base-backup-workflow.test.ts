@@ -1,5 +1,6 @@
 import '../../../local/executor/polyfill';
-import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { ExecutionError } from 'aws-local-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Plan } from '../../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../contracts/task-env';
@@ -7,10 +8,18 @@ import { BackupWorkflow } from '../../../infra/constructs/backup-workflow';
 import { BaseBackupWorkflow } from '../../../infra/constructs/base-backup-workflow';
 import { LAMBDA_TRANSIENT_ERRORS, RUN_TASK_CAPACITY_ERRORS } from '../../../infra/constructs/retries';
 import { ValidationError } from '../../../infra/constructs/validation-error';
-import { Vault } from '../../../infra/constructs/vault';
 import type { AslDefinition } from '../../../local/executor/runtime';
 import { testPlan } from '../../lambdas/fixtures';
-import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
+import {
+  constructionError,
+  definitionOf,
+  functionEnvironment,
+  policyText,
+  replicaVaultProps,
+  runRecorded,
+  workflowProps,
+  workflowStack,
+} from './workflow-stack';
 
 /** The fixture plan with WAL archiving and base backups on for orders (postgres). */
 function planWithBases(): Plan {
@@ -23,15 +32,7 @@ function planWithBases(): Plan {
 
 function build(plan: Plan) {
   const parts = workflowStack(plan);
-  const replica = {
-    replicaVault: Vault.fromAttributes(parts.stack, 'ReplicaVault', {
-      bucketName: 'strongbox-vault-replica',
-      bucketArn: 'arn:aws:s3:::strongbox-vault-replica',
-      region: 'eu-central-1',
-      keyAliasName: 'alias/strongbox-vault-replica',
-    }),
-    replicaKmsKey: 'arn:aws:kms:eu-central-1:123456789012:alias/strongbox-vault-replica',
-  };
+  const replica = replicaVaultProps(parts.stack);
   const backup = new BackupWorkflow(parts.stack, 'Backup', { ...workflowProps(parts), plan, ...replica });
   const workflow = new BaseBackupWorkflow(parts.stack, 'BaseBackup', {
     ...workflowProps(parts),
@@ -48,14 +49,7 @@ let definition: AslDefinition;
 let states: States;
 let template: ReturnType<typeof definitionOf>['template'];
 
-const statementsOf = (fn: { function: { role?: { node: { defaultChild?: unknown } } } }) => {
-  const roleId = built.parts.stack.getLogicalId(fn.function.role?.node.defaultChild as never);
-  return JSON.stringify(
-    Object.values(template.findResources('AWS::IAM::Policy'))
-      .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
-      .map((p) => p.Properties.PolicyDocument.Statement),
-  );
-};
+const statementsOf = (fn: { function: lambda.IFunction }) => policyText(built.parts.stack, template, fn.function.role);
 
 beforeAll(() => {
   built = build(planWithBases());
@@ -149,9 +143,7 @@ describe('BaseBackupWorkflow template', () => {
   it('lets ReplicateBase read the primary bases and write the replica bases only', () => {
     // Prepare
     const fn = built.workflow.functions.replicate.function;
-    const env =
-      template.findResources('AWS::Lambda::Function')[built.parts.stack.getLogicalId(fn.node.defaultChild as never)].Properties.Environment
-        .Variables;
+    const env = functionEnvironment(built.parts.stack, template, fn);
 
     // Act
     const text = statementsOf(built.workflow.functions.replicate);
@@ -184,20 +176,16 @@ describe('BaseBackupWorkflow template', () => {
     const parts = workflowStack(testPlan());
 
     // Act
-    const error = (() => {
-      try {
+    const error = constructionError(
+      () =>
         new BaseBackupWorkflow(parts.stack, 'BaseBackup', {
           ...workflowProps(parts),
           plan: testPlan(),
           backupFunctions: { releaseLock: undefined as never, notify: undefined as never },
           replicaVault: undefined as never,
           replicaKmsKey: 'alias/strongbox-vault-replica',
-        });
-        return undefined;
-      } catch (e) {
-        return e as Error;
-      }
-    })();
+        }),
+    );
 
     // Assess
     expect(error).toBeInstanceOf(ValidationError);
@@ -238,19 +226,7 @@ describe('BaseBackupWorkflow definition run by aws-local-stepfunctions', () => {
       ReleaseLockAfterFailure: () => ({ released: true, reason: 'released' }),
       ...overrides,
     };
-    const recorded = Object.fromEntries(
-      Object.entries(handlers).map(([state, fn]) => [
-        state,
-        async (input: never) => {
-          calls.push(state);
-          return fn(input);
-        },
-      ]),
-    );
-    return new StateMachine(definition as never).run(
-      { database: 'orders', trigger: 'schedule' },
-      { overrides: { taskResourceLocalHandlers: recorded as never }, context: context as never },
-    ).result;
+    return runRecorded(definition, handlers, calls, { database: 'orders', trigger: 'schedule' }, context);
   };
 
   it('backs up, verifies, replicates, retains and releases the lock; a skipped run posts its notice', async () => {

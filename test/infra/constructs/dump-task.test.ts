@@ -1,7 +1,6 @@
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
 import { buildDeploymentPlan } from '../../../infra/config/plan';
@@ -9,6 +8,7 @@ import { StrongboxConfigSchema } from '../../../infra/config/schema';
 import { DumpTask, type DumpTaskProps } from '../../../infra/constructs/dump-task';
 import { ValidationError } from '../../../infra/constructs/validation-error';
 import { type IVault, Vault, type VaultAttributes } from '../../../infra/constructs/vault';
+import { policyText } from './workflow-stack';
 
 const SECRET_A = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-db-AbCdEf';
 const SECRET_B = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:billing-db-GhIjKl';
@@ -54,13 +54,31 @@ function twoTasks(props: Partial<DumpTaskProps> = {}) {
   return { stack, a, b, template: Template.fromStack(stack) };
 }
 
-/** Every statement of the inline policies attached to `role`, as JSON text for containment checks. */
-function policyText(stack: Stack, template: Template, role: iam.Role): string {
-  const logicalId = stack.getLogicalId(role.node.defaultChild as iam.CfnRole);
-  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
-    JSON.stringify(p.Properties.Roles).includes(`"${logicalId}"`),
+/** The one task of app `sb` whose only database, `ledger`, archives its log as `extra` configures it. */
+function ledgerTask(extra: Record<string, unknown>) {
+  const plan = buildDeploymentPlan(
+    StrongboxConfigSchema.parse({
+      app: { name: 'sb' },
+      vault: { primaryRegion: 'eu-west-1', replicaRegion: 'eu-central-1' },
+      alerts: {},
+      databases: [database('ledger', SECRET_B, extra)],
+    }),
   );
-  return JSON.stringify(policies.map((p) => p.Properties.PolicyDocument.Statement));
+  const stack = new Stack(undefined, 'Test', { env: { region: 'eu-west-1', account: '123456789012' } });
+  const task = new DumpTask(stack, 'Ledger', {
+    plan,
+    database: 'ledger',
+    vault: vaultIn(stack),
+    image: ecs.ContainerImage.fromRegistry('strongbox/dump:test'),
+  });
+  return { stack, task, template: Template.fromStack(stack) };
+}
+
+type Statement = { Action: string | string[]; Resource: unknown };
+
+/** The statements of a `policyText`, one flat list. */
+function statementsIn(text: string): Statement[] {
+  return (JSON.parse(text) as Statement[][]).flat();
 }
 
 describe('DumpTask', () => {
@@ -126,7 +144,7 @@ describe('DumpTask', () => {
     const { stack, template, a } = twoTasks();
     // Act
     const text = policyText(stack, template, a.taskRole);
-    const statements = JSON.parse(text).flat() as { Action: string | string[]; Resource: unknown }[];
+    const statements = statementsIn(text);
     const s3Actions = statements.flatMap((s) => [s.Action].flat()).filter((action) => action.startsWith('s3:'));
     // Assess
     expect(new Set(s3Actions)).toEqual(new Set(['s3:PutObject', 's3:AbortMultipartUpload']));
@@ -140,39 +158,22 @@ describe('DumpTask', () => {
 
   it('lets an archiving database write its own segments and move its own cursor, with the interval in its environment', () => {
     // Prepare
-    const plan = buildDeploymentPlan(
-      StrongboxConfigSchema.parse({
-        app: { name: 'sb' },
-        vault: { primaryRegion: 'eu-west-1', replicaRegion: 'eu-central-1' },
-        alerts: {},
-        databases: [
-          database('ledger', SECRET_B, {
-            engine: 'mariadb',
-            connection: { host: 'ledger.example.internal', secretArn: SECRET_B },
-            logs: { intervalMinutes: 5, windowDays: 7 },
-          }),
-        ],
-      }),
-    );
-    const stack = new Stack(undefined, 'Test', { env: { region: 'eu-west-1', account: '123456789012' } });
-    const task = new DumpTask(stack, 'Ledger', {
-      plan,
-      database: 'ledger',
-      vault: vaultIn(stack),
-      image: ecs.ContainerImage.fromRegistry('strongbox/dump:test'),
+    const { stack, task, template } = ledgerTask({
+      engine: 'mariadb',
+      connection: { host: 'ledger.example.internal', secretArn: SECRET_B },
+      logs: { intervalMinutes: 5, windowDays: 7 },
     });
 
     // Act
-    const template = Template.fromStack(stack);
     const text = policyText(stack, template, task.taskRole);
 
     // Assess
     expect(text).toContain(`${VAULT.bucketArn}/logs/ledger/*`);
     expect(text).toContain(`${VAULT.bucketArn}/index/ledger/log-cursor.json*`);
     expect(text).toContain('s3:GetObject');
-    const segmentReads = (JSON.parse(text) as { Action: string | string[]; Resource: unknown }[][])
-      .flat()
-      .filter((st) => JSON.stringify(st.Resource).includes('/logs/ledger/*') && [st.Action].flat().includes('s3:GetObject'));
+    const segmentReads = statementsIn(text).filter(
+      (st) => JSON.stringify(st.Resource).includes('/logs/ledger/*') && [st.Action].flat().includes('s3:GetObject'),
+    );
     expect(segmentReads).toHaveLength(1);
     expect(text).not.toMatch(/index\/ledger\/\*|logs\/\*|s3:DeleteObject/);
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
@@ -182,33 +183,15 @@ describe('DumpTask', () => {
 
   it('lets a PostgreSQL database with WAL archiving upload its own bases, without reading or deleting any', () => {
     // Prepare
-    const plan = buildDeploymentPlan(
-      StrongboxConfigSchema.parse({
-        app: { name: 'sb' },
-        vault: { primaryRegion: 'eu-west-1', replicaRegion: 'eu-central-1' },
-        alerts: {},
-        databases: [
-          database('ledger', SECRET_B, {
-            engine: 'postgres',
-            connection: { host: 'ledger.example.internal', database: 'ledger', secretArn: SECRET_B },
-            logs: { intervalMinutes: 5, windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' } },
-          }),
-        ],
-      }),
-    );
-    const stack = new Stack(undefined, 'Test', { env: { region: 'eu-west-1', account: '123456789012' } });
-    const task = new DumpTask(stack, 'Ledger', {
-      plan,
-      database: 'ledger',
-      vault: vaultIn(stack),
-      image: ecs.ContainerImage.fromRegistry('strongbox/dump:test'),
+    const { stack, task, template } = ledgerTask({
+      engine: 'postgres',
+      connection: { host: 'ledger.example.internal', database: 'ledger', secretArn: SECRET_B },
+      logs: { intervalMinutes: 5, windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' } },
     });
 
     // Act
-    const text = policyText(stack, Template.fromStack(stack), task.taskRole);
-    const baseStatements = (JSON.parse(text) as { Action: string | string[]; Resource: unknown }[][])
-      .flat()
-      .filter((st) => JSON.stringify(st.Resource).includes('/bases/ledger/*'));
+    const text = policyText(stack, template, task.taskRole);
+    const baseStatements = statementsIn(text).filter((st) => JSON.stringify(st.Resource).includes('/bases/ledger/*'));
 
     // Assess
     expect(baseStatements.flatMap((st) => [st.Action].flat()).sort()).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
@@ -220,7 +203,7 @@ describe('DumpTask', () => {
     const { stack, template, a } = twoTasks();
     // Act
     const text = policyText(stack, template, a.restoreRole);
-    const statements = JSON.parse(text).flat() as { Action: string | string[]; Resource: unknown }[];
+    const statements = statementsIn(text);
     const writes = statements.filter((st) => [st.Action].flat().some((action) => /^s3:(Put|Delete|Abort)/.test(action)));
     // Assess
     expect(writes).toEqual([
@@ -241,33 +224,13 @@ describe('DumpTask', () => {
 
   it('lets a PostgreSQL database with logs have its restore role read its own base backups, for a point-in-time restore', () => {
     // Prepare
-    const plan = buildDeploymentPlan(
-      StrongboxConfigSchema.parse({
-        app: { name: 'sb' },
-        vault: { primaryRegion: 'eu-west-1', replicaRegion: 'eu-central-1' },
-        alerts: {},
-        databases: [
-          database('ledger', SECRET_B, {
-            connection: { host: 'ledger.example.internal', database: 'ledger', secretArn: SECRET_B },
-            logs: { intervalMinutes: 5, windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' } },
-          }),
-        ],
-      }),
-    );
-    const stack = new Stack(undefined, 'Test', { env: { region: 'eu-west-1', account: '123456789012' } });
-    const task = new DumpTask(stack, 'Ledger', {
-      plan,
-      database: 'ledger',
-      vault: vaultIn(stack),
-      image: ecs.ContainerImage.fromRegistry('strongbox/dump:test'),
+    const { stack, task, template } = ledgerTask({
+      connection: { host: 'ledger.example.internal', database: 'ledger', secretArn: SECRET_B },
+      logs: { intervalMinutes: 5, windowDays: 7, baseBackup: { expression: 'cron(0 2 * * ? *)' } },
     });
 
     // Act
-    const template = Template.fromStack(stack);
-    const statements = JSON.parse(policyText(stack, template, task.restoreRole)).flat() as {
-      Action: string | string[];
-      Resource: unknown;
-    }[];
+    const statements = statementsIn(policyText(stack, template, task.restoreRole));
 
     // Assess
     const baseReads = statements.filter(

@@ -1,6 +1,6 @@
 import '../../../local/executor/polyfill';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import { ExecutionError } from 'aws-local-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Plan } from '../../../contracts/plan';
 import { TASK_CONTAINER_NAME, TASK_ENV } from '../../../contracts/task-env';
@@ -8,10 +8,18 @@ import { BackupWorkflow } from '../../../infra/constructs/backup-workflow';
 import { LogArchiveWorkflow } from '../../../infra/constructs/log-archive-workflow';
 import { LAMBDA_TRANSIENT_ERRORS, RUN_TASK_CAPACITY_ERRORS } from '../../../infra/constructs/retries';
 import { ValidationError } from '../../../infra/constructs/validation-error';
-import { Vault } from '../../../infra/constructs/vault';
 import type { AslDefinition } from '../../../local/executor/runtime';
 import { testPlan } from '../../lambdas/fixtures';
-import { definitionOf, workflowProps, workflowStack } from './workflow-stack';
+import {
+  constructionError,
+  definitionOf,
+  functionEnvironment,
+  policyText,
+  replicaVaultProps,
+  runRecorded,
+  workflowProps,
+  workflowStack,
+} from './workflow-stack';
 
 /** The fixture plan with binlog archiving on for billing (mariadb). */
 function planWithLogs(): Plan {
@@ -24,15 +32,7 @@ function planWithLogs(): Plan {
 
 function build(plan: Plan) {
   const parts = workflowStack(plan);
-  const replica = {
-    replicaVault: Vault.fromAttributes(parts.stack, 'ReplicaVault', {
-      bucketName: 'strongbox-vault-replica',
-      bucketArn: 'arn:aws:s3:::strongbox-vault-replica',
-      region: 'eu-central-1',
-      keyAliasName: 'alias/strongbox-vault-replica',
-    }),
-    replicaKmsKey: 'arn:aws:kms:eu-central-1:123456789012:alias/strongbox-vault-replica',
-  };
+  const replica = replicaVaultProps(parts.stack);
   const backup = new BackupWorkflow(parts.stack, 'Backup', {
     ...workflowProps(parts),
     plan,
@@ -110,15 +110,8 @@ describe('LogArchiveWorkflow template', () => {
   });
 
   it("lets Prepare touch only the archiving databases' locks", () => {
-    // Prepare
-    const roleId = built.parts.stack.getLogicalId(built.workflow.prepare.function.role?.node.defaultChild as never);
-
     // Act
-    const text = JSON.stringify(
-      Object.values(template.findResources('AWS::IAM::Policy'))
-        .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
-        .map((p) => p.Properties.PolicyDocument.Statement),
-    );
+    const text = policyText(built.parts.stack, template, built.workflow.prepare.function.role);
 
     // Assess
     expect(text).toContain('strongbox-vault-primary/locks/logs/billing.json*');
@@ -128,17 +121,10 @@ describe('LogArchiveWorkflow template', () => {
   it("copies the segments after Archive with its own function, which reads and writes only the archiving databases' segments", () => {
     // Prepare
     const fn = built.workflow.replicateSegments.function;
-    const roleId = built.parts.stack.getLogicalId(fn.role?.node.defaultChild as never);
-    const env =
-      template.findResources('AWS::Lambda::Function')[built.parts.stack.getLogicalId(fn.node.defaultChild as never)].Properties.Environment
-        .Variables;
+    const env = functionEnvironment(built.parts.stack, template, fn);
 
     // Act
-    const text = JSON.stringify(
-      Object.values(template.findResources('AWS::IAM::Policy'))
-        .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
-        .map((p) => p.Properties.PolicyDocument.Statement),
-    );
+    const text = policyText(built.parts.stack, template, fn.role);
 
     // Assess
     expect(states.Archive.Next).toBe('ReplicateSegments');
@@ -155,15 +141,8 @@ describe('LogArchiveWorkflow template', () => {
   });
 
   it("lets the backup Retain read and delete the archiving database's segments only, in both vaults", () => {
-    // Prepare
-    const roleId = built.parts.stack.getLogicalId(built.backup.functions.retain.function.role?.node.defaultChild as never);
-
     // Act
-    const text = JSON.stringify(
-      Object.values(template.findResources('AWS::IAM::Policy'))
-        .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
-        .map((p) => p.Properties.PolicyDocument.Statement),
-    );
+    const text = policyText(built.parts.stack, template, built.backup.functions.retain.function.role);
 
     // Assess
     expect(text).toContain('strongbox-vault-primary/logs/billing/*/manifest.json');
@@ -179,20 +158,16 @@ describe('LogArchiveWorkflow template', () => {
     const backup = { releaseLock: undefined as never, notify: undefined as never };
 
     // Act
-    const error = (() => {
-      try {
+    const error = constructionError(
+      () =>
         new LogArchiveWorkflow(parts.stack, 'LogArchive', {
           ...workflowProps(parts),
           plan: testPlan(),
           backupFunctions: backup,
           replicaVault: undefined as never,
           replicaKmsKey: 'alias/strongbox-vault-replica',
-        });
-        return undefined;
-      } catch (e) {
-        return e as Error;
-      }
-    })();
+        }),
+    );
 
     // Assess
     expect(error).toBeInstanceOf(ValidationError);
@@ -231,19 +206,7 @@ describe('LogArchiveWorkflow definition run by aws-local-stepfunctions', () => {
       ReleaseLockAfterFailure: () => ({ released: true, reason: 'released' }),
       ...overrides,
     };
-    const recorded = Object.fromEntries(
-      Object.entries(handlers).map(([state, fn]) => [
-        state,
-        async (input: never) => {
-          calls.push(state);
-          return fn(input);
-        },
-      ]),
-    );
-    return new StateMachine(definition as never).run(
-      { database: 'billing', trigger: 'schedule' },
-      { overrides: { taskResourceLocalHandlers: recorded as never }, context: context as never },
-    ).result;
+    return runRecorded(definition, handlers, calls, { database: 'billing', trigger: 'schedule' }, context);
   };
 
   it('archives, copies the segments to the replica and releases the lock; a run skipped by the lock sends nothing', async () => {

@@ -1,9 +1,12 @@
+import '../../../local/executor/polyfill';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import { StateMachine } from 'aws-local-stepfunctions';
 import type { Plan } from '../../../contracts/plan';
 import { type IVault, Vault } from '../../../infra/constructs/vault';
 import { type CfnTemplate, IntrinsicResolver } from '../../../local/executor/intrinsics';
@@ -89,4 +92,70 @@ export function definitionOf(stack: Stack, suffix: string): { template: Template
   }
   const props = found[1].Properties as { DefinitionString: unknown };
   return { template, definition: JSON.parse(resolver.resolveString(props.DefinitionString)) as AslDefinition };
+}
+
+/** The replica vault the workflows that copy to the second region are given, in `stack`. */
+export function replicaVaultProps(stack: Stack) {
+  return {
+    replicaVault: Vault.fromAttributes(stack, 'ReplicaVault', {
+      bucketName: 'strongbox-vault-replica',
+      bucketArn: 'arn:aws:s3:::strongbox-vault-replica',
+      region: 'eu-central-1',
+      keyAliasName: 'alias/strongbox-vault-replica',
+    }),
+    replicaKmsKey: 'arn:aws:kms:eu-central-1:123456789012:alias/strongbox-vault-replica',
+  };
+}
+
+/** Every statement of the inline policies attached to `role`, as JSON text for containment checks. */
+export function policyText(stack: Stack, template: Template, role: iam.IRole | undefined): string {
+  const logicalId = stack.getLogicalId(role?.node.defaultChild as iam.CfnRole);
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+    JSON.stringify(p.Properties.Roles).includes(`"${logicalId}"`),
+  );
+  return JSON.stringify(policies.map((p) => p.Properties.PolicyDocument.Statement));
+}
+
+/** The environment variables the template gives `fn`. */
+export function functionEnvironment(stack: Stack, template: Template, fn: lambda.IFunction): Record<string, unknown> {
+  return template.findResources('AWS::Lambda::Function')[stack.getLogicalId(fn.node.defaultChild as never)].Properties.Environment
+    .Variables;
+}
+
+/** What constructing threw, or undefined when it did not: the refusal tests assert on the error itself. */
+export function constructionError(construct: () => unknown): Error | undefined {
+  try {
+    construct();
+    return undefined;
+  } catch (e) {
+    return e as Error;
+  }
+}
+
+type LocalHandler = (input: never) => unknown;
+
+/**
+ * Runs `definition` with a local handler per task state, recording each state's name in `calls` as it runs,
+ * so a test can assert the path a run took.
+ */
+export function runRecorded(
+  definition: AslDefinition,
+  handlers: Record<string, LocalHandler>,
+  calls: string[],
+  input: Record<string, unknown>,
+  context: Record<string, unknown>,
+) {
+  const recorded = Object.fromEntries(
+    Object.entries(handlers).map(([state, fn]) => [
+      state,
+      async (given: never) => {
+        calls.push(state);
+        return fn(given);
+      },
+    ]),
+  );
+  return new StateMachine(definition as never).run(input as never, {
+    overrides: { taskResourceLocalHandlers: recorded as never },
+    context: context as never,
+  }).result;
 }

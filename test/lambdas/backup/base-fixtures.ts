@@ -34,21 +34,27 @@ export async function put(s3: S3Client, bucket: string, key: string, body: unkno
   );
 }
 
-/** A base manifest finished at `at` whose WAL starts in `startFile` at offset 40. */
-export function baseManifest(
-  at: Date,
-  startFile: string,
-  artifact: { bytes: number; sha256: string },
-  backupManifest?: { bytes: number; sha256: string },
-): BaseBackupManifest {
-  const baseId = mintBaseId('orders', new Date(at.getTime() - 60_000));
-  const start = { file: startFile, position: 40 };
-  const startLsn = lsnOfCoordinates(start).lsn;
-  const stopLsn = startLsn + 1000n;
+/** What sets one base manifest apart from another in the tests; the rest is what pg_basebackup on PostgreSQL 15.8 records. */
+export interface BaseManifestOptions {
+  readonly database: string;
+  /** It started a minute before, which mints its baseId. */
+  readonly finishedAt: Date;
+  /** Timeline 1, default 16 MiB WAL files. */
+  readonly startLsn: bigint;
+  readonly stopLsn: bigint;
+  readonly artifact: { bytes: number; sha256: string; uncompressedBytes: number };
+  readonly backupManifest: { bytes: number; sha256: string };
+  readonly toolArgs?: string[];
+}
+
+/** A base manifest as the base-backup task writes it. */
+export function baseManifestOf(options: BaseManifestOptions): BaseBackupManifest {
+  const { database, finishedAt, startLsn, stopLsn } = options;
+  const baseId = mintBaseId(database, new Date(finishedAt.getTime() - 60_000));
   return {
     schemaVersion: 1,
     baseId,
-    database: 'orders',
+    database,
     kind: 'base',
     trigger: 'schedule',
     engine: { name: 'postgres', serverVersion: '15.8', majorVersion: 15 },
@@ -56,29 +62,41 @@ export function baseManifest(
     walSegmentBytes: DEFAULT_WAL_SEGMENT_BYTES,
     startLsn: formatLsn(startLsn),
     stopLsn: formatLsn(stopLsn),
-    start,
+    start: walCoordinates(1, startLsn),
     stop: walCoordinates(1, stopLsn),
-    slot: 'strongbox_orders',
+    slot: `strongbox_${database}`,
     artifact: {
       key: baseKeys.artifact(baseId),
       format: 'tar',
-      bytes: artifact.bytes,
-      sha256: artifact.sha256,
-      uncompressedBytes: artifact.bytes * 3,
+      ...options.artifact,
       compression: { algorithm: 'zstd', level: 3 },
       parts: 1,
       partSizeBytes: 8 * 1024 * 1024,
     },
-    backupManifest: {
-      key: baseKeys.backupManifest(baseId),
-      bytes: backupManifest?.bytes ?? 2,
-      sha256: backupManifest?.sha256 ?? 'b'.repeat(64),
-    },
-    tool: { name: 'pg_basebackup', version: '15.8', args: ['-Ft', '-X', 'none'] },
-    startedAt: new Date(at.getTime() - 60_000).toISOString(),
-    finishedAt: at.toISOString(),
+    backupManifest: { key: baseKeys.backupManifest(baseId), ...options.backupManifest },
+    tool: { name: 'pg_basebackup', version: '15.8', args: options.toolArgs ?? ['-Ft', '-X', 'none'] },
+    startedAt: new Date(finishedAt.getTime() - 60_000).toISOString(),
+    finishedAt: finishedAt.toISOString(),
     durationSeconds: 60,
   };
+}
+
+/** A base manifest of orders finished at `at` whose WAL starts in `startFile` at offset 40. */
+export function baseManifest(
+  at: Date,
+  startFile: string,
+  artifact: { bytes: number; sha256: string },
+  backupManifest?: { bytes: number; sha256: string },
+): BaseBackupManifest {
+  const startLsn = lsnOfCoordinates({ file: startFile, position: 40 }).lsn;
+  return baseManifestOf({
+    database: 'orders',
+    finishedAt: at,
+    startLsn,
+    stopLsn: startLsn + 1000n,
+    artifact: { ...artifact, uncompressedBytes: artifact.bytes * 3 },
+    backupManifest: { bytes: backupManifest?.bytes ?? 2, sha256: backupManifest?.sha256 ?? 'b'.repeat(64) },
+  });
 }
 
 /** Writes a base's tar, backup_manifest and manifest (and a verification record when `passed` is given). */

@@ -1,30 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Plan } from '../../../../contracts/plan';
 import { keys, LockSchema } from '../../../../contracts/vault';
 import { getJson } from '../../../../contracts/vault-io';
-import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { prepareBase } from '../../../../lambdas/backup/prepare/base';
 import { prepare } from '../../../../lambdas/backup/prepare/prepare';
 import { releaseLock } from '../../../../lambdas/runtime/lock';
 import { addConditionalWriteShim } from '../../../../lambdas/runtime/s3-conditional-shim';
-import { testPlan } from '../../fixtures';
+import { s3rverForFile } from '../../../support/engine-vault';
+import { executionOf, testPlan } from '../../fixtures';
 import { ordersWithBases } from '../base-fixtures';
 
 const BUCKET = 'vault';
 const plan: Plan = { ...testPlan(), databases: { ...testPlan().databases, orders: ordersWithBases } };
-let s3rver: LocalS3;
+const s3rver = s3rverForFile(BUCKET);
 
-beforeAll(async () => {
-  s3rver = await startS3rver([BUCKET]);
-});
-afterAll(async () => {
-  await s3rver.stop();
-});
-
-const execution = (id: string, startTime: string) => ({
-  executionArn: `arn:aws:states:eu-west-1:123456789012:execution:sbx-bases:${id}`,
-  startTime,
-});
+const execution = executionOf('bases');
 const deps = () => ({ s3: addConditionalWriteShim(s3rver.client()), bucket: BUCKET, plan });
 
 describe('prepareBase', () => {

@@ -1,27 +1,17 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InputValidationError } from '../../../../contracts/errors';
 import { keys, LockSchema } from '../../../../contracts/vault';
-import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { prepare } from '../../../../lambdas/backup/prepare/prepare';
 import { addConditionalWriteShim } from '../../../../lambdas/runtime/s3-conditional-shim';
-import { testPlan } from '../../fixtures';
+import { s3rverForFile } from '../../../support/engine-vault';
+import { executionOf, testPlan } from '../../fixtures';
 
 const BUCKET = 'vault';
 const plan = testPlan();
-let s3rver: LocalS3;
+const s3rver = s3rverForFile(BUCKET);
 
-beforeAll(async () => {
-  s3rver = await startS3rver([BUCKET]);
-});
-afterAll(async () => {
-  await s3rver.stop();
-});
-
-const execution = (id: string, startTime: string) => ({
-  executionArn: `arn:aws:states:eu-west-1:123456789012:execution:sbx-backup:${id}`,
-  startTime,
-});
+const execution = executionOf('backup');
 const deps = () => ({ s3: addConditionalWriteShim(s3rver.client()), bucket: BUCKET, plan });
 
 describe('prepare', () => {

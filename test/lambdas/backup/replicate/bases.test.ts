@@ -1,34 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SegmentVerification } from '../../../../contracts/logs';
 import { keys } from '../../../../contracts/vault';
 import { listObjects } from '../../../../contracts/vault-io';
 import { baseKeys } from '../../../../contracts/wal';
-import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { replicateBase } from '../../../../lambdas/backup/replicate/bases';
 import { replicateSegments } from '../../../../lambdas/backup/replicate/segments';
-import { sha256 } from '../../fixtures';
+import { s3rverForFile } from '../../../support/engine-vault';
+import { replicationDeps, sha256 } from '../../fixtures';
 import { baseManifest, put, putBase, putWal, walFile } from '../base-fixtures';
 
 const NOW = new Date('2026-11-30T12:00:00Z');
 
-let s3rver: LocalS3;
-beforeAll(async () => {
-  s3rver = await startS3rver(['primary', 'replica']);
-});
-afterAll(async () => {
-  await s3rver.stop();
-});
+const s3rver = s3rverForFile('primary', 'replica');
 
-const deps = () => ({
-  source: s3rver.client(),
-  replica: s3rver.client(),
-  sourceBucket: 'primary',
-  replicaBucket: 'replica',
-  replicaKmsKey: 'alias/sbx-vault-replica',
-  now: () => NOW,
-});
+const deps = () => replicationDeps(s3rver, NOW);
 
 async function keysIn(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
   const found: string[] = [];

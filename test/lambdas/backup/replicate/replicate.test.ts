@@ -16,27 +16,14 @@ import { ReplicationError } from '../../../../contracts/errors';
 import { METRICS_NAMESPACE } from '../../../../contracts/metrics';
 import { keys } from '../../../../contracts/vault';
 import { hexToBase64 } from '../../../../contracts/vault-io';
-import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { partLayout, replicate } from '../../../../lambdas/backup/replicate/replicate';
 import { monitoringPlan } from '../../../infra/constructs/monitoring-plan';
-import { manifestFor, putBackup, putRoles, sha256, zstdCompress } from '../../fixtures';
+import { s3rverForFile } from '../../../support/engine-vault';
+import { manifestFor, putBackup, putRoles, replicationDeps, sha256, zstdCompress } from '../../fixtures';
 
-let s3rver: LocalS3;
-beforeAll(async () => {
-  s3rver = await startS3rver(['primary', 'replica']);
-});
-afterAll(async () => {
-  await s3rver.stop();
-});
+const s3rver = s3rverForFile('primary', 'replica');
 
-const deps = () => ({
-  source: s3rver.client(),
-  replica: s3rver.client(),
-  sourceBucket: 'primary',
-  replicaBucket: 'replica',
-  replicaKmsKey: 'alias/sbx-vault-replica',
-  now: () => new Date('2026-04-01T10:10:00Z'),
-});
+const deps = () => replicationDeps(s3rver, new Date('2026-04-01T10:10:00Z'));
 
 async function verified(backupId: string, artifact: Buffer) {
   const manifest = await putBackup(s3rver.client(), 'primary', backupId, artifact);

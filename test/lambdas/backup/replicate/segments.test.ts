@@ -1,31 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { CopyObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { SegmentManifest, SegmentVerification } from '../../../../contracts/logs';
 import { keys, mintSegmentId } from '../../../../contracts/vault';
 import { listObjects } from '../../../../contracts/vault-io';
-import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { replicateSegments } from '../../../../lambdas/backup/replicate/segments';
-import { sha256 } from '../../fixtures';
+import { s3rverForFile } from '../../../support/engine-vault';
+import { replicationDeps, sha256 } from '../../fixtures';
 
 const NOW = new Date('2026-11-30T12:00:00Z');
 
-let s3rver: LocalS3;
-beforeAll(async () => {
-  s3rver = await startS3rver(['primary', 'replica']);
-});
-afterAll(async () => {
-  await s3rver.stop();
-});
+const s3rver = s3rverForFile('primary', 'replica');
 
-const deps = (replica: S3Client = s3rver.client()) => ({
-  source: s3rver.client(),
-  replica,
-  sourceBucket: 'primary',
-  replicaBucket: 'replica',
-  replicaKmsKey: 'alias/sbx-vault-replica',
-  now: () => NOW,
-});
+const deps = (replica: S3Client = s3rver.client()) => replicationDeps(s3rver, NOW, replica);
 
 async function put(key: string, body: Buffer | string): Promise<void> {
   await s3rver.client().send(new PutObjectCommand({ Bucket: 'primary', Key: key, Body: body }));

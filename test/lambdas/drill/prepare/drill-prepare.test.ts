@@ -4,16 +4,10 @@ import { InputValidationError } from '../../../../contracts/errors';
 import type { LogCoordinates, SegmentManifest } from '../../../../contracts/logs';
 import { keys, mintSegmentId } from '../../../../contracts/vault';
 import { putJson } from '../../../../contracts/vault-io';
-import {
-  type BaseBackupManifest,
-  type BaseVerification,
-  baseKeys,
-  formatLsn,
-  lsnOfCoordinates,
-  mintBaseId,
-} from '../../../../contracts/wal';
+import { type BaseVerification, baseKeys, formatLsn, lsnOfCoordinates } from '../../../../contracts/wal';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { NothingToDrillError, prepareDrill } from '../../../../lambdas/drill/prepare/drill-prepare';
+import { baseManifestOf } from '../../backup/base-fixtures';
 import { databasePlan, planOf } from '../../fixtures';
 import { restoreRoleArn, seedBackup } from '../../restore/resolve/fixtures';
 
@@ -298,37 +292,16 @@ async function seedWal(s3: S3Client, database: string, archivedAt: string, file:
 
 /** A base backup's manifest (and Verify's record, unless `verified` is 'missing'), starting and consistent in WAL file `file`. */
 async function seedBase(s3: S3Client, database: string, finishedAt: string, file: number, verified: boolean | 'missing'): Promise<string> {
-  const baseId = mintBaseId(database, new Date(Date.parse(finishedAt) - 60_000));
-  const manifest: BaseBackupManifest = {
-    schemaVersion: 1,
-    baseId,
+  const manifest = baseManifestOf({
     database,
-    kind: 'base',
-    trigger: 'schedule',
-    engine: { name: 'postgres', serverVersion: '15.8', majorVersion: 15 },
-    timeline: 1,
-    walSegmentBytes: WAL_BYTES,
-    startLsn: lsnAt(file, 40),
-    stopLsn: lsnAt(file, 4096),
-    start: { file: walFile(file), position: 40 },
-    stop: { file: walFile(file), position: 4096 },
-    slot: `strongbox_${database}`,
-    artifact: {
-      key: baseKeys.artifact(baseId),
-      format: 'tar',
-      bytes: 10,
-      sha256: 'd'.repeat(64),
-      uncompressedBytes: 30,
-      compression: { algorithm: 'zstd', level: 3 },
-      parts: 1,
-      partSizeBytes: 8 * 1024 * 1024,
-    },
-    backupManifest: { key: baseKeys.backupManifest(baseId), bytes: 10, sha256: 'e'.repeat(64) },
-    tool: { name: 'pg_basebackup', version: '15.8', args: ['-Ft', '-X', 'none', '-D', '-'] },
-    startedAt: new Date(Date.parse(finishedAt) - 60_000).toISOString(),
-    finishedAt,
-    durationSeconds: 60,
-  };
+    finishedAt: new Date(finishedAt),
+    startLsn: lsnOfCoordinates({ file: walFile(file), position: 40 }).lsn,
+    stopLsn: lsnOfCoordinates({ file: walFile(file), position: 4096 }).lsn,
+    artifact: { bytes: 10, sha256: 'd'.repeat(64), uncompressedBytes: 30 },
+    backupManifest: { bytes: 10, sha256: 'e'.repeat(64) },
+    toolArgs: ['-Ft', '-X', 'none', '-D', '-'],
+  });
+  const { baseId } = manifest;
   await putJson(s3, BUCKET, baseKeys.manifest(baseId), manifest);
   if (verified !== 'missing') {
     const verification: BaseVerification = {

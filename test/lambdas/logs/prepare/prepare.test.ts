@@ -1,17 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InputValidationError } from '../../../../contracts/errors';
 import type { Plan } from '../../../../contracts/plan';
 import { keys, LockSchema } from '../../../../contracts/vault';
 import { getJson } from '../../../../contracts/vault-io';
-import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { prepare } from '../../../../lambdas/backup/prepare/prepare';
 import { releaseWorkflowLock } from '../../../../lambdas/backup/release-lock/release-lock';
 import { prepareLogs } from '../../../../lambdas/logs/prepare/prepare';
 import { addConditionalWriteShim } from '../../../../lambdas/runtime/s3-conditional-shim';
-import { testPlan } from '../../fixtures';
+import { s3rverForFile } from '../../../support/engine-vault';
+import { executionOf, testPlan } from '../../fixtures';
 
 const BUCKET = 'vault';
-let s3rver: LocalS3;
+const s3rver = s3rverForFile(BUCKET);
 
 /** The fixture plan with binlog archiving on for billing (mariadb). */
 function planWithLogs(): Plan {
@@ -23,17 +23,7 @@ function planWithLogs(): Plan {
   };
 }
 
-beforeAll(async () => {
-  s3rver = await startS3rver([BUCKET]);
-});
-afterAll(async () => {
-  await s3rver.stop();
-});
-
-const execution = (id: string, startTime: string) => ({
-  executionArn: `arn:aws:states:eu-west-1:123456789012:execution:sbx-logs:${id}`,
-  startTime,
-});
+const execution = executionOf('logs');
 const deps = () => ({ s3: addConditionalWriteShim(s3rver.client()), bucket: BUCKET, plan: planWithLogs() });
 
 describe('prepareLogs', () => {

@@ -6,9 +6,10 @@ import type { ResolvedRestore } from '../../../../contracts/payloads/restore';
 import { TASK_ENV } from '../../../../contracts/task-env';
 import { keys, mintSegmentId } from '../../../../contracts/vault';
 import { putJson } from '../../../../contracts/vault-io';
-import { type BaseBackupManifest, baseKeys, formatLsn, mintBaseId, parseLsn, walCoordinates, walFileName } from '../../../../contracts/wal';
+import { type BaseBackupManifest, baseKeys, formatLsn, parseLsn, walFileName } from '../../../../contracts/wal';
 import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
 import { resolveRestore } from '../../../../lambdas/restore/resolve/restore-resolve';
+import { baseManifestOf } from '../../backup/base-fixtures';
 import { databasePlan, planOf, SECRET } from '../../fixtures';
 import { restoreRoleArn, seedBackup } from './fixtures';
 
@@ -35,37 +36,15 @@ const plan = planOf([
 const file = (segment: number) => walFileName(1, BigInt(segment * SEGMENT));
 
 function baseManifest(database: string, finishedAt: string, startLsn: string, stopLsn: string, clusterBytes: number): BaseBackupManifest {
-  const baseId = mintBaseId(database, new Date(Date.parse(finishedAt) - 60_000));
-  return {
-    schemaVersion: 1,
-    baseId,
+  return baseManifestOf({
     database,
-    kind: 'base',
-    trigger: 'schedule',
-    engine: { name: 'postgres', serverVersion: '15.8', majorVersion: 15 },
-    timeline: 1,
-    walSegmentBytes: SEGMENT,
-    startLsn,
-    stopLsn,
-    start: walCoordinates(1, parseLsn(startLsn)),
-    stop: walCoordinates(1, parseLsn(stopLsn)),
-    slot: `strongbox_${database}`,
-    artifact: {
-      key: baseKeys.artifact(baseId),
-      format: 'tar',
-      bytes: Math.round(clusterBytes / 4),
-      sha256: 'a'.repeat(64),
-      uncompressedBytes: clusterBytes,
-      compression: { algorithm: 'zstd', level: 3 },
-      parts: 1,
-      partSizeBytes: 8 * 1024 * 1024,
-    },
-    backupManifest: { key: baseKeys.backupManifest(baseId), bytes: 1000, sha256: 'b'.repeat(64) },
-    tool: { name: 'pg_basebackup', version: '15.8', args: ['-Ft', '-X', 'none', '-D', '-'] },
-    startedAt: new Date(Date.parse(finishedAt) - 60_000).toISOString(),
-    finishedAt,
-    durationSeconds: 60,
-  };
+    finishedAt: new Date(finishedAt),
+    startLsn: parseLsn(startLsn),
+    stopLsn: parseLsn(stopLsn),
+    artifact: { bytes: Math.round(clusterBytes / 4), sha256: 'a'.repeat(64), uncompressedBytes: clusterBytes },
+    backupManifest: { bytes: 1000, sha256: 'b'.repeat(64) },
+    toolArgs: ['-Ft', '-X', 'none', '-D', '-'],
+  });
 }
 
 /** One WAL file as archive-wal stores it: from offset 0, closed or a tail up to `endPosition`. */

@@ -1,37 +1,27 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LogCursorSchema, restorableRanges, SegmentManifestSchema, SegmentVerificationSchema } from '../../../../contracts/logs';
-import { classifySegmentKey, keys } from '../../../../contracts/vault';
-import { getJson, listObjects } from '../../../../contracts/vault-io';
+import { LogCursorSchema, restorableRanges, SegmentVerificationSchema } from '../../../../contracts/logs';
+import { keys } from '../../../../contracts/vault';
+import { getJson } from '../../../../contracts/vault-io';
 import { type EngineServer, startMariadb } from '../../../../dev/servers/engines';
-import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
+import type { LocalS3 } from '../../../../dev/servers/s3rver';
 import { listBinaryLogs } from '../../../../engines/mysql/binlog-archive';
 import { connect } from '../../../../engines/mysql/connection';
 import { archiveLagSeconds, archiveLogs, BinlogServerNotReadyError } from '../../../../tasks/src/commands/archive-logs';
-import { baseEnv, runTask } from '../../run-task';
+import {
+  connectionTo,
+  type EngineVault,
+  failingManifests,
+  objectBytes,
+  segmentManifests,
+  startEngineVault,
+} from '../../../support/engine-vault';
+import { emittedMetrics, runTask, vaultTaskEnv } from '../../run-task';
 
 const BUCKET = 'vault';
 const DB = 'billing';
-
-/** An S3 client whose manifest writes fail: the run dies between a segment's data and its manifest. */
-function failingManifests(client: S3Client): S3Client {
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      const key = (args.input as { Key?: string }).Key ?? '';
-      if (key.endsWith('/manifest.json')) {
-        throw new Error('killed before the manifest');
-      }
-      return next(args);
-    },
-    { step: 'initialize' },
-  );
-  return client;
-}
 
 /** An S3 client whose reads of segment data get the object at `substitute` instead: the vault's bytes changed. */
 function substitutedSegmentReads(client: S3Client, substitute: string): S3Client {
@@ -65,18 +55,13 @@ async function checkpointed(conn: mysql.Connection): Promise<void> {
 }
 
 describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
+  let vault: EngineVault;
   let server: EngineServer;
   let s3rver: LocalS3;
   let s3: S3Client;
   let conn: mysql.Connection;
   let work: string;
-  const connection = () => ({
-    host: server.host,
-    port: server.port,
-    username: server.username,
-    password: server.password,
-    tls: 'disable' as const,
-  });
+  const connection = () => connectionTo(server);
   const run = (client: S3Client = s3) =>
     archiveLogs({
       s3: client,
@@ -87,30 +72,18 @@ describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
       compressionLevel: 3,
       workDir: work,
     });
-
-  async function manifests() {
-    const found = [];
-    for await (const object of listObjects(s3, BUCKET, 'logs/')) {
-      const classified = classifySegmentKey(object.key);
-      if (classified?.file === 'manifest.json') {
-        found.push((await getJson(s3, BUCKET, object.key, SegmentManifestSchema))?.value);
-      }
-    }
-    return found.filter((m) => m !== undefined);
-  }
+  const manifests = () => segmentManifests(s3, BUCKET, 'logs/');
 
   beforeAll(async () => {
-    [server, s3rver] = await Promise.all([startMariadb({ binlogFormat: 'ROW' }), startS3rver([BUCKET])]);
-    s3 = s3rver.client();
+    vault = await startEngineVault(() => startMariadb({ binlogFormat: 'ROW' }), BUCKET, 'strongbox-archive-test-');
+    ({ server, s3rver, s3, work } = vault);
     conn = await connect(connection());
-    work = mkdtempSync(join(tmpdir(), 'strongbox-archive-test-'));
     await conn.query('CREATE TABLE strongbox.t (id INT PRIMARY KEY, v VARCHAR(20))');
   });
 
   afterAll(async () => {
     await conn?.end();
-    await Promise.all([server?.stop(), s3rver?.stop()]);
-    rmSync(work, { recursive: true, force: true });
+    await vault?.stop();
   });
 
   it('uploads the closed file and the tail as contiguous segments with their checksums, and moves the cursor', async () => {
@@ -138,8 +111,7 @@ describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
     expect(cursor?.next).toEqual(result.segments[1].next);
     expect(cursor?.lastSegmentId).toBe(result.segments[1].segmentId);
     for (const segment of result.segments) {
-      const body = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: segment.artifact.key }));
-      const bytes = Buffer.from(await (body.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      const bytes = await objectBytes(s3, BUCKET, segment.artifact.key);
       expect(createHash('sha256').update(bytes).digest('hex')).toBe(segment.artifact.sha256);
       expect(bytes.length).toBe(segment.artifact.bytes);
     }
@@ -286,28 +258,8 @@ describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
   });
 
   describe('through the task entrypoint (STRONGBOX_COMMAND=archive-logs)', () => {
-    const taskEnv = (extra: Record<string, string> = {}) => ({
-      ...baseEnv(),
-      ...server.taskEnv(),
-      STRONGBOX_COMMAND: 'archive-logs',
-      STRONGBOX_DATABASE: 'ledger',
-      STRONGBOX_VAULT_BUCKET: BUCKET,
-      STRONGBOX_S3_ENDPOINT: s3rver.endpoint,
-      STRONGBOX_LOG_INTERVAL_MINUTES: '5',
-      ...extra,
-    });
-    /** The EMF documents the run printed, by metric name: value and dimensions. */
-    const emitted = (stdout: string) =>
-      Object.fromEntries(
-        stdout
-          .split('\n')
-          .filter((line) => line.includes('"_aws"'))
-          .map((line) => JSON.parse(line) as Record<string, unknown>)
-          .flatMap((doc) => {
-            const names = (doc._aws as { CloudWatchMetrics: { Metrics: { Name: string }[]; Dimensions: string[][] }[] }).CloudWatchMetrics;
-            return names.flatMap((m) => m.Metrics.map((metric) => [metric.Name, { value: doc[metric.Name], dimensions: m.Dimensions[0] }]));
-          }),
-      );
+    const taskEnv = (extra: Record<string, string> = {}) =>
+      vaultTaskEnv(server, s3rver.endpoint, BUCKET, 'archive-logs', 'ledger', { STRONGBOX_LOG_INTERVAL_MINUTES: '5', ...extra });
 
     it("archives into the named database's cursor and emits the lag and chain metrics with Database and Engine only", async () => {
       // Prepare
@@ -323,7 +275,7 @@ describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
       expect(run.result.segments).toBeGreaterThan(0);
       const cursor = (await getJson(s3, BUCKET, keys.logCursor('ledger'), LogCursorSchema))?.value;
       expect(run.result.next).toEqual(cursor?.next);
-      const metrics = emitted(run.stdout);
+      const metrics = emittedMetrics(run.stdout);
       expect(metrics.LogChainBroken).toEqual({ value: 0, dimensions: ['Database', 'Engine'] });
       expect(metrics.LogArchiveLagSeconds?.dimensions).toEqual(['Database', 'Engine']);
       expect(metrics.LogArchiveLagSeconds?.value).toBeLessThan(60);

@@ -1,83 +1,56 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LogCursorSchema, restorableRanges, SegmentManifestSchema } from '../../../../contracts/logs';
-import { classifySegmentKey, keys } from '../../../../contracts/vault';
-import { getJson, listObjects } from '../../../../contracts/vault-io';
+import { LogCursorSchema, restorableRanges } from '../../../../contracts/logs';
+import { keys } from '../../../../contracts/vault';
+import { getJson } from '../../../../contracts/vault-io';
 import { DEFAULT_WAL_SEGMENT_BYTES, nextWalFile, parseLsn, walCoordinates, walSlotName } from '../../../../contracts/wal';
 import { type EngineServer, startPostgres } from '../../../../dev/servers/engines';
-import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
+import type { LocalS3 } from '../../../../dev/servers/s3rver';
 import { connect } from '../../../../engines/postgres/connection';
 import { readSlot } from '../../../../engines/postgres/wal';
 import { archiveWal } from '../../../../tasks/src/commands/archive-wal';
-import { baseEnv, runTask } from '../../run-task';
+import {
+  connectionTo,
+  type EngineVault,
+  failingManifests,
+  objectBytes,
+  segmentManifests,
+  startEngineVault,
+} from '../../../support/engine-vault';
+import { emittedMetrics, runTask, vaultTaskEnv } from '../../run-task';
 
 const BUCKET = 'vault';
 const DB = 'orders';
 const SLOT = walSlotName(DB);
 
-/** An S3 client whose manifest writes fail: the run dies between a segment's data and its manifest. */
-function failingManifests(client: S3Client): S3Client {
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      const key = (args.input as { Key?: string }).Key ?? '';
-      if (key.endsWith('/manifest.json')) {
-        throw new Error('killed before the manifest');
-      }
-      return next(args);
-    },
-    { step: 'initialize' },
-  );
-  return client;
-}
-
 describe('archiveWal on PostgreSQL 15 into the local vault', () => {
+  let vault: EngineVault;
   let server: EngineServer;
   let s3rver: LocalS3;
   let s3: S3Client;
   let pg: Client;
   let work: string;
-  const connection = () => ({
-    host: server.host,
-    port: server.port,
-    username: server.username,
-    password: server.password,
-    database: 'postgres',
-    tls: 'disable' as const,
-  });
+  const connection = () => connectionTo(server, 'postgres');
   const run = (client: S3Client = s3, database = DB) =>
     archiveWal({ s3: client, bucket: BUCKET, database, connection: connection(), compressionLevel: 3, workDir: work });
   const cursorOf = async (database = DB) => (await getJson(s3, BUCKET, keys.logCursor(database), LogCursorSchema))?.value;
   const currentLsn = async () => parseLsn((await pg.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0].lsn);
-
-  async function manifests(database = DB) {
-    const found = [];
-    for await (const object of listObjects(s3, BUCKET, `logs/${database}/`)) {
-      if (classifySegmentKey(object.key)?.file === 'manifest.json') {
-        found.push((await getJson(s3, BUCKET, object.key, SegmentManifestSchema))?.value);
-      }
-    }
-    return found.filter((m) => m !== undefined);
-  }
+  const manifests = (database = DB) => segmentManifests(s3, BUCKET, `logs/${database}/`);
 
   beforeAll(async () => {
-    [server, s3rver] = await Promise.all([startPostgres(), startS3rver([BUCKET])]);
-    s3 = s3rver.client();
+    vault = await startEngineVault(startPostgres, BUCKET, 'strongbox-wal-test-');
+    ({ server, s3rver, s3, work } = vault);
     pg = await connect(connection());
     // The test server commits asynchronously; this session's commits are flushed, so a run right after sees them.
     await pg.query('SET synchronous_commit = on');
-    work = mkdtempSync(join(tmpdir(), 'strongbox-wal-test-'));
     await pg.query('CREATE TABLE t (id int PRIMARY KEY, v text)');
   });
 
   afterAll(async () => {
     await pg?.end();
-    await Promise.all([server?.stop(), s3rver?.stop()]);
-    rmSync(work, { recursive: true, force: true });
+    await vault?.stop();
   });
 
   it('creates its slot on the first run and archives from the slot to the flush LSN', async () => {
@@ -121,8 +94,7 @@ describe('archiveWal on PostgreSQL 15 into the local vault', () => {
     expect(result.segments[0].endPosition).toBe(DEFAULT_WAL_SEGMENT_BYTES);
     expect(result.segments[1].tool.args.join(' ')).not.toContain(server.password);
     for (const segment of result.segments) {
-      const body = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: segment.artifact.key }));
-      const bytes = Buffer.from(await (body.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      const bytes = await objectBytes(s3, BUCKET, segment.artifact.key);
       expect(createHash('sha256').update(bytes).digest('hex')).toBe(segment.artifact.sha256);
       expect(segment.artifact.uncompressedBytes).toBe(DEFAULT_WAL_SEGMENT_BYTES);
     }
@@ -241,29 +213,9 @@ describe('archiveWal on PostgreSQL 15 into the local vault', () => {
   });
 
   describe('through the task entrypoint (STRONGBOX_COMMAND=archive-logs)', () => {
-    /** The EMF documents the run printed, by metric name: value and dimensions. */
-    const emitted = (stdout: string) =>
-      Object.fromEntries(
-        stdout
-          .split('\n')
-          .filter((line) => line.includes('"_aws"'))
-          .map((line) => JSON.parse(line) as Record<string, unknown>)
-          .flatMap((doc) => {
-            const names = (doc._aws as { CloudWatchMetrics: { Metrics: { Name: string }[]; Dimensions: string[][] }[] }).CloudWatchMetrics;
-            return names.flatMap((m) => m.Metrics.map((metric) => [metric.Name, { value: doc[metric.Name], dimensions: m.Dimensions[0] }]));
-          }),
-      );
-
     it('archives WAL and emits lag, chain and RetainedWalBytes with Database and Engine only, no password anywhere', async () => {
       // Prepare
-      const env = {
-        ...baseEnv(),
-        ...server.taskEnv(),
-        STRONGBOX_COMMAND: 'archive-logs',
-        STRONGBOX_DATABASE: 'ledger',
-        STRONGBOX_VAULT_BUCKET: BUCKET,
-        STRONGBOX_S3_ENDPOINT: s3rver.endpoint,
-      };
+      const env = vaultTaskEnv(server, s3rver.endpoint, BUCKET, 'archive-logs', 'ledger');
 
       // Act
       const task = await runTask(env);
@@ -272,7 +224,7 @@ describe('archiveWal on PostgreSQL 15 into the local vault', () => {
       expect(task.stderr).toBe('');
       expect(task.code).toBe(0);
       expect(task.result).toMatchObject({ command: 'archive-logs', ok: true });
-      const metrics = emitted(task.stdout);
+      const metrics = emittedMetrics(task.stdout);
       expect(metrics.LogChainBroken).toEqual({ value: 0, dimensions: ['Database', 'Engine'] });
       expect(metrics.RetainedWalBytes?.dimensions).toEqual(['Database', 'Engine']);
       expect(metrics.RetainedWalBytes?.value).toBeGreaterThanOrEqual(0);

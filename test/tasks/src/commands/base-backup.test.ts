@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restorableRanges, type SegmentManifest, SegmentManifestSchema } from '../../../../contracts/logs';
@@ -11,59 +10,39 @@ import { classifySegmentKey } from '../../../../contracts/vault';
 import { getJson, listObjects } from '../../../../contracts/vault-io';
 import { BaseBackupManifestSchema, baseKeys, parseLsn, walSlotName } from '../../../../contracts/wal';
 import { type EngineServer, startPostgres } from '../../../../dev/servers/engines';
-import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
+import type { LocalS3 } from '../../../../dev/servers/s3rver';
 import { connect } from '../../../../engines/postgres/connection';
 import { readSlot } from '../../../../engines/postgres/wal';
 import { archiveWal } from '../../../../tasks/src/commands/archive-wal';
-import { baseEnv, runTask } from '../../run-task';
+import { connectionTo, type EngineVault, objectBytes, startEngineVault } from '../../../support/engine-vault';
+import { runTask, vaultTaskEnv } from '../../run-task';
 
 const BUCKET = 'vault';
 const DB = 'orders';
 const PG_BIN = process.env.STRONGBOX_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
-async function download(s3: S3Client, key: string): Promise<Buffer> {
-  const body = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-  return Buffer.from(await (body.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
-}
-
 describe('base-backup on PostgreSQL 15 into the local vault', () => {
+  let vault: EngineVault;
   let server: EngineServer;
   let s3rver: LocalS3;
   let s3: S3Client;
   let pg: Client;
   let work: string;
-  const connection = () => ({
-    host: server.host,
-    port: server.port,
-    username: server.username,
-    password: server.password,
-    database: 'postgres',
-    tls: 'disable' as const,
-  });
+  const connection = () => connectionTo(server, 'postgres');
   const archive = () => archiveWal({ s3, bucket: BUCKET, database: DB, connection: connection(), compressionLevel: 3, workDir: work });
-  const taskEnv = (extra: Record<string, string> = {}) => ({
-    ...baseEnv(),
-    ...server.taskEnv(),
-    STRONGBOX_COMMAND: 'base-backup',
-    STRONGBOX_DATABASE: DB,
-    STRONGBOX_VAULT_BUCKET: BUCKET,
-    STRONGBOX_S3_ENDPOINT: s3rver.endpoint,
-    ...extra,
-  });
+  const taskEnv = (extra: Record<string, string> = {}) => vaultTaskEnv(server, s3rver.endpoint, BUCKET, 'base-backup', DB, extra);
 
   beforeAll(async () => {
-    [server, s3rver] = await Promise.all([startPostgres(), startS3rver([BUCKET])]);
-    s3 = s3rver.client();
+    vault = await startEngineVault(startPostgres, BUCKET, 'strongbox-base-test-');
+    ({ server, s3rver, s3, work } = vault);
     pg = await connect(connection());
     await pg.query('SET synchronous_commit = on');
-    work = mkdtempSync(join(tmpdir(), 'strongbox-base-test-'));
     await pg.query('CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g');
   });
 
   afterAll(async () => {
     await pg?.end();
-    await Promise.all([server?.stop(), s3rver?.stop()]);
-    rmSync(work, { recursive: true, force: true });
+    await vault?.stop();
   });
 
   it('stores the tar, PostgreSQL backup_manifest and a manifest whose WAL the archive holds: pg_verifybackup passes on it', async () => {
@@ -95,9 +74,9 @@ describe('base-backup on PostgreSQL 15 into the local vault', () => {
     expect(parseLsn(manifest?.stopLsn as string)).toBeGreaterThan(parseLsn(manifest?.startLsn as string));
     expect(manifest?.tool.args).toEqual(expect.arrayContaining(['-Ft', '-X', 'none']));
     expect(manifest?.tool.args.join(' ')).not.toContain(server.password);
-    const tar = await download(s3, manifest?.artifact.key as string);
+    const tar = await objectBytes(s3, BUCKET, manifest?.artifact.key as string);
     expect(createHash('sha256').update(tar).digest('hex')).toBe(manifest?.artifact.sha256);
-    const backupManifest = await download(s3, baseKeys.backupManifest(baseId));
+    const backupManifest = await objectBytes(s3, BUCKET, baseKeys.backupManifest(baseId));
     expect(createHash('sha256').update(backupManifest).digest('hex')).toBe(manifest?.backupManifest.sha256);
 
     // The stock tools: extract the tar, lay out the archived WAL files (per file the copy reaching furthest), verify.
@@ -121,7 +100,7 @@ describe('base-backup on PostgreSQL 15 into the local vault', () => {
       }
     }
     for (const [file, segment] of best) {
-      writeFileSync(join(work, 'segment.zst'), await download(s3, segment.artifact.key));
+      writeFileSync(join(work, 'segment.zst'), await objectBytes(s3, BUCKET, segment.artifact.key));
       execFileSync('zstd', ['-d', '-q', '-f', join(work, 'segment.zst'), '-o', join(wal, file)]);
     }
     writeFileSync(join(work, 'backup_manifest.stored'), backupManifest);

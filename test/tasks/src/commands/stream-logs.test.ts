@@ -1,23 +1,21 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireLock, releaseLock } from '../../../../contracts/lock';
-import { LogCursorSchema, restorableRanges, type SegmentManifest, SegmentManifestSchema } from '../../../../contracts/logs';
+import { LogCursorSchema, restorableRanges } from '../../../../contracts/logs';
 import { classifySegmentKey, keys, LockSchema } from '../../../../contracts/vault';
 import { getJson, listObjects, putJson } from '../../../../contracts/vault-io';
 import { type EngineServer, startMariadb } from '../../../../dev/servers/engines';
-import { type LocalS3, startS3rver } from '../../../../dev/servers/s3rver';
+import type { LocalS3 } from '../../../../dev/servers/s3rver';
 import { listBinaryLogs } from '../../../../engines/mysql/binlog-archive';
 import { connect } from '../../../../engines/mysql/connection';
 import { addConditionalWriteShim } from '../../../../lambdas/runtime/s3-conditional-shim';
 import { BinlogServerNotReadyError } from '../../../../tasks/src/commands/archive-logs';
 import { leaseSeconds, streamLogs } from '../../../../tasks/src/commands/stream-logs';
-import { baseEnv, runTask, startTask } from '../../run-task';
+import { connectionTo, type EngineVault, objectBytes, segmentManifests, startEngineVault } from '../../../support/engine-vault';
+import { runTask, startTask, vaultTaskEnv } from '../../run-task';
 
 const BUCKET = 'vault';
 
@@ -35,31 +33,14 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, seconds: number):
 }
 
 describe('stream-logs on MariaDB 10.11 into the local vault', () => {
+  let vault: EngineVault;
   let server: EngineServer;
   let s3rver: LocalS3;
   let s3: S3Client;
   let conn: mysql.Connection;
   let work: string;
-  const connection = () => ({
-    host: server.host,
-    port: server.port,
-    username: server.username,
-    password: server.password,
-    tls: 'disable' as const,
-  });
-
-  async function manifests(database: string): Promise<SegmentManifest[]> {
-    const found: SegmentManifest[] = [];
-    for await (const object of listObjects(s3, BUCKET, `logs/${database}/`)) {
-      if (classifySegmentKey(object.key)?.file === 'manifest.json') {
-        const manifest = (await getJson(s3, BUCKET, object.key, SegmentManifestSchema))?.value;
-        if (manifest) {
-          found.push(manifest);
-        }
-      }
-    }
-    return found;
-  }
+  const connection = () => connectionTo(server);
+  const manifests = (database: string) => segmentManifests(s3, BUCKET, `logs/${database}/`);
 
   /** The newest archived position of `database`, once a segment reaches the server's current end. */
   const archivedTo = async (database: string, end: { file: string; size: number }) =>
@@ -68,17 +49,16 @@ describe('stream-logs on MariaDB 10.11 into the local vault', () => {
   const serverEnd = async () => (await listBinaryLogs(conn)).at(-1) as { file: string; size: number };
 
   beforeAll(async () => {
-    [server, s3rver] = await Promise.all([startMariadb({ binlogFormat: 'ROW' }), startS3rver([BUCKET])]);
-    s3 = addConditionalWriteShim(s3rver.client());
+    vault = await startEngineVault(() => startMariadb({ binlogFormat: 'ROW' }), BUCKET, 'strongbox-stream-test-');
+    ({ server, s3rver, work } = vault);
+    s3 = addConditionalWriteShim(vault.s3);
     conn = await connect(connection());
-    work = mkdtempSync(join(tmpdir(), 'strongbox-stream-test-'));
     await conn.query('CREATE TABLE strongbox.t (id INT PRIMARY KEY, v VARCHAR(20))');
   });
 
   afterAll(async () => {
     await conn?.end();
-    await Promise.all([server?.stop(), s3rver?.stop()]);
-    rmSync(work, { recursive: true, force: true });
+    await vault?.stop();
   });
 
   const stream = (database: string, signal: AbortSignal, flushSeconds = 2) =>
@@ -188,16 +168,8 @@ describe('stream-logs on MariaDB 10.11 into the local vault', () => {
 
   describe('through the task entrypoint (STRONGBOX_COMMAND=stream-logs)', () => {
     const DB = 'ledger';
-    const taskEnv = (extra: Record<string, string> = {}) => ({
-      ...baseEnv(),
-      ...server.taskEnv(),
-      STRONGBOX_COMMAND: 'stream-logs',
-      STRONGBOX_DATABASE: DB,
-      STRONGBOX_VAULT_BUCKET: BUCKET,
-      STRONGBOX_S3_ENDPOINT: s3rver.endpoint,
-      STRONGBOX_LOG_FLUSH_SECONDS: '5',
-      ...extra,
-    });
+    const taskEnv = (extra: Record<string, string> = {}) =>
+      vaultTaskEnv(server, s3rver.endpoint, BUCKET, 'stream-logs', DB, { STRONGBOX_LOG_FLUSH_SECONDS: '5', ...extra });
 
     it('survives a SIGKILL mid-flush with every visible segment whole, resumes from the cursor on restart, and releases the lock on SIGTERM', async () => {
       // Prepare: a write large enough that a flush takes a while, so the kill lands inside one.
@@ -240,8 +212,7 @@ describe('stream-logs on MariaDB 10.11 into the local vault', () => {
       expect(stale?.value.owner).toMatch(/^stream-logs\//);
       // Whatever the kill interrupted, every visible segment has its whole data, and the cursor only names visible ones.
       for (const segment of visibleAfterKill) {
-        const body = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: segment.artifact.key }));
-        const bytes = Buffer.from(await (body.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+        const bytes = await objectBytes(s3, BUCKET, segment.artifact.key);
         expect(createHash('sha256').update(bytes).digest('hex')).toBe(segment.artifact.sha256);
       }
       if (afterKill?.lastSegmentId && afterKill.lastSegmentId !== before?.lastSegmentId) {
