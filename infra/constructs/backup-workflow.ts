@@ -1,4 +1,4 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -7,13 +7,12 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
-import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
 import { keys, logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
 import { functionSteps, lockedFailurePath } from './locked-failure-path';
 import { acknowledgeWildcardPermissions } from './nag';
 import { retryRunTaskCapacity } from './retries';
-import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
+import { grantRunTasks, preparedTaskState } from './run-task-grants';
 import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_ACCESS, VAULT_PATHS } from './vault';
@@ -221,44 +220,15 @@ export class BackupWorkflow extends Construct {
     );
   }
 
-  /**
-   * EcsRunTask takes a fixed task definition; one shared state machine picks the database's family at run time
-   * (`TaskDefinition.$`), so the state is written out here. ECS resolves a family to its latest ACTIVE revision.
-   */
+  /** EcsRunTask takes a fixed task definition; one shared state machine picks the database's family at run time. */
   private dumpState(scope: Construct, props: BackupWorkflowProps): sfn.CustomState {
     const longestTask = Math.max(...Object.values(props.plan.databases).map((db) => db.taskTimeoutSeconds));
-    const state = new sfn.CustomState(scope, 'Dump', {
-      stateJson: {
-        Type: 'Task',
-        Comment: 'The dump task: engine tool -> zstd -> SHA-256 -> multipart upload, manifest last',
-        Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
-        Parameters: {
-          ...fargateTaskParameters(props),
-          'TaskDefinition.$': '$.prepare.taskFamily',
-          Overrides: {
-            ContainerOverrides: [
-              {
-                Name: TASK_CONTAINER_NAME,
-                Environment: [
-                  { Name: TASK_ENV.command, Value: 'backup' },
-                  { Name: TASK_ENV.backupId, 'Value.$': '$.prepare.backupId' },
-                  { Name: TASK_ENV.trigger, 'Value.$': '$.prepare.trigger' },
-                ],
-              },
-            ],
-          },
-        },
-        // The longest task timeout of the plan plus Fargate provisioning time. TimeoutSecondsPath would allow a
-        // per-database value, but aws-local-stepfunctions 3 evaluates it against the state's effective input
-        // (after Parameters), where `$.prepare` does not exist, so the local runtime could not run it.
-        TimeoutSeconds: longestTask + DUMP_PROVISIONING_SECONDS,
-        ResultSelector: {
-          'taskArn.$': '$.TaskArn',
-          'stoppedReason.$': '$.StoppedReason',
-          'exitCode.$': '$.Containers[0].ExitCode',
-        },
-        ResultPath: '$.dump',
-      },
+    const state = preparedTaskState(scope, 'Dump', {
+      ...props,
+      comment: 'The dump task: engine tool -> zstd -> SHA-256 -> multipart upload, manifest last',
+      command: 'backup',
+      passBackupId: true,
+      timeoutSeconds: longestTask + DUMP_PROVISIONING_SECONDS,
     });
     // Capacity faults only: a dump that ran and failed is never started again by Step Functions.
     return retryRunTaskCapacity(state);

@@ -1,4 +1,4 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -6,13 +6,12 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
-import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
 import { keys, logsPrefix } from '../../contracts/vault';
 import { baseKeys, basesPrefix, latestBaseKey, mintBaseId } from '../../contracts/wal';
 import { AppFunction } from './app-function';
 import { functionSteps, lockedFailurePath } from './locked-failure-path';
 import { retryRunTaskCapacity } from './retries';
-import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
+import { grantRunTasks, preparedTaskState } from './run-task-grants';
 import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_ACCESS } from './vault';
@@ -189,36 +188,12 @@ export class BaseBackupWorkflow extends Construct {
 
   /** The database's own task definition with the base-backup command and the baseId Prepare minted. */
   private baseBackupState(scope: Construct, props: BaseBackupWorkflowProps, longestTask: number): sfn.CustomState {
-    const state = new sfn.CustomState(scope, 'BaseBackup', {
-      stateJson: {
-        Type: 'Task',
-        Comment: 'The base-backup task: pg_basebackup -Ft -X none -> zstd -> SHA-256 -> multipart upload, backup_manifest, manifest last',
-        Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
-        Parameters: {
-          ...fargateTaskParameters(props),
-          'TaskDefinition.$': '$.prepare.taskFamily',
-          Overrides: {
-            ContainerOverrides: [
-              {
-                Name: TASK_CONTAINER_NAME,
-                Environment: [
-                  { Name: TASK_ENV.command, Value: 'base-backup' },
-                  { Name: TASK_ENV.backupId, 'Value.$': '$.prepare.backupId' },
-                  { Name: TASK_ENV.trigger, 'Value.$': '$.prepare.trigger' },
-                ],
-              },
-            ],
-          },
-        },
-        // Fixed, as the backup's Dump: aws-local-stepfunctions evaluates TimeoutSecondsPath after Parameters.
-        TimeoutSeconds: longestTask + BASE_PROVISIONING_SECONDS,
-        ResultSelector: {
-          'taskArn.$': '$.TaskArn',
-          'stoppedReason.$': '$.StoppedReason',
-          'exitCode.$': '$.Containers[0].ExitCode',
-        },
-        ResultPath: '$.dump',
-      },
+    const state = preparedTaskState(scope, 'BaseBackup', {
+      ...props,
+      comment: 'The base-backup task: pg_basebackup -Ft -X none -> zstd -> SHA-256 -> multipart upload, backup_manifest, manifest last',
+      command: 'base-backup',
+      passBackupId: true,
+      timeoutSeconds: longestTask + BASE_PROVISIONING_SECONDS,
     });
     // Capacity faults only: a base backup that ran and failed is never started again by Step Functions.
     return retryRunTaskCapacity(state);

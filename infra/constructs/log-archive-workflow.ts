@@ -1,4 +1,4 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -6,12 +6,11 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
-import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
 import { keys, logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
 import { functionSteps, lockedFailurePath } from './locked-failure-path';
 import { retryRunTaskCapacity } from './retries';
-import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
+import { grantRunTasks, preparedTaskState } from './run-task-grants';
 import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
 import type { IVault } from './vault';
@@ -172,35 +171,12 @@ export class LogArchiveWorkflow extends Construct {
 
   /** The database's own task definition with the archive-logs command; the interval is in its static environment. */
   private archiveState(scope: Construct, props: LogArchiveWorkflowProps, longestTask: number): sfn.CustomState {
-    const state = new sfn.CustomState(scope, 'Archive', {
-      stateJson: {
-        Type: 'Task',
-        Comment: 'The archiving task: mariadb-binlog from the cursor -> zstd -> SHA-256 -> upload, manifest, then cursor',
-        Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
-        Parameters: {
-          ...fargateTaskParameters(props),
-          'TaskDefinition.$': '$.prepare.taskFamily',
-          Overrides: {
-            ContainerOverrides: [
-              {
-                Name: TASK_CONTAINER_NAME,
-                Environment: [
-                  { Name: TASK_ENV.command, Value: 'archive-logs' },
-                  { Name: TASK_ENV.trigger, 'Value.$': '$.prepare.trigger' },
-                ],
-              },
-            ],
-          },
-        },
-        // Fixed, as the backup's Dump: aws-local-stepfunctions evaluates TimeoutSecondsPath after Parameters.
-        TimeoutSeconds: longestTask + ARCHIVE_PROVISIONING_SECONDS,
-        ResultSelector: {
-          'taskArn.$': '$.TaskArn',
-          'stoppedReason.$': '$.StoppedReason',
-          'exitCode.$': '$.Containers[0].ExitCode',
-        },
-        ResultPath: '$.dump',
-      },
+    const state = preparedTaskState(scope, 'Archive', {
+      ...props,
+      comment: 'The archiving task: mariadb-binlog from the cursor -> zstd -> SHA-256 -> upload, manifest, then cursor',
+      command: 'archive-logs',
+      passBackupId: false,
+      timeoutSeconds: longestTask + ARCHIVE_PROVISIONING_SECONDS,
     });
     // Capacity faults only: a run that started and failed resumes from the cursor on the next schedule instead.
     return retryRunTaskCapacity(state);
