@@ -14,7 +14,7 @@ import { retryRunTaskCapacity } from './retries';
 import { grantRunTasks, preparedTaskState } from './run-task-grants';
 import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
-import { type IVault, VAULT_ACCESS } from './vault';
+import { grantReplicationUnder, type IVault, VAULT_ACCESS } from './vault';
 
 export interface BaseBackupWorkflowProps {
   readonly plan: Plan;
@@ -220,16 +220,7 @@ export class BaseBackupWorkflow extends Construct {
       key: 'encrypt',
     });
     // ReplicateBase: reads the base in the primary, writes (and removes a bad copy) in the replica.
-    vault.grantUnder(replicate.function, bases, {
-      objectActions: ['s3:GetObject', 's3:GetObjectTagging'],
-      listActions: ['s3:ListBucket'],
-      key: 'decrypt',
-    });
-    replicaVault.grantUnder(replicate.function, bases, {
-      objectActions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-      listActions: ['s3:ListBucket'],
-      key: 'encrypt',
-    });
+    grantReplicationUnder(replicate.function, vault, replicaVault, bases);
     // RetainBases: the bases' manifests and verification records, the segments' records and the cursor; delete and
     // lock reads on bases and segments in both vaults. No data object body.
     const segments = logsPrefix(database);

@@ -13,7 +13,7 @@ import { retryRunTaskCapacity } from './retries';
 import { grantRunTasks, preparedTaskState } from './run-task-grants';
 import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
-import type { IVault } from './vault';
+import { grantReplicationUnder, type IVault } from './vault';
 
 export interface LogArchiveWorkflowProps {
   readonly plan: Plan;
@@ -97,16 +97,7 @@ export class LogArchiveWorkflow extends Construct {
     // Per archiving database: read its segments in the primary, write (and remove a bad copy) in the replica.
     for (const db of archived) {
       const segments = logsPrefix(db.name);
-      props.vault.grantUnder(this.replicateSegments.function, segments, {
-        objectActions: ['s3:GetObject', 's3:GetObjectTagging'],
-        listActions: ['s3:ListBucket'],
-        key: 'decrypt',
-      });
-      props.replicaVault.grantUnder(this.replicateSegments.function, segments, {
-        objectActions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-        listActions: ['s3:ListBucket'],
-        key: 'encrypt',
-      });
+      grantReplicationUnder(this.replicateSegments.function, props.vault, props.replicaVault, segments);
     }
 
     const longestTask = Math.max(...archived.map((db) => db.taskTimeoutSeconds));
