@@ -9,7 +9,7 @@ import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { keys, logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
-import { functionSteps, lockedFailurePath } from './locked-failure-path';
+import { lockedStates } from './locked-failure-path';
 import { acknowledgeWildcardPermissions } from './nag';
 import { retryRunTaskCapacity } from './retries';
 import { grantRunTasks, preparedTaskState } from './run-task-grants';
@@ -174,23 +174,12 @@ export class BackupWorkflow extends Construct {
 
   private buildDefinition(props: BackupWorkflowProps): sfn.IChainable {
     const f = this.functions;
-    // States live in their own scope: their ids are the state names, which the functions' ids would clash with.
-    const scope = new Construct(this, 'States');
-    const execution = {
-      executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
-      startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
-    };
-    const invoke = functionSteps(scope);
-    const backupRef = { database: sfn.JsonPath.stringAt('$.prepare.database'), backupId: sfn.JsonPath.stringAt('$.prepare.backupId') };
-    const wholeState = { state: sfn.JsonPath.entirePayload };
-
-    const catchAll = lockedFailurePath(scope, {
-      step: invoke,
+    const { scope, execution, invoke, wholeState, catchAll } = lockedStates(this, {
       releaseLock: f.releaseLock,
       notify: f.notify,
-      execution,
       notifyComment: 'Chat (and pager by tier) with the cause and stderr tail; returns the readable error and cause',
     });
+    const backupRef = { database: sfn.JsonPath.stringAt('$.prepare.database'), backupId: sfn.JsonPath.stringAt('$.prepare.backupId') };
 
     const prepare = catchAll(
       invoke(

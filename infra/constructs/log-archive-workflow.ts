@@ -8,7 +8,7 @@ import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { keys, logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
-import { functionSteps, lockedFailurePath } from './locked-failure-path';
+import { lockedStates } from './locked-failure-path';
 import { retryRunTaskCapacity } from './retries';
 import { grantRunTasks, preparedTaskState } from './run-task-grants';
 import { strongboxStateMachine } from './state-machine';
@@ -116,20 +116,9 @@ export class LogArchiveWorkflow extends Construct {
 
   private buildDefinition(props: LogArchiveWorkflowProps, longestTask: number): sfn.IChainable {
     const { releaseLock, notify } = props.backupFunctions;
-    // States live in their own scope: their ids are the state names, which the function ids would clash with.
-    const scope = new Construct(this, 'States');
-    const execution = {
-      executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
-      startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
-    };
-    const invoke = functionSteps(scope);
-    const wholeState = { state: sfn.JsonPath.entirePayload };
-
-    const catchAll = lockedFailurePath(scope, {
-      step: invoke,
+    const { scope, execution, invoke, wholeState, catchAll } = lockedStates(this, {
       releaseLock,
       notify,
-      execution,
       notifyComment: 'Chat (and pager by tier) with the cause; returns the readable error and cause',
     });
 
