@@ -136,12 +136,25 @@ export function segmentPrefix(segmentId: string): string {
   return `${logsPrefix(database, kind)}${day}/${segmentId}/`;
 }
 
-const SEGMENT_KEY = new RegExp(`^logs/${NAME_SOURCE}/(?:${LOG_KINDS.join('|')})/\\d{4}/\\d{2}/\\d{2}/([^/]+)/([^/]+)$`);
+/**
+ * The key layout every vault folder kind shares, `<root>/<database>/[<kind>/]YYYY/MM/DD/<id>/<file>`: a matcher
+ * that yields the folder id and the file, or undefined for any other key. `kinds` adds the kind level (logs/).
+ */
+export function folderKeyMatcher(root: string, kinds?: readonly string[]): (key: string) => { id: string; file: string } | undefined {
+  const kind = kinds ? `(?:${kinds.join('|')})/` : '';
+  const pattern = new RegExp(`^${root}/${NAME_SOURCE}/${kind}\\d{4}/\\d{2}/\\d{2}/([^/]+)/([^/]+)$`);
+  return (key) => {
+    const match = pattern.exec(key);
+    return match ? { id: match[1], file: match[2] } : undefined;
+  };
+}
+
+const segmentKey = folderKeyMatcher('logs', LOG_KINDS);
 
 /** Which record a key under `logs/` is, or undefined for anything else. */
 export function classifySegmentKey(key: string): { segmentId: string; file: string } | undefined {
-  const match = SEGMENT_KEY.exec(key);
-  return match ? { segmentId: match[1], file: match[2] } : undefined;
+  const found = segmentKey(key);
+  return found && { segmentId: found.id, file: found.file };
 }
 
 export const keys = {
@@ -176,12 +189,12 @@ export const keys = {
  */
 export const TIER_TAG = 'strongbox:tier';
 
-const BACKUP_KEY = new RegExp(`^backups/${NAME_SOURCE}/\\d{4}/\\d{2}/\\d{2}/([^/]+)/([^/]+)$`);
+const backupKey = folderKeyMatcher('backups');
 
 /** Which record a key under `backups/` is, or undefined for anything else. */
 export function classifyKey(key: string): { backupId: string; file: string } | undefined {
-  const match = BACKUP_KEY.exec(key);
-  return match ? { backupId: match[1], file: match[2] } : undefined;
+  const found = backupKey(key);
+  return found && { backupId: found.id, file: found.file };
 }
 
 const isoDate = z.iso.datetime({ offset: true });

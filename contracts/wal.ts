@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { NAME_SOURCE } from './engines';
 import type { FullPoint, LogCoordinates } from './logs';
-import { compactTimestamp, DatabaseNameSchema, parseBackupId } from './vault';
+import { compactTimestamp, DatabaseNameSchema, folderKeyMatcher, parseBackupId } from './vault';
 
 /**
  * PostgreSQL's physical chain in the vault: base backups (`pg_basebackup -Ft -X none`) and WAL segments, the
@@ -117,12 +117,12 @@ export const baseKeys = {
   verification: (baseId: string) => `${basePrefix(baseId)}verification.json`,
 };
 
-const BASE_KEY = new RegExp(`^bases/${NAME_SOURCE}/\\d{4}/\\d{2}/\\d{2}/([^/]+)/([^/]+)$`);
+const baseKey = folderKeyMatcher('bases');
 
 /** Which record of which base a key under `bases/` is, or undefined for anything else. */
 export function classifyBaseKey(key: string): { baseId: string; file: string } | undefined {
-  const match = BASE_KEY.exec(key);
-  return match ? { baseId: match[1], file: match[2] } : undefined;
+  const found = baseKey(key);
+  return found && { baseId: found.id, file: found.file };
 }
 
 const isoDate = z.iso.datetime({ offset: true });

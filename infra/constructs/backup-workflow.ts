@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -7,14 +7,13 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
-import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
 import { keys, logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
-import { functionSteps, lockedFailurePath } from './locked-failure-path';
-import { LogsKey } from './logs-key';
-import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
+import { lockedStates } from './locked-failure-path';
+import { acknowledgeWildcardPermissions } from './nag';
 import { retryRunTaskCapacity } from './retries';
-import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
+import { grantRunTasks, preparedTaskState } from './run-task-grants';
+import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_ACCESS, VAULT_PATHS } from './vault';
 
@@ -159,50 +158,28 @@ export class BackupWorkflow extends Construct {
     props.pagerTopic?.grantPublish(notify.function);
 
     const definition = this.buildDefinition(props);
-    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    LogsKey.encrypt(logGroup, props.plan.app);
     const longestTask = Math.max(...databases.map((db) => db.taskTimeoutSeconds));
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName: `${props.plan.app}-backup`,
+    this.stateMachine = strongboxStateMachine(this, {
+      app: props.plan.app,
+      name: 'backup',
       comment: `Strongbox (${props.plan.app}): dump, verify, replicate and retain one database`,
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      definition: definition,
       timeout: Duration.seconds(longestTask + DUMP_PROVISIONING_SECONDS + WORKFLOW_MARGIN.toSeconds()),
-      tracingEnabled: true,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+      logRetention,
+      wildcards:
+        'Wildcards: Lambda versions of the workflow functions (lambda:InvokeFunction on <arn>:*), task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
     });
-    acknowledgeRule(
-      this.stateMachine,
-      'IAMNoInlinePolicy',
-      ['nist', 'hipaa'],
-      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
-    );
     grantRunTasks(this.stateMachine, props.plan, props.cluster, ['dump', 'execution']);
-    acknowledgeWildcardPermissions(
-      this.stateMachine.role,
-      'Wildcards: Lambda versions of the workflow functions (lambda:InvokeFunction on <arn>:*), task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
-    );
   }
 
   private buildDefinition(props: BackupWorkflowProps): sfn.IChainable {
     const f = this.functions;
-    // States live in their own scope: their ids are the state names, which the functions' ids would clash with.
-    const scope = new Construct(this, 'States');
-    const execution = {
-      executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
-      startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
-    };
-    const invoke = functionSteps(scope);
-    const backupRef = { database: sfn.JsonPath.stringAt('$.prepare.database'), backupId: sfn.JsonPath.stringAt('$.prepare.backupId') };
-    const wholeState = { state: sfn.JsonPath.entirePayload };
-
-    const catchAll = lockedFailurePath(scope, {
-      step: invoke,
+    const { scope, execution, invoke, wholeState, catchAll } = lockedStates(this, {
       releaseLock: f.releaseLock,
       notify: f.notify,
-      execution,
       notifyComment: 'Chat (and pager by tier) with the cause and stderr tail; returns the readable error and cause',
     });
+    const backupRef = { database: sfn.JsonPath.stringAt('$.prepare.database'), backupId: sfn.JsonPath.stringAt('$.prepare.backupId') };
 
     const prepare = catchAll(
       invoke(
@@ -232,44 +209,15 @@ export class BackupWorkflow extends Construct {
     );
   }
 
-  /**
-   * EcsRunTask takes a fixed task definition; one shared state machine picks the database's family at run time
-   * (`TaskDefinition.$`), so the state is written out here. ECS resolves a family to its latest ACTIVE revision.
-   */
+  /** EcsRunTask takes a fixed task definition; one shared state machine picks the database's family at run time. */
   private dumpState(scope: Construct, props: BackupWorkflowProps): sfn.CustomState {
     const longestTask = Math.max(...Object.values(props.plan.databases).map((db) => db.taskTimeoutSeconds));
-    const state = new sfn.CustomState(scope, 'Dump', {
-      stateJson: {
-        Type: 'Task',
-        Comment: 'The dump task: engine tool -> zstd -> SHA-256 -> multipart upload, manifest last',
-        Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
-        Parameters: {
-          ...fargateTaskParameters(props),
-          'TaskDefinition.$': '$.prepare.taskFamily',
-          Overrides: {
-            ContainerOverrides: [
-              {
-                Name: TASK_CONTAINER_NAME,
-                Environment: [
-                  { Name: TASK_ENV.command, Value: 'backup' },
-                  { Name: TASK_ENV.backupId, 'Value.$': '$.prepare.backupId' },
-                  { Name: TASK_ENV.trigger, 'Value.$': '$.prepare.trigger' },
-                ],
-              },
-            ],
-          },
-        },
-        // The longest task timeout of the plan plus Fargate provisioning time. TimeoutSecondsPath would allow a
-        // per-database value, but aws-local-stepfunctions 3 evaluates it against the state's effective input
-        // (after Parameters), where `$.prepare` does not exist, so the local runtime could not run it.
-        TimeoutSeconds: longestTask + DUMP_PROVISIONING_SECONDS,
-        ResultSelector: {
-          'taskArn.$': '$.TaskArn',
-          'stoppedReason.$': '$.StoppedReason',
-          'exitCode.$': '$.Containers[0].ExitCode',
-        },
-        ResultPath: '$.dump',
-      },
+    const state = preparedTaskState(scope, 'Dump', {
+      ...props,
+      comment: 'The dump task: engine tool -> zstd -> SHA-256 -> multipart upload, manifest last',
+      command: 'backup',
+      passBackupId: true,
+      timeoutSeconds: longestTask + DUMP_PROVISIONING_SECONDS,
     });
     // Capacity faults only: a dump that ran and failed is never started again by Step Functions.
     return retryRunTaskCapacity(state);

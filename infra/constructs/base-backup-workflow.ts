@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -6,17 +6,15 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
-import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
 import { keys, logsPrefix } from '../../contracts/vault';
 import { baseKeys, basesPrefix, latestBaseKey, mintBaseId } from '../../contracts/wal';
 import { AppFunction } from './app-function';
-import { functionSteps, lockedFailurePath } from './locked-failure-path';
-import { LogsKey } from './logs-key';
-import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
+import { lockedStates } from './locked-failure-path';
 import { retryRunTaskCapacity } from './retries';
-import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
+import { grantRunTasks, preparedTaskState } from './run-task-grants';
+import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
-import { type IVault, VAULT_ACCESS } from './vault';
+import { grantReplicationUnder, type IVault, VAULT_ACCESS } from './vault';
 
 export interface BaseBackupWorkflowProps {
   readonly plan: Plan;
@@ -122,51 +120,29 @@ export class BaseBackupWorkflow extends Construct {
     }
 
     const longestTask = Math.max(...based.map((db) => db.taskTimeoutSeconds));
-    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    LogsKey.encrypt(logGroup, props.plan.app);
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+    this.stateMachine = strongboxStateMachine(this, {
+      app: props.plan.app,
       // Not "...-base-backup": the local runtime finds machines by a part of their name, and "backup" is the backup machine's.
-      stateMachineName: `${props.plan.app}-bases`,
+      name: 'bases',
       comment: `Strongbox (${props.plan.app}): one PostgreSQL base backup, verified, replicated, and the chain retained`,
-      definitionBody: sfn.DefinitionBody.fromChainable(this.buildDefinition(props, longestTask)),
-      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      definition: this.buildDefinition(props, longestTask),
       timeout: Duration.seconds(longestTask + BASE_PROVISIONING_SECONDS + WORKFLOW_MARGIN_SECONDS),
-      tracingEnabled: true,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+      logRetention,
+      wildcards:
+        'Wildcards: Lambda versions of the workflow functions, task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
     });
-    acknowledgeRule(
-      this.stateMachine,
-      'IAMNoInlinePolicy',
-      ['nist', 'hipaa'],
-      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
-    );
     grantRunTasks(this.stateMachine, props.plan, props.cluster, ['dump', 'execution']);
-    acknowledgeWildcardPermissions(
-      this.stateMachine.role,
-      'Wildcards: Lambda versions of the workflow functions, task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
-    );
   }
 
   private buildDefinition(props: BaseBackupWorkflowProps, longestTask: number): sfn.IChainable {
     const f = this.functions;
     const { releaseLock, notify } = props.backupFunctions;
-    // States live in their own scope: their ids are the state names, which the function ids would clash with.
-    const scope = new Construct(this, 'States');
-    const execution = {
-      executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
-      startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
-    };
-    const invoke = functionSteps(scope);
-    const wholeState = { state: sfn.JsonPath.entirePayload };
-    const baseRef = { database: sfn.JsonPath.stringAt('$.prepare.database'), baseId: sfn.JsonPath.stringAt('$.prepare.backupId') };
-
-    const catchAll = lockedFailurePath(scope, {
-      step: invoke,
+    const { scope, execution, invoke, wholeState, catchAll } = lockedStates(this, {
       releaseLock,
       notify,
-      execution,
       notifyComment: 'Chat (and pager by tier) with the cause; returns the readable error and cause',
     });
+    const baseRef = { database: sfn.JsonPath.stringAt('$.prepare.database'), baseId: sfn.JsonPath.stringAt('$.prepare.backupId') };
     const prepare = catchAll(
       invoke(
         'PrepareBase',
@@ -201,36 +177,12 @@ export class BaseBackupWorkflow extends Construct {
 
   /** The database's own task definition with the base-backup command and the baseId Prepare minted. */
   private baseBackupState(scope: Construct, props: BaseBackupWorkflowProps, longestTask: number): sfn.CustomState {
-    const state = new sfn.CustomState(scope, 'BaseBackup', {
-      stateJson: {
-        Type: 'Task',
-        Comment: 'The base-backup task: pg_basebackup -Ft -X none -> zstd -> SHA-256 -> multipart upload, backup_manifest, manifest last',
-        Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
-        Parameters: {
-          ...fargateTaskParameters(props),
-          'TaskDefinition.$': '$.prepare.taskFamily',
-          Overrides: {
-            ContainerOverrides: [
-              {
-                Name: TASK_CONTAINER_NAME,
-                Environment: [
-                  { Name: TASK_ENV.command, Value: 'base-backup' },
-                  { Name: TASK_ENV.backupId, 'Value.$': '$.prepare.backupId' },
-                  { Name: TASK_ENV.trigger, 'Value.$': '$.prepare.trigger' },
-                ],
-              },
-            ],
-          },
-        },
-        // Fixed, as the backup's Dump: aws-local-stepfunctions evaluates TimeoutSecondsPath after Parameters.
-        TimeoutSeconds: longestTask + BASE_PROVISIONING_SECONDS,
-        ResultSelector: {
-          'taskArn.$': '$.TaskArn',
-          'stoppedReason.$': '$.StoppedReason',
-          'exitCode.$': '$.Containers[0].ExitCode',
-        },
-        ResultPath: '$.dump',
-      },
+    const state = preparedTaskState(scope, 'BaseBackup', {
+      ...props,
+      comment: 'The base-backup task: pg_basebackup -Ft -X none -> zstd -> SHA-256 -> multipart upload, backup_manifest, manifest last',
+      command: 'base-backup',
+      passBackupId: true,
+      timeoutSeconds: longestTask + BASE_PROVISIONING_SECONDS,
     });
     // Capacity faults only: a base backup that ran and failed is never started again by Step Functions.
     return retryRunTaskCapacity(state);
@@ -257,16 +209,7 @@ export class BaseBackupWorkflow extends Construct {
       key: 'encrypt',
     });
     // ReplicateBase: reads the base in the primary, writes (and removes a bad copy) in the replica.
-    vault.grantUnder(replicate.function, bases, {
-      objectActions: ['s3:GetObject', 's3:GetObjectTagging'],
-      listActions: ['s3:ListBucket'],
-      key: 'decrypt',
-    });
-    replicaVault.grantUnder(replicate.function, bases, {
-      objectActions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-      listActions: ['s3:ListBucket'],
-      key: 'encrypt',
-    });
+    grantReplicationUnder(replicate.function, vault, replicaVault, bases);
     // RetainBases: the bases' manifests and verification records, the segments' records and the cursor; delete and
     // lock reads on bases and segments in both vaults. No data object body.
     const segments = logsPrefix(database);

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -7,10 +7,10 @@ import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
 import { AppFunction } from './app-function';
-import { LogsKey } from './logs-key';
-import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
+import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
 import { lambdaInvoke } from './retries';
+import { strongboxStateMachine } from './state-machine';
 
 export interface DrPlanWorkflowProps {
   readonly plan: Plan;
@@ -69,27 +69,16 @@ export class DrPlanWorkflow extends Construct {
       'kms:GenerateDataKey* is how SNS publishes to the KMS-encrypted chat topic; the grant is limited to that topic key.',
     );
 
-    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    LogsKey.encrypt(logGroup, props.plan.app);
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName: `${props.plan.app}-dr-plan`,
+    this.stateMachine = strongboxStateMachine(this, {
+      app: props.plan.app,
+      name: 'dr-plan',
       comment: `Strongbox (${props.plan.app}): restore a DR plan, group by group, stopping at the first failure`,
-      definitionBody: sfn.DefinitionBody.fromChainable(this.buildDefinition(props)),
-      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      definition: this.buildDefinition(props),
       timeout: props.timeout ?? Duration.hours(24),
-      tracingEnabled: true,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+      logRetention,
+      wildcards:
+        'Wildcards: Lambda versions of the DR plan function, executions of the restore state machine (named at run time, needed by .sync), and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
     });
-    acknowledgeRule(
-      this.stateMachine,
-      'IAMNoInlinePolicy',
-      ['nist', 'hipaa'],
-      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
-    );
-    acknowledgeWildcardPermissions(
-      this.stateMachine.role,
-      'Wildcards: Lambda versions of the DR plan function, executions of the restore state machine (named at run time, needed by .sync), and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
-    );
   }
 
   private buildDefinition(props: DrPlanWorkflowProps): sfn.IChainable {

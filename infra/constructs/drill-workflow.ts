@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,12 +10,12 @@ import type { Plan } from '../../contracts/plan';
 import { basesPrefix } from '../../contracts/wal';
 import { AppFunction } from './app-function';
 import { functionSteps } from './locked-failure-path';
-import { LogsKey } from './logs-key';
-import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
+import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
 import { runTaskState } from './restore-workflow';
 import { lambdaInvoke } from './retries';
 import { grantRestoreRunTasks, restoreRoleEnvironment } from './run-task-grants';
+import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_PATHS } from './vault';
 
@@ -108,28 +108,17 @@ export class DrillWorkflow extends Construct {
     );
 
     const longestTask = Math.max(...databases.map((db) => db.taskTimeoutSeconds));
-    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    LogsKey.encrypt(logGroup, props.plan.app);
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName: `${props.plan.app}-drill`,
+    this.stateMachine = strongboxStateMachine(this, {
+      app: props.plan.app,
+      name: 'drill',
       comment: `Strongbox (${props.plan.app}): restore the newest verified backup into a throwaway engine and compare`,
-      definitionBody: sfn.DefinitionBody.fromChainable(this.buildDefinition(props, longestTask)),
-      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      definition: this.buildDefinition(props, longestTask),
       timeout: Duration.seconds(longestTask + 1800),
-      tracingEnabled: true,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+      logRetention,
+      wildcards:
+        'Wildcards: Lambda versions of the drill functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
     });
-    acknowledgeRule(
-      this.stateMachine,
-      'IAMNoInlinePolicy',
-      ['nist', 'hipaa'],
-      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
-    );
     grantRestoreRunTasks(this.stateMachine, props);
-    acknowledgeWildcardPermissions(
-      this.stateMachine.role,
-      'Wildcards: Lambda versions of the drill functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
-    );
   }
 
   private buildDefinition(props: DrillWorkflowProps, longestTask: number): sfn.IChainable {

@@ -1,6 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 import type { AppFunction } from './app-function';
 import { readableErrorStates } from './readable-error';
 import { lambdaInvoke } from './retries';
@@ -78,4 +78,29 @@ export function lockedFailurePath(
     state.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });
     return state;
   };
+}
+
+/**
+ * The start of every locked machine's definition (backup, base backup, log archive): the states' own scope (their ids
+ * are the state names, which the functions' ids would clash with), the execution context, the function step, and
+ * the catch-all into the locked failure path.
+ */
+export function lockedStates(
+  owner: Construct,
+  props: Pick<LockedFailurePathProps, 'releaseLock' | 'notify' | 'notifyComment'>,
+): {
+  scope: Construct;
+  execution: Record<string, string>;
+  invoke: FunctionStep;
+  wholeState: { state: string };
+  catchAll: ReturnType<typeof lockedFailurePath>;
+} {
+  const scope = new Construct(owner, 'States');
+  const execution = {
+    executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
+    startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+  };
+  const invoke = functionSteps(scope);
+  const catchAll = lockedFailurePath(scope, { ...props, step: invoke, execution });
+  return { scope, execution, invoke, wholeState: { state: sfn.JsonPath.entirePayload }, catchAll };
 }

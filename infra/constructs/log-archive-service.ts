@@ -10,7 +10,7 @@ import type { Plan } from '../../contracts/plan';
 import { logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
 import { ValidationError } from './validation-error';
-import type { IVault } from './vault';
+import { grantReplicationUnder, type IVault } from './vault';
 
 export interface LogArchiveServiceProps {
   readonly plan: Plan;
@@ -107,16 +107,7 @@ export class LogArchiveService extends Construct {
     const replicationRules: Record<string, events.Rule> = {};
     for (const db of streamed) {
       const segments = logsPrefix(db.name);
-      props.vault.grantUnder(this.replicateSegments.function, segments, {
-        objectActions: ['s3:GetObject', 's3:GetObjectTagging'],
-        listActions: ['s3:ListBucket'],
-        key: 'decrypt',
-      });
-      props.replicaVault.grantUnder(this.replicateSegments.function, segments, {
-        objectActions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-        listActions: ['s3:ListBucket'],
-        key: 'encrypt',
-      });
+      grantReplicationUnder(this.replicateSegments.function, props.vault, props.replicaVault, segments);
       replicationRules[db.name] = new events.Rule(this, `Replicate-${db.name}`, {
         description: `Strongbox (${app}): copy the streamed segments of ${db.name} to the replica vault every ${every.toHumanString()}`,
         schedule: events.Schedule.rate(every),

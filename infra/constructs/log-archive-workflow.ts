@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -6,16 +6,14 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
-import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
 import { keys, logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
-import { functionSteps, lockedFailurePath } from './locked-failure-path';
-import { LogsKey } from './logs-key';
-import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
+import { lockedStates } from './locked-failure-path';
 import { retryRunTaskCapacity } from './retries';
-import { fargateTaskParameters, grantRunTasks } from './run-task-grants';
+import { grantRunTasks, preparedTaskState } from './run-task-grants';
+import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
-import type { IVault } from './vault';
+import { grantReplicationUnder, type IVault } from './vault';
 
 export interface LogArchiveWorkflowProps {
   readonly plan: Plan;
@@ -99,59 +97,28 @@ export class LogArchiveWorkflow extends Construct {
     // Per archiving database: read its segments in the primary, write (and remove a bad copy) in the replica.
     for (const db of archived) {
       const segments = logsPrefix(db.name);
-      props.vault.grantUnder(this.replicateSegments.function, segments, {
-        objectActions: ['s3:GetObject', 's3:GetObjectTagging'],
-        listActions: ['s3:ListBucket'],
-        key: 'decrypt',
-      });
-      props.replicaVault.grantUnder(this.replicateSegments.function, segments, {
-        objectActions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload'],
-        listActions: ['s3:ListBucket'],
-        key: 'encrypt',
-      });
+      grantReplicationUnder(this.replicateSegments.function, props.vault, props.replicaVault, segments);
     }
 
     const longestTask = Math.max(...archived.map((db) => db.taskTimeoutSeconds));
-    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    LogsKey.encrypt(logGroup, props.plan.app);
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName: `${props.plan.app}-log-archive`,
+    this.stateMachine = strongboxStateMachine(this, {
+      app: props.plan.app,
+      name: 'log-archive',
       comment: `Strongbox (${props.plan.app}): archive one database's binlog from the cursor to the server's end`,
-      definitionBody: sfn.DefinitionBody.fromChainable(this.buildDefinition(props, longestTask)),
-      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      definition: this.buildDefinition(props, longestTask),
       timeout: Duration.seconds(longestTask + ARCHIVE_PROVISIONING_SECONDS + 1800),
-      tracingEnabled: true,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+      logRetention,
+      wildcards:
+        'Wildcards: Lambda versions of the workflow functions, task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
     });
-    acknowledgeRule(
-      this.stateMachine,
-      'IAMNoInlinePolicy',
-      ['nist', 'hipaa'],
-      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
-    );
     grantRunTasks(this.stateMachine, props.plan, props.cluster, ['dump', 'execution']);
-    acknowledgeWildcardPermissions(
-      this.stateMachine.role,
-      'Wildcards: Lambda versions of the workflow functions, task ARNs of the Strongbox cluster (unknown until RunTask), task definition revisions of the dump families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
-    );
   }
 
   private buildDefinition(props: LogArchiveWorkflowProps, longestTask: number): sfn.IChainable {
     const { releaseLock, notify } = props.backupFunctions;
-    // States live in their own scope: their ids are the state names, which the function ids would clash with.
-    const scope = new Construct(this, 'States');
-    const execution = {
-      executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
-      startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
-    };
-    const invoke = functionSteps(scope);
-    const wholeState = { state: sfn.JsonPath.entirePayload };
-
-    const catchAll = lockedFailurePath(scope, {
-      step: invoke,
+    const { scope, execution, invoke, wholeState, catchAll } = lockedStates(this, {
       releaseLock,
       notify,
-      execution,
       notifyComment: 'Chat (and pager by tier) with the cause; returns the readable error and cause',
     });
 
@@ -184,35 +151,12 @@ export class LogArchiveWorkflow extends Construct {
 
   /** The database's own task definition with the archive-logs command; the interval is in its static environment. */
   private archiveState(scope: Construct, props: LogArchiveWorkflowProps, longestTask: number): sfn.CustomState {
-    const state = new sfn.CustomState(scope, 'Archive', {
-      stateJson: {
-        Type: 'Task',
-        Comment: 'The archiving task: mariadb-binlog from the cursor -> zstd -> SHA-256 -> upload, manifest, then cursor',
-        Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
-        Parameters: {
-          ...fargateTaskParameters(props),
-          'TaskDefinition.$': '$.prepare.taskFamily',
-          Overrides: {
-            ContainerOverrides: [
-              {
-                Name: TASK_CONTAINER_NAME,
-                Environment: [
-                  { Name: TASK_ENV.command, Value: 'archive-logs' },
-                  { Name: TASK_ENV.trigger, 'Value.$': '$.prepare.trigger' },
-                ],
-              },
-            ],
-          },
-        },
-        // Fixed, as the backup's Dump: aws-local-stepfunctions evaluates TimeoutSecondsPath after Parameters.
-        TimeoutSeconds: longestTask + ARCHIVE_PROVISIONING_SECONDS,
-        ResultSelector: {
-          'taskArn.$': '$.TaskArn',
-          'stoppedReason.$': '$.StoppedReason',
-          'exitCode.$': '$.Containers[0].ExitCode',
-        },
-        ResultPath: '$.dump',
-      },
+    const state = preparedTaskState(scope, 'Archive', {
+      ...props,
+      comment: 'The archiving task: mariadb-binlog from the cursor -> zstd -> SHA-256 -> upload, manifest, then cursor',
+      command: 'archive-logs',
+      passBackupId: false,
+      timeoutSeconds: longestTask + ARCHIVE_PROVISIONING_SECONDS,
     });
     // Capacity faults only: a run that started and failed resumes from the cursor on the next schedule instead.
     return retryRunTaskCapacity(state);

@@ -1,4 +1,4 @@
-import { ArnFormat, Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -15,11 +15,11 @@ import type { Plan } from '../../contracts/plan';
 import { TASK_CONTAINER_NAME } from '../../contracts/task-env';
 import { AppFunction, type AppFunctionProps } from './app-function';
 import { deadLetterQueue } from './dead-letter-queue';
-import { LogsKey } from './logs-key';
-import { acknowledgeRule, acknowledgeWildcardPermissions } from './nag';
+import { acknowledgeWildcardPermissions } from './nag';
 import { readableErrorStates } from './readable-error';
 import { lambdaInvoke, retryRunTaskCapacity } from './retries';
 import { fargateTaskParameters, grantRestoreRunTasks, restoreRoleEnvironment } from './run-task-grants';
+import { strongboxStateMachine } from './state-machine';
 import { defaultTaskStorageGiB } from './task-storage';
 import { ValidationError } from './validation-error';
 import { type IVault, VAULT_PATHS } from './vault';
@@ -182,29 +182,18 @@ export class RestoreWorkflow extends Construct {
     this.placeInVpc(this.functions.validate, props);
     this.grantAccess(props);
 
-    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
-    LogsKey.encrypt(logGroup, props.plan.app);
     const longestTask = Math.max(...databases.map((db) => db.taskTimeoutSeconds));
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName: `${props.plan.app}-restore`,
+    this.stateMachine = strongboxStateMachine(this, {
+      app: props.plan.app,
+      name: 'restore',
       comment: `Strongbox (${props.plan.app}): restore a verified backup into a target, from the console`,
-      definitionBody: sfn.DefinitionBody.fromChainable(this.buildDefinition(props)),
-      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      definition: this.buildDefinition(props),
       timeout: Duration.seconds(longestTask + 3600),
-      tracingEnabled: true,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+      logRetention,
+      wildcards:
+        'Wildcards: Lambda versions of the restore functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
     });
-    acknowledgeRule(
-      this.stateMachine,
-      'IAMNoInlinePolicy',
-      ['nist', 'hipaa'],
-      "The CDK grants write the state machine's least-privilege statements into its role's own policy, which exists and is deleted with that role and cannot be attached to any other principal.",
-    );
     grantRestoreRunTasks(this.stateMachine, props);
-    acknowledgeWildcardPermissions(
-      this.stateMachine.role,
-      'Wildcards: Lambda versions of the restore functions, task ARNs of the Strongbox cluster (unknown until RunTask), revisions of the dump task families, and X-Ray/CloudWatch Logs delivery actions that take no narrower resource.',
-    );
 
     // A stopped execution runs no further state, so the audit record and the chat message come from here.
     new events.Rule(this, 'StoppedRule', {

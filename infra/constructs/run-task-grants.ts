@@ -1,10 +1,12 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Stack } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
 import { FUNCTION_ENV } from '../../contracts/function-env';
 import type { Plan } from '../../contracts/plan';
+import { TASK_CONTAINER_NAME, TASK_ENV } from '../../contracts/task-env';
 import { restoreRoleArnTemplate, taskRolePathArn } from './task-roles';
 import { ValidationError } from './validation-error';
 
@@ -108,4 +110,54 @@ export function fargateTaskParameters(props: {
       },
     },
   };
+}
+
+/**
+ * The RunTask .sync state of a machine whose Prepare step chose the work: the database's own task family
+ * (`$.prepare.taskFamily`), the command, the trigger and (with `passBackupId`) the id Prepare minted. ECS resolves a
+ * family to its latest ACTIVE revision. The task's exit lands in `$.dump` (taskArn, stoppedReason, exitCode).
+ */
+export function preparedTaskState(
+  scope: Construct,
+  id: string,
+  props: Parameters<typeof fargateTaskParameters>[0] & {
+    readonly comment: string;
+    readonly command: string;
+    readonly passBackupId: boolean;
+    readonly timeoutSeconds: number;
+  },
+): sfn.CustomState {
+  return new sfn.CustomState(scope, id, {
+    stateJson: {
+      Type: 'Task',
+      Comment: props.comment,
+      Resource: `arn:${Aws.PARTITION}:states:::ecs:runTask.sync`,
+      Parameters: {
+        ...fargateTaskParameters(props),
+        'TaskDefinition.$': '$.prepare.taskFamily',
+        Overrides: {
+          ContainerOverrides: [
+            {
+              Name: TASK_CONTAINER_NAME,
+              Environment: [
+                { Name: TASK_ENV.command, Value: props.command },
+                ...(props.passBackupId ? [{ Name: TASK_ENV.backupId, 'Value.$': '$.prepare.backupId' }] : []),
+                { Name: TASK_ENV.trigger, 'Value.$': '$.prepare.trigger' },
+              ],
+            },
+          ],
+        },
+      },
+      // Fixed (the longest task timeout of the plan plus provisioning). TimeoutSecondsPath would allow a per-database
+      // value, but aws-local-stepfunctions 3 evaluates it against the state's effective input (after Parameters),
+      // where `$.prepare` does not exist, so the local runtime could not run it.
+      TimeoutSeconds: props.timeoutSeconds,
+      ResultSelector: {
+        'taskArn.$': '$.TaskArn',
+        'stoppedReason.$': '$.StoppedReason',
+        'exitCode.$': '$.Containers[0].ExitCode',
+      },
+      ResultPath: '$.dump',
+    },
+  });
 }

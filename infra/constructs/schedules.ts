@@ -103,37 +103,41 @@ export class Schedules extends Construct {
     this.group = shared.group;
     this.deadLetterQueue = shared.deadLetterQueue;
 
-    const backups: Record<string, scheduler.Schedule> = {};
-    const drills: Record<string, scheduler.Schedule> = {};
-    const logArchives: Record<string, scheduler.Schedule> = {};
-    for (const db of databases) {
-      const window = db.schedule.flexibleWindowMinutes;
-      backups[db.name] = new scheduler.Schedule(this, `Backup-${db.name}`, {
-        scheduleName: `${app}-backup-${db.name}`,
-        description: `Strongbox: full backup of ${db.name} (${db.schedule.expression} ${db.schedule.timezone})`,
+    // Every schedule of the app: in its group, starting a machine with one retry policy and the shared DLQ.
+    const startOnSchedule = (
+      id: string,
+      machine: sfn.IStateMachine,
+      { input, ...schedule }: Pick<scheduler.ScheduleProps, 'scheduleName' | 'description' | 'schedule' | 'timeWindow'> & { input: object },
+    ) =>
+      new scheduler.Schedule(this, id, {
+        ...schedule,
         scheduleGroup: this.group,
-        schedule: scheduler.ScheduleExpression.expression(db.schedule.expression, TimeZone.of(db.schedule.timezone)),
-        timeWindow: window > 0 ? scheduler.TimeWindow.flexible(Duration.minutes(window)) : scheduler.TimeWindow.off(),
-        target: new targets.StepFunctionsStartExecution(props.backupStateMachine, {
-          input: scheduler.ScheduleTargetInput.fromObject({ database: db.name, kind: 'full', trigger: 'schedule' }),
+        target: new targets.StepFunctionsStartExecution(machine, {
+          input: scheduler.ScheduleTargetInput.fromObject(input),
           deadLetterQueue: this.deadLetterQueue,
           retryAttempts,
           maxEventAge,
         }),
       });
+    const backups: Record<string, scheduler.Schedule> = {};
+    const drills: Record<string, scheduler.Schedule> = {};
+    const logArchives: Record<string, scheduler.Schedule> = {};
+    for (const db of databases) {
+      const window = db.schedule.flexibleWindowMinutes;
+      backups[db.name] = startOnSchedule(`Backup-${db.name}`, props.backupStateMachine, {
+        scheduleName: `${app}-backup-${db.name}`,
+        description: `Strongbox: full backup of ${db.name} (${db.schedule.expression} ${db.schedule.timezone})`,
+        schedule: scheduler.ScheduleExpression.expression(db.schedule.expression, TimeZone.of(db.schedule.timezone)),
+        timeWindow: window > 0 ? scheduler.TimeWindow.flexible(Duration.minutes(window)) : scheduler.TimeWindow.off(),
+        input: { database: db.name, kind: 'full', trigger: 'schedule' },
+      });
       if (db.drill && props.drillStateMachine) {
-        drills[db.name] = new scheduler.Schedule(this, `Drill-${db.name}`, {
+        drills[db.name] = startOnSchedule(`Drill-${db.name}`, props.drillStateMachine, {
           scheduleName: `${app}-drill-${db.name}`,
           description: `Strongbox: restore drill of ${db.name} (${db.drill.expression} ${db.drill.timezone})`,
-          scheduleGroup: this.group,
           schedule: scheduler.ScheduleExpression.expression(db.drill.expression, TimeZone.of(db.drill.timezone)),
           timeWindow: scheduler.TimeWindow.off(),
-          target: new targets.StepFunctionsStartExecution(props.drillStateMachine, {
-            input: scheduler.ScheduleTargetInput.fromObject({ database: db.name, trigger: 'schedule' }),
-            deadLetterQueue: this.deadLetterQueue,
-            retryAttempts,
-            maxEventAge,
-          }),
+          input: { database: db.name, trigger: 'schedule' },
         });
       }
     }
@@ -143,18 +147,12 @@ export class Schedules extends Construct {
       if (!logs || !props.logArchiveStateMachine || logs.mode === 'continuous') {
         continue;
       }
-      logArchives[db.name] = new scheduler.Schedule(this, `LogArchive-${db.name}`, {
+      logArchives[db.name] = startOnSchedule(`LogArchive-${db.name}`, props.logArchiveStateMachine, {
         scheduleName: `${app}-logs-${db.name}`,
         description: `Strongbox: binlog archiving of ${db.name} every ${logs.intervalSeconds / 60} min`,
-        scheduleGroup: this.group,
         schedule: scheduler.ScheduleExpression.rate(Duration.seconds(logs.intervalSeconds)),
         timeWindow: scheduler.TimeWindow.off(),
-        target: new targets.StepFunctionsStartExecution(props.logArchiveStateMachine, {
-          input: scheduler.ScheduleTargetInput.fromObject({ database: db.name, trigger: 'schedule' }),
-          deadLetterQueue: this.deadLetterQueue,
-          retryAttempts,
-          maxEventAge,
-        }),
+        input: { database: db.name, trigger: 'schedule' },
       });
     }
     const baseBackups: Record<string, scheduler.Schedule> = {};
@@ -162,18 +160,12 @@ export class Schedules extends Construct {
       if (!db.baseBackup || !props.baseBackupStateMachine) {
         continue;
       }
-      baseBackups[db.name] = new scheduler.Schedule(this, `BaseBackup-${db.name}`, {
+      baseBackups[db.name] = startOnSchedule(`BaseBackup-${db.name}`, props.baseBackupStateMachine, {
         scheduleName: `${app}-base-${db.name}`,
         description: `Strongbox: PostgreSQL base backup of ${db.name} (${db.baseBackup.expression} ${db.baseBackup.timezone})`,
-        scheduleGroup: this.group,
         schedule: scheduler.ScheduleExpression.expression(db.baseBackup.expression, TimeZone.of(db.baseBackup.timezone)),
         timeWindow: scheduler.TimeWindow.off(),
-        target: new targets.StepFunctionsStartExecution(props.baseBackupStateMachine, {
-          input: scheduler.ScheduleTargetInput.fromObject({ database: db.name, trigger: 'schedule' }),
-          deadLetterQueue: this.deadLetterQueue,
-          retryAttempts,
-          maxEventAge,
-        }),
+        input: { database: db.name, trigger: 'schedule' },
       });
     }
     this.baseBackupSchedules = baseBackups;

@@ -127,6 +127,23 @@ export interface IVault extends VaultAttributes, IConstruct {
   grantObjects(grantee: iam.IGrantable, actions: readonly string[], patterns: readonly string[]): iam.Grant;
 }
 
+/**
+ * A copier of `prefix` into the replica vault (ReplicateBase, ReplicateSegments): reads it in the primary, writes
+ * (and removes a copy that does not match) under it in the replica. Server-side copies only: no other write.
+ */
+export function grantReplicationUnder(grantee: iam.IGrantable, vault: IVault, replicaVault: IVault, prefix: string): void {
+  vault.grantUnder(grantee, prefix, {
+    objectActions: ['s3:GetObject', 's3:GetObjectTagging'],
+    listActions: ['s3:ListBucket'],
+    key: 'decrypt',
+  });
+  replicaVault.grantUnder(grantee, prefix, {
+    objectActions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+    listActions: ['s3:ListBucket'],
+    key: 'encrypt',
+  });
+}
+
 abstract class VaultBase extends Construct implements IVault {
   public abstract readonly bucketName: string;
   public abstract readonly bucketArn: string;

@@ -1,9 +1,7 @@
 import { InputValidationError, parseInput } from '../../../contracts/errors';
-import { BaseBackupInputSchema, type PrepareResult, PrepareResultSchema } from '../../../contracts/payloads/backup';
+import { BaseBackupInputSchema, type PrepareResult } from '../../../contracts/payloads/backup';
 import { basePrefix, mintBaseId } from '../../../contracts/wal';
-import { acquireLock, LOCK_MARGIN_SECONDS } from '../../runtime/lock';
-import { activeBlackout } from './blackout';
-import type { PrepareDeps, PrepareEvent } from './prepare';
+import { lockedRun, type PrepareDeps, type PrepareEvent } from './prepare';
 
 /**
  * The base-backup machine's first state. A base takes the database's backup lock (`locks/<db>.json`), so a base
@@ -23,41 +21,13 @@ export async function prepareBase(event: PrepareEvent, deps: PrepareDeps): Promi
       `Invalid base backup input:\ndatabase: found ${JSON.stringify(input.database)}; expected a postgres database with a logs block: ${withBases.join(', ') || 'none configured (add logs: { intervalMinutes, windowDays, baseBackup } to a postgres database in strongbox.config.yaml)'}`,
     );
   }
-  const at = new Date(event.execution.startTime);
-  const blackout = activeBlackout(db.blackouts, db.timezone, at);
-  if (blackout) {
-    return PrepareResultSchema.parse({
-      status: 'skipped',
-      database: db.name,
-      reason: 'blackout',
-      notice: `${db.name}: base backup at ${at.toISOString()} falls in the blackout window ${blackout.start}-${blackout.end}${blackout.days ? ` (${blackout.days.join(', ')})` : ''} ${db.timezone}; skipped, WAL replays from the previous base until the next one`,
-    });
-  }
-  const baseId = mintBaseId(db.name, at);
-  const lock = await acquireLock(deps.s3, {
-    bucket: deps.bucket,
-    database: db.name,
-    backupId: baseId,
-    owner: event.execution.executionArn,
-    now: at,
-    ttlSeconds: db.taskTimeoutSeconds + LOCK_MARGIN_SECONDS,
-  });
-  if (!lock.acquired) {
-    return PrepareResultSchema.parse({
-      status: 'skipped',
-      database: db.name,
-      reason: 'locked',
-      notice: `${db.name}: ${lock.holder.backupId} is still running (lock held by ${lock.holder.owner} until ${lock.holder.expiresAt}); this base backup was skipped, WAL replays from the previous base until the next one`,
-    });
-  }
-  return PrepareResultSchema.parse({
-    status: 'ready',
-    database: db.name,
-    engine: db.engine,
-    backupId: lock.lock.backupId,
-    prefix: basePrefix(lock.lock.backupId),
-    taskFamily: db.taskFamily,
-    taskTimeoutSeconds: db.taskTimeoutSeconds,
+  return lockedRun(event, deps, db, {
+    id: mintBaseId(db.name, new Date(event.execution.startTime)),
+    prefix: basePrefix,
     trigger: input.trigger,
+    blackoutNotice: (at, window) =>
+      `${db.name}: base backup at ${at} falls in the blackout window ${window}; skipped, WAL replays from the previous base until the next one`,
+    lockedNotice: (holder) =>
+      `${db.name}: ${holder.backupId} is still running (lock held by ${holder.owner} until ${holder.expiresAt}); this base backup was skipped, WAL replays from the previous base until the next one`,
   });
 }

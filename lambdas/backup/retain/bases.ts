@@ -1,4 +1,4 @@
-import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { InputValidationError } from '../../../contracts/errors';
 import { readBaseManifests } from '../../../contracts/log-chain';
 import { type ChainInput, restorableRanges } from '../../../contracts/logs';
@@ -6,8 +6,7 @@ import type { Plan } from '../../../contracts/plan';
 import { parseBackupId } from '../../../contracts/vault';
 import { listObjects } from '../../../contracts/vault-io';
 import { basePointOf, basesPrefix, classifyBaseKey } from '../../../contracts/wal';
-import { mapLimit } from '../../../util/map-limit';
-import { deletionOrder, strictestLock } from './retain';
+import { deleteFolders, type FolderListing } from './retain';
 import { retainSegments, type SegmentRetainDeps, type SegmentRetainResult } from './segments';
 
 const REPORT_LIMIT = 100;
@@ -46,10 +45,8 @@ export function basesToKeep(input: ChainInput): Set<string> {
   return keep;
 }
 
-type Listing = Map<string, Map<string, string>>;
-
-async function listBases(s3: S3Client, bucket: string, database: string): Promise<Listing> {
-  const bases: Listing = new Map();
+async function listBases(s3: S3Client, bucket: string, database: string): Promise<FolderListing> {
+  const bases: FolderListing = new Map();
   for await (const object of listObjects(s3, bucket, basesPrefix(database))) {
     const entry = classifyBaseKey(object.key);
     if (entry) {
@@ -98,35 +95,13 @@ export async function retainBases(
     return listing.get(id)?.has('manifest.json') ? takenAt < windowStart.getTime() : takenAt < graceEnd;
   });
 
-  const skippedLocked: { baseId: string; reason: string }[] = [];
-  const deleted: string[] = [];
   const vaults = [{ s3: deps.s3, bucket: deps.bucket, listing }];
   if (deps.replica) {
     vaults.push({ ...deps.replica, listing: await listBases(deps.replica.s3, deps.replica.bucket, db.name) });
   }
-  for (const vault of vaults) {
-    await mapLimit(
-      drop.filter((id) => vault.listing.has(id)),
-      deps.concurrency,
-      async (id) => {
-        const files = vault.listing.get(id) as Map<string, string>;
-        const lock = deps.objectLock ? await strictestLock(vault.s3, vault.bucket, [...files.values()]) : undefined;
-        if (lock && (lock.legalHold || (lock.retainUntil !== undefined && lock.retainUntil > now.getTime()))) {
-          const until = lock.legalHold ? 'under legal hold' : `retained until ${new Date(lock.retainUntil as number).toISOString()}`;
-          skippedLocked.push({ baseId: id, reason: `${vault.bucket}: ${until}` });
-          return;
-        }
-        if (!request.dryRun) {
-          for (const key of deletionOrder(files)) {
-            await vault.s3.send(new DeleteObjectCommand({ Bucket: vault.bucket, Key: key }));
-          }
-        }
-        if (vault.bucket === deps.bucket) {
-          deleted.push(id);
-        }
-      },
-    );
-  }
+  const removed = await deleteFolders(drop, vaults, { ...deps, now, dryRun: request.dryRun });
+  const deleted = removed.deleted;
+  const skippedLocked = removed.skippedLocked.map(({ id, reason }) => ({ baseId: id, reason }));
   return {
     dryRun: request.dryRun,
     bases: listing.size,

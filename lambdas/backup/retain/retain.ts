@@ -211,6 +211,44 @@ export function deletionOrder(files: Map<string, string>): string[] {
   return [...files.entries()].sort((a, b) => rank(a[0]) - rank(b[0]) || a[0].localeCompare(b[0])).map(([, key]) => key);
 }
 
+/** Record files by folder id (a base, a segment): id -> file name -> object key. */
+export type FolderListing = Map<string, Map<string, string>>;
+
+/**
+ * Deletes the `drop` folders from each vault that has them, in deletionOrder, leaving (and reporting) a folder whose
+ * Object Lock still holds. `deleted` names the deletions in the first vault's (the primary's) bucket, as results report.
+ */
+export async function deleteFolders(
+  drop: readonly string[],
+  vaults: readonly { readonly s3: S3Client; readonly bucket: string; readonly listing: FolderListing }[],
+  options: { readonly objectLock: boolean; readonly concurrency: number; readonly now: Date; readonly dryRun: boolean },
+): Promise<{ deleted: string[]; skippedLocked: { id: string; reason: string }[] }> {
+  const skippedLocked: { id: string; reason: string }[] = [];
+  const deleted: string[] = [];
+  for (const vault of vaults) {
+    await mapLimit(
+      drop.filter((id) => vault.listing.has(id)),
+      options.concurrency,
+      async (id) => {
+        const files = vault.listing.get(id) as Map<string, string>;
+        const lock = options.objectLock ? await strictestLock(vault.s3, vault.bucket, [...files.values()]) : undefined;
+        if (lock && (lock.legalHold || (lock.retainUntil !== undefined && lock.retainUntil > options.now.getTime()))) {
+          const until = lock.legalHold ? 'under legal hold' : `retained until ${new Date(lock.retainUntil as number).toISOString()}`;
+          skippedLocked.push({ id, reason: `${vault.bucket}: ${until}` });
+          return;
+        }
+        if (!options.dryRun) {
+          await deleteBackup(vault.s3, vault.bucket, files);
+        }
+        if (vault.bucket === vaults[0]?.bucket) {
+          deleted.push(id);
+        }
+      },
+    );
+  }
+  return { deleted, skippedLocked };
+}
+
 async function deleteBackup(s3: S3Client, bucket: string, files: Map<string, string>): Promise<void> {
   for (const key of deletionOrder(files)) {
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));

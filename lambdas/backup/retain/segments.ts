@@ -1,4 +1,4 @@
-import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
 import {
   type ChainInput,
@@ -13,7 +13,7 @@ import type { DatabasePlan } from '../../../contracts/plan';
 import { classifySegmentKey, keys, LogPositionSchema, logsPrefix, parseBackupId, parseSegmentId } from '../../../contracts/vault';
 import { getJson, listObjects } from '../../../contracts/vault-io';
 import { mapLimit } from '../../../util/map-limit';
-import { deletionOrder, strictestLock } from './retain';
+import { deleteFolders, type FolderListing } from './retain';
 
 /** Only the log coordinates of a full dump's manifest: retention needs nothing else of it. */
 const ManifestPositionSchema = z.looseObject({ position: LogPositionSchema.optional() });
@@ -34,10 +34,8 @@ export interface SegmentRetainResult {
   readonly skippedLocked: readonly { readonly segmentId: string; readonly reason: string }[];
 }
 
-type Listing = Map<string, Map<string, string>>;
-
-async function listSegments(s3: S3Client, bucket: string, database: string): Promise<Listing> {
-  const segments: Listing = new Map();
+async function listSegments(s3: S3Client, bucket: string, database: string): Promise<FolderListing> {
+  const segments: FolderListing = new Map();
   for await (const object of listObjects(s3, bucket, logsPrefix(database))) {
     const classified = classifySegmentKey(object.key);
     if (classified) {
@@ -114,34 +112,12 @@ export async function retainSegments(
     listing.get(id)?.has('manifest.json') ? !keep.has(id) : parseSegmentId(id).archivedAt.getTime() < graceEnd,
   );
 
-  const skippedLocked: { segmentId: string; reason: string }[] = [];
-  const deleted: string[] = [];
   const vaults = [{ s3: deps.s3, bucket: deps.bucket, listing }];
   if (deps.replica) {
     vaults.push({ ...deps.replica, listing: await listSegments(deps.replica.s3, deps.replica.bucket, db.name) });
   }
-  for (const vault of vaults) {
-    await mapLimit(
-      drop.filter((id) => vault.listing.has(id)),
-      deps.concurrency,
-      async (id) => {
-        const files = vault.listing.get(id) as Map<string, string>;
-        const lock = deps.objectLock ? await strictestLock(vault.s3, vault.bucket, [...files.values()]) : undefined;
-        if (lock && (lock.legalHold || (lock.retainUntil !== undefined && lock.retainUntil > now.getTime()))) {
-          const until = lock.legalHold ? 'under legal hold' : `retained until ${new Date(lock.retainUntil as number).toISOString()}`;
-          skippedLocked.push({ segmentId: id, reason: `${vault.bucket}: ${until}` });
-          return;
-        }
-        if (!dryRun) {
-          for (const key of deletionOrder(files)) {
-            await vault.s3.send(new DeleteObjectCommand({ Bucket: vault.bucket, Key: key }));
-          }
-        }
-        if (vault.bucket === deps.bucket) {
-          deleted.push(id);
-        }
-      },
-    );
-  }
+  const removed = await deleteFolders(drop, vaults, { ...deps, now, dryRun });
+  const deleted = removed.deleted;
+  const skippedLocked = removed.skippedLocked.map(({ id, reason }) => ({ segmentId: id, reason }));
   return { segments: ids.length, kept: ids.length - drop.length, deleted: deleted.sort(), skippedLocked };
 }

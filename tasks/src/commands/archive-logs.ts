@@ -13,7 +13,6 @@ import {
   SegmentManifestSchema,
   type SegmentVerification,
 } from '../../../contracts/logs';
-import { METRIC, publishDatabaseMetrics } from '../../../contracts/metrics';
 import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import { keys, mintSegmentId } from '../../../contracts/vault';
 import { getJson, putJson } from '../../../contracts/vault-io';
@@ -32,8 +31,7 @@ import { binlogServerProblems, readBinlogServer } from '../../../engines/mysql/b
 import { connect } from '../../../engines/mysql/connection';
 import { toolVersion } from '../../../engines/tools';
 import type { TaskSettings } from '../env';
-import { logLine } from '../log';
-import { taskMetrics } from '../metrics';
+import { publishArchiveRun } from '../metrics';
 import { uploadCompressedFile } from '../stream/upload-file';
 import type { TaskDeps } from './backup';
 import { verifySegment } from './verify-segment';
@@ -202,14 +200,7 @@ export async function runArchiveLogs(settings: TaskSettings, deps: TaskDeps): Pr
       compressionLevel: env.STRONGBOX_COMPRESSION_LEVEL,
       workDir,
     });
-    const lagSeconds = archiveLagSeconds(result.cursor, new Date());
-    publishDatabaseMetrics(taskMetrics(), { database: env.STRONGBOX_DATABASE, engine }, [
-      { name: METRIC.logArchiveLagSeconds, unit: 'Seconds', value: lagSeconds },
-      { name: METRIC.logChainBroken, unit: 'Count', value: result.broken ? 1 : 0 },
-    ]);
-    if (result.broken) {
-      logLine('error', 'binlog chain broken', { reason: result.broken.reason, resumedAt: result.broken.resumedAt });
-    }
+    const lagSeconds = publishArchiveRun({ database: env.STRONGBOX_DATABASE, engine, log: 'binlog' }, result);
     return {
       command: 'archive-logs',
       ok: true,

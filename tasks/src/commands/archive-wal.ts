@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { archiveLagSeconds, type LogCursor, LogCursorSchema, type SegmentManifest, SegmentManifestSchema } from '../../../contracts/logs';
-import { METRIC, publishDatabaseMetrics } from '../../../contracts/metrics';
+import { type LogCursor, LogCursorSchema, type SegmentManifest, SegmentManifestSchema } from '../../../contracts/logs';
+import { METRIC } from '../../../contracts/metrics';
 import { keys, mintSegmentId } from '../../../contracts/vault';
 import { getJson, putJson } from '../../../contracts/vault-io';
 import { formatLsn, lsnOfCoordinates, nextWalFile, walCoordinates, walSlotName } from '../../../contracts/wal';
@@ -21,8 +21,7 @@ import {
 } from '../../../engines/postgres/wal';
 import { toolVersion } from '../../../engines/tools';
 import type { TaskSettings } from '../env';
-import { logLine } from '../log';
-import { taskMetrics } from '../metrics';
+import { publishArchiveRun } from '../metrics';
 import { uploadCompressedFile } from '../stream/upload-file';
 import type { TaskDeps } from './backup';
 
@@ -228,15 +227,9 @@ export async function runArchiveWal(settings: TaskSettings, deps: TaskDeps): Pro
       compressionLevel: env.STRONGBOX_COMPRESSION_LEVEL,
       workDir,
     });
-    const lagSeconds = archiveLagSeconds(result.cursor, new Date());
-    publishDatabaseMetrics(taskMetrics(), { database: env.STRONGBOX_DATABASE, engine: env.STRONGBOX_ENGINE }, [
-      { name: METRIC.logArchiveLagSeconds, unit: 'Seconds', value: lagSeconds },
-      { name: METRIC.logChainBroken, unit: 'Count', value: result.broken ? 1 : 0 },
+    const lagSeconds = publishArchiveRun({ database: env.STRONGBOX_DATABASE, engine: env.STRONGBOX_ENGINE, log: 'WAL' }, result, [
       { name: METRIC.retainedWalBytes, unit: 'Bytes', value: result.retainedBytes },
     ]);
-    if (result.broken) {
-      logLine('error', 'WAL chain broken', { reason: result.broken.reason, resumedAt: result.broken.resumedAt });
-    }
     return {
       command: 'archive-logs',
       ok: true,
