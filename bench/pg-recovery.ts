@@ -5,7 +5,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { startArchivingPostgres } from '../dev/servers/postgres-archive';
-import { directoryWalSource, recoverPostgres } from '../engines/postgres/recovery';
+import { directoryWalSource, REPLAY_SETTINGS, recoverPostgres } from '../engines/postgres/recovery';
 import { freePort, own, userIds } from '../engines/process';
 import { BENCH_DIR, logger, median, round } from './support';
 
@@ -27,19 +27,7 @@ const ROUNDS = Number(process.env.STRONGBOX_BENCH_ROUNDS ?? 3);
 const PG_BIN = process.env.STRONGBOX_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const log = logger('pg-recovery');
 
-const SETTINGS = [
-  'fsync=off',
-  'synchronous_commit=off',
-  'full_page_writes=off',
-  'hot_standby=off',
-  'archive_mode=off',
-  'wal_level=minimal',
-  'max_wal_senders=0',
-  'max_replication_slots=0',
-  'max_wal_size=4GB',
-  'checkpoint_timeout=1h',
-  'recovery_target_action=promote',
-];
+const SETTINGS = [...REPLAY_SETTINGS, 'recovery_target_action=promote'];
 
 async function raw(base: string, archive: string, at: string): Promise<number> {
   const started = Date.now();

@@ -174,6 +174,26 @@ const SHELL_SAFE = /^[A-Za-z0-9/._+-]+$/;
  * WAL files fetched ahead of replay, beyond the one PostgreSQL is replaying: with one, replay waited whenever a
  * fetch took longer than replaying a file. 4 x 16 MiB on disk, within contracts/recovery.ts's headroom.
  */
+/**
+ * How the recovered server replays: nothing outlives the restore, so replay need not be durable. The raw side of
+ * bench/pg-recovery.ts starts its server with the same list, so the figure compares delivery, not settings.
+ */
+export const REPLAY_SETTINGS: readonly string[] = [
+  'fsync=off',
+  'synchronous_commit=off',
+  'full_page_writes=off',
+  // No hot standby: its checks that max_connections and friends are at least the source's never apply, and
+  // the first connection is the promoted server's.
+  'hot_standby=off',
+  'archive_mode=off',
+  'wal_level=minimal',
+  'max_wal_senders=0',
+  'max_replication_slots=0',
+  // The disk budget of contracts/recovery.ts counts on this much WAL at most.
+  `max_wal_size=${RECOVERY_WAL_GIB}GB`,
+  'checkpoint_timeout=1h',
+];
+
 export const WAL_READ_AHEAD_FILES = 4;
 /** Fetches at once: downloads overlap each other's round trips without crowding replay off a 2-vCPU task. */
 export const WAL_FETCH_CONCURRENCY = 2;
@@ -478,20 +498,8 @@ export async function recoverPostgres(options: RecoverOptions): Promise<Recovere
         'listen_addresses=',
         `unix_socket_directories=${directory}`,
         'unix_socket_permissions=0700',
-        'fsync=off',
-        'synchronous_commit=off',
-        'full_page_writes=off',
-        // No hot standby: its checks that max_connections and friends are at least the source's never apply, and
-        // the first connection is the promoted server's.
-        'hot_standby=off',
-        'archive_mode=off',
-        'wal_level=minimal',
-        'max_wal_senders=0',
-        'max_replication_slots=0',
+        ...REPLAY_SETTINGS,
         'shared_preload_libraries=',
-        // The disk budget of contracts/recovery.ts counts on this much WAL at most.
-        `max_wal_size=${RECOVERY_WAL_GIB}GB`,
-        'checkpoint_timeout=1h',
         'logging_collector=off',
         'log_min_messages=warning',
         ...recoverySettings(options.target, restoreCommand),
