@@ -18,8 +18,8 @@ import {
 } from './support';
 
 /**
- * Issue 13: basebackup_vs_raw. Our base backup (the task's `base-backup` to a null sink: pg_basebackup's tar into
- * zstd, SHA-256 of the compressed stream, backup_manifest picked out for the manifest) against the raw
+ * Issue 13: basebackup_vs_raw. Our base backup (the task's `base-backup` to a null sink: pg_basebackup compressing
+ * into the task's work directory, the file followed and hashed as it grows, backup_manifest read for the manifest) against the raw
  * `pg_basebackup -Ft -D - -X none | zstd` to /dev/null, same flags, on the bench cluster (the dump section's
  * datasets), alternated for ROUNDS rounds. The ratio is best raw / best ours like the other sections; the medians
  * and the load average are printed beside it, since the machine is shared.

@@ -1,4 +1,4 @@
-import { readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from 'pg';
 import type { LogCoordinates } from '../../contracts/logs';
@@ -228,15 +228,33 @@ export async function receiveWal(connection: Connection, receive: WalReceive): P
  * archived from the slot like all other WAL, so the chain has one source of WAL and the tar stays the data only.
  * PostgreSQL adds its backup_manifest to the tar's end.
  */
-export function baseBackupArgs(connection: Connection): string[] {
+export interface BaseBackupOptions {
+  /** Where pg_basebackup writes base.tar.zst and backup_manifest; it must not exist yet (pg_basebackup creates it). */
+  readonly directory: string;
+  /** zstd level, as for dumps. */
+  readonly level: number;
+  /** zstd worker threads: the task's cores, as `zstd -T0` takes. */
+  readonly workers: number;
+}
+
+/**
+ * Tar format compressed by pg_basebackup itself (client-side zstd, the library zstd -T0 runs on), into a directory:
+ * the uncompressed tar then crosses no pipe at all, and backup_manifest comes as a file of its own. Measured on a
+ * 1.46 GB cluster, 2 cores: 6.4 s against 9.1-9.4 s for `pg_basebackup -D - | zstd -T0`; picking the manifest out
+ * of that stream as it passed cost another 2.7 s (the tar copied once more through tee or Node, and read by tar).
+ * `--no-sync`: the files live until they are uploaded, so syncing them to the task's disk would only cost time.
+ */
+export function baseBackupArgs(connection: Connection, options: BaseBackupOptions): string[] {
   return [
     '-D',
-    '-',
+    options.directory,
     '-Ft',
     '-X',
     'none',
     '--checkpoint=fast',
     '--label=strongbox',
+    '--no-sync',
+    `--compress=client-zstd:level=${options.level},workers=${options.workers}`,
     '-h',
     connection.host,
     '-p',
@@ -247,8 +265,46 @@ export function baseBackupArgs(connection: Connection): string[] {
   ];
 }
 
-export function startBaseBackup(connection: Connection): RunningTool {
-  return startTool('pg_basebackup', baseBackupArgs(connection), { env: toolEnv(connection) });
+/** pg_basebackup finished but wrote no backup_manifest (a pre-13 server, or `--no-manifest` in the way). */
+export class BaseBackupManifestMissingError extends Error {
+  public constructor() {
+    super('pg_basebackup wrote no backup_manifest; PostgreSQL 13 or later writes one, so check the server version');
+    this.name = 'BaseBackupManifestMissingError';
+  }
+}
+
+/** A running base backup: `archive` grows while `tool` runs; `manifest` exists once it succeeded. */
+export interface BaseBackupRun {
+  readonly tool: RunningTool;
+  /** The compressed tar, written as the backup goes (followFile reads it meanwhile). */
+  readonly archive: string;
+  readonly manifest: string;
+}
+
+export function startBaseBackup(connection: Connection, options: BaseBackupOptions): BaseBackupRun {
+  return {
+    tool: startTool('pg_basebackup', baseBackupArgs(connection, options), { env: toolEnv(connection) }),
+    archive: join(options.directory, 'base.tar.zst'),
+    manifest: join(options.directory, 'backup_manifest'),
+  };
+}
+
+/** backup_manifest's bytes, once pg_basebackup succeeded. */
+export function readBackupManifest(run: BaseBackupRun): Buffer {
+  try {
+    return readFileSync(run.manifest);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new BaseBackupManifestMissingError();
+    }
+    throw error;
+  }
+}
+
+/** What the base's files hold (backup_manifest's sizes): the disk a recovery writes, the manifest's `uncompressedBytes`. */
+export function backupFileBytes(backupManifest: string): number {
+  const parsed = JSON.parse(backupManifest) as { Files?: { Size: number }[] };
+  return (parsed.Files ?? []).reduce((sum, file) => sum + file.Size, 0);
 }
 
 /** The WAL range PostgreSQL's backup_manifest records: recovery starts at `start`, is consistent from `stop`. */
@@ -267,69 +323,4 @@ export function backupWalRange(backupManifest: string): BackupWalRange {
     throw new Error('backup_manifest has no WAL-Ranges; pg_basebackup of PostgreSQL 13 or later writes them');
   }
   return { timeline: last.Timeline, startLsn: parseLsn(first['Start-LSN']), stopLsn: parseLsn(last['End-LSN']) };
-}
-
-/**
- * Picks named top-level members out of a tar stream as it passes (PostgreSQL's backup_label and backup_manifest),
- * copying nothing else: the data bytes of other members are skipped by offset.
- */
-export class TarMembers {
-  private readonly found = new Map<string, Buffer[]>();
-  private header = Buffer.alloc(0);
-  private remaining = 0;
-  private padding = 0;
-  private capturing?: Buffer[];
-  private ended = false;
-
-  public constructor(
-    private readonly names: ReadonlySet<string>,
-    private readonly limitBytes = 256 * 1024 * 1024,
-  ) {}
-
-  public add(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length && !this.ended) {
-      if (this.remaining > 0) {
-        const take = Math.min(this.remaining, chunk.length - at);
-        this.capturing?.push(Buffer.from(chunk.subarray(at, at + take)));
-        this.remaining -= take;
-        at += take;
-        continue;
-      }
-      if (this.padding > 0) {
-        const skip = Math.min(this.padding, chunk.length - at);
-        this.padding -= skip;
-        at += skip;
-        continue;
-      }
-      const need = 512 - this.header.length;
-      this.header = Buffer.concat([this.header, chunk.subarray(at, at + need)]);
-      at += Math.min(need, chunk.length - at);
-      if (this.header.length === 512) {
-        this.startMember(this.header);
-        this.header = Buffer.alloc(0);
-      }
-    }
-  }
-
-  private startMember(header: Buffer): void {
-    if (header.every((b) => b === 0)) {
-      this.ended = true;
-      return;
-    }
-    const name = header.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
-    const size = Number.parseInt(header.subarray(124, 136).toString('ascii').replace(/\0.*$/s, '').trim() || '0', 8);
-    this.remaining = size;
-    this.padding = (512 - (size % 512)) % 512;
-    this.capturing = undefined;
-    if (this.names.has(name) && size <= this.limitBytes) {
-      this.capturing = [];
-      this.found.set(name, this.capturing);
-    }
-  }
-
-  public get(name: string): Buffer | undefined {
-    const parts = this.found.get(name);
-    return parts && Buffer.concat(parts);
-  }
 }

@@ -247,16 +247,49 @@ export async function storeCompressed(args: StoreArgs): Promise<Stored> {
     pipeline(args.output.stream, stdin).catch(() => undefined);
   }
   const compressor = zstd;
-  const meter = new HashMeter(async () => {
-    await Promise.all([args.done(), compressor.succeeded()]);
-  }, args.tap);
-  args.started(compressor, meter);
   const compressed = compressor.child.stdout;
   if (!compressed) {
     throw new Error('zstd has no stdout');
   }
-  compressed.pipe(meter);
-  compressed.once('error', (error) => meter.destroy(error));
+  const stored = await storeStream({
+    settings,
+    deps,
+    key: args.key,
+    source: compressed,
+    done: async () => {
+      await Promise.all([args.done(), compressor.succeeded()]);
+    },
+    expectedBytes: args.expectedBytes,
+    tap: args.tap,
+    started: (meter) => args.started(compressor, meter),
+  });
+  const sizes = parseZstdSummary(compressor.stderr.toString());
+  return { ...stored, uncompressedBytes: sizes?.uncompressedBytes ?? 0 };
+}
+
+export interface StreamStoreArgs {
+  readonly settings: TaskSettings;
+  readonly deps: TaskDeps;
+  readonly key: string;
+  /** Bytes already compressed. */
+  readonly source: Readable;
+  /** Resolves once the producers succeeded; the upload completes only after it did. */
+  readonly done: () => Promise<void>;
+  readonly expectedBytes: number;
+  readonly tap?: (chunk: Buffer) => void;
+  readonly started?: (meter: HashMeter) => void;
+}
+
+/**
+ * compressed bytes -> SHA-256 in Node -> multipart upload (or the null sink). The hash meter does not end its
+ * stream until `done` resolved, so a failed producer never completes the upload.
+ */
+export async function storeStream(args: StreamStoreArgs): Promise<Omit<Stored, 'uncompressedBytes'>> {
+  const { settings, deps } = args;
+  const meter = new HashMeter(args.done, args.tap);
+  args.started?.(meter);
+  args.source.pipe(meter);
+  args.source.once('error', (error) => meter.destroy(error));
   const upload: UploadResult =
     settings.sink === 'null'
       ? await discardStream(meter, args.expectedBytes)
@@ -268,14 +301,7 @@ export async function storeCompressed(args: StoreArgs): Promise<Stored> {
           expectedBytes: args.expectedBytes,
           bytes: () => meter.bytes,
         });
-  const sizes = parseZstdSummary(compressor.stderr.toString());
-  return {
-    ...upload,
-    firstByteMs: meter.firstByteMs,
-    bytes: meter.bytes,
-    sha256: meter.sha256(),
-    uncompressedBytes: sizes?.uncompressedBytes ?? 0,
-  };
+  return { ...upload, firstByteMs: meter.firstByteMs, bytes: meter.bytes, sha256: meter.sha256() };
 }
 
 /**

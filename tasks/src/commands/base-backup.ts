@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import {
   type BaseBackupManifest,
@@ -11,24 +14,25 @@ import {
 } from '../../../contracts/wal';
 import { sourceConnection } from '../../../engines/connection';
 import { connect } from '../../../engines/postgres/connection';
-import { backupWalRange, ensureSlot, readWalServer, startBaseBackup, TarMembers, walServerProblems } from '../../../engines/postgres/wal';
-import { type RunningTool, toolVersion } from '../../../engines/tools';
+import {
+  backupFileBytes,
+  backupWalRange,
+  ensureSlot,
+  readBackupManifest,
+  readWalServer,
+  startBaseBackup,
+  walServerProblems,
+} from '../../../engines/postgres/wal';
+import { toolVersion } from '../../../engines/tools';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
+import { followFile } from '../stream/follow-file';
 import { round } from '../stream/progress';
-import { storeCompressed, type TaskDeps } from './backup';
-
-/** pg_basebackup finished but its tar held no backup_manifest (a pre-13 server, or `--no-manifest` in the way). */
-export class BaseBackupManifestMissingError extends Error {
-  public constructor() {
-    super('pg_basebackup wrote no backup_manifest into its tar; PostgreSQL 13 or later writes one, so check the server version');
-    this.name = 'BaseBackupManifestMissingError';
-  }
-}
+import { storeStream, type TaskDeps } from './backup';
 
 /**
- * base-backup (PostgreSQL): pg_basebackup's tar -> Node (which picks backup_label and backup_manifest out as
- * they pass) -> zstd -> SHA-256 -> multipart upload, the backup pipeline of backup.ts. Then PostgreSQL's
+ * base-backup (PostgreSQL): pg_basebackup compresses its tar into a work directory (see baseBackupArgs), and
+ * the file is followed as it grows -> SHA-256 -> multipart upload, the tail of backup.ts's pipeline. Then PostgreSQL's
  * backup_manifest beside it, then manifest.json last: a base exists once that does. The slot exists before
  * pg_basebackup starts, so the server keeps the WAL from the base's start LSN until archiving has it.
  */
@@ -67,27 +71,25 @@ export async function runBaseBackup(settings: TaskSettings, deps: TaskDeps): Pro
   const startedAt = new Date();
   const baseId = env.STRONGBOX_BACKUP_ID?.endsWith('-base') ? env.STRONGBOX_BACKUP_ID : mintBaseId(database, startedAt);
   const key = baseKeys.artifact(baseId);
-  const members = new TarMembers(new Set(['backup_manifest', 'backup_label']));
-  const tools: RunningTool[] = [];
-  const tool = startBaseBackup(connection);
-  tools.push(tool);
+  const work = mkdtempSync(join(process.env.STRONGBOX_WORK_DIR ?? tmpdir(), 'strongbox-base-'));
+  const run = startBaseBackup(connection, {
+    directory: join(work, 'base'),
+    level: env.STRONGBOX_COMPRESSION_LEVEL,
+    workers: availableParallelism(),
+  });
+  const tool = run.tool;
   logLine('info', 'base backup started', { baseId, key, tool: tool.name, args: tool.args, sink: settings.sink });
   try {
-    const stored = await storeCompressed({
+    const stored = await storeStream({
       settings,
       deps,
       key,
-      output: { kind: 'tool', process: tool, observe: (chunk) => members.add(chunk) },
-      name: tool.name,
+      source: followFile(run.archive, tool.exited),
       done: () => tool.succeeded(),
       expectedBytes,
-      started: (zstd) => tools.push(zstd),
     });
     const finishedAt = new Date();
-    const backupManifest = members.get('backup_manifest');
-    if (!backupManifest) {
-      throw new BaseBackupManifestMissingError();
-    }
+    const backupManifest = readBackupManifest(run);
     const range = backupWalRange(backupManifest.toString('utf8'));
     const toolVersionText = await version;
     const seconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
@@ -110,7 +112,7 @@ export async function runBaseBackup(settings: TaskSettings, deps: TaskDeps): Pro
         format: 'tar',
         bytes: stored.bytes,
         sha256: stored.sha256,
-        uncompressedBytes: stored.uncompressedBytes,
+        uncompressedBytes: backupFileBytes(backupManifest.toString('utf8')),
         compression: { algorithm: 'zstd', level: env.STRONGBOX_COMPRESSION_LEVEL },
         parts: stored.parts,
         partSizeBytes: stored.partSizeBytes,
@@ -141,18 +143,18 @@ export async function runBaseBackup(settings: TaskSettings, deps: TaskDeps): Pro
       baseId,
       key,
       bytes: stored.bytes,
-      uncompressedBytes: stored.uncompressedBytes,
+      uncompressedBytes: manifest.artifact.uncompressedBytes,
       sha256: stored.sha256,
       startLsn: manifest.startLsn,
       stopLsn: manifest.stopLsn,
       timeline: manifest.timeline,
       durationSeconds: manifest.durationSeconds,
-      mbPerSecond: round((stored.uncompressedBytes || stored.bytes) / 1e6 / Math.max(seconds, 0.001)),
+      mbPerSecond: round((manifest.artifact.uncompressedBytes || stored.bytes) / 1e6 / Math.max(seconds, 0.001)),
     };
   } catch (error) {
-    for (const running of tools) {
-      running.child.kill('SIGTERM');
-    }
+    tool.child.kill('SIGTERM');
     throw error;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
 }

@@ -1,10 +1,22 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startPostgres } from '../../../dev/servers/engines';
-import { backupWalRange, receiveArgs, startBaseBackup, TarMembers, type WalServer, walServerProblems } from '../../../engines/postgres/wal';
+import { connect } from '../../../engines/postgres/connection';
+import {
+  BaseBackupManifestMissingError,
+  backupFileBytes,
+  backupWalRange,
+  readBackupManifest,
+  receiveArgs,
+  startBaseBackup,
+  type WalServer,
+  walServerProblems,
+} from '../../../engines/postgres/wal';
+import { ToolFailedError } from '../../../engines/tools';
+import { followFile } from '../../../tasks/src/stream/follow-file';
 import { connectionTo } from '../../support/engine-vault';
 
 const READY: WalServer = {
@@ -20,58 +32,62 @@ const READY: WalServer = {
   timeline: 1,
 };
 
-describe('TarMembers', () => {
-  it('picks the named members out of a tar however the stream is cut, and nothing else', () => {
-    // Prepare: a real tar of three files, fed in chunks of every size from 1 byte to 1000
-    const dir = mkdtempSync(join(tmpdir(), 'strongbox-tar-'));
+describe('startBaseBackup', () => {
+  it('writes a zstd tar that the follower reads whole while it grows, and backup_manifest as a file of its own', async () => {
+    // Prepare
+    const server = await startPostgres();
+    const work = mkdtempSync(join(tmpdir(), 'strongbox-base-test-'));
     try {
-      writeFileSync(join(dir, 'backup_label'), 'START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n');
-      writeFileSync(join(dir, 'big'), Buffer.alloc(70_000, 7));
-      writeFileSync(join(dir, 'backup_manifest'), '{"PostgreSQL-Backup-Manifest-Version": 1}\n');
-      const tar = execFileSync('tar', ['-c', '-C', dir, 'backup_label', 'big', 'backup_manifest']);
-      for (const size of [1, 7, 511, 512, 513, 1000, tar.length]) {
-        const members = new TarMembers(new Set(['backup_label', 'backup_manifest']));
+      // Act
+      const run = startBaseBackup(connectionTo(server, 'postgres'), { directory: join(work, 'base'), level: 3, workers: 2 });
+      const parts: Buffer[] = [];
+      const followed = followFile(run.archive, run.tool.exited, { chunkBytes: 64 * 1024 });
+      followed.on('data', (chunk: Buffer) => parts.push(chunk));
+      await Promise.all([run.tool.succeeded(), new Promise((resolve) => followed.on('end', resolve))]);
+      const manifest = readBackupManifest(run);
 
-        // Act
-        for (let at = 0; at < tar.length; at += size) {
-          members.add(tar.subarray(at, at + size));
-        }
-
-        // Assess
-        expect(members.get('backup_label')?.toString()).toMatch(/^START WAL LOCATION: 0\/2000028/);
-        expect(members.get('backup_manifest')?.toString()).toBe('{"PostgreSQL-Backup-Manifest-Version": 1}\n');
-        expect(members.get('big')).toBeUndefined();
-      }
+      // Assess: what was followed is the whole archive, a zstd tar of the cluster; the manifest is PostgreSQL's
+      const archive = readFileSync(run.archive);
+      expect(Buffer.concat(parts).equals(archive)).toBe(true);
+      const tar = execFileSync('zstd', ['-d', '-c', '-q'], { input: archive, maxBuffer: 256 * 1024 * 1024 });
+      const listed = execFileSync('tar', ['-t', '-f', '-'], { input: tar, maxBuffer: 64 * 1024 * 1024 })
+        .toString()
+        .split('\n');
+      expect(listed).toContain('PG_VERSION');
+      expect(listed).toContain('backup_label');
+      expect(backupWalRange(manifest.toString('utf8')).stopLsn).toBeGreaterThan(0n);
+      const files = (JSON.parse(manifest.toString('utf8')) as { Files: { Size: number }[] }).Files;
+      expect(backupFileBytes(manifest.toString('utf8'))).toBe(files.reduce((sum, file) => sum + file.Size, 0));
+      expect(backupFileBytes(manifest.toString('utf8'))).toBeGreaterThan(1_000_000);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(work, { recursive: true, force: true });
+      await server.stop();
     }
   });
 
-  it("picks backup_manifest out of a real pg_basebackup tar cut at chunk sizes that split its members' headers and bodies", async () => {
-    // Prepare: pg_basebackup's own tar (about a thousand members, backup_manifest appended last), and tar's reading of it
+  it('fails as pg_basebackup when the server refuses it, and leaves no backup_manifest to read', async () => {
+    // Prepare: a role that may log in but not replicate
     const server = await startPostgres();
-    let tar: Buffer;
+    const work = mkdtempSync(join(tmpdir(), 'strongbox-base-test-'));
     try {
-      const tool = startBaseBackup(connectionTo(server, 'postgres'));
-      const parts: Buffer[] = [];
-      tool.child.stdout?.on('data', (chunk: Buffer) => parts.push(chunk));
-      await tool.succeeded();
-      tar = Buffer.concat(parts);
-    } finally {
-      await server.stop();
-    }
-    const expected = execFileSync('tar', ['-xO', '-f', '-', 'backup_manifest'], { input: tar, maxBuffer: 64 * 1024 * 1024 });
-    for (const size of [511, 4097, 33_687, 65_535]) {
-      const members = new TarMembers(new Set(['backup_manifest']));
+      const admin = await connect(connectionTo(server, 'postgres'));
+      await admin.query("CREATE ROLE no_replication LOGIN PASSWORD 'pw'");
+      await admin.end();
 
       // Act
-      for (let at = 0; at < tar.length; at += size) {
-        members.add(tar.subarray(at, at + size));
-      }
+      const run = startBaseBackup(
+        { ...connectionTo(server, 'postgres'), username: 'no_replication', password: 'pw' },
+        { directory: join(work, 'base'), level: 3, workers: 1 },
+      );
+      const error = await run.tool.succeeded().catch((e: unknown) => e);
 
       // Assess
-      expect(members.get('backup_manifest')?.equals(expected)).toBe(true);
-      expect(backupWalRange(expected.toString('utf8')).stopLsn).toBeGreaterThan(0n);
+      expect(error).toBeInstanceOf(ToolFailedError);
+      expect((error as ToolFailedError).tool).toBe('pg_basebackup');
+      expect(() => readBackupManifest(run)).toThrow(BaseBackupManifestMissingError);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      await server.stop();
     }
   });
 });
