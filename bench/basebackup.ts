@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Client } from 'pg';
 import { startS3rver } from '../dev/servers/s3rver';
@@ -27,13 +27,6 @@ import {
  */
 const ROUNDS = Number(process.env.STRONGBOX_BENCH_ROUNDS ?? 3);
 const log = logger('basebackup');
-/**
- * Both sides find pg_basebackup where the task image does, its major version's bin directory first on PATH
- * (tasks/Dockerfile): Debian's /usr/bin/pg_basebackup is a Perl wrapper that costs ~0.3 s of CPU per start here.
- */
-const PG_BIN = process.env.STRONGBOX_PG_BIN ?? '/usr/lib/postgresql/15/bin';
-const PATH = existsSync(PG_BIN) ? `${PG_BIN}:${process.env.PATH}` : process.env.PATH;
-
 async function main(): Promise<void> {
   mkdirSync(BENCH_DIR, { recursive: true });
   const bundle = await bundleTask();
@@ -57,10 +50,9 @@ async function main(): Promise<void> {
     let uncompressed = 0;
     for (let i = 1; i <= ROUNDS; i++) {
       loads.push(loadavg()[0]);
-      const r = await timed('bash', ['-o', 'pipefail', '-c', raw], { ...process.env, ...AWS_ENV, PGPASSWORD: PASSWORD, PATH });
+      const r = await timed('bash', ['-o', 'pipefail', '-c', raw], { ...process.env, ...AWS_ENV, PGPASSWORD: PASSWORD });
       const o = await runTask(bundle, {
         ...taskEnv(pg, s3.endpoint, 'postgres', { STRONGBOX_COMMAND: 'base-backup', STRONGBOX_SINK: 'null' }),
-        PATH,
       });
       uncompressed = Number(o.result.uncompressedBytes);
       rawSeconds.push(r.seconds);

@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import { startArchivingPostgres } from '../dev/servers/postgres-archive';
 import { directoryWalSource, REPLAY_SETTINGS, recoverPostgres } from '../engines/postgres/recovery';
 import { freePort, own, userIds } from '../engines/process';
-import { BENCH_DIR, logger, median, round } from './support';
+import { BENCH_DIR, logger, median, PG_BIN, round } from './support';
 
 /**
  * Issue 13: pg_recovery_vs_raw. The same base (pg_basebackup -Ft -X fetch) and the same archived WAL (archive_command
@@ -24,7 +24,6 @@ import { BENCH_DIR, logger, median, round } from './support';
  * ratios and the load average beside it (the machine is shared). Goal >= 0.9. STRONGBOX_BENCH_ROUNDS sets the rounds.
  */
 const ROUNDS = Number(process.env.STRONGBOX_BENCH_ROUNDS ?? 3);
-const PG_BIN = process.env.STRONGBOX_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const log = logger('pg-recovery');
 
 const SETTINGS = [...REPLAY_SETTINGS, 'recovery_target_action=promote'];
