@@ -25,7 +25,7 @@ import {
  * >= 500 MB MariaDB dataset is bench/mariadb.ts, a section of its own). Each ratio compares runs of the same section, alternated and best of ROUNDS
  * (see bestOf), so background load on a shared machine hits both sides alike.
  */
-const ROUNDS = 2;
+const ROUNDS = Number(process.env.STRONGBOX_BENCH_ROUNDS ?? 2);
 const log = logger('dump');
 
 async function main(): Promise<void> {

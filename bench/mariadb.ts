@@ -22,7 +22,7 @@ import {
  * the restored counts with the manifest's exactly when the inventory is exact (counted from the dump stream).
  * A section of its own, so it runs alone: `node --import tsx bench/mariadb.ts`.
  */
-const ROUNDS = 2;
+const ROUNDS = Number(process.env.STRONGBOX_BENCH_ROUNDS ?? 2);
 const BACKUP_ID = 'bench-mariadb-20260101T000000Z-full';
 const log = logger('mariadb');
 

@@ -8,7 +8,7 @@ import { compactTimestamp, DatabaseNameSchema, folderKeyMatcher, parseBackupId }
  * WAL archived with the engine-neutral log contracts of contracts/logs.ts (kind `wal`). A recovery reads a base,
  * then the WAL from the base's start LSN on.
  *
- *   bases/<database>/<yyyy>/<mm>/<dd>/<baseId>/base.tar.zst       the main tablespace as pg_basebackup's tar (incl. backup_label, backup_manifest)
+ *   bases/<database>/<yyyy>/<mm>/<dd>/<baseId>/base.tar.zst       the main tablespace as pg_basebackup's tar (incl. backup_label)
  *   bases/<database>/<yyyy>/<mm>/<dd>/<baseId>/backup_manifest    PostgreSQL's own manifest, uncompressed, for pg_verifybackup
  *   bases/<database>/<yyyy>/<mm>/<dd>/<baseId>/manifest.json      written last: the base exists once this does
  *   logs/<database>/wal/<yyyy>/<mm>/<dd>/<segmentId>/data.wal.zst   one WAL segment file (SegmentManifest, kind `wal`)
@@ -164,7 +164,7 @@ export const BaseBackupManifestSchema = z.strictObject({
     parts: z.number().int().min(1),
     partSizeBytes: z.number().int().min(1),
   }),
-  /** PostgreSQL's own backup_manifest (also inside the tar): `pg_verifybackup -m` checks the extracted tar with it. */
+  /** PostgreSQL's own backup_manifest (not inside the tar): `pg_verifybackup -m` checks the extracted tar with it. */
   backupManifest: z.strictObject({ key: z.string().min(1), bytes: z.number().int().min(0), sha256: sha256Hex }),
   tool: z.strictObject({ name: z.string().min(1), version: z.string().min(1), args: z.array(z.string()) }),
   startedAt: isoDate,
