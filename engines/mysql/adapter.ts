@@ -168,32 +168,75 @@ export function positionFromDumpHead(head: string): LogPosition | undefined {
   };
 }
 
+const GTID_COMMENT = Buffer.from("gtid_slave_pos='", 'latin1');
+/** A GTID list longer than this is not the comment's (a row that happens to hold the words, unterminated). */
+const GTID_VALUE_LIMIT = 64 * 1024;
+
 /**
  * Finds MariaDB's `gtid_slave_pos='...'` comment wherever the dump prints it: `--master-data --gtid` writes the
  * binlog coordinates at the top but the GTID position "later in the file", past the head read for the
- * coordinates once a dump is more than a few MB. Scans only until found, with a carry across chunk boundaries.
+ * coordinates once a dump is more than a few MB. Scans only until found, in the chunks' bytes: decoding every
+ * 64 KiB chunk to a string cost a MariaDB backup that never prints the comment (no binlog) ~500 MB of short-lived
+ * strings on the V8 heap, 15-30 MB of its peak RSS.
  */
 export class GtidCommentWatch {
-  private carry = '';
+  /** While searching: the stream's last bytes before this chunk, where a comment cut by the boundary begins. */
+  private tail = Buffer.alloc(0);
+  /** Once the comment's start is seen: its value so far, until the closing quote. */
+  private value: Buffer[] | undefined;
+  private valueBytes = 0;
   private found: string | undefined;
 
   public write(chunk: Buffer): void {
     if (this.found !== undefined) {
       return;
     }
-    const text = this.carry + chunk.toString('latin1', 0, chunk.length);
-    const match = /gtid_slave_pos='([^']*)'/i.exec(text);
-    if (match) {
-      this.found = match[1];
-      this.carry = '';
+    if (this.value) {
+      this.collect(chunk, 0);
       return;
     }
-    this.carry = text.slice(-64);
+    if (this.tail.length > 0) {
+      const joined = Buffer.concat([this.tail, chunk.subarray(0, GTID_COMMENT.length - 1)]);
+      const at = joined.indexOf(GTID_COMMENT);
+      if (at !== -1) {
+        this.startValue(chunk, at + GTID_COMMENT.length - this.tail.length);
+        return;
+      }
+    }
+    const at = chunk.indexOf(GTID_COMMENT);
+    if (at !== -1) {
+      this.startValue(chunk, at + GTID_COMMENT.length);
+      return;
+    }
+    const keep = GTID_COMMENT.length - 1;
+    const recent = chunk.length >= keep ? chunk.subarray(chunk.length - keep) : Buffer.concat([this.tail, chunk]);
+    this.tail = Buffer.from(recent.subarray(Math.max(0, recent.length - keep)));
   }
 
   /** The GTID position, once seen. */
   public get gtid(): string | undefined {
     return this.found || undefined;
+  }
+
+  private startValue(chunk: Buffer, from: number): void {
+    this.value = [];
+    this.valueBytes = 0;
+    this.collect(chunk, from);
+  }
+
+  private collect(chunk: Buffer, from: number): void {
+    const value = this.value as Buffer[];
+    const end = chunk.indexOf(0x27, from);
+    const part = Buffer.from(chunk.subarray(from, end === -1 ? chunk.length : end));
+    value.push(part);
+    this.valueBytes += part.length;
+    if (end !== -1) {
+      this.found = Buffer.concat(value).toString('latin1');
+      this.value = undefined;
+    } else if (this.valueBytes > GTID_VALUE_LIMIT) {
+      this.value = undefined;
+      this.tail = Buffer.alloc(0);
+    }
   }
 }
 

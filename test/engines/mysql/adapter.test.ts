@@ -78,6 +78,36 @@ describe("MariaDB's GTID comment, printed past the dump's head", () => {
     expect(before).toBeUndefined();
     expect(watch.gtid).toBe('0-1-42');
   });
+
+  it('reads a GTID list that the chunk boundary cuts, and finds the comment at any cut of the stream', () => {
+    // Prepare: a dump with the comment after 200 kB of rows, a three-domain GTID list
+    const rows = `INSERT INTO t VALUES ${Array.from({ length: 5000 }, (_, i) => `(${i},'row ${i}')`).join(',')};\n`;
+    const text = `${rows}-- SET GLOBAL gtid_slave_pos='0-1-42,1-2-7,2-3-99';\n${rows}`;
+    const bytes = Buffer.from(text, 'latin1');
+    for (const size of [1, 5, 15, 16, 17, 4096, 65_536, bytes.length]) {
+      const watch = new GtidCommentWatch();
+
+      // Act
+      for (let at = 0; at < bytes.length; at += size) {
+        watch.write(bytes.subarray(at, at + size));
+      }
+
+      // Assess
+      expect(watch.gtid).toBe('0-1-42,1-2-7,2-3-99');
+    }
+  });
+
+  it('finds nothing in a dump without the comment', () => {
+    // Prepare
+    const watch = new GtidCommentWatch();
+
+    // Act
+    watch.write(Buffer.from("INSERT INTO t VALUES (1,'gtid_slave_pos'),(2,'gtid_slave_pos=');\n"));
+    watch.write(Buffer.from('-- Dump completed\n'));
+
+    // Assess
+    expect(watch.gtid).toBeUndefined();
+  });
 });
 
 describe('MySQL/MariaDB dump flags', () => {
