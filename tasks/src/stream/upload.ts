@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { streamCollector } from './collect';
 import { partSizeFor, queueSizeFor, type UploadResult } from './parts';
 
 export interface UploadArgs {
@@ -27,6 +28,7 @@ export async function uploadStream(args: UploadArgs): Promise<UploadResult> {
     queueSize: queueSizeFor(partSize),
     leavePartsOnError: false,
   });
+  upload.on('httpUploadProgress', () => streamCollector.partDone());
   try {
     await upload.done();
   } catch (error) {
