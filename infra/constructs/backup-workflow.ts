@@ -15,7 +15,7 @@ import { retryRunTaskCapacity } from './retries';
 import { grantRunTasks, preparedTaskState } from './run-task-grants';
 import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
-import { type IVault, VAULT_ACCESS, VAULT_PATHS } from './vault';
+import { type IVault, replicaEnvironment, VAULT_ACCESS, VAULT_PATHS } from './vault';
 
 /** What the workflow needs of one database's dump task (built by the DumpTask construct). */
 export interface DumpTaskRef {
@@ -130,11 +130,7 @@ export class BackupWorkflow extends Construct {
     const replicate = fn('backup/replicate', 'server-side copy to the replica vault, checksum compared', {
       timeout: Duration.minutes(15),
       memorySize: 512,
-      environment: {
-        [FUNCTION_ENV.replicaBucket]: props.replicaVault.bucketName,
-        [FUNCTION_ENV.replicaRegion]: props.replicaVault.region,
-        [FUNCTION_ENV.replicaKmsKey]: props.replicaKmsKey,
-      },
+      environment: replicaEnvironment(props.replicaVault, props.replicaKmsKey),
     });
     const retain = fn('backup/retain', 'GFS prune, Object Lock and tiering in both vaults', {
       timeout: Duration.minutes(10),

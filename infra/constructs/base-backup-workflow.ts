@@ -14,7 +14,7 @@ import { retryRunTaskCapacity } from './retries';
 import { grantRunTasks, preparedTaskState } from './run-task-grants';
 import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
-import { grantReplicationUnder, type IVault, VAULT_ACCESS } from './vault';
+import { grantReplicationUnder, type IVault, replicaEnvironment, VAULT_ACCESS } from './vault';
 
 export interface BaseBackupWorkflowProps {
   readonly plan: Plan;
@@ -100,11 +100,7 @@ export class BaseBackupWorkflow extends Construct {
       replicate: fn('Replicate', 'backup/base-replicate', 'server-side copy of a verified base to the replica vault', {
         timeout: Duration.minutes(15),
         memorySize: 512,
-        environment: {
-          [FUNCTION_ENV.replicaBucket]: props.replicaVault.bucketName,
-          [FUNCTION_ENV.replicaRegion]: props.replicaVault.region,
-          [FUNCTION_ENV.replicaKmsKey]: props.replicaKmsKey,
-        },
+        environment: replicaEnvironment(props.replicaVault, props.replicaKmsKey),
       }),
       retain: fn('Retain', 'backup/base-retain', 'bases and WAL segments of the window, in both vaults', {
         timeout: Duration.minutes(10),

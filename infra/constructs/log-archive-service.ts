@@ -10,7 +10,7 @@ import type { Plan } from '../../contracts/plan';
 import { logsPrefix } from '../../contracts/vault';
 import { AppFunction } from './app-function';
 import { ValidationError } from './validation-error';
-import { grantReplicationUnder, type IVault } from './vault';
+import { grantReplicationUnder, type IVault, replicaEnvironment } from './vault';
 
 export interface LogArchiveServiceProps {
   readonly plan: Plan;
@@ -96,9 +96,7 @@ export class LogArchiveService extends Construct {
       memorySize: 512,
       environment: {
         [FUNCTION_ENV.vaultBucket]: props.vault.bucketName,
-        [FUNCTION_ENV.replicaBucket]: props.replicaVault.bucketName,
-        [FUNCTION_ENV.replicaRegion]: props.replicaVault.region,
-        [FUNCTION_ENV.replicaKmsKey]: props.replicaKmsKey,
+        ...replicaEnvironment(props.replicaVault, props.replicaKmsKey),
       },
       deadLetterQueue: props.deadLetterQueue,
       // One copy per database and minute; a copy still running when the next starts would only repeat its work.

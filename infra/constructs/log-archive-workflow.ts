@@ -13,7 +13,7 @@ import { retryRunTaskCapacity } from './retries';
 import { grantRunTasks, preparedTaskState } from './run-task-grants';
 import { strongboxStateMachine } from './state-machine';
 import { ValidationError } from './validation-error';
-import { grantReplicationUnder, type IVault } from './vault';
+import { grantReplicationUnder, type IVault, replicaEnvironment } from './vault';
 
 export interface LogArchiveWorkflowProps {
   readonly plan: Plan;
@@ -89,9 +89,7 @@ export class LogArchiveWorkflow extends Construct {
       memorySize: 512,
       environment: {
         [FUNCTION_ENV.vaultBucket]: props.vault.bucketName,
-        [FUNCTION_ENV.replicaBucket]: props.replicaVault.bucketName,
-        [FUNCTION_ENV.replicaRegion]: props.replicaVault.region,
-        [FUNCTION_ENV.replicaKmsKey]: props.replicaKmsKey,
+        ...replicaEnvironment(props.replicaVault, props.replicaKmsKey),
       },
     });
     // Per archiving database: read its segments in the primary, write (and remove a bad copy) in the replica.

@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
+import { FUNCTION_ENV } from '../../contracts/function-env';
 import { databasePrefix, keys, logsPrefix, mintBackupId, TIER_TAG as TIER_TAG_KEY } from '../../contracts/vault';
 import { basesPrefix } from '../../contracts/wal';
 import { acknowledgeRule, flattenReference } from './nag';
@@ -142,6 +143,15 @@ export function grantReplicationUnder(grantee: iam.IGrantable, vault: IVault, re
     listActions: ['s3:ListBucket'],
     key: 'encrypt',
   });
+}
+
+/** The environment every replica copier reads (beside grantReplicationUnder, which gives it the access). */
+export function replicaEnvironment(replicaVault: IVault, replicaKmsKey: string): Record<string, string> {
+  return {
+    [FUNCTION_ENV.replicaBucket]: replicaVault.bucketName,
+    [FUNCTION_ENV.replicaRegion]: replicaVault.region,
+    [FUNCTION_ENV.replicaKmsKey]: replicaKmsKey,
+  };
 }
 
 abstract class VaultBase extends Construct implements IVault {
