@@ -387,7 +387,14 @@ async function extractTar(tar: string | Readable, directory: string): Promise<vo
 
 /** The last FATAL or PANIC line of the server's output: PostgreSQL's own reason for giving up. */
 function fatalReason(message: string): string | undefined {
-  const lines = message.split('\n').filter((line) => /\b(?:FATAL|PANIC):/.test(line));
+  // The readiness probe's own refused connections are logged as FATAL too, and one may land after the cause.
+  const lines = message
+    .split('\n')
+    .filter(
+      (line) =>
+        /\b(?:FATAL|PANIC):/.test(line) &&
+        !/the database system is (?:in recovery mode|starting up|shutting down|not yet accepting connections)/.test(line),
+    );
   return lines.at(-1)?.replace(/^.*?\b(FATAL|PANIC):\s*/, '');
 }
 
