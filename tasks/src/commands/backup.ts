@@ -299,7 +299,6 @@ export async function storeStream(args: StreamStoreArgs): Promise<Omit<Stored, '
           key: args.key,
           body: meter,
           expectedBytes: args.expectedBytes,
-          bytes: () => meter.bytes,
         });
   return { ...upload, firstByteMs: meter.firstByteMs, bytes: meter.bytes, sha256: meter.sha256() };
 }

@@ -24,23 +24,6 @@ export class StreamCollector {
     private readonly every = STREAM_COLLECT_BYTES,
   ) {}
 
-  /**
-   * A full collection, once per uploaded part (uploadStream): an 8 MiB part buffer outlives two scavenges while it
-   * is in flight, so its wrapper is promoted, and the spent buffer then waits for a mark-compact that external
-   * memory triggers late. The same 1 GB PostgreSQL backup to s3rver, alternated on an idle machine, peaked at
-   * 128-144 MB without this (median 143, 5 runs) and 120.5-128 MB with it (median 120.6); a collection of the
-   * task's small heap is a few ms, ~35 per GB of dump. Under load it is not always enough (one run of 142 MB).
-   */
-  public partDone(): void {
-    if (this.collect) {
-      this.majors++;
-      this.collect({ type: 'major' });
-    }
-  }
-
-  /** Full collections run so far. */
-  public majors = 0;
-
   /** Counts bytes that passed through Node; scavenges once `every` bytes passed since the last one. */
   public passed(bytes: number): void {
     this.since += bytes;

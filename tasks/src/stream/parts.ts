@@ -7,11 +7,11 @@ export const MIN_PART_SIZE = 8 * MIB;
 export const MAX_PART_SIZE = 5 * 1024 * MIB;
 export const MAX_PARTS = 10_000;
 /**
- * Bytes of parts in flight at once; the upload's share of the task's bounded memory. lib-storage holds one
- * more part while it fills and briefly a copy of it, so a backup's part buffers peak near budget + 2 parts:
- * ~48 MiB at 8 MiB parts (databases up to ~55 GB), 64 MiB at 16 MiB parts (~110 GB); beyond that a single
- * part in flight, and the memory, grow with the database. Lowering part sizes instead would lower the
- * largest object the task can upload (partSizeFor keeps 5 TB).
+ * Bytes of parts in flight at once; the upload's share of the task's bounded memory. uploadStream holds one
+ * more part while it fills, in a pool of part buffers that are reused, so a backup's part buffers are at most
+ * budget + 1 part: 40 MiB at 8 MiB parts (databases up to ~55 GB), 48 MiB at 16 MiB parts (~110 GB); beyond
+ * that a single part in flight, and the memory, grow with the database. Lowering part sizes instead would
+ * lower the largest object the task can upload (partSizeFor keeps 5 TB).
  */
 export const PART_MEMORY_BUDGET = 32 * MIB;
 

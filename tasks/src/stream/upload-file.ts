@@ -32,7 +32,6 @@ export async function uploadCompressedFile(args: FileUpload): Promise<{ bytes: n
     key: args.key,
     body: meter,
     expectedBytes: args.expectedBytes,
-    bytes: () => meter.bytes,
   });
   const sizes = parseZstdSummary(zstd.stderr.toString());
   return { bytes: meter.bytes, sha256: meter.sha256(), uncompressedBytes: sizes?.uncompressedBytes ?? 0 };

@@ -391,7 +391,7 @@ describe('dump task entrypoint with PostgreSQL', () => {
       // The S3 client is needed for the upload, which begins once pg_dump and zstd run: not earlier.
       const dump = loaded.spawns.find((spawn) => spawn.command === 'pg_dump' && spawn.args.some((arg) => arg.startsWith('--snapshot=')));
       expect(dump?.sdkLoaded).toBe(false);
-      expect(loadedAny(/\/node_modules\/@aws-sdk\/lib-storage\//).length).toBeGreaterThan(0);
+      expect(loadedAny(/\/node_modules\/@aws-sdk\/client-s3\//).length).toBeGreaterThan(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -35,31 +35,13 @@ describe('StreamCollector', () => {
     expect(calls).toHaveLength(2);
   });
 
-  it('runs a full collection for each uploaded part, apart from the byte cadence', () => {
-    // Prepare
-    const { calls, gc } = recorder();
-    const collector = new StreamCollector(gc, 1000);
-
-    // Act
-    collector.passed(999);
-    collector.partDone();
-    collector.partDone();
-
-    // Assess
-    expect(calls).toEqual([{ type: 'major' }, { type: 'major' }]);
-    expect(collector.majors).toBe(2);
-    expect(collector.collections).toBe(0);
-  });
-
   it('does nothing where node does not expose gc (tsx, the tests)', () => {
     // Prepare
     const collector = new StreamCollector(undefined, 10);
     // Act
     collector.passed(1_000_000);
-    collector.partDone();
     // Assess
     expect(collector.collections).toBe(0);
-    expect(collector.majors).toBe(0);
   });
 
   it('uses the gc that node exposes by default', () => {
