@@ -346,6 +346,36 @@ describe('dump task entrypoint with PostgreSQL', () => {
     expect(failure.stderrTail).toContain('permission denied for table payroll');
   });
 
+  it('fails the backup when pg_dumpall fails beside pg_dump: no manifest, failure.json, no upload left open', async () => {
+    // Prepare: the roles are dumped alongside the data; this pg_dumpall fails while pg_dump still streams
+    const id = 'orders-20260102T050607Z-full';
+    const bin = mkdtempSync(join(tmpdir(), 'strongbox-fake-bin-'));
+    writeFileSync(
+      join(bin, 'pg_dumpall'),
+      '#!/bin/sh\nsleep 0.3\necho "pg_dumpall: error: permission denied for table pg_authid" >&2\nexit 1\n',
+      {
+        mode: 0o755,
+      },
+    );
+    // Act
+    const out = await runTask(
+      env({ STRONGBOX_COMMAND: 'backup', STRONGBOX_DB_NAME: 'big', STRONGBOX_BACKUP_ID: id, PATH: `${bin}:${process.env.PATH}` }),
+    );
+    rmSync(bin, { recursive: true, force: true });
+    // Assess
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain('permission denied for table pg_authid');
+    expect(await objectExists(keys.manifest(id))).toBe(false);
+    const failure = FailureRecordSchema.parse(
+      JSON.parse(
+        await (await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: keys.failure(id) }))).Body!.transformToString(),
+      ),
+    );
+    expect(failure.message).toContain('pg_dumpall');
+    const listed = await localS3Client(proxy.endpoint).send(new ListMultipartUploadsCommand({ Bucket: 'vault' }));
+    expect(listed.Uploads ?? []).toEqual([]);
+  });
+
   it('fails clearly on a wrong password without printing it', async () => {
     // Prepare
     const wrong = 'Wr0ng-Passw0rd-7d41';
