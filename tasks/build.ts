@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { build, type Plugin } from 'esbuild';
@@ -74,6 +74,28 @@ export const namedCjsExports: Plugin = {
   },
 };
 
+/**
+ * pg asks at load time whether it runs in Cloudflare Workers. Where `navigator` is undefined (Node 20) it
+ * constructs a fetch `Response` to find out, which loads undici: ~50 ms of every PostgreSQL task's start, before
+ * pg_dump can start (node 20 here: `require('pg')` 56-83 ms, `new Response(null)` alone 45-52 ms). The task
+ * runs only on Node, so the bundle answers no. The build fails if pg's probe changes, rather than keeping a
+ * patch that no longer applies.
+ */
+export const PG_RUNTIME_PROBE = 'function isCloudflareRuntime() {';
+
+export const nodeOnlyPg: Plugin = {
+  name: 'node-only-pg',
+  setup(on) {
+    on.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes(PG_RUNTIME_PROBE)) {
+        throw new Error(`${args.path} no longer defines isCloudflareRuntime(); update nodeOnlyPg in tasks/build.ts`);
+      }
+      return { contents: source.replace(PG_RUNTIME_PROBE, `${PG_RUNTIME_PROBE}\n  return false;`), loader: 'js' };
+    });
+  },
+};
+
 /** Bundles tasks/src/entry.ts into `outdir` (emptied first); returns the entry file's path. */
 export async function buildTask(outdir: string): Promise<string> {
   rmSync(outdir, { recursive: true, force: true });
@@ -90,7 +112,7 @@ export async function buildTask(outdir: string): Promise<string> {
     banner: {
       js: "import { createRequire as __strongboxRequire } from 'node:module'; const require = __strongboxRequire(import.meta.url);",
     },
-    plugins: [namedCjsExports],
+    plugins: [namedCjsExports, nodeOnlyPg],
     logLevel: 'error',
   });
   return join(outdir, TASK_ENTRY_FILE);

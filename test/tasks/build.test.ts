@@ -66,6 +66,16 @@ describe('the task bundle (tasks/build.ts)', () => {
     expect(readFileSync(entry, 'utf8')).not.toContain('mysql2');
   });
 
+  it("answers pg's Cloudflare probe in the bundle, so loading pg does not load undici on Node 20", () => {
+    // Prepare, Act
+    const chunks = readdirSync(out)
+      .map((file) => readFileSync(join(out, file), 'utf8'))
+      .filter((text) => text.includes('function isCloudflareRuntime()'));
+    // Assess
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]).toMatch(/function isCloudflareRuntime\(\) \{\s*return false;/);
+  });
+
   it('runs a PostgreSQL backup as the image runs it: node, the flags, the allocator setting, the bundle', () => {
     // Prepare
     const env = {
