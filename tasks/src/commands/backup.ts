@@ -297,6 +297,8 @@ export async function storeStream(args: StreamStoreArgs): Promise<Omit<Stored, '
   const { settings, deps } = args;
   const meter = new HashMeter(args.done, args.tap);
   args.started?.(meter);
+  // Piped before anything yields: Node resumes, and so discards, the stdout of a child that exits while nothing
+  // reads it (a small roles dump ended while the S3 client was still being created, and was stored empty).
   args.source.pipe(meter);
   args.source.once('error', (error) => meter.destroy(error));
   const upload: UploadResult =

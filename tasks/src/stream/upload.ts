@@ -42,11 +42,17 @@ export class PartLimitExceededError extends Error {
  * Any failure (the body's included) waits for the parts in flight and aborts the multipart upload, so no
  * incomplete upload is left to bill storage, and nothing is completed.
  */
-export async function uploadStream(args: UploadArgs): Promise<UploadResult> {
+export function uploadStream(args: UploadArgs): Promise<UploadResult> {
   const partSize = partSizeFor(args.expectedBytes);
   const queueSize = queueSizeFor(partSize);
   const { client, bucket, key } = args;
-  const checksum = (await client.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED' ? ChecksumAlgorithm.CRC32 : undefined;
+  // Not awaited here: the body's listeners are attached before anything yields, or an error the body emitted
+  // meanwhile would find no listener.
+  const checksum = Promise.resolve(client.config.requestChecksumCalculation()).then((mode) =>
+    mode === 'WHEN_SUPPORTED' ? ChecksumAlgorithm.CRC32 : undefined,
+  );
+  // Its failure surfaces in the first request that awaits it.
+  checksum.catch(() => undefined);
 
   const free: Buffer[] = [];
   let allocated = 0;
@@ -71,8 +77,12 @@ export async function uploadStream(args: UploadArgs): Promise<UploadResult> {
   let waiting: Buffer | undefined;
 
   const createUpload = () => {
-    uploadId ??= client
-      .send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: 'application/zstd', ChecksumAlgorithm: checksum }))
+    uploadId ??= checksum
+      .then((algorithm) =>
+        client.send(
+          new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: 'application/zstd', ChecksumAlgorithm: algorithm }),
+        ),
+      )
       .then((created) => {
         if (!created.UploadId) {
           throw new Error(`${key}: CreateMultipartUpload returned no UploadId`);
@@ -116,7 +126,7 @@ export async function uploadStream(args: UploadArgs): Promise<UploadResult> {
       while (ready.length > 0 && inFlight.size < queueSize && failure === undefined) {
         const { buffer, length, number } = ready.shift() as (typeof ready)[number];
         const sent = createUpload()
-          .then((id) =>
+          .then(async (id) =>
             client.send(
               new UploadPartCommand({
                 Bucket: bucket,
@@ -124,7 +134,7 @@ export async function uploadStream(args: UploadArgs): Promise<UploadResult> {
                 UploadId: id,
                 PartNumber: number,
                 Body: buffer.subarray(0, length),
-                ChecksumAlgorithm: checksum,
+                ChecksumAlgorithm: await checksum,
               }),
             ),
           )
@@ -194,7 +204,13 @@ export async function uploadStream(args: UploadArgs): Promise<UploadResult> {
         // Everything fits one part: a single PutObject, as lib-storage did.
         const body = current ? current.subarray(0, filled) : Buffer.alloc(0);
         await client.send(
-          new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: 'application/zstd', ChecksumAlgorithm: checksum }),
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: body,
+            ContentType: 'application/zstd',
+            ChecksumAlgorithm: await checksum,
+          }),
         );
         return { parts: 1, partSizeBytes: partSize };
       }
