@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -270,3 +272,46 @@ export async function buildMariadb(server: EngineServer, megabytes: number): Pro
 
 /** The 1.1 GB PostgreSQL dataset both the dump and the drill section measure. */
 export const LARGE_PG = { database: 'large', megabytes: 1100 } as const;
+
+/**
+ * A loopback proxy in front of `target` that holds each UploadPart request for `delayMs` before forwarding it: a
+ * slow S3 keeps every part buffer of the upload in use, which is the task's worst case for memory.
+ */
+export async function startSlowPartsProxy(
+  target: string,
+  delayMs: number,
+): Promise<{ endpoint: string; maxInFlight: () => number; stop: () => Promise<void> }> {
+  const upstream = new URL(target);
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const server = createServer((req, res) => {
+    const isPart = req.method === 'PUT' && new URL(req.url ?? '/', 'http://proxy').searchParams.has('partNumber');
+    const forward = () => {
+      const out = request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+          answer.once('end', () => {
+            if (isPart) inFlight--;
+          });
+        },
+      );
+      out.once('error', (error) => res.writeHead(502).end(error.message));
+      req.pipe(out);
+    };
+    if (isPart) {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      setTimeout(forward, delayMs);
+    } else {
+      forward();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    maxInFlight: () => maxInFlight,
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
