@@ -301,16 +301,24 @@ export async function storeStream(args: StreamStoreArgs): Promise<Omit<Stored, '
   // reads it (a small roles dump ended while the S3 client was still being created, and was stored empty).
   args.source.pipe(meter);
   args.source.once('error', (error) => meter.destroy(error));
-  const upload: UploadResult =
-    settings.sink === 'null'
-      ? await discardStream(meter, args.expectedBytes)
-      : await (await import('../stream/upload')).uploadStream({
-          client: await deps.s3(),
-          bucket: settings.env.STRONGBOX_VAULT_BUCKET,
-          key: args.key,
-          body: meter,
-          expectedBytes: args.expectedBytes,
-        });
+  let upload: UploadResult;
+  if (settings.sink === 'null') {
+    upload = await discardStream(meter, args.expectedBytes);
+  } else {
+    // The upload attaches its listeners only once the client exists. A small producer can fail before that (a
+    // pg_dumpall refused at once while the first S3 client was still being created), and its error was an
+    // unhandled 'error' event that killed the task before failure.json was written.
+    const early = new Promise<never>((_resolve, reject) => meter.once('error', reject));
+    early.catch(() => undefined);
+    const [{ uploadStream }, client] = await Promise.race([early, Promise.all([import('../stream/upload'), deps.s3()])]);
+    upload = await uploadStream({
+      client,
+      bucket: settings.env.STRONGBOX_VAULT_BUCKET,
+      key: args.key,
+      body: meter,
+      expectedBytes: args.expectedBytes,
+    });
+  }
   return { ...upload, firstByteMs: meter.firstByteMs, bytes: meter.bytes, sha256: meter.sha256() };
 }
 

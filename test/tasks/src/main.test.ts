@@ -366,6 +366,7 @@ describe('dump task entrypoint with PostgreSQL', () => {
     expect(out.code).toBe(1);
     expect(out.stderr).toContain('permission denied for table pg_authid');
     expect(await objectExists(keys.manifest(id))).toBe(false);
+    expect(await objectExists(keys.failure(id)), out.stderr).toBe(true);
     const failure = FailureRecordSchema.parse(
       JSON.parse(
         await (await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: keys.failure(id) }))).Body!.transformToString(),
