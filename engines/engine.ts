@@ -16,12 +16,13 @@ export interface DumpSession {
   readonly tool: { readonly name: string; readonly version: string; readonly args: readonly string[] };
   /**
    * The uncompressed dump. `tool` is a child process whose stdout zstd takes over as its stdin fd, unless
-   * `observe` is set: then the stdout passes through Node into zstd and each chunk is handed to `observe` first,
-   * before done() resolves (MySQL counts its rows so). `stream` is produced in Node (Redis logical mode) and
-   * piped into zstd.
+   * `stdout` is set: then the tool writes elsewhere, and `stdout` is the read end of a pipe that carries its
+   * output on, after the engine looked at it (MySQL counts its rows in a worker thread so). zstd takes that fd
+   * over, and the backup closes its own copy once zstd is spawned. `stream` is produced in Node (Redis logical
+   * mode) and piped into zstd.
    */
   readonly output:
-    | { readonly kind: 'tool'; readonly process: RunningTool; readonly observe?: (chunk: Buffer) => void }
+    | { readonly kind: 'tool'; readonly process: RunningTool; readonly stdout?: number }
     | { readonly kind: 'stream'; readonly stream: Readable };
   readonly inventory: Inventory;
   readonly position?: LogPosition;

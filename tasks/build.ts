@@ -96,11 +96,19 @@ export const nodeOnlyPg: Plugin = {
   },
 };
 
+/**
+ * The engines' worker threads, each a file of its own beside main.mjs, named as its WorkerScript says
+ * (engines/worker-thread.ts): a worker loads only what it runs.
+ */
+export const WORKER_ENTRIES: Readonly<Record<string, string>> = {
+  'mysql-dump-worker': join(REPOSITORY_ROOT, 'engines', 'mysql', 'dump-worker.ts'),
+};
+
 /** Bundles tasks/src/entry.ts into `outdir` (emptied first); returns the entry file's path. */
 export async function buildTask(outdir: string): Promise<string> {
   rmSync(outdir, { recursive: true, force: true });
   await build({
-    entryPoints: { main: join(REPOSITORY_ROOT, 'tasks', 'src', 'entry.ts') },
+    entryPoints: { main: join(REPOSITORY_ROOT, 'tasks', 'src', 'entry.ts'), ...WORKER_ENTRIES },
     bundle: true,
     platform: 'node',
     target: 'node20',

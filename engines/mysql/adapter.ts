@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type mysql from 'mysql2/promise';
 import type { Inventory, Manifest } from '../../contracts/vault';
+import { openBlockingPipe } from '../blocking-pipe';
 import { type Connection, requireUsername } from '../connection';
 import {
   type DrillContext,
@@ -16,9 +17,11 @@ import {
   TargetNotEmptyError,
 } from '../engine';
 import { objectsInTheWay } from '../objects-in-the-way';
-import { findTool, startTool, toolVersion } from '../tools';
+import { findTool, type RunningTool, startTool, toolVersion } from '../tools';
+import { startWorker } from '../worker-thread';
 import { connect, quote } from './connection';
-import { type DumpedTable, InsertCounter } from './insert-counter';
+import { DUMP_WORKER, type DumpWorkerData, type DumpWorkerResult } from './dump-worker';
+import { type DumpedTable, DumpParseError } from './insert-counter';
 import { mariadbSanityChecks } from './sanity';
 import { mariadbThrowaway } from './throwaway';
 
@@ -141,9 +144,9 @@ const STDBUF_LIBRARIES = ['/usr/libexec/coreutils/libstdbuf.so', '/usr/lib/coreu
 
 /**
  * The environment that makes the dump tool write its stdout in 64 KiB blocks, as `stdbuf -o64K` does: through
- * stdio it writes 4 KiB blocks (the st_blksize of a pipe), 125,000 writes for 500 MB, and Node, which passes the
- * dump on to zstd (see InsertCounter), read them as 27,000 chunks; 64 KiB blocks make that 8,000 (one read
- * each). 1 MiB blocks were slower: the tool then stalls on each write until Node and zstd took it all.
+ * stdio it writes 4 KiB blocks (the st_blksize of a pipe), 125,000 writes for 500 MB, each a read for the
+ * counting worker that passes the dump on to zstd (dump-worker.ts); 64 KiB blocks, a pipe's capacity, make that
+ * 8,000. 1 MiB blocks were slower: the tool then stalls on each write until the copy and zstd took it all.
  * Without coreutils' library the tool runs as it is.
  */
 export function largeStdoutBlocks(libraries: readonly string[] = STDBUF_LIBRARIES): Record<string, string> {
@@ -166,78 +169,6 @@ export function positionFromDumpHead(head: string): LogPosition | undefined {
     ...(coordinates ? { binlogFile: coordinates[1], binlogPosition: Number(coordinates[2]) } : {}),
     ...(gtid?.[1] ? { gtid: gtid[1] } : {}),
   };
-}
-
-const GTID_COMMENT = Buffer.from("gtid_slave_pos='", 'latin1');
-/** A GTID list longer than this is not the comment's (a row that happens to hold the words, unterminated). */
-const GTID_VALUE_LIMIT = 64 * 1024;
-
-/**
- * Finds MariaDB's `gtid_slave_pos='...'` comment wherever the dump prints it: `--master-data --gtid` writes the
- * binlog coordinates at the top but the GTID position "later in the file", past the head read for the
- * coordinates once a dump is more than a few MB. Scans only until found, in the chunks' bytes: decoding every
- * 64 KiB chunk to a string cost a MariaDB backup that never prints the comment (no binlog) ~500 MB of short-lived
- * strings on the V8 heap, 15-30 MB of its peak RSS.
- */
-export class GtidCommentWatch {
-  /** While searching: the stream's last bytes before this chunk, where a comment cut by the boundary begins. */
-  private tail = Buffer.alloc(0);
-  /** Once the comment's start is seen: its value so far, until the closing quote. */
-  private value: Buffer[] | undefined;
-  private valueBytes = 0;
-  private found: string | undefined;
-
-  public write(chunk: Buffer): void {
-    if (this.found !== undefined) {
-      return;
-    }
-    if (this.value) {
-      this.collect(chunk, 0);
-      return;
-    }
-    if (this.tail.length > 0) {
-      const joined = Buffer.concat([this.tail, chunk.subarray(0, GTID_COMMENT.length - 1)]);
-      const at = joined.indexOf(GTID_COMMENT);
-      if (at !== -1) {
-        this.startValue(chunk, at + GTID_COMMENT.length - this.tail.length);
-        return;
-      }
-    }
-    const at = chunk.indexOf(GTID_COMMENT);
-    if (at !== -1) {
-      this.startValue(chunk, at + GTID_COMMENT.length);
-      return;
-    }
-    const keep = GTID_COMMENT.length - 1;
-    const recent = chunk.length >= keep ? chunk.subarray(chunk.length - keep) : Buffer.concat([this.tail, chunk]);
-    this.tail = Buffer.from(recent.subarray(Math.max(0, recent.length - keep)));
-  }
-
-  /** The GTID position, once seen. */
-  public get gtid(): string | undefined {
-    return this.found || undefined;
-  }
-
-  private startValue(chunk: Buffer, from: number): void {
-    this.value = [];
-    this.valueBytes = 0;
-    this.collect(chunk, from);
-  }
-
-  private collect(chunk: Buffer, from: number): void {
-    const value = this.value as Buffer[];
-    const end = chunk.indexOf(0x27, from);
-    const part = Buffer.from(chunk.subarray(from, end === -1 ? chunk.length : end));
-    value.push(part);
-    this.valueBytes += part.length;
-    if (end !== -1) {
-      this.found = Buffer.concat(value).toString('latin1');
-      this.value = undefined;
-    } else if (this.valueBytes > GTID_VALUE_LIMIT) {
-      this.value = undefined;
-      this.tail = Buffer.alloc(0);
-    }
-  }
 }
 
 async function userDatabases(conn: mysql.Connection): Promise<string[]> {
@@ -697,24 +628,42 @@ export const mysqlAdapter: EngineAdapter = {
         ...selection,
       ];
       const version = await versionAsked;
-      const process = startTool(tool, [`--defaults-extra-file=${options.path}`, ...shownArgs.slice(1)], { env: largeStdoutBlocks() });
+      // The counting worker boots (~0.1 s) while the tool connects: pipe A carries the tool's output to it, pipe
+      // B its copy on to zstd. Each fd has one owner: the tool's copy of A's write end is closed once it is spawned,
+      // the worker closes A's read end and B's write end when the copy ends, and the backup B's read end.
+      const fromTool = openBlockingPipe();
+      const toZstd = openBlockingPipe();
+      const worker = startWorker(DUMP_WORKER, {
+        role: 'mysql-dump',
+        input: fromTool.readFd,
+        output: toZstd.writeFd,
+        database: connection.database,
+      } satisfies DumpWorkerData);
+      worker.unref();
+      const counted = new Promise<DumpWorkerResult>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`mysql: the row-counting worker exited with code ${code} before it reported`)));
+      });
+      counted.catch(() => undefined);
+      let process: RunningTool;
+      try {
+        process = startTool(tool, [`--defaults-extra-file=${options.path}`, ...shownArgs.slice(1)], {
+          env: largeStdoutBlocks(),
+          stdout: fromTool.writeFd,
+        });
+      } finally {
+        closeSync(fromTool.writeFd);
+      }
       const file = options;
-      const counter = new InsertCounter(connection.database);
-      const gtidComment = new GtidCommentWatch();
       let inventory: Inventory | undefined;
+      let gtid: string | undefined;
       return {
         format: 'sql',
         serverVersion: info.version,
         tool: { name: tool, version, args: shownArgs },
-        // The dump passes through Node on its way to zstd, and every byte through the counter.
-        output: {
-          kind: 'tool',
-          process,
-          observe: (chunk) => {
-            counter.write(chunk);
-            gtidComment.write(chunk);
-          },
-        },
+        // Every byte passes the counter on its way to zstd (see dump-worker.ts).
+        output: { kind: 'tool', process, stdout: toZstd.readFd },
         // Read for the manifest, which is built only after done() resolved.
         get inventory(): Inventory {
           if (!inventory) {
@@ -727,18 +676,26 @@ export const mysqlAdapter: EngineAdapter = {
         // Called after done(): the stream has passed, so a GTID comment printed past the head has been seen.
         positionFromHead: (head) => {
           const position = positionFromDumpHead(head);
-          return position && !position.gtid && gtidComment.gtid ? { ...position, gtid: gtidComment.gtid } : position;
+          return position && !position.gtid && gtid ? { ...position, gtid } : position;
         },
         done: async () => {
-          // The tool's 'close' comes after its stdout ended, so the counter has seen every byte by then.
-          await process.succeeded();
-          if (counter.bytesRead === 0) {
-            throw new Error(`mysql: no byte of the ${tool} output reached the row counter; the backup path must pass it through observe`);
+          // The worker reports once the tool's output ended, so the counter has seen every byte by then.
+          const [result] = await Promise.all([counted, process.succeeded()]);
+          if (!result.ok) {
+            throw result.parse
+              ? new DumpParseError(result.message)
+              : new Error(`mysql: passing the ${tool} output to zstd failed: ${result.message}`);
           }
-          inventory = dumpInventory(counter.end(), views, connection.database);
+          if (result.bytes === 0) {
+            throw new Error(`mysql: ${tool} exited 0 but wrote nothing; a dump always begins with its header`);
+          }
+          gtid = result.gtid;
+          inventory = dumpInventory(result.tables, views, connection.database);
         },
         close: async () => {
           file.remove();
+          // A failed backup stopped the tool and zstd first, so a worker still copying sees its pipes end.
+          void worker.terminate();
         },
       };
     } catch (error) {

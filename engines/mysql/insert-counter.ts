@@ -93,6 +93,9 @@ for (let c = 0; c < 256; c++) {
 /** Longer than any identifier (64 characters of up to 4 bytes) or keyword; longer words are not names we need. */
 const MAX_NAME_BYTES = 512;
 
+/** What a statement-level line comment hands to `onComment` at most; the dump tools' own comments are far shorter. */
+export const MAX_COMMENT_BYTES = 64 * 1024;
+
 const INSERT_MODIFIERS = new Set(['LOW_PRIORITY', 'DELAYED', 'HIGH_PRIORITY', 'IGNORE', 'INTO']);
 
 interface Table {
@@ -127,8 +130,19 @@ export class InsertCounter {
   /** Next backslash and single quote at or after the scan position in the current chunk; -1: none, -2: not looked for. */
   private nextBackslash = -2;
   private nextQuote = -2;
+  /** The line comment being read, for onComment: its bytes so far (copies, at most MAX_COMMENT_BYTES). */
+  private comment: Buffer[] = [];
+  private commentBytes = 0;
 
-  public constructor(defaultDatabase?: string) {
+  /**
+   * `onComment` sees the text of every statement-level line comment (`-- ...` and `# ...`, without the marker and
+   * the newline), whole even when chunks cut it: the tools print facts there, such as MariaDB's GTID position,
+   * and only the lexer knows a comment from the same words inside row data.
+   */
+  public constructor(
+    defaultDatabase?: string,
+    private readonly onComment?: (text: Buffer) => void,
+  ) {
     this.database = defaultDatabase;
   }
 
@@ -169,6 +183,9 @@ export class InsertCounter {
       throw new DumpParseError(
         `the dump ended inside the INSERT statement of ${this.describe(this.target)} (${this.bytes} bytes read), so it is incomplete`,
       );
+    }
+    if (this.state === LINE_COMMENT) {
+      this.endComment();
     }
     if (this.state !== NORMAL && this.state !== LINE_COMMENT && this.state !== DASH && this.state !== SLASH) {
       throw new DumpParseError(
@@ -405,9 +422,13 @@ export class InsertCounter {
           break;
         case LINE_COMMENT: {
           const end = chunk.indexOf(NEWLINE, i);
+          if (this.onComment) {
+            this.addCommentBytes(chunk.subarray(i, end < 0 ? n : end));
+          }
           if (end < 0) {
             return n;
           }
+          this.endComment();
           this.state = NORMAL;
           i = end + 1;
           break;
@@ -459,6 +480,25 @@ export class InsertCounter {
       }
     }
     return n;
+  }
+
+  private addCommentBytes(bytes: Buffer): void {
+    const room = MAX_COMMENT_BYTES - this.commentBytes;
+    if (room > 0 && bytes.length > 0) {
+      // A copy: the chunk is the stream's, and is reused or freed once write() returns.
+      const kept = Buffer.from(bytes.subarray(0, room));
+      this.comment.push(kept);
+      this.commentBytes += kept.length;
+    }
+  }
+
+  private endComment(): void {
+    if (this.onComment) {
+      const text = this.comment.length === 1 ? this.comment[0] : Buffer.concat(this.comment);
+      this.comment = [];
+      this.commentBytes = 0;
+      this.onComment(text);
+    }
   }
 
   private addNameByte(c: number): void {

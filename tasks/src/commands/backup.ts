@@ -1,4 +1,5 @@
-import type { Readable, Writable } from 'node:stream';
+import { closeSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type FailureRecord, FailureRecordSchema, keys, type Manifest, ManifestSchema, mintBackupId } from '../../../contracts/vault';
@@ -43,8 +44,8 @@ export class BackupFailedError extends Error {
 const HEAD_BYTES = 1024 * 1024;
 
 /**
- * backup: tool stdout -> zstd (the tool's stdout fd is zstd's stdin, or through Node when the engine observes the
- * dump, as MySQL does to count its rows) -> SHA-256 in Node -> multipart upload.
+ * backup: tool stdout -> zstd (the tool's stdout fd is zstd's stdin, or a pipe from the engine's worker that
+ * looked at the dump, as MySQL does to count its rows) -> SHA-256 in Node -> multipart upload.
  * The hash meter does not end its stream until the tool and zstd have both exited 0, so a failed dump never
  * completes the upload; every failure aborts it, writes failure.json and no manifest. The manifest is
  * written last, after everything else succeeded.
@@ -226,7 +227,7 @@ export interface Stored extends UploadResult {
 }
 
 /**
- * producer stdout -> zstd (the producer's stdout fd is zstd's stdin unless it is observed) -> SHA-256 in Node -> multipart upload
+ * producer stdout -> zstd (the producer's stdout fd, or the engine's pipe after it, is zstd's stdin) -> SHA-256 in Node -> multipart upload
  * (or the null sink). The hash meter does not end its stream until the producer and zstd both exited 0, so a
  * failed producer never completes the upload.
  */
@@ -234,19 +235,22 @@ export async function storeCompressed(args: StoreArgs): Promise<Stored> {
   const { settings, deps } = args;
   const level = settings.env.STRONGBOX_COMPRESSION_LEVEL;
   let zstd: RunningTool;
-  if (args.output.kind === 'tool') {
+  if (args.output.kind === 'tool' && args.output.stdout !== undefined) {
+    const fd = args.output.stdout;
+    try {
+      zstd = startCompressor(level, fd);
+    } finally {
+      // zstd holds the pipe now; closing our copy lets the writer see EPIPE if zstd dies.
+      closeSync(fd);
+    }
+  } else if (args.output.kind === 'tool') {
     const stdout = args.output.process.child.stdout;
     if (!stdout) {
       throw new Error(`${args.name} has no stdout`);
     }
-    if (args.output.observe) {
-      zstd = startCompressor(level, 'pipe');
-      passThrough(stdout, zstd.child.stdin as Writable, args.output.observe);
-    } else {
-      zstd = startCompressor(level, stdout);
-      // zstd holds the pipe now; closing our copy lets the tool see EPIPE if zstd dies.
-      stdout.destroy();
-    }
+    zstd = startCompressor(level, stdout);
+    // zstd holds the pipe now; closing our copy lets the tool see EPIPE if zstd dies.
+    stdout.destroy();
   } else {
     zstd = startCompressor(level, 'pipe');
     const stdin = zstd.child.stdin;
@@ -320,36 +324,6 @@ export async function storeStream(args: StreamStoreArgs): Promise<Omit<Stored, '
     });
   }
   return { ...upload, firstByteMs: meter.firstByteMs, bytes: meter.bytes, sha256: meter.sha256() };
-}
-
-/**
- * What Node may hold for zstd while zstd is not scheduled (see passThrough). 1 MiB is 64 of the tool's writes,
- * enough to ride out zstd's waits for a core; 4 MiB added ~3 MB to a MariaDB backup's peak RSS (125.5 -> 122
- * MB with the 4 MiB collector cadence, to s3rver) and was no faster on a loaded machine (A/B, same run).
- */
-const PASS_THROUGH_QUEUE_BYTES = 1024 * 1024;
-
-/**
- * tool stdout -> observe -> zstd stdin. A third process in the pipe is one more that must be on a CPU for bytes
- * to move: on a busy 2-core task, stream backpressure at 16 KiB stalls the tool whenever zstd waits for a
- * core, so up to PASS_THROUGH_QUEUE_BYTES queue here instead. zstd's exit is the verdict: when it dies, the
- * tool's stdout is destroyed, so the tool sees EPIPE.
- */
-function passThrough(stdout: Readable, stdin: Writable, observe: (chunk: Buffer) => void): void {
-  const resume = () => stdout.resume();
-  stdout.on('data', (chunk: Buffer) => {
-    streamCollector.passed(chunk.length);
-    observe(chunk);
-    stdin.write(chunk);
-    if (stdin.writableLength > PASS_THROUGH_QUEUE_BYTES) {
-      stdout.pause();
-      stdin.once('drain', resume);
-    }
-  });
-  stdout.once('end', () => stdin.end());
-  // `on`, not `once`: chunks already read may still be written after zstd died, and each write then errors again.
-  stdin.on('error', () => stdout.destroy());
-  stdout.on('error', () => stdin.destroy());
 }
 
 async function describeFailure(

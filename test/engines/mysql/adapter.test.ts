@@ -12,7 +12,6 @@ import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
 import {
   DumpDefiners,
   dumpFlags,
-  GtidCommentWatch,
   largeStdoutBlocks,
   positionFromDumpHead,
   type ServerInfo,
@@ -60,55 +59,6 @@ const connect = (server: EngineServer) =>
   });
 const manifestIn = async (s3: LocalS3, backupId: string) =>
   (await getJson(s3.client(), 'vault', keys.manifest(backupId), ManifestSchema))!.value;
-
-describe("MariaDB's GTID comment, printed past the dump's head", () => {
-  it('finds gtid_slave_pos split across chunks, keeps the first, and reads nothing after it', () => {
-    // Prepare
-    const watch = new GtidCommentWatch();
-    const text = `INSERT INTO t VALUES (1,'gtid_slave_pos=\\'9-9-9\\'');\n-- SET GLOBAL gtid_slave_pos='0-1-42';\n`;
-    const at = text.indexOf("pos='0-1") + 3;
-
-    // Act
-    watch.write(Buffer.from(text.slice(0, at)));
-    const before = watch.gtid;
-    watch.write(Buffer.from(text.slice(at)));
-    watch.write(Buffer.from("-- SET GLOBAL gtid_slave_pos='7-7-7';\n"));
-
-    // Assess: an escaped quote inside row data is not the comment.
-    expect(before).toBeUndefined();
-    expect(watch.gtid).toBe('0-1-42');
-  });
-
-  it('reads a GTID list that the chunk boundary cuts, and finds the comment at any cut of the stream', () => {
-    // Prepare: a dump with the comment after 200 kB of rows, a three-domain GTID list
-    const rows = `INSERT INTO t VALUES ${Array.from({ length: 5000 }, (_, i) => `(${i},'row ${i}')`).join(',')};\n`;
-    const text = `${rows}-- SET GLOBAL gtid_slave_pos='0-1-42,1-2-7,2-3-99';\n${rows}`;
-    const bytes = Buffer.from(text, 'latin1');
-    for (const size of [1, 5, 15, 16, 17, 4096, 65_536, bytes.length]) {
-      const watch = new GtidCommentWatch();
-
-      // Act
-      for (let at = 0; at < bytes.length; at += size) {
-        watch.write(bytes.subarray(at, at + size));
-      }
-
-      // Assess
-      expect(watch.gtid).toBe('0-1-42,1-2-7,2-3-99');
-    }
-  });
-
-  it('finds nothing in a dump without the comment', () => {
-    // Prepare
-    const watch = new GtidCommentWatch();
-
-    // Act
-    watch.write(Buffer.from("INSERT INTO t VALUES (1,'gtid_slave_pos'),(2,'gtid_slave_pos=');\n"));
-    watch.write(Buffer.from('-- Dump completed\n'));
-
-    // Assess
-    expect(watch.gtid).toBeUndefined();
-  });
-});
 
 describe('MySQL/MariaDB dump flags', () => {
   it('uses --source-data and a commented GTID set on MySQL 8.4 with GTID mode', () => {

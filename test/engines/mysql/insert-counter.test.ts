@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type DumpedTable, DumpParseError, InsertCounter } from '../../../engines/mysql/insert-counter';
+import { type DumpedTable, DumpParseError, InsertCounter, MAX_COMMENT_BYTES } from '../../../engines/mysql/insert-counter';
 
 /** Feeds `dump` to a counter in the given pieces and returns what it counted. */
 function count(pieces: readonly Buffer[], database?: string): DumpedTable[] {
@@ -112,6 +112,46 @@ describe('InsertCounter', () => {
     expect(wrong, `split at byte ${wrong}`).toBe(-1);
     expect(threeWay.every((tables) => JSON.stringify(tables) === JSON.stringify(NASTY_COUNTS))).toBe(true);
     expect(bytes).toEqual(NASTY_COUNTS);
+  });
+
+  it('hands every statement-level line comment to onComment whole, at any split, and none from inside strings', () => {
+    // Prepare: both markers, a comment in a routine body, one at the very end without a newline, and words in data
+    const dump = Buffer.from(
+      "-- MariaDB dump 10.19\n#hash comment\nINSERT INTO `t` VALUES (1,'-- not a comment\n# nor this');\n" +
+        'DELIMITER ;;\nCREATE PROCEDURE p() BEGIN\n-- in a body\nSELECT 1; END ;;\nDELIMITER ;\n-- Dump completed',
+    );
+    const expected = ['MariaDB dump 10.19', 'hash comment', 'in a body', 'Dump completed'];
+    for (const size of [1, 2, 7, dump.length]) {
+      const comments: string[] = [];
+      const counter = new InsertCounter('shop', (text) => comments.push(text.toString('utf8')));
+
+      // Act
+      for (let at = 0; at < dump.length; at += size) {
+        counter.write(dump.subarray(at, at + size));
+      }
+      const tables = counter.end();
+
+      // Assess
+      expect(comments, `chunks of ${size}`).toEqual(expected);
+      expect(tables).toEqual([{ database: 'shop', name: 't', kind: 'table', rows: 1 }]);
+    }
+  });
+
+  it('keeps at most MAX_COMMENT_BYTES of a comment, and copies them out of the chunk', () => {
+    // Prepare
+    const long = Buffer.from(`-- ${'x'.repeat(MAX_COMMENT_BYTES + 100)}\n-- short\n`);
+    const comments: Buffer[] = [];
+    const counter = new InsertCounter(undefined, (text) => comments.push(text));
+
+    // Act
+    counter.write(long);
+    long.fill(0);
+    counter.end();
+
+    // Assess
+    expect(comments.map((text) => text.length)).toEqual([MAX_COMMENT_BYTES, 5]);
+    expect(comments[1].toString()).toBe('short');
+    expect(comments[0].every((byte) => byte === 0x78)).toBe(true);
   });
 
   it('names the tables of a single-database dump after its default database, and counts an empty one as 0', () => {
