@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type mysql from 'mysql2/promise';
 import type { Inventory, Manifest } from '../../contracts/vault';
-import { openBlockingPipe } from '../blocking-pipe';
 import { type Connection, requireUsername } from '../connection';
 import {
   type DrillContext,
@@ -18,9 +17,8 @@ import {
 } from '../engine';
 import { objectsInTheWay } from '../objects-in-the-way';
 import { findTool, type RunningTool, startTool, toolVersion } from '../tools';
-import { startWorker } from '../worker-thread';
 import { connect, quote } from './connection';
-import { DUMP_WORKER, type DumpWorkerData, type DumpWorkerResult } from './dump-worker';
+import { startCountingCopy } from './dump-worker';
 import { type DumpedTable, DumpParseError } from './insert-counter';
 import { mariadbSanityChecks } from './sanity';
 import { mariadbThrowaway } from './throwaway';
@@ -594,7 +592,15 @@ export const mysqlAdapter: EngineAdapter = {
   },
 
   async dump(connection): Promise<DumpSession> {
-    const conn = await connect(connection);
+    // The rows are counted on the way from the tool to zstd, in a worker thread (see dump-worker.ts).
+    const copy = startCountingCopy(connection.database);
+    let conn: mysql.Connection;
+    try {
+      conn = await connect(connection);
+    } catch (error) {
+      copy.abandon();
+      throw error;
+    }
     let options: { path: string; remove(): void } | undefined;
     try {
       const info = await serverInfo(conn);
@@ -628,32 +634,14 @@ export const mysqlAdapter: EngineAdapter = {
         ...selection,
       ];
       const version = await versionAsked;
-      // The counting worker boots (~0.1 s) while the tool connects: pipe A carries the tool's output to it, pipe
-      // B its copy on to zstd. Each fd has one owner: the tool's copy of A's write end is closed once it is spawned,
-      // the worker closes A's read end and B's write end when the copy ends, and the backup B's read end.
-      const fromTool = openBlockingPipe();
-      const toZstd = openBlockingPipe();
-      const worker = startWorker(DUMP_WORKER, {
-        role: 'mysql-dump',
-        input: fromTool.readFd,
-        output: toZstd.writeFd,
-        database: connection.database,
-      } satisfies DumpWorkerData);
-      worker.unref();
-      const counted = new Promise<DumpWorkerResult>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-        worker.once('exit', (code) => reject(new Error(`mysql: the row-counting worker exited with code ${code} before it reported`)));
-      });
-      counted.catch(() => undefined);
       let process: RunningTool;
       try {
         process = startTool(tool, [`--defaults-extra-file=${options.path}`, ...shownArgs.slice(1)], {
           env: largeStdoutBlocks(),
-          stdout: fromTool.writeFd,
+          stdout: copy.toolStdout,
         });
       } finally {
-        closeSync(fromTool.writeFd);
+        copy.closeToolStdout();
       }
       const file = options;
       let inventory: Inventory | undefined;
@@ -663,7 +651,7 @@ export const mysqlAdapter: EngineAdapter = {
         serverVersion: info.version,
         tool: { name: tool, version, args: shownArgs },
         // Every byte passes the counter on its way to zstd (see dump-worker.ts).
-        output: { kind: 'tool', process, stdout: toZstd.readFd },
+        output: { kind: 'tool', process, stdout: copy.takeZstdStdin() },
         // Read for the manifest, which is built only after done() resolved.
         get inventory(): Inventory {
           if (!inventory) {
@@ -680,7 +668,7 @@ export const mysqlAdapter: EngineAdapter = {
         },
         done: async () => {
           // The worker reports once the tool's output ended, so the counter has seen every byte by then.
-          const [result] = await Promise.all([counted, process.succeeded()]);
+          const [result] = await Promise.all([copy.result, process.succeeded()]);
           if (!result.ok) {
             throw result.parse
               ? new DumpParseError(result.message)
@@ -695,11 +683,12 @@ export const mysqlAdapter: EngineAdapter = {
         close: async () => {
           file.remove();
           // A failed backup stopped the tool and zstd first, so a worker still copying sees its pipes end.
-          void worker.terminate();
+          copy.stop();
         },
       };
     } catch (error) {
       options?.remove();
+      copy.abandon();
       await conn.end().catch(() => undefined);
       throw error;
     }

@@ -1,7 +1,8 @@
+import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { copyThrough } from '../blocking-pipe';
-import type { WorkerScript } from '../worker-thread';
+import { copyThrough, openBlockingPipes } from '../blocking-pipe';
+import { startWorker, type WorkerScript } from '../worker-thread';
 import { GtidCommentWatch } from './gtid-comment';
 import { type DumpedTable, DumpParseError, InsertCounter } from './insert-counter';
 
@@ -40,6 +41,70 @@ export function countThrough(data: DumpWorkerData): DumpWorkerResult {
     const message = error instanceof Error ? error.message : String(error);
     return { ok: false, parse: error instanceof DumpParseError, message, bytes: bytes || counter.bytesRead };
   }
+}
+
+/** The main thread's side of the copy: the fds for the tool and zstd, and the worker's report. */
+export interface CountingCopy {
+  /** For the tool's stdout. */
+  readonly toolStdout: number;
+  /** Closes this process's copy of toolStdout, once the tool holds it: its exit is then the copy's end. */
+  closeToolStdout(): void;
+  /** Hands zstd's stdin over: the taker closes it once zstd holds it. */
+  takeZstdStdin(): number;
+  /** The worker's report, once the tool's output ended; rejects if the worker died without one. */
+  readonly result: Promise<DumpWorkerResult>;
+  /** Closes the fds still held (a dump that failed before its tool started), so that the worker sees their end and exits. */
+  abandon(): void;
+  /** Stops a worker still running (after a failed backup stopped the tool and zstd). */
+  stop(): void;
+}
+
+/**
+ * Starts the worker before the tool exists: it boots (~0.1 s of one core) while the caller loads the driver and
+ * reads the catalog, instead of after the tool started, when the tool's first 64 KiB already waited for it.
+ */
+export function startCountingCopy(database: string | undefined): CountingCopy {
+  const [fromTool, toZstd] = openBlockingPipes(2);
+  const worker = startWorker(DUMP_WORKER, {
+    role: 'mysql-dump',
+    input: fromTool.readFd,
+    output: toZstd.writeFd,
+    database,
+  } satisfies DumpWorkerData);
+  // Never what keeps the task alive: the tool and zstd are, while the copy runs.
+  worker.unref();
+  const result = new Promise<DumpWorkerResult>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`mysql: the row-counting worker exited with code ${code} before it reported`)));
+  });
+  result.catch(() => undefined);
+  // Each fd is closed exactly once: a number closed twice may by then be another file's.
+  const held = new Set([fromTool.writeFd, toZstd.readFd]);
+  return {
+    toolStdout: fromTool.writeFd,
+    closeToolStdout: () => {
+      if (held.delete(fromTool.writeFd)) {
+        closeSync(fromTool.writeFd);
+      }
+    },
+    takeZstdStdin: () => {
+      if (!held.delete(toZstd.readFd)) {
+        throw new Error('mysql: the pipe to zstd was already handed over or closed');
+      }
+      return toZstd.readFd;
+    },
+    result,
+    abandon: () => {
+      for (const fd of held) {
+        closeSync(fd);
+      }
+      held.clear();
+    },
+    stop: () => {
+      void worker.terminate();
+    },
+  };
 }
 
 if (parentPort && (workerData as Partial<DumpWorkerData> | undefined)?.role === 'mysql-dump') {

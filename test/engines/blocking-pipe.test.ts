@@ -4,26 +4,29 @@ import { closeSync, fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { copyThrough, openBlockingPipe } from '../../engines/blocking-pipe';
+import { copyThrough, openBlockingPipes } from '../../engines/blocking-pipe';
 
 /** Resolves with a child's exit code once it has exited. */
 const exited = (child: ReturnType<typeof spawn>) => new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
 
-describe('openBlockingPipe', () => {
-  it('opens both ends of one FIFO at once, and leaves no path behind', () => {
+describe('openBlockingPipes', () => {
+  it('opens both ends of each FIFO at once, each pipe its own, and leaves no path behind', () => {
     // Prepare, Act
-    const pipe = openBlockingPipe();
+    const pipes = openBlockingPipes(2);
 
-    // Assess: a FIFO, and both ends the same kernel object
+    // Assess: FIFOs, both ends of one the same kernel object, the two pipes different ones
     try {
-      const read = fstatSync(pipe.readFd);
-      const write = fstatSync(pipe.writeFd);
-      expect(read.isFIFO()).toBe(true);
-      expect(read.ino).toBe(write.ino);
-      expect(read.nlink).toBe(0);
+      const [first, second] = pipes.map((pipe) => [fstatSync(pipe.readFd), fstatSync(pipe.writeFd)]);
+      expect(first[0].isFIFO()).toBe(true);
+      expect(first[0].ino).toBe(first[1].ino);
+      expect(second[0].ino).toBe(second[1].ino);
+      expect(first[0].ino).not.toBe(second[0].ino);
+      expect(first[0].nlink).toBe(0);
     } finally {
-      closeSync(pipe.readFd);
-      closeSync(pipe.writeFd);
+      for (const pipe of pipes) {
+        closeSync(pipe.readFd);
+        closeSync(pipe.writeFd);
+      }
     }
   });
 });
@@ -41,8 +44,7 @@ describe('copyThrough', () => {
     const target = join(directory, 'target');
     const data = randomBytes(3 * 1024 * 1024 + 17);
     writeFileSync(source, data);
-    const a = openBlockingPipe();
-    const b = openBlockingPipe();
+    const [a, b] = openBlockingPipes(2);
     const producer = spawn('cat', [source], { stdio: ['ignore', a.writeFd, 'inherit'] });
     closeSync(a.writeFd);
     const consumer = spawn('sh', ['-c', `cat > '${target}'`], { stdio: [b.readFd, 'ignore', 'inherit'] });
@@ -66,8 +68,7 @@ describe('copyThrough', () => {
 
   it("fails with EPIPE when the consumer dies, and closes the producer's pipe so that it fails too", async () => {
     // Prepare: an endless producer, a consumer that exits at once
-    const a = openBlockingPipe();
-    const b = openBlockingPipe();
+    const [a, b] = openBlockingPipes(2);
     const producer = spawn('sh', ['-c', 'cat /dev/zero; echo "producer: $?" >&2'], { stdio: ['ignore', a.writeFd, 'pipe'] });
     closeSync(a.writeFd);
     let stderr = '';

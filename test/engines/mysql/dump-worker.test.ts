@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openBlockingPipe } from '../../../engines/blocking-pipe';
-import { countThrough } from '../../../engines/mysql/dump-worker';
+import { openBlockingPipes } from '../../../engines/blocking-pipe';
+import { countThrough, startCountingCopy } from '../../../engines/mysql/dump-worker';
 
 const exited = (child: ReturnType<typeof spawn>) => new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
 
@@ -20,8 +20,7 @@ describe('countThrough (the MySQL dump worker)', () => {
     const source = join(directory, 'dump.sql');
     const target = join(directory, 'copy.sql');
     writeFileSync(source, dump);
-    const a = openBlockingPipe();
-    const b = openBlockingPipe();
+    const [a, b] = openBlockingPipes(2);
     const tool = exited(spawn('cat', [source], { stdio: ['ignore', a.writeFd, 'ignore'] }));
     closeSync(a.writeFd);
     const downstream = exited(spawn('sh', ['-c', `${consumer} > '${target}'`], { stdio: [b.readFd, 'ignore', 'ignore'] }));
@@ -78,5 +77,44 @@ describe('countThrough (the MySQL dump worker)', () => {
     // Assess
     expect(result).toMatchObject({ ok: false, parse: false });
     expect(result.ok === false && result.message).toMatch(/EPIPE/);
+  });
+});
+
+describe('startCountingCopy', () => {
+  it("counts a tool's output in the worker thread on its way to zstd", async () => {
+    // Prepare
+    const dump = 'CREATE TABLE `t` (id int);\nINSERT INTO `t` VALUES (1),(2),(3);\n';
+    const copy = startCountingCopy('shop');
+    const tool = spawn('printf', ['%s', dump], { stdio: ['ignore', copy.toolStdout, 'ignore'] });
+    copy.closeToolStdout();
+    const zstdStdin = copy.takeZstdStdin();
+    const zstd = spawn('zstd', ['-q', '-c'], { stdio: [zstdStdin, 'pipe', 'ignore'] });
+    closeSync(zstdStdin);
+    const compressed: Buffer[] = [];
+    zstd.stdout?.on('data', (chunk: Buffer) => compressed.push(chunk));
+
+    // Act
+    const [result] = await Promise.all([copy.result, exited(tool), exited(zstd)]);
+
+    // Assess
+    expect(result).toEqual({
+      ok: true,
+      bytes: dump.length,
+      gtid: undefined,
+      tables: [{ database: 'shop', name: 't', kind: 'table', rows: 3 }],
+    });
+    expect(execFileSync('zstd', ['-d', '-c'], { input: Buffer.concat(compressed) }).toString()).toBe(dump);
+    expect(() => copy.takeZstdStdin()).toThrow(/already handed over/);
+  });
+
+  it('lets the worker end when the dump fails before its tool started', async () => {
+    // Prepare
+    const copy = startCountingCopy(undefined);
+
+    // Act
+    copy.abandon();
+
+    // Assess: the worker saw the end of a pipe nobody wrote to, and reported
+    expect(await copy.result).toMatchObject({ ok: true, bytes: 0, tables: [] });
   });
 });
