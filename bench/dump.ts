@@ -133,6 +133,7 @@ async function main(): Promise<void> {
 
     Object.assign(figures, {
       pipeline_vs_raw: round(dump.raw.seconds / dump.ours.seconds),
+      pipeline_vs_raw_median: round(dump.medianRatio),
       s3_vs_naive: round(naive.seconds / ours.seconds),
       rss_mb_small: Number(small.result.peakRssMb),
       // The largest of the large database's backups (to s3rver as it is, and slowed) and its restore: the task's

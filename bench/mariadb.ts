@@ -70,6 +70,7 @@ async function main(): Promise<void> {
       `${JSON.stringify({
         mariadb_uncompressed_mb: round(Number(myS3.result.uncompressedBytes) / 1e6, 0),
         mariadb_pipeline_vs_raw: round(mariadb.raw.seconds / mariadb.ours.seconds),
+        mariadb_pipeline_vs_raw_median: round(mariadb.medianRatio),
         mariadb_seconds_raw: round(mariadb.raw.seconds),
         mariadb_seconds_null_sink: round(mariadb.ours.seconds),
         // Of those, the dump itself (tool start to last byte); the rest is the task's start-up and connecting.

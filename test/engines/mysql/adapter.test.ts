@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DrillRecordSchema, keys, ManifestSchema, mintBackupId } from '../../../contracts/vault';
+import { DrillRecordSchema, FailureRecordSchema, keys, ManifestSchema, mintBackupId } from '../../../contracts/vault';
 import { getJson, putJson } from '../../../contracts/vault-io';
 import { type EngineServer, startMariadb } from '../../../dev/servers/engines';
 import { type LocalS3, startS3rver } from '../../../dev/servers/s3rver';
@@ -495,6 +495,47 @@ describe('MariaDB views, DEFINER accounts and failed restores (task entrypoint)'
     expect(text.startsWith('/*M!999999')).toBe(true);
     expect(text).toContain('CREATE TABLE `items`');
     expect(text.trimEnd()).toMatch(/-- Dump completed on .+$/);
+  });
+
+  it('fails a backup whose zstd dies mid-dump: the copy and the tool stop, failure.json and no manifest', async () => {
+    // Prepare: a zstd that compresses nothing, reads 1 MB of the ~12 MB dump and fails (the decompressor is real)
+    const shims = mkdtempSync(join(tmpdir(), 'strongbox-shim-'));
+    const real = execFileSync('which', ['zstd']).toString().trim();
+    writeFileSync(
+      join(shims, 'zstd'),
+      `#!/bin/sh\ncase " $* " in *" -T0 "*) head -c 1000000 >/dev/null; echo "zstd: error 70 : Write error : No space left on device" >&2; exit 1;; esac\nexec ${real} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const backupId = mintBackupId('shop', 'full', new Date('2026-05-02T03:00:00Z'));
+
+    // Act
+    const run = await runTask(
+      env(source, {
+        STRONGBOX_COMMAND: 'backup',
+        STRONGBOX_DB_NAME: 'big',
+        STRONGBOX_BACKUP_ID: backupId,
+        PATH: `${shims}:${process.env.PATH}`,
+      }),
+    );
+    rmSync(shims, { recursive: true, force: true });
+
+    // Assess: the dump tool saw its pipe close (EPIPE) once the copy's write to zstd failed
+    expect(run.code, run.stderr).toBe(1);
+    const exists = (key: string) =>
+      s3
+        .client()
+        .send(new HeadObjectCommand({ Bucket: 'vault', Key: key }))
+        .then(() => true)
+        .catch(() => false);
+    expect(await exists(keys.manifest(backupId))).toBe(false);
+    const failure = FailureRecordSchema.parse(
+      JSON.parse(
+        await (await s3.client().send(new GetObjectCommand({ Bucket: 'vault', Key: keys.failure(backupId) }))).Body!.transformToString(),
+      ),
+    );
+    expect(failure.phase).toBe('dump');
+    expect(failure.message).toMatch(/mariadb-dump|zstd/);
+    expect(run.stderr).not.toMatch(/warning/i);
   });
 
   it('measures throughput over the dump, not over the secret read before it', async () => {
