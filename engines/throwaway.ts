@@ -92,6 +92,8 @@ async function waitFor(child: ChildProcess, what: string, probe: () => Promise<v
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
+  // 'exit' can come before the last of the output was read, and the server's reason for exiting is in that last part.
+  const drained = new Promise<void>((resolve) => child.once('close', () => resolve()));
   if (child.pid === undefined) {
     // A binary that is missing or not executable: spawn reports why as an event, and the server never starts.
     const [error] = (await once(child, 'error')) as [Error];
@@ -100,6 +102,7 @@ async function waitFor(child: ChildProcess, what: string, probe: () => Promise<v
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
+      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2000))]);
       throw new Error(`throwaway ${what} exited with code ${child.exitCode} before accepting connections:\n${output}`);
     }
     try {

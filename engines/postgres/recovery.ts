@@ -393,7 +393,7 @@ function fatalReason(message: string): string | undefined {
     .filter(
       (line) =>
         /\b(?:FATAL|PANIC):/.test(line) &&
-        !/the database system is (?:in recovery mode|starting up|shutting down|not yet accepting connections)/.test(line),
+        !/the database system is (?:in recovery mode|starting up|shutting down|not (?:yet )?accepting connections)/.test(line),
     );
   return lines.at(-1)?.replace(/^.*?\b(FATAL|PANIC):\s*/, '');
 }

@@ -68,6 +68,26 @@ describe('engine registry', () => {
     expect(readdirSync(tmpdir()).filter((name) => name.startsWith('strongbox-drill-redis-') && !before.has(name))).toEqual([]);
   });
 
+  it('keeps the output a server wrote after its exit, where its reason for exiting often is', async () => {
+    // Prepare: the shell exits at once; a child still holding its stderr writes the reason half a second later
+    const script = 'echo "FATAL:  the database system is starting up" >&2; (sleep 0.5; echo "FATAL:  the real reason" >&2) & exit 3';
+    const spec = {
+      ...redisThrowaway,
+      command: () => ({ command: '/bin/sh', args: ['-c', script] }),
+      probe: async () => {
+        throw new Error('not up');
+      },
+    };
+    // Act
+    const failure = await startThrowaway(spec).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    // Assess
+    expect(failure?.message).toMatch(/^throwaway redis-server exited with code 3 before accepting connections:\n/);
+    expect(failure?.message).toContain('FATAL:  the real reason');
+  });
+
   describe.each(drillable.map((adapter) => [adapter.drill.throwaway.engine, adapter] as const))(
     '%s, through its adapter only',
     (engine, adapter) => {
