@@ -38,8 +38,6 @@ export interface DumpSession {
    * pg_dump never carries), stored beside the dump through the same compression, checksum and upload.
    */
   readonly roles?: { readonly passwordsOmitted: boolean; start(): RunningTool };
-  /** Reads the log position from the dump's first bytes (MySQL writes it as a comment at the top). */
-  positionFromHead?(head: string): LogPosition | undefined;
   /** Resolves once the producer finished successfully; rejects with its error (ToolFailedError for tools). */
   done(): Promise<void>;
   /** Releases the snapshot and connections; called after success and after failure. */

@@ -645,7 +645,7 @@ export const mysqlAdapter: EngineAdapter = {
       }
       const file = options;
       let inventory: Inventory | undefined;
-      let gtid: string | undefined;
+      let position: LogPosition | undefined;
       return {
         format: 'sql',
         serverVersion: info.version,
@@ -661,10 +661,9 @@ export const mysqlAdapter: EngineAdapter = {
         },
         requires: { definers },
         expectedBytes: Number(sizes[0].size),
-        // Called after done(): the stream has passed, so a GTID comment printed past the head has been seen.
-        positionFromHead: (head) => {
-          const position = positionFromDumpHead(head);
-          return position && !position.gtid && gtid ? { ...position, gtid } : position;
+        // Read for the manifest, after done(): the whole stream has passed, so a GTID comment printed past the head has been seen.
+        get position(): LogPosition | undefined {
+          return position;
         },
         done: async () => {
           // The worker reports once the tool's output ended, so the counter has seen every byte by then.
@@ -677,7 +676,8 @@ export const mysqlAdapter: EngineAdapter = {
           if (result.bytes === 0) {
             throw new Error(`mysql: ${tool} exited 0 but wrote nothing; a dump always begins with its header`);
           }
-          gtid = result.gtid;
+          const coordinates = positionFromDumpHead(result.head);
+          position = coordinates && !coordinates.gtid && result.gtid ? { ...coordinates, gtid: result.gtid } : coordinates;
           inventory = dumpInventory(result.tables, views, connection.database);
         },
         close: async () => {

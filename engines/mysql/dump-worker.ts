@@ -18,9 +18,22 @@ export interface DumpWorkerData {
   readonly database: string | undefined;
 }
 
-/** The worker's one message: the counts and the GTID comment, or why the dump cannot be counted or copied. */
+/**
+ * Bytes of the dump's start kept for its header comments: the binlog coordinates (`CHANGE MASTER TO`) come
+ * before the first table. 256 KiB is what the side `zstd -d` this replaced kept of its decompressed head.
+ */
+export const HEAD_BYTES = 256 * 1024;
+
+/** The worker's one message: the counts, the head and the GTID comment, or why the dump cannot be counted or copied. */
 export type DumpWorkerResult =
-  | { readonly ok: true; readonly tables: DumpedTable[]; readonly gtid: string | undefined; readonly bytes: number }
+  | {
+      readonly ok: true;
+      readonly tables: DumpedTable[];
+      /** The dump's first HEAD_BYTES as text, for the log position (positionFromDumpHead). */
+      readonly head: string;
+      readonly gtid: string | undefined;
+      readonly bytes: number;
+    }
   | { readonly ok: false; readonly parse: boolean; readonly message: string; readonly bytes: number };
 
 /**
@@ -33,13 +46,23 @@ export type DumpWorkerResult =
 export function countThrough(data: DumpWorkerData): DumpWorkerResult {
   const gtid = new GtidCommentWatch();
   const counter = new InsertCounter(data.database, (text) => gtid.comment(text));
-  let bytes = 0;
+  const head: Buffer[] = [];
+  let headBytes = 0;
   try {
-    bytes = copyThrough(data.input, data.output, (chunk) => counter.write(chunk));
-    return { ok: true, tables: counter.end(), gtid: gtid.gtid, bytes };
+    copyThrough(data.input, data.output, (chunk) => {
+      if (headBytes < HEAD_BYTES) {
+        // Copied: copyThrough reuses its buffer for the next read.
+        const part = Buffer.from(chunk.subarray(0, HEAD_BYTES - headBytes));
+        head.push(part);
+        headBytes += part.length;
+      }
+      counter.write(chunk);
+    });
+    const tables = counter.end();
+    return { ok: true, tables, head: Buffer.concat(head).toString('utf8'), gtid: gtid.gtid, bytes: counter.bytesRead };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    return { ok: false, parse: error instanceof DumpParseError, message, bytes: bytes || counter.bytesRead };
+    return { ok: false, parse: error instanceof DumpParseError, message, bytes: counter.bytesRead };
   }
 }
 

@@ -4,13 +4,13 @@ import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type FailureRecord, FailureRecordSchema, keys, type Manifest, ManifestSchema, mintBackupId } from '../../../contracts/vault';
 import { type SecretReader, sourceConnection } from '../../../engines/connection';
-import type { DumpSession, LogPosition } from '../../../engines/engine';
+import type { DumpSession } from '../../../engines/engine';
 import { type RunningTool, ToolFailedError } from '../../../engines/tools';
 import { loadAdapter } from '../adapters';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { streamCollector } from '../stream/collect';
-import { parseZstdSummary, startCompressor, startDecompressor, zstdErrors } from '../stream/compress';
+import { parseZstdSummary, startCompressor, zstdErrors } from '../stream/compress';
 import { discardStream } from '../stream/discard';
 import { HashMeter } from '../stream/hash';
 import { peakRssMb } from '../stream/memory';
@@ -40,9 +40,6 @@ export class BackupFailedError extends Error {
   }
 }
 
-/** Bytes of compressed head fed to a side `zstd -d` to read the log position comment (MySQL). */
-const HEAD_BYTES = 1024 * 1024;
-
 /**
  * backup: tool stdout -> zstd (the tool's stdout fd is zstd's stdin, or a pipe from the engine's worker that
  * looked at the dump, as MySQL does to count its rows) -> SHA-256 in Node -> multipart upload.
@@ -71,7 +68,6 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
     const key = keys.artifact(backupId, current.format);
     logLine('info', 'backup started', { backupId, key, tool: current.tool.name, args: current.tool.args, sink: settings.sink });
 
-    const head = current.positionFromHead ? new HeadReader() : undefined;
     const storing = storeCompressed({
       settings,
       deps,
@@ -80,7 +76,6 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       name: current.tool.name,
       done: () => current.done(),
       expectedBytes: current.expectedBytes,
-      tap: head ? (chunk) => head.add(chunk) : undefined,
       started: (zstd, meter) => {
         compressors.push(zstd);
         progress = startProgress('backup', { intervalSeconds: env.STRONGBOX_PROGRESS_INTERVAL_SECONDS }, () => meter.bytes);
@@ -121,7 +116,7 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
 
     phase = 'manifest';
     const seconds = (finishedAt.getTime() - startedAt.getTime()) / 1000;
-    const position: LogPosition | undefined = current.position ?? (head ? current.positionFromHead?.(await head.text()) : undefined);
+    const position = current.position;
     const manifest: Manifest = ManifestSchema.parse({
       schemaVersion: 1,
       backupId,
@@ -213,7 +208,6 @@ export interface StoreArgs {
   /** Resolves once the producer succeeded; the upload completes only after it (and zstd) did. */
   readonly done: () => Promise<void>;
   readonly expectedBytes: number;
-  readonly tap?: (chunk: Buffer) => void;
   /** Called once zstd and the hash meter exist, so the caller can watch and, on failure, stop them. */
   readonly started: (zstd: RunningTool, meter: HashMeter) => void;
 }
@@ -273,7 +267,6 @@ export async function storeCompressed(args: StoreArgs): Promise<Stored> {
       await Promise.all([args.done(), compressor.succeeded()]);
     },
     expectedBytes: args.expectedBytes,
-    tap: args.tap,
     started: (meter) => args.started(compressor, meter),
   });
   const sizes = parseZstdSummary(compressor.stderr.toString());
@@ -289,7 +282,6 @@ export interface StreamStoreArgs {
   /** Resolves once the producers succeeded; the upload completes only after it did. */
   readonly done: () => Promise<void>;
   readonly expectedBytes: number;
-  readonly tap?: (chunk: Buffer) => void;
   readonly started?: (meter: HashMeter) => void;
 }
 
@@ -299,7 +291,7 @@ export interface StreamStoreArgs {
  */
 export async function storeStream(args: StreamStoreArgs): Promise<Omit<Stored, 'uncompressedBytes'>> {
   const { settings, deps } = args;
-  const meter = new HashMeter(args.done, args.tap);
+  const meter = new HashMeter(args.done);
   args.started?.(meter);
   // Piped before anything yields: Node resumes, and so discards, the stdout of a child that exits while nothing
   // reads it (a small roles dump ended while the S3 client was still being created, and was stored empty).
@@ -353,43 +345,4 @@ async function describeFailure(
     signal: null,
     stderrTail: zstd ? zstdErrors(zstd.stderr.toString()) : '',
   };
-}
-
-/** Decompresses the first compressed bytes in a side zstd to read the dump's header comments. */
-class HeadReader {
-  private readonly zstd = startDecompressor('pipe');
-  private fed = 0;
-  private out = '';
-  private readonly done: Promise<void>;
-
-  public constructor() {
-    this.zstd.child.stdout?.on('data', (chunk: Buffer) => {
-      if (this.out.length < 256 * 1024) {
-        this.out += chunk.toString('utf8');
-      }
-    });
-    this.zstd.child.stdin?.on('error', () => undefined);
-    this.done = this.zstd.exited.then(() => undefined);
-  }
-
-  public add(chunk: Buffer): void {
-    if (this.fed >= HEAD_BYTES) {
-      return;
-    }
-    const part = chunk.subarray(0, HEAD_BYTES - this.fed);
-    this.fed += part.length;
-    this.zstd.child.stdin?.write(Buffer.from(part));
-    if (this.fed >= HEAD_BYTES) {
-      this.zstd.child.stdin?.end();
-    }
-  }
-
-  /** The decompressed head; zstd complains about the truncated frame, which is expected here. */
-  public async text(): Promise<string> {
-    if (this.fed < HEAD_BYTES) {
-      this.zstd.child.stdin?.end();
-    }
-    await this.done;
-    return this.out;
-  }
 }

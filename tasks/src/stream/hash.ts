@@ -14,11 +14,7 @@ export class HashMeter extends Transform {
   private readonly hash = createHash('sha256');
   private digest?: string;
 
-  public constructor(
-    private readonly beforeEnd?: () => Promise<void>,
-    /** Sees each chunk as it passes (the backup reads the dump's head through it); must not keep references. */
-    private readonly tap?: (chunk: Buffer) => void,
-  ) {
+  public constructor(private readonly beforeEnd?: () => Promise<void>) {
     super();
   }
 
@@ -27,7 +23,6 @@ export class HashMeter extends Transform {
     this.bytes += chunk.length;
     streamCollector.passed(chunk.length);
     this.hash.update(chunk);
-    this.tap?.(chunk);
     callback(null, chunk);
   }
 

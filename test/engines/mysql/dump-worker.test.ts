@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openBlockingPipes } from '../../../engines/blocking-pipe';
-import { countThrough, startCountingCopy } from '../../../engines/mysql/dump-worker';
+import { countThrough, HEAD_BYTES, startCountingCopy } from '../../../engines/mysql/dump-worker';
 
 const exited = (child: ReturnType<typeof spawn>) => new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
 
@@ -33,7 +33,7 @@ describe('countThrough (the MySQL dump worker)', () => {
     return { result, copy: consumer === 'cat' ? readFileSync(target, 'utf8') : '' };
   };
 
-  it('passes the dump on unchanged and reports its rows and the GTID comment', async () => {
+  it('passes the dump on unchanged and reports its rows, its head and the GTID comment', async () => {
     // Prepare: ~1 MB of rows, so the copy takes many reads
     const rows = Array.from({ length: 20_000 }, (_, i) => `(${i},'row ${i} it''s \\'quoted\\' (x),(y)')`).join(',');
     const dump = `-- MariaDB dump\nCREATE TABLE \`t\` (id int, s text);\nINSERT INTO \`t\` VALUES ${rows};\nCREATE TABLE \`e\` (id int);\n-- SET GLOBAL gtid_slave_pos='0-1-42';\n`;
@@ -46,6 +46,8 @@ describe('countThrough (the MySQL dump worker)', () => {
     expect(result).toEqual({
       ok: true,
       bytes: Buffer.byteLength(dump),
+      // The first HEAD_BYTES of a dump over three times that long, kept across reads of the reused buffer.
+      head: dump.slice(0, HEAD_BYTES),
       gtid: '0-1-42',
       tables: [
         { database: 'shop', name: 't', kind: 'table', rows: 20_000 },
@@ -100,6 +102,7 @@ describe('startCountingCopy', () => {
     expect(result).toEqual({
       ok: true,
       bytes: dump.length,
+      head: dump,
       gtid: undefined,
       tables: [{ database: 'shop', name: 't', kind: 'table', rows: 3 }],
     });
