@@ -605,20 +605,11 @@ export const mysqlAdapter: EngineAdapter = {
     try {
       const info = await serverInfo(conn);
       const tool = dumpTool(info.flavour);
-      // Asked while the catalog queries run; answered before the tool starts (see below).
-      const versionAsked = toolVersion(tool);
-      versionAsked.catch(() => undefined);
       const databases = connection.database ? [connection.database] : await userDatabases(conn);
       const [sizes] = await conn.query<mysql.RowDataPacket[]>(
         'SELECT COALESCE(SUM(data_length + index_length), 0) AS size FROM information_schema.tables WHERE table_schema NOT IN (?)',
         [SYSTEM_DATABASES],
       );
-      // From the catalog before the dump starts (cheap, and outside its snapshot): what a restore target must have,
-      // checked before anything is written there, and the views, which are listed, never run. The rows are
-      // counted from the dump stream, so this connection has nothing left to do while the dump runs.
-      const definers = await definersOf(conn, databases);
-      const views = await listViews(conn, databases);
-      await conn.end();
       options = credentialsFile(connection);
       // A single database is dumped without CREATE DATABASE/USE, so it can be restored under any name;
       // several are dumped with --databases and restore under their own names.
@@ -633,7 +624,6 @@ export const mysqlAdapter: EngineAdapter = {
         ...dumpFlags(info),
         ...selection,
       ];
-      const version = await versionAsked;
       let process: RunningTool;
       try {
         process = startTool(tool, [`--defaults-extra-file=${options.path}`, ...shownArgs.slice(1)], {
@@ -643,23 +633,55 @@ export const mysqlAdapter: EngineAdapter = {
       } finally {
         copy.closeToolStdout();
       }
+      // Asked once the tool and zstd run (setImmediate comes after the caller's synchronous start of zstd; a spawn
+      // is 2-6 ms of this thread): only the manifest needs it, after done(). The tool's stdout is the worker's
+      // pipe from its spawn, so nothing it writes meanwhile can be lost (with a stdout pipe handed over only after
+      // dump() returned, bytes written while dump() still awaited the version were).
+      const versionAsked = new Promise<string>((resolve, reject) => setImmediate(() => toolVersion(tool).then(resolve, reject)));
+      versionAsked.catch(() => undefined);
+      // Read from the catalog while the dump runs: what a restore target must have, checked before anything is
+      // written there, and the views, which are listed, never run. Outside the dump's snapshot either way, so
+      // they are no less consistent than read before the tool started, and a large catalog no longer delays it.
+      // The rows are counted from the dump stream, so this connection has nothing else to do.
+      let catalogSettled = false;
+      const catalogRead = (async () => {
+        const read = { definers: await definersOf(conn, databases), views: await listViews(conn, databases) };
+        await conn.end();
+        return read;
+      })().finally(() => {
+        catalogSettled = true;
+      });
+      catalogRead.catch(() => undefined);
       const file = options;
       let inventory: Inventory | undefined;
       let position: LogPosition | undefined;
+      let version: string | undefined;
+      let definers: string[] | undefined;
+      const known = <T>(value: T | undefined, what: string): T => {
+        if (value === undefined) {
+          throw new Error(`mysql: the ${what} was read before done() resolved; it is known once the dump has passed`);
+        }
+        return value;
+      };
       return {
         format: 'sql',
         serverVersion: info.version,
-        tool: { name: tool, version, args: shownArgs },
+        tool: {
+          name: tool,
+          get version(): string {
+            return known(version, 'tool version');
+          },
+          args: shownArgs,
+        },
         // Every byte passes the counter on its way to zstd (see dump-worker.ts).
         output: { kind: 'tool', process, stdout: copy.takeZstdStdin() },
         // Read for the manifest, which is built only after done() resolved.
         get inventory(): Inventory {
-          if (!inventory) {
-            throw new Error('mysql: the inventory was read before done() resolved; the rows are counted as the dump passes');
-          }
-          return inventory;
+          return known(inventory, 'inventory');
         },
-        requires: { definers },
+        get requires() {
+          return { definers: known(definers, 'list of DEFINER accounts') };
+        },
         expectedBytes: Number(sizes[0].size),
         // Read for the manifest, after done(): the whole stream has passed, so a GTID comment printed past the head has been seen.
         get position(): LogPosition | undefined {
@@ -667,7 +689,7 @@ export const mysqlAdapter: EngineAdapter = {
         },
         done: async () => {
           // The worker reports once the tool's output ended, so the counter has seen every byte by then.
-          const [result] = await Promise.all([copy.result, process.succeeded()]);
+          const [result, , catalog, asked] = await Promise.all([copy.result, process.succeeded(), catalogRead, versionAsked]);
           if (!result.ok) {
             throw result.parse
               ? new DumpParseError(result.message)
@@ -678,12 +700,18 @@ export const mysqlAdapter: EngineAdapter = {
           }
           const coordinates = positionFromDumpHead(result.head);
           position = coordinates && !coordinates.gtid && result.gtid ? { ...coordinates, gtid: result.gtid } : coordinates;
-          inventory = dumpInventory(result.tables, views, connection.database);
+          inventory = dumpInventory(result.tables, catalog.views, connection.database);
+          definers = catalog.definers;
+          version = asked;
         },
         close: async () => {
           file.remove();
           // A failed backup stopped the tool and zstd first, so a worker still copying sees its pipes end.
           copy.stop();
+          // A failed backup does not wait for catalog queries still running.
+          if (!catalogSettled) {
+            conn.destroy();
+          }
         },
       };
     } catch (error) {

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -13,6 +13,7 @@ import {
   DumpDefiners,
   dumpFlags,
   largeStdoutBlocks,
+  mysqlAdapter,
   positionFromDumpHead,
   type ServerInfo,
   SqlSelection,
@@ -495,6 +496,45 @@ describe('MariaDB views, DEFINER accounts and failed restores (task entrypoint)'
     expect(text.startsWith('/*M!999999')).toBe(true);
     expect(text).toContain('CREATE TABLE `items`');
     expect(text.trimEnd()).toMatch(/-- Dump completed on .+$/);
+  });
+
+  it('has the tool version, the DEFINER accounts and the views, read while the tool runs, once done() resolved', async () => {
+    // Prepare
+    const session = await mysqlAdapter.dump(
+      { host: source.host, port: source.port, username: source.username, password: source.password, database: 'inv', tls: 'disable' },
+      { redisMode: 'auto' },
+    );
+    if (session.output.kind !== 'tool' || session.output.stdout === undefined) {
+      throw new Error('expected the tool output as an fd');
+    }
+    const stdin = session.output.stdout;
+    const zstd = spawn('zstd', ['-q', '-c'], { stdio: [stdin, 'pipe', 'ignore'] });
+    closeSync(stdin);
+    const compressed: Buffer[] = [];
+    zstd.stdout?.on('data', (chunk: Buffer) => compressed.push(chunk));
+    const readEarly = (read: () => unknown) => {
+      try {
+        read();
+        return 'read';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    const early = [readEarly(() => session.tool.version), readEarly(() => session.requires)];
+
+    // Act
+    await Promise.all([session.done(), new Promise((resolve) => zstd.once('close', resolve))]);
+    await session.close();
+
+    // Assess
+    expect(early).toEqual([
+      'mysql: the tool version was read before done() resolved; it is known once the dump has passed',
+      'mysql: the list of DEFINER accounts was read before done() resolved; it is known once the dump has passed',
+    ]);
+    expect(session.tool.version).toMatch(/^mariadb-dump {2}Ver [\d.]+ Distrib /);
+    expect(session.requires?.definers).toEqual(["'app'@'localhost'", "'ops'@'%'"]);
+    expect(session.inventory.entries.find((entry) => entry.name === 'inv.slow_items')?.kind).toBe('view');
+    expect(execFileSync('zstd', ['-d', '-c'], { input: Buffer.concat(compressed) }).toString()).toContain('CREATE TABLE `items`');
   });
 
   it('fails a backup whose zstd dies mid-dump: the copy and the tool stop, failure.json and no manifest', async () => {
