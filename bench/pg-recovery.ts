@@ -5,9 +5,10 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { startArchivingPostgres } from '../dev/servers/postgres-archive';
+import { PG_BIN } from '../engines/postgres/bin';
 import { directoryWalSource, REPLAY_SETTINGS, recoverPostgres } from '../engines/postgres/recovery';
 import { freePort, own, userIds } from '../engines/process';
-import { BENCH_DIR, logger, median, PG_BIN, round } from './support';
+import { BENCH_DIR, logger, median, round } from './support';
 
 /**
  * Issue 13: pg_recovery_vs_raw. The same base (pg_basebackup -Ft -X fetch) and the same archived WAL (archive_command

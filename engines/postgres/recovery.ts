@@ -24,6 +24,7 @@ import type { Connection } from '../connection';
 import type { ThrowawaySpec } from '../engine';
 import { own, userIds } from '../process';
 import { startThrowaway, type ThrowawayServer } from '../throwaway';
+import { PG_BIN } from './bin';
 import { connect } from './connection';
 import { postgresThrowaway } from './throwaway';
 
@@ -36,8 +37,6 @@ import { postgresThrowaway } from './throwaway';
  * Disk: the data directory is as large as the cluster was at the base backup (its `pg_database_size` sum plus
  * WAL replayed since, recycled as recovery goes); see contracts/recovery.ts for the Fargate ceiling.
  */
-
-const PG_BIN = process.env.STRONGBOX_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const MAJOR = '15';
 
 /** Where recovery stops: an instant, an LSN, a named restore point, or the end of the WAL offered. */

@@ -3,9 +3,8 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ThrowawaySpec } from '../engine';
 import { own, userIds } from '../process';
+import { PG_BIN } from './bin';
 import { connect } from './connection';
-
-const PG_BIN = process.env.STRONGBOX_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
 /** initdb of a loopback server: superuser `postgres` with a SCRAM password from `pwfile`, UTF-8, no fsync. */
 export function postgresInitdbArgs(data: string, pwfile: string): string[] {

@@ -8,14 +8,13 @@ import type { DrillRecord, Manifest, Mismatch } from '../../../contracts/vault';
 import { type BaseBackupManifest, baseKeys, parseLsn } from '../../../contracts/wal';
 import type { Check } from '../../../engines/engine';
 import { postgres } from '../../../engines/postgres/adapter';
+import { PG_BIN } from '../../../engines/postgres/bin';
 import { userIds } from '../../../engines/process';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { openObject } from '../stream/download';
 import type { TaskDeps } from './backup';
 import { recoverBase } from './recover-postgres';
-
-const PG_BIN = process.env.STRONGBOX_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
 /** Runs a PostgreSQL tool as the server's user (it reads the server's files); resolves to its exit code and output tail. */
 async function runPgTool(tool: string, args: readonly string[]): Promise<{ code: number | null; output: string }> {

@@ -11,6 +11,7 @@ import { getJson, listObjects } from '../../../../contracts/vault-io';
 import { BaseBackupManifestSchema, baseKeys, parseLsn, walSlotName } from '../../../../contracts/wal';
 import { type EngineServer, startPostgres } from '../../../../dev/servers/engines';
 import type { LocalS3 } from '../../../../dev/servers/s3rver';
+import { PG_BIN } from '../../../../engines/postgres/bin';
 import { connect } from '../../../../engines/postgres/connection';
 import { readSlot } from '../../../../engines/postgres/wal';
 import { archiveWal } from '../../../../tasks/src/commands/archive-wal';
@@ -19,7 +20,6 @@ import { runTask, vaultTaskEnv } from '../../run-task';
 
 const BUCKET = 'vault';
 const DB = 'orders';
-const PG_BIN = process.env.STRONGBOX_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
 describe('base-backup on PostgreSQL 15 into the local vault', () => {
   let vault: EngineVault;
