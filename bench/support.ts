@@ -23,7 +23,6 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
  * of CPU per start (`pg_dump --version`: 18 ms through it, 3 ms without), which the task (pg_dump --version,
  * pg_dump, pg_dumpall) would pay three times and raw once.
  */
-
 if (existsSync(PG_BIN) && !process.env.PATH?.startsWith(`${PG_BIN}:`)) {
   process.env.PATH = `${PG_BIN}:${process.env.PATH}`;
 }
