@@ -10,9 +10,9 @@ import { loadAdapter } from '../adapters';
 import type { TaskSettings } from '../env';
 import { logLine } from '../log';
 import { streamCollector } from '../stream/collect';
-import { parseZstdSummary, startCompressor, zstdErrors } from '../stream/compress';
+import { type MeteredCompressor, parseZstdSummary, startMeteredCompressor, zstdErrors } from '../stream/compress';
 import { discardStream } from '../stream/discard';
-import { HashMeter } from '../stream/hash';
+import { HashMeter, type Meter } from '../stream/hash';
 import { peakRssMb } from '../stream/memory';
 import type { UploadResult } from '../stream/parts';
 import { type Progress, round, startProgress } from '../stream/progress';
@@ -151,7 +151,8 @@ export async function runBackup(settings: TaskSettings, deps: TaskDeps): Promise
       backupId,
       bytes: stored.bytes,
       sha256: manifest.artifact.sha256,
-      // The stream's scavenges (stream/collect.ts): 0 on a large dump means node runs without the image's flags.
+      // The stream's scavenges (stream/collect.ts): only an engine stream (Redis) makes any; 0 on a large Redis
+      // dump means node runs without the image's flags.
       collections: streamCollector.collections,
     });
     return {
@@ -209,7 +210,7 @@ export interface StoreArgs {
   readonly done: () => Promise<void>;
   readonly expectedBytes: number;
   /** Called once zstd and the hash meter exist, so the caller can watch and, on failure, stop them. */
-  readonly started: (zstd: RunningTool, meter: HashMeter) => void;
+  readonly started: (zstd: RunningTool, meter: Meter) => void;
 }
 
 export interface Stored extends UploadResult {
@@ -226,13 +227,12 @@ export interface Stored extends UploadResult {
  * failed producer never completes the upload.
  */
 export async function storeCompressed(args: StoreArgs): Promise<Stored> {
-  const { settings, deps } = args;
-  const level = settings.env.STRONGBOX_COMPRESSION_LEVEL;
-  let zstd: RunningTool;
+  const level = args.settings.env.STRONGBOX_COMPRESSION_LEVEL;
+  let started: MeteredCompressor;
   if (args.output.kind === 'tool' && args.output.stdout !== undefined) {
     const fd = args.output.stdout;
     try {
-      zstd = startCompressor(level, fd);
+      started = startMeteredCompressor(level, fd, args.done);
     } finally {
       // zstd holds the pipe now; closing our copy lets the writer see EPIPE if zstd dies.
       closeSync(fd);
@@ -242,34 +242,23 @@ export async function storeCompressed(args: StoreArgs): Promise<Stored> {
     if (!stdout) {
       throw new Error(`${args.name} has no stdout`);
     }
-    zstd = startCompressor(level, stdout);
-    // zstd holds the pipe now; closing our copy lets the tool see EPIPE if zstd dies.
-    stdout.destroy();
+    // startTool closes our copy of the stream it hands over, so the tool sees EPIPE if zstd dies.
+    started = startMeteredCompressor(level, stdout, args.done);
   } else {
-    zstd = startCompressor(level, 'pipe');
-    const stdin = zstd.child.stdin;
+    started = startMeteredCompressor(level, 'pipe', args.done);
+    const stdin = started.zstd.child.stdin;
     if (!stdin) {
       throw new Error('zstd has no stdin');
     }
+    // The engine's stream (Redis) is the one backup whose bytes Node allocates chunk by chunk: its spent chunks
+    // need the stream's scavenges (zstd's output, read into one reused buffer, makes none).
+    args.output.stream.on('data', (chunk: Buffer) => streamCollector.passed(chunk.length));
     pipeline(args.output.stream, stdin).catch(() => undefined);
   }
-  const compressor = zstd;
-  const compressed = compressor.child.stdout;
-  if (!compressed) {
-    throw new Error('zstd has no stdout');
-  }
-  const stored = await storeStream({
-    settings,
-    deps,
-    key: args.key,
-    source: compressed,
-    done: async () => {
-      await Promise.all([args.done(), compressor.succeeded()]);
-    },
-    expectedBytes: args.expectedBytes,
-    started: (meter) => args.started(compressor, meter),
-  });
-  const sizes = parseZstdSummary(compressor.stderr.toString());
+  const { zstd, meter } = started;
+  args.started(zstd, meter);
+  const stored = await storeMetered({ ...args, meter });
+  const sizes = parseZstdSummary(zstd.stderr.toString());
   return { ...stored, uncompressedBytes: sizes?.uncompressedBytes ?? 0 };
 }
 
@@ -282,21 +271,32 @@ export interface StreamStoreArgs {
   /** Resolves once the producers succeeded; the upload completes only after it did. */
   readonly done: () => Promise<void>;
   readonly expectedBytes: number;
-  readonly started?: (meter: HashMeter) => void;
+  readonly started?: (meter: Meter) => void;
 }
 
 /**
  * compressed bytes -> SHA-256 in Node -> multipart upload (or the null sink). The hash meter does not end its
  * stream until `done` resolved, so a failed producer never completes the upload.
  */
-export async function storeStream(args: StreamStoreArgs): Promise<Omit<Stored, 'uncompressedBytes'>> {
-  const { settings, deps } = args;
+export function storeStream(args: StreamStoreArgs): Promise<Omit<Stored, 'uncompressedBytes'>> {
   const meter = new HashMeter(args.done);
   args.started?.(meter);
   // Piped before anything yields: Node resumes, and so discards, the stdout of a child that exits while nothing
   // reads it (a small roles dump ended while the S3 client was still being created, and was stored empty).
   args.source.pipe(meter);
   args.source.once('error', (error) => meter.destroy(error));
+  return storeMetered({ ...args, meter });
+}
+
+/** A meter's bytes -> multipart upload (or the null sink); its SHA-256 and sizes once it ended. */
+async function storeMetered(args: {
+  readonly settings: TaskSettings;
+  readonly deps: TaskDeps;
+  readonly key: string;
+  readonly meter: Meter;
+  readonly expectedBytes: number;
+}): Promise<Omit<Stored, 'uncompressedBytes'>> {
+  const { settings, deps, meter } = args;
   let upload: UploadResult;
   if (settings.sink === 'null') {
     upload = await discardStream(meter, args.expectedBytes);

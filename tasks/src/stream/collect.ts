@@ -35,5 +35,5 @@ export class StreamCollector {
   }
 }
 
-/** The process's one collector: the uncompressed pass-through, the hash meter and the restore's download share the cadence. */
+/** The process's one collector: a Redis backup's engine stream, the hash meters (a restore's download, a base backup) and the restore's holdback share the cadence. */
 export const streamCollector = new StreamCollector();

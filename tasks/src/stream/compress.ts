@@ -1,13 +1,42 @@
+import { closeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { openBlockingPipes } from '../../../engines/blocking-pipe';
 import { type RunningTool, startTool } from '../../../engines/tools';
+import { MeteredPipe } from './metered-pipe';
+
+export interface MeteredCompressor {
+  readonly zstd: RunningTool;
+  /** zstd's output, counted and hashed; it ends only once the producer and zstd both succeeded. */
+  readonly meter: MeteredPipe;
+}
 
 /**
- * zstd as a child process. `input` is the dump tool's stdout handed over as zstd's stdin file descriptor, so
- * the uncompressed bytes go from one process to the other without crossing Node. `-vv --no-progress` makes
- * zstd print the exact byte counts once at the end, which is how the manifest learns the uncompressed size.
+ * zstd as a child process. `input` is the dump tool's stdout (or a file) handed over as zstd's stdin file
+ * descriptor, so the uncompressed bytes go from one process to the other without crossing Node; zstd writes
+ * into a blocking pipe that Node reads with MeteredPipe. `-vv --no-progress` makes zstd print the exact byte
+ * counts once at the end, which is how the manifest learns the uncompressed size.
  */
-export function startCompressor(level: number, input: Readable | number | 'pipe'): RunningTool {
-  return startTool('zstd', ['-T0', `-${level}`, '-c', '-vv', '--no-progress'], { stdin: input });
+export function startMeteredCompressor(
+  level: number,
+  input: Readable | number | 'pipe',
+  producerDone: () => Promise<void> = async () => undefined,
+): MeteredCompressor {
+  const [pipe] = openBlockingPipes(1);
+  let zstd: RunningTool;
+  try {
+    zstd = startTool('zstd', ['-T0', `-${level}`, '-c', '-vv', '--no-progress'], { stdin: input, stdout: pipe.writeFd });
+  } catch (error) {
+    closeSync(pipe.readFd);
+    throw error;
+  } finally {
+    // zstd holds the write end now: with ours closed, the read end sees its end when zstd exits.
+    closeSync(pipe.writeFd);
+  }
+  const compressor = zstd;
+  const meter = new MeteredPipe(pipe.readFd, async () => {
+    await Promise.all([producerDone(), compressor.succeeded()]);
+  });
+  return { zstd: compressor, meter };
 }
 
 /** zstd -d writing into `output` (the restore tool's stdin, or a file descriptor), reading from a pipe we feed. */

@@ -2,12 +2,31 @@ import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { streamCollector } from './collect';
 
+/** What the sinks (uploadStream, discardStream) read from: a Readable has all of it, and so has MeteredPipe. */
+export interface ByteSource {
+  on(event: 'data', listener: (chunk: Buffer) => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  once(event: 'end' | 'close', listener: () => void): this;
+  once(event: 'error', listener: (error: Error) => void): this;
+  pause(): this;
+  resume(): this;
+}
+
+/** A source that counts and hashes what passes: HashMeter (a Transform) or MeteredPipe (a pipe's fd). */
+export interface Meter extends ByteSource {
+  readonly bytes: number;
+  /** performance.now() when the first byte passed: milliseconds since the process started. */
+  readonly firstByteMs?: number;
+  /** Hex SHA-256 of everything that passed; only valid once the source has ended. */
+  sha256(): string;
+}
+
 /**
  * Passes bytes through while counting them and computing their SHA-256. `beforeEnd` runs before the stream
  * ends: the backup waits there for the dump tool and zstd to exit, so a failed tool turns the stream into an
  * error and the multipart upload is aborted instead of completed.
  */
-export class HashMeter extends Transform {
+export class HashMeter extends Transform implements Meter {
   public bytes = 0;
   /** performance.now() when the first byte passed: milliseconds since the process started. */
   public firstByteMs?: number;

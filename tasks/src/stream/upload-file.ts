@@ -1,7 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { parseZstdSummary, startCompressor } from './compress';
-import { HashMeter } from './hash';
+import { parseZstdSummary, startMeteredCompressor } from './compress';
 import { uploadStream } from './upload';
 
 export interface FileUpload {
@@ -17,15 +16,8 @@ export interface FileUpload {
 /** One local log file -> zstd (the file is zstd's stdin) -> SHA-256 -> one object; the upload completes only if zstd exits 0. */
 export async function uploadCompressedFile(args: FileUpload): Promise<{ bytes: number; sha256: string; uncompressedBytes: number }> {
   const fd = openSync(args.path, 'r');
-  const zstd = startCompressor(args.level, fd);
+  const { zstd, meter } = startMeteredCompressor(args.level, fd);
   closeSync(fd);
-  const meter = new HashMeter(() => zstd.succeeded());
-  const compressed = zstd.child.stdout;
-  if (!compressed) {
-    throw new Error('zstd has no stdout');
-  }
-  compressed.pipe(meter);
-  compressed.once('error', (error) => meter.destroy(error));
   await uploadStream({
     client: args.s3,
     bucket: args.bucket,

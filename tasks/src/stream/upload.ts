@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   ChecksumAlgorithm,
@@ -9,13 +8,15 @@ import {
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import type { ByteSource } from './hash';
 import { MAX_PARTS, partSizeFor, queueSizeFor, type UploadResult } from './parts';
 
 export interface UploadArgs {
   readonly client: S3Client;
   readonly bucket: string;
   readonly key: string;
-  readonly body: Readable;
+  /** Each chunk is copied into a part before its 'data' listener returns, so a source may reuse its buffer. */
+  readonly body: ByteSource;
   readonly expectedBytes: number;
 }
 
