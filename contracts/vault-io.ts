@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
   paginateListObjectsV2,
@@ -66,6 +67,19 @@ export function isPreconditionFailed(error: unknown): boolean {
     e?.$metadata?.httpStatusCode === 412 ||
     e?.$metadata?.httpStatusCode === 409
   );
+}
+
+/** Whether `key` exists (HeadObject; a 404 is false, any other error is thrown). */
+export async function objectExists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) {
+      return false;
+    }
+    throw error;
+  }
 }
 
 export interface JsonRecord<T> {

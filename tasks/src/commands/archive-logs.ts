@@ -15,7 +15,7 @@ import {
 } from '../../../contracts/logs';
 import { TASK_ENV, TaskEnvError } from '../../../contracts/task-env';
 import { keys, mintSegmentId } from '../../../contracts/vault';
-import { getJson, putJson } from '../../../contracts/vault-io';
+import { getJson, objectExists, putJson } from '../../../contracts/vault-io';
 import { type Connection, sourceConnection } from '../../../engines/connection';
 import { serverInfo } from '../../../engines/mysql/adapter';
 import {
@@ -228,6 +228,30 @@ interface SliceContext {
   readonly isTail: boolean;
 }
 
+/** Seconds a run looks past its own for a segment id that no earlier run completed. */
+const SEGMENT_ID_SECONDS = 60;
+
+/**
+ * The id `mint` makes for the run's second, or for the first later second whose segment no earlier run
+ * completed. An id is the run's second and the slice's start on the server, so a run restarted within the
+ * second from the same cursor (a streamer killed after a segment's manifest, before the cursor moved) minted
+ * the completed segment's id again, and its longer upload replaced that segment's data before its manifest:
+ * meanwhile the manifest described other bytes. Data without a manifest is an unfinished segment; replacing
+ * it is what the next run is meant to do.
+ */
+async function unusedSegmentId(args: ArchiveLogsArgs, mint: (at: Date) => string, runAt: Date): Promise<string> {
+  for (let second = 0; second < SEGMENT_ID_SECONDS; second++) {
+    const segmentId = mint(new Date(runAt.getTime() + second * 1000));
+    if (!(await objectExists(args.s3, args.bucket, keys.segmentManifest(segmentId)))) {
+      return segmentId;
+    }
+  }
+  throw new Error(
+    `every segment id for ${args.database} from ${runAt.toISOString()} over ${SEGMENT_ID_SECONDS} s is taken by a completed segment; ` +
+      'more archiving runs start from one cursor than one per second. Run one archiver per database',
+  );
+}
+
 /** Reads, describes, compresses and uploads one slice; returns its manifest (not yet written), or undefined when it held no event. */
 async function archiveSlice(args: ArchiveLogsArgs, read: BinlogRead, context: SliceContext): Promise<SegmentManifest | undefined> {
   const directory = mkdtempSync(join(args.workDir, 'binlog-'));
@@ -237,7 +261,7 @@ async function archiveSlice(args: ArchiveLogsArgs, read: BinlogRead, context: Sl
     if (contents.events === 0) {
       return undefined;
     }
-    const segmentId = mintSegmentId(args.database, 'binlog', context.runAt, read.file, read.start);
+    const segmentId = await unusedSegmentId(args, (at) => mintSegmentId(args.database, 'binlog', at, read.file, read.start), context.runAt);
     const key = keys.segmentData(segmentId);
     const stored = await uploadCompressedFile({
       s3: args.s3,

@@ -3,8 +3,8 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LogCursorSchema, restorableRanges, SegmentVerificationSchema } from '../../../../contracts/logs';
-import { keys } from '../../../../contracts/vault';
-import { getJson } from '../../../../contracts/vault-io';
+import { keys, parseSegmentId } from '../../../../contracts/vault';
+import { getJson, putJson } from '../../../../contracts/vault-io';
 import { type EngineServer, startMariadb } from '../../../../dev/servers/engines';
 import type { LocalS3 } from '../../../../dev/servers/s3rver';
 import { listBinaryLogs } from '../../../../engines/mysql/binlog-archive';
@@ -62,7 +62,7 @@ describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
   let conn: mysql.Connection;
   let work: string;
   const connection = () => connectionTo(server);
-  const run = (client: S3Client = s3) =>
+  const run = (client: S3Client = s3, now?: () => Date) =>
     archiveLogs({
       s3: client,
       bucket: BUCKET,
@@ -71,6 +71,7 @@ describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
       intervalMinutes: 5,
       compressionLevel: 3,
       workDir: work,
+      ...(now && { now }),
     });
   const manifests = () => segmentManifests(s3, BUCKET, 'logs/');
 
@@ -170,6 +171,30 @@ describe('archiveLogs on MariaDB 10.11 into the local vault', () => {
     });
     expect(ranges).toHaveLength(1);
     expect(ranges[0].to).toBe(new Date(Math.floor(Date.parse(resumed.cursor.coveredUntil) / 1000) * 1000).toISOString());
+  });
+
+  it("keeps a completed segment's bytes when a run restarts within its second from the same cursor: the new segment takes the next second", async () => {
+    // Prepare: a run completes a segment; the cursor is put back as a kill after the manifest, before the cursor, leaves it.
+    const before = (await getJson(s3, BUCKET, keys.logCursor(DB), LogCursorSchema))?.value;
+    const second = new Date(Math.floor(Date.now() / 1000) * 1000 + 500);
+    await conn.query("INSERT INTO strongbox.t VALUES (40, 'restart-a')");
+    const completed = await run(s3, () => second);
+    await putJson(s3, BUCKET, keys.logCursor(DB), before);
+    await conn.query("INSERT INTO strongbox.t VALUES (41, 'restart-b')");
+
+    // Act
+    const restarted = await run(s3, () => second);
+
+    // Assess
+    const [first] = completed.segments;
+    const [again] = restarted.segments;
+    expect(again.startPosition).toBe(first.startPosition);
+    expect(again.endPosition).toBeGreaterThan(first.endPosition);
+    expect(again.segmentId).not.toBe(first.segmentId);
+    expect(parseSegmentId(again.segmentId).archivedAt.getTime() - parseSegmentId(first.segmentId).archivedAt.getTime()).toBe(1000);
+    const firstBytes = await objectBytes(s3, BUCKET, first.artifact.key);
+    expect(createHash('sha256').update(firstBytes).digest('hex')).toBe(first.artifact.sha256);
+    expect((await manifests()).map((m) => m.segmentId)).toEqual(expect.arrayContaining([first.segmentId, again.segmentId]));
   });
 
   it('refuses a server whose binlog is not ROW, naming the fix', async () => {

@@ -194,8 +194,7 @@ describe('stream-logs on MariaDB 10.11 into the local vault', () => {
       const killed = await first.done;
       const afterKill = (await getJson(s3, BUCKET, keys.logCursor(DB), LogCursorSchema))?.value;
       const visibleAfterKill = await manifests(DB);
-      // Hashed now: a restart in the same second mints the same segment id from the same cursor, and its longer
-      // segment replaces this one's data and manifest; what the kill left is what is checked here.
+      // Hashed now, before the restart: what the kill left is what this claim is about.
       const hashesAfterKill = await Promise.all(
         visibleAfterKill.map(async (segment) =>
           createHash('sha256')
