@@ -298,22 +298,29 @@ async function storeMetered(args: {
 }): Promise<Omit<Stored, 'uncompressedBytes'>> {
   const { settings, deps, meter } = args;
   let upload: UploadResult;
-  if (settings.sink === 'null') {
-    upload = await discardStream(meter, args.expectedBytes);
-  } else {
-    // The upload attaches its listeners only once the client exists. A small producer can fail before that (a
-    // pg_dumpall refused at once while the first S3 client was still being created), and its error was an
-    // unhandled 'error' event that killed the task before failure.json was written.
-    const early = new Promise<never>((_resolve, reject) => meter.once('error', reject));
-    early.catch(() => undefined);
-    const [{ uploadStream }, client] = await Promise.race([early, Promise.all([import('../stream/upload'), deps.s3()])]);
-    upload = await uploadStream({
-      client,
-      bucket: settings.env.STRONGBOX_VAULT_BUCKET,
-      key: args.key,
-      body: meter,
-      expectedBytes: args.expectedBytes,
-    });
+  try {
+    if (settings.sink === 'null') {
+      upload = await discardStream(meter, args.expectedBytes);
+    } else {
+      // The upload attaches its listeners only once the client exists. A small producer can fail before that (a
+      // pg_dumpall refused at once while the first S3 client was still being created), and its error was an
+      // unhandled 'error' event that killed the task before failure.json was written.
+      const early = new Promise<never>((_resolve, reject) => meter.once('error', reject));
+      early.catch(() => undefined);
+      const [{ uploadStream }, client] = await Promise.race([early, Promise.all([import('../stream/upload'), deps.s3()])]);
+      upload = await uploadStream({
+        client,
+        bucket: settings.env.STRONGBOX_VAULT_BUCKET,
+        key: args.key,
+        body: meter,
+        expectedBytes: args.expectedBytes,
+      });
+    }
+  } catch (error) {
+    // A sink that failed before reading to the end (no S3 client, say) leaves the pipe's read end open and zstd
+    // blocked on it; the local runtime runs many backups in one process.
+    meter.destroy();
+    throw error;
   }
   return { ...upload, firstByteMs: meter.firstByteMs, bytes: meter.bytes, sha256: meter.sha256() };
 }

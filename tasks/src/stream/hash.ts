@@ -19,6 +19,8 @@ export interface Meter extends ByteSource {
   readonly firstByteMs?: number;
   /** Hex SHA-256 of everything that passed; only valid once the source has ended. */
   sha256(): string;
+  /** Stops it and releases what it reads from, for a sink that failed before the end. */
+  destroy(error?: Error): void;
 }
 
 /**

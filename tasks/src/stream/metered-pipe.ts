@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Meter } from './hash';
 
@@ -23,65 +24,76 @@ export class MeteredPipe extends EventEmitter implements Meter {
   public bytes = 0;
   public firstByteMs?: number;
   private readonly hash = createHash('sha256');
-  private readonly socket: Socket;
+  /** Made when the sink listens: the socket reads from its construction, and a read is handed on at once and
+   * kept nowhere, so one made while the upload still waited for its S3 client would be hashed and never uploaded. */
+  private socket?: Socket;
   private digest?: string;
   private paused = false;
-  private flowing = false;
   private settled = false;
 
   public constructor(
-    readFd: number,
+    private readonly readFd: number,
     private readonly beforeEnd: () => Promise<void> = async () => undefined,
   ) {
     super();
-    const buffer = Buffer.allocUnsafeSlow(READ_BYTES);
-    // onread is a documented option of socket.connect(); the constructor, which connect() calls, reads it too.
-    // manualStart: no read before the sink listens. A read is handed on at once and kept nowhere, so one made
-    // while the upload still waited for its S3 client would be hashed and never uploaded.
-    this.socket = new Socket({
-      fd: readFd,
-      readable: true,
-      writable: false,
-      manualStart: true,
-      onread: { buffer, callback: (read: number) => this.received(buffer.subarray(0, read)) },
-    } as ConstructorParameters<typeof Socket>[0]);
     // As a Readable does: the first 'data' listener starts the flow. The listener is added right after this
     // event, and the first read arrives in a later turn of the event loop.
     this.on('newListener', (event: string) => {
-      if (event === 'data' && !this.flowing) {
-        this.flowing = true;
-        if (!this.paused) {
-          this.socket.resume();
-        }
+      if (event === 'data' && !this.socket && !this.settled) {
+        this.open();
       }
     });
-    this.socket.once('end', () => {
-      this.beforeEnd().then(
-        () => this.settle(),
-        (error: Error) => this.settle(error),
-      );
-    });
-    this.socket.once('error', (error) => this.settle(error));
   }
 
   public pause(): this {
     this.paused = true;
-    this.socket.pause();
+    this.socket?.pause();
     return this;
   }
 
   public resume(): this {
     this.paused = false;
-    if (this.flowing && !this.settled) {
-      this.socket.resume();
+    if (!this.settled) {
+      this.socket?.resume();
     }
     return this;
+  }
+
+  /** Stops reading and closes the read end (the writer then sees EPIPE); the source fails with `error`. */
+  public destroy(error: Error = new Error('the compressed stream was stopped before its end')): void {
+    if (!this.socket && !this.settled) {
+      closeSync(this.readFd);
+    }
+    this.settle(error);
   }
 
   /** Hex SHA-256 of everything that passed; only valid once the source has ended. */
   public sha256(): string {
     this.digest ??= this.hash.digest('hex');
     return this.digest;
+  }
+
+  private open(): void {
+    const buffer = Buffer.allocUnsafeSlow(READ_BYTES);
+    // onread is an option of new net.Socket() (Node's docs moved it there from socket.connect(), which passes
+    // its options on); this @types/node lists it for connect() only.
+    const socket = new Socket({
+      fd: this.readFd,
+      readable: true,
+      writable: false,
+      onread: { buffer, callback: (read: number) => this.received(buffer.subarray(0, read)) },
+    } as ConstructorParameters<typeof Socket>[0]);
+    this.socket = socket;
+    socket.once('end', () => {
+      this.beforeEnd().then(
+        () => this.settle(),
+        (error: Error) => this.settle(error),
+      );
+    });
+    socket.once('error', (error) => this.settle(error));
+    if (this.paused) {
+      socket.pause();
+    }
   }
 
   private received(chunk: Buffer): boolean {
@@ -102,8 +114,11 @@ export class MeteredPipe extends EventEmitter implements Meter {
     }
     this.settled = true;
     if (error) {
-      this.socket.destroy();
-      this.emit('error', error);
+      this.socket?.destroy();
+      // A sink that gave up first (its own failure is being handled) no longer listens; nothing to tell it.
+      if (this.listenerCount('error') > 0) {
+        this.emit('error', error);
+      }
     } else {
       this.emit('end');
     }

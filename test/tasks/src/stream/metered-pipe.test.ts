@@ -20,13 +20,15 @@ function patternFile(name: string, chunks: number): { path: string; content: Buf
   return { path, content };
 }
 
-/** `cat path` writing into a blocking pipe; returns the pipe's read end. */
-function catIntoPipe(path: string): number {
+/** `cat path` writing into a blocking pipe; returns the pipe's read end and cat's exit. */
+function catWriting(path: string): { readFd: number; exited: Promise<{ code: number | null; signal: string | null }> } {
   const [pipe] = openBlockingPipes(1);
-  spawn('cat', [path], { stdio: ['ignore', pipe.writeFd, 'inherit'] });
+  const cat = spawn('cat', [path], { stdio: ['ignore', pipe.writeFd, 'ignore'] });
   closeSync(pipe.writeFd);
-  return pipe.readFd;
+  return { readFd: pipe.readFd, exited: new Promise((resolve) => cat.once('exit', (code, signal) => resolve({ code, signal }))) };
 }
+
+const catIntoPipe = (path: string) => catWriting(path).readFd;
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -102,6 +104,21 @@ describe('MeteredPipe', () => {
     expect(gatedRun).toEqual({ status: 'fulfilled', value: true });
     expect(refusedRun.status === 'rejected' && String(refusedRun.reason)).toContain('SIGKILL');
     expect(events).toEqual(['error', 'close']);
+  });
+
+  it('closes the read end when a sink that never listened destroys it, so the writer stops on EPIPE', async () => {
+    // Prepare: more than a pipe holds, so the writer is blocked when the sink gives up.
+    const { path } = patternFile('abandoned.bin', 40);
+    const { readFd, exited } = catWriting(path);
+    const meter = new MeteredPipe(readFd);
+    const closed = new Promise<void>((resolve) => meter.once('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Act
+    meter.destroy();
+    // Assess
+    await closed;
+    expect(await exited).toEqual({ code: null, signal: 'SIGPIPE' });
+    expect(meter.bytes).toBe(0);
   });
 });
 
