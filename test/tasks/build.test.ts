@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EngineServer, startMariadb, startPostgres } from '../../dev/servers/engines';
+import { type EngineServer, startMariadb, startPostgres, startRedis } from '../../dev/servers/engines';
 import { DUMP_WORKER } from '../../engines/mysql/dump-worker';
 import { buildTask, TASK_ENTRY_FILE, TASK_NODE_FLAGS, TASK_PROCESS_ENV } from '../../tasks/build';
 import { STREAM_COLLECT_BYTES } from '../../tasks/src/stream/collect';
@@ -41,11 +43,12 @@ describe('the task bundle (tasks/build.ts)', () => {
   let entry: string;
   let pg: EngineServer;
   let maria: EngineServer;
+  let redis: EngineServer;
 
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'strongbox-bundle-'));
     entry = await buildTask(out);
-    [pg, maria] = await Promise.all([startPostgres(), startMariadb()]);
+    [pg, maria, redis] = await Promise.all([startPostgres(), startMariadb(), startRedis()]);
     const client = new Client({ host: pg.host, port: pg.port, user: 'postgres', password: pg.password, database: 'postgres' });
     await client.connect();
     await client.query('CREATE TABLE items AS SELECT g AS id, md5(g::text) AS t FROM generate_series(1, 2000) g');
@@ -53,7 +56,7 @@ describe('the task bundle (tasks/build.ts)', () => {
   });
 
   afterAll(async () => {
-    await Promise.all([pg?.stop(), maria?.stop()]);
+    await Promise.all([pg?.stop(), maria?.stop(), redis?.stop()]);
     rmSync(out, { recursive: true, force: true });
   });
 
@@ -134,6 +137,42 @@ describe('the task bundle (tasks/build.ts)', () => {
     const finished = lines.find((line) => line.message === 'backup finished');
     expect(Number(result.bytes)).toBeGreaterThan(2 * STREAM_COLLECT_BYTES);
     expect(finished?.collections).toBe(0);
+  });
+
+  it("scavenges a Redis logical dump's chunks in the image's node: the flags expose gc to stream/collect.ts", async () => {
+    // Prepare: 30 MB of keys, whose logical dump Node builds chunk by chunk (the one backup input it allocates).
+    const client = new Redis({ host: redis.host, port: redis.port, password: redis.password, lazyConnect: true });
+    await client.connect();
+    // Random bytes: the logical format carries DUMP's payload, which LZF-compresses anything repetitive.
+    const batch = client.pipeline();
+    for (let i = 0; i < 3000; i++) {
+      batch.set(`bulk:${i}`, randomBytes(10_000));
+    }
+    await batch.exec();
+    await client.quit();
+    const env = {
+      ...baseEnv(),
+      ...TASK_PROCESS_ENV,
+      ...redis.taskEnv(),
+      STRONGBOX_COMMAND: 'backup',
+      STRONGBOX_DATABASE: 'cache',
+      STRONGBOX_REDIS_MODE: 'logical',
+      STRONGBOX_VAULT_BUCKET: 'vault',
+      STRONGBOX_SINK: 'null',
+    };
+    // Act
+    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    // Assess
+    expect(run.status, run.stderr).toBe(0);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const result = lines[lines.length - 1];
+    const finished = lines.find((line) => line.message === 'backup finished');
+    // The dump comes in a few chunks of one SCAN batch each (~5 MB here), and each crossing of the cadence scavenges once.
+    expect(Number(result.uncompressedBytes)).toBeGreaterThan(4 * STREAM_COLLECT_BYTES);
+    expect(Number(finished?.collections)).toBeGreaterThan(0);
   });
 
   it('exits 2 with the one-line environment error from the bundle too', () => {
