@@ -60,6 +60,29 @@ describe('the task bundle (tasks/build.ts)', () => {
     rmSync(out, { recursive: true, force: true });
   });
 
+  /** A null-sink backup of `server` as the image runs it: node, its flags, the allocator setting, the bundle. */
+  const backupThroughBundle = (server: EngineServer, env: Record<string, string>) => {
+    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], {
+      env: {
+        ...baseEnv(),
+        ...TASK_PROCESS_ENV,
+        ...server.taskEnv(),
+        STRONGBOX_COMMAND: 'backup',
+        STRONGBOX_VAULT_BUCKET: 'vault',
+        STRONGBOX_SINK: 'null',
+        ...env,
+      },
+      encoding: 'utf8',
+    });
+    // Every stdout line of the task is JSON (the log lines, then the result); none at all when it failed early.
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    return { run, result: lines.at(-1) ?? {}, finished: lines.find((line) => line.message === 'backup finished') };
+  };
+
   it('splits the commands and the drivers into their own files', () => {
     // Prepare, Act
     const files = readdirSync(out);
@@ -81,22 +104,10 @@ describe('the task bundle (tasks/build.ts)', () => {
   });
 
   it('runs a PostgreSQL backup as the image runs it: node, the flags, the allocator setting, the bundle', () => {
-    // Prepare
-    const env = {
-      ...baseEnv(),
-      ...TASK_PROCESS_ENV,
-      ...pg.taskEnv(),
-      STRONGBOX_COMMAND: 'backup',
-      STRONGBOX_DATABASE: 'items',
-      STRONGBOX_DB_NAME: 'postgres',
-      STRONGBOX_VAULT_BUCKET: 'vault',
-      STRONGBOX_SINK: 'null',
-    };
-    // Act
-    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    // Prepare, Act
+    const { run, result } = backupThroughBundle(pg, { STRONGBOX_DATABASE: 'items', STRONGBOX_DB_NAME: 'postgres' });
     // Assess
     expect(run.status, run.stderr).toBe(0);
-    const result = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}');
     expect(result).toMatchObject({ command: 'backup', ok: true });
     expect(result.uncompressedBytes).toBeGreaterThan(2000 * 32);
     expect(result.firstByteMs).toBeGreaterThan(0);
@@ -115,26 +126,10 @@ describe('the task bundle (tasks/build.ts)', () => {
       'CREATE TABLE chunks AS SELECT g AS id, md5(random()::text) || md5(random()::text) AS t FROM generate_series(1, 400000) g',
     );
     await bulk.end();
-    const env = {
-      ...baseEnv(),
-      ...TASK_PROCESS_ENV,
-      ...pg.taskEnv(),
-      STRONGBOX_COMMAND: 'backup',
-      STRONGBOX_DATABASE: 'bulk',
-      STRONGBOX_DB_NAME: 'bulk',
-      STRONGBOX_VAULT_BUCKET: 'vault',
-      STRONGBOX_SINK: 'null',
-    };
     // Act
-    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    const { run, result, finished } = backupThroughBundle(pg, { STRONGBOX_DATABASE: 'bulk', STRONGBOX_DB_NAME: 'bulk' });
     // Assess
     expect(run.status, run.stderr).toBe(0);
-    const lines = run.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-    const result = lines[lines.length - 1];
-    const finished = lines.find((line) => line.message === 'backup finished');
     expect(Number(result.bytes)).toBeGreaterThan(2 * STREAM_COLLECT_BYTES);
     expect(finished?.collections).toBe(0);
   });
@@ -150,26 +145,10 @@ describe('the task bundle (tasks/build.ts)', () => {
     }
     await batch.exec();
     await client.quit();
-    const env = {
-      ...baseEnv(),
-      ...TASK_PROCESS_ENV,
-      ...redis.taskEnv(),
-      STRONGBOX_COMMAND: 'backup',
-      STRONGBOX_DATABASE: 'cache',
-      STRONGBOX_REDIS_MODE: 'logical',
-      STRONGBOX_VAULT_BUCKET: 'vault',
-      STRONGBOX_SINK: 'null',
-    };
     // Act
-    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    const { run, result, finished } = backupThroughBundle(redis, { STRONGBOX_DATABASE: 'cache', STRONGBOX_REDIS_MODE: 'logical' });
     // Assess
     expect(run.status, run.stderr).toBe(0);
-    const lines = run.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-    const result = lines[lines.length - 1];
-    const finished = lines.find((line) => line.message === 'backup finished');
     // The dump comes in a few chunks of one SCAN batch each (~5 MB here), and each crossing of the cadence scavenges once.
     expect(Number(result.uncompressedBytes)).toBeGreaterThan(4 * STREAM_COLLECT_BYTES);
     expect(Number(finished?.collections)).toBeGreaterThan(0);
@@ -187,21 +166,11 @@ describe('the task bundle (tasks/build.ts)', () => {
   });
 
   it('runs a MariaDB backup: the driver a command imports on demand keeps its named exports, the worker its own file', () => {
-    // Prepare
-    const env = {
-      ...baseEnv(),
-      ...TASK_PROCESS_ENV,
-      ...maria.taskEnv(),
-      STRONGBOX_COMMAND: 'backup',
-      STRONGBOX_DATABASE: 'shop',
-      STRONGBOX_VAULT_BUCKET: 'vault',
-      STRONGBOX_SINK: 'null',
-    };
-    // Act
-    const run = spawnSync(process.execPath, [...TASK_NODE_FLAGS, entry], { env, encoding: 'utf8' });
+    // Prepare, Act
+    const { run, result } = backupThroughBundle(maria, { STRONGBOX_DATABASE: 'shop' });
     // Assess: the rows were counted by the bundle's worker file (outside the bundle it would need tsx), quietly
     expect(run.status, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}')).toMatchObject({ command: 'backup', ok: true });
+    expect(result).toMatchObject({ command: 'backup', ok: true });
     expect(readdirSync(out)).toContain(`${DUMP_WORKER.name}.mjs`);
     expect(run.stderr).not.toMatch(/warning/i);
   });
