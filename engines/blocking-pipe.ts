@@ -37,8 +37,8 @@ export function openBlockingPipes(count: number): BlockingPipe[] {
   }
 }
 
-/** Read size of copyThrough: a default pipe holds 64 KiB, so no read returns more. */
-const COPY_BYTES = 64 * 1024;
+/** Read size for one of these pipes: a default pipe holds 64 KiB, so no read returns more. */
+export const PIPE_READ_BYTES = 64 * 1024;
 
 /**
  * input -> observe -> output with blocking reads and writes into one reused buffer, until input's end; closes
@@ -46,11 +46,11 @@ const COPY_BYTES = 64 * 1024;
  * Returns the bytes copied. For a worker thread only: it blocks its thread until the stream ends.
  */
 export function copyThrough(input: number, output: number, observe: (chunk: Buffer) => void): number {
-  const buffer = Buffer.allocUnsafeSlow(COPY_BYTES);
+  const buffer = Buffer.allocUnsafeSlow(PIPE_READ_BYTES);
   let bytes = 0;
   try {
     for (;;) {
-      const read = readSync(input, buffer, 0, COPY_BYTES, null);
+      const read = readSync(input, buffer, 0, PIPE_READ_BYTES, null);
       if (read === 0) {
         return bytes;
       }

@@ -2,10 +2,8 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { PIPE_READ_BYTES } from '../../../engines/blocking-pipe';
 import type { Meter } from './hash';
-
-/** A default pipe holds 64 KiB, so no read returns more. */
-const READ_BYTES = 64 * 1024;
 
 /**
  * The read end of a blocking pipe (engines/blocking-pipe.ts) that zstd writes into, read with net.Socket's
@@ -74,7 +72,7 @@ export class MeteredPipe extends EventEmitter implements Meter {
   }
 
   private open(): void {
-    const buffer = Buffer.allocUnsafeSlow(READ_BYTES);
+    const buffer = Buffer.allocUnsafeSlow(PIPE_READ_BYTES);
     // onread is an option of new net.Socket() (Node's docs moved it there from socket.connect(), which passes
     // its options on); this @types/node lists it for connect() only.
     const socket = new Socket({
